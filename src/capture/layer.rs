@@ -1,0 +1,147 @@
+//! [`Layer`]: the `tracing_subscriber::Layer` whose `on_event` is the hot
+//! path. Everything an event costs the calling thread is in `on_event`
+//! below and in `record.rs`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::context;
+use super::record::RecordWriter;
+use crate::ring::{Ring, SlotPool};
+
+/// The ringtrail `tracing` layer. Made by [`Builder::build`](crate::Builder::build).
+///
+/// Compose it with a registry, and with any per-layer filter:
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// use tracing_subscriber::filter::LevelFilter;
+///
+/// let (layer, guard) = ringtrail::Builder::new()
+///     .postgres("postgres://postgres@127.0.0.1/app")
+///     .build()?;
+/// tracing_subscriber::registry()
+///     .with(layer.with_filter(LevelFilter::INFO))
+///     .init();
+/// # Ok::<(), ringtrail::Error>(())
+/// ```
+pub struct Layer {
+    ring: Arc<Ring>,
+    /// Tells this layer's entries apart on the thread-local span stack,
+    /// when a process runs several ringtrail layers.
+    id: usize,
+}
+
+impl Layer {
+    pub(crate) fn new(ring: Arc<Ring>) -> Layer {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        Layer {
+            ring,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ringtrail::Layer")
+            .field("capacity", &self.ring.slots.capacity())
+            .field("record_size", &self.ring.slots.record_size())
+            .finish()
+    }
+}
+
+/// Returns a claimed slot to the pool if the event is abandoned half-way
+/// (a user's `Debug` impl panicked), so a panic cannot leak ring capacity.
+struct Claim<'a> {
+    slots: &'a SlotPool,
+    index: u32,
+}
+
+impl Claim<'_> {
+    #[inline]
+    fn publish(self) {
+        self.slots.publish(self.index);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.slots.release(self.index);
+    }
+}
+
+#[inline]
+fn now_unix_nanos() -> u64 {
+    // `SystemTime::now` is a vDSO call, not a system call, on Linux.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl<S> tracing_subscriber::Layer<S> for Layer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            context::on_new_span(&span, attrs);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if context::on_record(&span, values) {
+                context::refresh_entered(self.id, id, |id| ctx.span(id));
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            context::push_entered(self.id, id.clone(), context::resolve(&span));
+        }
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        context::pop_entered(self.id, id);
+    }
+
+    /// The hot path: claim a slot, write the record in place, publish.
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let ring = &*self.ring;
+        let Some(index) = ring.slots.claim() else {
+            ring.count_dropped_full();
+            return;
+        };
+        let claim = Claim {
+            slots: &ring.slots,
+            index,
+        };
+        let metadata = event.metadata();
+        // SAFETY: `index` came from `claim()`, so this thread holds the slot
+        // exclusively until `claim.publish()` or the claim's drop; `buf`
+        // does not outlive either.
+        let buf = unsafe { ring.slots.slot_mut(index) };
+        let mut record = RecordWriter::begin(buf, now_unix_nanos(), metadata);
+        if event.is_contextual() {
+            context::with_current(self.id, |c| record.put_context(c.span, &c.packed, c.truncated));
+        } else if let Some(span) = event.parent().and_then(|id| ctx.span(id)) {
+            // Explicit `parent:` events are rare; they resolve through the
+            // registry instead of the thread-local stack.
+            let c = context::resolve(&span);
+            record.put_context(c.span, &c.packed, c.truncated);
+        }
+        event.record(&mut record);
+        record.finish();
+        claim.publish();
+        ring.notify_writer(*metadata.level() == Level::ERROR);
+    }
+}

@@ -1,0 +1,20 @@
+//! Capture: the stage that runs on the caller's thread.
+//!
+//! * [`Layer`](crate::Layer) receives `tracing` callbacks. Its `on_event` is the hot path.
+//! * `record` defines the fixed-size byte layout an event is written into,
+//!   and its decoder for the writer thread.
+//! * `context` resolves span context (`trace_id`, `user_id`, …) once per
+//!   span and keeps a thread-local stack of entered spans, so an event
+//!   copies its context instead of walking the span tree.
+//!
+//! What happens per event, in order: one `ArrayQueue` pop (claim a slot),
+//! one clock read, a `memcpy` of the packed span context, field values and
+//! the formatted message written straight into the slot, one `ArrayQueue`
+//! push (publish), and one relaxed load to see whether the writer sleeps.
+//! No allocation, lock, await or system call.
+
+mod context;
+mod layer;
+pub(crate) mod record;
+
+pub use layer::Layer;

@@ -1,0 +1,78 @@
+//! # ringtrail
+//!
+//! A `tracing` layer for services that cannot afford the logging tax.
+//! Each event becomes a fixed-size record in a pre-allocated ring, with no
+//! allocation, lock, await or system call on the calling thread. A
+//! dedicated writer thread drains the ring and bulk-loads batches into
+//! PostgreSQL through binary `COPY`.
+//!
+//! ```
+//! use tracing_subscriber::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A throwaway PostgreSQL cluster (or the server at DATABASE_URL);
+//! // in production this is your own database URL.
+//! let url = ringtrail::embedded::fresh_database()?;
+//!
+//! let (layer, guard) = ringtrail::Builder::new()
+//!     .postgres(url.as_str())   // sink: PostgreSQL through binary COPY
+//!     .capacity(16_384)         // records in the ring
+//!     .build()?;
+//! let subscriber = tracing_subscriber::registry().with(layer);
+//!
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let span = tracing::info_span!("request", user_id = "u-42", trace_id = "4bf92f35");
+//!     let _entered = span.enter();
+//!     tracing::info!(items = 3, total = 9.5, "order placed for {}", "ada");
+//! });
+//!
+//! guard.flush()?;               // every event so far is committed
+//! assert_eq!(guard.stats().written, 1);
+//!
+//! // Read it back.
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! let row = rt.block_on(async {
+//!     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+//!     tokio::spawn(conn);
+//!     client
+//!         .query_one("SELECT message, user_id, fields->>'items' FROM ringtrail.logs", &[])
+//!         .await
+//! })?;
+//! assert_eq!(row.get::<_, &str>(0), "order placed for ada");
+//! assert_eq!(row.get::<_, Option<&str>>(1), Some("u-42"));
+//! assert_eq!(row.get::<_, Option<&str>>(2), Some("3"));
+//! # Ok(()) }
+//! ```
+//!
+//! ## The pipeline, stage by stage
+//!
+//! | stage | module | runs on |
+//! |---|---|---|
+//! | capture: `Layer::on_event` writes a record into a slot | `capture` | the caller's thread |
+//! | ring: slot pool and index queues | `ring` | shared |
+//! | writer: drains, batches, ids, flush triggers | `writer` | `ringtrail-writer` |
+//! | encode: rows → binary COPY / JSON bytes | [`encode`] | `ringtrail-writer` |
+//! | sink: ships a batch in one transaction | `sink` | `ringtrail-writer` |
+//!
+//! Table and columns: `ringtrail.logs`, created by [`migrate`]. See
+//! `ARCHITECTURE.md` for the invariants.
+
+#![warn(missing_docs)]
+
+mod builder;
+mod capture;
+pub mod embedded;
+pub mod encode;
+mod error;
+pub mod migrate;
+mod ring;
+pub mod row;
+mod sink;
+mod stats;
+mod writer;
+
+pub use builder::{Builder, Guard};
+pub use capture::Layer;
+pub use error::{Error, Result};
+pub use row::{Field, Row, Value};
+pub use stats::Stats;

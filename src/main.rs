@@ -1,0 +1,2 @@
+//! The `ringtrail` command-line tool.
+fn main() {}

@@ -1,0 +1,81 @@
+//! Schema migrations: the SQL files in `migrations/`, compiled into the
+//! binary and applied in order.
+//!
+//! Applying is idempotent and safe when several processes start at once:
+//! everything runs in one transaction that first takes a transaction-level
+//! advisory lock, so a second process waits, then finds the migrations
+//! recorded in `ringtrail.schema_migrations` and skips them.
+//!
+//! [`Builder::build`](crate::Builder::build) applies them by default
+//! (`.migrate(false)` turns that off, for a role without DDL rights). To
+//! apply them yourself, from any tokio context:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), ringtrail::Error> {
+//! let (mut client, connection) =
+//!     tokio_postgres::connect("postgres://postgres@127.0.0.1/app", tokio_postgres::NoTls).await?;
+//! tokio::spawn(connection);
+//! let applied = ringtrail::migrate::apply(&mut client).await?;
+//! println!("applied {applied:?}");
+//! # Ok(()) }
+//! ```
+
+use crate::{Error, Result};
+
+/// One migration: a version name and its SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// File name without `.sql`, e.g. `0001_logs`. Applied in this order.
+    pub version: &'static str,
+    /// The SQL text, run as one batch.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: "0001_logs",
+    sql: include_str!("../migrations/0001_logs.sql"),
+}];
+
+/// The advisory-lock key that serializes concurrent migrators
+/// (the bytes of "ringtrai" as a big-endian i64).
+const LOCK_KEY: i64 = 0x7269_6e67_7472_6169;
+
+/// Applies every migration not yet recorded, and returns the versions it
+/// applied (empty when the schema was already current).
+pub async fn apply(client: &mut tokio_postgres::Client) -> Result<Vec<&'static str>> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS ringtrail;
+         CREATE TABLE IF NOT EXISTS ringtrail.schema_migrations (
+             version    text PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+    )
+    .await?;
+    let done: Vec<String> = tx
+        .query("SELECT version FROM ringtrail.schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS {
+        if done.iter().any(|v| v == migration.version) {
+            continue;
+        }
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(|e| Error::Migration(format!("{}: {}", migration.version, Error::Postgres(e))))?;
+        tx.execute(
+            "INSERT INTO ringtrail.schema_migrations (version) VALUES ($1)",
+            &[&migration.version],
+        )
+        .await?;
+        applied.push(migration.version);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

@@ -1,0 +1,130 @@
+//! [`Row`]: one decoded event, the unit every encoder and sink consumes.
+//!
+//! The writer thread turns each fixed-size ring record into a `Row` that
+//! borrows from the record, so decoding copies nothing. Encoders (binary COPY,
+//! and later JSON lines, ECS, OCSF) read rows; they never see ring records.
+//! That keeps the record layout private to `capture` and the writer.
+//!
+//! ```
+//! use ringtrail::{Field, Row, Value};
+//!
+//! let fields = [Field { name: "attempt", value: Value::U64(3) }];
+//! let row = Row {
+//!     message: "retrying",
+//!     target: "my_app::net",
+//!     fields: &fields,
+//!     ..Row::default()
+//! };
+//! assert_eq!(row.level, ringtrail::row::LEVEL_INFO);
+//! ```
+
+/// OpenTelemetry severity number of `TRACE`.
+pub const LEVEL_TRACE: i16 = 1;
+/// OpenTelemetry severity number of `DEBUG`.
+pub const LEVEL_DEBUG: i16 = 5;
+/// OpenTelemetry severity number of `INFO`.
+pub const LEVEL_INFO: i16 = 9;
+/// OpenTelemetry severity number of `WARN`.
+pub const LEVEL_WARN: i16 = 13;
+/// OpenTelemetry severity number of `ERROR`.
+pub const LEVEL_ERROR: i16 = 17;
+
+/// Maps a `tracing` level to its OpenTelemetry severity number, the value
+/// stored in the `level smallint` column.
+pub fn severity_number(level: &tracing::Level) -> i16 {
+    match *level {
+        tracing::Level::TRACE => LEVEL_TRACE,
+        tracing::Level::DEBUG => LEVEL_DEBUG,
+        tracing::Level::INFO => LEVEL_INFO,
+        tracing::Level::WARN => LEVEL_WARN,
+        tracing::Level::ERROR => LEVEL_ERROR,
+    }
+}
+
+/// Names of the span-context keys, in the order of [`Row::context`] and of
+/// the table's columns. A span field with one of these names is captured as
+/// context; the innermost span that has a value wins.
+pub const CONTEXT_KEYS: [&str; 6] = [
+    "trace_id",
+    "user_id",
+    "session_id",
+    "task_id",
+    "context_id",
+    "client_id",
+];
+
+/// One typed field value, as captured on the hot path.
+///
+/// `%display` and `?debug` values arrive already formatted, as [`Value::Str`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A `bool`.
+    Bool(bool),
+    /// Any signed integer up to 64 bits.
+    I64(i64),
+    /// Any unsigned integer up to 64 bits.
+    U64(u64),
+    /// An `i128`.
+    I128(i128),
+    /// A `u128`.
+    U128(u128),
+    /// An `f32` or `f64`. NaN and infinities are mapped by the encoders.
+    F64(f64),
+    /// A string, or the text of a `Display`/`Debug`/`Error` value.
+    Str(&'a str),
+}
+
+/// A named field of an event (not the message, and not span context).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Field<'a> {
+    /// The field's name, as written at the call site.
+    pub name: &'a str,
+    /// Its value.
+    pub value: Value<'a>,
+}
+
+/// One event, decoded and ready to encode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row<'a> {
+    /// Wall-clock time of the event, in nanoseconds since the Unix epoch.
+    pub ts_unix_nanos: i64,
+    /// The row id: a UUIDv7 made by the writer, in network byte order.
+    pub id: [u8; 16],
+    /// OpenTelemetry severity number (see [`severity_number`]).
+    pub level: i16,
+    /// The event's target, usually its module path.
+    pub target: &'a str,
+    /// The formatted message; empty when the event has none.
+    pub message: &'a str,
+    /// The event's other fields, in call-site order.
+    pub fields: &'a [Field<'a>],
+    /// Span context, indexed like [`CONTEXT_KEYS`].
+    pub context: [Option<&'a str>; 6],
+    /// Name of the innermost span, if the event happened inside one.
+    pub span_name: Option<&'a str>,
+    /// Source file of the call site, when known.
+    pub file: Option<&'a str>,
+    /// Source line of the call site, when known.
+    pub line: Option<u32>,
+    /// True when the message, a value or some fields did not fit in the
+    /// record and were cut (always on a UTF-8 character boundary).
+    pub truncated: bool,
+}
+
+impl Default for Row<'_> {
+    fn default() -> Self {
+        Row {
+            ts_unix_nanos: 0,
+            id: [0; 16],
+            level: LEVEL_INFO,
+            target: "",
+            message: "",
+            fields: &[],
+            context: [None; 6],
+            span_name: None,
+            file: None,
+            line: None,
+            truncated: false,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The writer: one dedicated thread, `ringtrail-writer`, that drains the
+//! ring into batches and commits them through a [`Sink`].
+//!
+//! Everything that can be moved off the caller's thread happens here:
+//! UUIDv7 ids, timestamp conversion, field decoding and encoding.
+//!
+//! A batch is committed when any of these happens:
+//! * it reaches `batch_rows` rows or `batch_bytes` bytes;
+//! * its oldest row has waited `flush_interval`;
+//! * it holds an ERROR event and `urgent_interval` has passed since the last
+//!   commit (so an error storm becomes a few batches, not one transaction
+//!   per error);
+//! * [`Guard::flush`](crate::Guard::flush) asks, or the guard shuts down.
+//!
+//! In steady state the loop allocates nothing per row: records are decoded
+//! in place, the field list is a reused vector, and the encoder reuses its
+//! buffer.
+
+mod control;
+mod uuid7;
+
+pub(crate) use control::Control;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::capture::record::{unpack_context, Entry, RecordReader};
+use crate::ring::Ring;
+use crate::row::{severity_number, Field, Row, LEVEL_ERROR};
+use crate::sink::Sink;
+use uuid7::Uuid7;
+
+/// How the writer batches and retries. Filled in by the builder.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterConfig {
+    pub(crate) batch_rows: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) urgent_interval: Duration,
+    pub(crate) commit_attempts: u32,
+    pub(crate) retry_backoff: Duration,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    ring: Arc<Ring>,
+    control: Arc<Control>,
+    sink: Box<dyn Sink>,
+    config: WriterConfig,
+    ids: Uuid7,
+    /// Reused for every row's fields; see [`recycle`].
+    fields: Vec<Field<'static>>,
+    /// When the oldest row of the batch in progress was appended.
+    batch_started: Option<Instant>,
+    /// The batch in progress holds an ERROR event.
+    urgent: bool,
+    last_commit: Instant,
+    /// The batch failed since the last completed flush; reported to it.
+    failure: Option<String>,
+}
+
+/// Empties a vector and gives it back with a different lifetime parameter,
+/// keeping its allocation (the standard library collects in place when the
+/// element layout is unchanged). This lets one buffer hold fields that borrow
+/// from a different record on each iteration.
+fn recycle<'a, 'b>(mut fields: Vec<Field<'a>>) -> Vec<Field<'b>> {
+    fields.clear();
+    fields.into_iter().map(|_| unreachable!("empty")).collect()
+}
+
+impl Writer {
+    pub(crate) fn new(
+        ring: Arc<Ring>,
+        control: Arc<Control>,
+        sink: Box<dyn Sink>,
+        config: WriterConfig,
+    ) -> Writer {
+        Writer {
+            ring,
+            control,
+            sink,
+            config,
+            ids: Uuid7::new(),
+            fields: Vec::with_capacity(32),
+            batch_started: None,
+            urgent: false,
+            last_commit: Instant::now(),
+            failure: None,
+        }
+    }
+
+    /// The thread's main loop. Returns after a shutdown request, once every
+    /// record published before it is committed (or its batch dropped).
+    pub(crate) fn run(mut self) {
+        self.ring.doorbell.register_writer();
+        let capacity = self.ring.slots.capacity();
+        loop {
+            let (requested, shutdown) = self.control.requests();
+            let flush_wanted = requested > self.control.counters.completed() || shutdown;
+            // Drain at most one ring's worth per pass: under a steady stream
+            // the ring may never be empty, but after `capacity` pops every
+            // record published before this pass began has been taken.
+            let mut drained = 0;
+            while drained < capacity {
+                let Some(index) = self.ring.slots.take() else {
+                    break;
+                };
+                self.append(index);
+                drained += 1;
+                if self.sink.pending_rows() >= self.config.batch_rows
+                    || self.sink.pending_bytes() >= self.config.batch_bytes
+                {
+                    self.commit();
+                }
+            }
+            let now = Instant::now();
+            let due = self
+                .batch_started
+                .is_some_and(|t| now >= t + self.config.flush_interval)
+                || (self.urgent && now >= self.last_commit + self.config.urgent_interval);
+            if self.sink.pending_rows() > 0 && (flush_wanted || due) {
+                self.commit();
+            }
+            if flush_wanted {
+                self.control.complete(requested, self.failure.take());
+                if shutdown {
+                    // Everything published before the shutdown request was
+                    // in this pass. Later events stay in the ring, counted
+                    // as enqueued but not written.
+                    return;
+                }
+            }
+            if self.ring.slots.ready_len() == 0 {
+                self.sleep(now);
+            }
+        }
+    }
+
+    /// Parks until woken, or until the batch in progress is due.
+    fn sleep(&mut self, now: Instant) {
+        let mut wake = now + self.config.flush_interval;
+        if let Some(started) = self.batch_started {
+            wake = wake.min(started + self.config.flush_interval);
+        }
+        if self.urgent {
+            wake = wake.min(self.last_commit + self.config.urgent_interval);
+        }
+        self.ring.doorbell.set_parked(true);
+        // Re-check after announcing the park, so a producer that published
+        // just before it saw `parked` is not left waiting a whole interval.
+        if self.ring.slots.ready_len() == 0 && !self.control.has_requests() {
+            std::thread::park_timeout(wake.saturating_duration_since(now));
+        }
+        self.ring.doorbell.set_parked(false);
+    }
+
+    /// Decodes one record into a row, hands it to the sink, frees the slot.
+    fn append(&mut self, index: u32) {
+        // SAFETY: `index` was just taken from the ready queue, so this
+        // thread holds the slot exclusively until `release` below, and the
+        // producer's writes are visible (the queue's pop is an acquire).
+        let buf = unsafe { self.ring.slots.slot_mut(index) };
+        let record = RecordReader::new(buf);
+        let mut fields = recycle(std::mem::take(&mut self.fields));
+        let mut message = "";
+        let names = record.event.fields();
+        for entry in record.entries() {
+            match entry {
+                Entry::Message(m) => message = m,
+                Entry::Field(i, value) => {
+                    if let Some(field) = names.iter().nth(i) {
+                        fields.push(Field {
+                            name: field.name(),
+                            value,
+                        });
+                    }
+                }
+            }
+        }
+        let ts_unix_nanos = record.ts_unix_nanos.min(i64::MAX as u64) as i64;
+        let level = severity_number(record.event.level());
+        let row = Row {
+            ts_unix_nanos,
+            id: self.ids.next(ts_unix_nanos),
+            level,
+            target: record.event.target(),
+            message,
+            fields: &fields,
+            context: unpack_context(record.context),
+            span_name: record.span.map(|s| s.name()),
+            file: record.event.file(),
+            line: record.event.line(),
+            truncated: record.truncated,
+        };
+        self.sink.append(&row);
+        self.fields = recycle(fields);
+        self.ring.slots.release(index);
+        self.control.counters.add_received(1);
+        self.batch_started.get_or_insert_with(Instant::now);
+        self.urgent |= level >= LEVEL_ERROR;
+    }
+
+    /// Commits the batch in progress, retrying a bounded number of times.
+    /// A batch that still fails is dropped and counted, and the error is
+    /// reported to the next completed flush.
+    fn commit(&mut self) {
+        let rows = self.sink.pending_rows() as u64;
+        let mut attempt = 1;
+        let outcome = loop {
+            match self.sink.commit() {
+                Ok(()) => break Ok(()),
+                Err(e) if attempt >= self.config.commit_attempts => break Err(e),
+                Err(_) => {
+                    std::thread::sleep(self.config.retry_backoff * attempt);
+                    attempt += 1;
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => self.control.counters.add_written(rows),
+            Err(e) => {
+                let lost = self.sink.discard() as u64;
+                self.control.counters.add_failed(lost);
+                eprintln!("ringtrail: dropped a batch of {lost} rows after {attempt} attempts: {e}");
+                self.failure = Some(e.to_string());
+            }
+        }
+        self.batch_started = None;
+        self.urgent = false;
+        self.last_commit = Instant::now();
+    }
+}
