@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests: a fresh real PostgreSQL
+//! database per test, a pipeline on it, and a synchronous client.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
+
+/// A brand-new database on the throwaway cluster (or on DATABASE_URL's
+/// server), already migrated.
+pub fn database() -> String {
+    let url = ringtrail::embedded::fresh_database().expect("a test database");
+    url
+}
+
+/// A synchronous client for assertions.
+pub fn client(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).expect("connect")
+}
+
+/// A pipeline into `url` with test-friendly settings.
+pub fn builder(url: &str) -> ringtrail::Builder {
+    ringtrail::Builder::new()
+        .postgres(url)
+        .synchronous_commit(false)
+        .flush_interval(Duration::from_millis(50))
+}
+
+/// A dispatcher with only the ringtrail layer, for `dispatcher::with_default`
+/// (tests run in parallel, so none of them sets the global default).
+pub fn dispatch(layer: ringtrail::Layer) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(layer))
+}
+
+/// Rows in ringtrail.logs.
+pub fn count(url: &str) -> i64 {
+    client(url)
+        .query_one("SELECT count(*) FROM ringtrail.logs", &[])
+        .unwrap()
+        .get(0)
+}
