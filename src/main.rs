@@ -15,7 +15,11 @@ use tracing_subscriber::prelude::*;
 use ringtrail::embedded::TempCluster;
 
 #[derive(Parser)]
-#[command(name = "ringtrail", version, about = "Zero-allocation tracing → PostgreSQL binary COPY")]
+#[command(
+    name = "ringtrail",
+    version,
+    about = "Zero-allocation tracing → PostgreSQL binary COPY"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,7 +86,12 @@ fn handle_request(worker: usize, n: usize) {
     let _handler = handler.enter();
     let latency_ms = (n % 97) as f64 * 0.37;
     tracing::debug!(cache = "orders", hit = n % 3 != 0, "cache lookup");
-    tracing::info!(items = (n % 7) as u64 + 1, amount_cents = (n * 1_337 % 100_000) as i64, "order priced at {:.2}", latency_ms);
+    tracing::info!(
+        items = (n % 7) as u64 + 1,
+        amount_cents = (n * 1_337 % 100_000) as i64,
+        "order priced at {:.2}",
+        latency_ms
+    );
     if n % 50 == 0 {
         tracing::warn!(latency_ms, threshold_ms = 25.0, "slow downstream call");
     } else {
@@ -147,25 +156,45 @@ fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let total = begin.elapsed();
     let stats = guard.stats();
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let rows: i64 = rt.block_on(async {
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         let row = client
-            .query_one("SELECT count(*) FROM ringtrail.logs WHERE ts >= $1", &[&started_at])
+            .query_one(
+                "SELECT count(*) FROM ringtrail.logs WHERE ts >= $1",
+                &[&started_at],
+            )
             .await?;
         Ok::<_, tokio_postgres::Error>(row.get(0))
     })?;
 
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
     println!("events emitted     {events}");
-    println!("emit rate          {:>12.0} events/s  (target {})", rate(events, emitted_in),
-        if args.rate == 0 { "unlimited".to_owned() } else { args.rate.to_string() });
-    println!("end-to-end rate    {:>12.0} rows/s    (emit + flush, {:.2} s)", rate(stats.written, total), total.as_secs_f64());
+    println!(
+        "emit rate          {:>12.0} events/s  (target {})",
+        rate(events, emitted_in),
+        if args.rate == 0 {
+            "unlimited".to_owned()
+        } else {
+            args.rate.to_string()
+        }
+    );
+    println!(
+        "end-to-end rate    {:>12.0} rows/s    (emit + flush, {:.2} s)",
+        rate(stats.written, total),
+        total.as_secs_f64()
+    );
     println!("enqueued           {}", stats.enqueued);
     println!("dropped            {}  (ring full)", stats.dropped);
     println!("written            {}", stats.written);
-    println!("batches            {}  (avg {:.0} rows)", stats.batches, stats.written as f64 / stats.batches.max(1) as f64);
+    println!(
+        "batches            {}  (avg {:.0} rows)",
+        stats.batches,
+        stats.written as f64 / stats.batches.max(1) as f64
+    );
     println!("failed             {}", stats.failed);
     println!("rows in table      {rows}  (SELECT count(*) since start)");
     drop(guard);

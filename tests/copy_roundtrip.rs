@@ -15,7 +15,10 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-async fn copy_in(client: &mut tokio_postgres::Client, batch: bytes::Bytes) -> Result<u64, tokio_postgres::Error> {
+async fn copy_in(
+    client: &mut tokio_postgres::Client,
+    batch: bytes::Bytes,
+) -> Result<u64, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let sink = tx.copy_in::<_, bytes::Bytes>(&copy_statement()).await?;
     futures_util::pin_mut!(sink);
@@ -39,14 +42,38 @@ async fn every_column_survives_the_round_trip() {
     ringtrail::migrate::apply(&mut client).await.unwrap();
 
     let fields_a = [
-        Field { name: "i", value: Value::I64(i64::MIN) },
-        Field { name: "u", value: Value::U64(u64::MAX) },
-        Field { name: "f", value: Value::F64(-1.5e-300) },
-        Field { name: "nan", value: Value::F64(f64::NAN) },
-        Field { name: "b", value: Value::Bool(true) },
-        Field { name: "big", value: Value::I128(i128::MIN) },
-        Field { name: "ubig", value: Value::U128(u128::MAX) },
-        Field { name: "s", value: Value::Str("quote\" back\\ nl\n nul\0 ü😀") },
+        Field {
+            name: "i",
+            value: Value::I64(i64::MIN),
+        },
+        Field {
+            name: "u",
+            value: Value::U64(u64::MAX),
+        },
+        Field {
+            name: "f",
+            value: Value::F64(-1.5e-300),
+        },
+        Field {
+            name: "nan",
+            value: Value::F64(f64::NAN),
+        },
+        Field {
+            name: "b",
+            value: Value::Bool(true),
+        },
+        Field {
+            name: "big",
+            value: Value::I128(i128::MIN),
+        },
+        Field {
+            name: "ubig",
+            value: Value::U128(u128::MAX),
+        },
+        Field {
+            name: "s",
+            value: Value::Str("quote\" back\\ nl\n nul\0 ü😀"),
+        },
     ];
     let rows = [
         Row {
@@ -56,7 +83,14 @@ async fn every_column_survives_the_round_trip() {
             target: "app::db",
             message: "every column\0set",
             fields: &fields_a,
-            context: [Some("t"), Some("u"), Some("s"), Some("k"), Some("c"), Some("cl")],
+            context: [
+                Some("t"),
+                Some("u"),
+                Some("s"),
+                Some("k"),
+                Some("c"),
+                Some("cl"),
+            ],
             span_name: Some("span"),
             file: Some("src/db.rs"),
             line: Some(42),
@@ -105,7 +139,10 @@ async fn every_column_survives_the_round_trip() {
     // serde_json's default float parser may be one ulp off; read the
     // float back through PostgreSQL instead.
     let f: f64 = client
-        .query_one("SELECT (fields->>'f')::float8 FROM ringtrail.logs WHERE level = 17", &[])
+        .query_one(
+            "SELECT (fields->>'f')::float8 FROM ringtrail.logs WHERE level = 17",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -125,7 +162,17 @@ async fn every_column_survives_the_round_trip() {
     };
     assert_eq!(exact, (i128::MIN.to_string(), u128::MAX.to_string()));
     let context: Vec<Option<&str>> = (6..12).map(|i| r.get(i)).collect();
-    assert_eq!(context, [Some("t"), Some("u"), Some("s"), Some("k"), Some("c"), Some("cl")]);
+    assert_eq!(
+        context,
+        [
+            Some("t"),
+            Some("u"),
+            Some("s"),
+            Some("k"),
+            Some("c"),
+            Some("cl")
+        ]
+    );
     assert_eq!(r.get::<_, Option<&str>>(12), Some("span"));
     assert_eq!(r.get::<_, Option<&str>>(13), Some("src/db.rs"));
     assert_eq!(r.get::<_, Option<i32>>(14), Some(42));
@@ -134,9 +181,20 @@ async fn every_column_survives_the_round_trip() {
     let r = &got[1];
     assert_eq!(r.get::<_, i64>(0), -1);
     assert_eq!(r.get::<_, i16>(2), 9);
-    assert_eq!((r.get::<_, &str>(3), r.get::<_, &str>(4), r.get::<_, &str>(5)), ("", "", "{}"));
+    assert_eq!(
+        (
+            r.get::<_, &str>(3),
+            r.get::<_, &str>(4),
+            r.get::<_, &str>(5)
+        ),
+        ("", "", "{}")
+    );
     for column in 6..14 {
-        assert_eq!(r.get::<_, Option<String>>(column), None, "column {column} is NULL");
+        assert_eq!(
+            r.get::<_, Option<String>>(column),
+            None,
+            "column {column} is NULL"
+        );
     }
     assert_eq!(r.get::<_, Option<i32>>(14), None);
     assert!(!r.get::<_, bool>(15));

@@ -124,7 +124,10 @@ fn the_hot_path_does_not_allocate() {
             &[],
         )
         .unwrap();
-    assert_eq!(row.get::<_, &str>(0), r#"x=7 y=Order { id: 7, items: ["a", "b\"c"] }"#);
+    assert_eq!(
+        row.get::<_, &str>(0),
+        r#"x=7 y=Order { id: 7, items: ["a", "b\"c"] }"#
+    );
     assert_eq!(row.get::<_, &str>(1), "shown-7");
     assert_eq!(row.get::<_, Option<&str>>(2), Some("u-1"));
     assert_eq!(row.get::<_, Option<&str>>(3), Some("t-1"));

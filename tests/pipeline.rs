@@ -18,10 +18,42 @@ fn emit(t: usize, i: usize) {
     let ratio = i as f64 / 4.0;
     let delta = -(i as i64);
     match i % 4 {
-        0 => tracing::info!(thread = t as u64, seq = i as u64, flag, ratio, delta, name = "svc", "event {t}-{i}"),
-        1 => tracing::warn!(thread = t as u64, seq = i as u64, flag, ratio, delta, name = "svc", "event {t}-{i}"),
-        2 => tracing::error!(thread = t as u64, seq = i as u64, flag, ratio, delta, name = "svc", "event {t}-{i}"),
-        _ => tracing::debug!(thread = t as u64, seq = i as u64, flag, ratio, delta, name = "svc", "event {t}-{i}"),
+        0 => tracing::info!(
+            thread = t as u64,
+            seq = i as u64,
+            flag,
+            ratio,
+            delta,
+            name = "svc",
+            "event {t}-{i}"
+        ),
+        1 => tracing::warn!(
+            thread = t as u64,
+            seq = i as u64,
+            flag,
+            ratio,
+            delta,
+            name = "svc",
+            "event {t}-{i}"
+        ),
+        2 => tracing::error!(
+            thread = t as u64,
+            seq = i as u64,
+            flag,
+            ratio,
+            delta,
+            name = "svc",
+            "event {t}-{i}"
+        ),
+        _ => tracing::debug!(
+            thread = t as u64,
+            seq = i as u64,
+            flag,
+            ratio,
+            delta,
+            name = "svc",
+            "event {t}-{i}"
+        ),
     }
 }
 
@@ -83,8 +115,14 @@ fn every_event_lands_exactly_once_with_its_contents() {
             json!({"thread": t, "seq": i, "flag": i % 2 == 0, "ratio": i as f64 / 4.0,
                    "delta": -(i as i64), "name": "svc"})
         );
-        assert_eq!(row.get::<_, Option<&str>>(4), Some(format!("trace-{t}").as_str()));
-        assert_eq!(row.get::<_, Option<&str>>(5), Some(format!("user-{t}").as_str()));
+        assert_eq!(
+            row.get::<_, Option<&str>>(4),
+            Some(format!("trace-{t}").as_str())
+        );
+        assert_eq!(
+            row.get::<_, Option<&str>>(5),
+            Some(format!("user-{t}").as_str())
+        );
         assert_eq!(row.get::<_, Option<&str>>(6), Some("sess-1"));
         assert_eq!(row.get::<_, Option<&str>>(7), Some(t.to_string().as_str()));
         assert_eq!(row.get::<_, Option<&str>>(8), None);
@@ -92,10 +130,17 @@ fn every_event_lands_exactly_once_with_its_contents() {
         assert_eq!(row.get::<_, Option<&str>>(10), Some("worker"));
         assert!(!row.get::<_, bool>(11));
         assert!(ids.insert(row.get::<_, String>(12)), "ids are unique");
-        assert!(row.get::<_, Option<&str>>(13).unwrap().ends_with("pipeline.rs"));
+        assert!(row
+            .get::<_, Option<&str>>(13)
+            .unwrap()
+            .ends_with("pipeline.rs"));
         assert!(row.get::<_, Option<i32>>(14).unwrap() > 0);
     }
-    assert_eq!(seen.len(), THREADS * PER_THREAD, "every (thread, seq) present");
+    assert_eq!(
+        seen.len(),
+        THREADS * PER_THREAD,
+        "every (thread, seq) present"
+    );
     assert!(seen.values().all(|&n| n == 1), "exactly once");
 }
 
@@ -164,7 +209,10 @@ fn shutdown_returns_the_final_counters() {
         }
     });
     let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
-    assert_eq!((stats.enqueued, stats.written, stats.dropped), (1_000, 1_000, 0));
+    assert_eq!(
+        (stats.enqueued, stats.written, stats.dropped),
+        (1_000, 1_000, 0)
+    );
     assert!(stats.batches >= 1);
     assert_eq!(common::count(&url), 1_000);
 }
@@ -216,11 +264,46 @@ fn span_context_follows_the_innermost_span_and_later_records() {
     let s = |v: &str| Some(v.to_owned());
     let expected = vec![
         [s("no span"), None, None, None, None, None],
-        [s("in outer"), s("u-outer"), s("s-1"), None, None, s("outer")],
-        [s("in inner"), s("u-inner"), s("s-1"), s("7"), None, s("inner")],
-        [s("after parent record"), s("u-inner"), s("s-1"), s("7"), s("c-late"), s("inner")],
-        [s("re-entered inner"), s("u-inner"), s("s-1"), s("7"), s("c-late"), s("inner")],
-        [s("explicit parent"), s("u-inner"), s("s-1"), s("7"), s("c-late"), s("inner")],
+        [
+            s("in outer"),
+            s("u-outer"),
+            s("s-1"),
+            None,
+            None,
+            s("outer"),
+        ],
+        [
+            s("in inner"),
+            s("u-inner"),
+            s("s-1"),
+            s("7"),
+            None,
+            s("inner"),
+        ],
+        [
+            s("after parent record"),
+            s("u-inner"),
+            s("s-1"),
+            s("7"),
+            s("c-late"),
+            s("inner"),
+        ],
+        [
+            s("re-entered inner"),
+            s("u-inner"),
+            s("s-1"),
+            s("7"),
+            s("c-late"),
+            s("inner"),
+        ],
+        [
+            s("explicit parent"),
+            s("u-inner"),
+            s("s-1"),
+            s("7"),
+            s("c-late"),
+            s("inner"),
+        ],
         [s("explicit root"), None, None, None, None, None],
     ];
     assert_eq!(got, expected);
@@ -259,7 +342,10 @@ fn an_error_event_is_committed_without_waiting_for_the_interval() {
     });
     let start = Instant::now();
     while common::count(&url) < 2 {
-        assert!(start.elapsed() < Duration::from_secs(20), "ERROR did not trigger a commit");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "ERROR did not trigger a commit"
+        );
         thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(guard.stats().batches, 1);
@@ -300,7 +386,13 @@ fn bad_configuration_is_a_clear_error() {
         .postgres("postgres://x@127.0.0.1:1/db")
         .build()
         .unwrap_err();
-    assert!(matches!(err, ringtrail::Error::Postgres(_) | ringtrail::Error::Pool(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            ringtrail::Error::Postgres(_) | ringtrail::Error::Pool(_)
+        ),
+        "{err}"
+    );
 }
 
 #[test]

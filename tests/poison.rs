@@ -30,7 +30,12 @@ fn hostile_values_land_and_spare_the_rest_of_the_batch() {
     dispatcher::with_default(&common::dispatch(layer), || {
         tracing::info!("row before");
         tracing::info!(s = "field\0with\0nul", "message\0with nul");
-        tracing::info!(nan = f64::NAN, inf = f64::INFINITY, ninf = f64::NEG_INFINITY, "floats");
+        tracing::info!(
+            nan = f64::NAN,
+            inf = f64::INFINITY,
+            ninf = f64::NEG_INFINITY,
+            "floats"
+        );
         tracing::info!(big = u64::MAX, small = i64::MIN, "extremes");
         tracing::info!(dbg = ?Nasty, disp = %"a\"b\\c", "debug");
         tracing::info!("");
@@ -56,7 +61,10 @@ fn hostile_values_land_and_spare_the_rest_of_the_batch() {
     assert_eq!(message(1), "message\u{FFFD}with nul");
     assert_eq!(fields(1)["s"], "field\u{FFFD}with\u{FFFD}nul");
     assert_eq!(message(2), "floats");
-    assert_eq!(fields(2), serde_json::json!({"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity"}));
+    assert_eq!(
+        fields(2),
+        serde_json::json!({"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity"})
+    );
     // The strings cast back to float8 in SQL.
     let casted: String = db
         .query_one(
@@ -84,8 +92,16 @@ fn hostile_values_land_and_spare_the_rest_of_the_batch() {
     assert_eq!(fields(6), serde_json::json!({"only": 1}));
     assert_eq!(message(7), "row after");
     for (i, row) in rows.iter().enumerate() {
-        assert_eq!(row.get::<_, Option<String>>(2), None, "row {i}: no span, no context");
-        assert_eq!(row.get::<_, Option<String>>(3), None, "row {i}: no span name");
+        assert_eq!(
+            row.get::<_, Option<String>>(2),
+            None,
+            "row {i}: no span, no context"
+        );
+        assert_eq!(
+            row.get::<_, Option<String>>(3),
+            None,
+            "row {i}: no span name"
+        );
         assert!(!row.get::<_, bool>(4), "row {i} is whole");
     }
 }
@@ -119,7 +135,10 @@ fn oversize_text_is_cut_on_a_character_boundary_and_flagged() {
     guard.flush().unwrap();
     let mut db = common::client(&url);
     let rows = db
-        .query("SELECT message, truncated, fields->>'value' FROM ringtrail.logs ORDER BY id", &[])
+        .query(
+            "SELECT message, truncated, fields->>'value' FROM ringtrail.logs ORDER BY id",
+            &[],
+        )
         .unwrap();
     assert_eq!(rows.len(), sent.len() + 2);
     let mut cut = 0;
@@ -127,16 +146,26 @@ fn oversize_text_is_cut_on_a_character_boundary_and_flagged() {
         let stored: String = row.get(0);
         let truncated: bool = row.get(1);
         assert!(original.starts_with(&stored), "a prefix of what was sent");
-        assert_eq!(truncated, stored.len() < original.len(), "flagged exactly when cut");
+        assert_eq!(
+            truncated,
+            stored.len() < original.len(),
+            "flagged exactly when cut"
+        );
         assert!(stored.len() < record_size);
         cut += truncated as usize;
     }
-    assert!(cut > 0 && cut < sent.len(), "some messages fit, some were cut");
+    assert!(
+        cut > 0 && cut < sent.len(),
+        "some messages fit, some were cut"
+    );
     let value_row = &rows[sent.len()];
     assert_eq!(value_row.get::<_, String>(0), "short message");
     assert!(value_row.get::<_, bool>(1));
     let value: String = value_row.get(2);
     assert!(!value.is_empty() && long_value.starts_with(&value));
     let whole = &rows[sent.len() + 1];
-    assert_eq!((whole.get::<_, String>(0), whole.get::<_, bool>(1)), ("whole".to_owned(), false));
+    assert_eq!(
+        (whole.get::<_, String>(0), whole.get::<_, bool>(1)),
+        ("whole".to_owned(), false)
+    );
 }

@@ -144,7 +144,10 @@ fn same(a: &Option<Arc<SpanContext>>, b: &Option<Arc<SpanContext>>) -> bool {
 }
 
 /// Creates the state of a new span from its attributes.
-pub(crate) fn on_new_span<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>, attrs: &tracing::span::Attributes<'_>) {
+pub(crate) fn on_new_span<'a, R: LookupSpan<'a>>(
+    span: &SpanRef<'a, R>,
+    attrs: &tracing::span::Attributes<'_>,
+) {
     let mut own = OwnContext::default();
     attrs.record(&mut own);
     let parent = span.parent().map(|p| resolve(&p));
@@ -157,7 +160,10 @@ pub(crate) fn on_new_span<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>, attrs: &
 }
 
 /// Applies values recorded later. Returns whether any context id changed.
-pub(crate) fn on_record<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>, values: &tracing::span::Record<'_>) -> bool {
+pub(crate) fn on_record<'a, R: LookupSpan<'a>>(
+    span: &SpanRef<'a, R>,
+    values: &tracing::span::Record<'_>,
+) -> bool {
     let mut newer = OwnContext::default();
     values.record(&mut newer);
     if newer.is_empty() {
@@ -169,7 +175,11 @@ pub(crate) fn on_record<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>, values: &t
         return false;
     };
     state.own.merge(newer);
-    state.resolved = Arc::new(SpanContext::build(span.metadata(), &state.own, parent.as_deref()));
+    state.resolved = Arc::new(SpanContext::build(
+        span.metadata(),
+        &state.own,
+        parent.as_deref(),
+    ));
     state.built_on = parent;
     true
 }
@@ -186,12 +196,20 @@ pub(crate) fn resolve<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) -> Arc<SpanC
     let mut extensions = span.extensions_mut();
     match extensions.get_mut::<SpanState>() {
         Some(state) => {
-            state.resolved = Arc::new(SpanContext::build(span.metadata(), &state.own, parent.as_deref()));
+            state.resolved = Arc::new(SpanContext::build(
+                span.metadata(),
+                &state.own,
+                parent.as_deref(),
+            ));
             state.built_on = parent;
             state.resolved.clone()
         }
         // The span was created before this layer saw it: it only names itself.
-        None => Arc::new(SpanContext::build(span.metadata(), &OwnContext::default(), parent.as_deref())),
+        None => Arc::new(SpanContext::build(
+            span.metadata(),
+            &OwnContext::default(),
+            parent.as_deref(),
+        )),
     }
 }
 
@@ -212,7 +230,11 @@ thread_local! {
 pub(crate) fn push_entered(layer: usize, span: Id, context: Arc<SpanContext>) {
     let _ = ENTERED.try_with(|stack| {
         if let Ok(mut stack) = stack.try_borrow_mut() {
-            stack.push(Entered { layer, span, context });
+            stack.push(Entered {
+                layer,
+                span,
+                context,
+            });
         }
     });
 }
@@ -221,7 +243,10 @@ pub(crate) fn push_entered(layer: usize, span: Id, context: Arc<SpanContext>) {
 pub(crate) fn pop_entered(layer: usize, span: &Id) {
     let _ = ENTERED.try_with(|stack| {
         if let Ok(mut stack) = stack.try_borrow_mut() {
-            if let Some(at) = stack.iter().rposition(|e| e.layer == layer && e.span == *span) {
+            if let Some(at) = stack
+                .iter()
+                .rposition(|e| e.layer == layer && e.span == *span)
+            {
                 stack.remove(at);
             }
         }
@@ -237,7 +262,10 @@ pub(crate) fn refresh_entered<'a, R: LookupSpan<'a> + 'a>(
 ) {
     let _ = ENTERED.try_with(|stack| {
         if let Ok(mut stack) = stack.try_borrow_mut() {
-            let Some(from) = stack.iter().position(|e| e.layer == layer && e.span == *span) else {
+            let Some(from) = stack
+                .iter()
+                .position(|e| e.layer == layer && e.span == *span)
+            else {
                 return;
             };
             for entry in stack[from..].iter_mut().filter(|e| e.layer == layer) {

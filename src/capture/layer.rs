@@ -132,7 +132,9 @@ where
         let buf = unsafe { ring.slots.slot_mut(index) };
         let mut record = RecordWriter::begin(buf, now_unix_nanos(), metadata);
         if event.is_contextual() {
-            context::with_current(self.id, |c| record.put_context(c.span, &c.packed, c.truncated));
+            context::with_current(self.id, |c| {
+                record.put_context(c.span, &c.packed, c.truncated)
+            });
         } else if let Some(span) = event.parent().and_then(|id| ctx.span(id)) {
             // Explicit `parent:` events are rare; they resolve through the
             // registry instead of the thread-local stack.

@@ -103,7 +103,8 @@ impl<'a> RecordWriter<'a> {
         truncated: bool,
     ) {
         debug_assert_eq!(self.pos, HEADER_LEN);
-        self.buf[16..24].copy_from_slice(&(span as *const Metadata<'static> as usize).to_ne_bytes());
+        self.buf[16..24]
+            .copy_from_slice(&(span as *const Metadata<'static> as usize).to_ne_bytes());
         // Keep at least a quarter of the slot for the message and fields.
         let room = (self.buf.len() - HEADER_LEN) * 3 / 4;
         if packed.len() > room {
@@ -339,7 +340,10 @@ impl<'a> Iterator for Entries<'a> {
         let (entry, rest) = match tag {
             TAG_MESSAGE => {
                 let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-                (Entry::Message(stored_str(&rest[2..2 + len])), &rest[2 + len..])
+                (
+                    Entry::Message(stored_str(&rest[2..2 + len])),
+                    &rest[2 + len..],
+                )
             }
             _ => {
                 let field = rest[0] as usize;
@@ -354,8 +358,14 @@ impl<'a> Iterator for Entries<'a> {
                     TAG_I64 => (Value::I64(i64::from_ne_bytes(fixed(8).try_into().ok()?)), 8),
                     TAG_U64 => (Value::U64(u64::from_ne_bytes(fixed(8).try_into().ok()?)), 8),
                     TAG_F64 => (Value::F64(f64::from_ne_bytes(fixed(8).try_into().ok()?)), 8),
-                    TAG_I128 => (Value::I128(i128::from_ne_bytes(fixed(16).try_into().ok()?)), 16),
-                    TAG_U128 => (Value::U128(u128::from_ne_bytes(fixed(16).try_into().ok()?)), 16),
+                    TAG_I128 => (
+                        Value::I128(i128::from_ne_bytes(fixed(16).try_into().ok()?)),
+                        16,
+                    ),
+                    TAG_U128 => (
+                        Value::U128(u128::from_ne_bytes(fixed(16).try_into().ok()?)),
+                        16,
+                    ),
                     _ => return None,
                 };
                 (Entry::Field(field, value), &body[used..])
@@ -421,7 +431,14 @@ mod tests {
     #[test]
     fn context_packs_and_unpacks() {
         let long = "ü".repeat(200);
-        let values = [Some("t1"), None, Some(""), None, Some(long.as_str()), Some("c")];
+        let values = [
+            Some("t1"),
+            None,
+            Some(""),
+            None,
+            Some(long.as_str()),
+            Some("c"),
+        ];
         let (packed, truncated) = pack_context(&values);
         assert!(truncated);
         let back = unpack_context(&packed);
@@ -442,7 +459,8 @@ mod tests {
             len: 0,
             truncated: false,
         };
-        assert!(write!(w, "ab{}", "€€").is_err());
+        let tail = "€€";
+        assert!(write!(w, "ab{tail}").is_err());
         assert_eq!((w.len, w.truncated), (5, true));
         assert_eq!(&buf[..5], "ab€".as_bytes());
     }

@@ -66,6 +66,7 @@ impl Ring {
     /// writer rarely writes, so it is nearly free while the writer is awake.
     #[inline]
     pub(crate) fn notify_writer(&self, urgent: bool) {
-        self.doorbell.ring_if_needed(urgent, || self.slots.ready_len());
+        self.doorbell
+            .ring_if_needed(urgent, || self.slots.ready_len());
     }
 }

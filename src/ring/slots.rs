@@ -45,7 +45,9 @@ impl SlotPool {
     /// rejects before calling this.
     pub(crate) fn new(capacity: usize, record_size: usize) -> SlotPool {
         assert!(capacity > 0 && capacity <= u32::MAX as usize);
-        let record_size = record_size.max(MIN_RECORD_SIZE).next_multiple_of(SLOT_ALIGN);
+        let record_size = record_size
+            .max(MIN_RECORD_SIZE)
+            .next_multiple_of(SLOT_ALIGN);
         let bytes = capacity
             .checked_mul(record_size)
             .expect("ring size overflows usize");
@@ -165,7 +167,7 @@ mod tests {
             assert_eq!(unsafe { pool.slot_mut(i)[0] }, i as u8 + 10);
             pool.release(i);
         }
-        assert_eq!(pool.claim().is_some(), true);
+        assert!(pool.claim().is_some());
     }
 
     #[test]

@@ -221,7 +221,9 @@ impl Writer {
             Err(e) => {
                 let lost = self.sink.discard() as u64;
                 self.control.counters.add_failed(lost);
-                eprintln!("ringtrail: dropped a batch of {lost} rows after {attempt} attempts: {e}");
+                eprintln!(
+                    "ringtrail: dropped a batch of {lost} rows after {attempt} attempts: {e}"
+                );
                 self.failure = Some(e.to_string());
             }
         }

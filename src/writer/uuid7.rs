@@ -92,7 +92,9 @@ mod tests {
             prev = id;
         }
         let first = g.next(t + 10_000_000);
-        let ms = u64::from_be_bytes([0, 0, first[0], first[1], first[2], first[3], first[4], first[5]]);
+        let ms = u64::from_be_bytes([
+            0, 0, first[0], first[1], first[2], first[3], first[4], first[5],
+        ]);
         assert_eq!(ms, 1_700_000_000_133);
     }
 }

@@ -11,8 +11,7 @@ use tracing_subscriber::prelude::*;
 /// A brand-new database on the throwaway cluster (or on DATABASE_URL's
 /// server), already migrated.
 pub fn database() -> String {
-    let url = ringtrail::embedded::fresh_database().expect("a test database");
-    url
+    ringtrail::embedded::fresh_database().expect("a test database")
 }
 
 /// A synchronous client for assertions.
