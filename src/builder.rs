@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::record::MAX_RECORD_SIZE;
 use crate::ring::{Ring, MIN_RECORD_SIZE};
-use crate::sink::{PostgresConfig, PostgresSink, Sink};
+use crate::sink::{NullSink, PostgresConfig, PostgresSink, Sink};
 use crate::writer::{Control, Writer, WriterConfig};
 use crate::{Error, Layer, Result, Stats};
 
@@ -33,7 +33,7 @@ use crate::{Error, Layer, Result, Stats};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    url: Option<String>,
+    destination: Option<Destination>,
     capacity: usize,
     record_size: usize,
     flush_interval: Duration,
@@ -45,6 +45,13 @@ pub struct Builder {
     shutdown_timeout: Duration,
     commit_timeout: Duration,
     commit_attempts: u32,
+}
+
+/// Where batches go.
+#[derive(Debug, Clone)]
+enum Destination {
+    Postgres(String),
+    Null,
 }
 
 impl Default for Builder {
@@ -60,7 +67,7 @@ impl Builder {
     /// deadline.
     pub fn new() -> Builder {
         Builder {
-            url: None,
+            destination: None,
             capacity: 16_384,
             record_size: 512,
             flush_interval: Duration::from_millis(100),
@@ -79,7 +86,14 @@ impl Builder {
     /// libpq-style `key=value` string), into `ringtrail.logs`, through
     /// binary COPY.
     pub fn postgres(mut self, url: impl Into<String>) -> Builder {
-        self.url = Some(url.into());
+        self.destination = Some(Destination::Postgres(url.into()));
+        self
+    }
+
+    /// Encodes every batch exactly as for PostgreSQL, then discards it.
+    /// For measuring the pipeline without a database, and for dry runs.
+    pub fn null_sink(mut self) -> Builder {
+        self.destination = Some(Destination::Null);
         self
     }
 
@@ -155,7 +169,7 @@ impl Builder {
 
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
-        if self.url.is_none() {
+        if self.destination.is_none() {
             return bad("no sink configured: call .postgres(url)");
         }
         if self.capacity == 0 || self.capacity > u32::MAX as usize {
@@ -181,11 +195,14 @@ impl Builder {
     /// owns a private current-thread runtime.
     pub fn build(self) -> Result<(Layer, Guard)> {
         self.validate()?;
-        let sink_config = PostgresConfig {
-            url: self.url.clone().unwrap_or_default(),
-            synchronous_commit: self.synchronous_commit,
-            migrate: self.migrate,
-            commit_timeout: self.commit_timeout,
+        let postgres = match &self.destination {
+            Some(Destination::Postgres(url)) => Some(PostgresConfig {
+                url: url.clone(),
+                synchronous_commit: self.synchronous_commit,
+                migrate: self.migrate,
+                commit_timeout: self.commit_timeout,
+            }),
+            _ => None,
         };
         let writer_config = WriterConfig {
             batch_rows: self.batch_rows,
@@ -208,10 +225,16 @@ impl Builder {
                 .spawn(move || {
                     // Connect on this thread: it owns the sink's runtime, so
                     // `build` never nests a runtime inside the caller's.
-                    let sink = match PostgresSink::connect(&sink_config) {
+                    let connected = match &postgres {
+                        Some(config) => {
+                            PostgresSink::connect(config).map(|s| Box::new(s) as Box<dyn Sink>)
+                        }
+                        None => Ok(Box::<NullSink>::default() as Box<dyn Sink>),
+                    };
+                    let sink = match connected {
                         Ok(sink) => {
                             let _ = ready_tx.send(Ok(()));
-                            Box::new(sink) as Box<dyn Sink>
+                            sink
                         }
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));

@@ -10,8 +10,10 @@
 //! writer: a JSON-lines sink beside PostgreSQL is a second sink; redaction
 //! and the batch hash chain see every `Row` on its way to `append`.
 
+mod null;
 mod postgres;
 
+pub(crate) use null::NullSink;
 pub(crate) use postgres::{PostgresConfig, PostgresSink};
 
 use crate::{Result, Row};
