@@ -1,13 +1,14 @@
 //! [`Builder`] and [`Guard`]: how a pipeline is configured, started,
 //! flushed and stopped.
 
-use std::sync::{mpsc, Arc};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::capture::record::MAX_RECORD_SIZE;
-use crate::ring::{Ring, MIN_RECORD_SIZE};
-use crate::sink::{NullSink, PostgresConfig, PostgresSink, Sink};
+use crate::ring::{level_index, DropReason, OverflowPolicy, Ring, MIN_RECORD_SIZE};
+use crate::sink::{NullSink, PostgresConfig, PostgresSink, Sink, SpoolConfig};
 use crate::writer::{Control, Writer, WriterConfig};
 use crate::{Error, Layer, Result, Stats};
 
@@ -44,7 +45,12 @@ pub struct Builder {
     migrate: bool,
     shutdown_timeout: Duration,
     commit_timeout: Duration,
-    commit_attempts: u32,
+    max_retries: u32,
+    overflow: [OverflowPolicy; 5],
+    spool_dir: Option<PathBuf>,
+    spool_max_bytes: u64,
+    spool_after: Duration,
+    flush_on_panic: bool,
 }
 
 /// Where batches go.
@@ -63,8 +69,9 @@ impl Default for Builder {
 impl Builder {
     /// A builder with the defaults: 16,384 records of 512 bytes (8 MiB),
     /// batches of up to 8,192 rows or 8 MiB, a 100 ms flush interval,
-    /// durable commits, migrations applied at build, and a 5 s shutdown
-    /// deadline.
+    /// durable commits, migrations applied at build, a 5 s shutdown
+    /// deadline, `DropNewest` below WARN and `Block { 5 ms }` for WARN and
+    /// ERROR, up to 8 retries, and no spool.
     pub fn new() -> Builder {
         Builder {
             destination: None,
@@ -78,7 +85,18 @@ impl Builder {
             migrate: true,
             shutdown_timeout: Duration::from_secs(5),
             commit_timeout: Duration::from_secs(30),
-            commit_attempts: 3,
+            max_retries: 8,
+            overflow: {
+                let block = OverflowPolicy::Block {
+                    timeout: Duration::from_millis(5),
+                };
+                let drop = OverflowPolicy::DropNewest;
+                [drop, drop, drop, block, block]
+            },
+            spool_dir: None,
+            spool_max_bytes: 1 << 30,
+            spool_after: Duration::from_secs(5),
+            flush_on_panic: false,
         }
     }
 
@@ -167,6 +185,71 @@ impl Builder {
         self
     }
 
+    /// The overflow policy for every level (see [`OverflowPolicy`]).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Builder {
+        self.overflow = [policy; 5];
+        self
+    }
+
+    /// The overflow policy for events at `level` and more severe ones,
+    /// e.g. `overflow_at_or_above(Level::WARN, Block { .. })`.
+    pub fn overflow_at_or_above(
+        mut self,
+        level: tracing::Level,
+        policy: OverflowPolicy,
+    ) -> Builder {
+        for slot in &mut self.overflow[level_index(&level)..] {
+            *slot = policy;
+        }
+        self
+    }
+
+    /// The overflow policy for events at exactly `level`.
+    pub fn overflow_for(mut self, level: tracing::Level, policy: OverflowPolicy) -> Builder {
+        self.overflow[level_index(&level)] = policy;
+        self
+    }
+
+    /// How many times a batch is retried after a connection-class error
+    /// (with exponential backoff and jitter) before it is spooled, or lost
+    /// when no spool is configured.
+    pub fn max_retries(mut self, retries: u32) -> Builder {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Spools batches that cannot reach PostgreSQL to segment files in
+    /// `dir` (each a valid binary COPY file), and replays them, exactly
+    /// once, when it answers again. Segments left by a previous process are
+    /// replayed at start. With a spool, `build()` succeeds even while
+    /// PostgreSQL is down.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// The most disk the spool may use (default 1 GiB). Batches beyond it
+    /// are lost and counted in [`Stats::lost`].
+    pub fn spool_max_bytes(mut self, bytes: u64) -> Builder {
+        self.spool_max_bytes = bytes;
+        self
+    }
+
+    /// How long PostgreSQL may keep failing before batches go to the spool
+    /// without waiting for the retries to run out (default 5 s).
+    pub fn spool_after(mut self, after: Duration) -> Builder {
+        self.spool_after = after;
+        self
+    }
+
+    /// Installs a panic hook that flushes (for up to the shutdown timeout)
+    /// before the previous hook runs, so the events leading up to a panic
+    /// are committed, or spooled, before the process dies.
+    pub fn flush_on_panic(mut self, on: bool) -> Builder {
+        self.flush_on_panic = on;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if self.destination.is_none() {
@@ -201,6 +284,12 @@ impl Builder {
                 synchronous_commit: self.synchronous_commit,
                 migrate: self.migrate,
                 commit_timeout: self.commit_timeout,
+                max_retries: self.max_retries,
+                spool: self.spool_dir.clone().map(|dir| SpoolConfig {
+                    dir,
+                    max_bytes: self.spool_max_bytes,
+                    after: self.spool_after,
+                }),
             }),
             _ => None,
         };
@@ -209,12 +298,15 @@ impl Builder {
             batch_bytes: self.batch_bytes,
             flush_interval: self.flush_interval,
             urgent_interval: self.urgent_interval,
-            commit_attempts: self.commit_attempts,
-            retry_backoff: Duration::from_millis(100),
         };
         // Wake a sleeping writer once half a batch (or half the ring) waits.
         let wake_at = (self.batch_rows / 2).min(self.capacity / 2).max(1);
-        let ring = Arc::new(Ring::new(self.capacity, self.record_size, wake_at));
+        let ring = Arc::new(Ring::new(
+            self.capacity,
+            self.record_size,
+            wake_at,
+            self.overflow,
+        ));
         let control = Arc::new(Control::default());
 
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
@@ -256,6 +348,13 @@ impl Builder {
                 let _ = thread.join();
                 return Err(Error::WriterGone);
             }
+        }
+        if self.flush_on_panic {
+            install_panic_flush(
+                Arc::downgrade(&ring),
+                Arc::downgrade(&control),
+                self.shutdown_timeout,
+            );
         }
         let guard = Guard {
             ring: ring.clone(),
@@ -303,9 +402,7 @@ impl Guard {
     }
 
     fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
-        let ticket = self.control.request_flush();
-        self.ring.doorbell.ring();
-        self.control.wait(ticket, deadline)
+        flush(&self.ring, &self.control, deadline)
     }
 
     /// The pipeline's counters now.
@@ -315,19 +412,31 @@ impl Guard {
         // to the other is then counted once or not at all, never twice.
         let received = counters.received();
         let queued = self.ring.slots.ready_len() as u64;
+        let ring_full = self.ring.dropped(DropReason::RingFull);
+        let evicted = self.ring.dropped(DropReason::Evicted);
+        let block_timeout = self.ring.dropped(DropReason::BlockTimeout);
         Stats {
             enqueued: received + queued,
-            dropped: self.ring.dropped_full(),
+            dropped: ring_full + evicted + block_timeout,
+            dropped_ring_full: ring_full,
+            dropped_evicted: evicted,
+            dropped_block_timeout: block_timeout,
             written: counters.written(),
             batches: counters.batches(),
-            failed: counters.failed(),
             queued,
+            spooled: counters.spooled(),
+            dead_lettered: counters.dead_lettered(),
+            lost: counters.lost(),
+            recovered: counters.recovered(),
+            drop_reports: counters.drop_reports(),
         }
     }
 
-    /// Flushes, stops the writer and returns the final counters. Waits at
-    /// most `timeout`; on timeout the writer thread is left to finish on
-    /// its own and `Error::Timeout` is returned.
+    /// Flushes, stops the writer and returns the final counters. Returns
+    /// within `timeout`: the writer stops retrying in time to spool what
+    /// it could not commit (with a spool configured). If even that does not
+    /// finish, the writer thread is left to finish on its own and
+    /// `Error::Timeout` is returned.
     pub fn shutdown(mut self, timeout: Duration) -> Result<Stats> {
         self.stop(timeout)?;
         Ok(self.stats())
@@ -337,9 +446,12 @@ impl Guard {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
-        let ticket = self.control.request_shutdown();
+        let deadline = Instant::now() + timeout;
+        // Leave the writer a margin to spool what it could not commit.
+        let margin = (timeout / 5).min(Duration::from_millis(500));
+        let ticket = self.control.request_shutdown(deadline - margin);
         self.ring.doorbell.ring();
-        let outcome = self.control.wait(ticket, Some(Instant::now() + timeout));
+        let outcome = self.control.wait(ticket, Some(deadline));
         match outcome {
             Err(Error::Timeout(_)) => {}
             _ => {
@@ -356,4 +468,28 @@ impl Drop for Guard {
             eprintln!("ringtrail: shutdown: {e}");
         }
     }
+}
+
+/// Takes a flush ticket, wakes the writer, and waits for the ticket.
+fn flush(ring: &Ring, control: &Control, deadline: Option<Instant>) -> Result<()> {
+    let ticket = control.request_flush();
+    ring.doorbell.ring();
+    control.wait(ticket, deadline)
+}
+
+/// Chains a panic hook that flushes this pipeline, then runs the previous
+/// hook. It holds the pipeline weakly: once the guard is gone it does
+/// nothing.
+fn install_panic_flush(ring: Weak<Ring>, control: Weak<Control>, timeout: Duration) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // The writer cannot wait for itself.
+        let on_writer = std::thread::current().name() == Some("ringtrail-writer");
+        if let (false, Some(ring), Some(control)) = (on_writer, ring.upgrade(), control.upgrade()) {
+            if let Err(e) = flush(&ring, &control, Some(Instant::now() + timeout)) {
+                eprintln!("ringtrail: flush on panic: {e}");
+            }
+        }
+        previous(info);
+    }));
 }

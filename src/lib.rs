@@ -69,10 +69,13 @@ mod ring;
 pub mod row;
 mod sink;
 mod stats;
+mod uuid7;
 mod writer;
 
 pub use builder::{Builder, Guard};
 pub use capture::Layer;
 pub use error::{Error, Result};
+pub use ring::OverflowPolicy;
 pub use row::{Field, Row, Value};
 pub use stats::Stats;
+pub use writer::DROPPED_TARGET;

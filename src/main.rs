@@ -188,14 +188,17 @@ fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         total.as_secs_f64()
     );
     println!("enqueued           {}", stats.enqueued);
-    println!("dropped            {}  (ring full)", stats.dropped);
+    println!(
+        "dropped            {}  (ring full {}, evicted {}, block timeout {})",
+        stats.dropped, stats.dropped_ring_full, stats.dropped_evicted, stats.dropped_block_timeout
+    );
     println!("written            {}", stats.written);
     println!(
         "batches            {}  (avg {:.0} rows)",
         stats.batches,
         stats.written as f64 / stats.batches.max(1) as f64
     );
-    println!("failed             {}", stats.failed);
+    println!("lost               {}", stats.lost);
     println!("rows in table      {rows}  (SELECT count(*) since start)");
     drop(guard);
     if rows as u64 != stats.written {

@@ -32,10 +32,16 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: "0001_logs",
-    sql: include_str!("../migrations/0001_logs.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: "0001_logs",
+        sql: include_str!("../migrations/0001_logs.sql"),
+    },
+    Migration {
+        version: "0002_delivery",
+        sql: include_str!("../migrations/0002_delivery.sql"),
+    },
+];
 
 /// The advisory-lock key that serializes concurrent migrators
 /// (the bytes of "ringtrai" as a big-endian i64).

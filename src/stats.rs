@@ -4,23 +4,46 @@
 ///
 /// Once the producers are quiet and [`Guard::flush`](crate::Guard::flush)
 /// has returned, they add up:
-/// `events emitted == enqueued + dropped` and
-/// `enqueued == written + failed`.
-/// While events are in flight, `enqueued` is read from two places at
-/// slightly different moments and may be off by the events in motion.
+///
+/// * `events emitted == enqueued + dropped`
+/// * `enqueued == written + spooled + dead_lettered + lost`
+///
+/// These count events. The in-band `ringtrail::dropped` rows the writer
+/// adds are counted apart, in `drop_reports`, so the table holds
+/// `written + drop_reports` rows. While events are in flight, `enqueued` is read
+/// from two places at slightly different moments and may be off by the
+/// events in motion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Events that got a slot in the ring.
+    /// Events that got a slot in the ring (and were not evicted from it).
     pub enqueued: u64,
-    /// Events dropped because the ring was full.
+    /// Events lost before they were enqueued or while queued: the sum of
+    /// `dropped_ring_full`, `dropped_evicted` and `dropped_block_timeout`.
     pub dropped: u64,
-    /// Rows committed to the sink.
+    /// Dropped by `OverflowPolicy::DropNewest` (or `DropOldest` when nothing
+    /// could be evicted).
+    pub dropped_ring_full: u64,
+    /// Evicted from the ring by `OverflowPolicy::DropOldest`.
+    pub dropped_evicted: u64,
+    /// `OverflowPolicy::Block` waited its whole timeout.
+    pub dropped_block_timeout: u64,
+    /// Events committed to the sink (this process's, live or replayed from
+    /// its spool).
     pub written: u64,
-    /// Batches committed.
+    /// Transactions committed.
     pub batches: u64,
-    /// Rows lost because their batch failed every commit attempt.
-    pub failed: u64,
     /// Records waiting in the ring right now.
     pub queued: u64,
+    /// Rows of this process waiting in the spool on disk right now.
+    pub spooled: u64,
+    /// Rows moved to `ringtrail.dead_letters` because PostgreSQL refused them.
+    pub dead_lettered: u64,
+    /// Rows that could be neither committed nor spooled (no spool
+    /// configured, spool full, or a disk error).
+    pub lost: u64,
+    /// Rows from an earlier process's spool, replayed and committed.
+    pub recovered: u64,
+    /// In-band `ringtrail::dropped` rows added to the log.
+    pub drop_reports: u64,
 }

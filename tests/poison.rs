@@ -44,7 +44,7 @@ fn hostile_values_land_and_spare_the_rest_of_the_batch() {
     });
     guard.flush().unwrap();
     let stats = guard.stats();
-    assert_eq!((stats.written, stats.failed, stats.dropped), (8, 0, 0));
+    assert_eq!((stats.written, stats.lost, stats.dropped), (8, 0, 0));
 
     let mut db = common::client(&url);
     let rows = db

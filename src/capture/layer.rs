@@ -117,15 +117,14 @@ where
     /// The hot path: claim a slot, write the record in place, publish.
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let ring = &*self.ring;
-        let Some(index) = ring.slots.claim() else {
-            ring.count_dropped_full();
-            return;
+        let metadata = event.metadata();
+        let Some(index) = ring.claim(metadata.level()) else {
+            return; // dropped and counted by the overflow policy
         };
         let claim = Claim {
             slots: &ring.slots,
             index,
         };
-        let metadata = event.metadata();
         // SAFETY: `index` came from `claim()`, so this thread holds the slot
         // exclusively until `claim.publish()` or the claim's drop; `buf`
         // does not outlive either.

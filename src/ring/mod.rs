@@ -22,43 +22,77 @@
 //! event.
 
 mod doorbell;
+mod overflow;
 mod slots;
 
 pub(crate) use doorbell::Doorbell;
+pub(crate) use overflow::DropReason;
+pub use overflow::OverflowPolicy;
 pub(crate) use slots::{SlotPool, MIN_RECORD_SIZE};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tracing::Level;
+
 /// The shared half of the pipeline that the hot path touches: the slot pool,
-/// the doorbell and the drop counter.
+/// the doorbell, the overflow policies and the drop counters.
 pub(crate) struct Ring {
     pub(crate) slots: SlotPool,
     pub(crate) doorbell: Doorbell,
-    /// Events dropped because no slot was free. Only touched when the ring is
-    /// full, so its cache line is not contended in steady state.
-    dropped_full: AtomicU64,
+    /// Overflow policy per level, indexed by [`level_index`].
+    policies: [OverflowPolicy; 5],
+    /// Events lost, by [`DropReason`]. Only touched when the ring is full,
+    /// so these lines are not contended in steady state.
+    dropped: [AtomicU64; 3],
+}
+
+/// TRACE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4.
+#[inline]
+pub(crate) fn level_index(level: &Level) -> usize {
+    match *level {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
+    }
 }
 
 impl Ring {
     /// A ring of `capacity` slots of `record_size` bytes each. The writer is
     /// woken once `wake_at` records are waiting (or at once for an ERROR).
-    pub(crate) fn new(capacity: usize, record_size: usize, wake_at: usize) -> Ring {
+    pub(crate) fn new(
+        capacity: usize,
+        record_size: usize,
+        wake_at: usize,
+        policies: [OverflowPolicy; 5],
+    ) -> Ring {
         Ring {
             slots: SlotPool::new(capacity, record_size),
             doorbell: Doorbell::new(wake_at),
-            dropped_full: AtomicU64::new(0),
+            policies,
+            dropped: Default::default(),
         }
     }
 
-    /// Counts one event lost to a full ring.
+    /// A slot for an event at `level`: a free one, or whatever the level's
+    /// overflow policy yields when the ring is full.
     #[inline]
-    pub(crate) fn count_dropped_full(&self) {
-        self.dropped_full.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn claim(&self, level: &Level) -> Option<u32> {
+        match self.slots.claim() {
+            Some(index) => Some(index),
+            None => self.claim_when_full(self.policies[level_index(level)]),
+        }
     }
 
-    /// Events lost to a full ring so far.
-    pub(crate) fn dropped_full(&self) -> u64 {
-        self.dropped_full.load(Ordering::Relaxed)
+    /// Counts one lost event.
+    pub(crate) fn count_dropped(&self, reason: DropReason) {
+        self.dropped[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events lost so far for `reason`.
+    pub(crate) fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize].load(Ordering::Relaxed)
     }
 
     /// Rings the doorbell when the writer sleeps and either this event is

@@ -2,19 +2,26 @@
 //! then throws the bytes away. For benchmarks of everything but the
 //! database, and for dry runs.
 
-use super::Sink;
+use std::time::{Duration, Instant};
+
+use super::{Outcome, Sink};
 use crate::encode::CopyEncoder;
-use crate::{Result, Row};
+use crate::Row;
 
 /// Encodes rows into binary COPY and discards each finished batch.
 #[derive(Default)]
 pub(crate) struct NullSink {
     encoder: CopyEncoder,
+    reports: u64,
 }
 
 impl Sink for NullSink {
     fn append(&mut self, row: &Row<'_>) {
         self.encoder.push_row(row);
+    }
+    fn append_report(&mut self, row: &Row<'_>) {
+        self.encoder.push_row(row);
+        self.reports += 1;
     }
     fn pending_rows(&self) -> usize {
         self.encoder.rows()
@@ -22,13 +29,16 @@ impl Sink for NullSink {
     fn pending_bytes(&self) -> usize {
         self.encoder.bytes_len()
     }
-    fn commit(&mut self) -> Result<()> {
+    fn commit(&mut self, _deadline: Option<Instant>) -> Outcome {
+        let rows = self.encoder.rows() as u64 - std::mem::take(&mut self.reports);
         drop(self.encoder.finish());
-        Ok(())
+        Outcome {
+            written: rows,
+            batches: 1,
+            ..Outcome::default()
+        }
     }
-    fn discard(&mut self) -> usize {
-        let rows = self.encoder.rows();
-        self.encoder.clear();
-        rows
+    fn maintain(&mut self, _deadline: Option<Instant>) -> (Outcome, Option<Duration>) {
+        (Outcome::default(), None)
     }
 }

@@ -5,12 +5,13 @@
 //! until the writer reports a completed number at least as large. The writer
 //! reads the latest ticket before a drain pass and completes it after the
 //! pass's commit, so every event published before `flush()` was called is
-//! committed (or reported failed) when it returns.
+//! committed (or reported spooled or lost) when it returns.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::sink::Outcome;
 use crate::{Error, Result};
 
 /// Monotonic counters, written by the writer thread only.
@@ -19,36 +20,73 @@ pub(crate) struct Counters {
     received: AtomicU64,
     written: AtomicU64,
     batches: AtomicU64,
-    failed: AtomicU64,
+    spooled: AtomicU64,
+    unspooled: AtomicU64,
+    recovered: AtomicU64,
+    dead_lettered: AtomicU64,
+    lost: AtomicU64,
+    drop_reports: AtomicU64,
     completed: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
 }
 
 impl Counters {
     pub(crate) fn add_received(&self, n: u64) {
-        self.received.fetch_add(n, Ordering::Relaxed);
+        add(&self.received, n);
     }
-    pub(crate) fn add_written(&self, rows: u64) {
-        self.written.fetch_add(rows, Ordering::Relaxed);
-        self.batches.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn add_drop_reports(&self, n: u64) {
+        add(&self.drop_reports, n);
     }
-    pub(crate) fn add_failed(&self, rows: u64) {
-        self.failed.fetch_add(rows, Ordering::Relaxed);
+    /// Adds where a commit's or a replay's rows went.
+    pub(crate) fn apply(&self, o: &Outcome) {
+        add(&self.written, o.written);
+        add(&self.batches, o.batches);
+        add(&self.spooled, o.spooled);
+        add(&self.unspooled, o.unspooled);
+        add(&self.recovered, o.recovered);
+        add(&self.dead_lettered, o.dead_lettered);
+        add(&self.lost, o.lost);
     }
     /// Records taken from the ring.
     pub(crate) fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
+        get(&self.received)
     }
-    /// Rows committed.
+    /// Rows committed (this process's, live or replayed from its spool).
     pub(crate) fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        get(&self.written)
     }
-    /// Batches committed.
+    /// Transactions committed.
     pub(crate) fn batches(&self) -> u64 {
-        self.batches.load(Ordering::Relaxed)
+        get(&self.batches)
     }
-    /// Rows lost to failed batches.
-    pub(crate) fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Relaxed)
+    /// Rows in the spool now (this process's).
+    pub(crate) fn spooled(&self) -> u64 {
+        get(&self.spooled).saturating_sub(get(&self.unspooled))
+    }
+    /// Rows from an earlier process's spool committed.
+    pub(crate) fn recovered(&self) -> u64 {
+        get(&self.recovered)
+    }
+    /// Rows moved to `ringtrail.dead_letters`.
+    pub(crate) fn dead_lettered(&self) -> u64 {
+        get(&self.dead_lettered)
+    }
+    /// Rows neither committed nor spooled.
+    pub(crate) fn lost(&self) -> u64 {
+        get(&self.lost)
+    }
+    /// In-band `ringtrail::dropped` rows added.
+    pub(crate) fn drop_reports(&self) -> u64 {
+        get(&self.drop_reports)
     }
     /// The highest completed flush ticket.
     pub(crate) fn completed(&self) -> u64 {
@@ -59,7 +97,8 @@ impl Counters {
 #[derive(Default)]
 struct State {
     requested: u64,
-    shutdown: bool,
+    /// Set by a shutdown request: the writer's deadline for its last commits.
+    shutdown: Option<Instant>,
     exited: bool,
     /// The last failure and the ticket range it was reported to.
     failure: Option<(u64, u64, String)>,
@@ -80,8 +119,9 @@ impl Control {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writer: the latest flush ticket and whether shutdown was asked for.
-    pub(crate) fn requests(&self) -> (u64, bool) {
+    /// Writer: the latest flush ticket, and the shutdown deadline if a
+    /// shutdown was asked for.
+    pub(crate) fn requests(&self) -> (u64, Option<Instant>) {
         let state = self.lock();
         (state.requested, state.shutdown)
     }
@@ -89,11 +129,11 @@ impl Control {
     /// Writer: whether anything waits for it, so it must not sleep.
     pub(crate) fn has_requests(&self) -> bool {
         let state = self.lock();
-        state.requested > self.counters.completed() || state.shutdown
+        state.requested > self.counters.completed() || state.shutdown.is_some()
     }
 
     /// Writer: tickets up to `ticket` are done, with a failure if a batch
-    /// in their range was dropped.
+    /// in their range was not committed.
     pub(crate) fn complete(&self, ticket: u64, failure: Option<String>) {
         let mut state = self.lock();
         let previous = self.counters.completed();
@@ -119,10 +159,11 @@ impl Control {
         state.requested
     }
 
-    /// Guard: asks the writer to finish, and takes a last ticket.
-    pub(crate) fn request_shutdown(&self) -> u64 {
+    /// Guard: asks the writer to finish its last commits by `deadline`, and
+    /// takes a last ticket.
+    pub(crate) fn request_shutdown(&self, deadline: Instant) -> u64 {
         let mut state = self.lock();
-        state.shutdown = true;
+        state.shutdown = Some(deadline);
         state.requested += 1;
         state.requested
     }

@@ -17,9 +17,10 @@
 //! buffer.
 
 mod control;
-mod uuid7;
+mod report;
 
 pub(crate) use control::Control;
+pub use report::DROPPED_TARGET;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +28,9 @@ use std::time::{Duration, Instant};
 use crate::capture::record::{unpack_context, Entry, RecordReader};
 use crate::ring::Ring;
 use crate::row::{severity_number, Field, Row, LEVEL_ERROR};
-use crate::sink::Sink;
-use uuid7::Uuid7;
+use crate::sink::{Outcome, Sink};
+use crate::uuid7::Uuid7;
+use report::DropReporter;
 
 /// How the writer batches and retries. Filled in by the builder.
 #[derive(Debug, Clone)]
@@ -37,8 +39,6 @@ pub(crate) struct WriterConfig {
     pub(crate) batch_bytes: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) urgent_interval: Duration,
-    pub(crate) commit_attempts: u32,
-    pub(crate) retry_backoff: Duration,
 }
 
 /// The writer thread's state.
@@ -55,8 +55,14 @@ pub(crate) struct Writer {
     /// The batch in progress holds an ERROR event.
     urgent: bool,
     last_commit: Instant,
-    /// The batch failed since the last completed flush; reported to it.
+    /// A batch was not committed since the last completed flush (spooled
+    /// or lost); reported to that flush.
     failure: Option<String>,
+    drops: DropReporter,
+    /// When the sink wants `maintain` again (replaying its spool),
+    /// counted from `last_maintain`.
+    maintain_in: Option<Duration>,
+    last_maintain: Instant,
 }
 
 /// Empties a vector and gives it back with a different lifetime parameter,
@@ -82,10 +88,13 @@ impl Writer {
             config,
             ids: Uuid7::new(),
             fields: Vec::with_capacity(32),
+            last_maintain: Instant::now(),
             batch_started: None,
             urgent: false,
             last_commit: Instant::now(),
             failure: None,
+            drops: DropReporter::new(),
+            maintain_in: Some(Duration::ZERO),
         }
     }
 
@@ -96,7 +105,7 @@ impl Writer {
         let capacity = self.ring.slots.capacity();
         loop {
             let (requested, shutdown) = self.control.requests();
-            let flush_wanted = requested > self.control.counters.completed() || shutdown;
+            let flush_wanted = requested > self.control.counters.completed() || shutdown.is_some();
             // Drain at most one ring's worth per pass: under a steady stream
             // the ring may never be empty, but after `capacity` pops every
             // record published before this pass began has been taken.
@@ -110,27 +119,40 @@ impl Writer {
                 if self.sink.pending_rows() >= self.config.batch_rows
                     || self.sink.pending_bytes() >= self.config.batch_bytes
                 {
-                    self.commit();
+                    self.commit(shutdown);
                 }
             }
             let now = Instant::now();
+            // Unreported drops are as urgent as an ERROR: the table should
+            // show its gaps soon.
+            let urgent = self.urgent || self.drops.pending(&self.ring);
             let due = self
                 .batch_started
                 .is_some_and(|t| now >= t + self.config.flush_interval)
-                || (self.urgent && now >= self.last_commit + self.config.urgent_interval);
-            if self.sink.pending_rows() > 0 && (flush_wanted || due) {
-                self.commit();
+                || (urgent && now >= self.last_commit + self.config.urgent_interval);
+            let has_rows = self.sink.pending_rows() > 0 || self.drops.pending(&self.ring);
+            if has_rows && (flush_wanted || due) {
+                self.commit(shutdown);
             }
             if flush_wanted {
                 self.control.complete(requested, self.failure.take());
-                if shutdown {
+                if shutdown.is_some() {
                     // Everything published before the shutdown request was
                     // in this pass. Later events stay in the ring, counted
                     // as enqueued but not written.
                     return;
                 }
             }
-            if self.ring.slots.ready_len() == 0 {
+            if self
+                .maintain_in
+                .is_some_and(|d| now >= self.last_maintain + d)
+            {
+                let (outcome, next) = self.sink.maintain(None);
+                self.control.counters.apply(&outcome);
+                self.maintain_in = next;
+                self.last_maintain = Instant::now();
+            }
+            if self.ring.slots.ready_len() == 0 && self.maintain_in != Some(Duration::ZERO) {
                 self.sleep(now);
             }
         }
@@ -142,8 +164,11 @@ impl Writer {
         if let Some(started) = self.batch_started {
             wake = wake.min(started + self.config.flush_interval);
         }
-        if self.urgent {
+        if self.urgent || self.drops.pending(&self.ring) {
             wake = wake.min(self.last_commit + self.config.urgent_interval);
+        }
+        if let Some(d) = self.maintain_in {
+            wake = wake.min(self.last_maintain + d);
         }
         self.ring.doorbell.set_parked(true);
         // Re-check after announcing the park, so a producer that published
@@ -200,32 +225,22 @@ impl Writer {
         self.urgent |= level >= LEVEL_ERROR;
     }
 
-    /// Commits the batch in progress, retrying a bounded number of times.
-    /// A batch that still fails is dropped and counted, and the error is
-    /// reported to the next completed flush.
-    fn commit(&mut self) {
-        let rows = self.sink.pending_rows() as u64;
-        let mut attempt = 1;
-        let outcome = loop {
-            match self.sink.commit() {
-                Ok(()) => break Ok(()),
-                Err(e) if attempt >= self.config.commit_attempts => break Err(e),
-                Err(_) => {
-                    std::thread::sleep(self.config.retry_backoff * attempt);
-                    attempt += 1;
-                }
-            }
-        };
-        match outcome {
-            Ok(()) => self.control.counters.add_written(rows),
-            Err(e) => {
-                let lost = self.sink.discard() as u64;
-                self.control.counters.add_failed(lost);
-                eprintln!(
-                    "ringtrail: dropped a batch of {lost} rows after {attempt} attempts: {e}"
-                );
-                self.failure = Some(e.to_string());
-            }
+    /// Commits the batch in progress (with any due drop reports). The sink
+    /// retries as configured; whatever it cannot commit it spools or counts
+    /// lost, and the next completed flush hears about it.
+    fn commit(&mut self, deadline: Option<Instant>) {
+        let reports = self
+            .drops
+            .append(&self.ring, self.sink.as_mut(), &mut self.ids);
+        self.control.counters.add_drop_reports(reports);
+        let outcome: Outcome = self.sink.commit(deadline);
+        self.control.counters.apply(&outcome);
+        if let Some(error) = outcome.error {
+            self.failure = Some(error);
+        }
+        if outcome.spooled > 0 {
+            // Replay as soon as the sink thinks it can.
+            self.maintain_in = Some(self.maintain_in.unwrap_or(Duration::ZERO));
         }
         self.batch_started = None;
         self.urgent = false;

@@ -1,0 +1,112 @@
+//! Which failures are worth retrying, and how long to wait between tries.
+//!
+//! * **Connection class** (`08*`, `57P01` admin shutdown, `57P03` cannot
+//!   connect now, `53300` too many connections, `40001` serialization,
+//!   `40P01` deadlock, a closed connection, an I/O error, a client-side
+//!   timeout): retry the whole batch with exponential backoff and jitter.
+//! * **Data class** (`22*`, `23*`): one row is bad. Retrying the batch
+//!   would fail again; quarantine the row instead.
+//! * Anything else (a missing table, a permission error): retrying soon
+//!   will not help, so the batch goes to the spool to be replayed later.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// What to do about a failed batch.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Transient: retry after a backoff.
+    Retry(Error),
+    /// A row is bad. `line` is its 1-based position in the batch when the
+    /// server said (`COPY logs, line N`).
+    Data { line: Option<usize>, error: Error },
+    /// Will not heal by retrying soon.
+    Fatal(Error),
+}
+
+const RETRYABLE: [&str; 6] = ["57P01", "57P02", "57P03", "53300", "40001", "40P01"];
+
+/// Sorts an error into a [`Failure`].
+pub(crate) fn classify(error: Error) -> Failure {
+    let Error::Postgres(pg) = &error else {
+        return match error {
+            Error::Pool(_) | Error::Timeout(_) | Error::Io(_) => Failure::Retry(error),
+            other => Failure::Fatal(other),
+        };
+    };
+    let Some(db) = pg.as_db_error() else {
+        // No server error: the connection failed or closed.
+        return Failure::Retry(error);
+    };
+    let code = db.code().code();
+    if code.starts_with("08") || RETRYABLE.contains(&code) || code == "57014" {
+        Failure::Retry(error)
+    } else if code.starts_with("22") || code.starts_with("23") {
+        let line = db.where_().and_then(copy_line);
+        Failure::Data { line, error }
+    } else {
+        Failure::Fatal(error)
+    }
+}
+
+/// Extracts N from a COPY error context such as
+/// `COPY logs, line 3, column message: "…"`.
+pub(crate) fn copy_line(context: &str) -> Option<usize> {
+    let rest = &context[context.find("COPY ")?..];
+    let rest = &rest[rest.find(", line ")? + ", line ".len()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
+}
+
+/// Exponential backoff with jitter: 50 ms, 100 ms, 200 ms … capped at
+/// `max`, each scaled by a random factor in [0.5, 1.5) so that many
+/// writers restarting together do not retry in lockstep.
+pub(crate) struct Backoff {
+    rng: u64,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(seed: u64, max: Duration) -> Backoff {
+        Backoff { rng: seed | 1, max }
+    }
+
+    pub(crate) fn delay(&mut self, attempt: u32) -> Duration {
+        let base = Duration::from_millis(50)
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max);
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let factor = 0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        base.mul_f64(factor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_line_is_found_in_the_error_context() {
+        assert_eq!(
+            copy_line("COPY logs, line 3, column message: \"x\""),
+            Some(3)
+        );
+        assert_eq!(copy_line("COPY logs, line 12"), Some(12));
+        assert_eq!(copy_line("SQL statement \"…\"\nCOPY logs, line 7"), Some(7));
+        assert_eq!(copy_line("PL/pgSQL function f() line 3 at RAISE"), None);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let mut b = Backoff::new(42, Duration::from_secs(2));
+        let d1 = b.delay(1);
+        assert!(d1 >= Duration::from_millis(50) && d1 < Duration::from_millis(150));
+        for _ in 0..100 {
+            let d = b.delay(30);
+            assert!(d >= Duration::from_secs(1) && d < Duration::from_secs(3));
+        }
+    }
+}
