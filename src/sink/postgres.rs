@@ -182,8 +182,22 @@ impl PostgresSink {
 
     fn mark_down(&mut self) {
         let now = Instant::now();
-        self.down_since.get_or_insert(now);
+        if self.down_since.is_none() {
+            let fate = if self.spool.is_some() {
+                "spooling to disk"
+            } else {
+                "no spool configured"
+            };
+            eprintln!("ringtrail: PostgreSQL unreachable; {fate} until it answers");
+            self.down_since = Some(now);
+        }
         self.next_probe = now + PROBE_INTERVAL;
+    }
+
+    fn mark_up(&mut self) {
+        if self.down_since.take().is_some() {
+            eprintln!("ringtrail: PostgreSQL answers again");
+        }
     }
 
     /// Finishes the batch in progress.
@@ -332,7 +346,7 @@ impl PostgresSink {
             loop {
                 let failure = match self.ship(&b, check_ledger, deadline) {
                     Ok(()) => {
-                        self.down_since = None;
+                        self.mark_up();
                         out.batches += 1;
                         tally_committed(&mut out, origin, b.events());
                         break;

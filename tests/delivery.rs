@@ -1,0 +1,602 @@
+//! Delivery guarantees under faults, against a real PostgreSQL that the
+//! tests crash, stop and cut off: exactly-once batches, retries, poison-row
+//! quarantine, spool and replay, shutdown deadlines, overflow policies.
+//!
+//! Each fault test owns its cluster (the shared one serves other tests in
+//! parallel and must stay up).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ringtrail::embedded::{ClusterOptions, StopMode, TempCluster};
+use ringtrail::{OverflowPolicy, Stats};
+use tracing::dispatcher;
+
+fn cluster() -> TempCluster {
+    TempCluster::start_with(&ClusterOptions {
+        fsync: false,
+        settings: Vec::new(),
+    })
+    .expect("a throwaway cluster")
+}
+
+fn spool_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ringtrail-spool-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn segments(dir: &PathBuf) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pgcopy"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+/// `enqueued == written + spooled + dead_lettered + lost`.
+fn assert_counts_add_up(s: &Stats) {
+    assert_eq!(
+        s.enqueued,
+        s.written + s.spooled + s.dead_lettered + s.lost,
+        "counters do not add up: {s:?}"
+    );
+}
+
+/// Flushes until the spool is empty, tolerating flushes that report
+/// spooled batches while PostgreSQL comes back.
+fn settle(guard: &ringtrail::Guard, within: Duration) -> Stats {
+    let start = Instant::now();
+    loop {
+        let flushed = guard.flush();
+        let stats = guard.stats();
+        if flushed.is_ok() && stats.spooled == 0 && stats.queued == 0 {
+            return stats;
+        }
+        assert!(
+            start.elapsed() < within,
+            "did not settle: {stats:?} {flushed:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Event rows (not drop reports), and distinct ids among them.
+fn event_rows(url: &str) -> (i64, i64) {
+    let r = common::client(url)
+        .query_one(
+            "SELECT count(*), count(DISTINCT id) FROM ringtrail.logs WHERE target <> $1",
+            &[&ringtrail::DROPPED_TARGET],
+        )
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
+#[test]
+fn a_crash_mid_stream_loses_and_duplicates_nothing() {
+    let pg = cluster();
+    let url = pg.create_database("crash").unwrap();
+    let spool = spool_dir("crash");
+    // Durable commits: with synchronous_commit off, a server crash may lose
+    // the last acknowledged commits (documented), which is not this test.
+    let (layer, guard) = common::builder(&url)
+        .synchronous_commit(true)
+        .capacity(1 << 15)
+        .spool_dir(&spool)
+        .spool_after(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let dispatch = common::dispatch(layer);
+    const PER_THREAD: u64 = 100_000;
+    thread::scope(|s| {
+        for t in 0..2u64 {
+            let dispatch = dispatch.clone();
+            s.spawn(move || {
+                dispatcher::with_default(&dispatch, || {
+                    // About three seconds of steady stream per thread.
+                    let start = Instant::now();
+                    for i in 0..PER_THREAD {
+                        tracing::info!(t, i, "steady");
+                        if i % 100 == 99 {
+                            let due = Duration::from_micros(i * 30);
+                            if let Some(ahead) = due.checked_sub(start.elapsed()) {
+                                thread::sleep(ahead);
+                            }
+                        }
+                    }
+                })
+            });
+        }
+        // Crash the server partway through, restart it a few seconds later.
+        thread::sleep(Duration::from_millis(1000));
+        pg.stop(StopMode::Immediate).unwrap();
+        thread::sleep(Duration::from_secs(3));
+        pg.start_again().unwrap();
+    });
+    let stats = settle(&guard, Duration::from_secs(90));
+    eprintln!("after the crash: {stats:?}");
+    assert_eq!(stats.enqueued + stats.dropped, 2 * PER_THREAD, "{stats:?}");
+    assert_eq!(stats.written, stats.enqueued, "{stats:?}");
+    assert_counts_add_up(&stats);
+    let (rows, distinct) = event_rows(&url);
+    assert_eq!(
+        rows as u64, stats.enqueued,
+        "every enqueued event is in the table"
+    );
+    assert_eq!(distinct, rows, "exactly once: no id twice");
+    let distinct_events: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(DISTINCT (fields->>'t', fields->>'i')) FROM ringtrail.logs WHERE message = 'steady'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(distinct_events, rows, "no event twice");
+    assert_eq!(segments(&spool), 0, "replayed segments are deleted");
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn events_spool_while_the_server_is_down_at_start_and_land_when_it_starts() {
+    let pg = cluster();
+    let url = pg.create_database("down").unwrap();
+    pg.stop(StopMode::Fast).unwrap();
+    let spool = spool_dir("down");
+    let (layer, guard) = common::builder(&url)
+        .spool_dir(&spool)
+        .build()
+        .expect("a spool makes a down server tolerable");
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..5_000u64 {
+            tracing::warn!(i, "while down");
+        }
+    });
+    let flushed = guard.flush();
+    assert!(
+        flushed.is_err(),
+        "the flush reports that its events were spooled, not committed"
+    );
+    let stats = guard.stats();
+    assert_eq!((stats.spooled, stats.written), (5_000, 0), "{stats:?}");
+    assert!(segments(&spool) > 0);
+    pg.start_again().unwrap();
+    let stats = settle(&guard, Duration::from_secs(60));
+    assert_eq!(
+        (stats.written, stats.spooled, stats.enqueued),
+        (5_000, 0, 5_000)
+    );
+    assert_counts_add_up(&stats);
+    assert_eq!(event_rows(&url), (5_000, 5_000));
+    assert_eq!(segments(&spool), 0);
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn a_poison_row_is_dead_lettered_and_the_rest_of_its_batch_lands() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    common::client(&url)
+        .batch_execute(
+            "ALTER TABLE ringtrail.logs ADD CONSTRAINT no_poison CHECK (message <> 'poison')",
+        )
+        .unwrap();
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..100u64 {
+            if i == 50 {
+                tracing::info!(i, "poison");
+            } else {
+                tracing::info!(i, "fine");
+            }
+        }
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!(
+        (stats.written, stats.dead_lettered, stats.enqueued),
+        (99, 1, 100)
+    );
+    assert_counts_add_up(&stats);
+    let mut db = common::client(&url);
+    assert_eq!(event_rows(&url).0, 99);
+    let dead = db
+        .query(
+            "SELECT sqlstate, line, message, tuple FROM ringtrail.dead_letters",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].get::<_, &str>(0), "23514");
+    assert_eq!(
+        dead[0].get::<_, Option<i32>>(1),
+        Some(51),
+        "line N of the batch, 1-based"
+    );
+    assert!(dead[0].get::<_, &str>(2).contains("no_poison"));
+    let tuple: &[u8] = dead[0].get(3);
+    assert_eq!(
+        i16::from_be_bytes([tuple[0], tuple[1]]),
+        16,
+        "a whole COPY tuple"
+    );
+    assert!(tuple.windows(6).any(|w| w == b"poison"));
+}
+
+#[test]
+fn a_failure_without_a_line_is_bisected_down_to_the_bad_row() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    // A deferred constraint trigger fails at COMMIT, where the error names
+    // no COPY line.
+    common::client(&url)
+        .batch_execute(
+            "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.message = 'poison' THEN
+                 RAISE EXCEPTION 'poison at commit' USING ERRCODE = '23514';
+               END IF;
+               RETURN NULL;
+             END $$;
+             CREATE CONSTRAINT TRIGGER reject_poison AFTER INSERT ON ringtrail.logs
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION reject_poison();",
+        )
+        .unwrap();
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..37u64 {
+            tracing::info!(i, "{}", if i == 23 { "poison" } else { "fine" });
+        }
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.dead_lettered), (36, 1), "{stats:?}");
+    assert_counts_add_up(&stats);
+    let dead = common::client(&url)
+        .query(
+            "SELECT line, message, tuple FROM ringtrail.dead_letters",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].get::<_, Option<i32>>(0),
+        None,
+        "the server named no line"
+    );
+    assert!(dead[0]
+        .get::<_, &[u8]>(2)
+        .windows(6)
+        .any(|w| w == b"poison"));
+    let fine: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE message = 'fine'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(fine, 36);
+}
+
+/// A TCP proxy in front of PostgreSQL that, once armed, lets one COMMIT
+/// that follows a COPY reach the server, then cuts both sides before the
+/// acknowledgement comes back: the client cannot know whether the batch
+/// committed.
+struct CommitCutter {
+    port: u16,
+    armed: Arc<AtomicBool>,
+    fired: Arc<AtomicBool>,
+}
+
+impl CommitCutter {
+    fn start(upstream: u16) -> CommitCutter {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (a, f) = (armed.clone(), fired.clone());
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (a, f) = (a.clone(), f.clone());
+                thread::spawn(move || Self::relay(client, server, a, f));
+            }
+        });
+        CommitCutter { port, armed, fired }
+    }
+
+    fn relay(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>, fired: Arc<AtomicBool>) {
+        let hold = Arc::new(AtomicBool::new(false));
+        // Server to client: plain copy, unless holding (then swallow).
+        {
+            let (mut from, mut to, hold) = (
+                server.try_clone().unwrap(),
+                client.try_clone().unwrap(),
+                hold.clone(),
+            );
+            thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 || (!hold.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err())
+                    {
+                        break;
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Both);
+            });
+        }
+        // Client to server: parse the frontend messages to spot
+        // CopyDone ('c') and then a simple-query COMMIT ('Q').
+        let (mut from, mut to) = (client, server);
+        let mut read_exact = |buf: &mut [u8]| from.read_exact(buf).is_ok();
+        let mut untyped = true;
+        let mut copy_done = false;
+        loop {
+            let mut kind = [0u8; 1];
+            if !untyped && !read_exact(&mut kind) {
+                break;
+            }
+            let mut len = [0u8; 4];
+            if !read_exact(&mut len) {
+                break;
+            }
+            let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+            if !read_exact(&mut body) {
+                break;
+            }
+            if untyped {
+                // SSLRequest (80877103) is followed by another untyped
+                // message; the startup message is the last untyped one.
+                let code = body
+                    .get(..4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+                untyped = code == Some(80_877_103);
+            }
+            let cut = kind[0] == b'Q'
+                && copy_done
+                && body.windows(6).any(|w| w.eq_ignore_ascii_case(b"COMMIT"))
+                && armed.load(Ordering::SeqCst)
+                && !fired.swap(true, Ordering::SeqCst);
+            copy_done |= kind[0] == b'c';
+            if cut {
+                hold.store(true, Ordering::SeqCst);
+            }
+            let mut message = Vec::with_capacity(5 + body.len());
+            if kind[0] != 0 {
+                message.push(kind[0]);
+            }
+            message.extend_from_slice(&len);
+            message.extend_from_slice(&body);
+            if to.write_all(&message).is_err() {
+                break;
+            }
+            if cut {
+                // Let the server commit, then cut both sides before the
+                // client hears about it.
+                thread::sleep(Duration::from_millis(500));
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_batch_whose_commit_outcome_is_unknown_is_not_duplicated() {
+    let url = common::database();
+    let db_name = url.rsplit('/').next().unwrap().to_owned();
+    let port: u16 = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = CommitCutter::start(port);
+    let via_proxy = format!("postgres://postgres@127.0.0.1:{}/{db_name}", proxy.port);
+    let (layer, guard) = common::builder(&via_proxy)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    proxy.armed.store(true, Ordering::SeqCst);
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..1_000u64 {
+            tracing::info!(i, "once");
+        }
+    });
+    guard
+        .flush()
+        .expect("the retry finds the batch in the ledger");
+    assert!(
+        proxy.fired.load(Ordering::SeqCst),
+        "the connection was cut after COMMIT"
+    );
+    let stats = guard.stats();
+    assert_eq!(
+        (stats.written, stats.enqueued, stats.lost),
+        (1_000, 1_000, 0)
+    );
+    assert_counts_add_up(&stats);
+    assert_eq!(
+        event_rows(&url),
+        (1_000, 1_000),
+        "committed once, not twice"
+    );
+    let ledger: i64 = common::client(&url)
+        .query_one("SELECT count(*) FROM ringtrail.batches", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(ledger, 1);
+}
+
+#[test]
+fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
+    let pg = cluster();
+    let url = pg.create_database("deadline").unwrap();
+    let spool = spool_dir("deadline");
+    let deadline = Duration::from_secs(2);
+    let (layer, guard) = common::builder(&url)
+        .synchronous_commit(true)
+        .spool_dir(&spool)
+        .shutdown_timeout(deadline)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let dispatch = common::dispatch(layer);
+    dispatcher::with_default(&dispatch, || {
+        for i in 0..1_000u64 {
+            tracing::info!(i, "before the outage");
+        }
+    });
+    guard.flush().unwrap();
+    pg.stop(StopMode::Immediate).unwrap();
+    dispatcher::with_default(&dispatch, || {
+        for i in 0..2_000u64 {
+            tracing::info!(i, "during the outage");
+        }
+    });
+    let stats_before = guard.stats();
+    let start = Instant::now();
+    drop(guard);
+    let took = start.elapsed();
+    assert!(
+        took <= deadline + Duration::from_millis(100),
+        "drop took {took:?}"
+    );
+    assert!(
+        segments(&spool) > 0,
+        "the unwritten events are in the spool"
+    );
+    assert_eq!(stats_before.enqueued, 3_000);
+
+    pg.start_again().unwrap();
+    let (_layer, guard) = common::builder(&url).spool_dir(&spool).build().unwrap();
+    let start = Instant::now();
+    while guard.stats().recovered < 2_000 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            guard.stats()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(guard.stats().recovered, 2_000);
+    assert_eq!(event_rows(&url), (3_000, 3_000));
+    assert_eq!(segments(&spool), 0);
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn block_waits_for_room_instead_of_dropping() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .capacity(16)
+        .overflow(OverflowPolicy::Block {
+            timeout: Duration::from_secs(10),
+        })
+        .build()
+        .unwrap();
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..20_000u64 {
+            tracing::info!(i, "blocking");
+        }
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!((stats.dropped, stats.written), (0, 20_000), "{stats:?}");
+    assert_eq!(event_rows(&url).0, 20_000);
+}
+
+#[test]
+fn drop_oldest_evicts_old_events_and_keeps_the_newest() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .capacity(8)
+        .overflow(OverflowPolicy::DropOldest)
+        .build()
+        .unwrap();
+    let mut emitted = 0u64;
+    dispatcher::with_default(&common::dispatch(layer), || {
+        while guard.stats().dropped_evicted == 0 && emitted < 1_000_000 {
+            for _ in 0..10_000 {
+                tracing::info!(i = emitted, "churn");
+                emitted += 1;
+            }
+        }
+        tracing::info!(i = emitted, "newest");
+        emitted += 1;
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert!(stats.dropped_evicted > 0, "{stats:?}");
+    assert_eq!(stats.enqueued + stats.dropped, emitted);
+    assert_eq!(stats.written, stats.enqueued);
+    assert_counts_add_up(&stats);
+    let newest: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE message = 'newest'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(newest, 1, "the newest event is never the one evicted");
+    let reported: i64 = common::client(&url)
+        .query_one(
+            "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs
+             WHERE target = $1 AND fields->>'reason' = 'evicted_oldest'",
+            &[&ringtrail::DROPPED_TARGET],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        reported as u64, stats.dropped_evicted,
+        "evictions are reported in band"
+    );
+}
+
+#[test]
+fn a_panic_flushes_before_the_previous_hook_runs() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .flush_interval(Duration::from_secs(3600))
+        .flush_on_panic(true)
+        .build()
+        .unwrap();
+    let dispatch = common::dispatch(layer);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dispatcher::with_default(&dispatch, || {
+            for i in 0..10u64 {
+                tracing::error!(i, "just before the panic");
+            }
+            panic!("boom");
+        })
+    }));
+    assert!(outcome.is_err());
+    // No flush was called: the hook committed them.
+    assert_eq!(event_rows(&url).0, 10);
+    drop(guard);
+}
