@@ -388,7 +388,8 @@ impl std::fmt::Debug for Guard {
 impl Guard {
     /// Blocks until every event enqueued before this call is committed.
     /// Returns an error if a batch holding some of them could not be
-    /// written, or the writer is gone.
+    /// committed (it was spooled, or lost when no spool is configured), or
+    /// the writer is gone.
     ///
     /// Blocks the calling thread; from async code, call it through
     /// `spawn_blocking`.
