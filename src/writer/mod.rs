@@ -123,13 +123,16 @@ impl Writer {
                 }
             }
             let now = Instant::now();
-            // Unreported drops are as urgent as an ERROR: the table should
-            // show its gaps soon.
-            let urgent = self.urgent || self.drops.pending(&self.ring);
+            // Unreported drops start the clock like a first row would: the
+            // report lands within a flush interval, without shrinking the
+            // batches of an overloaded pipeline.
+            if self.batch_started.is_none() && self.drops.pending(&self.ring) {
+                self.batch_started = Some(now);
+            }
             let due = self
                 .batch_started
                 .is_some_and(|t| now >= t + self.config.flush_interval)
-                || (urgent && now >= self.last_commit + self.config.urgent_interval);
+                || (self.urgent && now >= self.last_commit + self.config.urgent_interval);
             let has_rows = self.sink.pending_rows() > 0 || self.drops.pending(&self.ring);
             if has_rows && (flush_wanted || due) {
                 self.commit(shutdown);
@@ -164,7 +167,7 @@ impl Writer {
         if let Some(started) = self.batch_started {
             wake = wake.min(started + self.config.flush_interval);
         }
-        if self.urgent || self.drops.pending(&self.ring) {
+        if self.urgent {
             wake = wake.min(self.last_commit + self.config.urgent_interval);
         }
         if let Some(d) = self.maintain_in {
