@@ -61,6 +61,7 @@
 
 mod builder;
 mod capture;
+mod clock;
 pub mod embedded;
 pub mod encode;
 mod error;

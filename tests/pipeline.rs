@@ -443,3 +443,33 @@ fn migrations_are_idempotent_under_concurrent_starts() {
         .get(0);
     assert_eq!(level, "WARN");
 }
+
+#[test]
+fn timestamps_are_wall_clock_time_in_emission_order() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url).build().unwrap();
+    let before = std::time::SystemTime::now();
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..100u64 {
+            tracing::info!(i, "tick");
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let after = std::time::SystemTime::now();
+    guard.flush().unwrap();
+    let rows = common::client(&url)
+        .query("SELECT ts, (fields->>'i')::int FROM ringtrail.logs ORDER BY id", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 100);
+    let slack = Duration::from_millis(2);
+    let mut previous = before - slack;
+    for (n, row) in rows.iter().enumerate() {
+        let ts: std::time::SystemTime = row.get(0);
+        assert_eq!(row.get::<_, i32>(1), n as i32);
+        assert!(ts >= previous, "row {n} is in order");
+        assert!(ts <= after + slack, "row {n} is not in the future");
+        previous = ts;
+    }
+    let spread = previous.duration_since(rows[0].get::<_, std::time::SystemTime>(0)).unwrap();
+    assert!(spread >= Duration::from_millis(99), "the 1 ms sleeps show: {spread:?}");
+}

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -78,14 +77,6 @@ impl Drop for Claim<'_> {
     }
 }
 
-#[inline]
-fn now_unix_nanos() -> u64 {
-    // `SystemTime::now` is a vDSO call, not a system call, on Linux.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 impl<S> tracing_subscriber::Layer<S> for Layer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -129,7 +120,7 @@ where
         // exclusively until `claim.publish()` or the claim's drop; `buf`
         // does not outlive either.
         let buf = unsafe { ring.slots.slot_mut(index) };
-        let mut record = RecordWriter::begin(buf, now_unix_nanos(), metadata);
+        let mut record = RecordWriter::begin(buf, ring.clock.raw(), metadata);
         if event.is_contextual() {
             context::with_current(self.id, |c| {
                 record.put_context(c.span, &c.packed, c.truncated)

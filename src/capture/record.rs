@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! offset  size  what
-//!      0     8  timestamp, nanoseconds since the Unix epoch
+//!      0     8  raw clock reading (see `crate::clock`); the writer converts it
 //!      8     8  &'static Metadata of the event (level, target, file, line, field names)
 //!     16     8  &'static Metadata of the innermost span, or 0
 //!     24     2  context length C
@@ -76,13 +76,9 @@ pub(crate) struct RecordWriter<'a> {
 impl<'a> RecordWriter<'a> {
     /// Starts a record in `buf` (a whole slot, at least 128 bytes).
     #[inline]
-    pub(crate) fn begin(
-        buf: &'a mut [u8],
-        ts_unix_nanos: u64,
-        event: &'static Metadata<'static>,
-    ) -> Self {
+    pub(crate) fn begin(buf: &'a mut [u8], ts_raw: u64, event: &'static Metadata<'static>) -> Self {
         debug_assert!(buf.len() >= HEADER_LEN && buf.len() <= MAX_RECORD_SIZE);
-        buf[0..8].copy_from_slice(&ts_unix_nanos.to_ne_bytes());
+        buf[0..8].copy_from_slice(&ts_raw.to_ne_bytes());
         buf[8..16].copy_from_slice(&(event as *const Metadata<'static> as usize).to_ne_bytes());
         buf[16..24].copy_from_slice(&0usize.to_ne_bytes());
         RecordWriter {
@@ -273,8 +269,8 @@ pub(crate) enum Entry<'a> {
 
 /// A read-only view of a filled slot, for the writer thread.
 pub(crate) struct RecordReader<'a> {
-    /// Nanoseconds since the Unix epoch.
-    pub(crate) ts_unix_nanos: u64,
+    /// Raw clock reading of the event's time.
+    pub(crate) ts_raw: u64,
     /// The event's call-site metadata.
     pub(crate) event: &'static Metadata<'static>,
     /// The innermost span's metadata, if the event had span context.
@@ -296,7 +292,7 @@ impl<'a> RecordReader<'a> {
         let span = word(16) as *const Metadata<'static>;
         let context_end = HEADER_LEN + context_len;
         RecordReader {
-            ts_unix_nanos: u64::from_ne_bytes(buf[0..8].try_into().unwrap_or([0; 8])),
+            ts_raw: u64::from_ne_bytes(buf[0..8].try_into().unwrap_or([0; 8])),
             // SAFETY: a finished record stores a pointer obtained from a
             // `&'static Metadata<'static>` (event metadata is static by
             // tracing's contract), so it is non-null, aligned and valid

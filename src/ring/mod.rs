@@ -34,10 +34,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::Level;
 
+use crate::clock::Clock;
+
 /// The shared half of the pipeline that the hot path touches: the slot pool,
 /// the doorbell, the overflow policies and the drop counters.
 pub(crate) struct Ring {
     pub(crate) slots: SlotPool,
+    /// Event time, read raw on the hot path.
+    pub(crate) clock: Clock,
     pub(crate) doorbell: Doorbell,
     /// Overflow policy per level, indexed by [`level_index`].
     policies: [OverflowPolicy; 5],
@@ -69,6 +73,7 @@ impl Ring {
     ) -> Ring {
         Ring {
             slots: SlotPool::new(capacity, record_size),
+            clock: Clock::new(),
             doorbell: Doorbell::new(wake_at),
             policies,
             dropped: Default::default(),

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::capture::record::{unpack_context, Entry, RecordReader};
+use crate::clock::WallTime;
 use crate::ring::Ring;
 use crate::row::{severity_number, Field, Row, LEVEL_ERROR};
 use crate::sink::{Outcome, Sink};
@@ -48,6 +49,8 @@ pub(crate) struct Writer {
     sink: Box<dyn Sink>,
     config: WriterConfig,
     ids: Uuid7,
+    /// Converts the records' raw clock readings to wall time.
+    wall: WallTime,
     /// Reused for every row's fields; see [`recycle`].
     fields: Vec<Field<'static>>,
     /// When the oldest row of the batch in progress was appended.
@@ -82,6 +85,7 @@ impl Writer {
         config: WriterConfig,
     ) -> Writer {
         Writer {
+            wall: ring.clock.wall_time(),
             ring,
             control,
             sink,
@@ -106,6 +110,7 @@ impl Writer {
         loop {
             let (requested, shutdown) = self.control.requests();
             let flush_wanted = requested > self.control.counters.completed() || shutdown.is_some();
+            self.wall.refresh();
             // Drain at most one ring's worth per pass: under a steady stream
             // the ring may never be empty, but after `capacity` pops every
             // record published before this pass began has been taken.
@@ -205,7 +210,7 @@ impl Writer {
                 }
             }
         }
-        let ts_unix_nanos = record.ts_unix_nanos.min(i64::MAX as u64) as i64;
+        let ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
         let level = severity_number(record.event.level());
         let row = Row {
             ts_unix_nanos,
