@@ -77,6 +77,8 @@ struct GaveUp {
 pub(crate) struct PostgresSink {
     runtime: tokio::runtime::Runtime,
     pool: Pool,
+    /// The connection the writer holds between batches.
+    client: Option<deadpool_postgres::Object>,
     statement: String,
     encoder: CopyEncoder,
     /// Earliest and latest event time in the batch in progress.
@@ -147,6 +149,7 @@ impl PostgresSink {
         let mut sink = PostgresSink {
             runtime,
             pool,
+            client: None,
             statement: copy_statement(),
             encoder: CopyEncoder::new(),
             span: None,
@@ -218,7 +221,9 @@ impl PostgresSink {
     }
 
     /// One attempt: the ledger check (on retries), then
-    /// `BEGIN; COPY; INSERT ledger; COMMIT`.
+    /// `BEGIN; COPY …; INSERT ledger; COMMIT` in three round trips: BEGIN
+    /// is pipelined with the start of the COPY, and the ledger row travels
+    /// with the COMMIT in one simple query.
     fn ship(
         &mut self,
         batch: &SealedBatch,
@@ -233,16 +238,27 @@ impl PostgresSink {
                     .max(Duration::from_millis(1)),
             );
         }
-        let (pool, statement) = (&self.pool, self.statement.as_str());
-        let migrate = !self.migrated;
-        let result = self.runtime.block_on(async {
+        let PostgresSink {
+            runtime,
+            pool,
+            statement,
+            client: held,
+            migrated,
+            ..
+        } = self;
+        let result = runtime.block_on(async {
             tokio::time::timeout(timeout, async {
-                // The pooled object must outlive `finish()`: the COPY sink
-                // does not borrow it, and dropping it early would return
-                // the connection to the pool mid-COPY.
-                let mut client = pool.get().await.map_err(pool_error)?;
-                if migrate {
-                    migrate::apply(&mut client).await?;
+                // The writer keeps one connection checked out across
+                // batches, so `Verified` recycling costs a round trip per
+                // reconnect rather than per batch. It is dropped on any
+                // error, and the next attempt checks out a verified one.
+                let client = match held {
+                    Some(client) => client,
+                    None => held.insert(pool.get().await.map_err(pool_error)?),
+                };
+                if !*migrated {
+                    migrate::apply(client).await?;
+                    *migrated = true;
                 }
                 let id = batch.id_text();
                 if check_ledger {
@@ -257,35 +273,40 @@ impl PostgresSink {
                         return Ok(());
                     }
                 }
-                let tx = client.transaction().await?;
-                let copy = tx.copy_in::<_, Bytes>(statement).await?;
+                let copy_statement = client.prepare_cached(statement).await?;
+                let (_, copy) = futures_util::future::try_join(
+                    client.batch_execute("BEGIN"),
+                    client.copy_in::<_, Bytes>(&copy_statement),
+                )
+                .await?;
                 futures_util::pin_mut!(copy);
                 copy.send(batch.bytes.clone()).await?;
                 copy.finish().await?;
+                // Only values this process formatted itself go into the
+                // text: a UUID and integers.
                 let micros = |nanos: i64| nanos.div_euclid(1_000);
-                tx.execute(
-                    "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts)
-                     VALUES ($1::text::uuid, $2, $3,
-                             'epoch'::timestamptz + $4::bigint * interval '1 microsecond',
-                             'epoch'::timestamptz + $5::bigint * interval '1 microsecond')",
-                    &[
-                        &id,
-                        &(batch.rows as i32),
-                        &(batch.bytes.len() as i64),
-                        &micros(batch.first_ts),
-                        &micros(batch.last_ts),
-                    ],
-                )
-                .await?;
-                tx.commit().await?;
-                drop(client);
+                client
+                    .batch_execute(&format!(
+                        "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts) VALUES \
+                         ('{id}', {}, {}, 'epoch'::timestamptz + {} * interval '1 microsecond', \
+                         'epoch'::timestamptz + {} * interval '1 microsecond'); COMMIT",
+                        batch.rows,
+                        batch.bytes.len(),
+                        micros(batch.first_ts),
+                        micros(batch.last_ts),
+                    ))
+                    .await?;
                 Ok(())
             })
             .await
             .unwrap_or(Err(Error::Timeout("committing a batch")))
         });
-        if result.is_ok() {
-            self.migrated = true;
+        if result.is_err() {
+            // Never hand a connection in an unknown state (mid-COPY, in an
+            // aborted transaction) back to the pool: detach and close it.
+            if let Some(client) = self.client.take() {
+                drop(deadpool_postgres::Object::take(client));
+            }
         }
         result
     }
