@@ -306,12 +306,69 @@ fn context_capture(c: &mut Criterion) {
     group.finish();
 }
 
+/// What each `OverflowPolicy` costs the caller when the ring is full.
+///
+/// A ring of 16 records behind a null-sink writer, fed flat out by one
+/// thread: the producer outruns the writer (which decodes and encodes
+/// every record), so most events find the ring full and take the policy's
+/// slow path. Reported per event, drops included; the drop share is
+/// printed after each variant. While the ring has room, every policy costs
+/// the same (the policy runs only after `claim()` fails), which the
+/// `hot_path/ringtrail` variant measures.
+fn overflow(c: &mut Criterion) {
+    use ringtrail::OverflowPolicy;
+    use tracing_subscriber::layer::SubscriberExt;
+    let mut group = c.benchmark_group("overflow");
+    group.throughput(Throughput::Elements(1));
+    let policies = [
+        ("drop_newest", OverflowPolicy::DropNewest),
+        ("drop_oldest", OverflowPolicy::DropOldest),
+        (
+            "block_1ms",
+            OverflowPolicy::Block {
+                timeout: Duration::from_millis(1),
+            },
+        ),
+    ];
+    for (name, policy) in policies {
+        let (layer, guard) = ringtrail::Builder::new()
+            .null_sink()
+            .capacity(16)
+            .overflow(policy)
+            .build()
+            .expect("a null-sink pipeline");
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = support::request_span();
+            let _entered = span.enter();
+            let mut i = 0u64;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    support::emit(i);
+                    i += 1;
+                })
+            });
+        });
+        let _ = guard.flush();
+        let stats = guard.stats();
+        let total = stats.enqueued + stats.dropped;
+        eprintln!(
+            "overflow/{name}: {:.1}% of {total} events dropped (ring full {}, evicted {}, block timeout {})",
+            100.0 * stats.dropped as f64 / total.max(1) as f64,
+            stats.dropped_ring_full,
+            stats.dropped_evicted,
+            stats.dropped_block_timeout
+        );
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = hot_path, record_copy, context_capture
+    targets = hot_path, record_copy, context_capture, overflow
 }
 criterion_main!(benches);

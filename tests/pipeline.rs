@@ -458,7 +458,10 @@ fn timestamps_are_wall_clock_time_in_emission_order() {
     let after = std::time::SystemTime::now();
     guard.flush().unwrap();
     let rows = common::client(&url)
-        .query("SELECT ts, (fields->>'i')::int FROM ringtrail.logs ORDER BY id", &[])
+        .query(
+            "SELECT ts, (fields->>'i')::int FROM ringtrail.logs ORDER BY id",
+            &[],
+        )
         .unwrap();
     assert_eq!(rows.len(), 100);
     let slack = Duration::from_millis(2);
@@ -470,6 +473,11 @@ fn timestamps_are_wall_clock_time_in_emission_order() {
         assert!(ts <= after + slack, "row {n} is not in the future");
         previous = ts;
     }
-    let spread = previous.duration_since(rows[0].get::<_, std::time::SystemTime>(0)).unwrap();
-    assert!(spread >= Duration::from_millis(99), "the 1 ms sleeps show: {spread:?}");
+    let spread = previous
+        .duration_since(rows[0].get::<_, std::time::SystemTime>(0))
+        .unwrap();
+    assert!(
+        spread >= Duration::from_millis(99),
+        "the 1 ms sleeps show: {spread:?}"
+    );
 }
