@@ -3,10 +3,10 @@
 //! shipping fails.
 //!
 //! A sink is driven from the writer thread only. `append` encodes one
-//! [`Row`] into the batch in progress (no I/O). `commit` ships it and
-//! reports an [`Outcome`]: every row ends committed, spooled to disk,
-//! dead-lettered or counted lost, never silently dropped. `maintain` does
-//! background work such as replaying the spool.
+//! [`Row`] into the batch in progress (no I/O). `commit` hands the batch
+//! over for shipping, and `outcomes` reports where its rows went: every row
+//! ends committed, spooled to disk, dead-lettered or counted lost, never
+//! silently dropped.
 //!
 //! This boundary is where future stages plug in without touching the
 //! writer: a JSON-lines sink beside PostgreSQL is a second sink; redaction
@@ -16,12 +16,14 @@ mod batch;
 mod null;
 mod postgres;
 mod retry;
+mod shipper;
 mod spool;
 
 pub(crate) use null::NullSink;
-pub(crate) use postgres::{PostgresConfig, PostgresSink, SpoolConfig};
+pub(crate) use postgres::PostgresSink;
+pub(crate) use shipper::{PostgresConfig, SpoolConfig};
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::Row;
 
@@ -74,10 +76,13 @@ pub(crate) trait Sink: Send {
     fn pending_rows(&self) -> usize;
     /// Encoded bytes in the batch in progress.
     fn pending_bytes(&self) -> usize;
-    /// Ships the batch in progress, retrying until `deadline` at the
-    /// latest, and says where every row went.
-    fn commit(&mut self, deadline: Option<Instant>) -> Outcome;
-    /// Background work (replaying spooled batches). Returns what it did and
-    /// when it wants to run again (`None`: nothing left to do).
-    fn maintain(&mut self, deadline: Option<Instant>) -> (Outcome, Option<Duration>);
+    /// Seals the batch in progress and ships it, retrying until `deadline`
+    /// at the latest. May return before the batch is shipped; its outcome
+    /// then comes from a later [`outcomes`](Sink::outcomes).
+    fn commit(&mut self, deadline: Option<Instant>);
+    /// Where the rows of finished batches (and of background work such as
+    /// spool replay) went, since the last call. With `wait_until:
+    /// Some(deadline)`, first waits until every committed batch is finished
+    /// (or the deadline, if any, passes).
+    fn outcomes(&mut self, wait_until: Option<Option<Instant>>) -> Outcome;
 }

@@ -2,7 +2,7 @@
 //! then throws the bytes away. For benchmarks of everything but the
 //! database, and for dry runs.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Outcome, Sink};
 use crate::encode::CopyEncoder;
@@ -13,6 +13,7 @@ use crate::Row;
 pub(crate) struct NullSink {
     encoder: CopyEncoder,
     reports: u64,
+    done: Outcome,
 }
 
 impl Sink for NullSink {
@@ -29,16 +30,13 @@ impl Sink for NullSink {
     fn pending_bytes(&self) -> usize {
         self.encoder.bytes_len()
     }
-    fn commit(&mut self, _deadline: Option<Instant>) -> Outcome {
+    fn commit(&mut self, _deadline: Option<Instant>) {
         let rows = self.encoder.rows() as u64 - std::mem::take(&mut self.reports);
         drop(self.encoder.finish());
-        Outcome {
-            written: rows,
-            batches: 1,
-            ..Outcome::default()
-        }
+        self.done.written += rows;
+        self.done.batches += 1;
     }
-    fn maintain(&mut self, _deadline: Option<Instant>) -> (Outcome, Option<Duration>) {
-        (Outcome::default(), None)
+    fn outcomes(&mut self, _wait_until: Option<Option<Instant>>) -> Outcome {
+        std::mem::take(&mut self.done)
     }
 }

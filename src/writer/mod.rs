@@ -62,10 +62,6 @@ pub(crate) struct Writer {
     /// or lost); reported to that flush.
     failure: Option<String>,
     drops: DropReporter,
-    /// When the sink wants `maintain` again (replaying its spool),
-    /// counted from `last_maintain`.
-    maintain_in: Option<Duration>,
-    last_maintain: Instant,
 }
 
 /// Empties a vector and gives it back with a different lifetime parameter,
@@ -92,13 +88,11 @@ impl Writer {
             config,
             ids: Uuid7::new(),
             fields: Vec::with_capacity(32),
-            last_maintain: Instant::now(),
             batch_started: None,
             urgent: false,
             last_commit: Instant::now(),
             failure: None,
             drops: DropReporter::new(),
-            maintain_in: Some(Duration::ZERO),
         }
     }
 
@@ -143,6 +137,9 @@ impl Writer {
                 self.commit(shutdown);
             }
             if flush_wanted {
+                // Wait for the batches in flight: a flush is complete only
+                // when they are committed (or spooled).
+                self.collect(Some(shutdown));
                 self.control.complete(requested, self.failure.take());
                 if shutdown.is_some() {
                     // Everything published before the shutdown request was
@@ -150,17 +147,10 @@ impl Writer {
                     // as enqueued but not written.
                     return;
                 }
+            } else {
+                self.collect(None);
             }
-            if self
-                .maintain_in
-                .is_some_and(|d| now >= self.last_maintain + d)
-            {
-                let (outcome, next) = self.sink.maintain(None);
-                self.control.counters.apply(&outcome);
-                self.maintain_in = next;
-                self.last_maintain = Instant::now();
-            }
-            if self.ring.slots.ready_len() == 0 && self.maintain_in != Some(Duration::ZERO) {
+            if self.ring.slots.ready_len() == 0 {
                 self.sleep(now);
             }
         }
@@ -174,9 +164,6 @@ impl Writer {
         }
         if self.urgent {
             wake = wake.min(self.last_commit + self.config.urgent_interval);
-        }
-        if let Some(d) = self.maintain_in {
-            wake = wake.min(self.last_maintain + d);
         }
         self.ring.doorbell.set_parked(true);
         // Re-check after announcing the park, so a producer that published
@@ -241,17 +228,19 @@ impl Writer {
             .drops
             .append(&self.ring, self.sink.as_mut(), &mut self.ids);
         self.control.counters.add_drop_reports(reports);
-        let outcome: Outcome = self.sink.commit(deadline);
+        self.sink.commit(deadline);
+        self.batch_started = None;
+        self.urgent = false;
+        self.last_commit = Instant::now();
+    }
+
+    /// Counts where finished batches went. `wait_until: Some(deadline)`
+    /// first waits for every batch in flight.
+    fn collect(&mut self, wait_until: Option<Option<Instant>>) {
+        let outcome: Outcome = self.sink.outcomes(wait_until);
         self.control.counters.apply(&outcome);
         if let Some(error) = outcome.error {
             self.failure = Some(error);
         }
-        if outcome.spooled > 0 {
-            // Replay as soon as the sink thinks it can.
-            self.maintain_in = Some(self.maintain_in.unwrap_or(Duration::ZERO));
-        }
-        self.batch_started = None;
-        self.urgent = false;
-        self.last_commit = Instant::now();
     }
 }
