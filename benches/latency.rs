@@ -561,7 +561,7 @@ fn memory_section() {
 
     println!("Computed from layouts (estimates where marked):\n");
     println!(
-        "* ringtrail: slots {} × {} B = {} (exact, allocated zeroed at build), \
+        "* ringtrail: slots {} × {} B = {} (exact, allocated at build, resident as used), \
          plus two `ArrayQueue<u32>` of {} slots × {} B (stamp + value, padded) = {}; \
          total {}. Fixed: a full ring needs no more.",
         RINGTRAIL_CAPACITY,
@@ -642,11 +642,11 @@ fn memory_section() {
     println!();
     println!(
         "Notes: RSS counts whole pages, thread stacks and allocator slack. ringtrail's \
-         slots are zeroed at build (for a 64-byte-aligned layout, std's `alloc_zeroed` is \
-         malloc + memset rather than calloc), so the ring is resident from the start and \
-         filling it adds only the writer thread's encode buffer (a batch of up to 8,192 \
-         rows): that is ringtrail's \"heap added by fill\"; its calling thread allocates \
-         nothing. tracing-appender's channel slots are touched at build; each queued line \
+         slots are one zeroed allocation made at build (a fresh mapping whose pages become \
+         resident as records are first written into them), so its heap is fixed from the \
+         start while its RSS grows to the full ring as it fills; filling also adds the \
+         writer's encode buffers (batches of up to 8,192 rows). Its calling thread \
+         allocates nothing. tracing-appender's channel slots are touched at build; each queued line \
          is its own heap allocation. The replica's channel blocks and entries are \
          allocated as it fills."
     );

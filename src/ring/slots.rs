@@ -24,7 +24,10 @@ pub(crate) const MIN_RECORD_SIZE: usize = 128;
 /// `ArrayQueue` push/pop are release/acquire, so the bytes written before a
 /// push are visible to the thread that pops the index.
 pub(crate) struct SlotPool {
+    /// The first slot: `allocation` rounded up to `SLOT_ALIGN`.
     base: NonNull<u8>,
+    /// What `alloc_zeroed` returned, for `dealloc`.
+    allocation: NonNull<u8>,
     layout: Layout,
     record_size: usize,
     free: ArrayQueue<u32>,
@@ -51,12 +54,21 @@ impl SlotPool {
         let bytes = capacity
             .checked_mul(record_size)
             .expect("ring size overflows usize");
-        let layout = Layout::from_size_align(bytes, SLOT_ALIGN).expect("ring layout");
+        // Allocate with the allocator's natural alignment plus one slot
+        // alignment of slack, and align by hand: for a large block, a
+        // naturally aligned zeroed allocation is a fresh mapping whose pages
+        // stay untouched (not resident) until a record is written there,
+        // whereas a 64-byte-aligned one is malloc + memset of every page.
+        let layout = Layout::from_size_align(bytes + SLOT_ALIGN, 16).expect("ring layout");
         // SAFETY: `layout` has a non-zero size (capacity > 0, record_size >= 128).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
-        let Some(base) = NonNull::new(raw) else {
+        let Some(allocation) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
         };
+        let offset = raw.align_offset(SLOT_ALIGN);
+        // SAFETY: `offset < SLOT_ALIGN`, and the allocation has `SLOT_ALIGN`
+        // bytes of slack past `bytes`, so `base .. base + bytes` is inside it.
+        let base = unsafe { NonNull::new_unchecked(raw.add(offset)) };
         let free = ArrayQueue::new(capacity);
         for index in 0..capacity as u32 {
             // Cannot fail: the queue holds exactly `capacity` items.
@@ -64,6 +76,7 @@ impl SlotPool {
         }
         SlotPool {
             base,
+            allocation,
             layout,
             record_size,
             free,
@@ -138,9 +151,9 @@ impl SlotPool {
 
 impl Drop for SlotPool {
     fn drop(&mut self) {
-        // SAFETY: `base` was allocated in `new` with exactly `self.layout`,
-        // and `&mut self` proves no slot reference is still alive.
-        unsafe { alloc::dealloc(self.base.as_ptr(), self.layout) };
+        // SAFETY: `allocation` was allocated in `new` with exactly
+        // `self.layout`, and `&mut self` proves no slot reference is alive.
+        unsafe { alloc::dealloc(self.allocation.as_ptr(), self.layout) };
     }
 }
 
