@@ -25,28 +25,43 @@ pub(crate) enum Failure {
     Fatal(Error),
 }
 
-const RETRYABLE: [&str; 6] = ["57P01", "57P02", "57P03", "53300", "40001", "40P01"];
+/// SQLSTATEs worth retrying besides class `08` (connection exception):
+/// shutdowns and restarts, too many connections, serialization failure,
+/// deadlock, and a cancelled statement.
+const RETRYABLE: [&str; 7] = [
+    "57P01", "57P02", "57P03", "53300", "40001", "40P01", "57014",
+];
+
+/// Whether retrying the same batch soon may succeed: a connection-class
+/// server error, or no server error at all (a closed connection, an I/O
+/// error, a pool or client-side timeout).
+pub(crate) fn is_transient(error: &Error) -> bool {
+    match error {
+        Error::Pool(_) | Error::Timeout(_) | Error::Io(_) => true,
+        Error::Postgres(pg) => pg.as_db_error().is_none_or(|db| {
+            let code = db.code().code();
+            code.starts_with("08") || RETRYABLE.contains(&code)
+        }),
+        _ => false,
+    }
+}
 
 /// Sorts an error into a [`Failure`].
 pub(crate) fn classify(error: Error) -> Failure {
-    let Error::Postgres(pg) = &error else {
-        return match error {
-            Error::Pool(_) | Error::Timeout(_) | Error::Io(_) => Failure::Retry(error),
-            other => Failure::Fatal(other),
-        };
-    };
-    let Some(db) = pg.as_db_error() else {
-        // No server error: the connection failed or closed.
+    if is_transient(&error) {
         return Failure::Retry(error);
+    }
+    let line = match &error {
+        Error::Postgres(pg) => pg.as_db_error().and_then(|db| {
+            let code = db.code().code();
+            (code.starts_with("22") || code.starts_with("23"))
+                .then(|| db.where_().and_then(copy_line))
+        }),
+        _ => None,
     };
-    let code = db.code().code();
-    if code.starts_with("08") || RETRYABLE.contains(&code) || code == "57014" {
-        Failure::Retry(error)
-    } else if code.starts_with("22") || code.starts_with("23") {
-        let line = db.where_().and_then(copy_line);
-        Failure::Data { line, error }
-    } else {
-        Failure::Fatal(error)
+    match line {
+        Some(line) => Failure::Data { line, error },
+        None => Failure::Fatal(error),
     }
 }
 

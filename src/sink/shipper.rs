@@ -26,7 +26,7 @@ use futures_util::SinkExt;
 use tokio_postgres::NoTls;
 
 use super::batch::{is_report, SealedBatch};
-use super::retry::{classify, Backoff, Failure};
+use super::retry::{classify, is_transient, Backoff, Failure};
 use super::spool::{Segment, Spool};
 use super::Outcome;
 use crate::encode::copy::copy_statement;
@@ -162,7 +162,7 @@ impl Shipper {
         });
         match first {
             Ok(()) => sink.migrated = true,
-            Err(e) if sink.spool.is_some() && matches!(classify_ref(&e), Some(true)) => {
+            Err(e) if sink.spool.is_some() && is_transient(&e) => {
                 eprintln!(
                     "ringtrail: PostgreSQL unreachable at start ({e}); spooling until it answers"
                 );
@@ -378,7 +378,7 @@ impl Shipper {
                                     out.unspooled += event;
                                 }
                             }
-                            Err(e) => {
+                            Err(error) => {
                                 // Could not even store the dead letter: keep
                                 // the whole batch for later.
                                 work.push(b);
@@ -387,7 +387,7 @@ impl Shipper {
                                     Some(GaveUp {
                                         remaining: work,
                                         untouched,
-                                        error: e,
+                                        error,
                                     }),
                                 );
                             }
@@ -398,7 +398,7 @@ impl Shipper {
                         b = rest;
                     }
                     Failure::Retry(error) | Failure::Fatal(error) => {
-                        let fatal = !matches!(classify_ref(&error), Some(true));
+                        let fatal = !is_transient(&error);
                         attempt += 1;
                         check_ledger = true; // the outcome may be unknown
                         let since = *first_failure.get_or_insert_with(Instant::now);
@@ -450,25 +450,6 @@ impl Shipper {
                 (false, true) => {}
             }
         }
-    }
-}
-
-/// `Some(true)` for a connection-class (retryable) error.
-fn classify_ref(error: &Error) -> Option<bool> {
-    match error {
-        Error::Pool(_) | Error::Timeout(_) | Error::Io(_) => Some(true),
-        Error::Postgres(e) => Some(match e.as_db_error() {
-            None => true,
-            Some(db) => {
-                let code = db.code().code();
-                code.starts_with("08")
-                    || matches!(
-                        code,
-                        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "57014"
-                    )
-            }
-        }),
-        _ => None,
     }
 }
 
