@@ -199,10 +199,15 @@ fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         stats.written as f64 / stats.batches.max(1) as f64
     );
     println!("lost               {}", stats.lost);
-    println!("rows in table      {rows}  (SELECT count(*) since start)");
+    println!(
+        "drop reports       {}  (in-band `ringtrail::dropped` rows)",
+        stats.drop_reports
+    );
+    println!("rows in table      {rows}  (SELECT count(*) since start = written + drop reports)");
     drop(guard);
-    if rows as u64 != stats.written {
-        return Err(format!("row count {rows} != written {}", stats.written).into());
+    let expected = stats.written + stats.drop_reports;
+    if rows as u64 != expected {
+        return Err(format!("row count {rows} != written + drop reports {expected}").into());
     }
     Ok(())
 }
