@@ -9,7 +9,7 @@
 //! the shipper lets go of it, instead of allocating a new one per batch.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::batch::SealedBatch;
 use super::shipper::{now_nanos, PostgresConfig, Shipper};
@@ -100,48 +100,47 @@ impl PostgresSink {
 }
 
 /// The shipper thread: ships batches as they come, replays the spool in
-/// between, and ends when the writer drops its side of the channel.
+/// between (one segment per batch shipped, so a steady stream cannot starve
+/// the replay), and ends when the writer drops its side of the channel.
 fn run_shipper(
     mut shipper: Shipper,
     jobs: Receiver<Job>,
     done: mpsc::Sender<Done>,
     writer: std::thread::Thread,
 ) {
-    let mut maintain_in = Some(Duration::ZERO);
+    // When the spool wants attention next; `None` while it is empty.
+    let mut maintain_at = Some(Instant::now());
     loop {
-        let job = match maintain_in {
-            Some(wait) => match jobs.recv_timeout(wait) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-            None => match jobs.recv() {
-                Ok(job) => Some(job),
-                Err(_) => return,
-            },
-        };
-        match job {
-            Some(Job::Ship { batch, deadline }) => {
-                let outcome = shipper.commit(batch, deadline);
-                if outcome.spooled > 0 {
-                    maintain_in = Some(maintain_in.unwrap_or(Duration::ZERO));
-                }
-                if done.send(Done::Batch(outcome)).is_err() {
+        if maintain_at.is_some_and(|at| Instant::now() >= at) {
+            let (outcome, next) = shipper.maintain(None);
+            maintain_at = next.map(|wait| Instant::now() + wait);
+            if outcome != Outcome::default() {
+                if done.send(Done::Maintenance(outcome)).is_err() {
                     return;
                 }
                 writer.unpark();
             }
-            None => {
-                let (outcome, next) = shipper.maintain(None);
-                maintain_in = next;
-                if outcome != Outcome::default() {
-                    if done.send(Done::Maintenance(outcome)).is_err() {
-                        return;
-                    }
-                    writer.unpark();
-                }
-            }
         }
+        let job = match maintain_at {
+            Some(at) => match jobs.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let Job::Ship { batch, deadline } = job;
+        let outcome = shipper.commit(batch, deadline);
+        if outcome.spooled > 0 && maintain_at.is_none() {
+            maintain_at = Some(Instant::now());
+        }
+        if done.send(Done::Batch(outcome)).is_err() {
+            return;
+        }
+        writer.unpark();
     }
 }
 
