@@ -481,3 +481,70 @@ fn timestamps_are_wall_clock_time_in_emission_order() {
         "the 1 ms sleeps show: {spread:?}"
     );
 }
+
+#[test]
+fn flush_covers_every_event_before_it_while_others_keep_emitting() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .capacity(1 << 16)
+        .overflow(ringtrail::OverflowPolicy::Block {
+            timeout: Duration::from_secs(10),
+        })
+        .build()
+        .unwrap();
+    let dispatch = common::dispatch(layer);
+    let stop = AtomicBool::new(false);
+    // The highest sequence number each thread has finished emitting.
+    let emitted = [AtomicU64::new(0), AtomicU64::new(0)];
+    let mut checkpoints = Vec::new();
+    thread::scope(|s| {
+        for (t, done) in emitted.iter().enumerate() {
+            let (dispatch, stop) = (dispatch.clone(), &stop);
+            s.spawn(move || {
+                dispatcher::with_default(&dispatch, || {
+                    let mut seq = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        seq += 1;
+                        tracing::info!(t = t as u64, seq, "stream");
+                        done.store(seq, Ordering::Release);
+                    }
+                })
+            });
+        }
+        for _ in 0..5 {
+            thread::sleep(Duration::from_millis(100));
+            let before = [
+                emitted[0].load(Ordering::Acquire),
+                emitted[1].load(Ordering::Acquire),
+            ];
+            guard.flush().unwrap();
+            // Right after flush returns, before the stream stops: every event
+            // finished before the call must already be committed.
+            let mut db = common::client(&url);
+            for (t, &upto) in before.iter().enumerate() {
+                let present: i64 = db
+                    .query_one(
+                        "SELECT count(*) FROM ringtrail.logs WHERE (fields->>'t')::int = $1 AND (fields->>'seq')::bigint <= $2",
+                        &[&(t as i32), &(upto as i64)],
+                    )
+                    .unwrap()
+                    .get(0);
+                assert_eq!(
+                    present as u64, upto,
+                    "thread {t}: events 1..={upto} committed when flush returned"
+                );
+            }
+            checkpoints.push(before);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(
+        checkpoints
+            .windows(2)
+            .all(|w| w[1][0] > w[0][0] && w[1][1] > w[0][1]),
+        "the stream kept going"
+    );
+    guard.flush().unwrap();
+    assert_eq!(guard.stats().dropped, 0);
+}
