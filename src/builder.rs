@@ -37,6 +37,7 @@ pub struct Builder {
     destination: Option<Destination>,
     capacity: usize,
     record_size: usize,
+    shards: usize,
     flush_interval: Duration,
     urgent_interval: Duration,
     batch_rows: usize,
@@ -77,6 +78,7 @@ impl Builder {
             destination: None,
             capacity: 16_384,
             record_size: 512,
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             flush_interval: Duration::from_millis(100),
             urgent_interval: Duration::from_millis(10),
             batch_rows: 8_192,
@@ -127,6 +129,15 @@ impl Builder {
     /// is cut on a UTF-8 boundary and the row's `truncated` column says so.
     pub fn record_size(mut self, bytes: usize) -> Builder {
         self.record_size = bytes;
+        self
+    }
+
+    /// How many shards the ring is split into (default: the number of CPUs,
+    /// at most 8). Each producer thread has a home shard, so producers on
+    /// different cores rarely contend for the same queue; the capacity is
+    /// shared, and the ring is full only when every shard is.
+    pub fn shards(mut self, shards: usize) -> Builder {
+        self.shards = shards;
         self
     }
 
@@ -261,6 +272,9 @@ impl Builder {
         if !(MIN_RECORD_SIZE..=MAX_RECORD_SIZE).contains(&self.record_size) {
             return bad("record_size must be between 128 and 65536 bytes");
         }
+        if self.shards == 0 {
+            return bad("shards must be at least 1");
+        }
         if self.batch_rows == 0 || self.batch_bytes == 0 {
             return bad("batch_rows and batch_bytes must be positive");
         }
@@ -304,6 +318,7 @@ impl Builder {
         let ring = Arc::new(Ring::new(
             self.capacity,
             self.record_size,
+            self.shards,
             wake_at,
             self.overflow,
         ));

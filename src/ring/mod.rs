@@ -63,16 +63,18 @@ pub(crate) fn level_index(level: &Level) -> usize {
 }
 
 impl Ring {
-    /// A ring of `capacity` slots of `record_size` bytes each. The writer is
-    /// woken once `wake_at` records are waiting (or at once for an ERROR).
+    /// A ring of `capacity` slots of `record_size` bytes each, in up to
+    /// `shards` shards. The writer is woken once `wake_at` records are
+    /// waiting (or at once for an ERROR).
     pub(crate) fn new(
         capacity: usize,
         record_size: usize,
+        shards: usize,
         wake_at: usize,
         policies: [OverflowPolicy; 5],
     ) -> Ring {
         Ring {
-            slots: SlotPool::new(capacity, record_size),
+            slots: SlotPool::new(capacity, record_size, shards),
             clock: Clock::new(),
             doorbell: Doorbell::new(wake_at),
             policies,

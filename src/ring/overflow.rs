@@ -85,7 +85,7 @@ impl Ring {
                 // it gives this thread its slot. If the writer emptied
                 // `ready` meanwhile, a slot is probably free again.
                 for _ in 0..SPINS {
-                    if let Some(index) = self.slots.take() {
+                    if let Some(index) = self.slots.evict() {
                         self.count_dropped(DropReason::Evicted);
                         return Some(index);
                     }

@@ -1,8 +1,17 @@
-//! [`SlotPool`]: `capacity` fixed-size byte slots and the two index queues
-//! that pass their ownership between threads.
+//! [`SlotPool`]: `capacity` fixed-size byte slots and the index queues that
+//! pass their ownership between threads.
+//!
+//! The pool is split into shards, each with its own `free` and `ready`
+//! queue. A producer thread claims from its home shard (threads are spread
+//! over shards in the order they first log), so two producers rarely touch
+//! the same queue head; only when its home shard has no free slot does it
+//! look at the others, so the ring is full only when every shard is. The
+//! writer takes from the shards in turn.
 
 use std::alloc::{self, Layout};
+use std::cell::Cell;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -14,15 +23,23 @@ const SLOT_ALIGN: usize = 64;
 /// a short message.
 pub(crate) const MIN_RECORD_SIZE: usize = 128;
 
-/// A pool of `capacity` byte slots of `record_size` bytes, with a `free`
-/// queue and a `ready` queue of slot indices.
+/// One shard: the free and ready queues of a contiguous range of slots.
+struct Shard {
+    free: ArrayQueue<u32>,
+    ready: ArrayQueue<u32>,
+}
+
+/// A pool of `capacity` byte slots of `record_size` bytes, in shards, each
+/// with a `free` queue and a `ready` queue of slot indices.
 ///
 /// # Ownership protocol
-/// Every index `0..capacity` is, at any moment, in exactly one place: the
-/// `free` queue, the `ready` queue, or the hands of exactly one thread that
-/// popped it. Only the thread holding an index may touch that slot's bytes.
-/// `ArrayQueue` push/pop are release/acquire, so the bytes written before a
-/// push are visible to the thread that pops the index.
+/// Every index `0..capacity` is, at any moment, in exactly one place: its
+/// shard's `free` queue, its shard's `ready` queue, or the hands of exactly
+/// one thread that popped it. Only the thread holding an index may touch
+/// that slot's bytes. `ArrayQueue` push/pop are release/acquire, so the
+/// bytes written before a push are visible to the thread that pops the
+/// index. An index always returns to the queues of its own shard
+/// (`index / per_shard`), whoever claimed it.
 pub(crate) struct SlotPool {
     /// The first slot: `allocation` rounded up to `SLOT_ALIGN`.
     base: NonNull<u8>,
@@ -30,8 +47,32 @@ pub(crate) struct SlotPool {
     allocation: NonNull<u8>,
     layout: Layout,
     record_size: usize,
-    free: ArrayQueue<u32>,
-    ready: ArrayQueue<u32>,
+    capacity: usize,
+    per_shard: usize,
+    shards: Box<[Shard]>,
+    /// Where the writer's next `take` starts (the writer is its only user).
+    cursor: AtomicUsize,
+}
+
+thread_local! {
+    /// This thread's ordinal, assigned when it first claims a slot.
+    static ORDINAL: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// A small number unique to the calling thread, for picking a home shard.
+#[inline]
+fn thread_ordinal() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    ORDINAL
+        .try_with(|ordinal| {
+            let mut n = ordinal.get();
+            if n == usize::MAX {
+                n = NEXT.fetch_add(1, Ordering::Relaxed);
+                ordinal.set(n);
+            }
+            n
+        })
+        .unwrap_or(0)
 }
 
 // SAFETY: the raw slot memory is only reached through `claim`/`take`, which
@@ -43,10 +84,10 @@ unsafe impl Send for SlotPool {}
 unsafe impl Sync for SlotPool {}
 
 impl SlotPool {
-    /// Allocates `capacity` zeroed slots. `record_size` is rounded up to a
-    /// multiple of 64. Panics only on nonsensical sizes, which the builder
-    /// rejects before calling this.
-    pub(crate) fn new(capacity: usize, record_size: usize) -> SlotPool {
+    /// Allocates `capacity` zeroed slots in up to `shards` shards.
+    /// `record_size` is rounded up to a multiple of 64. Panics only on
+    /// nonsensical sizes, which the builder rejects before calling this.
+    pub(crate) fn new(capacity: usize, record_size: usize, shards: usize) -> SlotPool {
         assert!(capacity > 0 && capacity <= u32::MAX as usize);
         let record_size = record_size
             .max(MIN_RECORD_SIZE)
@@ -69,19 +110,51 @@ impl SlotPool {
         // SAFETY: `offset < SLOT_ALIGN`, and the allocation has `SLOT_ALIGN`
         // bytes of slack past `bytes`, so `base .. base + bytes` is inside it.
         let base = unsafe { NonNull::new_unchecked(raw.add(offset)) };
-        let free = ArrayQueue::new(capacity);
-        for index in 0..capacity as u32 {
-            // Cannot fail: the queue holds exactly `capacity` items.
-            let _ = free.push(index);
-        }
+        let per_shard = capacity.div_ceil(shards.clamp(1, capacity));
+        let shards: Box<[Shard]> = (0..capacity)
+            .step_by(per_shard)
+            .map(|first| {
+                let last = (first + per_shard).min(capacity);
+                let free = ArrayQueue::new(last - first);
+                for index in first..last {
+                    // Cannot fail: the queue holds exactly this shard's slots.
+                    let _ = free.push(index as u32);
+                }
+                Shard {
+                    free,
+                    ready: ArrayQueue::new(last - first),
+                }
+            })
+            .collect();
         SlotPool {
             base,
             allocation,
             layout,
             record_size,
-            free,
-            ready: ArrayQueue::new(capacity),
+            capacity,
+            per_shard,
+            shards,
+            cursor: AtomicUsize::new(0),
         }
+    }
+
+    #[inline]
+    fn shard_of(&self, index: u32) -> &Shard {
+        &self.shards[index as usize / self.per_shard]
+    }
+
+    /// Pops from `queue` of the shards, starting at `first`.
+    #[inline]
+    fn pop_from(
+        &self,
+        first: usize,
+        queue: impl Fn(&Shard) -> &ArrayQueue<u32>,
+    ) -> Option<(usize, u32)> {
+        let n = self.shards.len();
+        (0..n).find_map(|k| {
+            let shard = (first + k) % n;
+            queue(&self.shards[shard]).pop().map(|index| (shard, index))
+        })
     }
 
     /// Bytes per slot.
@@ -91,19 +164,24 @@ impl SlotPool {
 
     /// Number of slots.
     pub(crate) fn capacity(&self) -> usize {
-        self.free.capacity()
+        self.capacity
     }
 
     /// Records published and not yet taken by the writer.
     #[inline]
     pub(crate) fn ready_len(&self) -> usize {
-        self.ready.len()
+        self.shards.iter().map(|s| s.ready.len()).sum()
     }
 
-    /// Claims a free slot for writing, or `None` when every slot is in use.
+    /// Claims a free slot for writing, from this thread's home shard if it
+    /// can, or `None` when every slot is in use.
     #[inline]
     pub(crate) fn claim(&self) -> Option<u32> {
-        self.free.pop()
+        let home = thread_ordinal() % self.shards.len();
+        match self.shards[home].free.pop() {
+            Some(index) => Some(index),
+            None => self.pop_from(home + 1, |s| &s.free).map(|(_, i)| i),
+        }
     }
 
     /// The bytes of a slot the caller holds.
@@ -130,22 +208,35 @@ impl SlotPool {
     /// Publishes a filled slot to the writer.
     #[inline]
     pub(crate) fn publish(&self, index: u32) {
-        // Cannot fail: only `capacity` indices exist, so `ready` never
-        // holds more than `capacity`.
-        let _ = self.ready.push(index);
+        // Cannot fail: a shard's queues hold as many items as it has slots.
+        let _ = self.shard_of(index).ready.push(index);
     }
 
-    /// Returns a claimed slot unused (a producer gave up on it).
+    /// Returns a slot to the free queue (the writer is done with it, or a
+    /// producer gave up on it).
     #[inline]
     pub(crate) fn release(&self, index: u32) {
         // Cannot fail, for the same reason as `publish`.
-        let _ = self.free.push(index);
+        let _ = self.shard_of(index).free.push(index);
     }
 
-    /// Takes the oldest published record, for the writer.
+    /// Takes a published record for the writer: the oldest of the next
+    /// non-empty shard, in turn. Within `capacity` calls, every record
+    /// published before the first is taken.
     #[inline]
     pub(crate) fn take(&self) -> Option<u32> {
-        self.ready.pop()
+        let start = self.cursor.load(Ordering::Relaxed);
+        let (shard, index) = self.pop_from(start, |s| &s.ready)?;
+        self.cursor.store(shard + 1, Ordering::Relaxed);
+        Some(index)
+    }
+
+    /// Takes the oldest published record of this thread's home shard (or of
+    /// another), for a producer evicting under `DropOldest`.
+    #[inline]
+    pub(crate) fn evict(&self) -> Option<u32> {
+        self.pop_from(thread_ordinal() % self.shards.len(), |s| &s.ready)
+            .map(|(_, i)| i)
     }
 }
 
@@ -162,8 +253,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shards_split_the_slots_and_indices_go_home() {
+        for (capacity, shards) in [(10, 3), (5, 4), (8, 2), (1, 8)] {
+            let pool = SlotPool::new(capacity, 128, shards);
+            let mut claimed: Vec<u32> = std::iter::from_fn(|| pool.claim()).collect();
+            claimed.sort();
+            assert_eq!(
+                claimed,
+                (0..capacity as u32).collect::<Vec<_>>(),
+                "{capacity}/{shards}"
+            );
+            for &i in claimed.iter().rev() {
+                pool.publish(i);
+            }
+            assert_eq!(pool.ready_len(), capacity);
+            let mut taken: Vec<u32> = std::iter::from_fn(|| pool.take()).collect();
+            assert_eq!(taken.len(), capacity);
+            taken.sort();
+            assert_eq!(taken, claimed);
+            for &i in &taken {
+                pool.release(i);
+            }
+            assert_eq!(std::iter::from_fn(|| pool.claim()).count(), capacity);
+        }
+    }
+
+    #[test]
     fn every_index_is_handed_out_once() {
-        let pool = SlotPool::new(4, 100);
+        let pool = SlotPool::new(4, 100, 1);
         assert_eq!(pool.record_size(), 128);
         let mut claimed: Vec<u32> = std::iter::from_fn(|| pool.claim()).collect();
         claimed.sort();
@@ -185,7 +302,7 @@ mod tests {
 
     #[test]
     fn slots_are_cache_line_aligned() {
-        let pool = SlotPool::new(3, 200);
+        let pool = SlotPool::new(3, 200, 2);
         assert_eq!(pool.record_size(), 256);
         for i in 0..3 {
             // SAFETY: the pool is fresh and single-threaded here.
