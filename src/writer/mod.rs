@@ -97,7 +97,7 @@ impl Writer {
     }
 
     /// The thread's main loop. Returns after a shutdown request, once every
-    /// record published before it is committed (or its batch dropped).
+    /// record published before it is committed, spooled or counted lost.
     pub(crate) fn run(mut self) {
         self.ring.doorbell.register_writer();
         let capacity = self.ring.slots.capacity();
