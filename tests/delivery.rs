@@ -483,8 +483,10 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
     let start = Instant::now();
     drop(guard);
     let took = start.elapsed();
+    // The guard waits at most the deadline; the slack is only for the
+    // scheduler of a busy CI machine.
     assert!(
-        took <= deadline + Duration::from_millis(100),
+        took <= deadline + Duration::from_millis(250),
         "drop took {took:?}"
     );
     assert!(
