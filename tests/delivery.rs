@@ -602,3 +602,51 @@ fn a_panic_flushes_before_the_previous_hook_runs() {
     assert_eq!(event_rows(&url).0, 10);
     drop(guard);
 }
+
+#[test]
+fn a_block_timeout_drops_and_counts_the_event() {
+    let url = common::database();
+    let (layer, guard) = common::builder(&url)
+        .capacity(4)
+        .overflow(OverflowPolicy::Block {
+            timeout: Duration::from_micros(1),
+        })
+        .build()
+        .unwrap();
+    let dispatch = common::dispatch(layer);
+    let mut emitted = 0u64;
+    while guard.stats().dropped_block_timeout == 0 && emitted < 2_000_000 {
+        thread::scope(|s| {
+            for t in 0..2u64 {
+                let dispatch = dispatch.clone();
+                s.spawn(move || {
+                    dispatcher::with_default(&dispatch, || {
+                        for i in 0..10_000u64 {
+                            tracing::warn!(t, i, "flood");
+                        }
+                    })
+                });
+            }
+        });
+        emitted += 20_000;
+    }
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert!(stats.dropped_block_timeout > 0, "{stats:?}");
+    assert_eq!(
+        stats.dropped,
+        stats.dropped_block_timeout + stats.dropped_ring_full + stats.dropped_evicted
+    );
+    assert_eq!(stats.enqueued + stats.dropped, emitted);
+    assert_eq!(stats.written, stats.enqueued);
+    assert_counts_add_up(&stats);
+    let reported: i64 = common::client(&url)
+        .query_one(
+            "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs
+             WHERE target = $1 AND fields->>'reason' = 'block_timeout'",
+            &[&ringtrail::DROPPED_TARGET],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(reported as u64, stats.dropped_block_timeout);
+}
