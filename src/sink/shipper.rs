@@ -71,6 +71,25 @@ struct GaveUp {
     error: Error,
 }
 
+impl GaveUp {
+    /// What `deliver` returns when it stops trying.
+    fn with(
+        delivered: Outcome,
+        remaining: Vec<SealedBatch>,
+        untouched: bool,
+        error: Error,
+    ) -> (Outcome, Option<GaveUp>) {
+        (
+            delivered,
+            Some(GaveUp {
+                remaining,
+                untouched,
+                error,
+            }),
+        )
+    }
+}
+
 /// Ships sealed batches to PostgreSQL through binary COPY.
 pub(crate) struct Shipper {
     runtime: tokio::runtime::Runtime,
@@ -382,14 +401,7 @@ impl Shipper {
                                 // Could not even store the dead letter: keep
                                 // the whole batch for later.
                                 work.push(b);
-                                return (
-                                    out,
-                                    Some(GaveUp {
-                                        remaining: work,
-                                        untouched,
-                                        error,
-                                    }),
-                                );
+                                return GaveUp::with(out, work, untouched, error);
                             }
                         }
                         if rest.rows == 0 {
@@ -412,14 +424,7 @@ impl Shipper {
                         if give_up {
                             self.mark_down();
                             work.push(b);
-                            return (
-                                out,
-                                Some(GaveUp {
-                                    remaining: work,
-                                    untouched,
-                                    error,
-                                }),
-                            );
+                            return GaveUp::with(out, work, untouched, error);
                         }
                         std::thread::sleep(retry_at.saturating_duration_since(Instant::now()));
                     }
