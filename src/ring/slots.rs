@@ -48,7 +48,10 @@ pub(crate) struct SlotPool {
     layout: Layout,
     record_size: usize,
     capacity: usize,
-    per_shard: usize,
+    /// `index >> shard_shift` is the shard of a slot index; shards hold a
+    /// power-of-two number of slots (the last one may hold fewer), so this
+    /// is a shift, not a division, on the hot path.
+    shard_shift: u32,
     shards: Box<[Shard]>,
     /// Where the writer's next `take` starts (the writer is its only user).
     cursor: AtomicUsize,
@@ -57,6 +60,23 @@ pub(crate) struct SlotPool {
 thread_local! {
     /// This thread's ordinal, assigned when it first claims a slot.
     static ORDINAL: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The shard layout for `capacity` slots and at most `wanted` shards: a
+/// power-of-two number of shards, each of a power-of-two number of slots
+/// except possibly the last, so that both the home shard of a thread and
+/// the shard of a slot index are found by masking and shifting.
+fn shard_layout(capacity: usize, wanted: usize) -> (usize, usize) {
+    let wanted = wanted.clamp(1, capacity);
+    // The largest power of two not above `wanted`.
+    let mut count = 1 << (usize::BITS - 1 - wanted.leading_zeros());
+    loop {
+        let per_shard = capacity.div_ceil(count).next_power_of_two();
+        if capacity.div_ceil(per_shard) == count {
+            return (count, per_shard);
+        }
+        count /= 2;
+    }
 }
 
 /// A small number unique to the calling thread, for picking a home shard.
@@ -110,7 +130,7 @@ impl SlotPool {
         // SAFETY: `offset < SLOT_ALIGN`, and the allocation has `SLOT_ALIGN`
         // bytes of slack past `bytes`, so `base .. base + bytes` is inside it.
         let base = unsafe { NonNull::new_unchecked(raw.add(offset)) };
-        let per_shard = capacity.div_ceil(shards.clamp(1, capacity));
+        let (count, per_shard) = shard_layout(capacity, shards);
         let shards: Box<[Shard]> = (0..capacity)
             .step_by(per_shard)
             .map(|first| {
@@ -126,13 +146,14 @@ impl SlotPool {
                 }
             })
             .collect();
+        debug_assert_eq!(shards.len(), count);
         SlotPool {
             base,
             allocation,
             layout,
             record_size,
             capacity,
-            per_shard,
+            shard_shift: per_shard.trailing_zeros(),
             shards,
             cursor: AtomicUsize::new(0),
         }
@@ -140,7 +161,14 @@ impl SlotPool {
 
     #[inline]
     fn shard_of(&self, index: u32) -> &Shard {
-        &self.shards[index as usize / self.per_shard]
+        &self.shards[(index >> self.shard_shift) as usize]
+    }
+
+    /// This thread's home shard: its ordinal masked by the (power-of-two)
+    /// shard count.
+    #[inline]
+    fn home(&self) -> usize {
+        thread_ordinal() & (self.shards.len() - 1)
     }
 
     /// Pops from `queue` of the shards, starting at `first`.
@@ -177,7 +205,7 @@ impl SlotPool {
     /// can, or `None` when every slot is in use.
     #[inline]
     pub(crate) fn claim(&self) -> Option<u32> {
-        let home = thread_ordinal() % self.shards.len();
+        let home = self.home();
         match self.shards[home].free.pop() {
             Some(index) => Some(index),
             None => self.pop_from(home + 1, |s| &s.free).map(|(_, i)| i),
@@ -235,8 +263,7 @@ impl SlotPool {
     /// another), for a producer evicting under `DropOldest`.
     #[inline]
     pub(crate) fn evict(&self) -> Option<u32> {
-        self.pop_from(thread_ordinal() % self.shards.len(), |s| &s.ready)
-            .map(|(_, i)| i)
+        self.pop_from(self.home(), |s| &s.ready).map(|(_, i)| i)
     }
 }
 
@@ -251,6 +278,21 @@ impl Drop for SlotPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_layouts_are_powers_of_two_that_cover_the_capacity() {
+        for capacity in 1..300 {
+            for wanted in 1..10 {
+                let (count, per) = shard_layout(capacity, wanted);
+                assert!(count.is_power_of_two() && per.is_power_of_two());
+                assert!(count <= wanted);
+                assert_eq!(capacity.div_ceil(per), count, "{capacity}/{wanted}");
+            }
+        }
+        assert_eq!(shard_layout(16_384, 2), (2, 8_192));
+        assert_eq!(shard_layout(16_384, 8), (8, 2_048));
+        assert_eq!(shard_layout(5, 4), (2, 4));
+    }
 
     #[test]
     fn shards_split_the_slots_and_indices_go_home() {
