@@ -49,13 +49,14 @@
 //! | stage | module | runs on |
 //! |---|---|---|
 //! | capture: `Layer::on_event` writes a record into a slot | `capture` | the caller's thread |
-//! | ring: slot pool and index queues | `ring` | shared |
-//! | writer: drains, batches, ids, flush triggers | `writer` | `ringtrail-writer` |
+//! | ring: sharded slot pool and index queues, overflow policies | `ring` | shared |
+//! | writer: drains, batches, ids, flush triggers, drop reports | `writer` | `ringtrail-writer` |
 //! | encode: rows → binary COPY / JSON bytes | [`encode`] | `ringtrail-writer` |
-//! | sink: ships a batch in one transaction | `sink` | `ringtrail-writer` |
+//! | sink: seals batches and ships each in one transaction, exactly once, with retries, dead letters and a disk spool | `sink` | `ringtrail-writer`, `ringtrail-shipper` |
 //!
-//! Table and columns: `ringtrail.logs`, created by [`migrate`]. See
-//! `ARCHITECTURE.md` for the invariants.
+//! Tables: `ringtrail.logs`, `ringtrail.batches` (the batch ledger) and
+//! `ringtrail.dead_letters`, created by [`migrate`]. See `ARCHITECTURE.md`
+//! for the invariants and `README.md` for the delivery guarantees.
 
 #![warn(missing_docs)]
 
