@@ -53,7 +53,8 @@ pub(crate) struct WallTime {
 /// How often the writer re-pairs the counter with the wall clock.
 const REANCHOR_EVERY: Duration = Duration::from_secs(1);
 
-fn unix_nanos_now() -> i64 {
+/// Wall-clock time now, in nanoseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_nanos_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)

@@ -2,10 +2,31 @@
 //!
 //! Every fallible public call returns [`Error`]. The variants say which stage
 //! failed, so a caller can tell a bad configuration (fix the code) from an
-//! unreachable database (retry later) from a missing PostgreSQL installation
-//! (install something).
+//! unreachable database (retry later). Causes are kept, not flattened to
+//! text: [`source()`](std::error::Error::source) walks down from a ringtrail
+//! error to the `tokio_postgres::Error` and on to the `io::Error` beneath
+//! it, and a display of one level never repeats the level below.
+//!
+//! ```
+//! use std::error::Error as _;
+//!
+//! // Nothing listens on port 1.
+//! let err = ringtrail::Builder::new()
+//!     .postgres("postgres://app@127.0.0.1:1/app")
+//!     .build()
+//!     .unwrap_err();
+//! let mut chain = vec![err.to_string()];
+//! let mut source = err.source();
+//! while let Some(cause) = source {
+//!     chain.push(cause.to_string());
+//!     source = cause.source();
+//! }
+//! assert_eq!(chain[0], "cannot connect to 127.0.0.1:1");
+//! assert!(chain.last().unwrap().contains("refused"), "{chain:?}");
+//! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything that can go wrong in ringtrail.
 #[derive(Debug)]
@@ -13,22 +34,105 @@ use std::fmt;
 pub enum Error {
     /// A builder setting is invalid; the message names it.
     Config(String),
-    /// PostgreSQL reported an error, or the connection failed.
+    /// PostgreSQL reported an error, or the connection failed. The
+    /// `tokio_postgres::Error` is the [`source`](std::error::Error::source).
     Postgres(tokio_postgres::Error),
-    /// The connection pool could not hand out a connection.
-    Pool(String),
-    /// A schema migration failed; the message names the migration.
-    Migration(String),
+    /// No connection could be had: connecting failed, or none came within
+    /// the timeout.
+    Pool(PoolError),
+    /// A schema migration failed.
+    Migration {
+        /// The migration, e.g. `0002_delivery`.
+        version: &'static str,
+        /// Why (usually [`Error::Postgres`]).
+        source: Box<Error>,
+    },
     /// An operating-system call failed (spawning the writer, files, processes).
     Io(std::io::Error),
-    /// The throwaway PostgreSQL cluster could not be found, created or started.
-    Cluster(String),
     /// An operation did not finish before its deadline.
     Timeout(&'static str),
     /// The writer thread is gone (it panicked, or the guard was already shut down).
     WriterGone,
-    /// A batch could not be written; the message carries the cause.
-    Write(String),
+    /// A batch holding some of the flushed events could not be committed.
+    Write {
+        /// Where its rows went instead.
+        fate: Fate,
+        /// Why it could not be committed.
+        source: Arc<Error>,
+    },
+}
+
+/// What became of a batch that could not be committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fate {
+    /// Its rows are in the spool on disk and will be replayed, exactly once.
+    Spooled,
+    /// Its rows are gone (no spool configured, the spool full, or a disk
+    /// error), counted in [`Stats::lost`](crate::Stats::lost).
+    Lost,
+}
+
+impl fmt::Display for Fate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fate::Spooled => "spooled",
+            Fate::Lost => "lost",
+        })
+    }
+}
+
+/// Why no connection could be had from the pool, and to which server.
+#[derive(Debug)]
+pub struct PoolError {
+    target: String,
+    inner: deadpool_postgres::PoolError,
+}
+
+impl PoolError {
+    pub(crate) fn new(target: String, inner: deadpool_postgres::PoolError) -> PoolError {
+        PoolError { target, inner }
+    }
+
+    /// The server it tried: `host:port`, or the socket directory.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The PostgreSQL error behind it, when connecting failed (rather than
+    /// timing out).
+    pub fn postgres(&self) -> Option<&tokio_postgres::Error> {
+        match &self.inner {
+            deadpool_postgres::PoolError::Backend(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the pool gave up waiting rather than being refused.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner, deadpool_postgres::PoolError::Timeout(_))
+    }
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use deadpool_postgres::PoolError as P;
+        match &self.inner {
+            P::Backend(_) => write!(f, "cannot connect to {}", self.target),
+            P::Timeout(_) => write!(f, "no connection to {} in time", self.target),
+            P::Closed => f.write_str("the connection pool is closed"),
+            other => write!(f, "connection pool: {other}"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.inner {
+            deadpool_postgres::PoolError::Backend(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -36,16 +140,15 @@ impl fmt::Display for Error {
         match self {
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
             Error::Postgres(e) => match e.as_db_error() {
-                Some(db) => write!(f, "postgres error {}: {}", db.code().code(), db.message()),
-                None => write!(f, "postgres error: {e}"),
+                Some(db) => write!(f, "postgres error {}", db.code().code()),
+                None => f.write_str("postgres error"),
             },
-            Error::Pool(m) => write!(f, "connection pool error: {m}"),
-            Error::Migration(m) => write!(f, "migration failed: {m}"),
-            Error::Io(e) => write!(f, "i/o error: {e}"),
-            Error::Cluster(m) => write!(f, "throwaway PostgreSQL cluster: {m}"),
+            Error::Pool(e) => e.fmt(f),
+            Error::Migration { version, .. } => write!(f, "migration {version} failed"),
+            Error::Io(_) => f.write_str("i/o error"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::WriterGone => f.write_str("the ringtrail writer thread is not running"),
-            Error::Write(m) => write!(f, "batch write failed: {m}"),
+            Error::Write { fate, .. } => write!(f, "a batch could not be committed ({fate})"),
         }
     }
 }
@@ -54,10 +157,58 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Postgres(e) => Some(e),
+            Error::Pool(e) => Some(e),
+            Error::Migration { source, .. } => Some(&**source),
             Error::Io(e) => Some(e),
+            Error::Write { source, .. } => Some(&**source),
+            Error::Config(_) | Error::Timeout(_) | Error::WriterGone => None,
+        }
+    }
+}
+
+impl Error {
+    /// The PostgreSQL error at the bottom of this one, if any: the error
+    /// itself, a pool's connect failure, a failed migration's cause, or a
+    /// failed batch's cause.
+    pub fn postgres(&self) -> Option<&tokio_postgres::Error> {
+        match self {
+            Error::Postgres(e) => Some(e),
+            Error::Pool(e) => e.postgres(),
+            Error::Migration { source, .. } => source.postgres(),
+            Error::Write { source, .. } => source.postgres(),
             _ => None,
         }
     }
+
+    /// The SQLSTATE the server reported, if it reported one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.postgres()?.as_db_error().map(|db| db.code().code())
+    }
+
+    /// One line: this error and its whole cause chain joined by `": "`.
+    /// A cause whose text the line already holds is skipped, and so is
+    /// `tokio_postgres`'s bare "db error" (the server's message follows it).
+    pub fn chain(&self) -> String {
+        chain(self)
+    }
+}
+
+/// Formats any error and its [`source`](std::error::Error::source) chain on
+/// one line, as the CLI prints it, e.g.
+/// `cannot connect to 127.0.0.1:1: error connecting to server: Connection
+/// refused (os error 111)`.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if text != "db error" && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace('\n', "; ")
 }
 
 impl From<tokio_postgres::Error> for Error {
@@ -74,3 +225,29 @@ impl From<std::io::Error> for Error {
 
 /// Shorthand for `Result<T, ringtrail::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_reaches_the_os_error_without_repeating_itself() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let failed = Error::Write {
+            fate: Fate::Spooled,
+            source: Arc::new(Error::Io(io)),
+        };
+        assert_eq!(
+            failed.chain(),
+            "a batch could not be committed (spooled): i/o error: refused"
+        );
+        let timeout = Error::Migration {
+            version: "0001_logs",
+            source: Box::new(Error::Timeout("applying migrations")),
+        };
+        assert_eq!(
+            timeout.chain(),
+            "migration 0001_logs failed: timed out: applying migrations"
+        );
+    }
+}

@@ -72,9 +72,12 @@ pub async fn apply(client: &mut tokio_postgres::Client) -> Result<Vec<&'static s
         if done.iter().any(|v| v == migration.version) {
             continue;
         }
-        tx.batch_execute(migration.sql).await.map_err(|e| {
-            Error::Migration(format!("{}: {}", migration.version, Error::Postgres(e)))
-        })?;
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(|e| Error::Migration {
+                version: migration.version,
+                source: Box::new(Error::Postgres(e)),
+            })?;
         tx.execute(
             "INSERT INTO ringtrail.schema_migrations (version) VALUES ($1)",
             &[&migration.version],

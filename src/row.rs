@@ -41,10 +41,14 @@ pub fn severity_number(level: &tracing::Level) -> i16 {
     }
 }
 
+/// How many context keys there are: the length of [`CONTEXT_KEYS`] and
+/// of [`Row::context`].
+pub const CONTEXT_LEN: usize = 6;
+
 /// Names of the span-context keys, in the order of [`Row::context`] and of
 /// the table's columns. A span field with one of these names is captured as
 /// context; the innermost span that has a value wins.
-pub const CONTEXT_KEYS: [&str; 6] = [
+pub const CONTEXT_KEYS: [&str; CONTEXT_LEN] = [
     "trace_id",
     "user_id",
     "session_id",
@@ -99,7 +103,7 @@ pub struct Row<'a> {
     /// The event's other fields, in call-site order.
     pub fields: &'a [Field<'a>],
     /// Span context, indexed like [`CONTEXT_KEYS`].
-    pub context: [Option<&'a str>; 6],
+    pub context: [Option<&'a str>; CONTEXT_LEN],
     /// Name of the innermost span, if the event happened inside one.
     pub span_name: Option<&'a str>,
     /// Source file of the call site, when known.
@@ -120,7 +124,7 @@ impl Default for Row<'_> {
             target: "",
             message: "",
             fields: &[],
-            context: [None; 6],
+            context: [None; CONTEXT_LEN],
             span_name: None,
             file: None,
             line: None,

@@ -4,49 +4,72 @@
 //! that keeps ids from one writer strictly increasing within a millisecond
 //! (RFC 9562 §6.2, method 1), the variant, and 62 random bits.
 //!
-//! The random bits come from a xorshift generator seeded once from
+//! The random bits come from a [`Xorshift`] generator seeded once from
 //! `/dev/urandom` (with the clock and process id mixed in as a fallback).
 //! A per-row `getrandom` system call would cost more than encoding the row.
 
 use std::io::Read;
 
+use crate::clock::unix_nanos_now;
+
+/// xorshift64*: fast, and good enough for what it is used for here (the
+/// non-secret random bits of an id, retry jitter). Not for secrets.
+#[derive(Debug, Clone)]
+pub(crate) struct Xorshift {
+    state: u64,
+}
+
+impl Xorshift {
+    /// A generator from `seed` (any value; zero is avoided).
+    pub(crate) fn new(seed: u64) -> Xorshift {
+        Xorshift { state: seed | 1 }
+    }
+
+    /// A generator seeded from the operating system, or from the clock and
+    /// the process id when that fails.
+    pub(crate) fn from_entropy() -> Xorshift {
+        let mut seed = [0u8; 8];
+        let from_os = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut seed))
+            .is_ok();
+        let mut seed = u64::from_ne_bytes(seed);
+        if !from_os {
+            seed ^= unix_nanos_now() as u64 ^ ((std::process::id() as u64) << 32);
+        }
+        Xorshift::new(seed)
+    }
+
+    /// The next 64 random bits.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A uniform float in [0, 1).
+    pub(crate) fn next_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// Generates UUIDv7 ids, monotonic for one generator.
 pub(crate) struct Uuid7 {
     last_ms: u64,
     counter: u16,
-    rng: u64,
+    rng: Xorshift,
 }
 
 impl Uuid7 {
     /// A generator with a fresh random seed.
     pub(crate) fn new() -> Uuid7 {
-        let mut seed = [0u8; 8];
-        let from_os = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut seed))
-            .is_ok();
-        let mut rng = u64::from_ne_bytes(seed);
-        if !from_os {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            rng ^= now ^ ((std::process::id() as u64) << 32);
-        }
         Uuid7 {
             last_ms: 0,
             counter: 0,
-            rng: rng | 1,
+            rng: Xorshift::from_entropy(),
         }
-    }
-
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*: fast, and good enough for the non-secret random bits
-        // of an id.
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
     /// The next id for an event at `unix_nanos`.
@@ -56,7 +79,7 @@ impl Uuid7 {
             self.last_ms = ms;
             // Start each millisecond at a random point of the lower half, so
             // the counter rarely overflows.
-            self.counter = (self.next_random() & 0x7ff) as u16;
+            self.counter = (self.rng.next_u64() & 0x7ff) as u16;
         } else if self.counter < 0xfff {
             self.counter += 1;
         } else {
@@ -64,7 +87,7 @@ impl Uuid7 {
             self.last_ms += 1;
             self.counter = 0;
         }
-        let random = self.next_random();
+        let random = self.rng.next_u64();
         let hi = (self.last_ms << 16) | 0x7000 | self.counter as u64;
         let lo = (random >> 2) | 0x8000_0000_0000_0000;
         let mut id = [0u8; 16];

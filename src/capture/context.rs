@@ -41,7 +41,7 @@ use tracing::Metadata;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::record::{pack_context, unpack_context};
-use crate::row::CONTEXT_KEYS;
+use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
 
 /// A span's resolved context, immutable once built and shared by every
 /// event in the span.
@@ -60,7 +60,7 @@ impl SpanContext {
         own: &OwnContext,
         parent: Option<&SpanContext>,
     ) -> SpanContext {
-        let mut values = parent.map_or([None; 6], |p| unpack_context(&p.packed));
+        let mut values = parent.map_or([None; CONTEXT_LEN], |p| unpack_context(&p.packed));
         for (value, own) in values.iter_mut().zip(&own.values) {
             if let Some(own) = own {
                 *value = Some(own.as_str());
@@ -78,7 +78,7 @@ impl SpanContext {
 /// The context ids a span declares itself (not inherited).
 #[derive(Default)]
 pub(crate) struct OwnContext {
-    values: [Option<String>; 6],
+    values: [Option<String>; CONTEXT_LEN],
 }
 
 impl OwnContext {
@@ -220,37 +220,76 @@ struct Entered {
     context: Arc<SpanContext>,
 }
 
+/// The spans this thread is inside, innermost last, for every ringtrail
+/// layer in the process (`layer` tells them apart). Spans may exit out of
+/// order, so `pop` searches from the top.
+struct EnteredStack {
+    entries: Vec<Entered>,
+}
+
+impl EnteredStack {
+    fn push(&mut self, entry: Entered) {
+        self.entries.push(entry);
+    }
+
+    fn is(layer: usize, span: &Id) -> impl Fn(&Entered) -> bool + '_ {
+        move |e| e.layer == layer && e.span == *span
+    }
+
+    fn pop(&mut self, layer: usize, span: &Id) {
+        if let Some(at) = self.entries.iter().rposition(Self::is(layer, span)) {
+            self.entries.remove(at);
+        }
+    }
+
+    /// The entries of `layer` from the outermost entry of `span` inwards.
+    fn from_span(&mut self, layer: usize, span: &Id) -> impl Iterator<Item = &mut Entered> {
+        let from = self
+            .entries
+            .iter()
+            .position(Self::is(layer, span))
+            .unwrap_or(self.entries.len());
+        self.entries[from..]
+            .iter_mut()
+            .filter(move |e| e.layer == layer)
+    }
+
+    fn current(&self, layer: usize) -> Option<&SpanContext> {
+        let top = self.entries.iter().rev().find(|e| e.layer == layer)?;
+        Some(&top.context)
+    }
+
+    /// Runs `f` on this thread's stack. Does nothing during thread teardown
+    /// or when re-entered (a `Debug` impl that logs), instead of panicking.
+    fn with_mut(f: impl FnOnce(&mut EnteredStack)) {
+        let _ = ENTERED.try_with(|stack| {
+            if let Ok(mut stack) = stack.try_borrow_mut() {
+                f(&mut stack);
+            }
+        });
+    }
+}
+
 thread_local! {
-    /// Spans this thread is inside, innermost last, for every ringtrail
-    /// layer in the process (`layer` tells them apart).
-    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+    static ENTERED: RefCell<EnteredStack> = const {
+        RefCell::new(EnteredStack { entries: Vec::new() })
+    };
 }
 
 /// Records that this thread entered `span`.
 pub(crate) fn push_entered(layer: usize, span: Id, context: Arc<SpanContext>) {
-    let _ = ENTERED.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut() {
-            stack.push(Entered {
-                layer,
-                span,
-                context,
-            });
-        }
+    EnteredStack::with_mut(|stack| {
+        stack.push(Entered {
+            layer,
+            span,
+            context,
+        })
     });
 }
 
-/// Records that this thread left `span`. Spans may exit out of order.
+/// Records that this thread left `span`.
 pub(crate) fn pop_entered(layer: usize, span: &Id) {
-    let _ = ENTERED.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut() {
-            if let Some(at) = stack
-                .iter()
-                .rposition(|e| e.layer == layer && e.span == *span)
-            {
-                stack.remove(at);
-            }
-        }
-    });
+    EnteredStack::with_mut(|stack| stack.pop(layer, span));
 }
 
 /// After `span` recorded new values: re-resolve this thread's entries from
@@ -260,18 +299,10 @@ pub(crate) fn refresh_entered<'a, R: LookupSpan<'a> + 'a>(
     span: &Id,
     lookup: impl Fn(&Id) -> Option<SpanRef<'a, R>>,
 ) {
-    let _ = ENTERED.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut() {
-            let Some(from) = stack
-                .iter()
-                .position(|e| e.layer == layer && e.span == *span)
-            else {
-                return;
-            };
-            for entry in stack[from..].iter_mut().filter(|e| e.layer == layer) {
-                if let Some(span) = lookup(&entry.span) {
-                    entry.context = resolve(&span);
-                }
+    EnteredStack::with_mut(|stack| {
+        for entry in stack.from_span(layer, span) {
+            if let Some(span) = lookup(&entry.span) {
+                entry.context = resolve(&span);
             }
         }
     });
@@ -282,11 +313,7 @@ pub(crate) fn refresh_entered<'a, R: LookupSpan<'a> + 'a>(
 #[inline]
 pub(crate) fn with_current<R>(layer: usize, f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
     ENTERED
-        .try_with(|stack| {
-            let stack = stack.try_borrow().ok()?;
-            let top = stack.iter().rev().find(|e| e.layer == layer)?;
-            Some(f(&top.context))
-        })
+        .try_with(|stack| Some(f(stack.try_borrow().ok()?.current(layer)?)))
         .ok()
         .flatten()
 }

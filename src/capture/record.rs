@@ -34,7 +34,10 @@ use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::Metadata;
 
-use crate::row::Value;
+use crate::row::{Value, CONTEXT_LEN};
+
+// The packed context's presence mask is one byte: one bit per key.
+const _: () = assert!(CONTEXT_LEN <= 8, "the context presence mask is a u8");
 
 const HEADER_LEN: usize = 32;
 const FLAG_TRUNCATED: u8 = 1;
@@ -284,21 +287,33 @@ pub(crate) struct RecordReader<'a> {
 
 impl<'a> RecordReader<'a> {
     /// Decodes the header of a slot that a [`RecordWriter`] finished.
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
-        let word = |at: usize| usize::from_ne_bytes(buf[at..at + 8].try_into().unwrap_or([0; 8]));
+    ///
+    /// # Safety
+    ///
+    /// `buf` must hold a record completed by [`RecordWriter::finish`] and
+    /// not written since: its header words are then pointers taken from
+    /// `&'static Metadata<'static>` references (or 0 for "no span"), and
+    /// its lengths lie within the slot. Any other bytes would make this
+    /// dereference arbitrary addresses.
+    pub(crate) unsafe fn new(buf: &'a [u8]) -> Self {
+        let word = |at: usize| {
+            let bytes = buf[at..at + 8].try_into().expect("an 8-byte header word");
+            usize::from_ne_bytes(bytes)
+        };
         let context_len = u16::from_ne_bytes([buf[24], buf[25]]) as usize;
         let entries_len = u16::from_ne_bytes([buf[26], buf[27]]) as usize;
         let event = word(8) as *const Metadata<'static>;
         let span = word(16) as *const Metadata<'static>;
         let context_end = HEADER_LEN + context_len;
         RecordReader {
-            ts_raw: u64::from_ne_bytes(buf[0..8].try_into().unwrap_or([0; 8])),
-            // SAFETY: a finished record stores a pointer obtained from a
-            // `&'static Metadata<'static>` (event metadata is static by
-            // tracing's contract), so it is non-null, aligned and valid
-            // forever.
+            ts_raw: u64::from_ne_bytes(buf[0..8].try_into().expect("an 8-byte header word")),
+            // SAFETY: by this function's contract the record stores a
+            // pointer obtained from a `&'static Metadata<'static>` (event
+            // metadata is static by tracing's contract), so it is
+            // non-null, aligned and valid forever.
             event: unsafe { &*event },
-            // SAFETY: as above; 0 is written when there is no span.
+            // SAFETY: as above; 0 is written when there is no span, and
+            // `as_ref` maps it to `None`.
             span: unsafe { span.as_ref() },
             context: &buf[HEADER_LEN..context_end],
             entries: &buf[context_end..context_end + entries_len],
@@ -376,7 +391,7 @@ impl<'a> Iterator for Entries<'a> {
 /// a presence bitmask byte, then `len:u8 utf8` for each present value.
 /// Values longer than 255 bytes are cut on a character boundary; the
 /// returned flag says whether that happened.
-pub(crate) fn pack_context(values: &[Option<&str>; 6]) -> (Vec<u8>, bool) {
+pub(crate) fn pack_context(values: &[Option<&str>; CONTEXT_LEN]) -> (Vec<u8>, bool) {
     let mut packed = vec![0u8];
     let mut truncated = false;
     for (i, value) in values.iter().enumerate() {
@@ -392,8 +407,8 @@ pub(crate) fn pack_context(values: &[Option<&str>; 6]) -> (Vec<u8>, bool) {
 }
 
 /// Inverse of [`pack_context`]. An empty slice means no context.
-pub(crate) fn unpack_context(mut packed: &[u8]) -> [Option<&str>; 6] {
-    let mut values = [None; 6];
+pub(crate) fn unpack_context(mut packed: &[u8]) -> [Option<&str>; CONTEXT_LEN] {
+    let mut values = [None; CONTEXT_LEN];
     let Some((&mask, rest)) = packed.split_first() else {
         return values;
     };
@@ -444,7 +459,7 @@ mod tests {
         assert_eq!(back[4].unwrap().len(), 254);
         assert!(long.starts_with(back[4].unwrap()));
         assert_eq!(back[5], Some("c"));
-        assert_eq!(unpack_context(&[]), [None; 6]);
+        assert_eq!(unpack_context(&[]), [None; CONTEXT_LEN]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub use overflow::OverflowPolicy;
 pub(crate) use slots::{SlotPool, MIN_RECORD_SIZE};
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tracing::Level;
 
@@ -62,22 +63,43 @@ pub(crate) fn level_index(level: &Level) -> usize {
     }
 }
 
+/// The ring's shape and overflow policies, as the builder sets them.
+#[derive(Debug, Clone)]
+pub(crate) struct RingConfig {
+    pub(crate) capacity: usize,
+    pub(crate) record_size: usize,
+    pub(crate) shards: usize,
+    /// Indexed by [`level_index`].
+    pub(crate) overflow: [OverflowPolicy; 5],
+}
+
+impl Default for RingConfig {
+    /// 16,384 records of 512 bytes (8 MiB), one shard per CPU up to 8,
+    /// `DropNewest` below WARN and `Block { 5 ms }` for WARN and ERROR.
+    fn default() -> Self {
+        let block = OverflowPolicy::Block {
+            timeout: Duration::from_millis(5),
+        };
+        let drop = OverflowPolicy::DropNewest;
+        RingConfig {
+            capacity: 16_384,
+            record_size: 512,
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            overflow: [drop, drop, drop, block, block],
+        }
+    }
+}
+
 impl Ring {
     /// A ring of `capacity` slots of `record_size` bytes each, in up to
     /// `shards` shards. The writer is woken once `wake_at` records are
     /// waiting (or at once for an ERROR).
-    pub(crate) fn new(
-        capacity: usize,
-        record_size: usize,
-        shards: usize,
-        wake_at: usize,
-        policies: [OverflowPolicy; 5],
-    ) -> Ring {
+    pub(crate) fn new(config: &RingConfig, wake_at: usize) -> Ring {
         Ring {
-            slots: SlotPool::new(capacity, record_size, shards),
+            slots: SlotPool::new(config.capacity, config.record_size, config.shards),
             clock: Clock::new(),
             doorbell: Doorbell::new(wake_at),
-            policies,
+            policies: config.overflow,
             dropped: Default::default(),
         }
     }

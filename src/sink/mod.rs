@@ -11,25 +11,79 @@
 //! This boundary is where future stages plug in without touching the
 //! writer: a JSON-lines sink beside PostgreSQL is a second sink; redaction
 //! and the batch hash chain see every `Row` on its way to `append`.
+//!
+//! | file | what |
+//! |---|---|
+//! | `config.rs` | [`PostgresConfig`], [`SpoolConfig`]: what the builder fills in |
+//! | `postgres.rs` | the writer side: double-buffered encoders, hand-over to the shipper thread |
+//! | `shipper/` | the `ringtrail-shipper` thread: connection, health, delivery rules |
+//! | `batch.rs` | [`SealedBatch`](batch::SealedBatch): a finished COPY stream and its ledger identity |
+//! | `retry.rs` | which failures are retried, and the backoff |
+//! | `spool.rs` | the disk spool and its segment format |
+//! | `null.rs` | the null sink for benchmarks and dry runs |
 
 mod batch;
+mod config;
 mod null;
 mod postgres;
 mod retry;
 mod shipper;
 mod spool;
 
+pub(crate) use config::{PostgresConfig, SpoolConfig};
 pub(crate) use null::NullSink;
 pub(crate) use postgres::PostgresSink;
-pub(crate) use shipper::{PostgresConfig, SpoolConfig};
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::Row;
+use crate::{Error, Fate, Row};
 
-/// Where the events of one `commit` or `maintain` call ended up (drop
-/// reports are not counted).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// Where batches go, as the builder chose.
+#[derive(Debug, Clone)]
+pub(crate) enum Destination {
+    Postgres(PostgresConfig),
+    Null,
+}
+
+impl Destination {
+    /// Connects the sink (and, for PostgreSQL, starts its shipper thread).
+    /// Runs on the writer thread, which then owns the sink.
+    pub(crate) fn connect(&self) -> crate::Result<Box<dyn Sink>> {
+        Ok(match self {
+            Destination::Postgres(config) => Box::new(PostgresSink::connect(config)?),
+            Destination::Null => Box::<NullSink>::default(),
+        })
+    }
+}
+
+/// Why the rows of a batch were not committed, and where they went.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchFailure {
+    pub(crate) fate: Fate,
+    pub(crate) cause: Arc<Error>,
+}
+
+impl BatchFailure {
+    pub(crate) fn new(fate: Fate, cause: Error) -> BatchFailure {
+        BatchFailure {
+            fate,
+            cause: Arc::new(cause),
+        }
+    }
+
+    /// The error a flush that covered this batch returns.
+    pub(crate) fn to_error(&self) -> Error {
+        Error::Write {
+            fate: self.fate,
+            source: self.cause.clone(),
+        }
+    }
+}
+
+/// Where the events of one `commit`, or of background work such as a spool
+/// replay, ended up (drop reports are not counted).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Outcome {
     /// Rows of live batches committed.
     pub(crate) written: u64,
@@ -46,7 +100,7 @@ pub(crate) struct Outcome {
     /// Rows that could be neither written nor spooled.
     pub(crate) lost: u64,
     /// Why rows were not committed, when they were not.
-    pub(crate) error: Option<String>,
+    pub(crate) failure: Option<BatchFailure>,
 }
 
 impl Outcome {
@@ -58,9 +112,41 @@ impl Outcome {
         self.recovered += other.recovered;
         self.dead_lettered += other.dead_lettered;
         self.lost += other.lost;
-        if other.error.is_some() {
-            self.error = other.error;
+        if other.failure.is_some() {
+            self.failure = other.failure;
         }
+    }
+
+    /// Nothing happened.
+    pub(crate) fn is_empty(&self) -> bool {
+        let counts = [
+            self.written,
+            self.batches,
+            self.spooled,
+            self.unspooled,
+            self.recovered,
+            self.dead_lettered,
+            self.lost,
+        ];
+        counts.iter().all(|&n| n == 0) && self.failure.is_none()
+    }
+}
+
+/// How long [`Sink::outcomes`] waits for the batches in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Report what is finished now.
+    No,
+    /// Until every batch handed over is finished.
+    Forever,
+    /// Until every batch handed over is finished, or this instant passes.
+    Until(Instant),
+}
+
+impl Wait {
+    /// Waits for everything in flight, up to `deadline` if there is one.
+    pub(crate) fn for_all(deadline: Option<Instant>) -> Wait {
+        deadline.map_or(Wait::Forever, Wait::Until)
     }
 }
 
@@ -70,7 +156,8 @@ pub(crate) trait Sink: Send {
     /// every value to something the destination accepts.
     fn append(&mut self, row: &Row<'_>);
     /// Encodes an in-band drop report. It is a row like any other, but not
-    /// an event: the outcome's counts leave it out.
+    /// an event: the outcome's counts leave it out. Reports are appended
+    /// after the batch's events, so they are always its last rows.
     fn append_report(&mut self, row: &Row<'_>);
     /// Rows in the batch in progress.
     fn pending_rows(&self) -> usize;
@@ -81,8 +168,7 @@ pub(crate) trait Sink: Send {
     /// then comes from a later [`outcomes`](Sink::outcomes).
     fn commit(&mut self, deadline: Option<Instant>);
     /// Where the rows of finished batches (and of background work such as
-    /// spool replay) went, since the last call. With `wait_until:
-    /// Some(deadline)`, first waits until every committed batch is finished
-    /// (or the deadline, if any, passes).
-    fn outcomes(&mut self, wait_until: Option<Option<Instant>>) -> Outcome;
+    /// spool replay) went, since the last call, after waiting as `wait`
+    /// says for the batches in flight.
+    fn outcomes(&mut self, wait: Wait) -> Outcome;
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Outcome, Sink};
+use super::{Outcome, Sink, Wait};
 use crate::encode::CopyEncoder;
 use crate::Row;
 
@@ -36,7 +36,7 @@ impl Sink for NullSink {
         self.done.written += rows;
         self.done.batches += 1;
     }
-    fn outcomes(&mut self, _wait_until: Option<Option<Instant>>) -> Outcome {
+    fn outcomes(&mut self, _wait: Wait) -> Outcome {
         std::mem::take(&mut self.done)
     }
 }

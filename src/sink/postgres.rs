@@ -12,18 +12,17 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Instant;
 
 use super::batch::SealedBatch;
-use super::shipper::{now_nanos, PostgresConfig, Shipper};
-use super::{Outcome, Sink};
+use super::shipper::Shipper;
+use super::{BatchFailure, Outcome, PostgresConfig, Sink, Wait};
+use crate::clock::unix_nanos_now;
 use crate::encode::CopyEncoder;
 use crate::uuid7::Uuid7;
-use crate::{Result, Row};
+use crate::{Error, Fate, Result, Row};
 
-/// Work for the shipper thread.
-enum Job {
-    Ship {
-        batch: SealedBatch,
-        deadline: Option<Instant>,
-    },
+/// A batch for the shipper thread, and the latest it may keep retrying.
+struct Shipment {
+    batch: SealedBatch,
+    deadline: Option<Instant>,
 }
 
 /// What the shipper reports back.
@@ -44,7 +43,7 @@ pub(crate) struct PostgresSink {
     /// Drop-report rows in the batch in progress.
     reports: u32,
     ids: Uuid7,
-    jobs: SyncSender<Job>,
+    shipments: SyncSender<Shipment>,
     done: Receiver<Done>,
     /// Batches handed over whose outcome has not come back yet.
     in_flight: usize,
@@ -57,7 +56,7 @@ impl PostgresSink {
     /// `build()`, then starts the `ringtrail-shipper` thread.
     pub(crate) fn connect(config: &PostgresConfig) -> Result<PostgresSink> {
         let shipper = Shipper::connect(config)?;
-        let (jobs, job_rx) = mpsc::sync_channel::<Job>(1);
+        let (shipments, shipment_rx) = mpsc::sync_channel::<Shipment>(1);
         let (done_tx, done) = mpsc::channel::<Done>();
         // Called on the writer thread: the shipper wakes it after each
         // batch, so counters and flushes see outcomes without waiting for
@@ -65,14 +64,14 @@ impl PostgresSink {
         let writer = std::thread::current();
         std::thread::Builder::new()
             .name("ringtrail-shipper".into())
-            .spawn(move || run_shipper(shipper, job_rx, done_tx, writer))?;
+            .spawn(move || run_shipper(shipper, shipment_rx, done_tx, writer))?;
         Ok(PostgresSink {
             encoders: [CopyEncoder::new(), CopyEncoder::new()],
             current: 0,
             span: None,
             reports: 0,
             ids: Uuid7::new(),
-            jobs,
+            shipments,
             done,
             in_flight: 0,
             orphaned: Outcome::default(),
@@ -89,12 +88,7 @@ impl PostgresSink {
                 self.in_flight -= 1;
                 out.add(o);
             }
-            Done::Maintenance(mut o) => {
-                // A postponed replay is the spool's business, not a failure
-                // of any batch a flush waits for.
-                o.error = None;
-                out.add(o);
-            }
+            Done::Maintenance(o) => out.add(o),
         }
     }
 }
@@ -104,7 +98,7 @@ impl PostgresSink {
 /// the replay), and ends when the writer drops its side of the channel.
 fn run_shipper(
     mut shipper: Shipper,
-    jobs: Receiver<Job>,
+    shipments: Receiver<Shipment>,
     done: mpsc::Sender<Done>,
     writer: std::thread::Thread,
 ) {
@@ -112,27 +106,24 @@ fn run_shipper(
     let mut maintain_at = Some(Instant::now());
     loop {
         if maintain_at.is_some_and(|at| Instant::now() >= at) {
-            let (outcome, next) = shipper.maintain(None);
+            let (outcome, next) = shipper.maintain();
             maintain_at = next.map(|wait| Instant::now() + wait);
-            if outcome != Outcome::default() {
+            if !outcome.is_empty() {
                 if done.send(Done::Maintenance(outcome)).is_err() {
                     return;
                 }
                 writer.unpark();
             }
         }
-        let job = match maintain_at {
-            Some(at) => match jobs.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
+        let next = match maintain_at {
+            Some(at) => shipments.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => shipments.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        let Job::Ship { batch, deadline } = job;
+        let Shipment { batch, deadline } = match next {
+            Ok(shipment) => shipment,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let outcome = shipper.commit(batch, deadline);
         if outcome.spooled > 0 && maintain_at.is_none() {
             maintain_at = Some(Instant::now());
@@ -174,7 +165,7 @@ impl Sink for PostgresSink {
         }
         let (first_ts, last_ts) = self.span.take().unwrap_or((0, 0));
         let batch = SealedBatch {
-            id: self.ids.next(now_nanos()),
+            id: self.ids.next(unix_nanos_now()),
             bytes: self.encoders[self.current].finish(),
             rows: rows as u32,
             reports: std::mem::take(&mut self.reports),
@@ -183,34 +174,33 @@ impl Sink for PostgresSink {
         };
         self.current ^= 1;
         // Blocks while one batch waits and one is in flight: backpressure.
-        match self.jobs.send(Job::Ship { batch, deadline }) {
+        match self.shipments.send(Shipment { batch, deadline }) {
             Ok(()) => self.in_flight += 1,
-            Err(mpsc::SendError(Job::Ship { batch, .. })) => {
+            Err(mpsc::SendError(Shipment { batch, .. })) => {
                 self.orphaned.lost += batch.events();
-                self.orphaned.error = Some("the shipper thread is gone".into());
+                self.orphaned.failure = Some(BatchFailure::new(Fate::Lost, Error::WriterGone));
             }
         }
     }
 
-    fn outcomes(&mut self, wait_until: Option<Option<Instant>>) -> Outcome {
+    fn outcomes(&mut self, wait: Wait) -> Outcome {
         let mut out = std::mem::take(&mut self.orphaned);
         while let Ok(done) = self.done.try_recv() {
             self.receive(done, &mut out);
         }
-        if let Some(deadline) = wait_until {
-            while self.in_flight > 0 {
-                let done = match deadline {
-                    None => self.done.recv().ok(),
-                    Some(d) => self
-                        .done
-                        .recv_timeout(d.saturating_duration_since(Instant::now()))
-                        .ok(),
-                };
-                match done {
-                    Some(done) => self.receive(done, &mut out),
-                    // The shipper is gone, or the deadline passed.
-                    None => break,
-                }
+        while self.in_flight > 0 {
+            let done = match wait {
+                Wait::No => break,
+                Wait::Forever => self.done.recv().ok(),
+                Wait::Until(d) => self
+                    .done
+                    .recv_timeout(d.saturating_duration_since(Instant::now()))
+                    .ok(),
+            };
+            match done {
+                Some(done) => self.receive(done, &mut out),
+                // The shipper is gone, or the deadline passed.
+                None => break,
             }
         }
         out

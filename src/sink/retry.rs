@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use crate::uuid7::Xorshift;
 use crate::Error;
 
 /// What to do about a failed batch.
@@ -34,16 +35,22 @@ const RETRYABLE: [&str; 7] = [
 
 /// Whether retrying the same batch soon may succeed: a connection-class
 /// server error, or no server error at all (a closed connection, an I/O
-/// error, a pool or client-side timeout).
+/// error, a pool or client-side timeout), also beneath a failed migration.
 pub(crate) fn is_transient(error: &Error) -> bool {
     match error {
-        Error::Pool(_) | Error::Timeout(_) | Error::Io(_) => true,
-        Error::Postgres(pg) => pg.as_db_error().is_none_or(|db| {
-            let code = db.code().code();
-            code.starts_with("08") || RETRYABLE.contains(&code)
-        }),
+        Error::Timeout(_) | Error::Io(_) => true,
+        Error::Pool(pool) => pool.postgres().is_none_or(is_transient_postgres),
+        Error::Postgres(pg) => is_transient_postgres(pg),
+        Error::Migration { source, .. } => is_transient(source),
         _ => false,
     }
+}
+
+fn is_transient_postgres(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_none_or(|db| {
+        let code = db.code().code();
+        code.starts_with("08") || RETRYABLE.contains(&code)
+    })
 }
 
 /// Sorts an error into a [`Failure`].
@@ -78,23 +85,23 @@ pub(crate) fn copy_line(context: &str) -> Option<usize> {
 /// `max`, each scaled by a random factor in [0.5, 1.5) so that many
 /// writers restarting together do not retry in lockstep.
 pub(crate) struct Backoff {
-    rng: u64,
+    rng: Xorshift,
     max: Duration,
 }
 
 impl Backoff {
     pub(crate) fn new(seed: u64, max: Duration) -> Backoff {
-        Backoff { rng: seed | 1, max }
+        Backoff {
+            rng: Xorshift::new(seed),
+            max,
+        }
     }
 
     pub(crate) fn delay(&mut self, attempt: u32) -> Duration {
         let base = Duration::from_millis(50)
             .saturating_mul(1 << attempt.min(16))
             .min(self.max);
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let factor = 0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        let factor = 0.5 + self.rng.next_unit();
         base.mul_f64(factor)
     }
 }

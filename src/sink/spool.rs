@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::batch::{is_copy_stream, SealedBatch};
-use crate::encode::copy::{HEADER_LEN, SIGNATURE};
+use crate::encode::copy::{put_header, put_header_with_extension, HEADER_LEN, SIGNATURE};
 
 const MAGIC: &[u8; 8] = b"RTSPOOL1";
 /// magic, id, rows, reports, first ts, last ts, crc.
@@ -105,17 +105,16 @@ impl Spool {
             return Ok(false);
         }
         let body = &batch.bytes[HEADER_LEN..];
+        let mut extension = BytesMut::with_capacity(EXTENSION_LEN);
+        extension.put_slice(MAGIC);
+        extension.put_slice(&batch.id);
+        extension.put_u32(batch.rows);
+        extension.put_u32(batch.reports);
+        extension.put_i64(batch.first_ts);
+        extension.put_i64(batch.last_ts);
+        extension.put_u32(crc32fast::hash(body));
         let mut header = BytesMut::with_capacity(SEGMENT_HEADER_LEN);
-        header.put_slice(SIGNATURE);
-        header.put_u32(0);
-        header.put_u32(EXTENSION_LEN as u32);
-        header.put_slice(MAGIC);
-        header.put_slice(&batch.id);
-        header.put_u32(batch.rows);
-        header.put_u32(batch.reports);
-        header.put_i64(batch.first_ts);
-        header.put_i64(batch.last_ts);
-        header.put_u32(crc32fast::hash(body));
+        put_header_with_extension(&mut header, &extension);
 
         let name = format!("{:016}-{}.pgcopy", self.next_seq, batch.id_text());
         let path = self.dir.join(&name);
@@ -157,20 +156,31 @@ impl Spool {
         })
     }
 
-    /// Forgets the oldest segment after it was committed (deleting it) or
-    /// quarantined (renaming it to `.corrupt`).
-    pub(crate) fn pop_oldest(&mut self, corrupt: bool) -> io::Result<()> {
-        let Some(segment) = self.segments.pop_front() else {
-            return Ok(());
-        };
-        self.used_bytes = self.used_bytes.saturating_sub(segment.bytes);
-        if corrupt {
-            let mut bad = segment.path.clone().into_os_string();
-            bad.push(".corrupt");
-            fs::rename(&segment.path, bad)
-        } else {
-            fs::remove_file(&segment.path)
+    /// Deletes the oldest segment, once its rows are committed.
+    pub(crate) fn remove_oldest(&mut self) -> io::Result<()> {
+        match self.pop_oldest() {
+            Some(path) => fs::remove_file(path),
+            None => Ok(()),
         }
+    }
+
+    /// Sets the oldest segment aside, renamed to `.corrupt`, for an operator
+    /// to look at; it is never replayed.
+    pub(crate) fn quarantine_oldest(&mut self) -> io::Result<()> {
+        match self.pop_oldest() {
+            Some(path) => {
+                let mut bad = path.clone().into_os_string();
+                bad.push(".corrupt");
+                fs::rename(&path, bad)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn pop_oldest(&mut self) -> Option<PathBuf> {
+        let segment = self.segments.pop_front()?;
+        self.used_bytes = self.used_bytes.saturating_sub(segment.bytes);
+        Some(segment.path)
     }
 }
 
@@ -196,9 +206,7 @@ fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
     }
     // Back to a plain stream: the standard 19-byte header, then the body.
     let mut bytes = BytesMut::with_capacity(HEADER_LEN + body.len());
-    bytes.put_slice(SIGNATURE);
-    bytes.put_u32(0);
-    bytes.put_u32(0);
+    put_header(&mut bytes);
     bytes.put_slice(body);
     let bytes: Bytes = bytes.freeze();
     is_copy_stream(&bytes).then_some(SealedBatch {
@@ -215,13 +223,13 @@ fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
 mod tests {
     use super::*;
 
+    use crate::sink::batch::tests::batch_of;
+
     impl Spool {
         fn write_own(&mut self, batch: &SealedBatch) -> io::Result<bool> {
             self.write(batch, false)
         }
     }
-    use crate::encode::CopyEncoder;
-    use crate::Row;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -233,21 +241,7 @@ mod tests {
     }
 
     fn batch(id: u8, rows: usize) -> SealedBatch {
-        let mut enc = CopyEncoder::new();
-        for _ in 0..rows {
-            enc.push_row(&Row {
-                message: "spooled",
-                ..Row::default()
-            });
-        }
-        SealedBatch {
-            id: [id; 16],
-            bytes: enc.finish(),
-            rows: rows as u32,
-            reports: 0,
-            first_ts: 5,
-            last_ts: 9,
-        }
+        batch_of([id; 16], &vec!["spooled"; rows], 0)
     }
 
     #[test]
@@ -266,11 +260,11 @@ mod tests {
             ([1; 16], 3, 5, 9)
         );
         assert_eq!(loaded.bytes, batch(1, 3).bytes);
-        spool.pop_oldest(false).unwrap();
+        spool.remove_oldest().unwrap();
         assert_eq!(Spool::load(spool.oldest().unwrap()).unwrap().id, [2; 16]);
         // New segments continue the sequence after inherited ones.
         assert!(spool.write_own(&batch(3, 1)).unwrap());
-        spool.pop_oldest(false).unwrap();
+        spool.remove_oldest().unwrap();
         assert_eq!(Spool::load(spool.oldest().unwrap()).unwrap().id, [3; 16]);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -289,7 +283,7 @@ mod tests {
         data[last] ^= 0xff;
         fs::write(&seg.path, data).unwrap();
         assert!(Spool::load(&seg).is_err());
-        spool.pop_oldest(true).unwrap();
+        spool.quarantine_oldest().unwrap();
         assert!(!seg.path.exists());
         let _ = fs::remove_dir_all(&dir);
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::sink::Outcome;
+use crate::sink::{BatchFailure, Outcome};
 use crate::{Error, Result};
 
 /// Monotonic counters, written by the writer thread only.
@@ -101,7 +101,7 @@ struct State {
     shutdown: Option<Instant>,
     exited: bool,
     /// The last failure and the ticket range it was reported to.
-    failure: Option<(u64, u64, String)>,
+    failure: Option<(u64, u64, BatchFailure)>,
 }
 
 /// Requests from the guard to the writer, and their completion.
@@ -134,11 +134,11 @@ impl Control {
 
     /// Writer: tickets up to `ticket` are done, with a failure if a batch
     /// in their range was not committed.
-    pub(crate) fn complete(&self, ticket: u64, failure: Option<String>) {
+    pub(crate) fn complete(&self, ticket: u64, failure: Option<BatchFailure>) {
         let mut state = self.lock();
         let previous = self.counters.completed();
-        if let Some(message) = failure {
-            state.failure = Some((previous, ticket, message));
+        if let Some(failure) = failure {
+            state.failure = Some((previous, ticket, failure));
         }
         if ticket > previous {
             self.counters.completed.store(ticket, Ordering::Release);
@@ -175,8 +175,8 @@ impl Control {
         loop {
             if self.counters.completed() >= ticket {
                 return match &state.failure {
-                    Some((after, upto, message)) if ticket > *after && ticket <= *upto => {
-                        Err(Error::Write(message.clone()))
+                    Some((after, upto, failure)) if ticket > *after && ticket <= *upto => {
+                        Err(failure.to_error())
                     }
                     _ => Ok(()),
                 };

@@ -18,9 +18,12 @@
 
 mod control;
 mod report;
+mod spawn;
+mod timer;
 
 pub(crate) use control::Control;
 pub use report::DROPPED_TARGET;
+pub(crate) use spawn::spawn;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,17 +32,31 @@ use crate::capture::record::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
 use crate::ring::Ring;
 use crate::row::{severity_number, Field, Row, LEVEL_ERROR};
-use crate::sink::{Outcome, Sink};
+use crate::sink::{BatchFailure, Sink, Wait};
 use crate::uuid7::Uuid7;
 use report::DropReporter;
+use timer::BatchTimer;
 
-/// How the writer batches and retries. Filled in by the builder.
+/// How the writer batches. Filled in by the builder.
 #[derive(Debug, Clone)]
 pub(crate) struct WriterConfig {
     pub(crate) batch_rows: usize,
     pub(crate) batch_bytes: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) urgent_interval: Duration,
+}
+
+impl Default for WriterConfig {
+    /// Batches of up to 8,192 rows or 8 MiB, a 100 ms flush interval and
+    /// a 10 ms urgent interval.
+    fn default() -> Self {
+        WriterConfig {
+            batch_rows: 8_192,
+            batch_bytes: 8 << 20,
+            flush_interval: Duration::from_millis(100),
+            urgent_interval: Duration::from_millis(10),
+        }
+    }
 }
 
 /// The writer thread's state.
@@ -53,14 +70,10 @@ pub(crate) struct Writer {
     wall: WallTime,
     /// Reused for every row's fields; see [`recycle`].
     fields: Vec<Field<'static>>,
-    /// When the oldest row of the batch in progress was appended.
-    batch_started: Option<Instant>,
-    /// The batch in progress holds an ERROR event.
-    urgent: bool,
-    last_commit: Instant,
+    timer: BatchTimer,
     /// A batch was not committed since the last completed flush (spooled
     /// or lost); reported to that flush.
-    failure: Option<String>,
+    failure: Option<BatchFailure>,
     drops: DropReporter,
 }
 
@@ -82,15 +95,13 @@ impl Writer {
     ) -> Writer {
         Writer {
             wall: ring.clock.wall_time(),
+            timer: BatchTimer::new(config.flush_interval, config.urgent_interval),
             ring,
             control,
             sink,
             config,
             ids: Uuid7::new(),
             fields: Vec::with_capacity(32),
-            batch_started: None,
-            urgent: false,
-            last_commit: Instant::now(),
             failure: None,
             drops: DropReporter::new(),
         }
@@ -125,21 +136,17 @@ impl Writer {
             // Unreported drops start the clock like a first row would: the
             // report lands within a flush interval, without shrinking the
             // batches of an overloaded pipeline.
-            if self.batch_started.is_none() && self.drops.pending(&self.ring) {
-                self.batch_started = Some(now);
+            if !self.timer.is_running() && self.drops.pending(&self.ring) {
+                self.timer.row_added(now);
             }
-            let due = self
-                .batch_started
-                .is_some_and(|t| now >= t + self.config.flush_interval)
-                || (self.urgent && now >= self.last_commit + self.config.urgent_interval);
             let has_rows = self.sink.pending_rows() > 0 || self.drops.pending(&self.ring);
-            if has_rows && (flush_wanted || due) {
+            if has_rows && (flush_wanted || self.timer.is_due(now)) {
                 self.commit(shutdown);
             }
             if flush_wanted {
                 // Wait for the batches in flight: a flush is complete only
                 // when they are committed (or spooled).
-                self.collect(Some(shutdown));
+                self.collect(Wait::for_all(shutdown));
                 self.control.complete(requested, self.failure.take());
                 if shutdown.is_some() {
                     // Everything published before the shutdown request was
@@ -148,7 +155,7 @@ impl Writer {
                     return;
                 }
             } else {
-                self.collect(None);
+                self.collect(Wait::No);
             }
             if self.ring.slots.ready_len() == 0 {
                 self.sleep(now);
@@ -158,13 +165,7 @@ impl Writer {
 
     /// Parks until woken, or until the batch in progress is due.
     fn sleep(&mut self, now: Instant) {
-        let mut wake = now + self.config.flush_interval;
-        if let Some(started) = self.batch_started {
-            wake = wake.min(started + self.config.flush_interval);
-        }
-        if self.urgent {
-            wake = wake.min(self.last_commit + self.config.urgent_interval);
-        }
+        let wake = self.timer.wake_at(now);
         self.ring.doorbell.set_parked(true);
         // Re-check after announcing the park, so a producer that published
         // just before it saw `parked` is not left waiting a whole interval.
@@ -180,7 +181,10 @@ impl Writer {
         // thread holds the slot exclusively until `release` below, and the
         // producer's writes are visible (the queue's pop is an acquire).
         let buf = unsafe { self.ring.slots.slot_mut(index) };
-        let record = RecordReader::new(buf);
+        // SAFETY: the producer finished the record with
+        // `RecordWriter::finish` before publishing the index, and nobody
+        // writes the slot until `release` below.
+        let record = unsafe { RecordReader::new(buf) };
         let mut fields = recycle(std::mem::take(&mut self.fields));
         let mut message = "";
         let names = record.event.fields();
@@ -216,8 +220,10 @@ impl Writer {
         self.fields = recycle(fields);
         self.ring.slots.release(index);
         self.control.counters.add_received(1);
-        self.batch_started.get_or_insert_with(Instant::now);
-        self.urgent |= level >= LEVEL_ERROR;
+        self.timer.row_added(Instant::now());
+        if level >= LEVEL_ERROR {
+            self.timer.mark_urgent();
+        }
     }
 
     /// Commits the batch in progress (with any due drop reports). The sink
@@ -229,18 +235,16 @@ impl Writer {
             .append(&self.ring, self.sink.as_mut(), &mut self.ids);
         self.control.counters.add_drop_reports(reports);
         self.sink.commit(deadline);
-        self.batch_started = None;
-        self.urgent = false;
-        self.last_commit = Instant::now();
+        self.timer.committed(Instant::now());
     }
 
-    /// Counts where finished batches went. `wait_until: Some(deadline)`
-    /// first waits for every batch in flight.
-    fn collect(&mut self, wait_until: Option<Option<Instant>>) {
-        let outcome: Outcome = self.sink.outcomes(wait_until);
+    /// Counts where finished batches went, after waiting for the batches
+    /// in flight as `wait` says.
+    fn collect(&mut self, wait: Wait) {
+        let outcome = self.sink.outcomes(wait);
         self.control.counters.apply(&outcome);
-        if let Some(error) = outcome.error {
-            self.failure = Some(error);
+        if let Some(failure) = outcome.failure {
+            self.failure = Some(failure);
         }
     }
 }

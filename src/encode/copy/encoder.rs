@@ -1,0 +1,221 @@
+//! [`CopyEncoder`]: binary `COPY` batches of [`Row`]s in a reused buffer.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::fields::*;
+use super::stream::{put_header, put_trailer};
+use super::{FIELD_COUNT, HEADER_LEN, TRAILER_LEN};
+use crate::row::{Row, Value};
+
+/// Builds one binary `COPY` batch of [`Row`]s at a time in a reused buffer.
+///
+/// [`push_row`](Self::push_row) appends a complete tuple (and the header,
+/// before the first one); [`finish`](Self::finish) appends the trailer and
+/// hands the batch over as [`Bytes`], leaving the encoder empty for the next
+/// batch.
+///
+/// # Buffer reuse
+///
+/// `finish` splits the batch off the buffer instead of copying it, so the
+/// returned `Bytes` and the encoder share one allocation. Once the sink has
+/// dropped the `Bytes`, the first `push_row` of the next batch reclaims that
+/// whole allocation, so a steady stream of batches that the sink sends and
+/// drops in turn allocates nothing. If the previous batch is still alive
+/// (say, being retried), the encoder allocates a fresh buffer of the same
+/// size instead, and never touches the old bytes. The buffer keeps the size
+/// of the largest recent batch; bound batches by bytes to bound it.
+///
+/// ```
+/// use ringtrail::encode::CopyEncoder;
+/// use ringtrail::Row;
+///
+/// let mut enc = CopyEncoder::new();
+/// let row = Row { message: "tick", ..Row::default() };
+/// for _ in 0..1000 {
+///     enc.push_row(&row);
+/// }
+/// let first = enc.finish();
+/// let addr = first.as_ptr();
+/// drop(first); // the sink is done with it
+///
+/// for _ in 0..1000 {
+///     enc.push_row(&row);
+/// }
+/// assert_eq!(enc.finish().as_ptr(), addr); // same allocation
+/// ```
+pub struct CopyEncoder {
+    /// The batch in progress: empty, or a header and `rows` whole tuples.
+    buf: BytesMut,
+    /// Tuples in `buf`.
+    rows: usize,
+    /// Capacity the last non-empty batch ended with. Reserving it at the start
+    /// of a batch reclaims the shared allocation in one step (see the type
+    /// docs) instead of letting the buffer regrow from a small tail.
+    capacity_hint: usize,
+}
+
+impl CopyEncoder {
+    /// Creates an empty encoder. It allocates on its first row.
+    pub fn new() -> Self {
+        CopyEncoder {
+            buf: BytesMut::new(),
+            rows: 0,
+            capacity_hint: 0,
+        }
+    }
+
+    /// Creates an empty encoder whose buffer starts with room for `bytes`
+    /// bytes, for callers that know their batch size.
+    pub fn with_capacity(bytes: usize) -> Self {
+        CopyEncoder {
+            buf: BytesMut::with_capacity(bytes),
+            rows: 0,
+            capacity_hint: bytes,
+        }
+    }
+
+    /// Appends `row` as one complete tuple, writing the stream header first
+    /// when this is the batch's first row.
+    ///
+    /// Never fails and never leaves a partial tuple behind.
+    #[inline]
+    pub fn push_row(&mut self, row: &Row<'_>) {
+        let tuple = tuple_size_hint(row);
+        if self.rows == 0 {
+            // Also reclaims the previous batch's allocation once its Bytes
+            // is gone, or allocates one buffer of the usual size at once.
+            self.buf
+                .reserve((HEADER_LEN + tuple + TRAILER_LEN).max(self.capacity_hint));
+            put_header(&mut self.buf);
+        } else {
+            // One growth check per tuple; the put_* calls below then find
+            // room (unless escaping made the tuple longer than the hint).
+            self.buf.reserve(tuple + TRAILER_LEN);
+        }
+        put_row(&mut self.buf, row);
+        self.rows += 1;
+    }
+
+    /// Number of rows in the batch in progress.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes buffered so far for the batch in progress (header and tuples,
+    /// not yet the trailer). Use it to bound batches by size.
+    pub fn bytes_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when the batch in progress has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Bytes the buffer can hold without growing.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Ends the batch: appends the trailer and returns the whole stream,
+    /// ready to send after [`copy_statement`].
+    ///
+    /// Without rows the result is just a header and a trailer (21 bytes,
+    /// [`HEADER_LEN`] plus [`TRAILER_LEN`]), still a valid, empty `COPY`
+    /// stream. The encoder is then empty, and keeps its allocation
+    /// for the next batch (see [buffer reuse](Self#buffer-reuse)).
+    #[must_use = "the finished batch is returned, not kept"]
+    pub fn finish(&mut self) -> Bytes {
+        if self.rows == 0 {
+            self.buf.clear();
+            self.buf.reserve(HEADER_LEN + TRAILER_LEN);
+            put_header(&mut self.buf);
+        }
+        put_trailer(&mut self.buf);
+        if self.rows > 0 {
+            // Only real batches set the size to expect: an empty flush must
+            // not shrink the next reservation.
+            self.capacity_hint = self.buf.capacity();
+        }
+        self.rows = 0;
+        self.buf.split().freeze()
+    }
+
+    /// Discards the batch in progress, keeping the buffer.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.rows = 0;
+    }
+}
+
+impl Default for CopyEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CopyEncoder {
+    // The buffer itself can be megabytes; show its shape, not its bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyEncoder")
+            .field("rows", &self.rows)
+            .field("bytes_len", &self.buf.len())
+            .field("capacity", &self.buf.capacity())
+            .finish()
+    }
+}
+
+/// An upper estimate of the bytes one tuple of `row` takes, so the buffer
+/// grows at most once per tuple. Exact for text without NUL; for JSON it
+/// counts strings unescaped and numbers at their widest.
+#[inline]
+fn tuple_size_hint(row: &Row<'_>) -> usize {
+    // Field count, 16 length prefixes, then the fixed-width values: ts 8,
+    // uuid 16, level 2, line 4, truncated 1, and the jsonb version byte.
+    const FIXED: usize = 2 + 16 * 4 + 8 + 16 + 2 + 4 + 1 + 1;
+    let opt = |s: Option<&str>| s.map_or(0, str::len);
+    let mut n = FIXED + row.target.len() + row.message.len();
+    for ctx in &row.context {
+        n += opt(*ctx);
+    }
+    n += opt(row.span_name) + opt(row.file);
+    // `{}` plus, per field, its quoted name, ':' and ','.
+    n += 2;
+    for field in row.fields {
+        n += field.name.len()
+            + 4
+            + match field.value {
+                Value::Str(s) => s.len() + 2,
+                // 40 covers u128::MAX (39 digits) and i128::MIN (40 chars);
+                // ryu writes at most 24.
+                _ => 40,
+            };
+    }
+    n
+}
+
+/// Writes one tuple for `row`: the field count and the 16 columns of
+/// [`LOG_COLUMNS`]. No header; [`CopyEncoder::push_row`] adds that.
+pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
+    buf.put_i16(FIELD_COUNT);
+    put_timestamptz(buf, row.ts_unix_nanos);
+    put_uuid(buf, &row.id);
+    put_i16(buf, row.level);
+    put_text(buf, row.target);
+    put_text(buf, row.message);
+    put_jsonb_fields(buf, row.fields);
+    for ctx in &row.context {
+        put_opt_text(buf, *ctx);
+    }
+    put_opt_text(buf, row.span_name);
+    put_opt_text(buf, row.file);
+    match row.line {
+        // `integer` is signed; a line past i32::MAX cannot be real anyway.
+        Some(line) => put_i32(buf, i32::try_from(line).unwrap_or(i32::MAX)),
+        None => put_null(buf),
+    }
+    put_bool(buf, row.truncated);
+}
+

@@ -1,0 +1,89 @@
+//! Stream framing: the header (with an optional extension area), the
+//! trailer, and [`tuples`], which walks the tuples of a finished stream
+//! without decoding them. Sinks use these to split, quarantine and spool
+//! batches without knowing what a tuple holds.
+
+use std::ops::Range;
+
+use bytes::{BufMut, BytesMut};
+
+use super::{HEADER_LEN, SIGNATURE};
+
+/// Writes the 19-byte stream header: [`SIGNATURE`], flags 0 (no OIDs) and a
+/// header-extension length of 0.
+pub fn put_header(buf: &mut BytesMut) {
+    buf.put_slice(SIGNATURE);
+    buf.put_i32(0);
+    buf.put_i32(0);
+}
+
+/// Writes the stream trailer, an `int16` of -1.
+pub fn put_trailer(buf: &mut BytesMut) {
+    buf.put_i16(-1);
+}
+
+/// Writes a stream header whose extension area carries `extension`, which
+/// the server skips: the place for a sink's own metadata (the spool keeps
+/// its batch id and checksum there). With an empty `extension` this is
+/// [`put_header`].
+pub fn put_header_with_extension(buf: &mut BytesMut, extension: &[u8]) {
+    buf.put_slice(SIGNATURE);
+    buf.put_i32(0);
+    buf.put_i32(extension.len() as i32);
+    buf.put_slice(extension);
+}
+
+/// The byte ranges of the tuples of `stream`, a well-formed binary `COPY`
+/// stream whose header has no extension (as [`CopyEncoder`](super::CopyEncoder)
+/// writes them), in order. It stops at the trailer, or where the stream
+/// is cut short.
+///
+/// ```
+/// use ringtrail::encode::copy::{tuples, CopyEncoder};
+/// use ringtrail::Row;
+///
+/// let mut enc = CopyEncoder::new();
+/// enc.push_row(&Row { message: "a", ..Row::default() });
+/// enc.push_row(&Row { message: "bb", ..Row::default() });
+/// let stream = enc.finish();
+/// let ranges: Vec<_> = tuples(&stream).collect();
+/// assert_eq!(ranges.len(), 2);
+/// assert!(ranges[0].end == ranges[1].start);
+/// ```
+pub fn tuples(stream: &[u8]) -> Tuples<'_> {
+    Tuples {
+        stream,
+        at: HEADER_LEN,
+    }
+}
+
+/// Iterator over the tuples of a stream; see [`tuples`].
+#[derive(Debug, Clone)]
+pub struct Tuples<'a> {
+    stream: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for Tuples<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        let b = self.stream;
+        let start = self.at;
+        let count = b.get(start..start + 2)?;
+        let fields = i16::from_be_bytes([count[0], count[1]]);
+        if fields < 0 {
+            return None; // the trailer
+        }
+        let mut at = start + 2;
+        for _ in 0..fields {
+            let len = b.get(at..at + 4)?;
+            at += 4 + i32::from_be_bytes([len[0], len[1], len[2], len[3]]).max(0) as usize;
+        }
+        if at > b.len() {
+            return None;
+        }
+        self.at = at;
+        Some(start..at)
+    }
+}

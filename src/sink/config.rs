@@ -1,0 +1,42 @@
+//! What the builder fills in for the PostgreSQL sink.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where and how much to spool.
+#[derive(Debug, Clone)]
+pub(crate) struct SpoolConfig {
+    /// No spool unless set.
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) max_bytes: u64,
+    /// Spool once PostgreSQL has been failing this long.
+    pub(crate) after: Duration,
+}
+
+/// Settings of the PostgreSQL sink.
+#[derive(Debug, Clone)]
+pub(crate) struct PostgresConfig {
+    pub(crate) url: String,
+    pub(crate) synchronous_commit: bool,
+    pub(crate) migrate: bool,
+    pub(crate) commit_timeout: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) spool: SpoolConfig,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: String::new(),
+            synchronous_commit: true,
+            migrate: true,
+            commit_timeout: Duration::from_secs(30),
+            max_retries: 8,
+            spool: SpoolConfig {
+                dir: None,
+                max_bytes: 1 << 30,
+                after: Duration::from_secs(5),
+            },
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! [`Health`]: whether PostgreSQL is up, as the shipper last saw it.
+//!
+//! While it is down, live batches go straight to the spool instead of
+//! waiting on the network while the ring fills, and a probe (the next
+//! batch or replay attempt) is let through every [`PROBE_INTERVAL`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::Error;
+
+/// How often a shipper that found PostgreSQL unreachable tries again.
+pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Up, or down since when and why.
+pub(super) struct Health {
+    down: Option<Down>,
+}
+
+struct Down {
+    since: Instant,
+    next_probe: Instant,
+    cause: Arc<Error>,
+}
+
+impl Health {
+    pub(super) fn up() -> Health {
+        Health { down: None }
+    }
+
+    pub(super) fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Marks PostgreSQL down (or keeps it down) because of `cause`, and
+    /// schedules the next probe. `fate` says what happens to batches
+    /// meanwhile, for the one line logged when it goes down.
+    pub(super) fn mark_down(&mut self, cause: Arc<Error>, fate: &str) {
+        let now = Instant::now();
+        let next_probe = now + PROBE_INTERVAL;
+        match &mut self.down {
+            Some(down) => {
+                down.next_probe = next_probe;
+                down.cause = cause;
+            }
+            None => {
+                eprintln!(
+                    "ringtrail: PostgreSQL unreachable ({}); {fate} until it answers",
+                    cause.chain()
+                );
+                self.down = Some(Down {
+                    since: now,
+                    next_probe,
+                    cause,
+                });
+            }
+        }
+    }
+
+    pub(super) fn mark_up(&mut self) {
+        if let Some(down) = self.down.take() {
+            eprintln!(
+                "ringtrail: PostgreSQL answers again after {:.1} s",
+                down.since.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// While down and before the next probe: how long until it, and why
+    /// PostgreSQL is down. `None` when a try is due.
+    pub(super) fn wait_for_probe(&self) -> Option<(Duration, Arc<Error>)> {
+        let down = self.down.as_ref()?;
+        let left = down.next_probe.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| (left, down.cause.clone()))
+    }
+}
