@@ -63,6 +63,7 @@
 mod builder;
 mod capture;
 mod clock;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod encode;
 pub mod error;

@@ -1,0 +1,235 @@
+//! Running the server binaries: `initdb`, `pg_ctl start` on a free port, and
+//! turning their failures into messages that explain them.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use super::cluster::{ClusterOptions, TempCluster};
+use super::error::{ClusterError, Result};
+
+/// How many ports `start_with` tries before giving up. A port found free can
+/// be taken by another process before the server binds it (parallel tests
+/// all do this at once), so one retry is not always enough.
+const START_ATTEMPTS: usize = 4;
+
+/// Seconds `pg_ctl` waits for the server to start or stop (`-t`).
+pub(super) const PG_CTL_TIMEOUT_SECS: &str = "60";
+
+/// How much of the end of `server.log` goes into an error message.
+const LOG_TAIL_BYTES: u64 = 4096;
+
+/// Environment variables that would make `initdb`/`pg_ctl` act on something
+/// other than what we pass on the command line.
+const PG_ENV_VARS: &[&str] = &[
+    "PGDATA",
+    "PGPORT",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGUSER",
+    "PGDATABASE",
+    "PGOPTIONS",
+    "PGPASSWORD",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+];
+
+/// Why `pg_ctl start` failed, and whether another port might help.
+pub(super) struct StartFailure {
+    pub(super) error: ClusterError,
+    port_in_use: bool,
+}
+
+impl TempCluster {
+    /// A command for one of the server binaries: run as the server's user,
+    /// with no stdin, captured output, and no PG* variables that could
+    /// redirect it to another cluster.
+    pub(super) fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bindir.join(program));
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Our working directory may be unreadable by `postgres` (/root).
+            .current_dir("/")
+            // English messages, so `server.log` can be searched for
+            // "Address already in use" whatever the caller's locale.
+            .env_remove("LC_ALL")
+            .env("LC_MESSAGES", "C");
+        for var in PG_ENV_VARS {
+            command.env_remove(var);
+        }
+        if let Some(account) = self.run_as {
+            command.uid(account.uid).gid(account.gid);
+        }
+        command
+    }
+
+    /// `initdb` with C.UTF-8, or plain C where that locale is missing.
+    pub(super) fn initdb(&self) -> Result<()> {
+        let mut failures = Vec::new();
+        for locale in ["C.UTF-8", "C"] {
+            let output = self
+                .command("initdb")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8"])
+                .arg(format!("--locale={locale}"))
+                // Nothing survives this cluster; skipping fsync saves seconds.
+                .arg("--no-sync")
+                .output()?;
+            if output.status.success() {
+                return Ok(());
+            }
+            failures.push(describe_failure(
+                &format!("initdb --locale={locale}"),
+                &output,
+            ));
+            // initdb removes a half-built data directory itself, but make
+            // sure the retry starts from nothing.
+            let _ = fs::remove_dir_all(&self.data);
+        }
+        Err(ClusterError::Setup(failures.join("\n")))
+    }
+
+    /// Starts the server on a free port, retrying with another port when the
+    /// one we picked was taken before the server could bind it.
+    pub(super) fn start_on_free_port(&mut self) -> Result<()> {
+        let mut last_failure = None;
+        for _ in 0..START_ATTEMPTS {
+            self.port = free_port()?;
+            match self.pg_ctl_start() {
+                Ok(()) => return Ok(()),
+                Err(failure) if failure.port_in_use => last_failure = Some(failure.error),
+                Err(failure) => return Err(failure.error),
+            }
+        }
+        let last = last_failure.map(|e| e.to_string()).unwrap_or_default();
+        Err(ClusterError::Setup(format!(
+            "every port tried was taken by another process ({START_ATTEMPTS} attempts); last failure: {last}"
+        )))
+    }
+
+    /// `pg_ctl start -w` with our options on `self.port`.
+    pub(super) fn pg_ctl_start(&self) -> std::result::Result<(), StartFailure> {
+        // Only the log written by this attempt explains its failure.
+        let log_offset = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+        let options = format!("-p {} {}", self.port, self.base_options);
+        let output = self
+            .command("pg_ctl")
+            .arg("start")
+            .arg("-D")
+            .arg(&self.data)
+            // The server writes here, never to our stdout/stderr.
+            .arg("-l")
+            .arg(&self.log)
+            .arg("-o")
+            .arg(&options)
+            .args(["-w", "-t", PG_CTL_TIMEOUT_SECS])
+            .output()
+            .map_err(|e| StartFailure {
+                error: ClusterError::Io(e),
+                port_in_use: false,
+            })?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let log = read_log_from(&self.log, log_offset);
+        let port_in_use = log.contains("Address already in use")
+            || log.contains("could not bind")
+            || log.contains("could not create any TCP/IP sockets");
+        let mut message = describe_failure(&format!("pg_ctl start (port {})", self.port), &output);
+        message.push_str("\n--- end of server.log ---\n");
+        message.push_str(if log.is_empty() { "(empty)" } else { &log });
+        Err(StartFailure {
+            error: ClusterError::Setup(message),
+            port_in_use,
+        })
+    }
+}
+
+/// Server options except `-p`, shell-quoted: `pg_ctl -o` hands them to
+/// `/bin/sh -c`, so a value with a space or quote would otherwise split.
+pub(super) fn base_options(socket_dir: Option<&Path>, options: &ClusterOptions) -> String {
+    let mut args = vec![
+        "-c".to_owned(),
+        sh_quote("listen_addresses=127.0.0.1"),
+        "-k".to_owned(),
+        sh_quote(&socket_dir.map_or(String::new(), |dir| dir.to_string_lossy().into_owned())),
+    ];
+    if !options.fsync {
+        for setting in ["fsync=off", "full_page_writes=off"] {
+            args.push("-c".to_owned());
+            args.push(sh_quote(setting));
+        }
+    }
+    for (name, value) in &options.settings {
+        args.push("-c".to_owned());
+        args.push(sh_quote(&format!("{name}={value}")));
+    }
+    args.join(" ")
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Asks the kernel for an unused loopback port and releases it for the
+/// server. Someone else may take it in between; the caller retries.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The end of what was appended to the log after `offset`.
+fn read_log_from(log: &Path, offset: u64) -> String {
+    let Ok(mut file) = fs::File::open(log) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = offset.max(len.saturating_sub(LOG_TAIL_BYTES));
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    // When cut short, drop the partial first line.
+    let text = if start > offset {
+        text.split_once('\n').map_or(&*text, |(_, rest)| rest)
+    } else {
+        &text
+    };
+    text.trim().to_owned()
+}
+
+/// "`what` failed (exit status: 1): <stdout and stderr>".
+pub(super) fn describe_failure(what: &str, output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let text = [stdout.trim(), stderr.trim()]
+        .iter()
+        .filter(|part| !part.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = if text.is_empty() {
+        "(no output)"
+    } else {
+        &text
+    };
+    format!("{what} failed ({}):\n{text}", output.status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+    }
+}
