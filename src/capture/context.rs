@@ -243,7 +243,7 @@ impl EnteredStack {
     }
 
     /// The entries of `layer` from the outermost entry of `span` inwards.
-    fn from_span(&mut self, layer: usize, span: &Id) -> impl Iterator<Item = &mut Entered> {
+    fn inward_of(&mut self, layer: usize, span: &Id) -> impl Iterator<Item = &mut Entered> {
         let from = self
             .entries
             .iter()
@@ -300,7 +300,7 @@ pub(crate) fn refresh_entered<'a, R: LookupSpan<'a> + 'a>(
     lookup: impl Fn(&Id) -> Option<SpanRef<'a, R>>,
 ) {
     EnteredStack::with_mut(|stack| {
-        for entry in stack.from_span(layer, span) {
+        for entry in stack.inward_of(layer, span) {
             if let Some(span) = lookup(&entry.span) {
                 entry.context = resolve(&span);
             }

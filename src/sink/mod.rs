@@ -30,7 +30,7 @@ mod retry;
 mod shipper;
 mod spool;
 
-pub(crate) use config::{PostgresConfig, SpoolConfig};
+pub(crate) use config::PostgresConfig;
 pub(crate) use null::NullSink;
 pub(crate) use postgres::PostgresSink;
 

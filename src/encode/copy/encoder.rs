@@ -171,7 +171,7 @@ impl fmt::Debug for CopyEncoder {
 /// grows at most once per tuple. Exact for text without NUL; for JSON it
 /// counts strings unescaped and numbers at their widest.
 #[inline]
-fn tuple_size_hint(row: &Row<'_>) -> usize {
+pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
     // Field count, 16 length prefixes, then the fixed-width values: ts 8,
     // uuid 16, level 2, line 4, truncated 1, and the jsonb version byte.
     const FIXED: usize = 2 + 16 * 4 + 8 + 16 + 2 + 4 + 1 + 1;
@@ -218,4 +218,3 @@ pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     }
     put_bool(buf, row.truncated);
 }
-

@@ -161,4 +161,3 @@ pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[Field<'_>]) {
     }
     buf[start..start + 4].copy_from_slice(&(len as i32).to_be_bytes());
 }
-

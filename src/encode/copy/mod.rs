@@ -146,11 +146,13 @@ pub fn copy_statement() -> String {
     sql
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::{CONTEXT_KEYS, CONTEXT_LEN, LEVEL_WARN};
+    use bytes::BytesMut;
+
+    use super::encoder::tuple_size_hint;
+    use crate::row::{Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_WARN};
 
     /// One decoded tuple: each field's bytes, `None` for NULL.
     type Tuple = Vec<Option<Vec<u8>>>;

@@ -140,9 +140,11 @@ impl Session {
     /// The held connection, checking one out (verified) when there is none.
     async fn client(&mut self) -> Result<&mut Object> {
         if self.client.is_none() {
-            let client = self.pool.get().await.map_err(|e| {
-                Error::Pool(PoolError::new(self.target.clone(), e))
-            })?;
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| Error::Pool(PoolError::new(self.target.clone(), e)))?;
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("just checked out"))
@@ -157,7 +159,7 @@ impl Session {
     }
 
     /// Whether the batch's ledger row exists: it committed already.
-    pub(super) async fn is_committed(&mut self, batch: &SealedBatch) -> Result<bool> {
+    async fn is_committed(&mut self, batch: &SealedBatch) -> Result<bool> {
         let id = batch.id_text();
         let row = self
             .client()
@@ -170,11 +172,16 @@ impl Session {
         Ok(row.get(0))
     }
 
-    /// `BEGIN; COPY …; INSERT ledger; COMMIT` in three round trips: BEGIN
+    /// Ships `batch` unless `check_ledger` finds it committed already:
+    /// `BEGIN; COPY …; INSERT ledger; COMMIT` in three round trips (BEGIN
     /// is pipelined with the start of the COPY, and the ledger row travels
-    /// with the COMMIT in one simple query.
-    pub(super) async fn ship(&mut self, batch: &SealedBatch) -> Result<()> {
+    /// with the COMMIT in one simple query). Migrations come first, on a
+    /// shipper that could not apply them at start.
+    pub(super) async fn ship(&mut self, batch: &SealedBatch, check_ledger: bool) -> Result<()> {
         self.migrate_once().await?;
+        if check_ledger && self.is_committed(batch).await? {
+            return Ok(());
+        }
         let statement = self.statement.clone();
         let client = self.client().await?;
         let copy_statement = client.prepare_cached(&statement).await?;

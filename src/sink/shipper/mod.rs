@@ -128,10 +128,7 @@ impl Shipper {
         }
         self.connection
             .run("committing a batch", timeout, async |session| {
-                if check_ledger && session.is_committed(batch).await? {
-                    return Ok(());
-                }
-                session.ship(batch).await
+                session.ship(batch, check_ledger).await
             })
     }
 
