@@ -230,6 +230,47 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
+    /// An error with a fixed text and an optional cause.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |cause, text| Some(Layer(text, cause.map(Box::new))))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_chain_is_one_line_and_skips_what_it_already_said() {
+        let error = layers(&["the shared cluster failed", "i/o error", "No such file"]);
+        assert_eq!(
+            chain(&error),
+            "the shared cluster failed: i/o error: No such file"
+        );
+        assert_eq!(chain(&layers(&["alone"])), "alone");
+        let repeated = layers(&["database error", "db error: ERROR: boom", "ERROR: boom"]);
+        assert_eq!(chain(&repeated), "database error: db error: ERROR: boom");
+        let generic = layers(&["postgres error 23505", "db error", "ERROR: dup\nDETAIL: x"]);
+        assert_eq!(
+            chain(&generic),
+            "postgres error 23505: ERROR: dup; DETAIL: x"
+        );
+    }
+
     #[test]
     fn the_chain_reaches_the_os_error_without_repeating_itself() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");

@@ -9,6 +9,8 @@
 //! ```
 //! use tracing_subscriber::prelude::*;
 //!
+//! # #[cfg(not(feature = "embedded"))] fn main() {}
+//! # #[cfg(feature = "embedded")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A throwaway PostgreSQL cluster (or the server at DATABASE_URL);
 //! // in production this is your own database URL.

@@ -4,29 +4,8 @@
 
 mod common;
 
-use futures_util::SinkExt;
-use ringtrail::encode::copy::{copy_statement, CopyEncoder};
+use ringtrail::encode::copy::CopyEncoder;
 use ringtrail::{Field, Row, Value};
-use tokio_postgres::NoTls;
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-async fn copy_in(
-    client: &mut tokio_postgres::Client,
-    batch: bytes::Bytes,
-) -> Result<u64, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let sink = tx.copy_in::<_, bytes::Bytes>(&copy_statement()).await?;
-    futures_util::pin_mut!(sink);
-    sink.send(batch).await?;
-    let n = sink.finish().await?;
-    tx.commit().await?;
-    Ok(n)
-}
 
 fn uuid(n: u8) -> [u8; 16] {
     let mut id = [n; 16];
@@ -38,7 +17,7 @@ fn uuid(n: u8) -> [u8; 16] {
 #[tokio::test]
 async fn every_column_survives_the_round_trip() {
     let url = common::database();
-    let mut client = connect(&url).await;
+    let mut client = common::connect(&url).await;
     ringtrail::migrate::apply(&mut client).await.unwrap();
 
     let fields_a = [
@@ -113,7 +92,12 @@ async fn every_column_survives_the_round_trip() {
     for row in &rows {
         encoder.push_row(row);
     }
-    assert_eq!(copy_in(&mut client, encoder.finish()).await.unwrap(), 3);
+    assert_eq!(
+        common::copy_in(&mut client, encoder.finish())
+            .await
+            .unwrap(),
+        3
+    );
 
     let got = client
         .query(

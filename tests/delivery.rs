@@ -95,14 +95,13 @@ fn a_crash_mid_stream_loses_and_duplicates_nothing() {
     let spool = spool_dir("crash");
     // Durable commits: with synchronous_commit off, a server crash may lose
     // the last acknowledged commits (documented), which is not this test.
-    let (layer, guard) = common::builder(&url)
-        .synchronous_commit(true)
-        .capacity(1 << 15)
-        .spool_dir(&spool)
-        .spool_after(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .synchronous_commit(true)
+            .capacity(1 << 15)
+            .spool_dir(&spool)
+            .spool_after(Duration::from_millis(500)),
+    );
     const PER_THREAD: u64 = 100_000;
     thread::scope(|s| {
         for t in 0..2u64 {
@@ -190,16 +189,14 @@ fn events_spool_while_the_server_is_down_at_start_and_land_when_it_starts() {
 #[test]
 fn a_poison_row_is_dead_lettered_and_the_rest_of_its_batch_lands() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (dispatch, guard) =
+        common::start(common::builder(&url).flush_interval(Duration::from_secs(3600)));
     common::client(&url)
         .batch_execute(
             "ALTER TABLE ringtrail.logs ADD CONSTRAINT no_poison CHECK (message <> 'poison')",
         )
         .unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    dispatcher::with_default(&dispatch, || {
         for i in 0..100u64 {
             if i == 50 {
                 tracing::info!(i, "poison");
@@ -243,10 +240,8 @@ fn a_poison_row_is_dead_lettered_and_the_rest_of_its_batch_lands() {
 #[test]
 fn a_failure_without_a_line_is_bisected_down_to_the_bad_row() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (dispatch, guard) =
+        common::start(common::builder(&url).flush_interval(Duration::from_secs(3600)));
     // A deferred constraint trigger fails at COMMIT, where the error names
     // no COPY line.
     common::client(&url)
@@ -262,7 +257,7 @@ fn a_failure_without_a_line_is_bisected_down_to_the_bad_row() {
                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION reject_poison();",
         )
         .unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    dispatcher::with_default(&dispatch, || {
         for i in 0..37u64 {
             tracing::info!(i, "{}", if i == 23 { "poison" } else { "fine" });
         }
@@ -418,12 +413,10 @@ fn a_batch_whose_commit_outcome_is_unknown_is_not_duplicated() {
         .unwrap();
     let proxy = CommitCutter::start(port);
     let via_proxy = format!("postgres://postgres@127.0.0.1:{}/{db_name}", proxy.port);
-    let (layer, guard) = common::builder(&via_proxy)
-        .flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (dispatch, guard) =
+        common::start(common::builder(&via_proxy).flush_interval(Duration::from_secs(3600)));
     proxy.armed.store(true, Ordering::SeqCst);
-    dispatcher::with_default(&common::dispatch(layer), || {
+    dispatcher::with_default(&dispatch, || {
         for i in 0..1_000u64 {
             tracing::info!(i, "once");
         }
@@ -459,14 +452,13 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
     let url = pg.create_database("deadline").unwrap();
     let spool = spool_dir("deadline");
     let deadline = Duration::from_secs(2);
-    let (layer, guard) = common::builder(&url)
-        .synchronous_commit(true)
-        .spool_dir(&spool)
-        .shutdown_timeout(deadline)
-        .flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .synchronous_commit(true)
+            .spool_dir(&spool)
+            .shutdown_timeout(deadline)
+            .flush_interval(Duration::from_secs(3600)),
+    );
     dispatcher::with_default(&dispatch, || {
         for i in 0..1_000u64 {
             tracing::info!(i, "before the outage");
@@ -515,14 +507,12 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
 #[test]
 fn block_waits_for_room_instead_of_dropping() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .capacity(16)
-        .overflow(OverflowPolicy::Block {
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(16).overflow(
+        OverflowPolicy::Block {
             timeout: Duration::from_secs(10),
-        })
-        .build()
-        .unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+        },
+    ));
+    dispatcher::with_default(&dispatch, || {
         for i in 0..20_000u64 {
             tracing::info!(i, "blocking");
         }
@@ -536,13 +526,13 @@ fn block_waits_for_room_instead_of_dropping() {
 #[test]
 fn drop_oldest_evicts_old_events_and_keeps_the_newest() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .capacity(8)
-        .overflow(OverflowPolicy::DropOldest)
-        .build()
-        .unwrap();
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(8)
+            .overflow(OverflowPolicy::DropOldest),
+    );
     let mut emitted = 0u64;
-    dispatcher::with_default(&common::dispatch(layer), || {
+    dispatcher::with_default(&dispatch, || {
         while guard.stats().dropped_evicted == 0 && emitted < 1_000_000 {
             for _ in 0..10_000 {
                 tracing::info!(i = emitted, "churn");
@@ -583,12 +573,11 @@ fn drop_oldest_evicts_old_events_and_keeps_the_newest() {
 #[test]
 fn a_panic_flushes_before_the_previous_hook_runs() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .flush_interval(Duration::from_secs(3600))
-        .flush_on_panic(true)
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .flush_interval(Duration::from_secs(3600))
+            .flush_on_panic(true),
+    );
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dispatcher::with_default(&dispatch, || {
             for i in 0..10u64 {
@@ -606,14 +595,11 @@ fn a_panic_flushes_before_the_previous_hook_runs() {
 #[test]
 fn a_block_timeout_drops_and_counts_the_event() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .capacity(4)
-        .overflow(OverflowPolicy::Block {
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(4).overflow(
+        OverflowPolicy::Block {
             timeout: Duration::from_micros(1),
-        })
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+        },
+    ));
     let mut emitted = 0u64;
     while guard.stats().dropped_block_timeout == 0 && emitted < 2_000_000 {
         thread::scope(|s| {

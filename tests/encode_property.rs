@@ -23,9 +23,8 @@ mod copy_decoder;
 #[path = "support/fuzz_checks.rs"]
 mod fuzz_checks;
 
-use futures_util::{SinkExt, TryStreamExt};
-use ringtrail::encode::copy::{copy_statement, CopyEncoder};
-use tokio_postgres::NoTls;
+use futures_util::TryStreamExt;
+use ringtrail::encode::copy::CopyEncoder;
 
 use copy_decoder::{decode_logs_with, SerdeCheck, COLUMNS};
 use fuzz_checks::{check_row, sanitized, JsonbMode, OwnedRow, OwnedValue, F64_EDGES, NASTY};
@@ -242,19 +241,6 @@ fn seed() -> u64 {
     }
 }
 
-async fn copy_in(client: &mut tokio_postgres::Client, batch: bytes::Bytes) -> u64 {
-    let tx = client.transaction().await.unwrap();
-    let sink = tx
-        .copy_in::<_, bytes::Bytes>(&copy_statement())
-        .await
-        .unwrap();
-    futures_util::pin_mut!(sink);
-    sink.send(batch).await.unwrap();
-    let n = sink.finish().await.unwrap();
-    tx.commit().await.unwrap();
-    n
-}
-
 #[tokio::test]
 async fn random_rows_survive_postgres() {
     let seed = seed();
@@ -271,8 +257,7 @@ async fn random_rows_survive_postgres() {
     }
 
     let url = common::database();
-    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let mut client = common::connect(&url).await;
     ringtrail::migrate::apply(&mut client).await.unwrap();
 
     // Random batch sizes through one reused encoder, like the writer.
@@ -283,7 +268,9 @@ async fn random_rows_survive_postgres() {
         for row in &rows[start..end] {
             row.with_row(|r| encoder.push_row(r));
         }
-        let loaded = copy_in(&mut client, encoder.finish()).await;
+        let loaded = common::copy_in(&mut client, encoder.finish())
+            .await
+            .unwrap();
         assert_eq!(
             loaded,
             (end - start) as u64,

@@ -90,8 +90,8 @@ fn emit(i: u64) {
 fn the_hot_path_does_not_allocate() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let url = common::database();
-    let (layer, guard) = common::builder(&url).capacity(32_768).build().unwrap();
-    tracing::dispatcher::with_default(&common::dispatch(layer), || {
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(32_768));
+    tracing::dispatcher::with_default(&dispatch, || {
         let span = tracing::info_span!(
             "request",
             user_id = "u-1",
@@ -138,13 +138,12 @@ fn the_writer_allocates_per_batch_not_per_row() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let url = common::database();
     let batch_rows = 5_000;
-    let (layer, guard) = common::builder(&url)
-        .capacity(1 << 17)
-        .batch_rows(batch_rows)
-        .flush_interval(std::time::Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(1 << 17)
+            .batch_rows(batch_rows)
+            .flush_interval(std::time::Duration::from_secs(3600)),
+    );
     // Warm the writer's buffers with one full batch.
     tracing::dispatcher::with_default(&dispatch, || (0..batch_rows as u64).for_each(emit));
     guard.flush().unwrap();

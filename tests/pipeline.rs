@@ -14,46 +14,25 @@ const THREADS: usize = 4;
 const PER_THREAD: usize = 25_000;
 
 fn emit(t: usize, i: usize) {
-    let flag = i % 2 == 0;
-    let ratio = i as f64 / 4.0;
-    let delta = -(i as i64);
+    macro_rules! at {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                thread = t as u64,
+                seq = i as u64,
+                flag = i % 2 == 0,
+                ratio = i as f64 / 4.0,
+                delta = -(i as i64),
+                name = "svc",
+                "event {t}-{i}"
+            )
+        };
+    }
     match i % 4 {
-        0 => tracing::info!(
-            thread = t as u64,
-            seq = i as u64,
-            flag,
-            ratio,
-            delta,
-            name = "svc",
-            "event {t}-{i}"
-        ),
-        1 => tracing::warn!(
-            thread = t as u64,
-            seq = i as u64,
-            flag,
-            ratio,
-            delta,
-            name = "svc",
-            "event {t}-{i}"
-        ),
-        2 => tracing::error!(
-            thread = t as u64,
-            seq = i as u64,
-            flag,
-            ratio,
-            delta,
-            name = "svc",
-            "event {t}-{i}"
-        ),
-        _ => tracing::debug!(
-            thread = t as u64,
-            seq = i as u64,
-            flag,
-            ratio,
-            delta,
-            name = "svc",
-            "event {t}-{i}"
-        ),
+        0 => at!(tracing::Level::INFO),
+        1 => at!(tracing::Level::WARN),
+        2 => at!(tracing::Level::ERROR),
+        _ => at!(tracing::Level::DEBUG),
     }
 }
 
@@ -64,8 +43,7 @@ fn expected_level(i: usize) -> i16 {
 #[test]
 fn every_event_lands_exactly_once_with_its_contents() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url).capacity(1 << 17).build().unwrap();
-    let dispatch = common::dispatch(layer);
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(1 << 17));
     thread::scope(|s| {
         for t in 0..THREADS {
             let dispatch = dispatch.clone();
@@ -147,12 +125,11 @@ fn every_event_lands_exactly_once_with_its_contents() {
 #[test]
 fn counters_add_up_when_a_tiny_ring_overflows() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .capacity(8)
-        .overflow(ringtrail::OverflowPolicy::DropNewest)
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(8)
+            .overflow(ringtrail::OverflowPolicy::DropNewest),
+    );
     let mut emitted = 0u64;
     // Bursts far faster than one COPY row each: the ring must overflow.
     // Repeat until it has, so the test never passes without exercising drops.
@@ -209,13 +186,13 @@ fn counters_add_up_when_a_tiny_ring_overflows() {
 fn dropping_the_guard_writes_everything_enqueued_before_it() {
     let url = common::database();
     // A long flush interval: only the shutdown can have written the rows.
-    let (layer, guard) = common::builder(&url)
-        .capacity(1 << 15)
-        .flush_interval(Duration::from_secs(3600))
-        .batch_rows(100_000)
-        .build()
-        .unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(1 << 15)
+            .flush_interval(Duration::from_secs(3600))
+            .batch_rows(100_000),
+    );
+    dispatcher::with_default(&dispatch, || {
         for i in 0..20_000u64 {
             tracing::info!(i, "before shutdown");
         }
@@ -228,8 +205,8 @@ fn dropping_the_guard_writes_everything_enqueued_before_it() {
 #[test]
 fn shutdown_returns_the_final_counters() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url).build().unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
         for i in 0..1_000u64 {
             tracing::warn!(i, "x");
         }
@@ -246,8 +223,8 @@ fn shutdown_returns_the_final_counters() {
 #[test]
 fn span_context_follows_the_innermost_span_and_later_records() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url).build().unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
         tracing::info!("no span");
         let outer = tracing::info_span!(
             "outer",
@@ -358,11 +335,9 @@ fn per_layer_filters_compose() {
 #[test]
 fn an_error_event_is_committed_without_waiting_for_the_interval() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    let (dispatch, guard) =
+        common::start(common::builder(&url).flush_interval(Duration::from_secs(3600)));
+    dispatcher::with_default(&dispatch, || {
         tracing::info!("context before the error");
         tracing::error!("boom");
     });
@@ -390,8 +365,7 @@ fn works_inside_a_tokio_runtime() {
     let url = common::database();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let guard = runtime.block_on(async {
-        let (layer, guard) = common::builder(&url).build().unwrap();
-        let dispatch = common::dispatch(layer);
+        let (dispatch, guard) = common::start(common::builder(&url));
         let _default = dispatcher::set_default(&dispatch);
         tracing::info!("from async");
         tokio::task::spawn_blocking(move || {
@@ -430,6 +404,39 @@ fn bad_configuration_is_a_clear_error() {
 }
 
 #[test]
+fn a_connection_error_keeps_its_causes_down_to_the_os_error() {
+    use std::error::Error as _;
+    let err = ringtrail::Builder::new()
+        .postgres("postgres://x@127.0.0.1:1/db")
+        .build()
+        .unwrap_err();
+    let mut causes = Vec::new();
+    let mut source = err.source();
+    let mut os_error = None;
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            os_error = Some(io.kind());
+        }
+        source = cause.source();
+    }
+    assert!(
+        causes.iter().any(|c| c == "error connecting to server"),
+        "{causes:?}"
+    );
+    assert_eq!(
+        os_error,
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{causes:?}"
+    );
+    assert!(err.postgres().is_some());
+    assert_eq!(
+        err.chain(),
+        "cannot connect to 127.0.0.1:1: error connecting to server: Connection refused (os error 111)"
+    );
+}
+
+#[test]
 fn migrations_are_idempotent_under_concurrent_starts() {
     let url = common::database();
     thread::scope(|s| {
@@ -455,9 +462,9 @@ fn migrations_are_idempotent_under_concurrent_starts() {
 #[test]
 fn timestamps_are_wall_clock_time_in_emission_order() {
     let url = common::database();
-    let (layer, guard) = common::builder(&url).build().unwrap();
+    let (dispatch, guard) = common::start(common::builder(&url));
     let before = std::time::SystemTime::now();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    dispatcher::with_default(&dispatch, || {
         for i in 0..100u64 {
             tracing::info!(i, "tick");
             thread::sleep(Duration::from_millis(1));
@@ -494,14 +501,11 @@ fn timestamps_are_wall_clock_time_in_emission_order() {
 fn flush_covers_every_event_before_it_while_others_keep_emitting() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let url = common::database();
-    let (layer, guard) = common::builder(&url)
-        .capacity(1 << 16)
-        .overflow(ringtrail::OverflowPolicy::Block {
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(1 << 16).overflow(
+        ringtrail::OverflowPolicy::Block {
             timeout: Duration::from_secs(10),
-        })
-        .build()
-        .unwrap();
-    let dispatch = common::dispatch(layer);
+        },
+    ));
     let stop = AtomicBool::new(false);
     // The highest sequence number each thread has finished emitting.
     let emitted = [AtomicU64::new(0), AtomicU64::new(0)];

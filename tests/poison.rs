@@ -23,11 +23,9 @@ const NASTY_STORED: &str =
 fn hostile_values_land_and_spare_the_rest_of_the_batch() {
     let url = common::database();
     // One batch for everything: a poisoned value would take all rows down.
-    let (layer, guard) = common::builder(&url)
-        .flush_interval(std::time::Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    dispatcher::with_default(&common::dispatch(layer), || {
+    let (dispatch, guard) =
+        common::start(common::builder(&url).flush_interval(std::time::Duration::from_secs(3600)));
+    dispatcher::with_default(&dispatch, || {
         tracing::info!("row before");
         tracing::info!(s = "field\0with\0nul", "message\0with nul");
         tracing::info!(
@@ -110,11 +108,11 @@ fn hostile_values_land_and_spare_the_rest_of_the_batch() {
 fn oversize_text_is_cut_on_a_character_boundary_and_flagged() {
     let url = common::database();
     let record_size = 256;
-    let (layer, guard) = common::builder(&url)
-        .record_size(record_size)
-        .flush_interval(std::time::Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .record_size(record_size)
+            .flush_interval(std::time::Duration::from_secs(3600)),
+    );
     // Messages of every length around the record's room, ending in
     // multibyte characters, so some cut falls exactly inside a character
     // at the record's end.
@@ -125,7 +123,7 @@ fn oversize_text_is_cut_on_a_character_boundary_and_flagged() {
         }
     }
     let long_value = "ü".repeat(400);
-    dispatcher::with_default(&common::dispatch(layer), || {
+    dispatcher::with_default(&dispatch, || {
         for m in &sent {
             tracing::info!("{}", m);
         }

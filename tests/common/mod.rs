@@ -40,3 +40,35 @@ pub fn count(url: &str) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// Builds the pipeline and a dispatcher for its layer.
+pub fn start(builder: ringtrail::Builder) -> (Dispatch, ringtrail::Guard) {
+    let (layer, guard) = builder.build().expect("the pipeline starts");
+    (dispatch(layer), guard)
+}
+
+/// A tokio-postgres client whose connection runs on the current runtime.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+/// Loads one encoded batch with `COPY ringtrail.logs … (FORMAT binary)` in
+/// a transaction of its own; returns the rows loaded.
+pub async fn copy_in(
+    client: &mut tokio_postgres::Client,
+    batch: bytes::Bytes,
+) -> Result<u64, tokio_postgres::Error> {
+    use futures_util::SinkExt;
+    let statement = ringtrail::encode::copy::copy_statement();
+    let tx = client.transaction().await?;
+    let sink = tx.copy_in::<_, bytes::Bytes>(&statement).await?;
+    futures_util::pin_mut!(sink);
+    sink.send(batch).await?;
+    let n = sink.finish().await?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -59,6 +59,8 @@ mod encoder;
 mod fields;
 mod stream;
 
+use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
+
 pub use encoder::{put_row, CopyEncoder};
 pub use fields::*;
 pub use stream::{put_header, put_header_with_extension, put_trailer, tuples, Tuples};
@@ -81,24 +83,36 @@ pub const LOG_TABLE: &str = "ringtrail.logs";
 /// Every column is listed in the `COPY` statement on purpose: a column left
 /// out would take its `DEFAULT`, and a volatile default disables `COPY`'s
 /// batched multi-insert.
-pub const LOG_COLUMNS: [&str; 16] = [
-    "ts",
-    "id",
-    "level",
-    "target",
-    "message",
-    "fields",
-    "trace_id",
-    "user_id",
-    "session_id",
-    "task_id",
-    "context_id",
-    "client_id",
-    "span_name",
-    "file",
-    "line",
-    "truncated",
-];
+pub const LOG_COLUMNS: [&str; 10 + CONTEXT_LEN] = {
+    // The context columns are named by `CONTEXT_KEYS`, in its order.
+    let mut columns = [
+        "ts",
+        "id",
+        "level",
+        "target",
+        "message",
+        "fields",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "span_name",
+        "file",
+        "line",
+        "truncated",
+    ];
+    let mut i = 0;
+    while i < CONTEXT_LEN {
+        columns[FIRST_CONTEXT_COLUMN + i] = CONTEXT_KEYS[i];
+        i += 1;
+    }
+    columns
+};
+
+/// Where the context columns start in [`LOG_COLUMNS`].
+const FIRST_CONTEXT_COLUMN: usize = 6;
 
 /// The field count at the start of every tuple.
 const FIELD_COUNT: i16 = LOG_COLUMNS.len() as i16;
