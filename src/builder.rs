@@ -44,11 +44,17 @@ pub struct Builder {
     flush_on_panic: bool,
 }
 
+/// The longest any duration setting may be: long enough for any real use,
+/// short enough that adding it to `Instant::now()` cannot overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Which sink `build` connects.
 #[derive(Debug, Clone, Copy)]
 enum SinkChoice {
     Postgres,
     Null,
+    #[cfg(test)]
+    Panicking,
 }
 
 impl Default for Builder {
@@ -194,6 +200,27 @@ impl Builder {
         self
     }
 
+    /// How long one round trip to PostgreSQL may go unanswered before the
+    /// server counts as down (default 3 s, well under `commit_timeout`).
+    /// It catches servers that hang instead of refusing: a frozen VM, a
+    /// stuck volume, a path that drops packets. Then the batch in flight
+    /// goes to the spool (its outcome unknown, resolved through the ledger
+    /// on replay), new batches go straight to the spool, and a cheap probe
+    /// on a connection of its own asks every 500 ms whether the server is
+    /// back.
+    pub fn stall_timeout(mut self, timeout: Duration) -> Builder {
+        self.postgres.stall_timeout = timeout;
+        self
+    }
+
+    /// The most bytes of sealed batches waiting for the database (default
+    /// 64 MiB). A slow commit, or a stall until it is detected, fills this
+    /// queue instead of stopping the writer from draining the ring.
+    pub fn batch_queue_bytes(mut self, bytes: usize) -> Builder {
+        self.postgres.batch_queue_bytes = bytes;
+        self
+    }
+
     /// How many times a batch is retried after a connection-class error
     /// (with exponential backoff and jitter) before it is spooled, or lost
     /// when no spool is configured.
@@ -255,6 +282,30 @@ impl Builder {
         if writer.flush_interval.is_zero() {
             return bad("flush_interval must be positive");
         }
+        let pg = &self.postgres;
+        let mut durations = vec![
+            ("flush_interval", writer.flush_interval),
+            ("urgent_interval", writer.urgent_interval),
+            ("shutdown_timeout", self.shutdown_timeout),
+            ("commit_timeout", pg.commit_timeout),
+            ("stall_timeout", pg.stall_timeout),
+            ("spool_after", pg.spool.after),
+        ];
+        for policy in ring.overflow {
+            if let OverflowPolicy::Block { timeout } = policy {
+                durations.push(("the Block overflow timeout", timeout));
+            }
+        }
+        for (name, duration) in durations {
+            if duration > MAX_DURATION {
+                return Err(Error::Config(format!(
+                    "{name} must be at most a year (got {duration:?})"
+                )));
+            }
+        }
+        if pg.stall_timeout.is_zero() || pg.commit_timeout.is_zero() {
+            return bad("stall_timeout and commit_timeout must be positive");
+        }
         Ok(())
     }
 
@@ -268,6 +319,8 @@ impl Builder {
         self.validate()?;
         let destination = match self.sink {
             Some(SinkChoice::Postgres) => Destination::Postgres(self.postgres),
+            #[cfg(test)]
+            Some(SinkChoice::Panicking) => Destination::Panicking,
             _ => Destination::Null,
         };
         // Wake a sleeping writer once half a batch (or half the ring) waits.
@@ -286,5 +339,42 @@ impl Builder {
         }
         let guard = Guard::new(ring.clone(), control, thread, self.shutdown_timeout);
         Ok((Layer::new(ring), guard))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Builder {
+        fn panicking_sink(mut self) -> Builder {
+            self.sink = Some(SinkChoice::Panicking);
+            self
+        }
+    }
+
+    #[test]
+    fn a_writer_that_panics_fails_flushes_instead_of_hanging_them() {
+        let (_layer, guard) = Builder::new().panicking_sink().build().unwrap();
+        assert!(matches!(guard.flush(), Err(Error::WriterGone)));
+        assert!(matches!(guard.flush(), Err(Error::WriterGone)));
+    }
+
+    #[test]
+    fn durations_that_would_overflow_an_instant_are_refused() {
+        let err = Builder::new()
+            .null_sink()
+            .flush_interval(Duration::MAX)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("flush_interval"), "{err}");
+        let err = Builder::new()
+            .null_sink()
+            .overflow(OverflowPolicy::Block {
+                timeout: Duration::MAX,
+            })
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("Block"), "{err}");
     }
 }

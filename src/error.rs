@@ -26,7 +26,11 @@
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Stats;
 
 /// Everything that can go wrong in ringtrail.
 #[derive(Debug)]
@@ -53,6 +57,31 @@ pub enum Error {
     Timeout(&'static str),
     /// The writer thread is gone (it panicked, or the guard was already shut down).
     WriterGone,
+    /// PostgreSQL accepted the connection but made no progress for the
+    /// stall timeout: a frozen server, a stuck disk, a network path that
+    /// drops packets. The server counts as down until a probe answers.
+    Stalled {
+        /// What was waiting, e.g. `committing a batch`.
+        what: &'static str,
+        /// How long nothing happened.
+        after: Duration,
+    },
+    /// Another pipeline (in this process or another) holds the spool
+    /// directory's lock: two owners would replay each other's segments.
+    SpoolInUse {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `Guard::shutdown` did not finish cleanly; `stats` are the counters as
+    /// it left them (they add up: what was not committed is spooled or
+    /// counted lost).
+    Shutdown {
+        /// The final counters (boxed: they are larger than every other
+        /// variant).
+        stats: Box<Stats>,
+        /// What went wrong.
+        source: Box<Error>,
+    },
     /// A batch holding some of the flushed events could not be committed.
     Write {
         /// Where its rows went instead.
@@ -149,6 +178,21 @@ impl fmt::Display for Error {
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::WriterGone => f.write_str("the ringtrail writer thread is not running"),
             Error::Write { fate, .. } => write!(f, "a batch could not be committed ({fate})"),
+            Error::Stalled { what, after } => write!(
+                f,
+                "PostgreSQL stopped answering while {what} (nothing for {:.1} s)",
+                after.as_secs_f64()
+            ),
+            Error::SpoolInUse { dir } => write!(
+                f,
+                "spool directory {} is in use by another ringtrail pipeline",
+                dir.display()
+            ),
+            Error::Shutdown { stats, .. } => write!(
+                f,
+                "shutdown incomplete ({} written, {} spooled, {} lost)",
+                stats.written, stats.spooled, stats.lost
+            ),
         }
     }
 }
@@ -161,7 +205,12 @@ impl std::error::Error for Error {
             Error::Migration { source, .. } => Some(&**source),
             Error::Io(e) => Some(e),
             Error::Write { source, .. } => Some(&**source),
-            Error::Config(_) | Error::Timeout(_) | Error::WriterGone => None,
+            Error::Shutdown { source, .. } => Some(&**source),
+            Error::Config(_)
+            | Error::Timeout(_)
+            | Error::WriterGone
+            | Error::Stalled { .. }
+            | Error::SpoolInUse { .. } => None,
         }
     }
 }
@@ -176,6 +225,7 @@ impl Error {
             Error::Pool(e) => e.postgres(),
             Error::Migration { source, .. } => source.postgres(),
             Error::Write { source, .. } => source.postgres(),
+            Error::Shutdown { source, .. } => source.postgres(),
             _ => None,
         }
     }

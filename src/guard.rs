@@ -73,12 +73,14 @@ impl Guard {
         let ring_full = self.ring.dropped(DropReason::RingFull);
         let evicted = self.ring.dropped(DropReason::Evicted);
         let block_timeout = self.ring.dropped(DropReason::BlockTimeout);
+        let after_shutdown = self.ring.dropped(DropReason::AfterShutdown);
         Stats {
             enqueued: received + queued,
-            dropped: ring_full + evicted + block_timeout,
+            dropped: ring_full + evicted + block_timeout + after_shutdown,
             dropped_ring_full: ring_full,
             dropped_evicted: evicted,
             dropped_block_timeout: block_timeout,
+            dropped_after_shutdown: after_shutdown,
             written: counters.written(),
             batches: counters.batches(),
             queued,
@@ -86,18 +88,28 @@ impl Guard {
             dead_lettered: counters.dead_lettered(),
             lost: counters.lost(),
             recovered: counters.recovered(),
+            inherited_lost: counters.inherited_lost(),
             drop_reports: counters.drop_reports(),
         }
     }
 
-    /// Flushes, stops the writer and returns the final counters. Returns
-    /// within `timeout`: the writer stops retrying in time to spool what
-    /// it could not commit (with a spool configured). If even that does not
-    /// finish, the writer thread is left to finish on its own and
-    /// `Error::Timeout` is returned.
+    /// Flushes, stops the writer and shipper threads (joining them) and
+    /// returns the final counters. Returns within `timeout`: by then
+    /// everything not known committed (the ring's last records, the queued
+    /// batches, the batch in flight, its outcome unknown) is in the spool,
+    /// when one is configured, or counted lost. Events emitted afterwards
+    /// are dropped at once and counted in `dropped_after_shutdown`.
+    ///
+    /// When not everything was committed, or the deadline passed, the error
+    /// is [`Error::Shutdown`] with the final counters inside.
     pub fn shutdown(mut self, timeout: Duration) -> Result<Stats> {
-        self.stop(timeout)?;
-        Ok(self.stats())
+        match self.stop(timeout) {
+            Ok(()) => Ok(self.stats()),
+            Err(e) => Err(Error::Shutdown {
+                stats: Box::new(self.stats()),
+                source: Box::new(e),
+            }),
+        }
     }
 
     fn stop(&mut self, timeout: Duration) -> Result<()> {

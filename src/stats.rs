@@ -8,6 +8,11 @@
 /// * `events emitted == enqueued + dropped`
 /// * `enqueued == written + spooled + dead_lettered + lost`
 ///
+/// After [`Guard::shutdown`](crate::Guard::shutdown), even one that missed
+/// its deadline, they add up with `queued == 0`: every event that got a
+/// slot was committed, spooled or counted lost, and later ones are in
+/// `dropped_after_shutdown`.
+///
 /// These count events. The in-band `ringtrail::dropped` rows the writer
 /// adds are counted apart, in `drop_reports`, so the table holds
 /// `written + drop_reports` rows. While events are in flight, `enqueued` is read
@@ -19,7 +24,8 @@ pub struct Stats {
     /// Events that got a slot in the ring (and were not evicted from it).
     pub enqueued: u64,
     /// Events lost before they were enqueued or while queued: the sum of
-    /// `dropped_ring_full`, `dropped_evicted` and `dropped_block_timeout`.
+    /// `dropped_ring_full`, `dropped_evicted`, `dropped_block_timeout` and
+    /// `dropped_after_shutdown`.
     pub dropped: u64,
     /// Dropped by `OverflowPolicy::DropNewest` (or `DropOldest` when nothing
     /// could be evicted).
@@ -28,6 +34,9 @@ pub struct Stats {
     pub dropped_evicted: u64,
     /// `OverflowPolicy::Block` waited its whole timeout.
     pub dropped_block_timeout: u64,
+    /// Emitted after the pipeline shut down, when nothing drains the ring
+    /// any more (whatever the policy, these return at once).
+    pub dropped_after_shutdown: u64,
     /// Events committed to the sink (this process's, live or replayed from
     /// its spool).
     pub written: u64,
@@ -44,6 +53,10 @@ pub struct Stats {
     pub lost: u64,
     /// Rows from an earlier process's spool, replayed and committed.
     pub recovered: u64,
+    /// Rows from an earlier process's spool that could be neither replayed
+    /// nor spooled again (a corrupt segment, a full disk). Not part of this
+    /// process's `enqueued`; reported in band as `inherited_lost`.
+    pub inherited_lost: u64,
     /// In-band `ringtrail::dropped` rows added to the log.
     pub drop_reports: u64,
 }

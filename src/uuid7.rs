@@ -55,6 +55,29 @@ impl Xorshift {
     }
 }
 
+/// SplitMix64's finaliser: a bijective mix of 64 bits.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// An id derived from `parent` and `salt`, always the same for the same
+/// two: a UUIDv8 (RFC 9562's version for custom layouts) that keeps the
+/// parent's 48 bits of milliseconds, so it sorts near it, and fills the
+/// other 74 bits from a mix of the parent and the salt.
+pub(crate) fn derive_id(parent: &[u8; 16], salt: u64) -> [u8; 16] {
+    let hi = u64::from_be_bytes(parent[..8].try_into().expect("8 bytes"));
+    let lo = u64::from_be_bytes(parent[8..].try_into().expect("8 bytes"));
+    let a = mix64(hi ^ mix64(salt));
+    let b = mix64(lo ^ a ^ 0x9e37_79b9_7f4a_7c15);
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&parent[..6]);
+    id[6..8].copy_from_slice(&((a as u16 & 0x0fff) | 0x8000).to_be_bytes());
+    id[8..].copy_from_slice(&((b >> 2) | 0x8000_0000_0000_0000).to_be_bytes());
+    id
+}
+
 /// Generates UUIDv7 ids, monotonic for one generator.
 pub(crate) struct Uuid7 {
     last_ms: u64,
@@ -100,6 +123,18 @@ impl Uuid7 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_ids_are_stable_distinct_and_v8() {
+        let parent = Uuid7::new().next(1_700_000_000_123_456_789);
+        let a = derive_id(&parent, 1);
+        assert_eq!(a, derive_id(&parent, 1), "deterministic");
+        assert_ne!(a, derive_id(&parent, 2));
+        assert_ne!(a, derive_id(&derive_id(&parent, 9), 1));
+        assert_eq!(a[6] >> 4, 8, "version");
+        assert_eq!(a[8] >> 6, 0b10, "variant");
+        assert_eq!(a[..6], parent[..6], "same millisecond");
+    }
 
     #[test]
     fn ids_are_v7_increasing_and_carry_the_time() {

@@ -76,7 +76,7 @@ fn emit(i: u64) {
         signed = -(i as i64),
         unsigned = i,
         ratio = i as f64 * 0.5,
-        ok = i % 2 == 0,
+        ok = i.is_multiple_of(2),
         name = "ringtrail",
         shown = %Shown(i as u32),
         order = ?order,

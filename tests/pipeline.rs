@@ -90,7 +90,7 @@ fn every_event_lands_exactly_once_with_its_contents() {
         assert_eq!(row.get::<_, &str>(2), module_path!());
         assert_eq!(
             fields,
-            json!({"thread": t, "seq": i, "flag": i % 2 == 0, "ratio": i as f64 / 4.0,
+            json!({"thread": t, "seq": i, "flag": i.is_multiple_of(2), "ratio": i as f64 / 4.0,
                    "delta": -(i as i64), "name": "svc"})
         );
         assert_eq!(

@@ -52,19 +52,19 @@ fn handle_request(worker: usize, n: usize) {
     let handler = tracing::debug_span!("handler", task_id = n as u64);
     let _handler = handler.enter();
     let latency_ms = (n % 97) as f64 * 0.37;
-    tracing::debug!(cache = "orders", hit = n % 3 != 0, "cache lookup");
+    tracing::debug!(cache = "orders", hit = !n.is_multiple_of(3), "cache lookup");
     tracing::info!(
         items = (n % 7) as u64 + 1,
         amount_cents = (n * 1_337 % 100_000) as i64,
         "order priced at {:.2}",
         latency_ms
     );
-    if n % 50 == 0 {
+    if n.is_multiple_of(50) {
         tracing::warn!(latency_ms, threshold_ms = 25.0, "slow downstream call");
     } else {
         tracing::info!(latency_ms, status = 200u64, "downstream ok");
     }
-    if n % 1_000 == 0 {
+    if n.is_multiple_of(1_000) {
         tracing::error!(error = "payment declined", code = 402u64, "request failed");
     } else {
         tracing::info!(status = 201u64, "request completed");

@@ -8,11 +8,18 @@
 //! a batch's worth of records is waiting. While the writer is busy, the
 //! cost is one relaxed load.
 //!
-//! A wake-up can be missed in a race (the writer parks just after a
-//! producer looked). That costs latency, never data: the writer always
-//! sleeps with a timeout no longer than the flush interval.
+//! No wake-up is missed, on any CPU, by the standard store-fence-load
+//! pairing (Dekker's): the producer stores (publishes its slot index), then
+//! a SeqCst fence, then loads `parked`; the writer stores `parked = true`,
+//! then a SeqCst fence, then loads the ready queues. The two fences are
+//! totally ordered, so at least one side sees the other's store: either the
+//! producer sees `parked` and unparks, or the writer sees the record and
+//! does not sleep. (Without the fences, a weakly ordered CPU could let both
+//! loads pass their stores, and an ERROR would wait a whole flush
+//! interval.) On x86 the producer's fence follows the queue's locked CAS,
+//! with the store buffer already drained, so it is cheap.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::thread::Thread;
 
@@ -41,6 +48,8 @@ impl Doorbell {
     /// Wakes the writer if it sleeps and `urgent` or `waiting() >= wake_at`.
     #[inline]
     pub(crate) fn ring_if_needed(&self, urgent: bool, waiting: impl FnOnce() -> usize) {
+        // Pairs with the fence in `park`: see the module docs.
+        fence(Ordering::SeqCst);
         if self.parked.load(Ordering::Relaxed) && (urgent || waiting() >= self.wake_at) {
             self.ring();
         }
@@ -53,10 +62,16 @@ impl Doorbell {
         }
     }
 
-    /// Writer side: announce that the writer is about to sleep.
-    pub(crate) fn set_parked(&self, parked: bool) {
-        // SeqCst pairs with the writer's re-check of the ready queue after
-        // setting the flag, which narrows the missed-wake-up window.
-        self.parked.store(parked, Ordering::SeqCst);
+    /// Writer side: announces that the writer is about to sleep. The
+    /// caller must re-check the ready queues after this, before sleeping.
+    pub(crate) fn park(&self) {
+        self.parked.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `ring_if_needed`: see the module docs.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Writer side: awake again.
+    pub(crate) fn unpark(&self) {
+        self.parked.store(false, Ordering::Relaxed);
     }
 }

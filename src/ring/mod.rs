@@ -30,7 +30,7 @@ pub(crate) use overflow::DropReason;
 pub use overflow::OverflowPolicy;
 pub(crate) use slots::{SlotPool, MIN_RECORD_SIZE};
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracing::Level;
@@ -48,7 +48,9 @@ pub(crate) struct Ring {
     policies: [OverflowPolicy; 5],
     /// Events lost, by [`DropReason`]. Only touched when the ring is full,
     /// so these lines are not contended in steady state.
-    dropped: [AtomicU64; 3],
+    dropped: [AtomicU64; 4],
+    /// Set at shutdown; read only on the full-ring path.
+    closed: AtomicBool,
 }
 
 /// TRACE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4.
@@ -101,7 +103,19 @@ impl Ring {
             doorbell: Doorbell::new(wake_at),
             policies: config.overflow,
             dropped: Default::default(),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Shutdown: from now on an event that finds no free slot is dropped
+    /// at once (counted as `after_shutdown`), whatever its policy. The
+    /// writer then takes every slot out of circulation.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// A slot for an event at `level`: a free one, or whatever the level's

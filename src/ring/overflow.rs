@@ -47,13 +47,16 @@ pub(crate) enum DropReason {
     RingFull = 0,
     Evicted = 1,
     BlockTimeout = 2,
+    /// Emitted after the pipeline shut down: nothing drains the ring.
+    AfterShutdown = 3,
 }
 
 impl DropReason {
-    pub(crate) const ALL: [DropReason; 3] = [
+    pub(crate) const ALL: [DropReason; 4] = [
         DropReason::RingFull,
         DropReason::Evicted,
         DropReason::BlockTimeout,
+        DropReason::AfterShutdown,
     ];
 
     /// The `reason` written in the in-band `ringtrail::dropped` row.
@@ -62,6 +65,7 @@ impl DropReason {
             DropReason::RingFull => "ring_full",
             DropReason::Evicted => "evicted_oldest",
             DropReason::BlockTimeout => "block_timeout",
+            DropReason::AfterShutdown => "after_shutdown",
         }
     }
 }
@@ -75,6 +79,11 @@ impl Ring {
     #[cold]
     #[inline(never)]
     pub(crate) fn claim_when_full(&self, policy: OverflowPolicy) -> Option<u32> {
+        if self.is_closed() {
+            // Shut down: the writer holds every free slot. Nothing waits.
+            self.count_dropped(DropReason::AfterShutdown);
+            return None;
+        }
         match policy {
             OverflowPolicy::DropNewest => {
                 self.count_dropped(DropReason::RingFull);
@@ -110,6 +119,10 @@ impl Ring {
                         spins += 1;
                         std::hint::spin_loop();
                         continue;
+                    }
+                    if self.is_closed() {
+                        self.count_dropped(DropReason::AfterShutdown);
+                        return None;
                     }
                     if Instant::now() >= deadline {
                         self.count_dropped(DropReason::BlockTimeout);

@@ -57,6 +57,11 @@ pub(crate) struct SlotPool {
     cursor: AtomicUsize,
 }
 
+/// What one writer drain pass may still take from each shard.
+pub(crate) struct DrainPass {
+    left: Box<[u32]>,
+}
+
 thread_local! {
     /// This thread's ordinal, assigned when it first claims a slot.
     static ORDINAL: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -259,6 +264,59 @@ impl SlotPool {
         Some(index)
     }
 
+    /// A fresh budget for one drain pass (see [`take_in`](Self::take_in)).
+    pub(crate) fn drain_pass(&self) -> DrainPass {
+        let mut pass = DrainPass {
+            left: vec![0; self.shards.len()].into_boxed_slice(),
+        };
+        self.refill(&mut pass);
+        pass
+    }
+
+    /// Resets `pass` for a new drain pass: each shard's budget is its slot
+    /// count (a power of two, or the remainder for the last shard).
+    pub(crate) fn refill(&self, pass: &mut DrainPass) {
+        let per_shard = 1usize << self.shard_shift;
+        for (shard, left) in pass.left.iter_mut().enumerate() {
+            let first = shard * per_shard;
+            *left = per_shard.min(self.capacity - first) as u32;
+        }
+    }
+
+    /// Takes a published record, like [`take`](Self::take), but at most
+    /// each shard's slot count from each shard in one pass. A shard's ready
+    /// queue is FIFO and holds at most its own slots, so once a pass ends
+    /// (this returns `None`) every record published before it began has
+    /// been taken, however unevenly the shards fill: the basis of an exact
+    /// `flush()`.
+    #[inline]
+    pub(crate) fn take_in(&self, pass: &mut DrainPass) -> Option<u32> {
+        let n = self.shards.len();
+        let start = self.cursor.load(Ordering::Relaxed);
+        for k in 0..n {
+            let shard = (start + k) % n;
+            if pass.left[shard] == 0 {
+                continue;
+            }
+            if let Some(index) = self.shards[shard].ready.pop() {
+                pass.left[shard] -= 1;
+                self.cursor.store(shard + 1, Ordering::Relaxed);
+                return Some(index);
+            }
+        }
+        None
+    }
+
+    /// Takes every free index out of the free queues, for good: the writer,
+    /// closing the ring at shutdown, holds them so that no producer can
+    /// claim a slot again. Returns how many.
+    pub(crate) fn hoard_free(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| std::iter::from_fn(|| shard.free.pop()).count())
+            .sum()
+    }
+
     /// Takes the oldest published record of this thread's home shard (or of
     /// another), for a producer evicting under `DropOldest`.
     #[inline]
@@ -318,6 +376,47 @@ mod tests {
             }
             assert_eq!(std::iter::from_fn(|| pool.claim()).count(), capacity);
         }
+    }
+
+    #[test]
+    fn a_drain_pass_takes_everything_published_before_it_from_uneven_shards() {
+        // 10 slots in shards of 8 and 2: a pass of `capacity` round-robin
+        // takes would return 5 + 5 and leave 3 of the big shard behind while
+        // the small one keeps refilling.
+        let pool = SlotPool::new(10, 128, 2);
+        let claimed: Vec<u32> = std::iter::from_fn(|| pool.claim()).collect();
+        let (big, small): (Vec<u32>, Vec<u32>) = claimed.into_iter().partition(|&i| i < 8);
+        assert_eq!((big.len(), small.len()), (8, 2));
+        for &i in &big {
+            pool.publish(i);
+        }
+        for &i in &small {
+            pool.publish(i);
+        }
+        let mut pass = pool.drain_pass();
+        let mut taken_big = 0;
+        while let Some(i) = pool.take_in(&mut pass) {
+            if i < 8 {
+                taken_big += 1;
+            } else {
+                // A producer homed on the small shard publishes again at once.
+                pool.publish(i);
+            }
+        }
+        assert_eq!(
+            taken_big, 8,
+            "every record of the big shard taken in one pass"
+        );
+    }
+
+    #[test]
+    fn hoarding_leaves_nothing_to_claim() {
+        let pool = SlotPool::new(6, 128, 2);
+        let one = pool.claim().unwrap();
+        assert_eq!(pool.hoard_free(), 5);
+        assert_eq!(pool.claim(), None);
+        pool.publish(one);
+        assert_eq!(pool.take(), Some(one));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::encode::copy::{put_trailer, tuples, HEADER_LEN, SIGNATURE, TRAILER_LEN};
 use crate::text::uuid_text;
+use crate::uuid7::derive_id;
 
 /// A complete COPY stream (header, tuples, trailer) with its identity.
 #[derive(Debug, Clone)]
@@ -86,11 +87,34 @@ impl SealedBatch {
         (removed, self.subset(self.id, &tuples, reports))
     }
 
-    /// Splits the batch in two halves with fresh ids, for bisecting a
-    /// failure that names no row.
-    pub(crate) fn halves(&self, ids: [[u8; 16]; 2]) -> [SealedBatch; 2] {
+    /// Every row, as refused rows with their 1-based lines, for
+    /// quarantining a batch whose error hits them all.
+    pub(crate) fn all_rows(&self) -> Vec<(Option<usize>, Removed)> {
+        let first_report = self.first_report();
+        self.tuples()
+            .into_iter()
+            .enumerate()
+            .map(|(i, range)| {
+                let removed = Removed {
+                    tuple: self.bytes.slice(range),
+                    is_report: i >= first_report,
+                };
+                (Some(i + 1), removed)
+            })
+            .collect()
+    }
+
+    /// Splits the batch in two halves, for bisecting a failure that names
+    /// no row. Each half's id is derived from this batch's id and the
+    /// half's row range, so the same batch always splits into the same
+    /// ids: a replay after a crash recognises, through the ledger, the
+    /// pieces committed before it.
+    pub(crate) fn halves(&self) -> [SealedBatch; 2] {
         let tuples = self.tuples();
         let mid = tuples.len() / 2;
+        let range_id =
+            |start: usize, end: usize| derive_id(&self.id, ((start as u64) << 32) | end as u64);
+        let ids = [range_id(0, mid), range_id(mid, tuples.len())];
         let second_reports = (self.reports as usize).min(tuples.len() - mid);
         let first_reports = self.reports as usize - second_reports;
         [
@@ -150,15 +174,28 @@ pub(crate) mod tests {
         assert!(is_copy_stream(&rest.bytes));
         let expected = batch(&["a", "ccc"]);
         assert_eq!(rest.bytes, expected.bytes);
-        let [x, y] = b.halves([[2; 16], [3; 16]]);
+        let [x, y] = b.halves();
         assert_eq!((x.rows, y.rows), (1, 2));
         assert_eq!(y.bytes, batch(&["bb", "ccc"]).bytes);
     }
 
     #[test]
+    fn halves_have_stable_ids_of_their_own() {
+        let b = batch(&["a", "b", "c"]);
+        let [x, y] = b.halves();
+        let [x2, y2] = b.clone().halves();
+        assert_eq!((x.id, y.id), (x2.id, y2.id), "deterministic");
+        assert!(x.id != y.id && x.id != b.id && y.id != b.id);
+        let all = b.all_rows();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2].0, Some(3));
+        assert!(all.iter().all(|(_, r)| !r.is_report));
+    }
+
+    #[test]
     fn drop_reports_are_the_last_rows() {
         let b = batch_of([1; 16], &["event", "3 events dropped"], 1);
-        let [x, y] = b.halves([[2; 16], [3; 16]]);
+        let [x, y] = b.halves();
         assert_eq!((x.reports, y.reports), (0, 1));
         let (removed, rest) = b.without(1);
         assert!(removed.is_report);
@@ -167,9 +204,9 @@ pub(crate) mod tests {
         assert!(!removed.is_report);
         assert_eq!((rest.rows, rest.reports), (1, 1));
         let many = batch_of([1; 16], &["a", "b", "c", "r1", "r2", "r3"], 3);
-        let [x, y] = many.halves([[2; 16], [3; 16]]);
+        let [x, y] = many.halves();
         assert_eq!((x.reports, y.reports), (0, 3));
-        let [p, q] = y.halves([[4; 16], [5; 16]]);
+        let [p, q] = y.halves();
         assert_eq!((p.rows, p.reports, q.rows, q.reports), (1, 1, 2, 2));
     }
 }

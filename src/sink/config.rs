@@ -21,6 +21,11 @@ pub(crate) struct PostgresConfig {
     pub(crate) migrate: bool,
     pub(crate) commit_timeout: Duration,
     pub(crate) max_retries: u32,
+    /// The longest one round trip may go unanswered before the server
+    /// counts as down.
+    pub(crate) stall_timeout: Duration,
+    /// The most bytes of sealed batches queued for the shipper.
+    pub(crate) batch_queue_bytes: usize,
     pub(crate) spool: SpoolConfig,
 }
 
@@ -32,6 +37,8 @@ impl Default for PostgresConfig {
             migrate: true,
             commit_timeout: Duration::from_secs(30),
             max_retries: 8,
+            stall_timeout: Duration::from_secs(3),
+            batch_queue_bytes: 64 << 20,
             spool: SpoolConfig {
                 dir: None,
                 max_bytes: 1 << 30,

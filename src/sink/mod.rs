@@ -24,6 +24,7 @@
 
 mod batch;
 mod config;
+mod cutoff;
 mod null;
 mod postgres;
 mod retry;
@@ -31,11 +32,11 @@ mod shipper;
 mod spool;
 
 pub(crate) use config::PostgresConfig;
+pub(crate) use cutoff::Cutoff;
 pub(crate) use null::NullSink;
 pub(crate) use postgres::PostgresSink;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::{Error, Fate, Row};
 
@@ -44,15 +45,21 @@ use crate::{Error, Fate, Row};
 pub(crate) enum Destination {
     Postgres(PostgresConfig),
     Null,
+    /// Tests: a sink whose `commit` panics, to see the writer die.
+    #[cfg(test)]
+    Panicking,
 }
 
 impl Destination {
-    /// Connects the sink (and, for PostgreSQL, starts its shipper thread).
-    /// Runs on the writer thread, which then owns the sink.
-    pub(crate) fn connect(&self) -> crate::Result<Box<dyn Sink>> {
+    /// Connects the sink (and, for PostgreSQL, starts its shipper thread,
+    /// which obeys `cutoff`). Runs on the writer thread, which then owns
+    /// the sink.
+    pub(crate) fn connect(&self, cutoff: Arc<Cutoff>) -> crate::Result<Box<dyn Sink>> {
         Ok(match self {
-            Destination::Postgres(config) => Box::new(PostgresSink::connect(config)?),
+            Destination::Postgres(config) => Box::new(PostgresSink::connect(config, cutoff)?),
             Destination::Null => Box::<NullSink>::default(),
+            #[cfg(test)]
+            Destination::Panicking => Box::new(null::Panicking),
         })
     }
 }
@@ -99,6 +106,12 @@ pub(crate) struct Outcome {
     pub(crate) dead_lettered: u64,
     /// Rows that could be neither written nor spooled.
     pub(crate) lost: u64,
+    /// Rows counted lost earlier whose batch turned out committed (it is
+    /// counted in `written` too).
+    pub(crate) resolved: u64,
+    /// Rows from an earlier process's spool that could be neither
+    /// committed nor spooled again.
+    pub(crate) inherited_lost: u64,
     /// Why rows were not committed, when they were not.
     pub(crate) failure: Option<BatchFailure>,
 }
@@ -112,6 +125,8 @@ impl Outcome {
         self.recovered += other.recovered;
         self.dead_lettered += other.dead_lettered;
         self.lost += other.lost;
+        self.resolved += other.resolved;
+        self.inherited_lost += other.inherited_lost;
         if other.failure.is_some() {
             self.failure = other.failure;
         }
@@ -127,27 +142,20 @@ impl Outcome {
             self.recovered,
             self.dead_lettered,
             self.lost,
+            self.resolved,
+            self.inherited_lost,
         ];
         counts.iter().all(|&n| n == 0) && self.failure.is_none()
     }
 }
 
-/// How long [`Sink::outcomes`] waits for the batches in flight.
+/// Whether [`Sink::outcomes`] waits for the batches in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wait {
     /// Report what is finished now.
     No,
     /// Until every batch handed over is finished.
-    Forever,
-    /// Until every batch handed over is finished, or this instant passes.
-    Until(Instant),
-}
-
-impl Wait {
-    /// Waits for everything in flight, up to `deadline` if there is one.
-    pub(crate) fn for_all(deadline: Option<Instant>) -> Wait {
-        deadline.map_or(Wait::Forever, Wait::Until)
-    }
+    All,
 }
 
 /// A destination for batches of rows.
@@ -163,12 +171,16 @@ pub(crate) trait Sink: Send {
     fn pending_rows(&self) -> usize;
     /// Encoded bytes in the batch in progress.
     fn pending_bytes(&self) -> usize;
-    /// Seals the batch in progress and ships it, retrying until `deadline`
-    /// at the latest. May return before the batch is shipped; its outcome
-    /// then comes from a later [`outcomes`](Sink::outcomes).
-    fn commit(&mut self, deadline: Option<Instant>);
+    /// Seals the batch in progress and ships it. May return before the
+    /// batch is shipped; its outcome then comes from a later
+    /// [`outcomes`](Sink::outcomes).
+    fn commit(&mut self);
     /// Where the rows of finished batches (and of background work such as
     /// spool replay) went, since the last call, after waiting as `wait`
     /// says for the batches in flight.
     fn outcomes(&mut self, wait: Wait) -> Outcome;
+    /// At shutdown, after the last commit: finishes every batch handed
+    /// over (committed, or past the shutdown cutoff spooled), stops the
+    /// sink's threads, and reports where the rows went.
+    fn close(&mut self) -> Outcome;
 }

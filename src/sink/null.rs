@@ -2,8 +2,6 @@
 //! then throws the bytes away. For benchmarks of everything but the
 //! database, and for dry runs.
 
-use std::time::Instant;
-
 use super::{Outcome, Sink, Wait};
 use crate::encode::CopyEncoder;
 use crate::Row;
@@ -30,7 +28,7 @@ impl Sink for NullSink {
     fn pending_bytes(&self) -> usize {
         self.encoder.bytes_len()
     }
-    fn commit(&mut self, _deadline: Option<Instant>) {
+    fn commit(&mut self) {
         let rows = self.encoder.rows() as u64 - std::mem::take(&mut self.reports);
         drop(self.encoder.finish());
         self.done.written += rows;
@@ -38,5 +36,31 @@ impl Sink for NullSink {
     }
     fn outcomes(&mut self, _wait: Wait) -> Outcome {
         std::mem::take(&mut self.done)
+    }
+    fn close(&mut self) -> Outcome {
+        std::mem::take(&mut self.done)
+    }
+}
+
+/// Tests: a null sink whose `commit` panics.
+#[cfg(test)]
+pub(crate) struct Panicking;
+
+#[cfg(test)]
+impl Sink for Panicking {
+    fn append(&mut self, _row: &Row<'_>) {}
+    fn append_report(&mut self, _row: &Row<'_>) {}
+    fn pending_rows(&self) -> usize {
+        0
+    }
+    fn pending_bytes(&self) -> usize {
+        0
+    }
+    fn commit(&mut self) {}
+    fn outcomes(&mut self, _wait: Wait) -> Outcome {
+        panic!("a sink that panics, for tests")
+    }
+    fn close(&mut self) -> Outcome {
+        Outcome::default()
     }
 }

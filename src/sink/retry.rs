@@ -6,6 +6,14 @@
 //!   timeout): retry the whole batch with exponential backoff and jitter.
 //! * **Data class** (`22*`, `23*`): one row is bad. Retrying the batch
 //!   would fail again; quarantine the row instead.
+//! * **A stall** (PostgreSQL accepted the connection but stopped answering
+//!   for `stall_timeout`): the server counts as down at once; the batch
+//!   goes to the spool, its outcome unknown, and is resolved through the
+//!   ledger when the server answers a probe again.
+//! * **Configuration** (class `28` authentication, `3D000` unknown
+//!   database, a missing password or a bad connection setting): permanent.
+//!   `build()` fails at once, even with a spool: spooling for hours
+//!   against a wrong password helps no one.
 //! * Anything else (a missing table, a permission error): retrying soon
 //!   will not help, so the batch goes to the spool to be replayed later.
 
@@ -22,23 +30,54 @@ pub(crate) enum Failure {
     /// A row is bad. `line` is its 1-based position in the batch when the
     /// server said (`COPY logs, line N`).
     Data { line: Option<usize>, error: Error },
+    /// The server stopped answering: do not retry, count it down.
+    Stalled(Error),
     /// Will not heal by retrying soon.
     Fatal(Error),
 }
 
 /// SQLSTATEs worth retrying besides class `08` (connection exception):
 /// shutdowns and restarts, too many connections, serialization failure,
-/// deadlock, and a cancelled statement.
-const RETRYABLE: [&str; 7] = [
-    "57P01", "57P02", "57P03", "53300", "40001", "40P01", "57014",
+/// deadlock, a cancelled statement, and a read-only transaction (a
+/// standby, right after a failover, until the new primary takes over).
+const RETRYABLE: [&str; 8] = [
+    "57P01", "57P02", "57P03", "53300", "40001", "40P01", "57014", "25006",
 ];
+
+/// SQLSTATEs that say the connection settings are wrong: invalid
+/// authorization (class 28, which also covers an unknown role and a
+/// `pg_hba.conf` that wants TLS) and an unknown database.
+fn is_configuration_code(code: &str) -> bool {
+    code.starts_with("28") || code == "3D000"
+}
+
+/// Whether `error` says the connection settings are wrong, so that trying
+/// again cannot help: the server refused the credentials or the database,
+/// or the client could not even use the settings (a missing password, an
+/// authentication method it cannot do). `tokio_postgres` does not expose
+/// its error kinds, so the client-side ones are told by their text.
+pub(crate) fn is_configuration(error: &Error) -> bool {
+    match error {
+        Error::Migration { source, .. } => is_configuration(source),
+        _ => error.postgres().is_some_and(|pg| match pg.as_db_error() {
+            Some(db) => is_configuration_code(db.code().code()),
+            None => matches!(
+                pg.to_string().as_str(),
+                "invalid configuration" | "authentication error" | "invalid connection string"
+            ),
+        }),
+    }
+}
 
 /// Whether retrying the same batch soon may succeed: a connection-class
 /// server error, or no server error at all (a closed connection, an I/O
 /// error, a pool or client-side timeout), also beneath a failed migration.
 pub(crate) fn is_transient(error: &Error) -> bool {
+    if is_configuration(error) {
+        return false;
+    }
     match error {
-        Error::Timeout(_) | Error::Io(_) => true,
+        Error::Timeout(_) | Error::Io(_) | Error::Stalled { .. } => true,
         Error::Pool(pool) => pool.postgres().is_none_or(is_transient_postgres),
         Error::Postgres(pg) => is_transient_postgres(pg),
         Error::Migration { source, .. } => is_transient(source),
@@ -55,6 +94,9 @@ fn is_transient_postgres(error: &tokio_postgres::Error) -> bool {
 
 /// Sorts an error into a [`Failure`].
 pub(crate) fn classify(error: Error) -> Failure {
+    if matches!(error, Error::Stalled { .. }) {
+        return Failure::Stalled(error);
+    }
     if is_transient(&error) {
         return Failure::Retry(error);
     }

@@ -10,15 +10,23 @@
 //! ```
 //!
 //! ringtrail's own metadata rides in the COPY header's extension area,
-//! which the server skips: a magic `RTSPOOL1`, the batch id (the ledger key,
+//! which the server skips: a magic `RTSPOOL2`, the batch id (the ledger key,
 //! so a replay is exactly-once), the row count and how many rows are drop
-//! reports, the first and last event
-//! times, and a CRC-32 of everything after the header. A segment is written
-//! to a `.tmp` name, synced, then renamed, so a crash never leaves a torn
-//! segment under a real name.
+//! reports, the first and last event times, and a CRC-32 of all of that and
+//! everything after the header. (Segments of the first format, `RTSPOOL1`,
+//! whose CRC covered only the body, are still read.) A segment is written
+//! to a `.tmp` name, synced, then renamed, and the directory synced, so a
+//! crash never leaves a torn segment under a real name; a failed write
+//! removes its `.tmp` file.
+//!
+//! **One owner per directory.** The spool holds an exclusive lock on
+//! `spool.lock` in the directory for as long as it is open; a second
+//! pipeline on the same directory fails to build with
+//! [`Error::SpoolInUse`](crate::Error::SpoolInUse). Two owners would delete
+//! each other's `.tmp` files and replay the same segments.
 
 use std::collections::VecDeque;
-use std::fs;
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -26,11 +34,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::batch::{is_copy_stream, SealedBatch};
 use crate::encode::copy::{put_header, put_header_with_extension, HEADER_LEN, SIGNATURE};
+use crate::Error;
 
-const MAGIC: &[u8; 8] = b"RTSPOOL1";
+const MAGIC: &[u8; 8] = b"RTSPOOL2";
+/// The first format: the same fields, the CRC over the body only.
+const MAGIC_V1: &[u8; 8] = b"RTSPOOL1";
 /// magic, id, rows, reports, first ts, last ts, crc.
 const EXTENSION_LEN: usize = 8 + 16 + 4 + 4 + 8 + 8 + 4;
+/// Where the CRC sits in the extension.
+const CRC_AT: usize = EXTENSION_LEN - 4;
 const SEGMENT_HEADER_LEN: usize = HEADER_LEN + EXTENSION_LEN;
+/// The lock file that makes one pipeline the directory's only owner.
+pub(crate) const LOCK_FILE: &str = "spool.lock";
 
 /// One batch waiting on disk.
 #[derive(Debug, Clone)]
@@ -39,6 +54,18 @@ pub(crate) struct Segment {
     pub(crate) bytes: u64,
     /// Left by an earlier process (found at start-up).
     pub(crate) inherited: bool,
+    /// Event rows (not drop reports) in it, when known: always for this
+    /// process's segments, from the header for inherited ones.
+    pub(crate) events: u64,
+}
+
+/// Why a segment could not be loaded.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// Reading failed (EMFILE, EIO, …): try again later.
+    Read(io::Error),
+    /// The checksum, the header or the trailer is wrong: set it aside.
+    Corrupt,
 }
 
 /// The spool directory and its accounting.
@@ -49,13 +76,33 @@ pub(crate) struct Spool {
     used_bytes: u64,
     next_seq: u64,
     segments: VecDeque<Segment>,
+    /// Held (locked) while the spool is open.
+    _lock: File,
+    /// Tests: make the next write fail as a full disk would.
+    #[cfg(test)]
+    pub(crate) fail_next_write: bool,
 }
 
 impl Spool {
-    /// Opens (creating if needed) `dir`. Segments already there are
-    /// inherited from a previous process and will be replayed first.
-    pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
+    /// Opens (creating if needed) `dir` and takes its lock. Segments
+    /// already there are inherited from a previous process and will be
+    /// replayed first.
+    pub(crate) fn open(dir: &Path, max_bytes: u64) -> Result<Spool, Error> {
         fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::SpoolInUse {
+                    dir: dir.to_owned(),
+                })
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::Io(e)),
+        }
         let mut found: Vec<(u64, PathBuf, u64)> = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
@@ -82,6 +129,7 @@ impl Spool {
         let segments = found
             .into_iter()
             .map(|(_, path, bytes)| Segment {
+                events: header_events(&path).unwrap_or(0),
                 path,
                 bytes,
                 inherited: true,
@@ -93,17 +141,41 @@ impl Spool {
             used_bytes,
             next_seq,
             segments,
+            _lock: lock,
+            #[cfg(test)]
+            fail_next_write: false,
         })
     }
 
     /// Writes `batch` as a new segment. `Ok(false)` when it would exceed
-    /// the disk cap (the caller counts the rows as lost).
+    /// the disk cap (the caller counts the rows as lost). On an error the
+    /// half-written `.tmp` file is removed, so nothing of it stays behind.
     /// `inherited` marks rows that belong to an earlier process.
     pub(crate) fn write(&mut self, batch: &SealedBatch, inherited: bool) -> io::Result<bool> {
         let size = (batch.bytes.len() + EXTENSION_LEN) as u64;
         if self.used_bytes + size > self.max_bytes {
             return Ok(false);
         }
+        let name = format!("{:016}-{}.pgcopy", self.next_seq, batch.id_text());
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        if let Err(e) = self.write_segment(&tmp, &path, batch) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        sync_dir(&self.dir);
+        self.next_seq += 1;
+        self.used_bytes += size;
+        self.segments.push_back(Segment {
+            path,
+            bytes: size,
+            inherited,
+            events: batch.events(),
+        });
+        Ok(true)
+    }
+
+    fn write_segment(&mut self, tmp: &Path, path: &Path, batch: &SealedBatch) -> io::Result<()> {
         let body = &batch.bytes[HEADER_LEN..];
         let mut extension = BytesMut::with_capacity(EXTENSION_LEN);
         extension.put_slice(MAGIC);
@@ -112,32 +184,21 @@ impl Spool {
         extension.put_u32(batch.reports);
         extension.put_i64(batch.first_ts);
         extension.put_i64(batch.last_ts);
-        extension.put_u32(crc32fast::hash(body));
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&extension);
+        crc.update(body);
+        extension.put_u32(crc.finalize());
         let mut header = BytesMut::with_capacity(SEGMENT_HEADER_LEN);
         put_header_with_extension(&mut header, &extension);
-
-        let name = format!("{:016}-{}.pgcopy", self.next_seq, batch.id_text());
-        let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!("{name}.tmp"));
-        {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(&header)?;
-            file.write_all(body)?;
-            file.sync_all()?;
+        let mut file = File::create(tmp)?;
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_write) {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
-        fs::rename(&tmp, &path)?;
-        // Make the rename itself durable.
-        if let Ok(dir) = fs::File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        self.next_seq += 1;
-        self.used_bytes += size;
-        self.segments.push_back(Segment {
-            path,
-            bytes: size,
-            inherited,
-        });
-        Ok(true)
+        file.write_all(&header)?;
+        file.write_all(body)?;
+        file.sync_all()?;
+        fs::rename(tmp, path)
     }
 
     /// The oldest segment, if any.
@@ -146,42 +207,96 @@ impl Spool {
     }
 
     /// Reads and verifies a segment back into a batch.
-    pub(crate) fn load(segment: &Segment) -> io::Result<SealedBatch> {
-        let data = fs::read(&segment.path)?;
-        parse_segment(&data).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("corrupt spool segment {}", segment.path.display()),
-            )
-        })
+    pub(crate) fn load(segment: &Segment) -> Result<SealedBatch, LoadError> {
+        let data = fs::read(&segment.path).map_err(LoadError::Read)?;
+        parse_segment(&data).ok_or(LoadError::Corrupt)
     }
 
     /// Deletes the oldest segment, once its rows are committed.
     pub(crate) fn remove_oldest(&mut self) -> io::Result<()> {
         match self.pop_oldest() {
-            Some(path) => fs::remove_file(path),
+            Some(segment) => self.delete(&segment),
             None => Ok(()),
         }
     }
 
     /// Sets the oldest segment aside, renamed to `.corrupt`, for an operator
-    /// to look at; it is never replayed.
-    pub(crate) fn quarantine_oldest(&mut self) -> io::Result<()> {
-        match self.pop_oldest() {
-            Some(path) => {
-                let mut bad = path.clone().into_os_string();
-                bad.push(".corrupt");
-                fs::rename(&path, bad)
-            }
-            None => Ok(()),
-        }
+    /// to look at; it is never replayed. Returns it, for the accounting.
+    pub(crate) fn quarantine_oldest(&mut self) -> io::Result<Option<Segment>> {
+        let Some(segment) = self.pop_oldest() else {
+            return Ok(None);
+        };
+        let mut bad = segment.path.clone().into_os_string();
+        bad.push(".corrupt");
+        fs::rename(&segment.path, bad)?;
+        sync_dir(&self.dir);
+        Ok(Some(segment))
     }
 
-    fn pop_oldest(&mut self) -> Option<PathBuf> {
+    /// Replaces the oldest segment by `pieces` (what is left of it after a
+    /// partial replay): writes them as new segments, then deletes the
+    /// original, so a crash in between leaves both (the ledger and the
+    /// pieces' deterministic ids keep the replay exactly-once) and never
+    /// neither. The cap is checked net of the original. Returns, for each
+    /// piece, whether it was written.
+    pub(crate) fn replace_oldest(
+        &mut self,
+        pieces: &[SealedBatch],
+        inherited: bool,
+    ) -> io::Result<Vec<bool>> {
+        let Some(original) = self.pop_oldest() else {
+            return Ok(Vec::new());
+        };
+        let written = pieces
+            .iter()
+            .map(|piece| {
+                self.write(piece, inherited).unwrap_or_else(|e| {
+                    eprintln!("ringtrail: spool write failed: {e}");
+                    false
+                })
+            })
+            .collect();
+        self.delete(&original)?;
+        Ok(written)
+    }
+
+    fn pop_oldest(&mut self) -> Option<Segment> {
         let segment = self.segments.pop_front()?;
         self.used_bytes = self.used_bytes.saturating_sub(segment.bytes);
-        Some(segment.path)
+        Some(segment)
     }
+
+    fn delete(&self, segment: &Segment) -> io::Result<()> {
+        fs::remove_file(&segment.path)?;
+        // Make the deletion durable: a segment that comes back after a
+        // crash would be replayed again (harmless through the ledger, but
+        // work for nothing).
+        sync_dir(&self.dir);
+        Ok(())
+    }
+}
+
+/// Makes renames and deletions in `dir` durable. Best effort: some file
+/// systems cannot sync a directory.
+fn sync_dir(dir: &Path) {
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// The event rows a segment's header claims, without checking it: for
+/// counting what an unreadable segment held.
+fn header_events(path: &Path) -> Option<u64> {
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    let mut file = File::open(path).ok()?;
+    io::Read::read_exact(&mut file, &mut header).ok()?;
+    let ext = &header[HEADER_LEN..];
+    if &ext[..8] != MAGIC && &ext[..8] != MAGIC_V1 {
+        return None;
+    }
+    let rows = u32::from_be_bytes(ext[24..28].try_into().ok()?);
+    let reports = u32::from_be_bytes(ext[28..32].try_into().ok()?);
+    Some(rows.saturating_sub(reports) as u64)
 }
 
 /// Parses and checks a segment; `None` if anything is off.
@@ -191,7 +306,8 @@ fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
     }
     let ext_len = u32::from_be_bytes(data[15..19].try_into().ok()?) as usize;
     let ext = &data[HEADER_LEN..HEADER_LEN + EXTENSION_LEN];
-    if ext_len != EXTENSION_LEN || &ext[..8] != MAGIC {
+    let magic = &ext[..8];
+    if ext_len != EXTENSION_LEN || (magic != MAGIC && magic != MAGIC_V1) {
         return None;
     }
     let id: [u8; 16] = ext[8..24].try_into().ok()?;
@@ -199,9 +315,14 @@ fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
     let reports = u32::from_be_bytes(ext[28..32].try_into().ok()?);
     let first_ts = i64::from_be_bytes(ext[32..40].try_into().ok()?);
     let last_ts = i64::from_be_bytes(ext[40..48].try_into().ok()?);
-    let crc = u32::from_be_bytes(ext[48..52].try_into().ok()?);
+    let crc = u32::from_be_bytes(ext[CRC_AT..].try_into().ok()?);
     let body = &data[SEGMENT_HEADER_LEN..];
-    if crc32fast::hash(body) != crc || !body.ends_with(&[0xff, 0xff]) {
+    let mut expected = crc32fast::Hasher::new();
+    if magic == MAGIC {
+        expected.update(&ext[..CRC_AT]);
+    }
+    expected.update(body);
+    if expected.finalize() != crc || !body.ends_with(&[0xff, 0xff]) {
         return None;
     }
     // Back to a plain stream: the standard 19-byte header, then the body.
@@ -282,9 +403,98 @@ mod tests {
         let last = data.len() - 5;
         data[last] ^= 0xff;
         fs::write(&seg.path, data).unwrap();
-        assert!(Spool::load(&seg).is_err());
-        spool.quarantine_oldest().unwrap();
+        assert!(matches!(Spool::load(&seg), Err(LoadError::Corrupt)));
+        spool.quarantine_oldest().unwrap().unwrap();
         assert!(!seg.path.exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn one_owner_per_directory() {
+        let dir = temp_dir("lock");
+        let first = Spool::open(&dir, 1 << 20).unwrap();
+        match Spool::open(&dir, 1 << 20) {
+            Err(Error::SpoolInUse { dir: d }) => assert_eq!(d, dir),
+            other => panic!("a second owner must be refused: {other:?}"),
+        }
+        drop(first);
+        Spool::open(&dir, 1 << 20).expect("free again once the owner is gone");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_tmp_file_and_no_segment() {
+        let dir = temp_dir("full");
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        spool.fail_next_write = true;
+        assert!(spool.write_own(&batch(1, 3)).is_err());
+        let names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![LOCK_FILE.to_owned()], "only the lock file");
+        assert!(spool.oldest().is_none());
+        assert!(
+            spool.write_own(&batch(2, 3)).unwrap(),
+            "the next write works"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_checksum_covers_the_header_extension() {
+        let dir = temp_dir("crc");
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        assert!(spool.write_own(&batch(1, 3)).unwrap());
+        let seg = spool.oldest().unwrap().clone();
+        let good = fs::read(&seg.path).unwrap();
+        // The row count, inside the extension, off by one.
+        let mut bad = good.clone();
+        bad[HEADER_LEN + 27] ^= 1;
+        fs::write(&seg.path, &bad).unwrap();
+        assert!(matches!(Spool::load(&seg), Err(LoadError::Corrupt)));
+        // A segment of the first format (CRC over the body only) still loads.
+        let mut v1 = good.clone();
+        v1[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(MAGIC_V1);
+        let body_crc = crc32fast::hash(&v1[SEGMENT_HEADER_LEN..]);
+        v1[HEADER_LEN + CRC_AT..SEGMENT_HEADER_LEN].copy_from_slice(&body_crc.to_be_bytes());
+        fs::write(&seg.path, &v1).unwrap();
+        assert_eq!(Spool::load(&seg).unwrap().bytes, batch(1, 3).bytes);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_read_error_is_not_corruption() {
+        let dir = temp_dir("eio");
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        assert!(spool.write_own(&batch(1, 3)).unwrap());
+        let seg = spool.oldest().unwrap().clone();
+        // A directory where the file should be: reading fails with EISDIR.
+        fs::remove_file(&seg.path).unwrap();
+        fs::create_dir(&seg.path).unwrap();
+        assert!(matches!(Spool::load(&seg), Err(LoadError::Read(_))));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn replacing_a_segment_is_checked_against_the_cap_net_of_it() {
+        let dir = temp_dir("replace");
+        let whole = batch(1, 10);
+        let one = (whole.bytes.len() + EXTENSION_LEN) as u64;
+        // Room for exactly one such segment (and its pieces, which are
+        // smaller together than the whole, header aside).
+        let mut spool = Spool::open(&dir, one + EXTENSION_LEN as u64 + 64).unwrap();
+        assert!(spool.write_own(&whole).unwrap());
+        let pieces = whole.halves();
+        assert_eq!(
+            spool.replace_oldest(&pieces, false).unwrap(),
+            vec![true, true]
+        );
+        assert_eq!(
+            Spool::load(spool.oldest().unwrap()).unwrap().id,
+            pieces[0].id
+        );
+        assert_eq!(spool.segments.len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
 }

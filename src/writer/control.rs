@@ -7,11 +7,12 @@
 //! pass's commit, so every event published before `flush()` was called is
 //! committed (or reported spooled or lost) when it returns.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::sink::{BatchFailure, Outcome};
+use crate::sink::{BatchFailure, Cutoff, Outcome};
 use crate::{Error, Result};
 
 /// Monotonic counters, written by the writer thread only.
@@ -25,6 +26,8 @@ pub(crate) struct Counters {
     recovered: AtomicU64,
     dead_lettered: AtomicU64,
     lost: AtomicU64,
+    resolved: AtomicU64,
+    inherited_lost: AtomicU64,
     drop_reports: AtomicU64,
     completed: AtomicU64,
 }
@@ -55,6 +58,8 @@ impl Counters {
         add(&self.recovered, o.recovered);
         add(&self.dead_lettered, o.dead_lettered);
         add(&self.lost, o.lost);
+        add(&self.resolved, o.resolved);
+        add(&self.inherited_lost, o.inherited_lost);
     }
     /// Records taken from the ring.
     pub(crate) fn received(&self) -> u64 {
@@ -80,9 +85,19 @@ impl Counters {
     pub(crate) fn dead_lettered(&self) -> u64 {
         get(&self.dead_lettered)
     }
-    /// Rows neither committed nor spooled.
+    /// Rows neither committed nor spooled (less those whose batch turned
+    /// out committed after all).
     pub(crate) fn lost(&self) -> u64 {
+        get(&self.lost).saturating_sub(get(&self.resolved))
+    }
+    /// Every row ever counted lost, for the in-band reports.
+    pub(crate) fn lost_total(&self) -> u64 {
         get(&self.lost)
+    }
+    /// Rows of an earlier process's spool that could not be replayed or
+    /// spooled again.
+    pub(crate) fn inherited_lost(&self) -> u64 {
+        get(&self.inherited_lost)
     }
     /// In-band `ringtrail::dropped` rows added.
     pub(crate) fn drop_reports(&self) -> u64 {
@@ -100,9 +115,13 @@ struct State {
     /// Set by a shutdown request: the writer's deadline for its last commits.
     shutdown: Option<Instant>,
     exited: bool,
-    /// The last failure and the ticket range it was reported to.
-    failure: Option<(u64, u64, BatchFailure)>,
+    /// Recent failures and the ticket range each was reported to, newest
+    /// last, so concurrent flushes each see the failure of their own range.
+    failures: VecDeque<(u64, u64, BatchFailure)>,
 }
+
+/// How many failure ranges are remembered for waiting flushes.
+const FAILURES_KEPT: usize = 64;
 
 /// Requests from the guard to the writer, and their completion.
 #[derive(Default)]
@@ -110,6 +129,8 @@ pub(crate) struct Control {
     state: Mutex<State>,
     changed: Condvar,
     pub(crate) counters: Counters,
+    /// The shutdown deadline, shared with the sink's threads.
+    pub(crate) cutoff: Arc<Cutoff>,
 }
 
 impl Control {
@@ -138,7 +159,10 @@ impl Control {
         let mut state = self.lock();
         let previous = self.counters.completed();
         if let Some(failure) = failure {
-            state.failure = Some((previous, ticket, failure));
+            if state.failures.len() == FAILURES_KEPT {
+                state.failures.pop_front();
+            }
+            state.failures.push_back((previous, ticket, failure));
         }
         if ticket > previous {
             self.counters.completed.store(ticket, Ordering::Release);
@@ -164,6 +188,7 @@ impl Control {
     pub(crate) fn request_shutdown(&self, deadline: Instant) -> u64 {
         let mut state = self.lock();
         state.shutdown = Some(deadline);
+        self.cutoff.set(deadline);
         state.requested += 1;
         state.requested
     }
@@ -174,11 +199,14 @@ impl Control {
         let mut state = self.lock();
         loop {
             if self.counters.completed() >= ticket {
-                return match &state.failure {
-                    Some((after, upto, failure)) if ticket > *after && ticket <= *upto => {
-                        Err(failure.to_error())
-                    }
-                    _ => Ok(()),
+                let mine = state
+                    .failures
+                    .iter()
+                    .rev()
+                    .find(|(after, upto, _)| ticket > *after && ticket <= *upto);
+                return match mine {
+                    Some((_, _, failure)) => Err(failure.to_error()),
+                    None => Ok(()),
                 };
             }
             if state.exited {

@@ -32,7 +32,7 @@ use crate::capture::record::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
 use crate::ring::Ring;
 use crate::row::{severity_number, Field, Row, LEVEL_ERROR};
-use crate::sink::{BatchFailure, Sink, Wait};
+use crate::sink::{BatchFailure, Outcome, Sink, Wait};
 use crate::uuid7::Uuid7;
 use report::DropReporter;
 use timer::BatchTimer;
@@ -111,49 +111,36 @@ impl Writer {
     /// record published before it is committed, spooled or counted lost.
     pub(crate) fn run(mut self) {
         self.ring.doorbell.register_writer();
-        let capacity = self.ring.slots.capacity();
+        let mut pass = self.ring.slots.drain_pass();
         loop {
             let (requested, shutdown) = self.control.requests();
-            let flush_wanted = requested > self.control.counters.completed() || shutdown.is_some();
+            if let Some(deadline) = shutdown {
+                return self.shut_down(requested, deadline);
+            }
+            let flush_wanted = requested > self.control.counters.completed();
             self.wall.refresh();
-            // Drain at most one ring's worth per pass: under a steady stream
-            // the ring may never be empty, but after `capacity` pops every
-            // record published before this pass began has been taken.
-            let mut drained = 0;
-            while drained < capacity {
-                let Some(index) = self.ring.slots.take() else {
-                    break;
-                };
+            // One drain pass: under a steady stream the ring may never be
+            // empty, but when the pass ends every record published before
+            // it began has been taken (`SlotPool::take_in`).
+            self.ring.slots.refill(&mut pass);
+            while let Some(index) = self.ring.slots.take_in(&mut pass) {
                 self.append(index);
-                drained += 1;
-                if self.sink.pending_rows() >= self.config.batch_rows
-                    || self.sink.pending_bytes() >= self.config.batch_bytes
-                {
-                    self.commit(shutdown);
-                }
             }
             let now = Instant::now();
             // Unreported drops start the clock like a first row would: the
             // report lands within a flush interval, without shrinking the
             // batches of an overloaded pipeline.
-            if !self.timer.is_running() && self.drops.pending(&self.ring) {
+            if !self.timer.is_running() && self.drops.pending(&self.ring, &self.control.counters) {
                 self.timer.row_added(now);
             }
-            let has_rows = self.sink.pending_rows() > 0 || self.drops.pending(&self.ring);
-            if has_rows && (flush_wanted || self.timer.is_due(now)) {
-                self.commit(shutdown);
+            if self.has_rows() && (flush_wanted || self.timer.is_due(now)) {
+                self.commit();
             }
             if flush_wanted {
                 // Wait for the batches in flight: a flush is complete only
                 // when they are committed (or spooled).
-                self.collect(Wait::for_all(shutdown));
+                self.collect(Wait::All);
                 self.control.complete(requested, self.failure.take());
-                if shutdown.is_some() {
-                    // Everything published before the shutdown request was
-                    // in this pass. Later events stay in the ring, counted
-                    // as enqueued but not written.
-                    return;
-                }
             } else {
                 self.collect(Wait::No);
             }
@@ -163,16 +150,52 @@ impl Writer {
         }
     }
 
+    /// Rows in the batch in progress, or drops still to report.
+    fn has_rows(&self) -> bool {
+        self.sink.pending_rows() > 0 || self.drops.pending(&self.ring, &self.control.counters)
+    }
+
+    /// The last pass: closes the ring and takes every slot out of
+    /// circulation (each one either drained or free), so that every event
+    /// that got a slot is committed, spooled or counted lost, and every
+    /// later one is dropped at once and counted. Then commits, and closes
+    /// the sink, which obeys the shutdown cutoff (`deadline`).
+    fn shut_down(mut self, ticket: u64, deadline: Instant) {
+        self.ring.close();
+        let capacity = self.ring.slots.capacity();
+        let mut held = 0;
+        loop {
+            held += self.ring.slots.hoard_free();
+            // Records published before the close, or by producers that held
+            // a slot while it happened. Appending frees each slot, and the
+            // next round hoards it.
+            while let Some(index) = self.ring.slots.take() {
+                self.append(index);
+            }
+            held += self.ring.slots.hoard_free();
+            if held >= capacity || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        if self.has_rows() {
+            self.commit();
+        }
+        let outcome = self.sink.close();
+        self.apply(outcome);
+        self.control.complete(ticket, self.failure.take());
+    }
+
     /// Parks until woken, or until the batch in progress is due.
     fn sleep(&mut self, now: Instant) {
         let wake = self.timer.wake_at(now);
-        self.ring.doorbell.set_parked(true);
-        // Re-check after announcing the park, so a producer that published
-        // just before it saw `parked` is not left waiting a whole interval.
+        self.ring.doorbell.park();
+        // Re-check after announcing the park (the doorbell's fence pairs
+        // with the producers'), so a record published meanwhile is seen.
         if self.ring.slots.ready_len() == 0 && !self.control.has_requests() {
             std::thread::park_timeout(wake.saturating_duration_since(now));
         }
-        self.ring.doorbell.set_parked(false);
+        self.ring.doorbell.unpark();
     }
 
     /// Decodes one record into a row, hands it to the sink, frees the slot.
@@ -224,17 +247,25 @@ impl Writer {
         if level >= LEVEL_ERROR {
             self.timer.mark_urgent();
         }
+        if self.sink.pending_rows() >= self.config.batch_rows
+            || self.sink.pending_bytes() >= self.config.batch_bytes
+        {
+            self.commit();
+        }
     }
 
     /// Commits the batch in progress (with any due drop reports). The sink
     /// retries as configured; whatever it cannot commit it spools or counts
     /// lost, and the next completed flush hears about it.
-    fn commit(&mut self, deadline: Option<Instant>) {
-        let reports = self
-            .drops
-            .append(&self.ring, self.sink.as_mut(), &mut self.ids);
+    fn commit(&mut self) {
+        let reports = self.drops.append(
+            &self.ring,
+            &self.control.counters,
+            self.sink.as_mut(),
+            &mut self.ids,
+        );
         self.control.counters.add_drop_reports(reports);
-        self.sink.commit(deadline);
+        self.sink.commit();
         self.timer.committed(Instant::now());
     }
 
@@ -242,6 +273,10 @@ impl Writer {
     /// in flight as `wait` says.
     fn collect(&mut self, wait: Wait) {
         let outcome = self.sink.outcomes(wait);
+        self.apply(outcome);
+    }
+
+    fn apply(&mut self, outcome: Outcome) {
         self.control.counters.apply(&outcome);
         if let Some(failure) = outcome.failure {
             self.failure = Some(failure);

@@ -2,6 +2,11 @@
 //! `ringtrail::dropped` row per reason to the batch, so the table itself
 //! shows its gaps. The report is appended by the writer straight into the
 //! sink's batch, never through the ring, so it cannot be dropped itself.
+//!
+//! The reasons are the ring's drop reasons (`ring_full`, `evicted_oldest`,
+//! `block_timeout`, `after_shutdown`), plus `lost` (rows of this process
+//! that could be neither committed nor spooled) and `inherited_lost` (rows
+//! of an earlier process's spool that could not be replayed or re-spooled).
 
 use crate::clock::unix_nanos_now;
 use crate::ring::{DropReason, Ring};
@@ -9,45 +14,71 @@ use crate::row::{Field, Row, Value, LEVEL_WARN};
 use crate::sink::Sink;
 use crate::text::rfc3339;
 use crate::uuid7::Uuid7;
+use crate::writer::control::Counters;
 
 /// The target of the in-band rows that report dropped events
 /// (`fields`: `count`, `reason`, `from`, `to`).
 pub const DROPPED_TARGET: &str = "ringtrail::dropped";
 
+/// How many reasons are reported: the ring's, `lost` and `inherited_lost`.
+const REASONS: usize = DropReason::ALL.len() + 2;
+
 /// What has been reported so far.
 pub(crate) struct DropReporter {
-    reported: [u64; 3],
+    reported: [u64; REASONS],
     since_nanos: i64,
+}
+
+/// Every reason with its running total.
+fn totals(ring: &Ring, counters: &Counters) -> [(&'static str, u64); REASONS] {
+    let mut totals = [("", 0); REASONS];
+    for (slot, reason) in totals.iter_mut().zip(DropReason::ALL) {
+        *slot = (reason.as_str(), ring.dropped(reason));
+    }
+    totals[REASONS - 2] = ("lost", counters.lost_total());
+    totals[REASONS - 1] = ("inherited_lost", counters.inherited_lost());
+    totals
 }
 
 impl DropReporter {
     pub(crate) fn new() -> DropReporter {
         DropReporter {
-            reported: [0; 3],
+            reported: [0; REASONS],
             since_nanos: unix_nanos_now(),
         }
     }
 
     /// Whether drops happened since the last report.
-    pub(crate) fn pending(&self, ring: &Ring) -> bool {
-        DropReason::ALL
+    pub(crate) fn pending(&self, ring: &Ring, counters: &Counters) -> bool {
+        totals(ring, counters)
             .iter()
-            .any(|&r| ring.dropped(r) > self.reported[r as usize])
+            .zip(&self.reported)
+            .any(|((_, total), reported)| total > reported)
     }
 
     /// Appends one row per reason with new drops; returns how many rows.
-    pub(crate) fn append(&mut self, ring: &Ring, sink: &mut dyn Sink, ids: &mut Uuid7) -> u64 {
+    pub(crate) fn append(
+        &mut self,
+        ring: &Ring,
+        counters: &Counters,
+        sink: &mut dyn Sink,
+        ids: &mut Uuid7,
+    ) -> u64 {
+        if !self.pending(ring, counters) {
+            return 0;
+        }
         let now = unix_nanos_now();
         let (from, to) = (rfc3339(self.since_nanos), rfc3339(now));
         let mut rows = 0;
-        for reason in DropReason::ALL {
-            let total = ring.dropped(reason);
-            let count = total - self.reported[reason as usize];
+        for ((reason, total), reported) in
+            totals(ring, counters).into_iter().zip(&mut self.reported)
+        {
+            let count = total.saturating_sub(*reported);
             if count == 0 {
                 continue;
             }
-            self.reported[reason as usize] = total;
-            let message = format!("{count} events dropped ({})", reason.as_str());
+            *reported = total;
+            let message = format!("{count} events dropped ({reason})");
             let fields = [
                 Field {
                     name: "count",
@@ -55,7 +86,7 @@ impl DropReporter {
                 },
                 Field {
                     name: "reason",
-                    value: Value::Str(reason.as_str()),
+                    value: Value::Str(reason),
                 },
                 Field {
                     name: "from",

@@ -9,6 +9,15 @@ use crate::ring::Ring;
 use crate::sink::Destination;
 use crate::{Error, Result};
 
+/// Tells the control the writer is gone when dropped: on return or unwind.
+struct Exited(Arc<Control>);
+
+impl Drop for Exited {
+    fn drop(&mut self) {
+        self.0.exited();
+    }
+}
+
 /// Starts `ringtrail-writer`, connected to `destination`. Returns once the
 /// sink is connected (or failed to), with the thread's handle.
 pub(crate) fn spawn(
@@ -21,21 +30,22 @@ pub(crate) fn spawn(
     let thread = std::thread::Builder::new()
         .name("ringtrail-writer".into())
         .spawn(move || {
+            // However the thread ends, a panic included, waiting flushes
+            // hear of it instead of hanging.
+            let _exit = Exited(control.clone());
             // Connect on this thread: it owns the sink's runtime, so
             // `build` never nests a runtime inside the caller's.
-            let sink = match destination.connect() {
+            let sink = match destination.connect(control.cutoff.clone()) {
                 Ok(sink) => {
                     let _ = ready_tx.send(Ok(()));
                     sink
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
-                    control.exited();
                     return;
                 }
             };
-            Writer::new(ring, control.clone(), sink, config).run();
-            control.exited();
+            Writer::new(ring, control, sink, config).run();
         })?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(thread),

@@ -1,21 +1,32 @@
 //! [`Connection`]: the shipper's session with PostgreSQL. It owns the
 //! private tokio runtime, the pool and the connection held across batches,
 //! and runs every piece of I/O through one [`run`](Connection::run) that
-//! applies a timeout and never hands a connection in an unknown state back
-//! to the pool.
+//! applies a timeout and the shutdown [`Cutoff`], and never hands a
+//! connection in an unknown state back to the pool.
+//!
+//! Inside, every round trip is a [`step`]: one that gets no answer for the
+//! stall timeout fails with [`Error::Stalled`], so a server that hangs
+//! (frozen, or behind a path that drops packets) is noticed in seconds,
+//! not at the end of the commit timeout. TCP keepalives (idle 10 s, every
+//! 2 s, 3 probes) and, on Linux, a TCP user timeout notice a dead peer
+//! below that.
 
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::future::{select, Either};
 use futures_util::SinkExt;
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
 use crate::encode::copy::copy_statement;
 use crate::error::PoolError;
-use crate::sink::batch::SealedBatch;
-use crate::sink::PostgresConfig;
+use crate::sink::batch::{Removed, SealedBatch};
+use crate::sink::{Cutoff, PostgresConfig};
 use crate::{migrate, Error, Result};
 
 /// The runtime, the pool, and the state of the session on it.
@@ -23,22 +34,45 @@ pub(super) struct Connection {
     runtime: tokio::runtime::Runtime,
     session: Session,
     commit_timeout: Duration,
+    cutoff: Arc<Cutoff>,
 }
 
 /// What the futures that [`Connection::run`] drives may touch.
 pub(super) struct Session {
     pool: Pool,
+    /// The settings, for probes on a connection of their own.
+    config: tokio_postgres::Config,
     /// `host:port` (or the socket directory), for error messages.
     target: String,
     /// The connection held between batches.
     client: Option<Object>,
     statement: String,
     migrated: bool,
+    /// The longest one round trip may go unanswered.
+    stall: Duration,
+}
+
+/// The primary key of `ringtrail.batches`: a unique violation on it means
+/// an earlier attempt of the batch committed (its COMMIT was still running
+/// when the client gave up on it).
+const LEDGER_KEY: &str = "batches_pkey";
+
+/// Awaits one round trip, failing with [`Error::Stalled`] when nothing
+/// comes back for `stall`.
+async fn step<T, E: Into<Error>>(
+    stall: Duration,
+    what: &'static str,
+    round_trip: impl Future<Output = std::result::Result<T, E>>,
+) -> Result<T> {
+    match tokio::time::timeout(stall, round_trip).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(Error::Stalled { what, after: stall }),
+    }
 }
 
 impl Connection {
     /// Builds the runtime and the pool. Connects nothing yet.
-    pub(super) fn new(config: &PostgresConfig) -> Result<Connection> {
+    pub(super) fn new(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<Connection> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -61,7 +95,13 @@ impl Connection {
             pg.connect_timeout(Duration::from_secs(10));
         }
         pg.keepalives(true);
+        pg.keepalives_idle(Duration::from_secs(10));
+        pg.keepalives_interval(Duration::from_secs(2));
+        pg.keepalives_retries(3);
+        #[cfg(target_os = "linux")]
+        pg.tcp_user_timeout(config.stall_timeout.max(Duration::from_secs(1)));
         let target = describe_target(&pg);
+        let probe_config = pg.clone();
         // `Verified` runs a cheap query before reusing a connection, so a
         // connection killed by a network drop or server restart is replaced
         // instead of failing the next batch.
@@ -85,12 +125,15 @@ impl Connection {
             runtime,
             session: Session {
                 pool,
+                config: probe_config,
                 target,
                 client: None,
                 statement: copy_statement(),
                 migrated: !config.migrate,
+                stall: config.stall_timeout,
             },
             commit_timeout: config.commit_timeout,
+            cutoff,
         })
     }
 
@@ -100,9 +143,9 @@ impl Connection {
     }
 
     /// Runs `work` on the session, giving up after `timeout` with
-    /// `Error::Timeout(what)`. On any error the held connection is closed,
-    /// never returned to the pool: it may be mid-COPY or in an aborted
-    /// transaction.
+    /// `Error::Timeout(what)`, or when the shutdown cutoff passes. On any
+    /// error the held connection is closed, never returned to the pool: it
+    /// may be mid-COPY or in an aborted transaction.
     pub(super) fn run<T>(
         &mut self,
         what: &'static str,
@@ -110,12 +153,17 @@ impl Connection {
         work: impl AsyncFnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
         let Connection {
-            runtime, session, ..
+            runtime,
+            session,
+            cutoff,
+            ..
         } = self;
         let result = runtime.block_on(async {
-            tokio::time::timeout(timeout, work(session))
-                .await
-                .unwrap_or(Err(Error::Timeout(what)))
+            let work = pin!(tokio::time::timeout(timeout, work(session)));
+            match select(work, pin!(cutoff.reached())).await {
+                Either::Left((done, _)) => done.unwrap_or(Err(Error::Timeout(what))),
+                Either::Right(_) => Err(Error::Timeout("the shutdown deadline")),
+            }
         });
         if result.is_err() {
             if let Some(client) = session.client.take() {
@@ -140,14 +188,33 @@ impl Session {
     /// The held connection, checking one out (verified) when there is none.
     async fn client(&mut self) -> Result<&mut Object> {
         if self.client.is_none() {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| Error::Pool(PoolError::new(self.target.clone(), e)))?;
+            let target = &self.target;
+            let checkout = async {
+                (self.pool.get().await).map_err(|e| Error::Pool(PoolError::new(target.clone(), e)))
+            };
+            let client = step(self.stall, "connecting", checkout).await?;
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("just checked out"))
+    }
+
+    /// Closes the held connection without returning it to the pool.
+    fn discard_client(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+
+    /// A cheap query on a connection of its own (never the pool's, never a
+    /// live batch), within the stall timeout: does the server answer?
+    pub(super) async fn probe(&mut self) -> Result<()> {
+        let stall = self.stall;
+        let (client, connection) = step(stall, "probing", self.config.connect(NoTls)).await?;
+        let connection = tokio::spawn(connection);
+        let answered = step(stall, "probing", client.simple_query("SELECT 1")).await;
+        drop(client);
+        connection.abort();
+        answered.map(drop)
     }
 
     async fn migrate_once(&mut self) -> Result<()> {
@@ -161,15 +228,37 @@ impl Session {
     /// Whether the batch's ledger row exists: it committed already.
     async fn is_committed(&mut self, batch: &SealedBatch) -> Result<bool> {
         let id = batch.id_text();
-        let row = self
-            .client()
+        let stall = self.stall;
+        let client = self.client().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let query = client.query_one(
+            "SELECT EXISTS (SELECT 1 FROM ringtrail.batches WHERE batch_id = $1::text::uuid)",
+            &params,
+        );
+        Ok(step(stall, "checking the ledger", query).await?.get(0))
+    }
+
+    /// Which of `ids` the ledger holds (batches whose outcome was unknown).
+    pub(super) async fn committed_among(&mut self, ids: &[[u8; 16]]) -> Result<Vec<[u8; 16]>> {
+        let texts: Vec<String> = ids.iter().map(crate::text::uuid_text).collect();
+        let stall = self.stall;
+        let client = self.client().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&texts];
+        let query = client.query(
+            "SELECT batch_id::text FROM ringtrail.batches WHERE batch_id = ANY($1::text[]::uuid[])",
+            &params,
+        );
+        let found: Vec<String> = step(stall, "checking the ledger", query)
             .await?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM ringtrail.batches WHERE batch_id = $1::text::uuid)",
-                &[&id],
-            )
-            .await?;
-        Ok(row.get(0))
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        Ok(ids
+            .iter()
+            .zip(&texts)
+            .filter(|(_, text)| found.contains(text))
+            .map(|(id, _)| *id)
+            .collect())
     }
 
     /// Ships `batch` unless `check_ledger` finds it committed already:
@@ -182,41 +271,50 @@ impl Session {
         if check_ledger && self.is_committed(batch).await? {
             return Ok(());
         }
-        let statement = self.statement.clone();
+        let (stall, statement) = (self.stall, self.statement.clone());
         let client = self.client().await?;
-        let copy_statement = client.prepare_cached(&statement).await?;
-        let (_, copy) = futures_util::future::try_join(
+        let copy_statement =
+            step(stall, "preparing COPY", client.prepare_cached(&statement)).await?;
+        let start = futures_util::future::try_join(
             client.batch_execute("BEGIN"),
             client.copy_in::<_, Bytes>(&copy_statement),
-        )
-        .await?;
-        futures_util::pin_mut!(copy);
-        copy.send(batch.bytes.clone()).await?;
-        copy.finish().await?;
+        );
+        let (_, copy) = step(stall, "starting COPY", start).await?;
+        let mut copy = pin!(copy);
+        step(stall, "sending COPY data", copy.send(batch.bytes.clone())).await?;
+        step(stall, "finishing COPY", copy.as_mut().finish()).await?;
         // Only values this process formatted itself go into the text: a
         // UUID and integers.
         let micros = |nanos: i64| nanos.div_euclid(1_000);
-        client
-            .batch_execute(&format!(
-                "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts) VALUES \
-                 ('{}', {}, {}, 'epoch'::timestamptz + {} * interval '1 microsecond', \
-                 'epoch'::timestamptz + {} * interval '1 microsecond'); COMMIT",
-                batch.id_text(),
-                batch.rows,
-                batch.bytes.len(),
-                micros(batch.first_ts),
-                micros(batch.last_ts),
-            ))
-            .await?;
-        Ok(())
+        let ledger = format!(
+            "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts) VALUES \
+             ('{}', {}, {}, 'epoch'::timestamptz + {} * interval '1 microsecond', \
+             'epoch'::timestamptz + {} * interval '1 microsecond'); COMMIT",
+            batch.id_text(),
+            batch.rows,
+            batch.bytes.len(),
+            micros(batch.first_ts),
+            micros(batch.last_ts),
+        );
+        match step(stall, "committing", client.batch_execute(&ledger)).await {
+            Err(Error::Postgres(e)) if is_ledger_clash(&e) => {
+                // An earlier attempt's COMMIT got through after all: this
+                // transaction rolled back, the batch is in once. The
+                // connection is in an aborted transaction; close it.
+                self.discard_client();
+                Ok(())
+            }
+            other => other,
+        }
     }
 
-    /// Stores one refused row in `ringtrail.dead_letters`.
+    /// Stores refused rows of `batch` in `ringtrail.dead_letters`, in one
+    /// statement: one row when the server named it, or every row of a
+    /// batch whose error hits them all.
     pub(super) async fn dead_letter(
         &mut self,
         batch: &SealedBatch,
-        line: Option<usize>,
-        tuple: &[u8],
+        rows: &[(Option<usize>, Removed)],
         error: &Error,
     ) -> Result<()> {
         let (sqlstate, message) = match error.postgres().and_then(|e| e.as_db_error()) {
@@ -224,17 +322,27 @@ impl Session {
             None => (String::new(), error.chain()),
         };
         let id = batch.id_text();
-        let line = line.map(|l| l as i32);
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO ringtrail.dead_letters (batch_id, line, sqlstate, message, tuple)
-                 VALUES ($1::text::uuid, $2, $3, $4, $5)",
-                &[&id, &line, &sqlstate, &message, &tuple],
-            )
-            .await?;
+        let lines: Vec<Option<i32>> = rows.iter().map(|(l, _)| l.map(|l| l as i32)).collect();
+        let tuples: Vec<&[u8]> = rows.iter().map(|(_, r)| &r.tuple[..]).collect();
+        let stall = self.stall;
+        let client = self.client().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&id, &sqlstate, &message, &lines, &tuples];
+        let insert = client.execute(
+            "INSERT INTO ringtrail.dead_letters (batch_id, line, sqlstate, message, tuple)
+             SELECT $1::text::uuid, line, $2, $3, tuple
+             FROM unnest($4::int4[], $5::bytea[]) AS u(line, tuple)",
+            &params,
+        );
+        step(stall, "writing dead letters", insert).await?;
         Ok(())
     }
+}
+
+fn is_ledger_clash(error: &tokio_postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_some_and(|db| db.code().code() == "23505" && db.constraint() == Some(LEDGER_KEY))
 }
 
 /// `host:port` of the first host (or its socket directory), for messages.

@@ -1,8 +1,9 @@
 //! [`Health`]: whether PostgreSQL is up, as the shipper last saw it.
 //!
 //! While it is down, live batches go straight to the spool instead of
-//! waiting on the network while the ring fills, and a probe (the next
-//! batch or replay attempt) is let through every [`PROBE_INTERVAL`].
+//! waiting on the network while the ring fills, and every
+//! [`PROBE_INTERVAL`] a probe (a cheap query on a connection of its own,
+//! never a live batch) asks whether it is back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,11 +67,16 @@ impl Health {
         }
     }
 
-    /// While down and before the next probe: how long until it, and why
-    /// PostgreSQL is down. `None` when a try is due.
-    pub(super) fn wait_for_probe(&self) -> Option<(Duration, Arc<Error>)> {
+    /// Why PostgreSQL is down, while it is.
+    pub(super) fn cause(&self) -> Option<Arc<Error>> {
+        self.down.as_ref().map(|down| down.cause.clone())
+    }
+
+    /// While down and before the next probe is due: how long until it.
+    /// `None` when up, or when a probe is due.
+    pub(super) fn until_probe(&self) -> Option<Duration> {
         let down = self.down.as_ref()?;
         let left = down.next_probe.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then(|| (left, down.cause.clone()))
+        (!left.is_zero()).then_some(left)
     }
 }
