@@ -499,13 +499,26 @@ fn timestamps_are_wall_clock_time_in_emission_order() {
 
 #[test]
 fn flush_covers_every_event_before_it_while_others_keep_emitting() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let url = common::database();
-    let (dispatch, guard) = common::start(common::builder(&url).capacity(1 << 16).overflow(
-        ringtrail::OverflowPolicy::Block {
-            timeout: Duration::from_secs(10),
-        },
-    ));
+    flush_is_exact_with(&url, common::builder(&url).capacity(1 << 16));
+}
+
+#[test]
+fn flush_is_exact_for_capacities_that_split_into_uneven_shards() {
+    // 10,000 slots in 2 shards are 8,192 + 1,808; 3,001 are 2,048 + 953.
+    for capacity in [10_000, 3_001] {
+        let url = common::database();
+        flush_is_exact_with(&url, common::builder(&url).capacity(capacity).shards(2));
+    }
+}
+
+/// Two threads stream events while the test flushes five times; after each
+/// flush, every event either thread finished before it is committed.
+fn flush_is_exact_with(url: &str, builder: ringtrail::Builder) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (dispatch, guard) = common::start(builder.overflow(ringtrail::OverflowPolicy::Block {
+        timeout: Duration::from_secs(10),
+    }));
     let stop = AtomicBool::new(false);
     // The highest sequence number each thread has finished emitting.
     let emitted = [AtomicU64::new(0), AtomicU64::new(0)];
@@ -533,7 +546,7 @@ fn flush_covers_every_event_before_it_while_others_keep_emitting() {
             guard.flush().unwrap();
             // Right after flush returns, before the stream stops: every event
             // finished before the call must already be committed.
-            let mut db = common::client(&url);
+            let mut db = common::client(url);
             for (t, &upto) in before.iter().enumerate() {
                 let present: i64 = db
                     .query_one(

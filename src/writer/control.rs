@@ -228,3 +228,33 @@ impl Control {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, Fate};
+
+    fn failure(fate: Fate) -> BatchFailure {
+        BatchFailure::new(fate, Error::Timeout("a test"))
+    }
+
+    #[test]
+    fn concurrent_flushes_each_see_the_failure_of_their_own_range() {
+        let control = Control::default();
+        let first = control.request_flush();
+        control.complete(first, Some(failure(Fate::Spooled)));
+        let second = control.request_flush();
+        control.complete(second, Some(failure(Fate::Lost)));
+        let third = control.request_flush();
+        control.complete(third, None);
+        // The first waiter wakes only now: its failure was not overwritten.
+        let fate = |ticket| match control.wait(ticket, None) {
+            Err(Error::Write { fate, .. }) => Some(fate),
+            Ok(()) => None,
+            Err(other) => panic!("{other}"),
+        };
+        assert_eq!(fate(first), Some(Fate::Spooled));
+        assert_eq!(fate(second), Some(Fate::Lost));
+        assert_eq!(fate(third), None);
+    }
+}

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cutter;
+
 use std::time::Duration;
 
 use tracing::Dispatch;
@@ -12,6 +14,15 @@ use tracing_subscriber::prelude::*;
 /// server), already migrated.
 pub fn database() -> String {
     ringtrail::embedded::fresh_database().expect("a test database")
+}
+
+/// A brand-new database with ringtrail's schema applied, for tests that
+/// change the schema before the pipeline starts.
+pub fn migrated_database() -> String {
+    let url = database();
+    let (_layer, guard) = builder(&url).build().expect("migrations apply");
+    drop(guard);
+    url
 }
 
 /// A synchronous client for assertions.

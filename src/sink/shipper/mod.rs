@@ -354,10 +354,15 @@ impl Shipper {
     /// Delivers one live batch: committed, or else spooled (or lost).
     pub(crate) fn commit(&mut self, batch: SealedBatch) -> Outcome {
         let mut out = Outcome::default();
-        // Known down (and no probe answering), or past the cutoff: go
-        // straight to disk instead of waiting on the network while the ring
-        // fills.
-        if !self.available(&mut out) {
+        // With a spool, known down (and no probe answering) or past the
+        // cutoff: straight to disk instead of waiting on the network while
+        // the ring fills. Without one, the batch is tried anyway (it has
+        // nowhere else to go), unless the cutoff has passed.
+        let skip_network = match self.spool {
+            Some(_) => !self.available(&mut out),
+            None => self.cutoff.passed(),
+        };
+        if skip_network {
             let cause = self
                 .health
                 .cause()
