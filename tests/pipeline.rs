@@ -537,6 +537,15 @@ fn flush_is_exact_with(url: &str, builder: ringtrail::Builder) {
                 })
             });
         }
+        // Stops the stream however this thread leaves the scope, a failed
+        // assertion included, so a failure fails instead of hanging.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
         for _ in 0..5 {
             thread::sleep(Duration::from_millis(100));
             let before = [
