@@ -54,8 +54,10 @@ pub(crate) struct PostgresSink {
     in_flight: usize,
     in_flight_bytes: usize,
     queue_bytes: usize,
-    /// Rows that could not even be handed over (the shipper is gone).
-    orphaned: Outcome,
+    /// Outcomes received while waiting for room in the queue, and rows
+    /// that could not even be handed over (the shipper is gone): for the
+    /// next `outcomes`.
+    received: Outcome,
     cutoff: Arc<Cutoff>,
     shipper: Option<JoinHandle<()>>,
 }
@@ -86,7 +88,7 @@ impl PostgresSink {
             in_flight: 0,
             in_flight_bytes: 0,
             queue_bytes: config.batch_queue_bytes,
-            orphaned: Outcome::default(),
+            received: Outcome::default(),
             cutoff,
             shipper: Some(thread),
         })
@@ -216,7 +218,7 @@ impl Sink for PostgresSink {
                 break;
             }
         }
-        self.orphaned.add(out);
+        self.received.add(out);
         let bytes = batch.bytes.len();
         let sent = match &self.shipments {
             Some(queue) => queue.send(batch).map_err(|mpsc::SendError(batch)| batch),
@@ -228,14 +230,14 @@ impl Sink for PostgresSink {
                 self.in_flight_bytes += bytes;
             }
             Err(batch) => {
-                self.orphaned.lost += batch.events();
-                self.orphaned.failure = Some(BatchFailure::new(Fate::Lost, Error::WriterGone));
+                self.received.lost += batch.events();
+                self.received.failure = Some(BatchFailure::new(Fate::Lost, Error::WriterGone));
             }
         }
     }
 
     fn outcomes(&mut self, wait: Wait) -> Outcome {
-        let mut out = std::mem::take(&mut self.orphaned);
+        let mut out = std::mem::take(&mut self.received);
         while let Ok(done) = self.done.try_recv() {
             self.receive(done, &mut out);
         }

@@ -1,0 +1,112 @@
+//! Replaying the spool: one segment at a time, through the ledger, when
+//! PostgreSQL may take it; corrupt or vanished segments set aside and
+//! counted; partly replayed segments replaced by what is left of them.
+
+use std::time::Duration;
+
+use super::health::PROBE_INTERVAL;
+use super::{tally_spooled, Origin, Shipper};
+use crate::sink::batch::SealedBatch;
+use crate::sink::spool::{LoadError, Spool};
+use crate::sink::Outcome;
+
+impl Shipper {
+    /// Replays the oldest spool segment if PostgreSQL may take it. Returns
+    /// what it did and when it wants to run again (`None`: nothing to do,
+    /// the spool is empty or the shutdown cutoff has passed).
+    pub(crate) fn maintain(&mut self) -> (Outcome, Option<Duration>) {
+        let mut out = Outcome::default();
+        let Some(segment) = self.spool.as_ref().and_then(Spool::oldest).cloned() else {
+            return (out, None);
+        };
+        if self.cutoff.get().is_some() {
+            return (out, None);
+        }
+        if !self.available(&mut out) {
+            let wait = self.health.until_probe().unwrap_or(PROBE_INTERVAL);
+            return (out, Some(wait));
+        }
+        let inherited = segment.inherited;
+        let batch = match Spool::load(&segment) {
+            Ok(batch) => batch,
+            Err(LoadError::Read(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                // EMFILE, EIO…: not the segment's fault. Later.
+                eprintln!(
+                    "ringtrail: cannot read spool segment {}: {e}",
+                    segment.path.display()
+                );
+                return (out, Some(PROBE_INTERVAL));
+            }
+            Err(failure) => {
+                let what = match failure {
+                    LoadError::Corrupt => "corrupt; renamed to .corrupt",
+                    LoadError::Read(_) => "gone",
+                };
+                eprintln!(
+                    "ringtrail: spool segment {} is {what}",
+                    segment.path.display()
+                );
+                self.forget_oldest(matches!(failure, LoadError::Corrupt), &mut out);
+                return (out, Some(Duration::ZERO));
+            }
+        };
+        let gave_up = match self.deliver(batch, Origin::Spool { inherited }) {
+            Ok(delivered) => {
+                out.add(delivered);
+                if let Some(Err(e)) = self.spool.as_mut().map(Spool::remove_oldest) {
+                    eprintln!("ringtrail: could not delete a replayed spool segment: {e}");
+                }
+                return (out, Some(Duration::ZERO));
+            }
+            Err(gave_up) => gave_up,
+        };
+        out.add(gave_up.delivered);
+        if !gave_up.untouched {
+            // Part of the segment is now committed under other batch ids:
+            // store what is left as new segments, then drop the original.
+            self.respool_oldest(&gave_up.remaining, inherited, &mut out);
+        }
+        let wait = self.health.until_probe().unwrap_or(PROBE_INTERVAL);
+        (out, Some(wait))
+    }
+
+    /// Drops the oldest segment from the spool (quarantined as `.corrupt`,
+    /// or already gone) and counts its rows lost.
+    fn forget_oldest(&mut self, corrupt: bool, out: &mut Outcome) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        let segment = spool.oldest().cloned();
+        let forgotten = match corrupt {
+            true => spool.quarantine_oldest(),
+            false => spool.remove_oldest().map(|()| segment),
+        };
+        match forgotten {
+            Ok(Some(segment)) if segment.inherited => out.inherited_lost += segment.events,
+            Ok(Some(segment)) => {
+                out.unspooled += segment.events;
+                out.lost += segment.events;
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("ringtrail: spool segment: {e}"),
+        }
+    }
+
+    /// Replaces the oldest segment by what is left of it.
+    fn respool_oldest(&mut self, pieces: &[SealedBatch], inherited: bool, out: &mut Outcome) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        let written = spool.replace_oldest(pieces, inherited).unwrap_or_else(|e| {
+            eprintln!("ringtrail: could not delete a partly replayed spool segment: {e}");
+            vec![true; pieces.len()]
+        });
+        let mut moved = Outcome::default();
+        tally_spooled(pieces, &written, inherited, &mut moved);
+        // Rows moved between segments stay spooled; this process's rows
+        // that could not be re-spooled left the spool, lost.
+        out.unspooled += moved.lost;
+        out.lost += moved.lost;
+        out.inherited_lost += moved.inherited_lost;
+    }
+}
