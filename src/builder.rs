@@ -104,10 +104,27 @@ impl Builder {
     }
 
     /// Bytes per record (128 to 65,536; rounded up to a multiple of 64).
-    /// It bounds message + fields + span context of one event: longer text
-    /// is cut on a UTF-8 boundary and the row's `truncated` column says so.
+    /// It bounds message + fields + span context of one event that stays in
+    /// a standard slot (see [`large_records`](Self::large_records)). A long
+    /// text takes only its share, so the fields after it always fit; a text
+    /// that does not fit is cut on a UTF-8 boundary, the row's `truncated`
+    /// column says so, and `fields` holds its original byte length as
+    /// `<name>.truncated_from` (e.g. `message.truncated_from`).
     pub fn record_size(mut self, bytes: usize) -> Builder {
         self.ring.record_size = bytes;
+        self
+    }
+
+    /// Slots of the large size class, 16 KiB each, carved out of the ring's
+    /// `capacity × record_size` bytes (default: a sixteenth of them, at
+    /// most 64 slots; at most half of them). An event that does not fit a
+    /// standard record moves to one of these, on the caller's thread and
+    /// without waiting, and is stored whole up to 16 KiB; if none is free,
+    /// it is cut as usual. Such an event may be written out of order with
+    /// its thread's others (its timestamp stays right). `0` turns the
+    /// class off.
+    pub fn large_records(mut self, slots: usize) -> Builder {
+        self.ring.large_slots = Some(slots);
         self
     }
 

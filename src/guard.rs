@@ -69,7 +69,7 @@ impl Guard {
         // Read the writer's count before the ring: a record moving from one
         // to the other is then counted once or not at all, never twice.
         let received = counters.received();
-        let queued = self.ring.slots.ready_len() as u64;
+        let queued = self.ring.ready_len() as u64;
         let ring_full = self.ring.dropped(DropReason::RingFull);
         let evicted = self.ring.dropped(DropReason::Evicted);
         let block_timeout = self.ring.dropped(DropReason::BlockTimeout);

@@ -168,3 +168,41 @@ fn the_writer_allocates_per_batch_not_per_row() {
         "{writer_allocations} allocations for {rows} rows in {batches} batches"
     );
 }
+
+#[test]
+fn events_too_big_for_a_slot_do_not_allocate_either() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let url = common::database();
+    // The default ring: a large size class of 32 slots of 16 KiB.
+    let (dispatch, guard) = common::start(common::builder(&url));
+    let medium = "m".repeat(10_000); // moves to a large slot, whole
+    let huge = "h".repeat(100_000); // cut, with its original length
+    let emit_big = |i: u64| {
+        tracing::info!(
+            i,
+            before = "b",
+            "{}",
+            if i.is_multiple_of(2) { &medium } else { &huge }
+        );
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        (0..20).for_each(emit_big);
+        guard.flush().unwrap();
+        COUNT_HERE.with(|c| c.set(true));
+        let before = HERE.load(Ordering::Relaxed);
+        for i in 0..1_000 {
+            emit_big(i);
+            if i % 16 == 15 {
+                // Let the writer free the large slots now and then.
+                COUNT_HERE.with(|c| c.set(false));
+                guard.flush().unwrap();
+                COUNT_HERE.with(|c| c.set(true));
+            }
+        }
+        let allocations = HERE.load(Ordering::Relaxed) - before;
+        COUNT_HERE.with(|c| c.set(false));
+        assert_eq!(allocations, 0, "allocations on the hot path for big events");
+    });
+    guard.flush().unwrap();
+    assert_eq!(guard.stats().written, 1_020);
+}

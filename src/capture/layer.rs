@@ -120,7 +120,30 @@ where
         // exclusively until `claim.publish()` or the claim's drop; `buf`
         // does not outlive either.
         let buf = unsafe { ring.slots.slot_mut(index) };
-        let mut record = RecordWriter::begin(buf, ring.clock.raw(), metadata);
+        let ts = ring.clock.raw();
+        let cut = self.write_record(buf, ts, event, &ctx);
+        match ring.large() {
+            Some(large) if cut => self.move_to_large(large, claim, ts, event, &ctx),
+            _ => claim.publish(),
+        }
+        ring.notify_writer(*metadata.level() == Level::ERROR);
+    }
+}
+
+impl Layer {
+    /// Writes `event` into `buf`; returns whether anything was cut.
+    #[inline]
+    fn write_record<S>(
+        &self,
+        buf: &mut [u8],
+        ts: u64,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+    ) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut record = RecordWriter::begin(buf, ts, event.metadata());
         if event.is_contextual() {
             context::with_current(self.id, |c| {
                 record.put_context(c.span, &c.packed, c.truncated)
@@ -132,8 +155,37 @@ where
             record.put_context(c.span, &c.packed, c.truncated);
         }
         event.record(&mut record);
-        record.finish();
+        record.finish()
+    }
+
+    /// The event did not fit its standard slot: writes it again into a
+    /// slot of the large class, if one is free, and gives the standard slot
+    /// back; otherwise publishes the cut record as it is. Never waits.
+    #[cold]
+    #[inline(never)]
+    fn move_to_large<S>(
+        &self,
+        large: &SlotPool,
+        standard: Claim<'_>,
+        ts: u64,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(index) = large.claim() else {
+            return standard.publish();
+        };
+        let claim = Claim {
+            slots: large,
+            index,
+        };
+        // SAFETY: `index` came from the large pool's `claim()`, so this
+        // thread holds that slot exclusively until `claim.publish()` or the
+        // claim's drop; `buf` does not outlive either.
+        let buf = unsafe { large.slot_mut(index) };
+        self.write_record(buf, ts, event, ctx);
+        drop(standard); // back to the free queue, unpublished
         claim.publish();
-        ring.notify_writer(*metadata.level() == Level::ERROR);
     }
 }

@@ -14,20 +14,28 @@
 //!     28     1  flags (bit 0: something was truncated)
 //!     32     C  packed span context (see `pack_context`)
 //!   32+C     E  entries, in call-site order:
-//!                 MESSAGE  len:u16 utf8
-//!                 STR      field:u8 len:u16 utf8
-//!                 BOOL     field:u8 u8
-//!                 I64/U64/F64     field:u8 8 bytes
-//!                 I128/U128       field:u8 16 bytes
+//!                 MESSAGE      len:u16 utf8
+//!                 MESSAGE_CUT  len:u16 utf8 original_len:u32
+//!                 STR          field:u8 len:u16 utf8
+//!                 STR_CUT      field:u8 len:u16 utf8 original_len:u32
+//!                 BOOL         field:u8 u8
+//!                 I64/U64/F64  field:u8 8 bytes
+//!                 I128/U128    field:u8 16 bytes
 //! ```
 //!
 //! Field names are not copied: an entry stores the field's index in the
 //! call site's static `FieldSet`. Integers are native-endian because the
 //! record never leaves the process.
 //!
-//! Strings that do not fit are cut on a UTF-8 character boundary and the
-//! truncated flag is set; an entry that does not fit at all is left out,
-//! also setting the flag. Writing never fails and never panics.
+//! **A long text never evicts the fields after it.** A text value may use
+//! the room that is left less [`RESERVE_PER_FIELD`] bytes for each field
+//! the call site's `FieldSet` still has to come (and never less than an
+//! equal share of that room), so numbers and booleans always fit and later
+//! strings keep a share. A text that does not fit is cut on a UTF-8
+//! character boundary, stored with its original length (the `_CUT` tags),
+//! and the truncated flag is set; an entry that does not fit at all is left
+//! out, also setting the flag. Writing never fails, never panics and never
+//! allocates.
 
 use std::fmt::{self, Write as _};
 
@@ -50,6 +58,15 @@ const TAG_U64: u8 = 5;
 const TAG_F64: u8 = 6;
 const TAG_I128: u8 = 7;
 const TAG_U128: u8 = 8;
+const TAG_MESSAGE_CUT: u8 = 9;
+const TAG_STR_CUT: u8 = 10;
+
+/// Bytes a text value leaves free for each field still to come: room for
+/// any number (tag, index, 16 bytes) or the start of a short string.
+pub(crate) const RESERVE_PER_FIELD: usize = 24;
+
+/// The original length a cut text carries after its bytes.
+const CUT_LEN: usize = 4;
 
 /// The largest record size the 16-bit lengths can describe.
 pub(crate) const MAX_RECORD_SIZE: usize = 1 << 16;
@@ -74,6 +91,8 @@ pub(crate) struct RecordWriter<'a> {
     pos: usize,
     context_len: usize,
     flags: u8,
+    /// Fields in the call site's `FieldSet`, for fair shares of the room.
+    fields: usize,
 }
 
 impl<'a> RecordWriter<'a> {
@@ -89,6 +108,7 @@ impl<'a> RecordWriter<'a> {
             pos: HEADER_LEN,
             context_len: 0,
             flags: 0,
+            fields: event.fields().len(),
         }
     }
 
@@ -118,13 +138,15 @@ impl<'a> RecordWriter<'a> {
         }
     }
 
-    /// Completes the header. The record is ready to publish.
+    /// Completes the header. The record is ready to publish. Returns
+    /// whether anything was cut (a bigger slot would hold more).
     #[inline]
-    pub(crate) fn finish(self) {
+    pub(crate) fn finish(self) -> bool {
         let entries_len = self.pos - HEADER_LEN - self.context_len;
         self.buf[24..26].copy_from_slice(&(self.context_len as u16).to_ne_bytes());
         self.buf[26..28].copy_from_slice(&(entries_len as u16).to_ne_bytes());
         self.buf[28] = self.flags;
+        self.flags & FLAG_TRUNCATED != 0
     }
 
     /// Reserves `n` bytes, or marks the record truncated and returns false.
@@ -149,12 +171,14 @@ impl<'a> RecordWriter<'a> {
         }
     }
 
-    /// Writes a string entry's header; returns where its text starts.
+    /// Writes a string entry's header; returns where its text starts and
+    /// how many bytes of text it may take: the room left, less the
+    /// reserve for the fields still to come and for a cut's length.
     #[inline]
-    fn string_header(&mut self, field: &Field) -> Option<usize> {
+    fn string_header(&mut self, field: &Field) -> Option<Text> {
         let message = field.name() == "message";
         let header = if message { 3 } else { 4 };
-        if !self.reserve(header) {
+        if !self.reserve(header + CUT_LEN) {
             return None;
         }
         let p = self.pos;
@@ -164,69 +188,97 @@ impl<'a> RecordWriter<'a> {
             self.buf[p] = TAG_STR;
             self.buf[p + 1] = field.index() as u8;
         }
-        Some(p + header)
+        let start = p + header;
+        let room = self.buf.len() - start - CUT_LEN;
+        let to_come = self.fields.saturating_sub(field.index() + 1);
+        let share = room
+            .saturating_sub(to_come * RESERVE_PER_FIELD)
+            .max(room / (to_come + 1));
+        Some(Text {
+            tag_at: p,
+            start,
+            share: share.min(u16::MAX as usize),
+        })
     }
 
-    /// Ends a string entry whose text occupies `start..end`.
+    /// Ends the string entry `text` whose bytes end at `end`, cut from
+    /// `original` bytes when that is longer.
     #[inline]
-    fn string_end(&mut self, start: usize, end: usize) {
-        let len = (end - start) as u16;
-        self.buf[start - 2..start].copy_from_slice(&len.to_ne_bytes());
+    fn string_end(&mut self, text: Text, end: usize, original: usize) {
+        let len = end - text.start;
+        self.buf[text.start - 2..text.start].copy_from_slice(&(len as u16).to_ne_bytes());
         self.pos = end;
+        if original > len {
+            self.flags |= FLAG_TRUNCATED;
+            let tag = &mut self.buf[text.tag_at];
+            *tag = if *tag == TAG_MESSAGE {
+                TAG_MESSAGE_CUT
+            } else {
+                TAG_STR_CUT
+            };
+            let original = u32::try_from(original).unwrap_or(u32::MAX);
+            self.buf[end..end + CUT_LEN].copy_from_slice(&original.to_ne_bytes());
+            self.pos = end + CUT_LEN;
+        }
     }
 
     #[inline]
     fn put_str(&mut self, field: &Field, s: &str) {
-        if let Some(start) = self.string_header(field) {
-            let take = floor_char_boundary(s, self.buf.len() - start);
-            if take < s.len() {
-                self.flags |= FLAG_TRUNCATED;
-            }
-            self.buf[start..start + take].copy_from_slice(&s.as_bytes()[..take]);
-            self.string_end(start, start + take);
+        if let Some(text) = self.string_header(field) {
+            let take = floor_char_boundary(s, text.share);
+            let end = text.start + take;
+            self.buf[text.start..end].copy_from_slice(&s.as_bytes()[..take]);
+            self.string_end(text, end, s.len());
         }
     }
 
     /// Formats `value` straight into the slot: no intermediate `String`.
     #[inline]
     fn put_formatted(&mut self, field: &Field, value: fmt::Arguments<'_>) {
-        if let Some(start) = self.string_header(field) {
+        if let Some(text) = self.string_header(field) {
             let mut out = SliceWriter {
-                buf: &mut self.buf[start..],
+                buf: &mut self.buf[text.start..text.start + text.share],
                 len: 0,
-                truncated: false,
+                total: 0,
             };
-            // An error here only means the text was cut: SliceWriter stops
-            // formatting early once the slot is full.
+            // SliceWriter never fails: past the room it only counts, so the
+            // original length of a cut value is known.
             let _ = out.write_fmt(value);
-            let (len, truncated) = (out.len, out.truncated);
-            if truncated {
-                self.flags |= FLAG_TRUNCATED;
-            }
-            self.string_end(start, start + len);
+            let (end, total) = (text.start + out.len, out.total);
+            self.string_end(text, end, total);
         }
     }
 }
 
-/// `fmt::Write` into a fixed slice, cutting on a character boundary.
+/// A string entry being written: where its tag is, where its bytes start,
+/// and how many it may take.
+struct Text {
+    tag_at: usize,
+    start: usize,
+    share: usize,
+}
+
+/// `fmt::Write` into a fixed slice, cutting on a character boundary; past
+/// the cut it keeps counting, for the original length.
 struct SliceWriter<'a> {
     buf: &'a mut [u8],
+    /// Bytes written.
     len: usize,
-    truncated: bool,
+    /// Bytes formatted, written or not.
+    total: usize,
 }
 
 impl fmt::Write for SliceWriter<'_> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let take = floor_char_boundary(s, room);
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        if take < s.len() {
-            self.truncated = true;
-            // Stop the formatter: nothing more fits.
-            return Err(fmt::Error);
+        if self.len == self.total {
+            // Nothing cut yet.
+            let room = self.buf.len() - self.len;
+            let take = floor_char_boundary(s, room);
+            self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+            self.len += take;
         }
+        self.total += s.len();
         Ok(())
     }
 }
@@ -264,10 +316,19 @@ impl Visit for RecordWriter<'_> {
 /// One decoded entry of a record.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Entry<'a> {
-    /// The event's message.
-    Message(&'a str),
-    /// A field, by its index in the call site's `FieldSet`.
-    Field(usize, Value<'a>),
+    /// The event's message; `cut_from` is its original length when it was
+    /// cut.
+    Message {
+        text: &'a str,
+        cut_from: Option<u32>,
+    },
+    /// A field, by its index in the call site's `FieldSet`; `cut_from` is
+    /// a cut text's original length.
+    Field {
+        index: usize,
+        value: Value<'a>,
+        cut_from: Option<u32>,
+    },
 }
 
 /// A read-only view of a filled slot, for the writer thread.
@@ -348,38 +409,67 @@ impl<'a> Iterator for Entries<'a> {
 
     fn next(&mut self) -> Option<Entry<'a>> {
         let (&tag, rest) = self.rest.split_first()?;
+        // A cut text: `len` bytes, then its original length.
+        let text = |body: &'a [u8], cut: bool| -> Option<(&'a str, Option<u32>, usize)> {
+            let len = u16::from_ne_bytes(body.get(..2)?.try_into().ok()?) as usize;
+            let bytes = body.get(2..2 + len)?;
+            let cut_from = match cut {
+                true => Some(u32::from_ne_bytes(
+                    body.get(2 + len..2 + len + CUT_LEN)?.try_into().ok()?,
+                )),
+                false => None,
+            };
+            Some((
+                stored_str(bytes),
+                cut_from,
+                2 + len + cut as usize * CUT_LEN,
+            ))
+        };
         let (entry, rest) = match tag {
-            TAG_MESSAGE => {
-                let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-                (
-                    Entry::Message(stored_str(&rest[2..2 + len])),
-                    &rest[2 + len..],
-                )
+            TAG_MESSAGE | TAG_MESSAGE_CUT => {
+                let (text, cut_from, used) = text(rest, tag == TAG_MESSAGE_CUT)?;
+                (Entry::Message { text, cut_from }, &rest[used..])
             }
             _ => {
-                let field = rest[0] as usize;
+                let index = *rest.first()? as usize;
                 let body = &rest[1..];
-                let fixed = |n: usize| &body[..n];
+                let fixed = |n: usize| body.get(..n);
+                let mut cut_from = None;
                 let (value, used) = match tag {
-                    TAG_STR => {
-                        let len = u16::from_ne_bytes([body[0], body[1]]) as usize;
-                        (Value::Str(stored_str(&body[2..2 + len])), 2 + len)
+                    TAG_STR | TAG_STR_CUT => {
+                        let (s, cut, used) = text(body, tag == TAG_STR_CUT)?;
+                        cut_from = cut;
+                        (Value::Str(s), used)
                     }
-                    TAG_BOOL => (Value::Bool(body[0] != 0), 1),
-                    TAG_I64 => (Value::I64(i64::from_ne_bytes(fixed(8).try_into().ok()?)), 8),
-                    TAG_U64 => (Value::U64(u64::from_ne_bytes(fixed(8).try_into().ok()?)), 8),
-                    TAG_F64 => (Value::F64(f64::from_ne_bytes(fixed(8).try_into().ok()?)), 8),
+                    TAG_BOOL => (Value::Bool(*body.first()? != 0), 1),
+                    TAG_I64 => (
+                        Value::I64(i64::from_ne_bytes(fixed(8)?.try_into().ok()?)),
+                        8,
+                    ),
+                    TAG_U64 => (
+                        Value::U64(u64::from_ne_bytes(fixed(8)?.try_into().ok()?)),
+                        8,
+                    ),
+                    TAG_F64 => (
+                        Value::F64(f64::from_ne_bytes(fixed(8)?.try_into().ok()?)),
+                        8,
+                    ),
                     TAG_I128 => (
-                        Value::I128(i128::from_ne_bytes(fixed(16).try_into().ok()?)),
+                        Value::I128(i128::from_ne_bytes(fixed(16)?.try_into().ok()?)),
                         16,
                     ),
                     TAG_U128 => (
-                        Value::U128(u128::from_ne_bytes(fixed(16).try_into().ok()?)),
+                        Value::U128(u128::from_ne_bytes(fixed(16)?.try_into().ok()?)),
                         16,
                     ),
                     _ => return None,
                 };
-                (Entry::Field(field, value), &body[used..])
+                let entry = Entry::Field {
+                    index,
+                    value,
+                    cut_from,
+                };
+                (entry, &body[used..])
             }
         };
         self.rest = rest;
@@ -468,11 +558,11 @@ mod tests {
         let mut w = SliceWriter {
             buf: &mut buf,
             len: 0,
-            truncated: false,
+            total: 0,
         };
         let tail = "€€";
-        assert!(write!(w, "ab{tail}").is_err());
-        assert_eq!((w.len, w.truncated), (5, true));
+        assert!(write!(w, "ab{tail}").is_ok());
+        assert_eq!((w.len, w.total), (5, 8), "cut at 5, counted to the end");
         assert_eq!(&buf[..5], "ab€".as_bytes());
     }
 }

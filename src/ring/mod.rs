@@ -28,7 +28,7 @@ mod slots;
 pub(crate) use doorbell::Doorbell;
 pub(crate) use overflow::DropReason;
 pub use overflow::OverflowPolicy;
-pub(crate) use slots::{SlotPool, MIN_RECORD_SIZE};
+pub(crate) use slots::{DrainPass, SlotPool, MIN_RECORD_SIZE};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -41,6 +41,11 @@ use crate::clock::Clock;
 /// the doorbell, the overflow policies and the drop counters.
 pub(crate) struct Ring {
     pub(crate) slots: SlotPool,
+    /// The large size class: a few slots of [`LARGE_RECORD_SIZE`] bytes
+    /// for events that do not fit a standard slot, carved out of the same
+    /// memory budget. `None` for rings too small to spare one, or whose
+    /// records are that large already.
+    large: Option<SlotPool>,
     /// Event time, read raw on the hot path.
     pub(crate) clock: Clock,
     pub(crate) doorbell: Doorbell,
@@ -65,6 +70,42 @@ pub(crate) fn level_index(level: &Level) -> usize {
     }
 }
 
+/// Bytes of a slot of the large size class.
+pub(crate) const LARGE_RECORD_SIZE: usize = 16 << 10;
+
+/// The most slots of the large class.
+const MAX_LARGE_SLOTS: usize = 64;
+
+/// Which pool a slot index belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotClass {
+    Standard,
+    Large,
+}
+
+/// Splits a budget of `capacity` records of `record_size` bytes into
+/// standard slots and large slots: by default a sixteenth of the bytes (at
+/// most 64 slots of 16 KiB) goes to the large class, when that is at least
+/// one slot; `wanted` overrides the count (never more than half the bytes).
+fn size_classes(capacity: usize, record_size: usize, wanted: Option<usize>) -> (usize, usize) {
+    if record_size >= LARGE_RECORD_SIZE {
+        return (capacity, 0);
+    }
+    let budget = capacity * record_size;
+    let large = match wanted {
+        Some(n) => n.min(budget / 2 / LARGE_RECORD_SIZE),
+        None => (budget / 16 / LARGE_RECORD_SIZE).min(MAX_LARGE_SLOTS),
+    };
+    let standard = capacity - (large * LARGE_RECORD_SIZE).div_ceil(record_size);
+    (standard, large)
+}
+
+/// A writer drain pass over both size classes.
+pub(crate) struct RingPass {
+    standard: DrainPass,
+    large: Option<DrainPass>,
+}
+
 /// The ring's shape and overflow policies, as the builder sets them.
 #[derive(Debug, Clone)]
 pub(crate) struct RingConfig {
@@ -73,6 +114,8 @@ pub(crate) struct RingConfig {
     pub(crate) shards: usize,
     /// Indexed by [`level_index`].
     pub(crate) overflow: [OverflowPolicy; 5],
+    /// Slots of the large size class; `None` for the default share.
+    pub(crate) large_slots: Option<usize>,
 }
 
 impl Default for RingConfig {
@@ -88,6 +131,7 @@ impl Default for RingConfig {
             record_size: 512,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             overflow: [drop, drop, drop, block, block],
+            large_slots: None,
         }
     }
 }
@@ -97,14 +141,71 @@ impl Ring {
     /// `shards` shards. The writer is woken once `wake_at` records are
     /// waiting (or at once for an ERROR).
     pub(crate) fn new(config: &RingConfig, wake_at: usize) -> Ring {
+        let (standard, large) =
+            size_classes(config.capacity, config.record_size, config.large_slots);
         Ring {
-            slots: SlotPool::new(config.capacity, config.record_size, config.shards),
+            slots: SlotPool::new(standard, config.record_size, config.shards),
+            large: (large > 0).then(|| SlotPool::new(large, LARGE_RECORD_SIZE, 1)),
             clock: Clock::new(),
             doorbell: Doorbell::new(wake_at),
             policies: config.overflow,
             dropped: Default::default(),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// The pool of a size class.
+    pub(crate) fn pool(&self, class: SlotClass) -> &SlotPool {
+        match (class, &self.large) {
+            (SlotClass::Large, Some(large)) => large,
+            _ => &self.slots,
+        }
+    }
+
+    /// The large class, if this ring has one.
+    pub(crate) fn large(&self) -> Option<&SlotPool> {
+        self.large.as_ref()
+    }
+
+    /// Slots of both classes.
+    pub(crate) fn total_slots(&self) -> usize {
+        self.slots.capacity() + self.large.as_ref().map_or(0, SlotPool::capacity)
+    }
+
+    /// Records published and not yet taken, in both classes.
+    pub(crate) fn ready_len(&self) -> usize {
+        self.slots.ready_len() + self.large.as_ref().map_or(0, SlotPool::ready_len)
+    }
+
+    /// A drain pass over both classes (see [`SlotPool::take_in`]).
+    pub(crate) fn drain_pass(&self) -> RingPass {
+        RingPass {
+            standard: self.slots.drain_pass(),
+            large: self.large.as_ref().map(SlotPool::drain_pass),
+        }
+    }
+
+    pub(crate) fn refill(&self, pass: &mut RingPass) {
+        self.slots.refill(&mut pass.standard);
+        if let (Some(large), Some(p)) = (&self.large, &mut pass.large) {
+            large.refill(p);
+        }
+    }
+
+    /// The next record of the pass: standard slots first, then large ones.
+    /// When it returns `None`, every record of either class published
+    /// before the pass began has been taken.
+    pub(crate) fn take_in(&self, pass: &mut RingPass) -> Option<(SlotClass, u32)> {
+        if let Some(index) = self.slots.take_in(&mut pass.standard) {
+            return Some((SlotClass::Standard, index));
+        }
+        let (large, p) = (self.large.as_ref()?, pass.large.as_mut()?);
+        large.take_in(p).map(|index| (SlotClass::Large, index))
+    }
+
+    /// Takes every free slot of both classes out of circulation (shutdown).
+    pub(crate) fn hoard_free(&self) -> usize {
+        self.slots.hoard_free() + self.large.as_ref().map_or(0, SlotPool::hoard_free)
     }
 
     /// Shutdown: from now on an event that finds no free slot is dropped
@@ -145,5 +246,28 @@ impl Ring {
     pub(crate) fn notify_writer(&self, urgent: bool) {
         self.doorbell
             .ring_if_needed(urgent, || self.slots.ready_len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_large_class_is_carved_out_of_the_same_budget() {
+        // The default 16,384 × 512 B: 512 KiB for 32 large slots.
+        assert_eq!(size_classes(16_384, 512, None), (15_360, 32));
+        assert_eq!(size_classes(1 << 17, 512, None), ((1 << 17) - 2_048, 64));
+        // Too small to spare one, or large already.
+        assert_eq!(size_classes(16, 512, None), (16, 0));
+        assert_eq!(size_classes(100, 16 << 10, None), (100, 0));
+        // Chosen: off, or more (up to half the bytes).
+        assert_eq!(size_classes(16_384, 512, Some(0)), (16_384, 0));
+        assert_eq!(size_classes(16_384, 512, Some(100)), (16_384 - 3_200, 100));
+        assert_eq!(size_classes(16_384, 512, Some(10_000)).1, 256);
+        for (capacity, size) in [(16_384, 512), (10_000, 512), (3_001, 512), (4_096, 128)] {
+            let (standard, large) = size_classes(capacity, size, None);
+            assert!(standard * size + large * LARGE_RECORD_SIZE <= capacity * size);
+        }
     }
 }

@@ -253,10 +253,9 @@ impl SlotPool {
         let _ = self.shard_of(index).free.push(index);
     }
 
-    /// Takes a published record for the writer: the oldest of the next
-    /// non-empty shard, in turn. Within `capacity` calls, every record
-    /// published before the first is taken.
-    #[inline]
+    /// Tests: takes a published record, the oldest of the next non-empty
+    /// shard, in turn, with no pass budget.
+    #[cfg(test)]
     pub(crate) fn take(&self) -> Option<u32> {
         let start = self.cursor.load(Ordering::Relaxed);
         let (shard, index) = self.pop_from(start, |s| &s.ready)?;

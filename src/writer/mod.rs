@@ -31,7 +31,12 @@ use std::time::{Duration, Instant};
 use crate::capture::record::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
 use crate::ring::Ring;
-use crate::row::{severity_number, Field, Row, LEVEL_ERROR};
+use crate::ring::SlotClass;
+use crate::row::{severity_number, Field, Row, Value, LEVEL_ERROR};
+
+/// The suffix of the field that records a cut text's original length, e.g.
+/// `message.truncated_from`.
+pub const TRUNCATED_FROM: &str = ".truncated_from";
 use crate::sink::{BatchFailure, Outcome, Sink, Wait};
 use crate::uuid7::Uuid7;
 use report::DropReporter;
@@ -70,6 +75,10 @@ pub(crate) struct Writer {
     wall: WallTime,
     /// Reused for every row's fields; see [`recycle`].
     fields: Vec<Field<'static>>,
+    /// Reused for the cut texts of a row (name, original length) and the
+    /// names of their `.truncated_from` fields.
+    cuts: Vec<(&'static str, u32)>,
+    cut_names: String,
     timer: BatchTimer,
     /// A batch was not committed since the last completed flush (spooled
     /// or lost); reported to that flush.
@@ -102,6 +111,8 @@ impl Writer {
             config,
             ids: Uuid7::new(),
             fields: Vec::with_capacity(32),
+            cuts: Vec::with_capacity(4),
+            cut_names: String::with_capacity(128),
             failure: None,
             drops: DropReporter::new(),
         }
@@ -111,7 +122,7 @@ impl Writer {
     /// record published before it is committed, spooled or counted lost.
     pub(crate) fn run(mut self) {
         self.ring.doorbell.register_writer();
-        let mut pass = self.ring.slots.drain_pass();
+        let mut pass = self.ring.drain_pass();
         loop {
             let (requested, shutdown) = self.control.requests();
             if let Some(deadline) = shutdown {
@@ -122,9 +133,9 @@ impl Writer {
             // One drain pass: under a steady stream the ring may never be
             // empty, but when the pass ends every record published before
             // it began has been taken (`SlotPool::take_in`).
-            self.ring.slots.refill(&mut pass);
-            while let Some(index) = self.ring.slots.take_in(&mut pass) {
-                self.append(index);
+            self.ring.refill(&mut pass);
+            while let Some((class, index)) = self.ring.take_in(&mut pass) {
+                self.append(class, index);
             }
             let now = Instant::now();
             // Unreported drops start the clock like a first row would: the
@@ -144,7 +155,7 @@ impl Writer {
             } else {
                 self.collect(Wait::No);
             }
-            if self.ring.slots.ready_len() == 0 {
+            if self.ring.ready_len() == 0 {
                 self.sleep(now);
             }
         }
@@ -162,17 +173,19 @@ impl Writer {
     /// the sink, which obeys the shutdown cutoff (`deadline`).
     fn shut_down(mut self, ticket: u64, deadline: Instant) {
         self.ring.close();
-        let capacity = self.ring.slots.capacity();
+        let capacity = self.ring.total_slots();
         let mut held = 0;
+        let mut pass = self.ring.drain_pass();
         loop {
-            held += self.ring.slots.hoard_free();
+            held += self.ring.hoard_free();
             // Records published before the close, or by producers that held
             // a slot while it happened. Appending frees each slot, and the
             // next round hoards it.
-            while let Some(index) = self.ring.slots.take() {
-                self.append(index);
+            self.ring.refill(&mut pass);
+            while let Some((class, index)) = self.ring.take_in(&mut pass) {
+                self.append(class, index);
             }
-            held += self.ring.slots.hoard_free();
+            held += self.ring.hoard_free();
             if held >= capacity || Instant::now() >= deadline {
                 break;
             }
@@ -192,38 +205,65 @@ impl Writer {
         self.ring.doorbell.park();
         // Re-check after announcing the park (the doorbell's fence pairs
         // with the producers'), so a record published meanwhile is seen.
-        if self.ring.slots.ready_len() == 0 && !self.control.has_requests() {
+        if self.ring.ready_len() == 0 && !self.control.has_requests() {
             std::thread::park_timeout(wake.saturating_duration_since(now));
         }
         self.ring.doorbell.unpark();
     }
 
     /// Decodes one record into a row, hands it to the sink, frees the slot.
-    fn append(&mut self, index: u32) {
-        // SAFETY: `index` was just taken from the ready queue, so this
-        // thread holds the slot exclusively until `release` below, and the
-        // producer's writes are visible (the queue's pop is an acquire).
-        let buf = unsafe { self.ring.slots.slot_mut(index) };
+    fn append(&mut self, class: SlotClass, index: u32) {
+        let pool = self.ring.pool(class);
+        // SAFETY: `index` was just taken from the pool's ready queue, so
+        // this thread holds the slot exclusively until `release` below, and
+        // the producer's writes are visible (the queue's pop is an acquire).
+        let buf = unsafe { pool.slot_mut(index) };
         // SAFETY: the producer finished the record with
         // `RecordWriter::finish` before publishing the index, and nobody
         // writes the slot until `release` below.
         let record = unsafe { RecordReader::new(buf) };
         let mut fields = recycle(std::mem::take(&mut self.fields));
+        let mut cuts = std::mem::take(&mut self.cuts);
+        cuts.clear();
         let mut message = "";
         let names = record.event.fields();
         for entry in record.entries() {
             match entry {
-                Entry::Message(m) => message = m,
-                Entry::Field(i, value) => {
-                    if let Some(field) = names.iter().nth(i) {
+                Entry::Message { text, cut_from } => {
+                    message = text;
+                    cuts.extend(cut_from.map(|n| ("message", n)));
+                }
+                Entry::Field {
+                    index,
+                    value,
+                    cut_from,
+                } => {
+                    if let Some(field) = names.iter().nth(index) {
                         fields.push(Field {
                             name: field.name(),
                             value,
                         });
+                        cuts.extend(cut_from.map(|n| (field.name(), n)));
                     }
                 }
             }
         }
+        // Each cut text's original length, as `<name>.truncated_from`.
+        self.cut_names.clear();
+        for (name, _) in &cuts {
+            self.cut_names.push_str(name);
+            self.cut_names.push_str(TRUNCATED_FROM);
+        }
+        let mut at = 0;
+        for &(name, original) in &cuts {
+            let len = name.len() + TRUNCATED_FROM.len();
+            fields.push(Field {
+                name: &self.cut_names[at..at + len],
+                value: Value::U64(original.into()),
+            });
+            at += len;
+        }
+        self.cuts = cuts;
         let ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
         let level = severity_number(record.event.level());
         let row = Row {
@@ -241,7 +281,7 @@ impl Writer {
         };
         self.sink.append(&row);
         self.fields = recycle(fields);
-        self.ring.slots.release(index);
+        pool.release(index);
         self.control.counters.add_received(1);
         self.timer.row_added(Instant::now());
         if level >= LEVEL_ERROR {
