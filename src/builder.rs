@@ -257,7 +257,7 @@ impl Builder {
     }
 
     /// The most disk the spool may use (default 1 GiB). Batches beyond it
-    /// are lost and counted in [`Stats::lost`].
+    /// are lost and counted in [`Stats::lost`](crate::Stats::lost).
     pub fn spool_max_bytes(mut self, bytes: u64) -> Builder {
         self.postgres.spool.max_bytes = bytes;
         self

@@ -40,7 +40,8 @@ use tracing::span::Id;
 use tracing::Metadata;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use super::record::{pack_context, unpack_context};
+use super::reader::unpack_context;
+use super::record::pack_context;
 use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
 
 /// A span's resolved context, immutable once built and shared by every

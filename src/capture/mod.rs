@@ -2,7 +2,7 @@
 //!
 //! * [`Layer`](crate::Layer) receives `tracing` callbacks. Its `on_event` is the hot path.
 //! * `record` defines the fixed-size byte layout an event is written into,
-//!   and its decoder for the writer thread.
+//!   and writes it; `reader` decodes it on the writer thread.
 //! * `context` resolves span context (`trace_id`, `user_id`, …) once per
 //!   span and keeps a thread-local stack of entered spans, so an event
 //!   copies its context instead of walking the span tree.
@@ -15,6 +15,7 @@
 
 mod context;
 mod layer;
+pub(crate) mod reader;
 pub(crate) mod record;
 
 pub use layer::Layer;

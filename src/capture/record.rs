@@ -1,8 +1,8 @@
 //! The record: the fixed-size byte layout of one event inside a ring slot.
 //!
-//! [`RecordWriter`] fills a slot on the hot path; [`RecordReader`] decodes it
-//! on the writer thread. Both live in this file so the layout is defined in
-//! exactly one place.
+//! [`RecordWriter`] fills a slot on the hot path; `reader.rs` decodes it
+//! on the writer thread. The layout is defined here, in exactly one place:
+//! the reader imports its constants.
 //!
 //! ```text
 //! offset  size  what
@@ -42,31 +42,31 @@ use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::Metadata;
 
-use crate::row::{Value, CONTEXT_LEN};
+use crate::row::CONTEXT_LEN;
 
 // The packed context's presence mask is one byte: one bit per key.
 const _: () = assert!(CONTEXT_LEN <= 8, "the context presence mask is a u8");
 
-const HEADER_LEN: usize = 32;
-const FLAG_TRUNCATED: u8 = 1;
+pub(super) const HEADER_LEN: usize = 32;
+pub(super) const FLAG_TRUNCATED: u8 = 1;
 
-const TAG_MESSAGE: u8 = 1;
-const TAG_STR: u8 = 2;
-const TAG_BOOL: u8 = 3;
-const TAG_I64: u8 = 4;
-const TAG_U64: u8 = 5;
-const TAG_F64: u8 = 6;
-const TAG_I128: u8 = 7;
-const TAG_U128: u8 = 8;
-const TAG_MESSAGE_CUT: u8 = 9;
-const TAG_STR_CUT: u8 = 10;
+pub(super) const TAG_MESSAGE: u8 = 1;
+pub(super) const TAG_STR: u8 = 2;
+pub(super) const TAG_BOOL: u8 = 3;
+pub(super) const TAG_I64: u8 = 4;
+pub(super) const TAG_U64: u8 = 5;
+pub(super) const TAG_F64: u8 = 6;
+pub(super) const TAG_I128: u8 = 7;
+pub(super) const TAG_U128: u8 = 8;
+pub(super) const TAG_MESSAGE_CUT: u8 = 9;
+pub(super) const TAG_STR_CUT: u8 = 10;
 
 /// Bytes a text value leaves free for each field still to come: room for
 /// any number (tag, index, 16 bytes) or the start of a short string.
 pub(crate) const RESERVE_PER_FIELD: usize = 24;
 
 /// The original length a cut text carries after its bytes.
-const CUT_LEN: usize = 4;
+pub(super) const CUT_LEN: usize = 4;
 
 /// The largest record size the 16-bit lengths can describe.
 pub(crate) const MAX_RECORD_SIZE: usize = 1 << 16;
@@ -313,170 +313,6 @@ impl Visit for RecordWriter<'_> {
     }
 }
 
-/// One decoded entry of a record.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Entry<'a> {
-    /// The event's message; `cut_from` is its original length when it was
-    /// cut.
-    Message {
-        text: &'a str,
-        cut_from: Option<u32>,
-    },
-    /// A field, by its index in the call site's `FieldSet`; `cut_from` is
-    /// a cut text's original length.
-    Field {
-        index: usize,
-        value: Value<'a>,
-        cut_from: Option<u32>,
-    },
-}
-
-/// A read-only view of a filled slot, for the writer thread.
-pub(crate) struct RecordReader<'a> {
-    /// Raw clock reading of the event's time.
-    pub(crate) ts_raw: u64,
-    /// The event's call-site metadata.
-    pub(crate) event: &'static Metadata<'static>,
-    /// The innermost span's metadata, if the event had span context.
-    pub(crate) span: Option<&'static Metadata<'static>>,
-    /// Packed context, decoded with [`unpack_context`].
-    pub(crate) context: &'a [u8],
-    entries: &'a [u8],
-    /// Whether anything was cut.
-    pub(crate) truncated: bool,
-}
-
-impl<'a> RecordReader<'a> {
-    /// Decodes the header of a slot that a [`RecordWriter`] finished.
-    ///
-    /// # Safety
-    ///
-    /// `buf` must hold a record completed by [`RecordWriter::finish`] and
-    /// not written since: its header words are then pointers taken from
-    /// `&'static Metadata<'static>` references (or 0 for "no span"), and
-    /// its lengths lie within the slot. Any other bytes would make this
-    /// dereference arbitrary addresses.
-    pub(crate) unsafe fn new(buf: &'a [u8]) -> Self {
-        let word = |at: usize| {
-            let bytes = buf[at..at + 8].try_into().expect("an 8-byte header word");
-            usize::from_ne_bytes(bytes)
-        };
-        let context_len = u16::from_ne_bytes([buf[24], buf[25]]) as usize;
-        let entries_len = u16::from_ne_bytes([buf[26], buf[27]]) as usize;
-        let event = word(8) as *const Metadata<'static>;
-        let span = word(16) as *const Metadata<'static>;
-        let context_end = HEADER_LEN + context_len;
-        RecordReader {
-            ts_raw: u64::from_ne_bytes(buf[0..8].try_into().expect("an 8-byte header word")),
-            // SAFETY: by this function's contract the record stores a
-            // pointer obtained from a `&'static Metadata<'static>` (event
-            // metadata is static by tracing's contract), so it is
-            // non-null, aligned and valid forever.
-            event: unsafe { &*event },
-            // SAFETY: as above; 0 is written when there is no span, and
-            // `as_ref` maps it to `None`.
-            span: unsafe { span.as_ref() },
-            context: &buf[HEADER_LEN..context_end],
-            entries: &buf[context_end..context_end + entries_len],
-            truncated: buf[28] & FLAG_TRUNCATED != 0,
-        }
-    }
-
-    /// The record's entries, in call-site order.
-    pub(crate) fn entries(&self) -> Entries<'a> {
-        Entries { rest: self.entries }
-    }
-}
-
-/// Iterator over a record's entries.
-pub(crate) struct Entries<'a> {
-    rest: &'a [u8],
-}
-
-/// Text stored by `RecordWriter`: bytes of a `&str` prefix cut on a character
-/// boundary, so valid UTF-8.
-#[inline]
-fn stored_str(bytes: &[u8]) -> &str {
-    debug_assert!(std::str::from_utf8(bytes).is_ok());
-    // SAFETY: `RecordWriter` and `pack_context` only ever store whole `&str`
-    // values or prefixes cut by `floor_char_boundary`, which are valid UTF-8.
-    // Skipping validation here saves a pass over every string on the writer.
-    unsafe { std::str::from_utf8_unchecked(bytes) }
-}
-
-impl<'a> Iterator for Entries<'a> {
-    type Item = Entry<'a>;
-
-    fn next(&mut self) -> Option<Entry<'a>> {
-        let (&tag, rest) = self.rest.split_first()?;
-        // A cut text: `len` bytes, then its original length.
-        let text = |body: &'a [u8], cut: bool| -> Option<(&'a str, Option<u32>, usize)> {
-            let len = u16::from_ne_bytes(body.get(..2)?.try_into().ok()?) as usize;
-            let bytes = body.get(2..2 + len)?;
-            let cut_from = match cut {
-                true => Some(u32::from_ne_bytes(
-                    body.get(2 + len..2 + len + CUT_LEN)?.try_into().ok()?,
-                )),
-                false => None,
-            };
-            Some((
-                stored_str(bytes),
-                cut_from,
-                2 + len + cut as usize * CUT_LEN,
-            ))
-        };
-        let (entry, rest) = match tag {
-            TAG_MESSAGE | TAG_MESSAGE_CUT => {
-                let (text, cut_from, used) = text(rest, tag == TAG_MESSAGE_CUT)?;
-                (Entry::Message { text, cut_from }, &rest[used..])
-            }
-            _ => {
-                let index = *rest.first()? as usize;
-                let body = &rest[1..];
-                let fixed = |n: usize| body.get(..n);
-                let mut cut_from = None;
-                let (value, used) = match tag {
-                    TAG_STR | TAG_STR_CUT => {
-                        let (s, cut, used) = text(body, tag == TAG_STR_CUT)?;
-                        cut_from = cut;
-                        (Value::Str(s), used)
-                    }
-                    TAG_BOOL => (Value::Bool(*body.first()? != 0), 1),
-                    TAG_I64 => (
-                        Value::I64(i64::from_ne_bytes(fixed(8)?.try_into().ok()?)),
-                        8,
-                    ),
-                    TAG_U64 => (
-                        Value::U64(u64::from_ne_bytes(fixed(8)?.try_into().ok()?)),
-                        8,
-                    ),
-                    TAG_F64 => (
-                        Value::F64(f64::from_ne_bytes(fixed(8)?.try_into().ok()?)),
-                        8,
-                    ),
-                    TAG_I128 => (
-                        Value::I128(i128::from_ne_bytes(fixed(16)?.try_into().ok()?)),
-                        16,
-                    ),
-                    TAG_U128 => (
-                        Value::U128(u128::from_ne_bytes(fixed(16)?.try_into().ok()?)),
-                        16,
-                    ),
-                    _ => return None,
-                };
-                let entry = Entry::Field {
-                    index,
-                    value,
-                    cut_from,
-                };
-                (entry, &body[used..])
-            }
-        };
-        self.rest = rest;
-        Some(entry)
-    }
-}
-
 /// Packs span-context values into the compact form copied into records:
 /// a presence bitmask byte, then `len:u8 utf8` for each present value.
 /// Values longer than 255 bytes are cut on a character boundary; the
@@ -496,29 +332,10 @@ pub(crate) fn pack_context(values: &[Option<&str>; CONTEXT_LEN]) -> (Vec<u8>, bo
     (packed, truncated)
 }
 
-/// Inverse of [`pack_context`]. An empty slice means no context.
-pub(crate) fn unpack_context(mut packed: &[u8]) -> [Option<&str>; CONTEXT_LEN] {
-    let mut values = [None; CONTEXT_LEN];
-    let Some((&mask, rest)) = packed.split_first() else {
-        return values;
-    };
-    packed = rest;
-    for (i, value) in values.iter_mut().enumerate() {
-        if mask & (1 << i) != 0 {
-            let Some((&len, rest)) = packed.split_first() else {
-                break;
-            };
-            let len = (len as usize).min(rest.len());
-            *value = Some(stored_str(&rest[..len]));
-            packed = &rest[len..];
-        }
-    }
-    values
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::reader::unpack_context;
 
     #[test]
     fn floor_boundary_never_splits_a_character() {

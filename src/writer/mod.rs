@@ -28,7 +28,7 @@ pub(crate) use spawn::spawn;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::capture::record::{unpack_context, Entry, RecordReader};
+use crate::capture::reader::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
 use crate::ring::Ring;
 use crate::ring::SlotClass;

@@ -120,7 +120,7 @@ impl CopyEncoder {
     }
 
     /// Ends the batch: appends the trailer and returns the whole stream,
-    /// ready to send after [`copy_statement`].
+    /// ready to send after [`copy_statement`](super::copy_statement).
     ///
     /// Without rows the result is just a header and a trailer (21 bytes,
     /// [`HEADER_LEN`] plus [`TRAILER_LEN`]), still a valid, empty `COPY`
@@ -197,7 +197,7 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
 }
 
 /// Writes one tuple for `row`: the field count and the 16 columns of
-/// [`LOG_COLUMNS`]. No header; [`CopyEncoder::push_row`] adds that.
+/// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
 pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     buf.put_i16(FIELD_COUNT);
     put_timestamptz(buf, row.ts_unix_nanos);

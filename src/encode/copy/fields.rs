@@ -35,7 +35,7 @@ pub fn put_bool(buf: &mut BytesMut, v: bool) {
 }
 
 /// Writes a `uuid` field: length 16, then the 16 bytes as given (network
-/// byte order, as [`Row::id`] holds them).
+/// byte order, as [`Row::id`](crate::Row::id) holds them).
 #[inline]
 pub fn put_uuid(buf: &mut BytesMut, id: &[u8; 16]) {
     buf.put_i32(16);

@@ -17,21 +17,21 @@
 //! The column list, in `COPY` order, is [`LOG_COLUMNS`]; [`copy_statement`]
 //! builds the matching `COPY ... FROM STDIN (FORMAT binary)` statement.
 //!
-//! | column | type | from [`Row`] | wire form |
+//! | column | type | from [`Row`](crate::Row) | wire form |
 //! |---|---|---|---|
 //! | `ts` | `timestamptz` | `ts_unix_nanos` | [`put_timestamptz`] |
 //! | `id` | `uuid` | `id` | [`put_uuid`] |
 //! | `level` | `smallint` | `level` | [`put_i16`] |
 //! | `target`, `message` | `text` | `target`, `message` | [`put_text`] |
 //! | `fields` | `jsonb` | `fields` | [`put_jsonb_fields`] |
-//! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`](crate::row::CONTEXT_KEYS) order | [`put_opt_text`] |
+//! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`] order | [`put_opt_text`] |
 //! | `span_name`, `file` | `text` | `span_name`, `file` | [`put_opt_text`] |
 //! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | [`put_i32`] or [`put_null`] |
 //! | `truncated` | `boolean` | `truncated` | [`put_bool`] |
 //!
 //! Nothing here does I/O or can fail. Values PostgreSQL would reject are
 //! mapped while encoding (NUL in text becomes U+FFFD, timestamps are clamped
-//! into range, `jsonb` gets [`json`]'s always-valid JSON), so a
+//! into range, `jsonb` gets [`json`](crate::encode::json)'s always-valid JSON), so a
 //! row is always written whole and a batch is always a valid stream.
 //!
 //! [`CopyEncoder`] builds batches; the `put_*` functions are the field
