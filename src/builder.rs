@@ -232,9 +232,25 @@ impl Builder {
 
     /// The most bytes of sealed batches waiting for the database (default
     /// 64 MiB). A slow commit, or a stall until it is detected, fills this
-    /// queue instead of stopping the writer from draining the ring.
+    /// queue instead of stopping the writer from draining the ring. When it
+    /// is full (the database is slower than the inflow for longer than the
+    /// queue absorbs), a batch goes to the spool if one is configured, and
+    /// is replayed, exactly once, when the database catches up: the disk
+    /// buffer takes the overload instead of the ring dropping events.
+    /// Without a spool, the writer waits, and the ring's overflow policy
+    /// applies.
     pub fn batch_queue_bytes(mut self, bytes: usize) -> Builder {
         self.postgres.batch_queue_bytes = bytes;
+        self
+    }
+
+    /// Shipping connections to PostgreSQL (default 2), each on a thread of
+    /// its own. A sealed batch goes to the one with the fewest bytes in
+    /// flight; each batch is still one transaction with its ledger row.
+    /// More lanes let the server load several batches at once; order
+    /// across lanes is not kept (timestamps are).
+    pub fn lanes(mut self, lanes: usize) -> Builder {
+        self.postgres.lanes = lanes;
         self
     }
 
@@ -292,6 +308,9 @@ impl Builder {
         }
         if ring.shards == 0 {
             return bad("shards must be at least 1");
+        }
+        if !(1..=64).contains(&self.postgres.lanes) {
+            return bad("lanes must be between 1 and 64");
         }
         if writer.batch_rows == 0 || writer.batch_bytes == 0 {
             return bad("batch_rows and batch_bytes must be positive");

@@ -66,6 +66,13 @@ pub enum Error {
         /// How long nothing happened.
         after: Duration,
     },
+    /// The database was slower than the inflow for longer than the batch
+    /// queue absorbs, so a batch went to the spool instead (to be replayed
+    /// when it catches up).
+    Backlog {
+        /// Bytes of sealed batches waiting for the database then.
+        queued: usize,
+    },
     /// Another pipeline (in this process or another) holds the spool
     /// directory's lock: two owners would replay each other's segments.
     SpoolInUse {
@@ -183,6 +190,11 @@ impl fmt::Display for Error {
                 "PostgreSQL stopped answering while {what} (nothing for {:.1} s)",
                 after.as_secs_f64()
             ),
+            Error::Backlog { queued } => write!(
+                f,
+                "the database is behind ({} MiB of batches queued)",
+                queued >> 20
+            ),
             Error::SpoolInUse { dir } => write!(
                 f,
                 "spool directory {} is in use by another ringtrail pipeline",
@@ -210,6 +222,7 @@ impl std::error::Error for Error {
             | Error::Timeout(_)
             | Error::WriterGone
             | Error::Stalled { .. }
+            | Error::Backlog { .. }
             | Error::SpoolInUse { .. } => None,
         }
     }

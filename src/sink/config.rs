@@ -24,8 +24,10 @@ pub(crate) struct PostgresConfig {
     /// The longest one round trip may go unanswered before the server
     /// counts as down.
     pub(crate) stall_timeout: Duration,
-    /// The most bytes of sealed batches queued for the shipper.
+    /// The most bytes of sealed batches queued for the lanes.
     pub(crate) batch_queue_bytes: usize,
+    /// Shipping connections, each on a thread of its own.
+    pub(crate) lanes: usize,
     pub(crate) spool: SpoolConfig,
 }
 
@@ -39,6 +41,7 @@ impl Default for PostgresConfig {
             max_retries: 8,
             stall_timeout: Duration::from_secs(3),
             batch_queue_bytes: 64 << 20,
+            lanes: 2,
             spool: SpoolConfig {
                 dir: None,
                 max_bytes: 1 << 30,

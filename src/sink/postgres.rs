@@ -1,15 +1,23 @@
 //! The PostgreSQL sink, writer side: encodes rows into binary COPY batches
-//! and hands each sealed batch to the [`Shipper`] thread, so encoding the
-//! next batch overlaps with the server loading this one.
+//! and hands each sealed batch to one of the [`Shipper`] lanes, so
+//! encoding the next batch overlaps with the server loading this one.
 //!
-//! The hand-over is a queue bounded by bytes, not by batches
-//! (`batch_queue_bytes`, 64 MiB by default): a commit that takes a while,
-//! or a server that stalls until the shipper notices and spools, does not
-//! stop the writer from draining the ring. Only when the queue is full does
-//! the writer wait, and the ring then fills and the overflow policy
-//! applies. Two encoders alternate, so while the queue is short the buffer
-//! of a batch is reused once the shipper lets go of it, instead of
-//! allocating a new one per batch.
+//! **Lanes.** `lanes` shipper threads, each with a connection of its own,
+//! take batches from their own queues; a batch goes to the lane with the
+//! fewest bytes in flight. Each batch is still one transaction with its
+//! ledger row, so exactly-once holds per batch whatever the lane; order
+//! across lanes is not kept (timestamps are). The first lane also replays
+//! the spool.
+//!
+//! **An elastic, bounded queue.** The hand-over is bounded by bytes, not by
+//! batches (`batch_queue_bytes`, 64 MiB by default): a commit that takes a
+//! while, or a server that stalls until a lane notices and spools, does not
+//! stop the writer from draining the ring. When the queue is full, the
+//! writer spills the batch to the spool if there is one (the server is
+//! slower than the inflow; the first lane replays it, exactly once, when it
+//! catches up), and otherwise waits, so that the ring fills and the
+//! overflow policy applies. Two encoders alternate, so while the queue is
+//! short the buffer of a batch is reused once its lane lets go of it.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -17,26 +25,43 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::batch::SealedBatch;
-use super::shipper::Shipper;
+use super::shipper::{Shared, Shipper};
 use super::{BatchFailure, Cutoff, Outcome, PostgresConfig, Sink, Wait};
 use crate::clock::unix_nanos_now;
 use crate::encode::CopyEncoder;
 use crate::uuid7::Uuid7;
 use crate::{Error, Fate, Result, Row};
 
-/// What the shipper reports back.
+/// What a lane reports back.
 enum Done {
-    /// A shipped batch's outcome, and its size.
-    Batch(Outcome, usize),
+    /// A shipped batch's outcome, its lane and its size.
+    Batch {
+        lane: usize,
+        bytes: usize,
+        outcome: Outcome,
+    },
     /// Background work (spool replay) that changed something.
     Maintenance(Outcome),
 }
 
-/// How long `close` waits for the shipper past the cutoff: it only has
+/// How long `close` waits for the lanes past the cutoff: they only have
 /// local disk writes left by then.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Encodes batches and ships them through the shipper thread.
+/// How often the replaying lane looks at an empty spool, for batches the
+/// writer spilled.
+const SPOOL_CHECK: Duration = Duration::from_millis(250);
+
+/// One shipper thread and what the writer has handed it.
+struct Lane {
+    /// `None` once closed.
+    queue: Option<Sender<SealedBatch>>,
+    in_flight: usize,
+    in_flight_bytes: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Encodes batches and ships them through the lanes.
 pub(crate) struct PostgresSink {
     encoders: [CopyEncoder; 2],
     /// Which encoder takes rows now.
@@ -46,51 +71,53 @@ pub(crate) struct PostgresSink {
     /// Drop-report rows in the batch in progress.
     reports: u32,
     ids: Uuid7,
-    /// `None` once closed.
-    shipments: Option<Sender<SealedBatch>>,
+    lanes: Vec<Lane>,
     done: Receiver<Done>,
-    /// Batches handed over whose outcome has not come back yet, and their
-    /// bytes.
-    in_flight: usize,
-    in_flight_bytes: usize,
     queue_bytes: usize,
-    /// Outcomes received while waiting for room in the queue, and rows
-    /// that could not even be handed over (the shipper is gone): for the
-    /// next `outcomes`.
+    /// Outcomes received while waiting for room in the queue, of spilled
+    /// batches, and of rows that could not even be handed over (the lanes
+    /// are gone): for the next `outcomes`.
     received: Outcome,
-    cutoff: Arc<Cutoff>,
-    shipper: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl PostgresSink {
-    /// Connects (and migrates) on the calling thread, so errors surface in
-    /// `build()`, then starts the `ringtrail-shipper` thread, which obeys
-    /// `cutoff` once shutdown sets it.
+    /// Connects every lane (and migrates) on the calling thread, so errors
+    /// surface in `build()`, then starts the `ringtrail-shipper` threads,
+    /// which obey `cutoff` once shutdown sets it.
     pub(crate) fn connect(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<PostgresSink> {
-        let shipper = Shipper::connect(config, cutoff.clone())?;
-        let (shipments, shipment_rx) = mpsc::channel::<SealedBatch>();
+        let shared = Shared::open(config, cutoff)?;
         let (done_tx, done) = mpsc::channel::<Done>();
-        // Called on the writer thread: the shipper wakes it after each
-        // batch, so counters and flushes see outcomes without waiting for
-        // the writer's next timed wake-up.
+        // Called on the writer thread: a lane wakes it after each batch, so
+        // counters and flushes see outcomes without waiting for the
+        // writer's next timed wake-up.
         let writer = std::thread::current();
-        let thread = std::thread::Builder::new()
-            .name("ringtrail-shipper".into())
-            .spawn(move || run_shipper(shipper, shipment_rx, done_tx, writer))?;
+        let mut lanes = Vec::with_capacity(config.lanes);
+        for lane in 0..config.lanes.max(1) {
+            let shipper = Shipper::connect(config, shared.clone())?;
+            let (queue, batches) = mpsc::channel::<SealedBatch>();
+            let (done, writer) = (done_tx.clone(), writer.clone());
+            let thread = std::thread::Builder::new()
+                .name("ringtrail-shipper".into())
+                .spawn(move || run_lane(shipper, lane, batches, done, writer))?;
+            lanes.push(Lane {
+                queue: Some(queue),
+                in_flight: 0,
+                in_flight_bytes: 0,
+                thread: Some(thread),
+            });
+        }
         Ok(PostgresSink {
             encoders: [CopyEncoder::new(), CopyEncoder::new()],
             current: 0,
             span: None,
             reports: 0,
             ids: Uuid7::new(),
-            shipments: Some(shipments),
+            lanes,
             done,
-            in_flight: 0,
-            in_flight_bytes: 0,
             queue_bytes: config.batch_queue_bytes,
             received: Outcome::default(),
-            cutoff,
-            shipper: Some(thread),
+            shared,
         })
     }
 
@@ -98,52 +125,98 @@ impl PostgresSink {
         &self.encoders[self.current]
     }
 
+    fn in_flight(&self) -> usize {
+        self.lanes.iter().map(|l| l.in_flight).sum()
+    }
+
+    fn in_flight_bytes(&self) -> usize {
+        self.lanes.iter().map(|l| l.in_flight_bytes).sum()
+    }
+
     fn receive(&mut self, done: Done, out: &mut Outcome) {
         match done {
-            Done::Batch(o, bytes) => {
-                self.in_flight -= 1;
-                self.in_flight_bytes -= bytes;
-                out.add(o);
+            Done::Batch {
+                lane,
+                bytes,
+                outcome,
+            } => {
+                let lane = &mut self.lanes[lane];
+                lane.in_flight -= 1;
+                lane.in_flight_bytes -= bytes;
+                out.add(outcome);
             }
             Done::Maintenance(o) => out.add(o),
         }
     }
 
-    /// Waits for one report from the shipper; `false` if it is gone.
-    fn receive_one(&mut self, until: Option<Instant>, out: &mut Outcome) -> bool {
-        let done = match until {
-            None => self.done.recv().ok(),
-            Some(at) => self
-                .done
-                .recv_timeout(at.saturating_duration_since(Instant::now()))
-                .ok(),
-        };
-        match done {
-            Some(done) => {
+    /// Waits for one report from a lane; `false` if they are all gone.
+    fn receive_one(&mut self, out: &mut Outcome) -> bool {
+        match self.done.recv() {
+            Ok(done) => {
                 self.receive(done, out);
                 true
             }
-            None => false,
+            Err(_) => false,
+        }
+    }
+
+    /// The queue is full and there is a spool: the batch goes there, to be
+    /// replayed when the server catches up.
+    fn spill(&mut self, batch: SealedBatch) {
+        let mut out = Outcome::default();
+        let fate = self
+            .shared
+            .spool_all(std::slice::from_ref(&batch), false, &mut out);
+        let queued = self.in_flight_bytes();
+        out.failure = Some(BatchFailure::new(fate, Error::Backlog { queued }));
+        self.received.add(out);
+    }
+
+    /// Hands `batch` to the lane with the fewest bytes in flight.
+    fn hand_over(&mut self, batch: SealedBatch) {
+        let bytes = batch.bytes.len();
+        let lane = (0..self.lanes.len())
+            .min_by_key(|&i| self.lanes[i].in_flight_bytes)
+            .expect("at least one lane");
+        let lane = &mut self.lanes[lane];
+        let sent = match &lane.queue {
+            Some(queue) => queue.send(batch).map_err(|mpsc::SendError(batch)| batch),
+            None => Err(batch),
+        };
+        match sent {
+            Ok(()) => {
+                lane.in_flight += 1;
+                lane.in_flight_bytes += bytes;
+            }
+            Err(batch) => {
+                self.received.lost += batch.events();
+                self.received.failure = Some(BatchFailure::new(Fate::Lost, Error::WriterGone));
+            }
         }
     }
 }
 
-/// The shipper thread: ships batches as they come, replays the spool in
-/// between (one segment per batch shipped, so a steady stream cannot starve
-/// the replay), and ends when the writer closes its side of the queue and
-/// the queue is empty. Past the shutdown cutoff it spools what is left.
-fn run_shipper(
+/// A lane's thread: ships batches as they come and ends when the writer
+/// closes its queue and the queue is empty; past the shutdown cutoff it
+/// spools what is left. The first lane also replays the spool in between
+/// (one segment per batch shipped, so a steady stream cannot starve the
+/// replay).
+fn run_lane(
     mut shipper: Shipper,
-    shipments: Receiver<SealedBatch>,
+    lane: usize,
+    batches: Receiver<SealedBatch>,
     done: mpsc::Sender<Done>,
     writer: std::thread::Thread,
 ) {
-    // When the spool wants attention next; `None` while it is empty.
-    let mut maintain_at = Some(Instant::now());
+    let replays = lane == 0;
+    // When the spool wants attention next.
+    let mut maintain_at = replays.then(Instant::now);
     loop {
         if maintain_at.is_some_and(|at| Instant::now() >= at) {
             let (outcome, next) = shipper.maintain();
-            maintain_at = next.map(|wait| Instant::now() + wait);
+            // An empty spool is looked at now and then: the writer may
+            // spill into it.
+            maintain_at = Some(Instant::now() + next.unwrap_or(SPOOL_CHECK));
             if !outcome.is_empty() {
                 if done.send(Done::Maintenance(outcome)).is_err() {
                     return;
@@ -152,8 +225,8 @@ fn run_shipper(
             }
         }
         let next = match maintain_at {
-            Some(at) => shipments.recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => shipments.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => batches.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => batches.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let batch = match next {
             Ok(batch) => batch,
@@ -162,10 +235,17 @@ fn run_shipper(
         };
         let bytes = batch.bytes.len();
         let outcome = shipper.commit(batch);
-        if outcome.spooled > 0 && maintain_at.is_none() {
+        if outcome.spooled > 0 && replays {
             maintain_at = Some(Instant::now());
         }
-        if done.send(Done::Batch(outcome, bytes)).is_err() {
+        if done
+            .send(Done::Batch {
+                lane,
+                bytes,
+                outcome,
+            })
+            .is_err()
+        {
             return;
         }
         writer.unpark();
@@ -210,30 +290,21 @@ impl Sink for PostgresSink {
             last_ts,
         };
         self.current ^= 1;
-        // Backpressure: wait while the queue holds its budget's worth (it
-        // always takes one batch, however large).
+        // A full queue: spill (with a spool) or wait for room (it always
+        // takes one batch, however large).
         let mut out = Outcome::default();
-        while self.in_flight > 0 && self.in_flight_bytes + batch.bytes.len() > self.queue_bytes {
-            if !self.receive_one(None, &mut out) {
+        while self.in_flight() > 0 && self.in_flight_bytes() + batch.bytes.len() > self.queue_bytes
+        {
+            if self.shared.has_spool() {
+                self.received.add(out);
+                return self.spill(batch);
+            }
+            if !self.receive_one(&mut out) {
                 break;
             }
         }
         self.received.add(out);
-        let bytes = batch.bytes.len();
-        let sent = match &self.shipments {
-            Some(queue) => queue.send(batch).map_err(|mpsc::SendError(batch)| batch),
-            None => Err(batch),
-        };
-        match sent {
-            Ok(()) => {
-                self.in_flight += 1;
-                self.in_flight_bytes += bytes;
-            }
-            Err(batch) => {
-                self.received.lost += batch.events();
-                self.received.failure = Some(BatchFailure::new(Fate::Lost, Error::WriterGone));
-            }
-        }
+        self.hand_over(batch);
     }
 
     fn outcomes(&mut self, wait: Wait) -> Outcome {
@@ -242,17 +313,19 @@ impl Sink for PostgresSink {
             self.receive(done, &mut out);
         }
         if wait == Wait::All {
-            while self.in_flight > 0 && self.receive_one(None, &mut out) {}
+            while self.in_flight() > 0 && self.receive_one(&mut out) {}
         }
         out
     }
 
     fn close(&mut self) -> Outcome {
         let mut out = self.outcomes(Wait::No);
-        // The shipper ends once the queue is drained; past the cutoff it
-        // only spools, so this ends shortly after the cutoff at the latest.
-        drop(self.shipments.take());
-        let until = self.cutoff.get().map(|at| at + CLOSE_GRACE);
+        // Each lane ends once its queue is drained; past the cutoff it only
+        // spools, so this ends shortly after the cutoff at the latest.
+        for lane in &mut self.lanes {
+            drop(lane.queue.take());
+        }
+        let until = self.shared.cutoff.get().map(|at| at + CLOSE_GRACE);
         loop {
             let done = match until {
                 None => self.done.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -263,14 +336,16 @@ impl Sink for PostgresSink {
             match done {
                 Ok(done) => self.receive(done, &mut out),
                 Err(RecvTimeoutError::Disconnected) => {
-                    // It has returned (or is returning): join it, so no
-                    // thread of this pipeline outlives the shutdown.
-                    if let Some(thread) = self.shipper.take() {
-                        let _ = thread.join();
+                    // Every lane has returned (or is returning): join them,
+                    // so no thread of this pipeline outlives the shutdown.
+                    for lane in &mut self.lanes {
+                        if let Some(thread) = lane.thread.take() {
+                            let _ = thread.join();
+                        }
                     }
                     break;
                 }
-                // Stuck on the disk past the grace: leave it.
+                // Stuck on the disk past the grace: leave them.
                 Err(RecvTimeoutError::Timeout) => break,
             }
         }

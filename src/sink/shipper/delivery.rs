@@ -66,7 +66,7 @@ impl Shipper {
             match self.ship(&batch, d.check_ledger) {
                 Ok(()) => {
                     d.committed(&batch);
-                    if self.health.is_down() || !self.unresolved.is_empty() {
+                    if self.shared.health().is_down() || !self.unresolved.is_empty() {
                         let mut out = std::mem::take(&mut d.delivered);
                         self.mark_up(&mut out);
                         d.delivered = out;
@@ -174,10 +174,14 @@ impl Shipper {
         d.check_ledger = true;
         let since = *d.first_failure.get_or_insert_with(Instant::now);
         let retry_at = Instant::now() + self.backoff.delay(d.attempt);
-        let give_up = self.health.is_down()
+        let give_up = self.shared.health().is_down()
             || d.attempt > self.max_retries
-            || (self.spool.is_some() && since.elapsed() >= self.spool_after)
-            || self.cutoff.get().is_some_and(|cutoff| retry_at >= cutoff);
+            || (self.shared.has_spool() && since.elapsed() >= self.spool_after)
+            || self
+                .shared
+                .cutoff
+                .get()
+                .is_some_and(|cutoff| retry_at >= cutoff);
         if give_up {
             let error = Arc::new(error);
             self.mark_down(error.clone());

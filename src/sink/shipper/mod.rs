@@ -26,18 +26,19 @@ mod connection;
 mod delivery;
 mod health;
 mod replay;
+mod shared;
+
+pub(crate) use shared::Shared;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::batch::SealedBatch;
 use super::retry::{is_transient, Backoff};
-use super::spool::Spool;
-use super::{BatchFailure, Cutoff, Outcome, PostgresConfig};
+use super::{BatchFailure, Outcome, PostgresConfig};
 use crate::clock::unix_nanos_now;
 use crate::{Error, Fate, Result};
 use connection::Connection;
-use health::Health;
 
 /// Where a batch being delivered came from; decides what its rows count as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +50,11 @@ enum Origin {
 /// Ships sealed batches to PostgreSQL through binary COPY.
 pub(crate) struct Shipper {
     connection: Connection,
-    health: Health,
-    spool: Option<Spool>,
+    shared: Arc<Shared>,
     /// Spool once PostgreSQL has been failing this long.
     spool_after: Duration,
     max_retries: u32,
     backoff: Backoff,
-    cutoff: Arc<Cutoff>,
     /// Live batches counted lost whose last attempt may have committed:
     /// their ids and event rows, looked up in the ledger once PostgreSQL
     /// answers again (bounded: the oldest are forgotten).
@@ -66,27 +65,22 @@ pub(crate) struct Shipper {
 const MAX_UNRESOLVED: usize = 256;
 
 impl Shipper {
-    /// Builds the pool, opens the spool, checks the connection and applies
-    /// migrations when asked. With a spool configured, an unreachable server
-    /// is not an error: the shipper starts spooling and connects later. A
-    /// wrong configuration (credentials, database name) always is.
-    pub(crate) fn connect(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<Shipper> {
-        let spool = match &config.spool.dir {
-            Some(dir) => Some(Spool::open(dir, config.spool.max_bytes)?),
-            None => None,
-        };
+    /// Builds the pool, checks the connection and applies migrations when
+    /// asked (one lane; a pipeline has `lanes` of them, sharing `shared`).
+    /// With a spool configured, an unreachable server is not an error: the
+    /// shipper starts spooling and connects later. A wrong configuration
+    /// (credentials, database name) always is.
+    pub(crate) fn connect(config: &PostgresConfig, shared: Arc<Shared>) -> Result<Shipper> {
         let mut shipper = Shipper {
-            connection: Connection::new(config, cutoff.clone())?,
-            health: Health::up(),
-            spool,
+            connection: Connection::new(config, shared.cutoff.clone())?,
+            shared,
             spool_after: config.spool.after,
             max_retries: config.max_retries,
             backoff: Backoff::new(unix_nanos_now() as u64, Duration::from_secs(5)),
-            cutoff,
             unresolved: Vec::new(),
         };
         if let Err(e) = shipper.connection.open() {
-            if shipper.spool.is_none() || !is_transient(&e) {
+            if !shipper.shared.has_spool() || !is_transient(&e) {
                 return Err(e);
             }
             shipper.mark_down(Arc::new(e));
@@ -95,11 +89,11 @@ impl Shipper {
     }
 
     fn mark_down(&mut self, cause: Arc<Error>) {
-        let fate = match self.spool {
-            Some(_) => "spooling to disk",
-            None => "no spool configured",
+        let fate = match self.shared.has_spool() {
+            true => "spooling to disk",
+            false => "no spool configured",
         };
-        self.health.mark_down(cause, fate);
+        self.shared.health().mark_down(cause, fate);
     }
 
     /// PostgreSQL answered: marks it up, and looks up, once, the batches
@@ -107,7 +101,7 @@ impl Shipper {
     /// ledger holds committed after all; the others did not, since the
     /// server has answered since.
     fn mark_up(&mut self, out: &mut Outcome) {
-        self.health.mark_up();
+        self.shared.health().mark_up();
         if self.unresolved.is_empty() {
             return;
         }
@@ -133,13 +127,17 @@ impl Shipper {
     /// and a probe (when one is due) says it is back. Never past the
     /// shutdown cutoff.
     fn available(&mut self, out: &mut Outcome) -> bool {
-        if self.cutoff.passed() {
+        if self.shared.cutoff.passed() {
             return false;
         }
-        if !self.health.is_down() {
-            return true;
-        }
-        if self.health.until_probe().is_some() {
+        let until_probe = {
+            let health = self.shared.health();
+            if !health.is_down() {
+                return true;
+            }
+            health.until_probe()
+        };
+        if until_probe.is_some() {
             return false;
         }
         let timeout = self.connection.commit_timeout();
@@ -169,23 +167,6 @@ impl Shipper {
             })
     }
 
-    /// Writes batches that could not be delivered to the spool. Rows that
-    /// do not fit (no spool, cap reached, disk error) are lost and counted.
-    /// Returns `Lost` if any were.
-    fn spool_all(&mut self, batches: &[SealedBatch], inherited: bool, out: &mut Outcome) -> Fate {
-        let written: Vec<bool> = batches
-            .iter()
-            .map(|batch| match self.spool.as_mut() {
-                Some(spool) => spool.write(batch, inherited).unwrap_or_else(|e| {
-                    eprintln!("ringtrail: spool write failed: {e}");
-                    false
-                }),
-                None => false,
-            })
-            .collect();
-        tally_spooled(batches, &written, inherited, out)
-    }
-
     /// Delivers one live batch: committed, or else spooled (or lost).
     pub(crate) fn commit(&mut self, batch: SealedBatch) -> Outcome {
         let mut out = Outcome::default();
@@ -193,16 +174,19 @@ impl Shipper {
         // cutoff: straight to disk instead of waiting on the network while
         // the ring fills. Without one, the batch is tried anyway (it has
         // nowhere else to go), unless the cutoff has passed.
-        let skip_network = match self.spool {
-            Some(_) => !self.available(&mut out),
-            None => self.cutoff.passed(),
+        let skip_network = match self.shared.has_spool() {
+            true => !self.available(&mut out),
+            false => self.shared.cutoff.passed(),
         };
         if skip_network {
             let cause = self
-                .health
+                .shared
+                .health()
                 .cause()
                 .unwrap_or_else(|| Arc::new(Error::Timeout("the shutdown deadline")));
-            let fate = self.spool_all(std::slice::from_ref(&batch), false, &mut out);
+            let fate = self
+                .shared
+                .spool_all(std::slice::from_ref(&batch), false, &mut out);
             out.failure = Some(BatchFailure { fate, cause });
             return out;
         }
@@ -210,7 +194,7 @@ impl Shipper {
             Ok(delivered) => out.add(delivered),
             Err(gave_up) => {
                 out.add(gave_up.delivered);
-                let fate = self.spool_all(&gave_up.remaining, false, &mut out);
+                let fate = self.shared.spool_all(&gave_up.remaining, false, &mut out);
                 if fate == Fate::Lost && gave_up.unknown && gave_up.untouched {
                     if self.unresolved.len() == MAX_UNRESOLVED {
                         self.unresolved.remove(0);
@@ -230,7 +214,7 @@ impl Shipper {
 
 /// Counts where spooled batches went: `written[i]` says whether batch `i`
 /// reached the disk.
-fn tally_spooled(
+pub(super) fn tally_spooled(
     batches: &[SealedBatch],
     written: &[bool],
     inherited: bool,

@@ -16,15 +16,15 @@ impl Shipper {
     /// the spool is empty or the shutdown cutoff has passed).
     pub(crate) fn maintain(&mut self) -> (Outcome, Option<Duration>) {
         let mut out = Outcome::default();
-        let Some(segment) = self.spool.as_ref().and_then(Spool::oldest).cloned() else {
+        let oldest = self.shared.spool().and_then(|s| s.oldest().cloned());
+        let Some(segment) = oldest else {
             return (out, None);
         };
-        if self.cutoff.get().is_some() {
+        if self.shared.cutoff.get().is_some() {
             return (out, None);
         }
         if !self.available(&mut out) {
-            let wait = self.health.until_probe().unwrap_or(PROBE_INTERVAL);
-            return (out, Some(wait));
+            return (out, Some(self.until_probe()));
         }
         let inherited = segment.inherited;
         let batch = match Spool::load(&segment) {
@@ -53,7 +53,7 @@ impl Shipper {
         let gave_up = match self.deliver(batch, Origin::Spool { inherited }) {
             Ok(delivered) => {
                 out.add(delivered);
-                if let Some(Err(e)) = self.spool.as_mut().map(Spool::remove_oldest) {
+                if let Some(Err(e)) = self.shared.spool().map(|mut s| s.remove_oldest()) {
                     eprintln!("ringtrail: could not delete a replayed spool segment: {e}");
                 }
                 return (out, Some(Duration::ZERO));
@@ -66,14 +66,18 @@ impl Shipper {
             // store what is left as new segments, then drop the original.
             self.respool_oldest(&gave_up.remaining, inherited, &mut out);
         }
-        let wait = self.health.until_probe().unwrap_or(PROBE_INTERVAL);
-        (out, Some(wait))
+        (out, Some(self.until_probe()))
+    }
+
+    /// How long until PostgreSQL is worth trying again.
+    fn until_probe(&self) -> Duration {
+        self.shared.health().until_probe().unwrap_or(PROBE_INTERVAL)
     }
 
     /// Drops the oldest segment from the spool (quarantined as `.corrupt`,
     /// or already gone) and counts its rows lost.
     fn forget_oldest(&mut self, corrupt: bool, out: &mut Outcome) {
-        let Some(spool) = self.spool.as_mut() else {
+        let Some(mut spool) = self.shared.spool() else {
             return;
         };
         let segment = spool.oldest().cloned();
@@ -94,13 +98,14 @@ impl Shipper {
 
     /// Replaces the oldest segment by what is left of it.
     fn respool_oldest(&mut self, pieces: &[SealedBatch], inherited: bool, out: &mut Outcome) {
-        let Some(spool) = self.spool.as_mut() else {
+        let Some(mut spool) = self.shared.spool() else {
             return;
         };
         let written = spool.replace_oldest(pieces, inherited).unwrap_or_else(|e| {
             eprintln!("ringtrail: could not delete a partly replayed spool segment: {e}");
             vec![true; pieces.len()]
         });
+        drop(spool);
         let mut moved = Outcome::default();
         tally_spooled(pieces, &written, inherited, &mut moved);
         // Rows moved between segments stay spooled; this process's rows

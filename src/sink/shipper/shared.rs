@@ -1,0 +1,77 @@
+//! [`Shared`]: what every lane of one pipeline shares. The spool, which
+//! the lanes write to when they give up, the first lane replays, and the
+//! writer spills into under overload; the server's [`Health`]; and the
+//! shutdown [`Cutoff`]. Locks are held for a file operation at most, never
+//! across network I/O.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::health::Health;
+use super::tally_spooled;
+use crate::sink::batch::SealedBatch;
+use crate::sink::spool::Spool;
+use crate::sink::{Cutoff, Outcome, PostgresConfig};
+use crate::{Fate, Result};
+
+/// The spool, health and cutoff of one pipeline.
+pub(crate) struct Shared {
+    spool: Option<Mutex<Spool>>,
+    health: Mutex<Health>,
+    pub(crate) cutoff: Arc<Cutoff>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these leaves consistent plain data.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Opens the spool (taking its lock) when one is configured.
+    pub(crate) fn open(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<Arc<Shared>> {
+        let spool = match &config.spool.dir {
+            Some(dir) => Some(Mutex::new(Spool::open(dir, config.spool.max_bytes)?)),
+            None => None,
+        };
+        Ok(Arc::new(Shared {
+            spool,
+            health: Mutex::new(Health::up()),
+            cutoff,
+        }))
+    }
+
+    pub(crate) fn has_spool(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// The spool, locked, when there is one.
+    pub(super) fn spool(&self) -> Option<MutexGuard<'_, Spool>> {
+        self.spool.as_ref().map(lock)
+    }
+
+    pub(super) fn health(&self) -> MutexGuard<'_, Health> {
+        lock(&self.health)
+    }
+
+    /// Writes batches to the spool. Rows that do not fit (no spool, cap
+    /// reached, disk error) are lost and counted. Returns `Lost` if any
+    /// were.
+    pub(crate) fn spool_all(
+        &self,
+        batches: &[SealedBatch],
+        inherited: bool,
+        out: &mut Outcome,
+    ) -> Fate {
+        let mut spool = self.spool();
+        let written: Vec<bool> = batches
+            .iter()
+            .map(|batch| match spool.as_mut() {
+                Some(spool) => spool.write(batch, inherited).unwrap_or_else(|e| {
+                    eprintln!("ringtrail: spool write failed: {e}");
+                    false
+                }),
+                None => false,
+            })
+            .collect();
+        tally_spooled(batches, &written, inherited, out)
+    }
+}
