@@ -1,0 +1,132 @@
+//! Lanes and overload spill against a real PostgreSQL: several shipping
+//! connections keep exactly-once and an exact `flush()`, and a database
+//! slower than the inflow fills the spool instead of the ring dropping
+//! events, then catches up through the ledger.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ringtrail::{OverflowPolicy, Stats};
+use tracing::dispatcher;
+
+fn assert_counts_add_up(s: &Stats) {
+    assert_eq!(
+        s.enqueued,
+        s.written + s.spooled + s.dead_lettered + s.lost,
+        "counters do not add up: {s:?}"
+    );
+}
+
+fn event_rows(url: &str) -> (i64, i64) {
+    let r = common::client(url)
+        .query_one(
+            "SELECT count(*), count(DISTINCT (fields->>'t', fields->>'i')) FROM ringtrail.logs
+             WHERE target <> $1",
+            &[&ringtrail::DROPPED_TARGET],
+        )
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
+#[test]
+fn four_lanes_load_every_event_once_and_flush_stays_exact() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .lanes(4)
+            .batch_rows(500)
+            .capacity(1 << 16)
+            .overflow(OverflowPolicy::Block {
+                timeout: Duration::from_secs(10),
+            }),
+    );
+    thread::scope(|s| {
+        for t in 0..3u64 {
+            let dispatch = dispatch.clone();
+            s.spawn(move || {
+                dispatcher::with_default(&dispatch, || {
+                    for i in 0..20_000u64 {
+                        tracing::info!(t, i, "lane");
+                    }
+                })
+            });
+        }
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.dropped, stats.lost), (60_000, 0, 0));
+    assert!(stats.batches >= 120, "{stats:?}");
+    assert_eq!(event_rows(&url), (60_000, 60_000));
+    let backends: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ringtrail'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(backends >= 4, "one connection per lane: {backends}");
+}
+
+#[test]
+fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let url = common::migrated_database();
+    let spool = std::env::temp_dir().join(format!(
+        "ringtrail-spill-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&spool);
+    // Every COPY takes 200 ms more: far slower than the events come.
+    common::client(&url)
+        .batch_execute(
+            "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$;
+             CREATE TRIGGER slow_copy AFTER INSERT ON ringtrail.logs
+               FOR EACH STATEMENT EXECUTE FUNCTION public.slow_copy();",
+        )
+        .unwrap();
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .spool_dir(&spool)
+            .lanes(1)
+            .batch_rows(1_000)
+            // Room for about one batch in flight: the rest must spill.
+            .batch_queue_bytes(64 << 10)
+            .capacity(4_096)
+            // Dropping is what spilling must make unnecessary.
+            .overflow(OverflowPolicy::DropNewest),
+    );
+    // Paced at about 25,000 events/s: well within what the writer drains,
+    // five times what this database takes.
+    dispatcher::with_default(&dispatch, || {
+        for i in 0..50_000u64 {
+            tracing::info!(t = 0u64, i, "spill");
+            if i % 25 == 24 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    let during = guard.stats();
+    assert_eq!(during.dropped, 0, "the spool took the overload: {during:?}");
+    // Catching up: the first lane replays the spool between live batches.
+    let started = Instant::now();
+    loop {
+        let flushed = guard.flush();
+        let stats = guard.stats();
+        if flushed.is_ok() && stats.spooled == 0 && stats.queued == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{stats:?}");
+        thread::sleep(Duration::from_millis(200));
+    }
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.lost, stats.dropped), (50_000, 0, 0));
+    assert_counts_add_up(&stats);
+    assert_eq!(event_rows(&url), (50_000, 50_000), "exactly once");
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&spool);
+}
