@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ringtrail::embedded::{ClusterOptions, StopMode, TempCluster};
-use ringtrail::{OverflowPolicy, Stats};
+use ringtrail::OverflowPolicy;
 use tracing::dispatcher;
 
 fn cluster() -> TempCluster {
@@ -24,72 +23,11 @@ fn cluster() -> TempCluster {
     .expect("a throwaway cluster")
 }
 
-fn spool_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "ringtrail-spool-{}-{name}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn segments(dir: &PathBuf) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pgcopy"))
-            })
-            .count()
-        })
-        .unwrap_or(0)
-}
-
-/// `enqueued == written + spooled + dead_lettered + lost`.
-fn assert_counts_add_up(s: &Stats) {
-    assert_eq!(
-        s.enqueued,
-        s.written + s.spooled + s.dead_lettered + s.lost,
-        "counters do not add up: {s:?}"
-    );
-}
-
-/// Flushes until the spool is empty, tolerating flushes that report
-/// spooled batches while PostgreSQL comes back.
-fn settle(guard: &ringtrail::Guard, within: Duration) -> Stats {
-    let start = Instant::now();
-    loop {
-        let flushed = guard.flush();
-        let stats = guard.stats();
-        if flushed.is_ok() && stats.spooled == 0 && stats.queued == 0 {
-            return stats;
-        }
-        assert!(
-            start.elapsed() < within,
-            "did not settle: {stats:?} {flushed:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Event rows (not drop reports), and distinct ids among them.
-fn event_rows(url: &str) -> (i64, i64) {
-    let r = common::client(url)
-        .query_one(
-            "SELECT count(*), count(DISTINCT id) FROM ringtrail.logs WHERE target <> $1",
-            &[&ringtrail::DROPPED_TARGET],
-        )
-        .unwrap();
-    (r.get(0), r.get(1))
-}
-
 #[test]
 fn a_crash_mid_stream_loses_and_duplicates_nothing() {
     let pg = cluster();
     let url = pg.create_database("crash").unwrap();
-    let spool = spool_dir("crash");
+    let spool = common::spool_dir("crash");
     // Durable commits: with synchronous_commit off, a server crash may lose
     // the last acknowledged commits (documented), which is not this test.
     let (dispatch, guard) = common::start(
@@ -125,12 +63,12 @@ fn a_crash_mid_stream_loses_and_duplicates_nothing() {
         thread::sleep(Duration::from_secs(3));
         pg.start_again().unwrap();
     });
-    let stats = settle(&guard, Duration::from_secs(90));
+    let stats = common::settle(&guard, Duration::from_secs(90));
     eprintln!("after the crash: {stats:?}");
     assert_eq!(stats.enqueued + stats.dropped, 2 * PER_THREAD, "{stats:?}");
     assert_eq!(stats.written, stats.enqueued, "{stats:?}");
-    assert_counts_add_up(&stats);
-    let (rows, distinct) = event_rows(&url);
+    common::assert_counts_add_up(&stats);
+    let (rows, distinct) = common::event_rows(&url);
     assert_eq!(
         rows as u64, stats.enqueued,
         "every enqueued event is in the table"
@@ -144,7 +82,7 @@ fn a_crash_mid_stream_loses_and_duplicates_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(distinct_events, rows, "no event twice");
-    assert_eq!(segments(&spool), 0, "replayed segments are deleted");
+    assert_eq!(common::segments(&spool), 0, "replayed segments are deleted");
     let _ = std::fs::remove_dir_all(&spool);
 }
 
@@ -153,7 +91,7 @@ fn events_spool_while_the_server_is_down_at_start_and_land_when_it_starts() {
     let pg = cluster();
     let url = pg.create_database("down").unwrap();
     pg.stop(StopMode::Fast).unwrap();
-    let spool = spool_dir("down");
+    let spool = common::spool_dir("down");
     let (layer, guard) = common::builder(&url)
         .spool_dir(&spool)
         .build()
@@ -170,16 +108,16 @@ fn events_spool_while_the_server_is_down_at_start_and_land_when_it_starts() {
     );
     let stats = guard.stats();
     assert_eq!((stats.spooled, stats.written), (5_000, 0), "{stats:?}");
-    assert!(segments(&spool) > 0);
+    assert!(common::segments(&spool) > 0);
     pg.start_again().unwrap();
-    let stats = settle(&guard, Duration::from_secs(60));
+    let stats = common::settle(&guard, Duration::from_secs(60));
     assert_eq!(
         (stats.written, stats.spooled, stats.enqueued),
         (5_000, 0, 5_000)
     );
-    assert_counts_add_up(&stats);
-    assert_eq!(event_rows(&url), (5_000, 5_000));
-    assert_eq!(segments(&spool), 0);
+    common::assert_counts_add_up(&stats);
+    assert_eq!(common::event_rows(&url), (5_000, 5_000));
+    assert_eq!(common::segments(&spool), 0);
     let _ = std::fs::remove_dir_all(&spool);
 }
 
@@ -208,9 +146,9 @@ fn a_poison_row_is_dead_lettered_and_the_rest_of_its_batch_lands() {
         (stats.written, stats.dead_lettered, stats.enqueued),
         (99, 1, 100)
     );
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     let mut db = common::client(&url);
-    assert_eq!(event_rows(&url).0, 99);
+    assert_eq!(common::event_rows(&url).0, 99);
     let dead = db
         .query(
             "SELECT sqlstate, line, message, tuple FROM ringtrail.dead_letters",
@@ -262,7 +200,7 @@ fn a_failure_without_a_line_is_bisected_down_to_the_bad_row() {
     guard.flush().unwrap();
     let stats = guard.stats();
     assert_eq!((stats.written, stats.dead_lettered), (36, 1), "{stats:?}");
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     let dead = common::client(&url)
         .query(
             "SELECT line, message, tuple FROM ringtrail.dead_letters",
@@ -324,9 +262,9 @@ fn a_batch_whose_commit_outcome_is_unknown_is_not_duplicated() {
         (stats.written, stats.enqueued, stats.lost),
         (1_000, 1_000, 0)
     );
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     assert_eq!(
-        event_rows(&url),
+        common::event_rows(&url),
         (1_000, 1_000),
         "committed once, not twice"
     );
@@ -341,7 +279,7 @@ fn a_batch_whose_commit_outcome_is_unknown_is_not_duplicated() {
 fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
     let pg = cluster();
     let url = pg.create_database("deadline").unwrap();
-    let spool = spool_dir("deadline");
+    let spool = common::spool_dir("deadline");
     let deadline = Duration::from_secs(2);
     let (dispatch, guard) = common::start(
         common::builder(&url)
@@ -373,7 +311,7 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
         "drop took {took:?}"
     );
     assert!(
-        segments(&spool) > 0,
+        common::segments(&spool) > 0,
         "the unwritten events are in the spool"
     );
     assert_eq!(stats_before.enqueued, 3_000);
@@ -390,8 +328,8 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
         thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(guard.stats().recovered, 2_000);
-    assert_eq!(event_rows(&url), (3_000, 3_000));
-    assert_eq!(segments(&spool), 0);
+    assert_eq!(common::event_rows(&url), (3_000, 3_000));
+    assert_eq!(common::segments(&spool), 0);
     let _ = std::fs::remove_dir_all(&spool);
 }
 
@@ -411,7 +349,7 @@ fn block_waits_for_room_instead_of_dropping() {
     guard.flush().unwrap();
     let stats = guard.stats();
     assert_eq!((stats.dropped, stats.written), (0, 20_000), "{stats:?}");
-    assert_eq!(event_rows(&url).0, 20_000);
+    assert_eq!(common::event_rows(&url).0, 20_000);
 }
 
 #[test]
@@ -438,7 +376,7 @@ fn drop_oldest_evicts_old_events_and_keeps_the_newest() {
     assert!(stats.dropped_evicted > 0, "{stats:?}");
     assert_eq!(stats.enqueued + stats.dropped, emitted);
     assert_eq!(stats.written, stats.enqueued);
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     let newest: i64 = common::client(&url)
         .query_one(
             "SELECT count(*) FROM ringtrail.logs WHERE message = 'newest'",
@@ -479,7 +417,7 @@ fn a_panic_flushes_before_the_previous_hook_runs() {
     }));
     assert!(outcome.is_err());
     // No flush was called: the hook committed them.
-    assert_eq!(event_rows(&url).0, 10);
+    assert_eq!(common::event_rows(&url).0, 10);
     drop(guard);
 }
 
@@ -516,7 +454,7 @@ fn a_block_timeout_drops_and_counts_the_event() {
     );
     assert_eq!(stats.enqueued + stats.dropped, emitted);
     assert_eq!(stats.written, stats.enqueued);
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     let reported: i64 = common::client(&url)
         .query_one(
             "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs

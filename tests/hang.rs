@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ringtrail::embedded::{ClusterOptions, TempCluster};
-use ringtrail::{Error, Stats};
+use ringtrail::Error;
 use tracing::dispatcher;
 
 /// Every process of the cluster: the postmaster (first line of
@@ -58,24 +58,6 @@ fn pipeline_threads() -> Vec<String> {
         .map(|name| name.trim().to_owned())
         .filter(|name| name.starts_with("ringtrail-"))
         .collect()
-}
-
-fn assert_counts_add_up(s: &Stats) {
-    assert_eq!(
-        s.enqueued,
-        s.written + s.spooled + s.dead_lettered + s.lost,
-        "counters do not add up: {s:?}"
-    );
-}
-
-fn segments(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".pgcopy"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]
@@ -138,12 +120,12 @@ fn hang_and_recover(pg: &TempCluster, name: &str, stall: Duration) {
     assert_eq!(stats.dropped, 0, "the spool had room: {stats:?}");
     assert_eq!(stats.queued, 0, "nothing left in the ring: {stats:?}");
     assert_eq!(stats.lost, 0, "{stats:?}");
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     assert!(
         stats.spooled >= 60_000,
         "the freeze's events are spooled: {stats:?}"
     );
-    assert!(segments(&spool) > 0);
+    assert!(common::segments(&spool) > 0);
     assert_eq!(
         pipeline_threads(),
         Vec::<String>::new(),
@@ -154,7 +136,7 @@ fn hang_and_recover(pg: &TempCluster, name: &str, stall: Duration) {
     // A new pipeline on the same spool replays it, through the ledger.
     let (_dispatch, guard) = common::start(builder());
     let started = Instant::now();
-    while segments(&spool) > 0 {
+    while common::segments(&spool) > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "{:?}",

@@ -7,46 +7,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail::{Error, OverflowPolicy, Stats};
+use ringtrail::{Error, OverflowPolicy};
 use tracing::dispatcher;
-
-fn spool_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "ringtrail-hardening-{}-{name}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn assert_counts_add_up(s: &Stats) {
-    assert_eq!(
-        s.enqueued,
-        s.written + s.spooled + s.dead_lettered + s.lost,
-        "counters do not add up: {s:?}"
-    );
-}
 
 fn scalar(url: &str, sql: &str) -> i64 {
     common::client(url).query_one(sql, &[]).unwrap().get(0)
-}
-
-/// Event rows (not drop reports), and distinct ids among them.
-fn event_rows(url: &str) -> (i64, i64) {
-    let r = common::client(url)
-        .query_one(
-            "SELECT count(*), count(DISTINCT id) FROM ringtrail.logs WHERE target <> $1",
-            &[&ringtrail::DROPPED_TARGET],
-        )
-        .unwrap();
-    (r.get(0), r.get(1))
 }
 
 fn emit(dispatch: &tracing::Dispatch, n: u64, message: &str) {
@@ -95,14 +64,18 @@ fn a_commit_that_outlives_the_client_timeout_is_not_loaded_twice() {
         (stats.written, stats.dead_lettered, stats.lost),
         (1_000, 0, 0)
     );
-    assert_eq!(event_rows(&url), (1_000, 1_000), "loaded once, not twice");
+    assert_eq!(
+        common::event_rows(&url),
+        (1_000, 1_000),
+        "loaded once, not twice"
+    );
     assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.batches"), 1);
 }
 
 #[test]
 fn a_spool_directory_has_one_owner() {
     let url = common::database();
-    let spool = spool_dir("owner");
+    let spool = common::spool_dir("owner");
     let (_layer, first) = common::builder(&url).spool_dir(&spool).build().unwrap();
     match common::builder(&url).spool_dir(&spool).build() {
         Err(Error::SpoolInUse { dir }) => assert_eq!(dir, spool),
@@ -120,7 +93,7 @@ fn a_spool_directory_has_one_owner() {
 #[test]
 fn an_unreadable_segment_of_an_earlier_process_is_counted_and_reported() {
     let url = common::database();
-    let spool = spool_dir("corrupt");
+    let spool = common::spool_dir("corrupt");
     std::fs::create_dir_all(&spool).unwrap();
     // A segment whose header claims 10 rows and whose checksum is wrong.
     let mut segment = Vec::new();
@@ -150,7 +123,7 @@ fn an_unreadable_segment_of_an_earlier_process_is_counted_and_reported() {
     guard.flush().unwrap();
     let stats = guard.stats();
     assert_eq!(stats.inherited_lost, 10);
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     assert!(spool.join(format!("{name}.corrupt")).exists());
     let reported: i64 = common::client(&url)
         .query_one(
@@ -169,7 +142,7 @@ fn an_unreadable_segment_of_an_earlier_process_is_counted_and_reported() {
 fn configuration_errors_fail_the_build_at_once_even_with_a_spool() {
     let url = common::database();
     let (base, _) = url.rsplit_once('/').unwrap();
-    let spool = spool_dir("config");
+    let spool = common::spool_dir("config");
     for (wrong, sqlstate) in [
         (format!("{base}/no_such_database_here"), "3D000"),
         (
@@ -225,7 +198,7 @@ fn a_read_only_server_after_a_failover_is_retried_not_lost() {
         (stats.written, stats.dead_lettered, stats.lost),
         (500, 0, 0)
     );
-    assert_eq!(event_rows(&url), (500, 500));
+    assert_eq!(common::event_rows(&url), (500, 500));
 }
 
 #[test]
@@ -262,7 +235,7 @@ fn a_failed_dead_letter_insert_is_retried() {
         .expect("the dead-letter insert is retried like any write");
     let stats = guard.stats();
     assert_eq!((stats.written, stats.dead_lettered, stats.lost), (9, 1, 0));
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     assert_eq!(
         scalar(&url, "SELECT count(*) FROM ringtrail.dead_letters"),
         1
@@ -338,8 +311,8 @@ fn a_batch_counted_lost_whose_commit_got_through_is_counted_written() {
     guard.flush().unwrap();
     let stats = guard.stats();
     assert_eq!((stats.written, stats.lost), (1_010, 0), "{stats:?}");
-    assert_counts_add_up(&stats);
-    assert_eq!(event_rows(&url), (1_010, 1_010));
+    common::assert_counts_add_up(&stats);
+    assert_eq!(common::event_rows(&url), (1_010, 1_010));
 }
 
 #[test]
@@ -369,7 +342,7 @@ fn an_event_that_looks_like_a_drop_report_is_counted_as_an_event() {
         ),
         (4, 3, 1, 0)
     );
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
 }
 
 #[test]
@@ -412,7 +385,7 @@ fn shutdown_while_events_keep_coming_accounts_for_every_one() {
         stats
     });
     assert_eq!(stats.queued, 0, "nothing left in the ring: {stats:?}");
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     assert_eq!(stats.lost, 0);
-    assert_eq!(event_rows(&url).0 as u64, stats.written);
+    assert_eq!(common::event_rows(&url).0 as u64, stats.written);
 }

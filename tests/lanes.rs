@@ -5,20 +5,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ringtrail::{OverflowPolicy, Stats};
+use ringtrail::OverflowPolicy;
 use tracing::dispatcher;
-
-fn assert_counts_add_up(s: &Stats) {
-    assert_eq!(
-        s.enqueued,
-        s.written + s.spooled + s.dead_lettered + s.lost,
-        "counters do not add up: {s:?}"
-    );
-}
 
 fn event_rows(url: &str) -> (i64, i64) {
     let r = common::client(url)
@@ -72,14 +63,8 @@ fn four_lanes_load_every_event_once_and_flush_stays_exact() {
 
 #[test]
 fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
-    static N: AtomicUsize = AtomicUsize::new(0);
     let url = common::migrated_database();
-    let spool = std::env::temp_dir().join(format!(
-        "ringtrail-spill-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&spool);
+    let spool = common::spool_dir("spill");
     // Every COPY takes 200 ms more: far slower than the events come.
     common::client(&url)
         .batch_execute(
@@ -113,19 +98,9 @@ fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
     let during = guard.stats();
     assert_eq!(during.dropped, 0, "the spool took the overload: {during:?}");
     // Catching up: the first lane replays the spool between live batches.
-    let started = Instant::now();
-    loop {
-        let flushed = guard.flush();
-        let stats = guard.stats();
-        if flushed.is_ok() && stats.spooled == 0 && stats.queued == 0 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{stats:?}");
-        thread::sleep(Duration::from_millis(200));
-    }
-    let stats = guard.stats();
+    let stats = common::settle(&guard, Duration::from_secs(120));
     assert_eq!((stats.written, stats.lost, stats.dropped), (50_000, 0, 0));
-    assert_counts_add_up(&stats);
+    common::assert_counts_add_up(&stats);
     assert_eq!(event_rows(&url), (50_000, 50_000), "exactly once");
     drop(guard);
     let _ = std::fs::remove_dir_all(&spool);

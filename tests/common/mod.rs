@@ -5,7 +5,12 @@
 
 pub mod cutter;
 
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ringtrail::Stats;
 
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
@@ -82,4 +87,67 @@ pub async fn copy_in(
     let n = sink.finish().await?;
     tx.commit().await?;
     Ok(n)
+}
+
+/// A fresh, empty spool directory path for this process and `name`.
+pub fn spool_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ringtrail-spool-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Spool segments in `dir`.
+pub fn segments(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pgcopy"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Asserts `enqueued == written + spooled + dead_lettered + lost`.
+pub fn assert_counts_add_up(s: &Stats) {
+    assert_eq!(
+        s.enqueued,
+        s.written + s.spooled + s.dead_lettered + s.lost,
+        "counters do not add up: {s:?}"
+    );
+}
+
+/// Flushes until the spool is empty, tolerating flushes that report
+/// spooled batches while PostgreSQL comes back.
+pub fn settle(guard: &ringtrail::Guard, within: Duration) -> Stats {
+    let start = Instant::now();
+    loop {
+        let flushed = guard.flush();
+        let stats = guard.stats();
+        if flushed.is_ok() && stats.spooled == 0 && stats.queued == 0 {
+            return stats;
+        }
+        assert!(
+            start.elapsed() < within,
+            "did not settle: {stats:?} {flushed:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Event rows (not drop reports), and distinct ids among them.
+pub fn event_rows(url: &str) -> (i64, i64) {
+    let r = client(url)
+        .query_one(
+            "SELECT count(*), count(DISTINCT id) FROM ringtrail.logs WHERE target <> $1",
+            &[&ringtrail::DROPPED_TARGET],
+        )
+        .unwrap();
+    (r.get(0), r.get(1))
 }
