@@ -52,6 +52,7 @@
 //! cargo bench --bench ingest -- --warm-up-time 1 --measurement-time 3     # quicker
 //! cargo bench --bench ingest -- raw_copy                                  # one variant
 //! cargo test --benches                # each variant once: 10,000 rows (250 per-row)
+//! RINGTRAIL_LANES=2 cargo bench --bench ingest -- 'ingest/(ringtrail|raw_copy)$'   # lanes
 //! ```
 //!
 //! Settings: 10 samples (flat sampling: every sample has the same iteration
@@ -737,11 +738,17 @@ impl Pipeline {
             rows as usize <= RING_CAPACITY,
             "an iteration must fit the ring"
         );
+        // `RINGTRAIL_LANES=n` measures the ringtrail variants with n lanes.
+        let lanes = std::env::var("RINGTRAIL_LANES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         let (layer, guard) = ringtrail::Builder::new()
             .postgres(url)
             .capacity(RING_CAPACITY)
             .batch_rows(BATCH_ROWS)
             .synchronous_commit(synchronous_commit)
+            .lanes(lanes)
             .build()
             .expect("start a ringtrail pipeline");
         Pipeline {

@@ -244,7 +244,7 @@ impl Builder {
         self
     }
 
-    /// Shipping connections to PostgreSQL (default 1), each on a thread of
+    /// Shipping connections to PostgreSQL (default 2), each on a thread of
     /// its own. A sealed batch goes to the one with the fewest bytes in
     /// flight; each batch is still one transaction with its ledger row.
     /// More lanes let the server load several batches at once; order

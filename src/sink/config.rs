@@ -41,7 +41,7 @@ impl Default for PostgresConfig {
             max_retries: 8,
             stall_timeout: Duration::from_secs(3),
             batch_queue_bytes: 64 << 20,
-            lanes: 1,
+            lanes: 2,
             spool: SpoolConfig {
                 dir: None,
                 max_bytes: 1 << 30,
