@@ -385,14 +385,7 @@ fn drop_oldest_evicts_old_events_and_keeps_the_newest() {
         .unwrap()
         .get(0);
     assert_eq!(newest, 1, "the newest event is never the one evicted");
-    let reported: i64 = common::client(&url)
-        .query_one(
-            "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs
-             WHERE target = $1 AND fields->>'reason' = 'evicted_oldest'",
-            &[&ringtrail::DROPPED_TARGET],
-        )
-        .unwrap()
-        .get(0);
+    let reported: i64 = common::reported_drops(&url, "evicted_oldest");
     assert_eq!(
         reported as u64, stats.dropped_evicted,
         "evictions are reported in band"
@@ -455,13 +448,6 @@ fn a_block_timeout_drops_and_counts_the_event() {
     assert_eq!(stats.enqueued + stats.dropped, emitted);
     assert_eq!(stats.written, stats.enqueued);
     common::assert_counts_add_up(&stats);
-    let reported: i64 = common::client(&url)
-        .query_one(
-            "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs
-             WHERE target = $1 AND fields->>'reason' = 'block_timeout'",
-            &[&ringtrail::DROPPED_TARGET],
-        )
-        .unwrap()
-        .get(0);
+    let reported: i64 = common::reported_drops(&url, "block_timeout");
     assert_eq!(reported as u64, stats.dropped_block_timeout);
 }

@@ -125,14 +125,7 @@ fn an_unreadable_segment_of_an_earlier_process_is_counted_and_reported() {
     assert_eq!(stats.inherited_lost, 10);
     common::assert_counts_add_up(&stats);
     assert!(spool.join(format!("{name}.corrupt")).exists());
-    let reported: i64 = common::client(&url)
-        .query_one(
-            "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs
-             WHERE target = $1 AND fields->>'reason' = 'inherited_lost'",
-            &[&ringtrail::DROPPED_TARGET],
-        )
-        .unwrap()
-        .get(0);
+    let reported: i64 = common::reported_drops(&url, "inherited_lost");
     assert_eq!(reported, 10, "reported in band");
     drop(guard);
     let _ = std::fs::remove_dir_all(&spool);

@@ -151,3 +151,15 @@ pub fn event_rows(url: &str) -> (i64, i64) {
         .unwrap();
     (r.get(0), r.get(1))
 }
+
+/// Events the in-band `ringtrail::dropped` rows report for `reason`.
+pub fn reported_drops(url: &str, reason: &str) -> i64 {
+    client(url)
+        .query_one(
+            "SELECT coalesce(sum((fields->>'count')::bigint), 0)::bigint FROM ringtrail.logs
+             WHERE target = $1 AND fields->>'reason' = $2",
+            &[&ringtrail::DROPPED_TARGET, &reason],
+        )
+        .unwrap()
+        .get(0)
+}
