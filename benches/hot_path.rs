@@ -21,7 +21,9 @@
 //! | `ringtrail` | ringtrail's `Layer` on a registry, `Builder::new().null_sink()` with the default 16,384 × 512-byte ring; the writer thread decodes and encodes every batch to binary COPY exactly as for PostgreSQL, then discards the bytes |
 //! | `tracing_appender_json` | `tracing_subscriber::fmt::layer().json()` writing to `tracing_appender::non_blocking(sink)` (lossy, 128,000 lines: the defaults), on a registry |
 //! | `database_layer_replica` | the `DatabaseLayer` design ringtrail replaces (`support/replica.rs`): an owned, boxed entry per event (about ten allocations) sent with `try_send` to a tokio mpsc of 8,192 drained by a tokio task |
-//! | `no_subscriber` | `Dispatch::none()`: the floor |
+//! | `noop_layer` | a registry with a layer whose `on_event` only reads the metadata: the floor for any layer, and the baseline of ringtrail's target (≤ 5×) |
+//! | `visit_layer` | a registry with a layer that visits every field and formats the message into a stack buffer, storing nothing: the least any layer that keeps the event must do |
+//! | `no_subscriber` | `Dispatch::none()`: the floor of the macro alone |
 //! | `*_2_threads` | the same, with two producer threads at once |
 //!
 //! Consumers run all the time, concurrently with the producers, as they
@@ -91,7 +93,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 use crossbeam_queue::ArrayQueue;
 
 use support::replica::Replica;
-use support::{timed_bursts, Appender, NoSubscriber, Pipeline, Ringtrail};
+use support::{timed_bursts, Appender, NoSubscriber, NoopLayer, Pipeline, Ringtrail, VisitLayer};
 
 /// Benchmarks one pipeline with `threads` producers, then checks (untimed)
 /// that nothing was lost.
@@ -129,6 +131,9 @@ fn hot_path(c: &mut Criterion) {
         bench_pipeline(&mut group, "database_layer_replica", &replica, 1);
         bench_pipeline(&mut group, "database_layer_replica_2_threads", &replica, 2);
     }
+    bench_pipeline(&mut group, "noop_layer", &NoopLayer::new(), 1);
+    bench_pipeline(&mut group, "noop_layer_2_threads", &NoopLayer::new(), 2);
+    bench_pipeline(&mut group, "visit_layer", &VisitLayer::new(), 1);
     bench_pipeline(&mut group, "no_subscriber", &NoSubscriber::new(), 1);
     group.finish();
 }

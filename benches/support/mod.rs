@@ -338,6 +338,134 @@ impl Pipeline for NoSubscriber {
 }
 
 // ---------------------------------------------------------------------------
+// A registry with a no-op layer
+// ---------------------------------------------------------------------------
+
+/// The floor for any layer: a `tracing_subscriber` registry (which tracks
+/// the entered span, as for ringtrail) with a layer whose `on_event` only
+/// reads the event's metadata. What ringtrail costs above this is what its
+/// own `on_event` costs.
+pub struct NoopLayer {
+    dispatch: Dispatch,
+}
+
+/// The layer of [`NoopLayer`].
+struct Noop;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        std::hint::black_box(event.metadata());
+    }
+}
+
+impl NoopLayer {
+    /// A registry with the no-op layer.
+    pub fn new() -> NoopLayer {
+        NoopLayer {
+            dispatch: Dispatch::new(tracing_subscriber::registry().with(Noop)),
+        }
+    }
+}
+
+impl Pipeline for NoopLayer {
+    fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+    fn burst(&self) -> u64 {
+        8_192
+    }
+    fn settle(&self, _emitted: u64) {}
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
+/// The least any layer that keeps an event must do: a registry and a layer
+/// that visits every field, formatting `Debug` values (the message) into a
+/// 512-byte buffer on the stack, and stores nothing. What ringtrail costs
+/// above this is what storing the values costs.
+pub struct VisitLayer {
+    dispatch: Dispatch,
+}
+
+/// The layer of [`VisitLayer`].
+struct Visit;
+
+/// A `fmt::Write` over a stack buffer that drops what does not fit.
+struct StackBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl tracing::field::Visit for StackBuf {
+    fn record_debug(&mut self, _field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = std::fmt::Write::write_fmt(self, format_args!("{value:?}"));
+    }
+    fn record_str(&mut self, _field: &tracing::field::Field, value: &str) {
+        let _ = std::fmt::Write::write_str(self, value);
+    }
+    fn record_u64(&mut self, _field: &tracing::field::Field, value: u64) {
+        std::hint::black_box(value);
+    }
+    fn record_f64(&mut self, _field: &tracing::field::Field, value: f64) {
+        std::hint::black_box(value);
+    }
+    fn record_bool(&mut self, _field: &tracing::field::Field, value: bool) {
+        std::hint::black_box(value);
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Visit {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut buf = StackBuf {
+            buf: [0; 512],
+            len: 0,
+        };
+        event.record(&mut buf);
+        std::hint::black_box(&buf.buf[..buf.len]);
+    }
+}
+
+impl VisitLayer {
+    /// A registry with the visiting layer.
+    pub fn new() -> VisitLayer {
+        VisitLayer {
+            dispatch: Dispatch::new(tracing_subscriber::registry().with(Visit)),
+        }
+    }
+}
+
+impl Pipeline for VisitLayer {
+    fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+    fn burst(&self) -> u64 {
+        8_192
+    }
+    fn settle(&self, _emitted: u64) {}
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Producer threads
 // ---------------------------------------------------------------------------
 

@@ -23,9 +23,12 @@ use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::thread::Thread;
 
+use super::OwnLine;
+
 /// Lets producers wake the writer thread cheaply.
 pub(crate) struct Doorbell {
-    parked: AtomicBool,
+    /// On a line of its own: the writer stores it at every sleep and wake.
+    parked: OwnLine<AtomicBool>,
     writer: OnceLock<Thread>,
     wake_at: usize,
 }
@@ -34,7 +37,7 @@ impl Doorbell {
     /// A doorbell that rings once `wake_at` records wait.
     pub(crate) fn new(wake_at: usize) -> Doorbell {
         Doorbell {
-            parked: AtomicBool::new(false),
+            parked: OwnLine(AtomicBool::new(false)),
             writer: OnceLock::new(),
             wake_at: wake_at.max(1),
         }

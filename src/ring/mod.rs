@@ -58,6 +58,21 @@ pub(crate) struct Ring {
     closed: AtomicBool,
 }
 
+/// Keeps a value on cache lines no other field shares (128 bytes: the
+/// adjacent-line prefetcher pairs 64-byte lines). For the few words one
+/// thread writes often and others read: a write to a shared line would
+/// cost every producer a cache miss on the fields beside it.
+#[repr(align(128))]
+pub(crate) struct OwnLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// TRACE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4.
 #[inline]
 pub(crate) fn level_index(level: &Level) -> usize {

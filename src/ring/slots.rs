@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
+use super::OwnLine;
+
 /// Slots are cache-line aligned and a whole number of cache lines long, so
 /// two producers filling neighbouring slots never share a line.
 const SLOT_ALIGN: usize = 64;
@@ -54,7 +56,9 @@ pub(crate) struct SlotPool {
     shard_shift: u32,
     shards: Box<[Shard]>,
     /// Where the writer's next `take` starts (the writer is its only user).
-    cursor: AtomicUsize,
+    /// On a line of its own: the writer stores it on every take, and the
+    /// fields above are read by every producer on every event.
+    cursor: OwnLine<AtomicUsize>,
 }
 
 /// What one writer drain pass may still take from each shard.
@@ -160,7 +164,7 @@ impl SlotPool {
             capacity,
             shard_shift: per_shard.trailing_zeros(),
             shards,
-            cursor: AtomicUsize::new(0),
+            cursor: OwnLine(AtomicUsize::new(0)),
         }
     }
 
