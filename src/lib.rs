@@ -62,6 +62,8 @@
 
 #![warn(missing_docs)]
 
+/// Five-point AI audit traces: the wire contract, the typed API, the completeness check.
+pub mod audit;
 mod builder;
 mod capture;
 mod clock;

@@ -405,17 +405,17 @@ impl<'a> Tool<'a> {
     /// required names must be set).
     const fn empty() -> Tool<'a> {
         Tool {
-        name: None,
-        operation: None,
-        model: None,
-        call_id: None,
-        mcp_method: None,
-        args_sha256: None,
-        duration_ns: None,
-        status: None,
-        input_tokens: None,
-        output_tokens: None,
-        cached_tokens: None,
+            name: None,
+            operation: None,
+            model: None,
+            call_id: None,
+            mcp_method: None,
+            args_sha256: None,
+            duration_ns: None,
+            status: None,
+            input_tokens: None,
+            output_tokens: None,
+            cached_tokens: None,
         }
     }
 
@@ -981,7 +981,11 @@ mod tests {
                 .tool("search")
                 .call_id("c1"),
         );
-        trace.permission(Permission::approved("policy-7").approver("alice").call_id("c1"));
+        trace.permission(
+            Permission::approved("policy-7")
+                .approver("alice")
+                .call_id("c1"),
+        );
         trace.tool(
             Tool::mcp("search")
                 .call_id("c1")
@@ -1122,7 +1126,16 @@ mod tests {
         use tracing::Level as L;
         assert_eq!(
             levels,
-            [L::INFO, L::WARN, L::INFO, L::INFO, L::INFO, L::WARN, L::WARN, L::INFO]
+            [
+                L::INFO,
+                L::WARN,
+                L::INFO,
+                L::INFO,
+                L::INFO,
+                L::WARN,
+                L::WARN,
+                L::INFO
+            ]
         );
     }
 
@@ -1245,8 +1258,7 @@ mod tests {
             std::future::ready(()).await;
             trace.finish(Finish::success());
         };
-        send(&future);
-        drop(future); // never polled: emits nothing
+        send(&future); // never polled: it emits nothing
         std::thread::spawn(move || trace.finish(Finish::success()))
             .join()
             .unwrap();

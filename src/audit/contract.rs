@@ -287,7 +287,8 @@ impl Point {
     /// tool point, at least one of [`required_any_of`](Point::required_any_of)).
     pub fn has_required(self, has: impl Fn(&str) -> bool) -> bool {
         let any = self.required_any_of();
-        self.required_fields().iter().all(|f| has(f)) && (any.is_empty() || any.iter().any(|f| has(f)))
+        self.required_fields().iter().all(|f| has(f))
+            && (any.is_empty() || any.iter().any(|f| has(f)))
     }
 }
 
@@ -478,7 +479,7 @@ mod tests {
 
     #[test]
     fn required_fields_are_checked() {
-        let has = |names: &'static [&'static str]| move |n: &str| names.iter().any(|x| *x == n);
+        let has = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
         assert!(Point::Tool.has_required(has(&[field::TOOL_NAME])));
         assert!(Point::Tool.has_required(has(&[field::OPERATION_NAME])));
         assert!(!Point::Tool.has_required(has(&[field::TOOL_CALL_ID])));

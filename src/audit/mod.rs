@@ -69,7 +69,7 @@
 //!     gen_ai.tool.name = "search",
 //!     gen_ai.tool.call.id = "c1",
 //!     status = "ok",
-//!     duration_ns = 1_200_000u64,
+//!     duration_ns = 1_200_000u64
 //! );
 //! ```
 //!

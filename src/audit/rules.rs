@@ -345,7 +345,7 @@ pub fn check(rows: &[PointRow<'_>], now_micros: i64, grace: Duration) -> Vec<Fin
 
     if result.is_none() {
         let last_ts = points()
-            .last()
+            .next_back()
             .map(|(_, r, _)| r.ts_micros)
             .or_else(|| rows.last().map(|r| r.ts_micros));
         let grace_micros = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
@@ -686,10 +686,7 @@ mod tests {
                     .tool(Some("search"), None)
                     .ok(),
             ),
-            (
-                "abandoned",
-                T::head().result(Outcome::Abandoned),
-            ),
+            ("abandoned", T::head().result(Outcome::Abandoned)),
             ("out_of_order", T::new().agent().id().ok()),
         ];
         for (code, t) in cases {
@@ -731,7 +728,10 @@ mod tests {
             .iter()
             .map(|f| f.code.as_str())
             .collect();
-        assert_eq!(codes, ["missing_identity", "missing_agent", "missing_result"]);
+        assert_eq!(
+            codes,
+            ["missing_identity", "missing_agent", "missing_result"]
+        );
         // A huge grace does not overflow.
         assert_eq!(
             check(&t.0, NOW, Duration::MAX)
@@ -869,7 +869,13 @@ mod tests {
             .tool(Some("b"), None)
             .ok();
         let f = t.findings();
-        assert_eq!(t.at(), [("missing_permission", Some(2)), ("missing_permission", Some(3))]);
+        assert_eq!(
+            t.at(),
+            [
+                ("missing_permission", Some(2)),
+                ("missing_permission", Some(3))
+            ]
+        );
         assert_eq!(f[0].call_id.as_deref(), Some("c1"));
         assert_eq!(f[1].call_id, None);
         assert_eq!(f[1].tool.as_deref(), Some("b"));
@@ -881,10 +887,7 @@ mod tests {
         let t = T::new().agent().id().ok();
         assert_eq!(t.at(), [("out_of_order", Some(1))]);
         // A tool after the result.
-        let t = T::head()
-            .perm(Allow, None, None)
-            .ok()
-            .tool(Some("x"), None);
+        let t = T::head().perm(Allow, None, None).ok().tool(Some("x"), None);
         assert_eq!(t.at(), [("out_of_order", Some(4))]);
         // An identity after the result: one finding for that row.
         let t = T::head().ok().id();

@@ -164,9 +164,7 @@ impl PostgresSink {
     /// replayed when the server catches up.
     fn spill(&mut self, batch: SealedBatch) {
         let mut out = Outcome::default();
-        let fate = self
-            .shared
-            .spool_all(std::slice::from_ref(&batch), false, &mut out);
+        let fate = self.shared.spill(&batch, &mut out);
         let queued = self.in_flight_bytes();
         out.failure = Some(BatchFailure::new(fate, Error::Backlog { queued }));
         self.received.add(out);
@@ -349,6 +347,9 @@ impl Sink for PostgresSink {
                 Err(RecvTimeoutError::Timeout) => break,
             }
         }
+        // Overload spills still in the page cache reach the disk before
+        // the process may exit.
+        self.shared.sync_spilled();
         out
     }
 }

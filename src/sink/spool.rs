@@ -76,6 +76,9 @@ pub(crate) struct Spool {
     used_bytes: u64,
     next_seq: u64,
     segments: VecDeque<Segment>,
+    /// Segments written by an overload spill and not yet fsynced (see
+    /// [`Durability::Deferred`]).
+    unsynced: Vec<PathBuf>,
     /// Held (locked) while the spool is open.
     _lock: File,
     /// Tests: make the next write fail as a full disk would.
@@ -141,17 +144,29 @@ impl Spool {
             used_bytes,
             next_seq,
             segments,
+            unsynced: Vec::new(),
             _lock: lock,
             #[cfg(test)]
             fail_next_write: false,
         })
     }
 
-    /// Writes `batch` as a new segment. `Ok(false)` when it would exceed
-    /// the disk cap (the caller counts the rows as lost). On an error the
-    /// half-written `.tmp` file is removed, so nothing of it stays behind.
-    /// `inherited` marks rows that belong to an earlier process.
+    /// Writes `batch` as a new, durable segment (fsynced, and its directory
+    /// entry too). `Ok(false)` when it would exceed the disk cap (the caller
+    /// counts the rows as lost). On an error the half-written `.tmp` file is
+    /// removed, so nothing of it stays behind. `inherited` marks rows that
+    /// belong to an earlier process.
     pub(crate) fn write(&mut self, batch: &SealedBatch, inherited: bool) -> io::Result<bool> {
+        self.write_with(batch, inherited, Durability::Now)
+    }
+
+    /// [`write`](Self::write), with the fsync done now or later.
+    pub(crate) fn write_with(
+        &mut self,
+        batch: &SealedBatch,
+        inherited: bool,
+        durability: Durability,
+    ) -> io::Result<bool> {
         let size = (batch.bytes.len() + EXTENSION_LEN) as u64;
         if self.used_bytes + size > self.max_bytes {
             return Ok(false);
@@ -159,11 +174,14 @@ impl Spool {
         let name = format!("{:016}-{}.pgcopy", self.next_seq, batch.id_text());
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!("{name}.tmp"));
-        if let Err(e) = self.write_segment(&tmp, &path, batch) {
+        if let Err(e) = self.write_segment(&tmp, &path, batch, durability) {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        sync_dir(&self.dir);
+        match durability {
+            Durability::Now => sync_dir(&self.dir),
+            Durability::Deferred => self.unsynced.push(path.clone()),
+        }
         self.next_seq += 1;
         self.used_bytes += size;
         self.segments.push_back(Segment {
@@ -175,7 +193,13 @@ impl Spool {
         Ok(true)
     }
 
-    fn write_segment(&mut self, tmp: &Path, path: &Path, batch: &SealedBatch) -> io::Result<()> {
+    fn write_segment(
+        &mut self,
+        tmp: &Path,
+        path: &Path,
+        batch: &SealedBatch,
+        durability: Durability,
+    ) -> io::Result<()> {
         let body = &batch.bytes[HEADER_LEN..];
         let mut extension = BytesMut::with_capacity(EXTENSION_LEN);
         extension.put_slice(MAGIC);
@@ -197,7 +221,9 @@ impl Spool {
         }
         file.write_all(&header)?;
         file.write_all(body)?;
-        file.sync_all()?;
+        if durability == Durability::Now {
+            file.sync_all()?;
+        }
         fs::rename(tmp, path)
     }
 
@@ -266,14 +292,48 @@ impl Spool {
         Some(segment)
     }
 
-    fn delete(&self, segment: &Segment) -> io::Result<()> {
-        fs::remove_file(&segment.path)?;
-        // Make the deletion durable: a segment that comes back after a
-        // crash would be replayed again (harmless through the ledger, but
-        // work for nothing).
-        sync_dir(&self.dir);
-        Ok(())
+    fn delete(&mut self, segment: &Segment) -> io::Result<()> {
+        // Not fsynced: a segment that comes back after a crash is replayed
+        // through the ledger, which finds its batch committed. An fsync
+        // here would hold the spool's lock for as long as a busy disk
+        // takes, and an overload spill waits on that lock.
+        self.unsynced.retain(|p| p != &segment.path);
+        fs::remove_file(&segment.path)
     }
+
+    /// Takes the segments written with [`Durability::Deferred`] since the
+    /// last call, for [`sync_files`] to fsync outside the spool's lock.
+    pub(crate) fn take_unsynced(&mut self) -> (PathBuf, Vec<PathBuf>) {
+        (self.dir.clone(), std::mem::take(&mut self.unsynced))
+    }
+}
+
+/// When a segment reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// fsync the file and the directory before `write` returns: for batches
+    /// the server could not take, which nothing else holds.
+    Now,
+    /// Leave it in the page cache; the replaying lane fsyncs it soon after
+    /// (`sync_files`). For an overload spill, which stands in for queue
+    /// memory: the writer must not wait on a disk that the database is
+    /// keeping busy, or the ring fills and drops. A crash before the
+    /// fsync may lose the segment (a torn one fails its CRC and is
+    /// counted lost), as it would lose the events still in the ring.
+    Deferred,
+}
+
+/// fsyncs `files` (those still there) and then `dir`.
+pub(crate) fn sync_files(dir: &Path, files: &[PathBuf]) {
+    if files.is_empty() {
+        return;
+    }
+    for path in files {
+        if let Ok(file) = File::open(path) {
+            let _ = file.sync_all();
+        }
+    }
+    sync_dir(dir);
 }
 
 /// Makes renames and deletions in `dir` durable. Best effort: some file

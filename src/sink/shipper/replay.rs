@@ -16,6 +16,7 @@ impl Shipper {
     /// the spool is empty or the shutdown cutoff has passed).
     pub(crate) fn maintain(&mut self) -> (Outcome, Option<Duration>) {
         let mut out = Outcome::default();
+        self.shared.sync_spilled();
         let oldest = self.shared.spool().and_then(|s| s.oldest().cloned());
         let Some(segment) = oldest else {
             return (out, None);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::health::Health;
 use super::tally_spooled;
 use crate::sink::batch::SealedBatch;
-use crate::sink::spool::Spool;
+use crate::sink::spool::{sync_files, Durability, Spool};
 use crate::sink::{Cutoff, Outcome, PostgresConfig};
 use crate::{Fate, Result};
 
@@ -61,14 +61,46 @@ impl Shared {
         inherited: bool,
         out: &mut Outcome,
     ) -> Fate {
+        self.spool_with(batches, inherited, Durability::Now, out)
+    }
+
+    /// An overload spill of `batch` from the writer: written without
+    /// waiting for the disk ([`Durability::Deferred`]).
+    pub(crate) fn spill(&self, batch: &SealedBatch, out: &mut Outcome) -> Fate {
+        self.spool_with(
+            std::slice::from_ref(batch),
+            false,
+            Durability::Deferred,
+            out,
+        )
+    }
+
+    /// fsyncs the segments that overload spills left unsynced, outside the
+    /// spool's lock.
+    pub(crate) fn sync_spilled(&self) {
+        let Some((dir, files)) = self.spool().map(|mut s| s.take_unsynced()) else {
+            return;
+        };
+        sync_files(&dir, &files);
+    }
+
+    fn spool_with(
+        &self,
+        batches: &[SealedBatch],
+        inherited: bool,
+        durability: Durability,
+        out: &mut Outcome,
+    ) -> Fate {
         let mut spool = self.spool();
         let written: Vec<bool> = batches
             .iter()
             .map(|batch| match spool.as_mut() {
-                Some(spool) => spool.write(batch, inherited).unwrap_or_else(|e| {
-                    eprintln!("ringtrail: spool write failed: {e}");
-                    false
-                }),
+                Some(spool) => spool
+                    .write_with(batch, inherited, durability)
+                    .unwrap_or_else(|e| {
+                        eprintln!("ringtrail: spool write failed: {e}");
+                        false
+                    }),
                 None => false,
             })
             .collect();
