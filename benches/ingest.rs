@@ -151,7 +151,7 @@ const FIELDS: [Field<'static>; 4] = [
 ];
 
 /// Column types, in [`LOG_COLUMNS`] order, for the UNNEST casts.
-const COLUMN_TYPES: [&str; 16] = [
+const COLUMN_TYPES: [&str; 17] = [
     "timestamptz",
     "uuid",
     "smallint",
@@ -168,6 +168,7 @@ const COLUMN_TYPES: [&str; 16] = [
     "text",
     "integer",
     "boolean",
+    "smallint",
 ];
 
 /// The one event every variant stores. Must stay the only `info!` here: its
@@ -649,6 +650,7 @@ fn encode_batches(t: &Shape, rows: &[Generated]) -> Vec<Bytes> {
                     file: t.file.as_deref(),
                     line: t.line.map(|l| l as u32),
                     truncated: t.truncated,
+                    kind: None,
                 });
             }
             // Copied out of the encoder's buffer: every batch stays alive.
@@ -848,7 +850,7 @@ fn unnest_statement() -> String {
     )
 }
 
-/// Rows and a connection with the 16-column INSERT prepared.
+/// Rows and a connection with the 17-column INSERT prepared.
 struct InsertPerRow {
     client: Client,
     statement: tokio_postgres::Statement,
@@ -879,7 +881,7 @@ impl Load for InsertPerRow {
                 for chunk in rows.chunks(PER_ROW_TX) {
                     let tx = client.transaction().await.expect("BEGIN");
                     for g in chunk {
-                        let params: [&(dyn ToSql + Sync); 16] = [
+                        let params: [&(dyn ToSql + Sync); 17] = [
                             &g.ts,
                             &g.id,
                             &t.level,
@@ -896,6 +898,7 @@ impl Load for InsertPerRow {
                             &t.file,
                             &t.line,
                             &t.truncated,
+                            &None::<i16>,
                         ];
                         tx.execute(statement, &params).await.expect("INSERT");
                     }
@@ -918,6 +921,7 @@ struct Columns {
     text: [Vec<Option<String>>; 8],
     line: Vec<Option<i32>>,
     truncated: Vec<bool>,
+    kind: Vec<Option<i16>>,
 }
 
 impl Columns {
@@ -944,10 +948,11 @@ impl Columns {
             ],
             line: vec![t.line; n],
             truncated: vec![t.truncated; n],
+            kind: vec![None; n],
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 16] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 17] {
         [
             &self.ts,
             &self.id,
@@ -965,6 +970,7 @@ impl Columns {
             &self.text[7],
             &self.line,
             &self.truncated,
+            &self.kind,
         ]
     }
 }

@@ -128,6 +128,27 @@ impl Builder {
         self
     }
 
+    /// Slots reserved for audit points (events with target
+    /// [`audit::TARGET`](crate::audit::TARGET), `ringtrail::audit`), carved
+    /// out of the standard slots (default: an eighth of them, at least 64,
+    /// at most a quarter; at most half when set). An audit point takes a
+    /// standard slot like any event while there is one, and a reserved
+    /// slot when there is not, so a flood of plain logs that fills the
+    /// ring never costs an audit point. `0` turns the reserve off.
+    pub fn audit_reserve(mut self, slots: usize) -> Builder {
+        self.ring.audit_slots = Some(slots);
+        self
+    }
+
+    /// How long an audit point waits for room when the standard slots and
+    /// the audit reserve are all taken (default 50 ms, ten times WARN's and
+    /// ERROR's wait). Past it the point is dropped and counted in
+    /// [`Stats::audit_dropped`](crate::Stats::audit_dropped).
+    pub fn audit_timeout(mut self, timeout: Duration) -> Builder {
+        self.ring.audit_timeout = timeout;
+        self
+    }
+
     /// How many shards the ring is split into (default: the number of CPUs,
     /// at most 8). Each producer thread has a home shard, so producers on
     /// different cores rarely contend for the same queue; the capacity is
@@ -326,6 +347,7 @@ impl Builder {
             ("commit_timeout", pg.commit_timeout),
             ("stall_timeout", pg.stall_timeout),
             ("spool_after", pg.spool.after),
+            ("audit_timeout", ring.audit_timeout),
         ];
         for policy in ring.overflow {
             if let OverflowPolicy::Block { timeout } = policy {

@@ -74,9 +74,11 @@ impl Guard {
         let evicted = self.ring.dropped(DropReason::Evicted);
         let block_timeout = self.ring.dropped(DropReason::BlockTimeout);
         let after_shutdown = self.ring.dropped(DropReason::AfterShutdown);
+        let audit = self.ring.dropped(DropReason::AuditTimeout);
         Stats {
             enqueued: received + queued,
-            dropped: ring_full + evicted + block_timeout + after_shutdown,
+            dropped: ring_full + evicted + block_timeout + after_shutdown + audit,
+            audit_dropped: audit,
             dropped_ring_full: ring_full,
             dropped_evicted: evicted,
             dropped_block_timeout: block_timeout,

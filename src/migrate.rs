@@ -41,6 +41,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0002_delivery",
         sql: include_str!("../migrations/0002_delivery.sql"),
     },
+    Migration {
+        version: "0003_audit",
+        sql: include_str!("../migrations/0003_audit.sql"),
+    },
 ];
 
 /// The advisory-lock key that serializes concurrent migrators

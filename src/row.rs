@@ -113,6 +113,10 @@ pub struct Row<'a> {
     /// True when the message, a value or some fields did not fit in the
     /// record and were cut (always on a UTF-8 character boundary).
     pub truncated: bool,
+    /// The audit point this event is ([`Point::kind`](crate::audit::Point::kind):
+    /// identity 1 … result 5), `None` for every other event. The writer
+    /// sets it from [`audit::contract::point_of`](crate::audit::contract::point_of).
+    pub kind: Option<i16>,
 }
 
 impl Default for Row<'_> {
@@ -129,6 +133,7 @@ impl Default for Row<'_> {
             file: None,
             line: None,
             truncated: false,
+            kind: None,
         }
     }
 }

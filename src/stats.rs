@@ -24,9 +24,15 @@ pub struct Stats {
     /// Events that got a slot in the ring (and were not evicted from it).
     pub enqueued: u64,
     /// Events lost before they were enqueued or while queued: the sum of
-    /// `dropped_ring_full`, `dropped_evicted`, `dropped_block_timeout` and
-    /// `dropped_after_shutdown`.
+    /// `dropped_ring_full`, `dropped_evicted`, `dropped_block_timeout`,
+    /// `dropped_after_shutdown` and `audit_dropped`.
     pub dropped: u64,
+    /// Audit points (target `ringtrail::audit`) lost because the standard
+    /// slots and the audit reserve stayed full for the whole audit wait
+    /// ([`Builder::audit_timeout`](crate::Builder::audit_timeout)). Reported
+    /// in band with reason `audit_block_timeout`. Plain-log load alone
+    /// never causes these: the reserve is theirs.
+    pub audit_dropped: u64,
     /// Dropped by `OverflowPolicy::DropNewest` (or `DropOldest` when nothing
     /// could be evicted).
     pub dropped_ring_full: u64,

@@ -74,6 +74,7 @@ async fn every_column_survives_the_round_trip() {
             file: Some("src/db.rs"),
             line: Some(42),
             truncated: true,
+            kind: Some(5),
         },
         Row {
             id: uuid(2),
@@ -103,7 +104,7 @@ async fn every_column_survives_the_round_trip() {
         .query(
             "SELECT (extract(epoch FROM ts) * 1000000)::bigint, id::text, level, target, message,
                     fields::text, trace_id, user_id, session_id, task_id, context_id, client_id,
-                    span_name, file, line, truncated
+                    span_name, file, line, truncated, kind
              FROM ringtrail.logs ORDER BY id",
             &[],
         )
@@ -161,6 +162,7 @@ async fn every_column_survives_the_round_trip() {
     assert_eq!(r.get::<_, Option<&str>>(13), Some("src/db.rs"));
     assert_eq!(r.get::<_, Option<i32>>(14), Some(42));
     assert!(r.get::<_, bool>(15));
+    assert_eq!(r.get::<_, Option<i16>>(16), Some(5));
 
     let r = &got[1];
     assert_eq!(r.get::<_, i64>(0), -1);
@@ -182,6 +184,7 @@ async fn every_column_survives_the_round_trip() {
     }
     assert_eq!(r.get::<_, Option<i32>>(14), None);
     assert!(!r.get::<_, bool>(15));
+    assert_eq!(r.get::<_, Option<i16>>(16), None);
 
     let r = &got[2];
     assert_eq!(r.get::<_, i64>(0), i64::MAX / 1000);

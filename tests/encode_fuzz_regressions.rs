@@ -150,6 +150,7 @@ fn nasty_row() -> OwnedRow {
         file: Some("f.rs".to_owned()),
         line: Some(u32::MAX),
         truncated: true,
+        kind: Some(-3),
     }
 }
 
@@ -189,6 +190,7 @@ fn known_answer_row() {
     );
     assert_eq!(r.line, Some(i32::MAX));
     assert!(r.truncated);
+    assert_eq!(r.kind, Some(-3));
     let s = |v: &str| Json::String(v.to_owned());
     assert_eq!(
         r.fields.value,
@@ -221,17 +223,17 @@ const FIRST_TUPLE: usize = HEADER_LEN;
 #[test]
 fn decoder_accepts_and_round_trips_valid_streams() {
     let stream = valid_stream();
-    let tuples = decode(&stream, 16).unwrap();
+    let tuples = decode(&stream, 17).unwrap();
     assert_eq!(tuples.len(), 2);
     assert_eq!(encode(&tuples), stream, "decode and encode are inverses");
-    assert_eq!(decode(&encode(&[]), 16).unwrap(), Vec::<Tuple>::new());
+    assert_eq!(decode(&encode(&[]), 17).unwrap(), Vec::<Tuple>::new());
 }
 
 #[test]
 fn decoder_refuses_every_truncation() {
     let stream = valid_stream();
     for cut in 0..stream.len() {
-        match decode(&stream[..cut], 16) {
+        match decode(&stream[..cut], 17) {
             Err(DecodeError::Truncated { .. }) => {}
             other => panic!("cut at {cut}: {other:?}"),
         }
@@ -244,29 +246,29 @@ fn decoder_refuses_bad_headers() {
     let mut s = stream.clone();
     s[0] = b'X';
     assert!(matches!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::BadSignature { .. })
     ));
     assert!(matches!(
-        decode(b"COPY", 16),
+        decode(b"COPY", 17),
         Err(DecodeError::BadSignature { .. })
     ));
     let mut s = stream.clone();
     s[14] = 1; // flags low byte
     assert_eq!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::UnsupportedFlags { flags: 1 })
     );
     let mut s = stream.clone();
     s[12] = 1; // flags bit 16: OIDs
     assert_eq!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::UnsupportedFlags { flags: 1 << 16 })
     );
     let mut s = stream;
     s[18] = 4;
     assert_eq!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::UnexpectedExtension { len: 4 })
     );
 }
@@ -275,29 +277,29 @@ fn decoder_refuses_bad_headers() {
 fn decoder_refuses_bad_tuples_and_trailers() {
     let stream = valid_stream();
     let mut s = stream.clone();
-    s[FIRST_TUPLE + 1] = 15;
+    s[FIRST_TUPLE + 1] = 16;
     assert_eq!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::WrongFieldCount {
             tuple: 0,
-            expected: 16,
-            got: 15
+            expected: 17,
+            got: 16
         })
     );
     assert!(matches!(
-        decode(&stream, 15),
-        Err(DecodeError::WrongFieldCount { got: 16, .. })
+        decode(&stream, 16),
+        Err(DecodeError::WrongFieldCount { got: 17, .. })
     ));
     let mut s = stream.clone();
     s[FIRST_TUPLE..FIRST_TUPLE + 2].copy_from_slice(&(-2i16).to_be_bytes());
     assert!(matches!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::BadFieldCount { count: -2, .. })
     ));
     let mut s = stream.clone();
     s[FIRST_TUPLE + 2..FIRST_TUPLE + 6].copy_from_slice(&(-2i32).to_be_bytes());
     assert!(matches!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::BadFieldLength {
             tuple: 0,
             field: 0,
@@ -308,7 +310,7 @@ fn decoder_refuses_bad_tuples_and_trailers() {
     let mut s = stream.clone();
     s.push(0);
     assert_eq!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::TrailingBytes {
             offset: stream.len(),
             count: 1
@@ -317,14 +319,14 @@ fn decoder_refuses_bad_tuples_and_trailers() {
     let mut s = stream.clone();
     s.extend_from_slice(&[0xff, 0xff]);
     assert!(matches!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::TrailingBytes { count: 2, .. })
     ));
     // A field length that runs past the end.
     let mut s = stream;
     s[FIRST_TUPLE + 2..FIRST_TUPLE + 6].copy_from_slice(&i32::MAX.to_be_bytes());
     assert!(matches!(
-        decode(&s, 16),
+        decode(&s, 17),
         Err(DecodeError::Truncated {
             what: "field bytes",
             ..
@@ -334,7 +336,7 @@ fn decoder_refuses_bad_tuples_and_trailers() {
 
 /// The first valid tuple with field `i` replaced.
 fn tuple_with(i: usize, value: Option<&[u8]>) -> Result<LogRow, DecodeError> {
-    let mut t = decode(&valid_stream(), 16).unwrap().swap_remove(0);
+    let mut t = decode(&valid_stream(), 17).unwrap().swap_remove(0);
     t[i] = value.map(<[u8]>::to_vec);
     LogRow::from_tuple(&t)
 }
@@ -517,7 +519,7 @@ type Tamper = Box<dyn FnOnce(&mut Tuple)>;
 /// returns what `verify_stream` says about the re-encoded result.
 fn verify_tampered(tamper: impl FnOnce(&mut Tuple)) -> Result<(), String> {
     let rows = [nasty_row(), OwnedRow::default()];
-    let mut tuples = decode(&encode_rows(&rows), 16).unwrap();
+    let mut tuples = decode(&encode_rows(&rows), 17).unwrap();
     tamper(&mut tuples[0]);
     verify_stream(&rows, &encode(&tuples))
 }
@@ -564,6 +566,10 @@ fn checks_catch_tampered_streams() {
         ),
         ("line dropped", Box::new(|t| t[14] = None)),
         ("truncated flag", Box::new(|t| t[15] = Some(vec![0]))),
+        (
+            "kind",
+            Box::new(|t| t[16] = Some(2i16.to_be_bytes().to_vec())),
+        ),
         ("columns swapped", Box::new(|t| t.swap(12, 13))),
         (
             "NaN as null",

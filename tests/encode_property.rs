@@ -179,6 +179,11 @@ impl Rng {
                 _ => Some(self.below(100_000) as u32),
             },
             truncated: self.percent(50),
+            kind: match self.below(4) {
+                0 => None,
+                1 => Some(self.pick(&[i16::MIN, -1, 0, i16::MAX])),
+                _ => Some(1 + self.below(5) as i16),
+            },
         }
     }
 }

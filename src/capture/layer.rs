@@ -52,6 +52,7 @@ impl std::fmt::Debug for Layer {
         f.debug_struct("ringtrail::Layer")
             .field("capacity", &self.ring.slots.capacity())
             .field("record_size", &self.ring.slots.record_size())
+            .field("audit_reserve", &self.ring.audit_slots())
             .finish()
     }
 }
@@ -109,17 +110,14 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let ring = &*self.ring;
         let metadata = event.metadata();
-        let Some(index) = ring.claim(metadata.level()) else {
+        let Some((pool, index)) = ring.claim(metadata) else {
             return; // dropped and counted by the overflow policy
         };
-        let claim = Claim {
-            slots: &ring.slots,
-            index,
-        };
-        // SAFETY: `index` came from `claim()`, so this thread holds the slot
-        // exclusively until `claim.publish()` or the claim's drop; `buf`
-        // does not outlive either.
-        let buf = unsafe { ring.slots.slot_mut(index) };
+        let claim = Claim { slots: pool, index };
+        // SAFETY: `index` came from `pool`'s `claim()`, so this thread holds
+        // the slot exclusively until `claim.publish()` or the claim's drop;
+        // `buf` does not outlive either.
+        let buf = unsafe { pool.slot_mut(index) };
         let ts = ring.clock.raw();
         let cut = self.write_record(buf, ts, event, &ctx);
         match ring.large() {

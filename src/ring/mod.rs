@@ -33,7 +33,7 @@ pub(crate) use slots::{DrainPass, SlotPool, MIN_RECORD_SIZE};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tracing::Level;
+use tracing::{Level, Metadata};
 
 use crate::clock::Clock;
 
@@ -46,6 +46,13 @@ pub(crate) struct Ring {
     /// memory budget. `None` for rings too small to spare one, or whose
     /// records are that large already.
     large: Option<SlotPool>,
+    /// The audit reserve: slots only audit points (target
+    /// [`audit::TARGET`](crate::audit::TARGET)) may use, once the standard
+    /// slots are all taken, so a flood of plain logs cannot cost one audit
+    /// point. Carved out of the same budget. `None` when turned off.
+    audit: Option<SlotPool>,
+    /// How long an audit point waits when even the reserve is full.
+    audit_timeout: Duration,
     /// Event time, read raw on the hot path.
     pub(crate) clock: Clock,
     pub(crate) doorbell: Doorbell,
@@ -53,7 +60,7 @@ pub(crate) struct Ring {
     policies: [OverflowPolicy; 5],
     /// Events lost, by [`DropReason`]. Only touched when the ring is full,
     /// so these lines are not contended in steady state.
-    dropped: [AtomicU64; 4],
+    dropped: [AtomicU64; DropReason::ALL.len()],
     /// Set at shutdown; read only on the full-ring path.
     closed: AtomicBool,
 }
@@ -96,6 +103,27 @@ const MAX_LARGE_SLOTS: usize = 64;
 pub(crate) enum SlotClass {
     Standard,
     Large,
+    /// The audit reserve.
+    Audit,
+}
+
+/// Default share of the standard slots reserved for audit points: an
+/// eighth, at least [`MIN_AUDIT_SLOTS`], never more than a quarter.
+const AUDIT_SHARE: usize = 8;
+/// The least a default audit reserve holds, when a quarter of the ring
+/// allows it.
+const MIN_AUDIT_SLOTS: usize = 64;
+
+/// Slots reserved for audit points out of `standard` slots: `wanted`, or
+/// by default an eighth, at least 64, at most a quarter (so a tiny ring
+/// keeps most of its room for plain events). Never all of them.
+fn audit_reserve(standard: usize, wanted: Option<usize>) -> usize {
+    match wanted {
+        Some(n) => n.min(standard / 2),
+        None => (standard / AUDIT_SHARE)
+            .max(MIN_AUDIT_SLOTS)
+            .min(standard / 4),
+    }
 }
 
 /// Splits a budget of `capacity` records of `record_size` bytes into
@@ -115,10 +143,11 @@ fn size_classes(capacity: usize, record_size: usize, wanted: Option<usize>) -> (
     (standard, large)
 }
 
-/// A writer drain pass over both size classes.
+/// A writer drain pass over every slot class.
 pub(crate) struct RingPass {
     standard: DrainPass,
     large: Option<DrainPass>,
+    audit: Option<DrainPass>,
 }
 
 /// The ring's shape and overflow policies, as the builder sets them.
@@ -131,7 +160,16 @@ pub(crate) struct RingConfig {
     pub(crate) overflow: [OverflowPolicy; 5],
     /// Slots of the large size class; `None` for the default share.
     pub(crate) large_slots: Option<usize>,
+    /// Slots of the audit reserve; `None` for the default share.
+    pub(crate) audit_slots: Option<usize>,
+    /// How long an audit point waits for room when even the reserve is
+    /// full.
+    pub(crate) audit_timeout: Duration,
 }
+
+/// The default [`RingConfig::audit_timeout`]: ten times WARN's and ERROR's
+/// 5 ms.
+pub(crate) const AUDIT_TIMEOUT: Duration = Duration::from_millis(50);
 
 impl Default for RingConfig {
     /// 16,384 records of 512 bytes (8 MiB), one shard per CPU up to 8,
@@ -147,6 +185,8 @@ impl Default for RingConfig {
             shards: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             overflow: [drop, drop, drop, block, block],
             large_slots: None,
+            audit_slots: None,
+            audit_timeout: AUDIT_TIMEOUT,
         }
     }
 }
@@ -158,9 +198,12 @@ impl Ring {
     pub(crate) fn new(config: &RingConfig, wake_at: usize) -> Ring {
         let (standard, large) =
             size_classes(config.capacity, config.record_size, config.large_slots);
+        let audit = audit_reserve(standard, config.audit_slots);
         Ring {
-            slots: SlotPool::new(standard, config.record_size, config.shards),
+            slots: SlotPool::new(standard - audit, config.record_size, config.shards),
             large: (large > 0).then(|| SlotPool::new(large, LARGE_RECORD_SIZE, 1)),
+            audit: (audit > 0).then(|| SlotPool::new(audit, config.record_size, 1)),
+            audit_timeout: config.audit_timeout,
             clock: Clock::new(),
             doorbell: Doorbell::new(wake_at),
             policies: config.overflow,
@@ -169,12 +212,24 @@ impl Ring {
         }
     }
 
-    /// The pool of a size class.
+    /// The pool of a slot class.
     pub(crate) fn pool(&self, class: SlotClass) -> &SlotPool {
-        match (class, &self.large) {
-            (SlotClass::Large, Some(large)) => large,
-            _ => &self.slots,
-        }
+        let pool = match class {
+            SlotClass::Standard => None,
+            SlotClass::Large => self.large.as_ref(),
+            SlotClass::Audit => self.audit.as_ref(),
+        };
+        pool.unwrap_or(&self.slots)
+    }
+
+    /// The classes besides the standard one that this ring has.
+    fn extra_pools(&self) -> impl Iterator<Item = &SlotPool> {
+        self.large.iter().chain(self.audit.iter())
+    }
+
+    /// Slots of the audit reserve (0 when off).
+    pub(crate) fn audit_slots(&self) -> usize {
+        self.audit.as_ref().map_or(0, SlotPool::capacity)
     }
 
     /// The large class, if this ring has one.
@@ -182,21 +237,22 @@ impl Ring {
         self.large.as_ref()
     }
 
-    /// Slots of both classes.
+    /// Slots of every class.
     pub(crate) fn total_slots(&self) -> usize {
-        self.slots.capacity() + self.large.as_ref().map_or(0, SlotPool::capacity)
+        self.slots.capacity() + self.extra_pools().map(SlotPool::capacity).sum::<usize>()
     }
 
-    /// Records published and not yet taken, in both classes.
+    /// Records published and not yet taken, in every class.
     pub(crate) fn ready_len(&self) -> usize {
-        self.slots.ready_len() + self.large.as_ref().map_or(0, SlotPool::ready_len)
+        self.slots.ready_len() + self.extra_pools().map(SlotPool::ready_len).sum::<usize>()
     }
 
-    /// A drain pass over both classes (see [`SlotPool::take_in`]).
+    /// A drain pass over every class (see [`SlotPool::take_in`]).
     pub(crate) fn drain_pass(&self) -> RingPass {
         RingPass {
             standard: self.slots.drain_pass(),
             large: self.large.as_ref().map(SlotPool::drain_pass),
+            audit: self.audit.as_ref().map(SlotPool::drain_pass),
         }
     }
 
@@ -205,22 +261,30 @@ impl Ring {
         if let (Some(large), Some(p)) = (&self.large, &mut pass.large) {
             large.refill(p);
         }
+        if let (Some(audit), Some(p)) = (&self.audit, &mut pass.audit) {
+            audit.refill(p);
+        }
     }
 
-    /// The next record of the pass: standard slots first, then large ones.
-    /// When it returns `None`, every record of either class published
-    /// before the pass began has been taken.
+    /// The next record of the pass: standard slots first, then large ones,
+    /// then the audit reserve's. When it returns `None`, every record of
+    /// any class published before the pass began has been taken.
     pub(crate) fn take_in(&self, pass: &mut RingPass) -> Option<(SlotClass, u32)> {
         if let Some(index) = self.slots.take_in(&mut pass.standard) {
             return Some((SlotClass::Standard, index));
         }
-        let (large, p) = (self.large.as_ref()?, pass.large.as_mut()?);
-        large.take_in(p).map(|index| (SlotClass::Large, index))
+        if let (Some(large), Some(p)) = (&self.large, &mut pass.large) {
+            if let Some(index) = large.take_in(p) {
+                return Some((SlotClass::Large, index));
+            }
+        }
+        let (audit, p) = (self.audit.as_ref()?, pass.audit.as_mut()?);
+        audit.take_in(p).map(|index| (SlotClass::Audit, index))
     }
 
-    /// Takes every free slot of both classes out of circulation (shutdown).
+    /// Takes every free slot of every class out of circulation (shutdown).
     pub(crate) fn hoard_free(&self) -> usize {
-        self.slots.hoard_free() + self.large.as_ref().map_or(0, SlotPool::hoard_free)
+        self.slots.hoard_free() + self.extra_pools().map(SlotPool::hoard_free).sum::<usize>()
     }
 
     /// Shutdown: from now on an event that finds no free slot is dropped
@@ -234,14 +298,29 @@ impl Ring {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// A slot for an event at `level`: a free one, or whatever the level's
-    /// overflow policy yields when the ring is full.
+    /// A slot for an event, and the pool it belongs to: a free standard
+    /// one, or, when there is none, one of the audit reserve for an audit
+    /// point, or whatever the level's overflow policy yields.
     #[inline]
-    pub(crate) fn claim(&self, level: &Level) -> Option<u32> {
+    pub(crate) fn claim(&self, event: &Metadata<'_>) -> Option<(&SlotPool, u32)> {
         match self.slots.claim() {
-            Some(index) => Some(index),
-            None => self.claim_when_full(self.policies[level_index(level)]),
+            Some(index) => Some((&self.slots, index)),
+            None => self.claim_slow(event),
         }
+    }
+
+    /// No free standard slot: the reserve for an audit point (the target
+    /// is only compared here, off the hot path), else the level's policy.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&self, event: &Metadata<'_>) -> Option<(&SlotPool, u32)> {
+        if let Some(audit) = &self.audit {
+            if event.target() == crate::audit::TARGET {
+                return self.claim_audit(audit).map(|index| (audit, index));
+            }
+        }
+        self.claim_when_full(self.policies[level_index(event.level())])
+            .map(|index| (&self.slots, index))
     }
 
     /// Counts one lost event.
@@ -267,6 +346,21 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_reserve_is_an_eighth_at_least_64_at_most_a_quarter() {
+        assert_eq!(audit_reserve(15_360, None), 1_920);
+        assert_eq!(audit_reserve(1_024, None), 128);
+        assert_eq!(audit_reserve(300, None), 64);
+        assert_eq!(audit_reserve(100, None), 25, "a quarter of a small ring");
+        assert_eq!(audit_reserve(4, None), 1);
+        assert_eq!(audit_reserve(16_384, Some(0)), 0);
+        assert_eq!(audit_reserve(16_384, Some(10)), 10);
+        assert_eq!(audit_reserve(100, Some(1_000)), 50, "never more than half");
+        let ring = Ring::new(&RingConfig::default(), 1);
+        assert_eq!(ring.audit_slots(), 1_920);
+        assert_eq!(ring.slots.capacity(), 15_360 - 1_920);
+    }
 
     #[test]
     fn the_large_class_is_carved_out_of_the_same_budget() {

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Ring;
+use super::{Ring, SlotPool};
 
 /// What happens to an event that finds the ring full. Every loss is counted
 /// in [`Stats`](crate::Stats) by reason, and reported in band by a
@@ -49,14 +49,18 @@ pub(crate) enum DropReason {
     BlockTimeout = 2,
     /// Emitted after the pipeline shut down: nothing drains the ring.
     AfterShutdown = 3,
+    /// An audit point found the standard slots and the audit reserve full
+    /// for its whole (longer) wait.
+    AuditTimeout = 4,
 }
 
 impl DropReason {
-    pub(crate) const ALL: [DropReason; 4] = [
+    pub(crate) const ALL: [DropReason; 5] = [
         DropReason::RingFull,
         DropReason::Evicted,
         DropReason::BlockTimeout,
         DropReason::AfterShutdown,
+        DropReason::AuditTimeout,
     ];
 
     /// The `reason` written in the in-band `ringtrail::dropped` row.
@@ -66,6 +70,7 @@ impl DropReason {
             DropReason::Evicted => "evicted_oldest",
             DropReason::BlockTimeout => "block_timeout",
             DropReason::AfterShutdown => "after_shutdown",
+            DropReason::AuditTimeout => "audit_block_timeout",
         }
     }
 }
@@ -74,6 +79,44 @@ impl DropReason {
 const SPINS: u32 = 64;
 
 impl Ring {
+    /// An audit point found no free standard slot: takes one of the
+    /// reserve, or waits (spinning, then yielding) up to the audit timeout
+    /// for one; past it the point is dropped and counted
+    /// apart (`audit_block_timeout`).
+    pub(crate) fn claim_audit(&self, reserve: &SlotPool) -> Option<u32> {
+        if let Some(index) = reserve.claim() {
+            return Some(index);
+        }
+        if self.is_closed() {
+            self.count_dropped(DropReason::AfterShutdown);
+            return None;
+        }
+        self.doorbell.ring();
+        let deadline = Instant::now() + self.audit_timeout;
+        let mut spins = 0;
+        loop {
+            // The reserve only: plain events race for standard slots as
+            // they free up, but nothing else competes for these.
+            if let Some(index) = reserve.claim() {
+                return Some(index);
+            }
+            if spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.is_closed() {
+                self.count_dropped(DropReason::AfterShutdown);
+                return None;
+            }
+            if Instant::now() >= deadline {
+                self.count_dropped(DropReason::AuditTimeout);
+                return None;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The slow path: no free slot. Applies the level's policy and returns a
     /// slot to write into, or `None` when the event is dropped (and counted).
     #[cold]

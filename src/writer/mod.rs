@@ -28,11 +28,12 @@ pub(crate) use spawn::spawn;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit::contract::{point_of, Point};
 use crate::capture::reader::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
 use crate::ring::Ring;
 use crate::ring::SlotClass;
-use crate::row::{severity_number, Field, Row, Value, LEVEL_ERROR};
+use crate::row::{severity_number, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_ERROR};
 
 /// The suffix of the field that records a cut text's original length, e.g.
 /// `message.truncated_from`.
@@ -79,6 +80,9 @@ pub(crate) struct Writer {
     /// names of their `.truncated_from` fields.
     cuts: Vec<(&'static str, u32)>,
     cut_names: String,
+    /// Reused for the text of context ids given as non-string event fields
+    /// (`user_id = 42`).
+    context_text: String,
     timer: BatchTimer,
     /// A batch was not committed since the last completed flush (spooled
     /// or lost); reported to that flush.
@@ -93,6 +97,40 @@ pub(crate) struct Writer {
 fn recycle<'a, 'b>(mut fields: Vec<Field<'a>>) -> Vec<Field<'b>> {
     fields.clear();
     fields.into_iter().map(|_| unreachable!("empty")).collect()
+}
+
+/// Puts the context ids an event gave as its own fields over the span's.
+/// A string is used as it is; any other value as its text, written into
+/// `text` (cleared first; its capacity is reused row after row).
+fn override_context<'a>(
+    context: &mut [Option<&'a str>; CONTEXT_LEN],
+    event: &[Option<Value<'a>>; CONTEXT_LEN],
+    text: &'a mut String,
+) {
+    use std::fmt::Write as _;
+    text.clear();
+    let mut spans = [(0, 0); CONTEXT_LEN];
+    for (i, value) in event.iter().enumerate() {
+        let start = text.len();
+        let _ = match value {
+            None | Some(Value::Str(_)) => continue,
+            Some(Value::Bool(v)) => write!(text, "{v}"),
+            Some(Value::I64(v)) => write!(text, "{v}"),
+            Some(Value::U64(v)) => write!(text, "{v}"),
+            Some(Value::I128(v)) => write!(text, "{v}"),
+            Some(Value::U128(v)) => write!(text, "{v}"),
+            Some(Value::F64(v)) => write!(text, "{v}"),
+        };
+        spans[i] = (start, text.len());
+    }
+    let text: &'a str = text;
+    for (i, value) in event.iter().enumerate() {
+        match value {
+            None => {}
+            Some(Value::Str(s)) => context[i] = Some(s),
+            Some(_) => context[i] = Some(&text[spans[i].0..spans[i].1]),
+        }
+    }
 }
 
 impl Writer {
@@ -113,6 +151,7 @@ impl Writer {
             fields: Vec::with_capacity(32),
             cuts: Vec::with_capacity(4),
             cut_names: String::with_capacity(128),
+            context_text: String::with_capacity(64),
             failure: None,
             drops: DropReporter::new(),
         }
@@ -226,6 +265,9 @@ impl Writer {
         let mut cuts = std::mem::take(&mut self.cuts);
         cuts.clear();
         let mut message = "";
+        // Context ids given as fields of the event itself: they fill their
+        // column, win over the span's, and are not repeated in `fields`.
+        let mut event_context: [Option<Value<'_>>; CONTEXT_LEN] = [None; CONTEXT_LEN];
         let names = record.event.fields();
         for entry in record.entries() {
             match entry {
@@ -239,10 +281,13 @@ impl Writer {
                     cut_from,
                 } => {
                     if let Some(field) = names.iter().nth(index) {
-                        fields.push(Field {
-                            name: field.name(),
-                            value,
-                        });
+                        match CONTEXT_KEYS.iter().position(|k| *k == field.name()) {
+                            Some(key) => event_context[key] = Some(value),
+                            None => fields.push(Field {
+                                name: field.name(),
+                                value,
+                            }),
+                        }
                         cuts.extend(cut_from.map(|n| (field.name(), n)));
                     }
                 }
@@ -264,6 +309,9 @@ impl Writer {
             at += len;
         }
         self.cuts = cuts;
+        let mut context = unpack_context(record.context);
+        override_context(&mut context, &event_context, &mut self.context_text);
+        let kind = point_of(record.event.target(), &fields).map(Point::kind);
         let ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
         let level = severity_number(record.event.level());
         let row = Row {
@@ -273,11 +321,12 @@ impl Writer {
             target: record.event.target(),
             message,
             fields: &fields,
-            context: unpack_context(record.context),
+            context,
             span_name: record.span.map(|s| s.name()),
             file: record.event.file(),
             line: record.event.line(),
             truncated: record.truncated,
+            kind,
         };
         self.sink.append(&row);
         self.fields = recycle(fields);

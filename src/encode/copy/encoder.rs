@@ -172,9 +172,10 @@ impl fmt::Debug for CopyEncoder {
 /// counts strings unescaped and numbers at their widest.
 #[inline]
 pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
-    // Field count, 16 length prefixes, then the fixed-width values: ts 8,
-    // uuid 16, level 2, line 4, truncated 1, and the jsonb version byte.
-    const FIXED: usize = 2 + 16 * 4 + 8 + 16 + 2 + 4 + 1 + 1;
+    // Field count, a length prefix per column, then the fixed-width
+    // values: ts 8, uuid 16, level 2, line 4, truncated 1, kind 2, and the
+    // jsonb version byte.
+    const FIXED: usize = 2 + super::LOG_COLUMNS.len() * 4 + 8 + 16 + 2 + 4 + 1 + 2 + 1;
     let opt = |s: Option<&str>| s.map_or(0, str::len);
     let mut n = FIXED + row.target.len() + row.message.len();
     for ctx in &row.context {
@@ -196,7 +197,7 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
     n
 }
 
-/// Writes one tuple for `row`: the field count and the 16 columns of
+/// Writes one tuple for `row`: the field count and the 17 columns of
 /// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
 pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     buf.put_i16(FIELD_COUNT);
@@ -217,4 +218,8 @@ pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
         None => put_null(buf),
     }
     put_bool(buf, row.truncated);
+    match row.kind {
+        Some(kind) => put_i16(buf, kind),
+        None => put_null(buf),
+    }
 }

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! header   "PGCOPY\n\xff\r\n\0"  flags: i32 = 0  extension length: i32 = 0
-//! tuple    count: i16 = 16  { len: i32, bytes[len] } x 16      (len -1 = NULL)
+//! tuple    count: i16 = 17  { len: i32, bytes[len] } x 17      (len -1 = NULL)
 //! ...
 //! trailer  -1: i16
 //! ```
@@ -28,6 +28,7 @@
 //! | `span_name`, `file` | `text` | `span_name`, `file` | [`put_opt_text`] |
 //! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | [`put_i32`] or [`put_null`] |
 //! | `truncated` | `boolean` | `truncated` | [`put_bool`] |
+//! | `kind` | `smallint` | `kind` (the audit point, or NULL) | [`put_i16`] or [`put_null`] |
 //!
 //! Nothing here does I/O or can fail. Values PostgreSQL would reject are
 //! mapped while encoding (NUL in text becomes U+FFFD, timestamps are clamped
@@ -83,7 +84,7 @@ pub const LOG_TABLE: &str = "ringtrail.logs";
 /// Every column is listed in the `COPY` statement on purpose: a column left
 /// out would take its `DEFAULT`, and a volatile default disables `COPY`'s
 /// batched multi-insert.
-pub const LOG_COLUMNS: [&str; 10 + CONTEXT_LEN] = {
+pub const LOG_COLUMNS: [&str; 11 + CONTEXT_LEN] = {
     // The context columns are named by `CONTEXT_KEYS`, in its order.
     let mut columns = [
         "ts",
@@ -102,6 +103,7 @@ pub const LOG_COLUMNS: [&str; 10 + CONTEXT_LEN] = {
         "file",
         "line",
         "truncated",
+        "kind",
     ];
     let mut i = 0;
     while i < CONTEXT_LEN {
@@ -366,7 +368,7 @@ mod tests {
             copy_statement(),
             "COPY ringtrail.logs (ts, id, level, target, message, fields, \
              trace_id, user_id, session_id, task_id, context_id, client_id, \
-             span_name, file, line, truncated) FROM STDIN (FORMAT binary)"
+             span_name, file, line, truncated, kind) FROM STDIN (FORMAT binary)"
         );
     }
 
@@ -407,6 +409,7 @@ mod tests {
             file: Some("src/net.rs"),
             line: Some(u32::MAX),
             truncated: true,
+            kind: Some(4),
         };
         let bare = Row::default();
         let old = Row {
@@ -431,7 +434,7 @@ mod tests {
         let tuples = decode(&batch);
         assert_eq!(tuples.len(), 3);
         for t in &tuples {
-            assert_eq!(t.len(), 16);
+            assert_eq!(t.len(), 17);
         }
 
         let t = &tuples[0];
@@ -456,6 +459,7 @@ mod tests {
         assert_eq!(t[13], text("src/net.rs"));
         assert_eq!(t[14], Some(i32::MAX.to_be_bytes().to_vec()), "clamped");
         assert_eq!(t[15], Some(vec![1]));
+        assert_eq!(t[16], Some(4i16.to_be_bytes().to_vec()));
 
         let t = &tuples[1];
         assert_eq!(t[0], Some((-PG_EPOCH_UNIX_MICROS).to_be_bytes().to_vec()));
@@ -465,6 +469,7 @@ mod tests {
         assert_eq!(t[5], Some(b"\x01{}".to_vec()));
         assert!(t[6..15].iter().all(Option::is_none), "NULL columns");
         assert_eq!(t[15], Some(vec![0]));
+        assert_eq!(t[16], None, "not an audit point");
 
         let t = &tuples[2];
         assert_eq!(
@@ -542,9 +547,9 @@ mod tests {
         let one = enc.bytes_len();
         enc.push_row(&Row::default());
         assert_eq!(enc.bytes_len() - one, one - HEADER_LEN);
-        // Default row: 2 + 16 * 4 + ts 8 + uuid 16 + level 2 + jsonb 3
-        // + line NULL + bool 1 (text "" twice).
-        assert_eq!(one - HEADER_LEN, 2 + 16 * 4 + 8 + 16 + 2 + 3 + 1);
+        // Default row: 2 + 17 * 4 + ts 8 + uuid 16 + level 2 + jsonb 3
+        // + line NULL + bool 1 + kind NULL (text "" twice).
+        assert_eq!(one - HEADER_LEN, 2 + 17 * 4 + 8 + 16 + 2 + 3 + 1);
     }
 
     #[test]

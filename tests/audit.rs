@@ -1,0 +1,322 @@
+//! Audit points through the real pipeline into a real PostgreSQL: the
+//! `kind` column, context ids given as event fields, the typed API and the
+//! raw `event!` path writing identical rows, the guard's `abandoned`
+//! result, and the audit reserve under a flood of plain logs.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use ringtrail::audit::{
+    Agent, Decision, Finish, Identity, Permission, Point, Status, Tool, Trace, TARGET,
+};
+use tracing::{dispatcher, event, Level};
+
+/// Rows of one trace: (kind, level, target, message, fields, context
+/// columns but trace_id), ordered by kind.
+type PointRow = (
+    Option<i16>,
+    i16,
+    String,
+    String,
+    serde_json::Value,
+    Vec<Option<String>>,
+);
+
+fn trace_rows(url: &str, trace_id: &str) -> Vec<PointRow> {
+    common::client(url)
+        .query(
+            "SELECT kind, level, target, message, fields, user_id, session_id, task_id,
+                    context_id, client_id
+             FROM ringtrail.logs WHERE trace_id = $1 ORDER BY kind, ts, id",
+            &[&trace_id],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                (5..10).map(|i| r.get(i)).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_point_fills_kind_and_plain_events_leave_it_null() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
+        let trace = Trace::with_id("t-kinds", Identity::user("u-1"));
+        trace.agent(Agent::new("planner"));
+        trace.permission(Permission::allow("p-1").tool("search"));
+        trace.tool(Tool::execution("search"));
+        trace.finish(Finish::success());
+        tracing::info!(trace_id = "t-kinds", "a plain log in the trace");
+        // The audit target without a valid point is not a point.
+        event!(target: TARGET, Level::INFO, audit.point = "nonsense", trace_id = "t-kinds");
+        // A valid point name on another target is not a point either.
+        event!(Level::INFO, audit.point = "tool", trace_id = "t-kinds");
+    });
+    guard.flush().unwrap();
+    let kinds: Vec<Option<i16>> = trace_rows(&url, "t-kinds").iter().map(|r| r.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(4),
+            Some(5),
+            None,
+            None,
+            None
+        ]
+    );
+    for point in Point::ALL {
+        assert_eq!(Some(point.kind()), kinds[point.kind() as usize - 1]);
+    }
+    // The view names the points as the contract does.
+    let names: Vec<(i16, String)> = common::client(&url)
+        .query(
+            "SELECT kind, point FROM ringtrail.logs_view WHERE kind IS NOT NULL ORDER BY kind",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected: Vec<(i16, String)> = Point::ALL
+        .iter()
+        .map(|p| (p.kind(), p.as_str().to_owned()))
+        .collect();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn context_ids_on_the_event_fill_their_columns_and_win_over_the_span() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!(
+            "request",
+            trace_id = "t-span",
+            user_id = "u-span",
+            session_id = "s-span"
+        );
+        let _entered = span.enter();
+        tracing::info!(
+            user_id = "u-event",
+            task_id = 42u64,
+            client_id = -7i64,
+            other = "kept",
+            "event ids"
+        );
+        tracing::info!("span ids only");
+    });
+    guard.flush().unwrap();
+    let rows = common::client(&url)
+        .query(
+            "SELECT message, trace_id, user_id, session_id, task_id, client_id, fields
+             FROM ringtrail.logs ORDER BY ts, id",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let r = &rows[0];
+    assert_eq!(r.get::<_, &str>(0), "event ids");
+    assert_eq!(r.get::<_, Option<&str>>(1), Some("t-span"));
+    assert_eq!(
+        r.get::<_, Option<&str>>(2),
+        Some("u-event"),
+        "the event wins"
+    );
+    assert_eq!(r.get::<_, Option<&str>>(3), Some("s-span"));
+    assert_eq!(r.get::<_, Option<&str>>(4), Some("42"), "numbers as text");
+    assert_eq!(r.get::<_, Option<&str>>(5), Some("-7"));
+    let fields: serde_json::Value = r.get(6);
+    assert_eq!(
+        fields,
+        serde_json::json!({"other": "kept"}),
+        "not repeated in fields"
+    );
+    let r = &rows[1];
+    assert_eq!(r.get::<_, Option<&str>>(2), Some("u-span"));
+    assert_eq!(r.get::<_, Option<&str>>(4), None);
+}
+
+/// The raw wire contract, written by hand: what code that cannot use the
+/// typed API emits.
+fn raw_trace(trace_id: &str) {
+    event!(target: "ringtrail::audit", Level::INFO, audit.point = "identity", trace_id = trace_id,
+        user_id = "u-9", session_id = "s-9", tenant.id = "acme", auth.method = "oidc",
+        source.ip = "10.0.0.8");
+    event!(target: "ringtrail::audit", Level::INFO, audit.point = "agent", trace_id = trace_id,
+        agent.id = "planner", agent.name = "Planner", agent.version = "1.4.0",
+        gen_ai.request.model = "gpt-4o", gen_ai.provider.name = "openai",
+        mcp.server.name = "files");
+    event!(target: "ringtrail::audit", Level::INFO, audit.point = "permission", trace_id = trace_id,
+        decision = "allow", policy.id = "p-7", policy.version = "3", reason = "role: analyst",
+        gen_ai.tool.name = "search", gen_ai.tool.call.id = "c1");
+    event!(target: "ringtrail::audit", Level::INFO, audit.point = "tool", trace_id = trace_id,
+        gen_ai.tool.name = "search", gen_ai.tool.call.id = "c1", mcp.method.name = "tools/call",
+        duration_ns = 1_500_000u64, status = "ok", gen_ai.usage.input_tokens = 120u64,
+        gen_ai.usage.output_tokens = 30u64, gen_ai.usage.cached_tokens = 0u64);
+    event!(target: "ringtrail::audit", Level::INFO, audit.point = "result", trace_id = trace_id,
+        outcome = "success", duration_ns = 9_000_000u64, tokens.total = 150u64,
+        cost.micro_usd = 1_250u64);
+}
+
+/// The same trace through the typed API.
+fn typed_trace(trace_id: &str) {
+    let trace = Trace::with_id(
+        trace_id,
+        Identity::user("u-9")
+            .session("s-9")
+            .tenant("acme")
+            .auth_method("oidc")
+            .source_ip("10.0.0.8"),
+    );
+    trace.agent(
+        Agent::new("planner")
+            .name("Planner")
+            .version("1.4.0")
+            .model("gpt-4o")
+            .provider("openai")
+            .mcp_server("files"),
+    );
+    trace.permission(
+        Permission::new(Decision::Allow, "p-7")
+            .policy_version("3")
+            .reason("role: analyst")
+            .tool("search")
+            .call_id("c1"),
+    );
+    trace.tool(
+        Tool::mcp("search")
+            .call_id("c1")
+            .duration(Duration::from_micros(1_500))
+            .status(Status::Ok)
+            .usage(120, 30, 0),
+    );
+    trace.finish(
+        Finish::success()
+            .duration(Duration::from_millis(9))
+            .tokens_total(150)
+            .cost_micro_usd(1_250),
+    );
+}
+
+#[test]
+fn the_typed_api_and_the_raw_event_path_write_identical_rows() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
+        raw_trace("t-raw");
+        typed_trace("t-typed");
+    });
+    guard.flush().unwrap();
+    let raw = trace_rows(&url, "t-raw");
+    let typed = trace_rows(&url, "t-typed");
+    assert_eq!(raw.len(), 5);
+    assert_eq!(typed, raw);
+    // And the identity's user and session went to their columns.
+    assert_eq!(raw[0].5[..2], [Some("u-9".into()), Some("s-9".into())]);
+}
+
+#[test]
+fn a_dropped_trace_emits_abandoned_even_in_a_panic() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
+        fn early_return(fail: bool) -> Result<(), &'static str> {
+            let trace = Trace::with_id("t-early", Identity::user("u-1"));
+            trace.agent(Agent::new("a"));
+            if fail {
+                return Err("upstream refused"); // no finish: abandoned
+            }
+            trace.finish(Finish::success());
+            Ok(())
+        }
+        assert!(early_return(true).is_err());
+        let panicked = std::panic::catch_unwind(|| {
+            let trace = Trace::with_id("t-panic", Identity::user("u-1"));
+            trace.tool(Tool::execution("rm"));
+            panic!("the handler panicked");
+        });
+        assert!(panicked.is_err());
+    });
+    guard.flush().unwrap();
+    for trace_id in ["t-early", "t-panic"] {
+        let rows = trace_rows(&url, trace_id);
+        let result = rows.last().unwrap();
+        assert_eq!(result.0, Some(Point::Result.kind()), "{trace_id}");
+        assert_eq!(result.4["outcome"], "abandoned", "{trace_id}");
+        assert_eq!(result.1, ringtrail::row::LEVEL_WARN, "{trace_id}");
+    }
+}
+
+#[test]
+fn a_debug_flood_never_costs_an_audit_point() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(1_024));
+    const TRACES: usize = 300;
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        for t in 0..3u64 {
+            let (dispatch, stop) = (dispatch.clone(), &stop);
+            s.spawn(move || {
+                dispatcher::with_default(&dispatch, || {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        tracing::debug!(t, i, "flood");
+                        i += 1;
+                    }
+                })
+            });
+        }
+        let dispatch = dispatch.clone();
+        let auditor = s.spawn(move || {
+            dispatcher::with_default(&dispatch, || {
+                for n in 0..TRACES {
+                    let trace = Trace::start(Identity::user("u-1"));
+                    trace.agent(Agent::new("planner"));
+                    trace.permission(Permission::allow("p-1").tool("search"));
+                    trace.tool(Tool::execution("search").status(Status::Ok));
+                    trace.finish(Finish::success().tokens_total(n as u64));
+                }
+            })
+        });
+        auditor.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert!(
+        stats.dropped_ring_full > 0,
+        "the flood must overflow the ring, or this test proves nothing: {stats:?}"
+    );
+    assert_eq!(stats.audit_dropped, 0, "{stats:?}");
+    let complete: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(*) FROM (
+                 SELECT trace_id FROM ringtrail.logs WHERE kind IS NOT NULL
+                 GROUP BY trace_id
+                 HAVING array_agg(kind ORDER BY kind) = '{1,2,3,4,5}'::smallint[]) t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(complete, TRACES as i64, "every point of every trace landed");
+    assert_eq!(
+        common::reported_drops(&url, "ring_full"),
+        stats.dropped_ring_full as i64,
+        "the flood's drops are reported in band"
+    );
+}
