@@ -151,7 +151,7 @@ const FIELDS: [Field<'static>; 4] = [
 ];
 
 /// Column types, in [`LOG_COLUMNS`] order, for the UNNEST casts.
-const COLUMN_TYPES: [&str; 17] = [
+const COLUMN_TYPES: [&str; 18] = [
     "timestamptz",
     "uuid",
     "smallint",
@@ -168,6 +168,7 @@ const COLUMN_TYPES: [&str; 17] = [
     "text",
     "integer",
     "boolean",
+    "smallint",
     "smallint",
 ];
 
@@ -651,6 +652,7 @@ fn encode_batches(t: &Shape, rows: &[Generated]) -> Vec<Bytes> {
                     line: t.line.map(|l| l as u32),
                     truncated: t.truncated,
                     kind: None,
+                    redacted: 0,
                 });
             }
             // Copied out of the encoder's buffer: every batch stays alive.
@@ -850,7 +852,7 @@ fn unnest_statement() -> String {
     )
 }
 
-/// Rows and a connection with the 17-column INSERT prepared.
+/// Rows and a connection with the 18-column INSERT prepared.
 struct InsertPerRow {
     client: Client,
     statement: tokio_postgres::Statement,
@@ -881,7 +883,7 @@ impl Load for InsertPerRow {
                 for chunk in rows.chunks(PER_ROW_TX) {
                     let tx = client.transaction().await.expect("BEGIN");
                     for g in chunk {
-                        let params: [&(dyn ToSql + Sync); 17] = [
+                        let params: [&(dyn ToSql + Sync); 18] = [
                             &g.ts,
                             &g.id,
                             &t.level,
@@ -899,6 +901,7 @@ impl Load for InsertPerRow {
                             &t.line,
                             &t.truncated,
                             &None::<i16>,
+                            &0i16,
                         ];
                         tx.execute(statement, &params).await.expect("INSERT");
                     }
@@ -922,6 +925,7 @@ struct Columns {
     line: Vec<Option<i32>>,
     truncated: Vec<bool>,
     kind: Vec<Option<i16>>,
+    redacted: Vec<i16>,
 }
 
 impl Columns {
@@ -949,10 +953,11 @@ impl Columns {
             line: vec![t.line; n],
             truncated: vec![t.truncated; n],
             kind: vec![None; n],
+            redacted: vec![0; n],
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 17] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 18] {
         [
             &self.ts,
             &self.id,
@@ -971,6 +976,7 @@ impl Columns {
             &self.line,
             &self.truncated,
             &self.kind,
+            &self.redacted,
         ]
     }
 }
@@ -1062,6 +1068,68 @@ fn interleaved(
         }
     }
     times
+}
+
+/// What the audit-trace index (`logs_audit_trace`, partial on
+/// `kind IS NOT NULL`, from migration 0003) costs plain-log ingest: the
+/// `ringtrail` variant, interleaved with the index present and dropped,
+/// `rounds` times each (the order alternating), same process, same table.
+/// Prints each pair's ratio and the median; the index is back afterwards.
+fn index_cost(db: &Db, specs: &[Spec], loads: &mut [Option<Box<dyn Load>>], rounds: usize) {
+    let Some(i) = specs.iter().position(|s| s.name == "ringtrail") else {
+        return;
+    };
+    let Some(load) = loads[i].as_mut() else {
+        return;
+    };
+    // The index as the migration made it, read back rather than repeated.
+    let definition: String = db
+        .rt
+        .block_on(db.admin.query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'ringtrail' AND indexname = 'logs_audit_trace'",
+            &[],
+        ))
+        .expect("the audit index exists")
+        .get(0);
+    let set = |present: bool| {
+        let sql = if present {
+            definition.clone()
+        } else {
+            "DROP INDEX ringtrail.logs_audit_trace".to_owned()
+        };
+        db.rt
+            .block_on(db.admin.batch_execute(&sql))
+            .expect("toggle the audit index");
+    };
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    let mut present = true;
+    for round in 0..rounds {
+        for k in 0..2 {
+            let want = (round + k) % 2 == 0;
+            if want != present {
+                set(want);
+                present = want;
+            }
+            let elapsed = load.iteration(db, &specs[i]).as_secs_f64();
+            if want { &mut with } else { &mut without }.push(elapsed);
+        }
+    }
+    if !present {
+        set(true);
+    }
+    let ratios: Vec<f64> = with.iter().zip(&without).map(|(w, o)| o / w).collect();
+    println!("### What the audit index costs plain-log ingest (`ringtrail`, {rounds} interleaved pairs)\n");
+    println!("| pair | without index s | with index s | with ÷ without (rows/s) |");
+    println!("|---:|---:|---:|---:|");
+    for (k, ((w, o), r)) in with.iter().zip(&without).zip(&ratios).enumerate() {
+        println!("| {} | {o:.3} | {w:.3} | {r:.3} |", k + 1);
+    }
+    if let Some(m) = median(ratios) {
+        println!(
+            "\nmedian: with the index, plain-log ingest runs at {m:.3}× its speed without it\n"
+        );
+    }
 }
 
 /// Where criterion writes its results, found as criterion finds it.
@@ -1270,6 +1338,7 @@ fn main() {
         let rounds = interleaved(db, &specs, &mut loads, if test_mode { 1 } else { ROUNDS });
         if !test_mode {
             print_summary(&specs, run_started, db, &rounds);
+            index_cost(db, &specs, &mut loads, ROUNDS);
         }
     }
     // Pipelines and connections first, then the throwaway cluster.

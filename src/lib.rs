@@ -62,17 +62,20 @@
 
 #![warn(missing_docs)]
 
-/// Five-point AI audit traces: the wire contract, the typed API, the completeness check.
 pub mod audit;
 mod builder;
 mod capture;
 mod clock;
+pub mod duration;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod encode;
 pub mod error;
 mod guard;
 pub mod migrate;
+pub mod read;
+/// Redaction of secrets on the writer thread: key denylist, value patterns, masking or HMAC tokens.
+pub mod redact;
 mod ring;
 pub mod row;
 mod sink;

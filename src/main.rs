@@ -3,7 +3,9 @@
 //! `ringtrail demo` runs the project's main job end to end: a realistic
 //! multi-threaded workload through the layer into PostgreSQL, on a
 //! throwaway cluster unless `--database-url` (or `DATABASE_URL`) names a
-//! server.
+//! server. `ringtrail trace` shows one audit trace's timeline and
+//! findings; `ringtrail audit-gaps` lists the incomplete traces of a time
+//! window.
 //!
 //! This file only parses the command line and dispatches; each subcommand
 //! lives in its own module under `src/cli/`.
@@ -30,18 +32,37 @@ enum Command {
     /// Run a realistic workload through the layer into PostgreSQL and
     /// report throughput, drops, batches and the row count.
     Demo(cli::demo::DemoArgs),
+    /// Show one trace's timeline: every row in order, the five audit
+    /// points marked, and its findings at the end.
+    ///
+    /// Exit codes: 0 the trace was shown (complete or not), 1 no row has
+    /// that trace id, 2 invalid arguments, 3 the database could not be
+    /// reached or queried. Every failure is one line on stderr.
+    Trace(cli::trace::TraceArgs),
+    /// List the incomplete audit traces of a time window, with their
+    /// findings.
+    ///
+    /// Exit codes: 0 the window was checked (incomplete traces or not),
+    /// 2 invalid arguments, 3 the database could not be reached or
+    /// queried. Every failure is one line on stderr.
+    AuditGaps(cli::audit_gaps::AuditGapsArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cli::parse_failed(e),
+    };
     let result = match cli.command {
         Command::Demo(args) => cli::demo::run(args),
+        Command::Trace(args) => cli::trace::run(args),
+        Command::AuditGaps(args) => cli::audit_gaps::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             cli::report_error(&*e);
-            ExitCode::FAILURE
+            cli::exit_code(&*e)
         }
     }
 }

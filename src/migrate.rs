@@ -45,6 +45,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0003_audit",
         sql: include_str!("../migrations/0003_audit.sql"),
     },
+    Migration {
+        version: "0004_redaction",
+        sql: include_str!("../migrations/0004_redaction.sql"),
+    },
 ];
 
 /// The advisory-lock key that serializes concurrent migrators

@@ -45,6 +45,12 @@ pub fn severity_number(level: &tracing::Level) -> i16 {
 /// of [`Row::context`].
 pub const CONTEXT_LEN: usize = 6;
 
+/// The most bytes of one context id that are stored. A longer id (from a
+/// span or from an event field) is cut on a UTF-8 boundary and the row
+/// marked truncated: ids are keys to look rows up by, and the audit index
+/// on `trace_id` must never meet a value too large for a btree entry.
+pub const CONTEXT_MAX_LEN: usize = 255;
+
 /// Names of the span-context keys, in the order of [`Row::context`] and of
 /// the table's columns. A span field with one of these names is captured as
 /// context; the innermost span that has a value wins.
@@ -102,7 +108,9 @@ pub struct Row<'a> {
     pub message: &'a str,
     /// The event's other fields, in call-site order.
     pub fields: &'a [Field<'a>],
-    /// Span context, indexed like [`CONTEXT_KEYS`].
+    /// Span context, indexed like [`CONTEXT_KEYS`]. Encoders store at most
+    /// [`CONTEXT_MAX_LEN`] bytes of each (cut on a character boundary,
+    /// marking the row truncated).
     pub context: [Option<&'a str>; CONTEXT_LEN],
     /// Name of the innermost span, if the event happened inside one.
     pub span_name: Option<&'a str>,
@@ -117,6 +125,9 @@ pub struct Row<'a> {
     /// identity 1 … result 5), `None` for every other event. The writer
     /// sets it from [`audit::contract::point_of`](crate::audit::contract::point_of).
     pub kind: Option<i16>,
+    /// How many values or spans of text the writer's redaction replaced in
+    /// this row (0 when nothing was, or redaction is off).
+    pub redacted: u32,
 }
 
 impl Default for Row<'_> {
@@ -134,6 +145,7 @@ impl Default for Row<'_> {
             line: None,
             truncated: false,
             kind: None,
+            redacted: 0,
         }
     }
 }

@@ -8,6 +8,21 @@
 
 use std::fmt::Write as _;
 
+/// The largest `n <= max` that is a character boundary of `s`: where a
+/// text may be cut.
+#[inline]
+pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    let mut n = max;
+    // A UTF-8 character is at most 4 bytes, so this loops at most 3 times.
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
 /// Formats Unix nanoseconds as RFC 3339 UTC with microseconds, e.g.
 /// `2026-11-30T01:37:27.123456Z`.
 pub(crate) fn rfc3339(unix_nanos: i64) -> String {

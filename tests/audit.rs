@@ -320,3 +320,34 @@ fn a_debug_flood_never_costs_an_audit_point() {
         "the flood's drops are reported in band"
     );
 }
+
+#[test]
+fn an_oversized_trace_id_is_cut_and_never_fails_its_batch() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url).record_size(8_192));
+    let long = "é".repeat(3_000); // 6,000 bytes: past a btree entry's limit
+    dispatcher::with_default(&dispatch, || {
+        let trace = Trace::with_id("t-fine", Identity::user("u-1"));
+        event!(target: TARGET, Level::INFO, audit.point = "tool", trace_id = long.as_str(),
+            gen_ai.tool.name = "search");
+        trace.finish(Finish::success());
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.dead_lettered), (3, 0), "{stats:?}");
+    let (len, truncated): (i32, bool) = {
+        let r = common::client(&url)
+            .query_one(
+                "SELECT octet_length(trace_id), truncated FROM ringtrail.logs WHERE kind = 4",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        (len, truncated),
+        (254, true),
+        "cut to 255 bytes on a character boundary"
+    );
+    assert_eq!(trace_rows(&url, "t-fine").len(), 2);
+}

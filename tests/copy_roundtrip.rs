@@ -75,6 +75,7 @@ async fn every_column_survives_the_round_trip() {
             line: Some(42),
             truncated: true,
             kind: Some(5),
+            redacted: 3,
         },
         Row {
             id: uuid(2),
@@ -104,7 +105,7 @@ async fn every_column_survives_the_round_trip() {
         .query(
             "SELECT (extract(epoch FROM ts) * 1000000)::bigint, id::text, level, target, message,
                     fields::text, trace_id, user_id, session_id, task_id, context_id, client_id,
-                    span_name, file, line, truncated, kind
+                    span_name, file, line, truncated, kind, redacted
              FROM ringtrail.logs ORDER BY id",
             &[],
         )
@@ -163,6 +164,7 @@ async fn every_column_survives_the_round_trip() {
     assert_eq!(r.get::<_, Option<i32>>(14), Some(42));
     assert!(r.get::<_, bool>(15));
     assert_eq!(r.get::<_, Option<i16>>(16), Some(5));
+    assert_eq!(r.get::<_, i16>(17), 3);
 
     let r = &got[1];
     assert_eq!(r.get::<_, i64>(0), -1);
@@ -185,6 +187,7 @@ async fn every_column_survives_the_round_trip() {
     assert_eq!(r.get::<_, Option<i32>>(14), None);
     assert!(!r.get::<_, bool>(15));
     assert_eq!(r.get::<_, Option<i16>>(16), None);
+    assert_eq!(r.get::<_, i16>(17), 0);
 
     let r = &got[2];
     assert_eq!(r.get::<_, i64>(0), i64::MAX / 1000);

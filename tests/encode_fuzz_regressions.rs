@@ -151,6 +151,7 @@ fn nasty_row() -> OwnedRow {
         line: Some(u32::MAX),
         truncated: true,
         kind: Some(-3),
+        redacted: 2,
     }
 }
 
@@ -191,6 +192,7 @@ fn known_answer_row() {
     assert_eq!(r.line, Some(i32::MAX));
     assert!(r.truncated);
     assert_eq!(r.kind, Some(-3));
+    assert_eq!(r.redacted, 2);
     let s = |v: &str| Json::String(v.to_owned());
     assert_eq!(
         r.fields.value,
@@ -223,17 +225,17 @@ const FIRST_TUPLE: usize = HEADER_LEN;
 #[test]
 fn decoder_accepts_and_round_trips_valid_streams() {
     let stream = valid_stream();
-    let tuples = decode(&stream, 17).unwrap();
+    let tuples = decode(&stream, 18).unwrap();
     assert_eq!(tuples.len(), 2);
     assert_eq!(encode(&tuples), stream, "decode and encode are inverses");
-    assert_eq!(decode(&encode(&[]), 17).unwrap(), Vec::<Tuple>::new());
+    assert_eq!(decode(&encode(&[]), 18).unwrap(), Vec::<Tuple>::new());
 }
 
 #[test]
 fn decoder_refuses_every_truncation() {
     let stream = valid_stream();
     for cut in 0..stream.len() {
-        match decode(&stream[..cut], 17) {
+        match decode(&stream[..cut], 18) {
             Err(DecodeError::Truncated { .. }) => {}
             other => panic!("cut at {cut}: {other:?}"),
         }
@@ -246,29 +248,29 @@ fn decoder_refuses_bad_headers() {
     let mut s = stream.clone();
     s[0] = b'X';
     assert!(matches!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::BadSignature { .. })
     ));
     assert!(matches!(
-        decode(b"COPY", 17),
+        decode(b"COPY", 18),
         Err(DecodeError::BadSignature { .. })
     ));
     let mut s = stream.clone();
     s[14] = 1; // flags low byte
     assert_eq!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::UnsupportedFlags { flags: 1 })
     );
     let mut s = stream.clone();
     s[12] = 1; // flags bit 16: OIDs
     assert_eq!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::UnsupportedFlags { flags: 1 << 16 })
     );
     let mut s = stream;
     s[18] = 4;
     assert_eq!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::UnexpectedExtension { len: 4 })
     );
 }
@@ -277,29 +279,29 @@ fn decoder_refuses_bad_headers() {
 fn decoder_refuses_bad_tuples_and_trailers() {
     let stream = valid_stream();
     let mut s = stream.clone();
-    s[FIRST_TUPLE + 1] = 16;
+    s[FIRST_TUPLE + 1] = 17;
     assert_eq!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::WrongFieldCount {
             tuple: 0,
-            expected: 17,
-            got: 16
+            expected: 18,
+            got: 17
         })
     );
     assert!(matches!(
-        decode(&stream, 16),
-        Err(DecodeError::WrongFieldCount { got: 17, .. })
+        decode(&stream, 17),
+        Err(DecodeError::WrongFieldCount { got: 18, .. })
     ));
     let mut s = stream.clone();
     s[FIRST_TUPLE..FIRST_TUPLE + 2].copy_from_slice(&(-2i16).to_be_bytes());
     assert!(matches!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::BadFieldCount { count: -2, .. })
     ));
     let mut s = stream.clone();
     s[FIRST_TUPLE + 2..FIRST_TUPLE + 6].copy_from_slice(&(-2i32).to_be_bytes());
     assert!(matches!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::BadFieldLength {
             tuple: 0,
             field: 0,
@@ -310,7 +312,7 @@ fn decoder_refuses_bad_tuples_and_trailers() {
     let mut s = stream.clone();
     s.push(0);
     assert_eq!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::TrailingBytes {
             offset: stream.len(),
             count: 1
@@ -319,14 +321,14 @@ fn decoder_refuses_bad_tuples_and_trailers() {
     let mut s = stream.clone();
     s.extend_from_slice(&[0xff, 0xff]);
     assert!(matches!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::TrailingBytes { count: 2, .. })
     ));
     // A field length that runs past the end.
     let mut s = stream;
     s[FIRST_TUPLE + 2..FIRST_TUPLE + 6].copy_from_slice(&i32::MAX.to_be_bytes());
     assert!(matches!(
-        decode(&s, 17),
+        decode(&s, 18),
         Err(DecodeError::Truncated {
             what: "field bytes",
             ..
@@ -336,7 +338,7 @@ fn decoder_refuses_bad_tuples_and_trailers() {
 
 /// The first valid tuple with field `i` replaced.
 fn tuple_with(i: usize, value: Option<&[u8]>) -> Result<LogRow, DecodeError> {
-    let mut t = decode(&valid_stream(), 17).unwrap().swap_remove(0);
+    let mut t = decode(&valid_stream(), 18).unwrap().swap_remove(0);
     t[i] = value.map(<[u8]>::to_vec);
     LogRow::from_tuple(&t)
 }
@@ -519,7 +521,7 @@ type Tamper = Box<dyn FnOnce(&mut Tuple)>;
 /// returns what `verify_stream` says about the re-encoded result.
 fn verify_tampered(tamper: impl FnOnce(&mut Tuple)) -> Result<(), String> {
     let rows = [nasty_row(), OwnedRow::default()];
-    let mut tuples = decode(&encode_rows(&rows), 17).unwrap();
+    let mut tuples = decode(&encode_rows(&rows), 18).unwrap();
     tamper(&mut tuples[0]);
     verify_stream(&rows, &encode(&tuples))
 }

@@ -184,6 +184,10 @@ impl Rng {
                 1 => Some(self.pick(&[i16::MIN, -1, 0, i16::MAX])),
                 _ => Some(1 + self.below(5) as i16),
             },
+            redacted: match self.below(4) {
+                0 => self.pick(&[0, i16::MAX as u32, i16::MAX as u32 + 1, u32::MAX]),
+                _ => self.below(8) as u32,
+            },
         }
     }
 }

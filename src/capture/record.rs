@@ -42,10 +42,13 @@ use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::Metadata;
 
-use crate::row::CONTEXT_LEN;
+use crate::row::{CONTEXT_LEN, CONTEXT_MAX_LEN};
+use crate::text::floor_char_boundary;
 
 // The packed context's presence mask is one byte: one bit per key.
 const _: () = assert!(CONTEXT_LEN <= 8, "the context presence mask is a u8");
+// Each packed id's length is one byte.
+const _: () = assert!(CONTEXT_MAX_LEN <= u8::MAX as usize);
 
 pub(super) const HEADER_LEN: usize = 32;
 pub(super) const FLAG_TRUNCATED: u8 = 1;
@@ -70,20 +73,6 @@ pub(super) const CUT_LEN: usize = 4;
 
 /// The largest record size the 16-bit lengths can describe.
 pub(crate) const MAX_RECORD_SIZE: usize = 1 << 16;
-
-/// The largest `n <= max` that is a character boundary of `s`.
-#[inline]
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if max >= s.len() {
-        return s.len();
-    }
-    let mut n = max;
-    // A UTF-8 character is at most 4 bytes, so this loops at most 3 times.
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    n
-}
 
 /// Writes one event into a slot. Created per event on the hot path.
 pub(crate) struct RecordWriter<'a> {
@@ -323,7 +312,7 @@ pub(crate) fn pack_context(values: &[Option<&str>; CONTEXT_LEN]) -> (Vec<u8>, bo
     for (i, value) in values.iter().enumerate() {
         if let Some(v) = value {
             packed[0] |= 1 << i;
-            let take = floor_char_boundary(v, u8::MAX as usize);
+            let take = floor_char_boundary(v, CONTEXT_MAX_LEN);
             truncated |= take < v.len();
             packed.push(take as u8);
             packed.extend_from_slice(&v.as_bytes()[..take]);

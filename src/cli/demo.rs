@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing_subscriber::prelude::*;
 
+use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool, Trace};
 use ringtrail::embedded::TempCluster;
 
 use super::CliResult;
@@ -37,9 +38,74 @@ pub struct DemoArgs {
     async_commit: bool,
 }
 
+/// Every this many requests is an AI-agent request with a five-point audit
+/// trace.
+const AUDITED_EVERY: usize = 10;
+
+/// The audit trace of an agent request, on the typed API. Its trace id and
+/// user come from the request span. Most are complete; a few, by design,
+/// show each kind of gap the completeness check finds. Returns the points
+/// emitted.
+fn agent_call(n: usize) -> u64 {
+    let call_id = format!("call-{n}");
+    let m = n / AUDITED_EVERY;
+    let trace = Trace::with_id("", Identity::from_span().auth_method("oidc"));
+    let mut points = 1;
+    if m % 50 != 37 {
+        trace.agent(
+            Agent::new("order-assistant")
+                .version("2.3.1")
+                .model("gpt-4o")
+                .provider("openai")
+                .mcp_server("orders"),
+        );
+        points += 1;
+    }
+    match m % 50 {
+        7 => {} // no permission asked: missing_permission
+        17 => {
+            trace.permission(
+                Permission::deny("orders-policy")
+                    .reason("refunds need a human")
+                    .tool("orders.refund")
+                    .call_id(&call_id),
+            );
+            points += 1;
+        }
+        _ => {
+            trace.permission(
+                Permission::allow("orders-policy")
+                    .policy_version("4")
+                    .tool("orders.lookup")
+                    .call_id(&call_id),
+            );
+            points += 1;
+        }
+    }
+    let tool = if m % 50 == 17 {
+        "orders.refund"
+    } else {
+        "orders.lookup"
+    };
+    trace.tool(
+        Tool::mcp(tool)
+            .call_id(&call_id)
+            .duration(Duration::from_micros(800 + (n % 400) as u64))
+            .status(Status::Ok)
+            .usage(420, 96, 128),
+    );
+    points += 1;
+    if m % 50 == 27 {
+        drop(trace); // the handler bailed out: abandoned
+    } else {
+        trace.finish(Finish::success().tokens_total(516).cost_micro_usd(2_150));
+    }
+    points + 1
+}
+
 /// One request of the demo workload: nested spans with identity context,
-/// and mixed levels.
-fn handle_request(worker: usize, n: usize) {
+/// and mixed levels. Returns the events it emitted.
+fn handle_request(worker: usize, n: usize) -> u64 {
     let request = tracing::info_span!(
         "request",
         trace_id = %format_args!("{worker:04x}{n:012x}"),
@@ -69,6 +135,11 @@ fn handle_request(worker: usize, n: usize) {
     } else {
         tracing::info!(status = 201u64, "request completed");
     }
+    5 + if n.is_multiple_of(AUDITED_EVERY) {
+        agent_call(n)
+    } else {
+        0
+    }
 }
 
 /// Runs `ringtrail demo`: the workload, a flush, and the report on stdout.
@@ -94,19 +165,24 @@ pub fn run(args: DemoArgs) -> CliResult {
 
     let threads = args.threads.max(1);
     let requests = args.requests;
-    let events = (threads * requests * 5) as u64;
-    eprintln!("{threads} threads × {requests} requests × 5 events = {events} events, nested spans, mixed levels");
+    eprintln!(
+        "{threads} threads × {requests} requests × 5 events, nested spans, mixed levels; \
+         every {AUDITED_EVERY}th request an agent call with a five-point audit trace"
+    );
+    let emitted = std::sync::atomic::AtomicU64::new(0);
     let begin = Instant::now();
     let barrier = Arc::new(std::sync::Barrier::new(threads));
     std::thread::scope(|s| {
         for worker in 0..threads {
             let barrier = barrier.clone();
+            let emitted = &emitted;
             s.spawn(move || {
                 barrier.wait();
                 let start = Instant::now();
                 let per_thread = args.rate as f64 / threads as f64;
+                let mut events = 0;
                 for n in 0..requests {
-                    handle_request(worker, n);
+                    events += handle_request(worker, n);
                     // Pace to the target rate, sleeping in steps of at
                     // least a millisecond.
                     if per_thread > 0.0 && n % 64 == 63 {
@@ -118,9 +194,11 @@ pub fn run(args: DemoArgs) -> CliResult {
                         }
                     }
                 }
+                emitted.fetch_add(events, std::sync::atomic::Ordering::Relaxed);
             });
         }
     });
+    let events = emitted.into_inner();
     let emitted_in = begin.elapsed();
     guard.flush()?;
     let total = begin.elapsed();
@@ -129,7 +207,7 @@ pub fn run(args: DemoArgs) -> CliResult {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let rows: i64 = rt.block_on(async {
+    let (rows, gaps, sample) = rt.block_on(async {
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         let row = client
@@ -138,7 +216,17 @@ pub fn run(args: DemoArgs) -> CliResult {
                 &[&started_at],
             )
             .await?;
-        Ok::<_, tokio_postgres::Error>(row.get(0))
+        let rows: i64 = row.get(0);
+        // Every trace is over (flushed), so no grace is needed.
+        let now = SystemTime::now();
+        let gaps = ringtrail::read::gaps(&client, started_at, now, Duration::ZERO, now).await?;
+        let sample = match gaps.first() {
+            Some(gap) => {
+                ringtrail::read::trace(&client, &gap.trace_id, now, Duration::ZERO).await?
+            }
+            None => None,
+        };
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((rows, gaps, sample))
     })?;
 
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
@@ -174,6 +262,28 @@ pub fn run(args: DemoArgs) -> CliResult {
         stats.drop_reports
     );
     println!("rows in table      {rows}  (SELECT count(*) since start = written + drop reports)");
+    let traces = threads * requests.div_ceil(AUDITED_EVERY);
+    let mut by_code = std::collections::BTreeMap::new();
+    for gap in &gaps {
+        for finding in &gap.findings {
+            *by_code.entry(finding.code.as_str()).or_insert(0usize) += 1;
+        }
+    }
+    println!(
+        "audit traces       {traces}  ({} incomplete; `ringtrail audit-gaps` lists them)",
+        gaps.len()
+    );
+    for (code, n) in &by_code {
+        println!("  {code:<20} {n}");
+    }
+    if let Some(report) = &sample {
+        println!(
+            "\none incomplete trace (`ringtrail trace {}`):\n",
+            report.trace_id
+        );
+        let mut out = std::io::stdout().lock();
+        super::trace::write_timeline(&mut out, report)?;
+    }
     drop(guard);
     let expected = stats.written + stats.drop_reports;
     if rows as u64 != expected {

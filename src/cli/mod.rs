@@ -1,9 +1,13 @@
 //! The `ringtrail` binary's subcommands, one module each, and what they
 //! share: the result type and how a failure is reported.
 
+pub mod audit_gaps;
 pub mod demo;
+pub mod trace;
 
 use std::error::Error;
+use std::fmt;
+use std::process::ExitCode;
 
 /// What a subcommand returns. Its error is reported by [`report_error`].
 pub type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
@@ -13,6 +17,109 @@ pub type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
 /// ([`ringtrail::error::chain`]).
 pub fn report_error(error: &(dyn Error + 'static)) {
     eprintln!("ringtrail: {}", ringtrail::error::chain(error));
+}
+
+/// Exit code: the thing asked for does not exist (`ringtrail trace` of an
+/// unknown trace id). Also what any other failure exits with.
+pub const EXIT_NOT_FOUND: u8 = 1;
+/// Exit code: invalid arguments, clap's own usage errors included.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the database could not be reached or queried.
+pub const EXIT_DATABASE: u8 = 3;
+
+/// A subcommand failure that exits with its own code rather than 1.
+/// Displays as its error, whose causes it keeps.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    error: Box<dyn Error + Send + Sync>,
+}
+
+impl Failure {
+    /// A failure exiting with `code`.
+    pub fn new(code: u8, error: impl Into<Box<dyn Error + Send + Sync>>) -> Failure {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+
+    /// An invalid argument: exit code [`EXIT_USAGE`].
+    pub fn usage(error: impl Into<Box<dyn Error + Send + Sync>>) -> Failure {
+        Failure::new(EXIT_USAGE, error)
+    }
+
+    /// A database that cannot be reached or queried: exit code
+    /// [`EXIT_DATABASE`]. `doing` says what failed, e.g. `cannot connect`.
+    pub fn database(doing: &str, error: impl Error + Send + Sync + 'static) -> Failure {
+        Failure::new(
+            EXIT_DATABASE,
+            Context {
+                doing: doing.to_owned(),
+                source: Box::new(error),
+            },
+        )
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl Error for Failure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// "`doing`: cause", the cause kept as the source.
+#[derive(Debug)]
+struct Context {
+    doing: String,
+    source: Box<dyn Error + Send + Sync>,
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.doing)
+    }
+}
+
+impl Error for Context {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// The exit code for a subcommand's error: a [`Failure`]'s own, else 1.
+pub fn exit_code(error: &(dyn Error + 'static)) -> ExitCode {
+    error
+        .downcast_ref::<Failure>()
+        .map_or(ExitCode::FAILURE, |f| ExitCode::from(f.code))
+}
+
+/// Handles a command line clap refused. An invalid value (a bad
+/// `--since`, `--grace`, ...) is one line on stderr,
+/// `ringtrail: --since: "abc": ...`, and exit code [`EXIT_USAGE`]; every
+/// other case (help, version, unknown or missing arguments) is clap's
+/// own output and exit code.
+pub fn parse_failed(error: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::ValueValidation {
+        error.exit();
+    }
+    let arg = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split([' ', '=']).next().unwrap_or(arg).to_owned(),
+        _ => "argument".to_owned(),
+    };
+    let why = match Error::source(&error) {
+        Some(cause) => ringtrail::error::chain(cause),
+        None => error.kind().to_string(),
+    };
+    eprintln!("ringtrail: {arg}: {why}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 #[cfg(test)]

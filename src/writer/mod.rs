@@ -327,6 +327,7 @@ impl Writer {
             line: record.event.line(),
             truncated: record.truncated,
             kind,
+            redacted: 0,
         };
         self.sink.append(&row);
         self.fields = recycle(fields);

@@ -11,7 +11,7 @@
 //!   `int32` length, `-1` for NULL, and that many bytes), the `int16` `-1`
 //!   trailer, and nothing after it. Every violation is a precise
 //!   [`DecodeError`].
-//! - [`decode_logs`] / [`LogRow::from_tuple`]: the 17 columns of
+//! - [`decode_logs`] / [`LogRow::from_tuple`]: the 18 columns of
 //!   `ringtrail.logs` turned back into an owned [`LogRow`], with the checks the
 //!   server would make on receive: exact widths for `timestamptz`, `uuid`,
 //!   `int2`, `int4` and `bool`; `timestamptz` inside PostgreSQL's range; `text`
@@ -44,7 +44,7 @@ pub const HEADER_LEN: usize = 19;
 
 /// The columns of `ringtrail.logs`, in the order the writer sends them
 /// (the migration's column order).
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 18] = [
     "ts",
     "id",
     "level",
@@ -62,6 +62,7 @@ pub const COLUMNS: [&str; 17] = [
     "line",
     "truncated",
     "kind",
+    "redacted",
 ];
 
 /// Microseconds in a day.
@@ -415,6 +416,8 @@ pub struct LogRow {
     pub truncated: bool,
     /// `kind`: the audit point, or NULL.
     pub kind: Option<i16>,
+    /// `redacted`: replacements made in the row.
+    pub redacted: i16,
 }
 
 fn not_null<'t>(field: &'t Option<Vec<u8>>, column: &'static str) -> Result<&'t [u8], DecodeError> {
@@ -500,7 +503,7 @@ pub fn decode_bool(bytes: &[u8], column: &'static str) -> Result<bool, DecodeErr
 }
 
 impl LogRow {
-    /// Turns one 17-field tuple into a row, checking every column's type
+    /// Turns one 18-field tuple into a row, checking every column's type
     /// (with [`SerdeCheck::Require`]).
     pub fn from_tuple(t: &[Option<Vec<u8>>]) -> Result<LogRow, DecodeError> {
         LogRow::from_tuple_with(t, SerdeCheck::Require)
@@ -542,6 +545,7 @@ impl LogRow {
                 .as_deref()
                 .map(|b| fixed(b, c[16]).map(i16::from_be_bytes))
                 .transpose()?,
+            redacted: i16::from_be_bytes(fixed(not_null(&t[17], c[17])?, c[17])?),
         })
     }
 }

@@ -103,6 +103,8 @@ pub struct OwnedRow {
     pub truncated: bool,
     /// [`Row::kind`].
     pub kind: Option<i16>,
+    /// [`Row::redacted`].
+    pub redacted: u32,
 }
 
 /// Borrowed [`Field`]s of an owned field list.
@@ -133,6 +135,7 @@ impl OwnedRow {
             line: self.line,
             truncated: self.truncated,
             kind: self.kind,
+            redacted: self.redacted,
         };
         f(&row)
     }
@@ -352,6 +355,8 @@ impl<'a> ByteSource<'a> {
             // Derived from the id, so the frozen input format (and every
             // corpus file) stays as it was: NULL, or a point's kind 1..=5.
             kind: (!id[15].is_multiple_of(6)).then(|| i16::from(id[15] % 6)),
+            // Also from the id: 0, small counts, and past the clamp.
+            redacted: u32::from(id[14]) * u32::from(id[13]) * 3,
             level: self.pick(LEVEL_EDGES, |s| i16::from_le_bytes(s.array())),
             target: self.string(),
             message: self.string(),
@@ -616,8 +621,22 @@ pub fn check_row(expected: &OwnedRow, got: &LogRow, mode: JsonbMode) -> Result<(
         &short(&message),
         &short(&got.message),
     );
+    // A context id keeps at most 255 bytes, cut on a character boundary,
+    // and a cut marks the row truncated (so no id can overflow an index).
+    let mut cut_any = false;
+    let cut_id = |s: &str| -> String {
+        let mut n = s.len().min(255);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        s[..n].to_owned()
+    };
     for (i, ctx) in expected.context.iter().enumerate() {
-        let want = opt(ctx);
+        let ctx = ctx.as_deref().map(|s| {
+            cut_any |= s.len() > 255;
+            cut_id(s)
+        });
+        let want = opt(&ctx);
         col(
             COLUMNS[6 + i],
             got.context[i] == want,
@@ -631,13 +650,21 @@ pub fn check_row(expected: &OwnedRow, got: &LogRow, mode: JsonbMode) -> Result<(
     col("file", got.file == file, &file, &got.file);
     let line = expected_line(expected.line);
     col("line", got.line == line, &line, &got.line);
+    let truncated = expected.truncated || cut_any;
     col(
         "truncated",
-        got.truncated == expected.truncated,
-        &expected.truncated,
+        got.truncated == truncated,
+        &truncated,
         &got.truncated,
     );
     col("kind", got.kind == expected.kind, &expected.kind, &got.kind);
+    let redacted = i16::try_from(expected.redacted).unwrap_or(i16::MAX);
+    col(
+        "redacted",
+        got.redacted == redacted,
+        &redacted,
+        &got.redacted,
+    );
     if let Err(e) = check_fields(&expected.fields, &got.fields.value, mode) {
         let _ = writeln!(
             errors,

@@ -7,7 +7,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::fields::*;
 use super::stream::{put_header, put_trailer};
 use super::{FIELD_COUNT, HEADER_LEN, TRAILER_LEN};
-use crate::row::{Row, Value};
+use crate::row::{Row, Value, CONTEXT_MAX_LEN};
+use crate::text::floor_char_boundary;
 
 /// Builds one binary `COPY` batch of [`Row`]s at a time in a reused buffer.
 ///
@@ -173,9 +174,9 @@ impl fmt::Debug for CopyEncoder {
 #[inline]
 pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
     // Field count, a length prefix per column, then the fixed-width
-    // values: ts 8, uuid 16, level 2, line 4, truncated 1, kind 2, and the
-    // jsonb version byte.
-    const FIXED: usize = 2 + super::LOG_COLUMNS.len() * 4 + 8 + 16 + 2 + 4 + 1 + 2 + 1;
+    // values: ts 8, uuid 16, level 2, line 4, truncated 1, kind 2,
+    // redacted 2, and the jsonb version byte.
+    const FIXED: usize = 2 + super::LOG_COLUMNS.len() * 4 + 8 + 16 + 2 + 4 + 1 + 2 + 2 + 1;
     let opt = |s: Option<&str>| s.map_or(0, str::len);
     let mut n = FIXED + row.target.len() + row.message.len();
     for ctx in &row.context {
@@ -197,7 +198,7 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
     n
 }
 
-/// Writes one tuple for `row`: the field count and the 17 columns of
+/// Writes one tuple for `row`: the field count and the 18 columns of
 /// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
 pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     buf.put_i16(FIELD_COUNT);
@@ -207,8 +208,14 @@ pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     put_text(buf, row.target);
     put_text(buf, row.message);
     put_jsonb_fields(buf, row.fields);
+    let mut truncated = row.truncated;
     for ctx in &row.context {
-        put_opt_text(buf, *ctx);
+        let id = ctx.map(|id| {
+            let keep = floor_char_boundary(id, CONTEXT_MAX_LEN);
+            truncated |= keep < id.len();
+            &id[..keep]
+        });
+        put_opt_text(buf, id);
     }
     put_opt_text(buf, row.span_name);
     put_opt_text(buf, row.file);
@@ -217,9 +224,10 @@ pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
         Some(line) => put_i32(buf, i32::try_from(line).unwrap_or(i32::MAX)),
         None => put_null(buf),
     }
-    put_bool(buf, row.truncated);
+    put_bool(buf, truncated);
     match row.kind {
         Some(kind) => put_i16(buf, kind),
         None => put_null(buf),
     }
+    put_i16(buf, i16::try_from(row.redacted).unwrap_or(i16::MAX));
 }

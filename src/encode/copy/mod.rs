@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! header   "PGCOPY\n\xff\r\n\0"  flags: i32 = 0  extension length: i32 = 0
-//! tuple    count: i16 = 17  { len: i32, bytes[len] } x 17      (len -1 = NULL)
+//! tuple    count: i16 = 18  { len: i32, bytes[len] } x 18      (len -1 = NULL)
 //! ...
 //! trailer  -1: i16
 //! ```
@@ -29,6 +29,7 @@
 //! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | [`put_i32`] or [`put_null`] |
 //! | `truncated` | `boolean` | `truncated` | [`put_bool`] |
 //! | `kind` | `smallint` | `kind` (the audit point, or NULL) | [`put_i16`] or [`put_null`] |
+//! | `redacted` | `smallint` | `redacted` (above `i16::MAX` clamped to it) | [`put_i16`] |
 //!
 //! Nothing here does I/O or can fail. Values PostgreSQL would reject are
 //! mapped while encoding (NUL in text becomes U+FFFD, timestamps are clamped
@@ -84,7 +85,7 @@ pub const LOG_TABLE: &str = "ringtrail.logs";
 /// Every column is listed in the `COPY` statement on purpose: a column left
 /// out would take its `DEFAULT`, and a volatile default disables `COPY`'s
 /// batched multi-insert.
-pub const LOG_COLUMNS: [&str; 11 + CONTEXT_LEN] = {
+pub const LOG_COLUMNS: [&str; 12 + CONTEXT_LEN] = {
     // The context columns are named by `CONTEXT_KEYS`, in its order.
     let mut columns = [
         "ts",
@@ -104,6 +105,7 @@ pub const LOG_COLUMNS: [&str; 11 + CONTEXT_LEN] = {
         "line",
         "truncated",
         "kind",
+        "redacted",
     ];
     let mut i = 0;
     while i < CONTEXT_LEN {
@@ -138,13 +140,13 @@ const MAX_FIELD_LEN: usize = i32::MAX as usize;
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 /// Returns the statement that starts a load of [`CopyEncoder`] batches:
-/// `COPY ringtrail.logs (ts, id, ..., truncated) FROM STDIN (FORMAT binary)`,
+/// `COPY ringtrail.logs (ts, id, ..., redacted) FROM STDIN (FORMAT binary)`,
 /// with the columns of [`LOG_COLUMNS`] in order.
 ///
 /// ```
 /// let sql = ringtrail::encode::copy::copy_statement();
 /// assert!(sql.starts_with("COPY ringtrail.logs (ts, id, level, target, message, fields, trace_id,"));
-/// assert!(sql.ends_with(" line, truncated) FROM STDIN (FORMAT binary)"));
+/// assert!(sql.ends_with(" line, truncated, kind, redacted) FROM STDIN (FORMAT binary)"));
 /// ```
 pub fn copy_statement() -> String {
     // Built once per connection, not per row, so plain string pushing is fine.
@@ -368,7 +370,7 @@ mod tests {
             copy_statement(),
             "COPY ringtrail.logs (ts, id, level, target, message, fields, \
              trace_id, user_id, session_id, task_id, context_id, client_id, \
-             span_name, file, line, truncated, kind) FROM STDIN (FORMAT binary)"
+             span_name, file, line, truncated, kind, redacted) FROM STDIN (FORMAT binary)"
         );
     }
 
@@ -410,6 +412,7 @@ mod tests {
             line: Some(u32::MAX),
             truncated: true,
             kind: Some(4),
+            redacted: 70_000,
         };
         let bare = Row::default();
         let old = Row {
@@ -434,7 +437,7 @@ mod tests {
         let tuples = decode(&batch);
         assert_eq!(tuples.len(), 3);
         for t in &tuples {
-            assert_eq!(t.len(), 17);
+            assert_eq!(t.len(), 18);
         }
 
         let t = &tuples[0];
@@ -460,6 +463,7 @@ mod tests {
         assert_eq!(t[14], Some(i32::MAX.to_be_bytes().to_vec()), "clamped");
         assert_eq!(t[15], Some(vec![1]));
         assert_eq!(t[16], Some(4i16.to_be_bytes().to_vec()));
+        assert_eq!(t[17], Some(i16::MAX.to_be_bytes().to_vec()), "clamped");
 
         let t = &tuples[1];
         assert_eq!(t[0], Some((-PG_EPOCH_UNIX_MICROS).to_be_bytes().to_vec()));
@@ -470,6 +474,7 @@ mod tests {
         assert!(t[6..15].iter().all(Option::is_none), "NULL columns");
         assert_eq!(t[15], Some(vec![0]));
         assert_eq!(t[16], None, "not an audit point");
+        assert_eq!(t[17], Some(0i16.to_be_bytes().to_vec()));
 
         let t = &tuples[2];
         assert_eq!(
@@ -547,9 +552,9 @@ mod tests {
         let one = enc.bytes_len();
         enc.push_row(&Row::default());
         assert_eq!(enc.bytes_len() - one, one - HEADER_LEN);
-        // Default row: 2 + 17 * 4 + ts 8 + uuid 16 + level 2 + jsonb 3
-        // + line NULL + bool 1 + kind NULL (text "" twice).
-        assert_eq!(one - HEADER_LEN, 2 + 17 * 4 + 8 + 16 + 2 + 3 + 1);
+        // Default row: 2 + 18 * 4 + ts 8 + uuid 16 + level 2 + jsonb 3
+        // + line NULL + bool 1 + kind NULL + redacted 2 (text "" twice).
+        assert_eq!(one - HEADER_LEN, 2 + 18 * 4 + 8 + 16 + 2 + 3 + 1 + 2);
     }
 
     #[test]

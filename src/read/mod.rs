@@ -1,0 +1,178 @@
+//! The read side: audit traces and their completeness, read back from
+//! `ringtrail.logs`. Kept apart from the write path: nothing here is
+//! used by the layer, the writer or the sinks, and nothing there by it.
+//!
+//! - [`trace()`](crate::read::trace()): one trace's rows (its audit points and the
+//!   plain logs that carry its `trace_id`) in timeline order, and its
+//!   [`Finding`](crate::audit::Finding)s, as a
+//!   [`TraceReport`](crate::read::TraceReport).
+//! - [`gaps()`](crate::read::gaps()): every incomplete trace with audit points in a
+//!   time window, in one planned query over the partial index
+//!   `logs_audit_trace`, as [`Gap`](crate::read::Gap)s.
+//!
+//! Both are async functions over a `&tokio_postgres::Client`; the
+//! `ringtrail trace` and `ringtrail audit-gaps` commands are thin
+//! renderers of them. Times are [`SystemTime`](std::time::SystemTime)s (PostgreSQL's
+//! `timestamptz`), row times microseconds since the Unix epoch, shown
+//! with [`rfc3339_micros`](crate::read::rfc3339_micros).
+//!
+//! ```
+//! # #[cfg(not(feature = "embedded"))] fn main() {}
+//! # #[cfg(feature = "embedded")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::{Duration, SystemTime};
+//! use ringtrail::read;
+//!
+//! let url = ringtrail::embedded::fresh_database()?;
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! rt.block_on(async {
+//!     let config: tokio_postgres::Config = url.parse()?;
+//!     let mut client = read::connect(&config).await?;
+//!     ringtrail::migrate::apply(&mut client).await?;
+//!     // A trace that ran a tool nobody allowed (rows as the writer stores them).
+//!     client.batch_execute(r#"
+//!         INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, trace_id, user_id, truncated, kind)
+//!         SELECT now() - interval '1 hour' + n * interval '1 ms', gen_random_uuid(), 9,
+//!                'ringtrail::audit', '', f::jsonb, 't-1', 'u-1', false, k
+//!         FROM (VALUES (1, 1, '{"audit.point": "identity"}'),
+//!                      (2, 2, '{"audit.point": "agent", "agent.id": "planner"}'),
+//!                      (3, 4, '{"audit.point": "tool", "gen_ai.tool.name": "rm"}'),
+//!                      (4, 5, '{"audit.point": "result", "outcome": "success"}')) AS p(n, k, f);
+//!         INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, trace_id, truncated)
+//!         VALUES (now() - interval '1 hour', gen_random_uuid(), 5, 'my_app', 'cache miss', '{}', 't-1', false);
+//!     "#).await?;
+//!
+//!     let now = SystemTime::now();
+//!     let report = read::trace(&client, "t-1", now, read::DEFAULT_GRACE).await?.expect("t-1 exists");
+//!     assert_eq!(report.rows.len(), 5);
+//!     assert_eq!(report.points(), 4);
+//!     assert!(!report.complete());
+//!     assert_eq!(report.findings[0].code.as_str(), "missing_permission");
+//!
+//!     let day_ago = now - Duration::from_secs(86_400);
+//!     let gaps = read::gaps(&client, day_ago, now, read::DEFAULT_GRACE, now).await?;
+//!     assert_eq!(gaps.len(), 1);
+//!     assert_eq!((gaps[0].trace_id.as_str(), gaps[0].points), ("t-1", 4));
+//!     assert!(read::trace(&client, "nope", now, read::DEFAULT_GRACE).await?.is_none());
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })
+//! # }
+//! ```
+
+pub mod gaps;
+pub mod trace;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use gaps::{each_gap, gaps, Gap, Scan};
+pub use trace::{trace, TraceReport, TraceRow};
+
+/// The default grace period: a trace without a result whose last point is
+/// younger than this is still in flight, not `missing_result`.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(300);
+
+/// How long [`connect`] waits for the server when the configuration sets
+/// no `connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to PostgreSQL for reading (no TLS) and drives the connection
+/// on a task of the current tokio runtime. Without a `connect_timeout` in
+/// `config`, [`CONNECT_TIMEOUT`] applies.
+///
+/// # Errors
+///
+/// [`Error::Postgres`](crate::Error::Postgres) when the server cannot be
+/// reached or refuses the login.
+pub async fn connect(config: &tokio_postgres::Config) -> crate::Result<tokio_postgres::Client> {
+    let mut config = config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Microseconds since the Unix epoch (negative before it), saturating.
+pub fn micros(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |m| -m),
+    }
+}
+
+/// The instant `micros` microseconds after (or before) the Unix epoch.
+pub fn from_micros(micros: i64) -> SystemTime {
+    let d = Duration::from_micros(micros.unsigned_abs());
+    if micros >= 0 {
+        UNIX_EPOCH + d
+    } else {
+        UNIX_EPOCH - d
+    }
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC, e.g.
+/// `2026-12-01T10:00:00.250000Z`.
+pub fn rfc3339_micros(micros: i64) -> String {
+    crate::text::rfc3339(micros.saturating_mul(1_000))
+}
+
+/// The name `tracing` gives a severity number of the `level` column
+/// (`"INFO"` for 9 to 12, and so on), derived from
+/// [`row::severity_number`](crate::row::severity_number) like the SQL
+/// function `ringtrail.level_name`.
+///
+/// ```
+/// assert_eq!(ringtrail::read::level_name(ringtrail::row::LEVEL_WARN), "WARN");
+/// assert_eq!(ringtrail::read::level_name(10), "INFO");
+/// assert_eq!(ringtrail::read::level_name(0), "TRACE");
+/// ```
+pub fn level_name(severity: i16) -> &'static str {
+    use tracing::Level;
+    [
+        Level::ERROR,
+        Level::WARN,
+        Level::INFO,
+        Level::DEBUG,
+        Level::TRACE,
+    ]
+    .into_iter()
+    .find(|l| severity >= crate::row::severity_number(l))
+    .unwrap_or(Level::TRACE)
+    .as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_round_trip() {
+        for m in [0, 1, -1, 1_764_466_647_123_456, -62_135_596_800_000_000] {
+            assert_eq!(micros(from_micros(m)), m);
+        }
+        assert_eq!(
+            rfc3339_micros(1_764_466_647_123_456),
+            "2025-11-30T01:37:27.123456Z"
+        );
+    }
+
+    #[test]
+    fn level_names_follow_the_severity_numbers() {
+        use crate::row::*;
+        let names: Vec<&str> = [
+            LEVEL_TRACE,
+            LEVEL_DEBUG,
+            LEVEL_INFO,
+            LEVEL_WARN,
+            LEVEL_ERROR,
+        ]
+        .into_iter()
+        .map(level_name)
+        .collect();
+        assert_eq!(names, ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]);
+        assert_eq!(level_name(16), "WARN");
+        assert_eq!(level_name(24), "ERROR");
+        assert_eq!(level_name(i16::MIN), "TRACE");
+    }
+}
