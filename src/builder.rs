@@ -11,6 +11,7 @@ use crate::capture::record::MAX_RECORD_SIZE;
 use crate::guard::install_panic_flush;
 use crate::ring::{level_index, OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
 use crate::sink::{Destination, PostgresConfig};
+use crate::redact::Redaction;
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
 
@@ -42,6 +43,7 @@ pub struct Builder {
     postgres: PostgresConfig,
     shutdown_timeout: Duration,
     flush_on_panic: bool,
+    redaction: Redaction,
 }
 
 /// The longest any duration setting may be: long enough for any real use,
@@ -77,6 +79,7 @@ impl Builder {
             postgres: PostgresConfig::default(),
             shutdown_timeout: Duration::from_secs(5),
             flush_on_panic: false,
+            redaction: Redaction::new(),
         }
     }
 
@@ -307,6 +310,42 @@ impl Builder {
         self
     }
 
+    /// How secrets are redacted before anything is stored (default:
+    /// [`Redaction::new`], on, masking). Redaction runs on the writer
+    /// thread, never on the caller's, on every row: the message, every
+    /// string field and the context ids; see [`redact`](crate::redact).
+    /// [`Redaction::off`] turns it off, and `build()` then says so on
+    /// stderr. A user pattern that does not compile fails `build()`.
+    ///
+    /// ```no_run
+    /// use ringtrail::redact::Redaction;
+    ///
+    /// let (layer, guard) = ringtrail::Builder::new()
+    ///     .postgres("postgres://app@db/app")
+    ///     .redaction(
+    ///         Redaction::new()
+    ///             .add_key("ssn")
+    ///             .add_pattern("employee_badge", r"\bEMP-[0-9]{6}\b")
+    ///             .hmac_from_env("RINGTRAIL_HMAC_KEY"),
+    ///     )
+    ///     .build()?;
+    /// # Ok::<(), ringtrail::Error>(())
+    /// ```
+    pub fn redaction(mut self, redaction: Redaction) -> Builder {
+        self.redaction = redaction;
+        self
+    }
+
+    /// Stores body fields (`gen_ai.prompt`, `gen_ai.completion`,
+    /// `gen_ai.input.messages`, `gen_ai.output.messages`,
+    /// `tool.arguments`, `tool.result`) as text, still redacted, instead of
+    /// as `sha256:<hex>` and their length in `<name>.bytes` (the default).
+    /// The same as [`Redaction::keep_bodies`] on the current redaction.
+    pub fn keep_bodies(mut self, keep: bool) -> Builder {
+        self.redaction = self.redaction.keep_bodies(keep);
+        self
+    }
+
     /// Installs a panic hook that flushes (for up to the shutdown timeout)
     /// before the previous hook runs, so the events leading up to a panic
     /// are committed, or spooled, before the process dies.
@@ -373,8 +412,18 @@ impl Builder {
     ///
     /// Needs no tokio runtime, and works inside one too: the writer thread
     /// owns a private current-thread runtime.
-    pub fn build(self) -> Result<(Layer, Guard)> {
+    pub fn build(mut self) -> Result<(Layer, Guard)> {
         self.validate()?;
+        // Fail closed: a redaction that does not compile stops the build.
+        let redactor = self.redaction.compile().map_err(Error::Redaction)?;
+        self.writer.redactor = if redactor.is_off() {
+            eprintln!(
+                "ringtrail: redaction is off (Redaction::off()): secrets in events are stored as they are"
+            );
+            None
+        } else {
+            Some(redactor)
+        };
         let destination = match self.sink {
             Some(SinkChoice::Postgres) => Destination::Postgres(self.postgres),
             #[cfg(test)]

@@ -38,6 +38,10 @@ use crate::Stats;
 pub enum Error {
     /// A builder setting is invalid; the message names it.
     Config(String),
+    /// The redaction configuration does not compile (a user pattern, an
+    /// HMAC key): `build()` fails rather than run without redaction. The
+    /// message never contains a pattern's text or a key.
+    Redaction(crate::redact::RedactionError),
     /// PostgreSQL reported an error, or the connection failed. The
     /// `tokio_postgres::Error` is the [`source`](std::error::Error::source).
     Postgres(tokio_postgres::Error),
@@ -175,6 +179,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
+            Error::Redaction(_) => f.write_str("invalid redaction configuration"),
             Error::Postgres(e) => match e.as_db_error() {
                 Some(db) => write!(f, "postgres error {}", db.code().code()),
                 None => f.write_str("postgres error"),
@@ -218,6 +223,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Write { source, .. } => Some(&**source),
             Error::Shutdown { source, .. } => Some(&**source),
+            Error::Redaction(e) => Some(e),
             Error::Config(_)
             | Error::Timeout(_)
             | Error::WriterGone

@@ -92,6 +92,7 @@ impl Guard {
             recovered: counters.recovered(),
             inherited_lost: counters.inherited_lost(),
             drop_reports: counters.drop_reports(),
+            redacted: counters.redacted(),
         }
     }
 

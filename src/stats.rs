@@ -65,4 +65,7 @@ pub struct Stats {
     pub inherited_lost: u64,
     /// In-band `ringtrail::dropped` rows added to the log.
     pub drop_reports: u64,
+    /// Values or spans of text that redaction replaced before storage, over
+    /// every row (the sum of the rows' `redacted` column).
+    pub redacted: u64,
 }

@@ -765,10 +765,7 @@ impl Trace {
     /// character boundary; an empty one leaves the trace id of every
     /// point to the enclosing span.
     pub fn with_id(trace_id: &str, identity: Identity<'_>) -> Trace {
-        let mut n = trace_id.len().min(MAX_TRACE_ID_LEN);
-        while !trace_id.is_char_boundary(n) {
-            n -= 1;
-        }
+        let n = crate::text::floor_char_boundary(trace_id, MAX_TRACE_ID_LEN);
         let mut id = [0u8; MAX_TRACE_ID_LEN];
         id[..n].copy_from_slice(&trace_id.as_bytes()[..n]);
         Trace::begin(id, n, identity)

@@ -63,9 +63,10 @@ use super::keys::{Entry, KeyMatcher, Words};
 use super::replace::is_replacement;
 use super::spans::{SpanBuf, BY_KEY};
 
-/// The regex that finds candidate keys: a denylisted word, the rest of
-/// its identifier, an optional closing quote, and a separator. `None` when
-/// the denylist is empty.
+/// The regex that finds candidate keys: a denylisted word not followed by
+/// a lowercase letter (so `tokens=`, `tokenizer:` and `keyboard=` are no
+/// candidates), the rest of its identifier, an optional closing quote,
+/// and a separator. `None` when the denylist is empty.
 ///
 /// It is a locator and a prefilter only (the same regex sits in the
 /// one-scan prefilter set); [`collect`] judges each candidate with the
@@ -83,7 +84,7 @@ pub(crate) fn trigger_pattern(entries: &[Entry]) -> Option<String> {
     }
     let alternation: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
     Some(format!(
-        r#"(?i:{})[A-Za-z0-9_.\-]*(?:\\?["'])?[ \t]*[:=]"#,
+        r#"(?i:{})(?:[A-Z0-9_.\-][A-Za-z0-9_.\-]*)?(?:\\?["'])?[ \t]*[:=]"#,
         alternation.join("|")
     ))
 }
@@ -91,6 +92,9 @@ pub(crate) fn trigger_pattern(entries: &[Entry]) -> Option<String> {
 /// Adds the value of every denylisted `key=value` in `text` to `spans`.
 pub(crate) fn collect(trigger: &Regex, keys: &KeyMatcher, text: &str, spans: &mut SpanBuf) {
     let b = text.as_bytes();
+    if !b.iter().any(|&c| c == b':' || c == b'=') {
+        return;
+    }
     let mut consumed = 0;
     for m in trigger.find_iter(text) {
         let hit = m.start();

@@ -31,7 +31,7 @@
 //! `monkey`, `keyboard`, `tokens`, `tokenizer`, `secretary` and
 //! `passwordless` never match `key`, `token`, `secret` or `password`.
 //!
-//! The default list ([`default_entries`]):
+//! The default list:
 //!
 //! | entry | where | examples it catches |
 //! |---|---|---|
@@ -52,7 +52,9 @@
 //! (nor does `signingkey`); `APIKEY` does, because `api key` is listed.
 //!
 //! Matching is cheap: the words are found in place (no allocation for
-//! keys of up to 32 words) and compared with ASCII case folding.
+//! keys of up to 32 words) and compared with ASCII case folding; a key
+//! none of whose words is in the list's vocabulary (most keys) is
+//! rejected after one pass over it.
 //!
 //! ```
 //! use ringtrail::redact::Redaction;
@@ -166,16 +168,41 @@ pub(crate) struct KeyMatcher {
     entries: Vec<Entry>,
     /// Exempt keys, each as its words run together (lowercase).
     exempt: Vec<String>,
+    /// Every word an entry can match on (its words, and multi-word entries
+    /// run together), by length: a key none of whose words is here cannot
+    /// match, and most keys are rejected by this alone.
+    vocabulary: Vec<Vec<String>>,
 }
 
 impl KeyMatcher {
     /// A matcher over `entries`; a key whose words run together equal one
     /// of `exempt` (also words) never matches.
     pub(crate) fn new(entries: Vec<Entry>, exempt: &[Vec<String>]) -> KeyMatcher {
+        let mut vocabulary: Vec<Vec<String>> = Vec::new();
+        let mut add = |word: String| {
+            if vocabulary.len() <= word.len() {
+                vocabulary.resize(word.len() + 1, Vec::new());
+            }
+            if !vocabulary[word.len()].contains(&word) {
+                vocabulary[word.len()].push(word);
+            }
+        };
+        for e in &entries {
+            e.words.iter().cloned().for_each(&mut add);
+            add(e.words.concat());
+        }
         KeyMatcher {
             entries,
             exempt: exempt.iter().map(|words| words.concat()).collect(),
+            vocabulary,
         }
+    }
+
+    /// Whether `word` could take part in a match.
+    fn known(&self, word: &str) -> bool {
+        self.vocabulary
+            .get(word.len())
+            .is_some_and(|words| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
     }
 
     /// The entries, in order.
@@ -195,7 +222,7 @@ impl KeyMatcher {
     }
 
     fn matches_where(&self, key: &str, at_end: bool) -> bool {
-        if self.entries.is_empty() {
+        if !Words::new(key).any(|w| self.known(w)) {
             return false;
         }
         with_words(key, |words| {
@@ -275,20 +302,27 @@ fn joined_eq<A: AsRef<str>, B: AsRef<str>>(word: A, pieces: &[B]) -> bool {
 /// a character.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {
+    Sep,
     Upper,
     Lower,
     Digit,
-    Sep,
 }
 
-fn class(b: u8) -> Class {
-    match b {
-        b'A'..=b'Z' => Class::Upper,
-        b'0'..=b'9' => Class::Digit,
-        b'a'..=b'z' | 0x80..=0xff => Class::Lower,
-        _ => Class::Sep,
+/// [`Class`] of every byte.
+const CLASS: [Class; 256] = {
+    let mut table = [Class::Sep; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'A'..=b'Z' => Class::Upper,
+            b'0'..=b'9' => Class::Digit,
+            b'a'..=b'z' | 0x80..=0xff => Class::Lower,
+            _ => Class::Sep,
+        };
+        b += 1;
     }
-}
+    table
+};
 
 /// The words of a key, as slices of it (see the module docs).
 pub(crate) struct Words<'a> {
@@ -309,17 +343,18 @@ impl<'a> Iterator for Words<'a> {
     fn next(&mut self) -> Option<&'a str> {
         let b = self.text.as_bytes();
         let mut i = self.pos;
-        while i < b.len() && class(b[i]) == Class::Sep {
+        while i < b.len() && CLASS[usize::from(b[i])] == Class::Sep {
             i += 1;
         }
-        if i == b.len() {
-            self.pos = i;
+        if i >= b.len() {
+            self.pos = b.len();
             return None;
         }
         let start = i;
+        let mut prev = CLASS[usize::from(b[i])];
         i += 1;
         while i < b.len() {
-            let (prev, cur) = (class(b[i - 1]), class(b[i]));
+            let cur = CLASS[usize::from(b[i])];
             let boundary = match (prev, cur) {
                 (_, Class::Sep) => true,
                 (Class::Lower, Class::Upper) => true,
@@ -327,13 +362,14 @@ impl<'a> Iterator for Words<'a> {
                 (Class::Upper | Class::Lower, Class::Digit) => true,
                 // "APIKey": the last capital of a run starts the next word.
                 (Class::Upper, Class::Upper) => {
-                    b.get(i + 1).is_some_and(|&n| class(n) == Class::Lower)
+                    i + 1 < b.len() && CLASS[usize::from(b[i + 1])] == Class::Lower
                 }
                 _ => false,
             };
             if boundary {
                 break;
             }
+            prev = cur;
             i += 1;
         }
         self.pos = i;

@@ -64,7 +64,14 @@
 //! every value pattern and the free-text key locator, and only a text it
 //! matches goes on to the per-rule regexes. Nothing is allocated unless a
 //! secret is written out (past the first use on a thread, which warms the
-//! regex caches).
+//! regex caches). A field name is judged in one pass over it. Rough
+//! figures on a 2-core development VM (`cargo test --release --lib
+//! redact::tests::timing -- --ignored --nocapture`): a clean 93-byte
+//! message about 150 ns (some 1.6 ns a byte), a clean 10-byte field
+//! about 25 ns, a 32-byte id about 60 ns, a field named like a secret
+//! about 50 ns; a text that holds a secret about 1 µs (every rule runs).
+//! A value repeated row after row (span context) is worth remembering as
+//! clean by the caller.
 //!
 //! Files: [`keys`] (the denylist and how keys are cut into words),
 //! [`patterns`] (value patterns), [`free_text`] (keys in text), [`replace`]
@@ -82,6 +89,7 @@ pub mod keys;
 pub mod patterns;
 pub mod replace;
 mod spans;
+pub(crate) mod stage;
 #[cfg(test)]
 mod tests;
 

@@ -29,6 +29,7 @@ pub(crate) struct Counters {
     resolved: AtomicU64,
     inherited_lost: AtomicU64,
     drop_reports: AtomicU64,
+    redacted: AtomicU64,
     completed: AtomicU64,
 }
 
@@ -48,6 +49,13 @@ impl Counters {
     }
     pub(crate) fn add_drop_reports(&self, n: u64) {
         add(&self.drop_reports, n);
+    }
+    pub(crate) fn add_redacted(&self, n: u64) {
+        add(&self.redacted, n);
+    }
+    /// Values or spans of text redaction replaced, over all rows.
+    pub(crate) fn redacted(&self) -> u64 {
+        get(&self.redacted)
     }
     /// Adds where a commit's or a replay's rows went.
     pub(crate) fn apply(&self, o: &Outcome) {

@@ -29,6 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit::contract::{point_of, Point};
+use crate::redact::stage::{self, Scratch};
+use crate::redact::Redactor;
 use crate::capture::reader::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
 use crate::ring::Ring;
@@ -50,6 +52,8 @@ pub(crate) struct WriterConfig {
     pub(crate) batch_bytes: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) urgent_interval: Duration,
+    /// Runs on every row before the sink; `None` when redaction is off.
+    pub(crate) redactor: Option<Redactor>,
 }
 
 impl Default for WriterConfig {
@@ -61,6 +65,7 @@ impl Default for WriterConfig {
             batch_bytes: 8 << 20,
             flush_interval: Duration::from_millis(100),
             urgent_interval: Duration::from_millis(10),
+            redactor: None,
         }
     }
 }
@@ -83,6 +88,7 @@ pub(crate) struct Writer {
     /// Reused for the text of context ids given as non-string event fields
     /// (`user_id = 42`).
     context_text: String,
+    redaction: Scratch,
     timer: BatchTimer,
     /// A batch was not committed since the last completed flush (spooled
     /// or lost); reported to that flush.
@@ -152,6 +158,7 @@ impl Writer {
             cuts: Vec::with_capacity(4),
             cut_names: String::with_capacity(128),
             context_text: String::with_capacity(64),
+            redaction: Scratch::default(),
             failure: None,
             drops: DropReporter::new(),
         }
@@ -312,6 +319,16 @@ impl Writer {
         let mut context = unpack_context(record.context);
         override_context(&mut context, &event_context, &mut self.context_text);
         let kind = point_of(record.event.target(), &fields).map(Point::kind);
+        let redacted = match &self.config.redactor {
+            Some(redactor) => stage::apply(
+                redactor,
+                &mut message,
+                &mut fields,
+                &mut context,
+                &mut self.redaction,
+            ),
+            None => 0,
+        };
         let ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
         let level = severity_number(record.event.level());
         let row = Row {
@@ -327,12 +344,15 @@ impl Writer {
             line: record.event.line(),
             truncated: record.truncated,
             kind,
-            redacted: 0,
+            redacted,
         };
         self.sink.append(&row);
         self.fields = recycle(fields);
         pool.release(index);
         self.control.counters.add_received(1);
+        if redacted > 0 {
+            self.control.counters.add_redacted(redacted.into());
+        }
         self.timer.row_added(Instant::now());
         if level >= LEVEL_ERROR {
             self.timer.mark_urgent();

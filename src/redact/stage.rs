@@ -1,0 +1,186 @@
+//! The redaction stage: what the writer thread runs on every decoded row,
+//! after its context ids and audit kind are settled and before any sink
+//! (or any later hash of the row) sees it.
+//!
+//! It covers the message, every string field (`Display`, `Debug` and
+//! `error` values arrive as text) and the six context ids. Body fields
+//! (`gen_ai.prompt`, …) become `sha256:<hex>` plus a `<name>.bytes` field
+//! with their length, unless bodies are kept.
+//!
+//! Replacements are written into one [`Scratch`] the writer reuses row
+//! after row, then patched into the row's borrowed texts, so a clean row
+//! costs one scan per text and no allocation; a redacted one allocates
+//! only while the scratch grows to its working size.
+
+use super::Redactor;
+use crate::row::{Field, Value, CONTEXT_LEN};
+
+/// Suffix of the field that keeps a digested body's length in bytes.
+pub(crate) const BODY_BYTES: &str = ".bytes";
+
+/// Where a replacement goes.
+#[derive(Clone, Copy)]
+enum Target {
+    Message,
+    Field(usize),
+    Context(usize),
+}
+
+/// The writer's reusable buffers for redaction.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// Replacement texts of the current row, back to back.
+    text: String,
+    /// (target, start, end) in `text`.
+    spans: Vec<(Target, usize, usize)>,
+    /// `<name>.bytes` names of the current row's digested bodies, and
+    /// (name start, name end, length).
+    body_names: String,
+    bodies: Vec<(usize, usize, u64)>,
+    /// The last context id per column found clean: span context repeats
+    /// from row to row, so an unchanged id is not scanned again.
+    clean_context: [String; CONTEXT_LEN],
+}
+
+/// Redacts a row's texts in place; returns how many values or spans of
+/// text were replaced (the row's `redacted` count).
+pub(crate) fn apply<'a>(
+    redactor: &Redactor,
+    message: &mut &'a str,
+    fields: &mut Vec<Field<'a>>,
+    context: &mut [Option<&'a str>; CONTEXT_LEN],
+    scratch: &'a mut Scratch,
+) -> u32 {
+    let Scratch {
+        text,
+        spans,
+        body_names,
+        bodies,
+        clean_context,
+    } = scratch;
+    text.clear();
+    spans.clear();
+    body_names.clear();
+    bodies.clear();
+    let mut count = 0;
+    let redact = |target: Target,
+                  key: Option<&str>,
+                  value: &str,
+                  text: &mut String,
+                  spans: &mut Vec<(Target, usize, usize)>| {
+        let start = text.len();
+        let n = redactor.redact_str(key, value, text);
+        if n > 0 {
+            spans.push((target, start, text.len()));
+        }
+        n
+    };
+    count += redact(Target::Message, None, message, text, spans);
+    for (i, field) in fields.iter().enumerate() {
+        let Value::Str(value) = field.value else {
+            continue; // numbers and booleans are never redacted
+        };
+        if redactor.digests_body(field.name) {
+            let start = text.len();
+            Redactor::body_digest(value, text);
+            spans.push((Target::Field(i), start, text.len()));
+            let name_start = body_names.len();
+            body_names.push_str(field.name);
+            body_names.push_str(BODY_BYTES);
+            bodies.push((name_start, body_names.len(), value.len() as u64));
+            count += 1;
+        } else {
+            count += redact(Target::Field(i), Some(field.name), value, text, spans);
+        }
+    }
+    for (i, id) in context.iter().enumerate() {
+        let Some(id) = *id else { continue };
+        if clean_context[i] == id {
+            continue;
+        }
+        let key = crate::row::CONTEXT_KEYS.get(i).copied();
+        let n = redact(Target::Context(i), key, id, text, spans);
+        if n == 0 {
+            clean_context[i].clear();
+            clean_context[i].push_str(id);
+        }
+        count += n;
+    }
+    if spans.is_empty() {
+        return 0;
+    }
+    let text: &'a str = text;
+    for &(target, start, end) in spans.iter() {
+        let replaced = &text[start..end];
+        match target {
+            Target::Message => *message = replaced,
+            Target::Field(i) => fields[i].value = Value::Str(replaced),
+            Target::Context(i) => context[i] = Some(replaced),
+        }
+    }
+    let body_names: &'a str = body_names;
+    for &(start, end, len) in bodies.iter() {
+        fields.push(Field {
+            name: &body_names[start..end],
+            value: Value::U64(len),
+        });
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::Redaction;
+
+    #[test]
+    fn replaces_only_what_it_must_and_counts_it() {
+        let redactor = Redaction::new().compile().unwrap();
+        let mut scratch = Scratch::default();
+        let mut message = "login failed for user=bob password=hunter2 from 10.0.0.8";
+        let mut fields = vec![
+            Field { name: "api_key", value: Value::Str("abc123") },
+            Field { name: "gen_ai.usage.input_tokens", value: Value::U64(1234) },
+            Field { name: "route", value: Value::Str("/v1/orders") },
+            Field { name: "gen_ai.prompt", value: Value::Str("tell me a secret") },
+        ];
+        let mut context = [Some("t-1"), Some("u-1"), None, None, None, None];
+        let n = apply(&redactor, &mut message, &mut fields, &mut context, &mut scratch);
+        assert_eq!(n, 3, "password, api_key, the prompt");
+        assert_eq!(message, "login failed for user=bob password=[REDACTED] from 10.0.0.8");
+        assert_eq!(fields[0].value, Value::Str("[REDACTED]"));
+        assert_eq!(fields[1].value, Value::U64(1234));
+        assert_eq!(fields[2].value, Value::Str("/v1/orders"));
+        let Value::Str(digest) = fields[3].value else { panic!() };
+        assert!(digest.starts_with("sha256:") && digest.len() == 7 + 64);
+        assert_eq!(fields[4].name, "gen_ai.prompt.bytes");
+        assert_eq!(fields[4].value, Value::U64(16));
+        assert_eq!(context[..2], [Some("t-1"), Some("u-1")]);
+    }
+
+    #[test]
+    fn a_secret_in_a_context_id_is_caught_even_after_a_clean_one() {
+        let redactor = Redaction::new().compile().unwrap();
+        let mut scratch = Scratch::default();
+        let secret = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+        for (id, clean) in [("s-1", true), ("s-1", true), (secret, false), ("s-1", true)] {
+            let mut message = "";
+            let mut fields = Vec::new();
+            let mut context = [None, None, Some(id), None, None, None];
+            let n = apply(&redactor, &mut message, &mut fields, &mut context, &mut scratch);
+            assert_eq!(n == 0, clean, "{id}");
+            assert_eq!(context[2] == Some(id), clean, "{id}");
+        }
+    }
+
+    #[test]
+    fn off_changes_nothing() {
+        let redactor = Redaction::off().compile().unwrap();
+        let mut scratch = Scratch::default();
+        let mut message = "password=hunter2";
+        let mut fields = vec![Field { name: "gen_ai.prompt", value: Value::Str("hi") }];
+        let mut context = [None; CONTEXT_LEN];
+        let n = apply(&redactor, &mut message, &mut fields, &mut context, &mut scratch);
+        assert_eq!((n, message, fields.len()), (0, "password=hunter2", 1));
+    }
+}
