@@ -22,6 +22,7 @@
 //! | variant | what one iteration does (the timed part) | commit |
 //! |---|---|---|
 //! | `ringtrail` | emits `rows` events through the real [`ringtrail::Layer`] (ring of 131,072 records, batches of 8,192 rows), then [`ringtrail::Guard::flush`] returns: every row committed (per batch: `BEGIN`, `COPY`, an `INSERT` of its batch-ledger row, `COMMIT`) | `synchronous_commit = on` (ringtrail's default, durable) |
+//! | `ringtrail_redaction_off` | the same, built with `.redaction(Redaction::off())`: what redaction (on by default, in every other ringtrail variant) costs | `on` |
 //! | `ringtrail_async_commit` | the same, built with `.synchronous_commit(false)` | `off` |
 //! | `raw_copy` | sends pre-encoded binary COPY batches of 8,192 rows ([`ringtrail::encode::copy::CopyEncoder`], encoded before timing), one `BEGIN; COPY; COMMIT` per batch, through `tokio_postgres` `copy_in` with a statement prepared before timing: the physical limit of this machine | `on` |
 //! | `insert_unnest` | `INSERT INTO ringtrail.logs (...) SELECT * FROM UNNEST($1::timestamptz[], ...)` of 16 column arrays, 8,192 rows per statement and transaction (the replaced design's later versions, which flushed every 100 rows: 8,192 is the most favourable batch for them) | `off`, as in that design |
@@ -350,7 +351,7 @@ impl Db {
     /// Sends one event through a real ringtrail pipeline and keeps the
     /// stored row as the template for every variant.
     fn calibrate(&mut self) {
-        let pipeline = Pipeline::build(&self.url, true, 1);
+        let pipeline = Pipeline::build(&self.url, true, true, 1);
         tracing::dispatcher::with_default(&pipeline.dispatch, || emit_all(1));
         pipeline.guard.flush().expect("flush the calibration event");
         let shapes = self.shapes();
@@ -700,13 +701,19 @@ fn specs(sizes: Sizes) -> Vec<Spec> {
             name: "ringtrail",
             rows: sizes.copy,
             commit: "on",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, rows)),
+        },
+        Spec {
+            name: "ringtrail_redaction_off",
+            rows: sizes.copy,
+            commit: "on",
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, false, rows)),
         },
         Spec {
             name: "ringtrail_async_commit",
             rows: sizes.copy,
             commit: "off",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, false, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, false, true, rows)),
         },
         Spec {
             name: "raw_copy",
@@ -737,7 +744,7 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    fn build(url: &str, synchronous_commit: bool, rows: u64) -> Pipeline {
+    fn build(url: &str, synchronous_commit: bool, redaction: bool, rows: u64) -> Pipeline {
         assert!(
             rows as usize <= RING_CAPACITY,
             "an iteration must fit the ring"
@@ -753,6 +760,11 @@ impl Pipeline {
             .batch_rows(BATCH_ROWS)
             .synchronous_commit(synchronous_commit)
             .lanes(lanes)
+            .redaction(if redaction {
+                ringtrail::redact::Redaction::new()
+            } else {
+                ringtrail::redact::Redaction::off()
+            })
             .build()
             .expect("start a ringtrail pipeline");
         Pipeline {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::capture::record::MAX_RECORD_SIZE;
 use crate::guard::install_panic_flush;
+use crate::redact::Redaction;
 use crate::ring::{level_index, OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
 use crate::sink::{Destination, PostgresConfig};
-use crate::redact::Redaction;
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
 

@@ -139,19 +139,42 @@ mod tests {
         let mut scratch = Scratch::default();
         let mut message = "login failed for user=bob password=hunter2 from 10.0.0.8";
         let mut fields = vec![
-            Field { name: "api_key", value: Value::Str("abc123") },
-            Field { name: "gen_ai.usage.input_tokens", value: Value::U64(1234) },
-            Field { name: "route", value: Value::Str("/v1/orders") },
-            Field { name: "gen_ai.prompt", value: Value::Str("tell me a secret") },
+            Field {
+                name: "api_key",
+                value: Value::Str("abc123"),
+            },
+            Field {
+                name: "gen_ai.usage.input_tokens",
+                value: Value::U64(1234),
+            },
+            Field {
+                name: "route",
+                value: Value::Str("/v1/orders"),
+            },
+            Field {
+                name: "gen_ai.prompt",
+                value: Value::Str("tell me a secret"),
+            },
         ];
         let mut context = [Some("t-1"), Some("u-1"), None, None, None, None];
-        let n = apply(&redactor, &mut message, &mut fields, &mut context, &mut scratch);
+        let n = apply(
+            &redactor,
+            &mut message,
+            &mut fields,
+            &mut context,
+            &mut scratch,
+        );
         assert_eq!(n, 3, "password, api_key, the prompt");
-        assert_eq!(message, "login failed for user=bob password=[REDACTED] from 10.0.0.8");
+        assert_eq!(
+            message,
+            "login failed for user=bob password=[REDACTED] from 10.0.0.8"
+        );
         assert_eq!(fields[0].value, Value::Str("[REDACTED]"));
         assert_eq!(fields[1].value, Value::U64(1234));
         assert_eq!(fields[2].value, Value::Str("/v1/orders"));
-        let Value::Str(digest) = fields[3].value else { panic!() };
+        let Value::Str(digest) = fields[3].value else {
+            panic!()
+        };
         assert!(digest.starts_with("sha256:") && digest.len() == 7 + 64);
         assert_eq!(fields[4].name, "gen_ai.prompt.bytes");
         assert_eq!(fields[4].value, Value::U64(16));
@@ -167,7 +190,13 @@ mod tests {
             let mut message = "";
             let mut fields = Vec::new();
             let mut context = [None, None, Some(id), None, None, None];
-            let n = apply(&redactor, &mut message, &mut fields, &mut context, &mut scratch);
+            let n = apply(
+                &redactor,
+                &mut message,
+                &mut fields,
+                &mut context,
+                &mut scratch,
+            );
             assert_eq!(n == 0, clean, "{id}");
             assert_eq!(context[2] == Some(id), clean, "{id}");
         }
@@ -178,9 +207,18 @@ mod tests {
         let redactor = Redaction::off().compile().unwrap();
         let mut scratch = Scratch::default();
         let mut message = "password=hunter2";
-        let mut fields = vec![Field { name: "gen_ai.prompt", value: Value::Str("hi") }];
+        let mut fields = vec![Field {
+            name: "gen_ai.prompt",
+            value: Value::Str("hi"),
+        }];
         let mut context = [None; CONTEXT_LEN];
-        let n = apply(&redactor, &mut message, &mut fields, &mut context, &mut scratch);
+        let n = apply(
+            &redactor,
+            &mut message,
+            &mut fields,
+            &mut context,
+            &mut scratch,
+        );
         assert_eq!((n, message, fields.len()), (0, "password=hunter2", 1));
     }
 }

@@ -29,10 +29,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit::contract::{point_of, Point};
-use crate::redact::stage::{self, Scratch};
-use crate::redact::Redactor;
 use crate::capture::reader::{unpack_context, Entry, RecordReader};
 use crate::clock::WallTime;
+use crate::redact::stage::{self, Scratch};
+use crate::redact::Redactor;
 use crate::ring::Ring;
 use crate::ring::SlotClass;
 use crate::row::{severity_number, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_ERROR};
