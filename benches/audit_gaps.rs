@@ -105,16 +105,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 100_000 } else { 2_000 });
 
-    let (_cluster, url) = if std::env::var_os("DATABASE_URL").is_some() {
-        let url = ringtrail::embedded::fresh_database()
-            .expect("a database on the server at DATABASE_URL");
-        (None, url)
-    } else {
-        let cluster = ringtrail::embedded::TempCluster::start()
-            .expect("a throwaway PostgreSQL cluster (or set DATABASE_URL)");
-        let url = cluster.admin_url();
-        (Some(cluster), url)
-    };
+    let (_cluster, url) = ringtrail::embedded::durable_database("ringtrail_audit_gaps_bench")
+        .expect("a benchmark database (a throwaway cluster, or set DATABASE_URL)");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

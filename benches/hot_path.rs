@@ -93,7 +93,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 use crossbeam_queue::ArrayQueue;
 
 use support::replica::Replica;
-use support::{timed_bursts, Appender, NoSubscriber, NoopLayer, Pipeline, Ringtrail, VisitLayer};
+use support::{timed_bursts, Appender, Floor, Pipeline, Ringtrail};
 
 /// Benchmarks one pipeline with `threads` producers, then checks (untimed)
 /// that nothing was lost.
@@ -131,10 +131,10 @@ fn hot_path(c: &mut Criterion) {
         bench_pipeline(&mut group, "database_layer_replica", &replica, 1);
         bench_pipeline(&mut group, "database_layer_replica_2_threads", &replica, 2);
     }
-    bench_pipeline(&mut group, "noop_layer", &NoopLayer::new(), 1);
-    bench_pipeline(&mut group, "noop_layer_2_threads", &NoopLayer::new(), 2);
-    bench_pipeline(&mut group, "visit_layer", &VisitLayer::new(), 1);
-    bench_pipeline(&mut group, "no_subscriber", &NoSubscriber::new(), 1);
+    bench_pipeline(&mut group, "noop_layer", &Floor::noop_layer(), 1);
+    bench_pipeline(&mut group, "noop_layer_2_threads", &Floor::noop_layer(), 2);
+    bench_pipeline(&mut group, "visit_layer", &Floor::visit_layer(), 1);
+    bench_pipeline(&mut group, "no_subscriber", &Floor::no_subscriber(), 1);
     group.finish();
 }
 

@@ -285,18 +285,8 @@ async fn connect(url: &str) -> Client {
 impl Db {
     fn start() -> Db {
         let started = Instant::now();
-        let (cluster, url) = if std::env::var_os("DATABASE_URL").is_some() {
-            let url = ringtrail::embedded::fresh_database()
-                .expect("a database on the server at DATABASE_URL");
-            (None, url)
-        } else {
-            let cluster = ringtrail::embedded::TempCluster::start()
-                .expect("a throwaway PostgreSQL cluster (or set DATABASE_URL)");
-            let url = cluster
-                .create_database("ringtrail_ingest_bench")
-                .expect("create the benchmark database");
-            (Some(cluster), url)
-        };
+        let (cluster, url) = ringtrail::embedded::durable_database("ringtrail_ingest_bench")
+            .expect("a benchmark database (a throwaway cluster, or set DATABASE_URL)");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

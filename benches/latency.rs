@@ -68,7 +68,7 @@ use hdrhistogram::Histogram;
 
 use support::replica::{self, Replica};
 use support::{
-    emit, request_span, split, Appender, Crew, NoSubscriber, Pipeline, Ringtrail, APPENDER_LINES,
+    emit, request_span, split, Appender, Crew, Floor, Pipeline, Ringtrail, APPENDER_LINES,
     RINGTRAIL_CAPACITY, RINGTRAIL_RECORD_SIZE,
 };
 
@@ -329,7 +329,7 @@ fn latency_table(events: u64, clock: Clock) {
     let mut rows = Vec::new();
     rows.push(run_variant(
         "no_subscriber",
-        &NoSubscriber::new(),
+        &Floor::no_subscriber(),
         1,
         events,
         clock,

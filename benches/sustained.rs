@@ -151,18 +151,8 @@ struct Db {
 
 impl Db {
     fn start() -> Db {
-        let (cluster, url) = if std::env::var_os("DATABASE_URL").is_some() {
-            let url = ringtrail::embedded::fresh_database()
-                .expect("a database on the server at DATABASE_URL");
-            (None, url)
-        } else {
-            let cluster = ringtrail::embedded::TempCluster::start()
-                .expect("a throwaway PostgreSQL cluster (or set DATABASE_URL)");
-            let url = cluster
-                .create_database("ringtrail_sustained_bench")
-                .expect("create the benchmark database");
-            (Some(cluster), url)
-        };
+        let (cluster, url) = ringtrail::embedded::durable_database("ringtrail_sustained_bench")
+            .expect("a benchmark database (a throwaway cluster, or set DATABASE_URL)");
         let mut admin = Client::connect(&url, NoTls).expect("connect to the benchmark database");
         let data_dir: String = admin
             .query_one("SELECT current_setting('data_directory')", &[])

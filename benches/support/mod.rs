@@ -307,24 +307,46 @@ impl Pipeline for Appender {
 }
 
 // ---------------------------------------------------------------------------
-// No subscriber
+// Floors: subscribers that store nothing
 // ---------------------------------------------------------------------------
 
-/// The floor: `Dispatch::none()`, so the macro finds no subscriber.
-pub struct NoSubscriber {
+/// A subscriber that stores nothing, as a baseline: no consumer to wait
+/// for, nothing to lose.
+pub struct Floor {
     dispatch: Dispatch,
 }
 
-impl NoSubscriber {
-    /// The no-op dispatcher.
-    pub fn new() -> NoSubscriber {
-        NoSubscriber {
+impl Floor {
+    /// `Dispatch::none()`: the macro finds no subscriber. The floor of the
+    /// `tracing` macro alone.
+    pub fn no_subscriber() -> Floor {
+        Floor {
             dispatch: Dispatch::none(),
+        }
+    }
+
+    /// A `tracing_subscriber` registry (which tracks the entered span, as
+    /// for ringtrail) with a layer whose `on_event` only reads the event's
+    /// metadata: the floor for any layer. What ringtrail costs above this
+    /// is what its own `on_event` costs.
+    pub fn noop_layer() -> Floor {
+        Floor {
+            dispatch: Dispatch::new(tracing_subscriber::registry().with(Noop)),
+        }
+    }
+
+    /// The least any layer that keeps an event must do: a registry and a
+    /// layer that visits every field, formatting `Debug` values (the
+    /// message) into a 512-byte buffer on the stack, and stores nothing.
+    /// What ringtrail costs above this is what storing the values costs.
+    pub fn visit_layer() -> Floor {
+        Floor {
+            dispatch: Dispatch::new(tracing_subscriber::registry().with(Visit)),
         }
     }
 }
 
-impl Pipeline for NoSubscriber {
+impl Pipeline for Floor {
     fn dispatch(&self) -> &Dispatch {
         &self.dispatch
     }
@@ -337,19 +359,7 @@ impl Pipeline for NoSubscriber {
     }
 }
 
-// ---------------------------------------------------------------------------
-// A registry with a no-op layer
-// ---------------------------------------------------------------------------
-
-/// The floor for any layer: a `tracing_subscriber` registry (which tracks
-/// the entered span, as for ringtrail) with a layer whose `on_event` only
-/// reads the event's metadata. What ringtrail costs above this is what its
-/// own `on_event` costs.
-pub struct NoopLayer {
-    dispatch: Dispatch,
-}
-
-/// The layer of [`NoopLayer`].
+/// The layer of [`Floor::noop_layer`].
 struct Noop;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {
@@ -362,37 +372,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {
     }
 }
 
-impl NoopLayer {
-    /// A registry with the no-op layer.
-    pub fn new() -> NoopLayer {
-        NoopLayer {
-            dispatch: Dispatch::new(tracing_subscriber::registry().with(Noop)),
-        }
-    }
-}
-
-impl Pipeline for NoopLayer {
-    fn dispatch(&self) -> &Dispatch {
-        &self.dispatch
-    }
-    fn burst(&self) -> u64 {
-        8_192
-    }
-    fn settle(&self, _emitted: u64) {}
-    fn dropped(&self) -> u64 {
-        0
-    }
-}
-
-/// The least any layer that keeps an event must do: a registry and a layer
-/// that visits every field, formatting `Debug` values (the message) into a
-/// 512-byte buffer on the stack, and stores nothing. What ringtrail costs
-/// above this is what storing the values costs.
-pub struct VisitLayer {
-    dispatch: Dispatch,
-}
-
-/// The layer of [`VisitLayer`].
+/// The layer of [`Floor::visit_layer`].
 struct Visit;
 
 /// A `fmt::Write` over a stack buffer that drops what does not fit.
@@ -440,28 +420,6 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Visit {
         };
         event.record(&mut buf);
         std::hint::black_box(&buf.buf[..buf.len]);
-    }
-}
-
-impl VisitLayer {
-    /// A registry with the visiting layer.
-    pub fn new() -> VisitLayer {
-        VisitLayer {
-            dispatch: Dispatch::new(tracing_subscriber::registry().with(Visit)),
-        }
-    }
-}
-
-impl Pipeline for VisitLayer {
-    fn dispatch(&self) -> &Dispatch {
-        &self.dispatch
-    }
-    fn burst(&self) -> u64 {
-        8_192
-    }
-    fn settle(&self, _emitted: u64) {}
-    fn dropped(&self) -> u64 {
-        0
     }
 }
 

@@ -12,6 +12,22 @@ use super::error::{ClusterError, Result};
 /// Upper bound for connecting and running one administrative statement.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A database for a benchmark, and the cluster it lives on when ringtrail
+/// started one (drop the cluster last).
+///
+/// When `DATABASE_URL` is set, a [`fresh_database`] on that server and
+/// `None`. Otherwise a new [`TempCluster`] of its own, with PostgreSQL's
+/// default durable settings (`fsync` on, unlike the tests' shared cluster),
+/// and a database `name` on it: what a benchmark of durable writes needs.
+pub fn durable_database(name: &str) -> Result<(Option<TempCluster>, String)> {
+    if std::env::var_os("DATABASE_URL").is_some() {
+        return Ok((None, fresh_database()?));
+    }
+    let cluster = TempCluster::start()?;
+    let url = cluster.create_database(name)?;
+    Ok((Some(cluster), url))
+}
+
 /// A brand-new, empty database for one test, as a URL.
 ///
 /// When `DATABASE_URL` is set (a `postgres://`/`postgresql://` URL or a

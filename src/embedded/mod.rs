@@ -81,5 +81,5 @@ mod watchdog;
 
 pub use bindir::find_bindir;
 pub use cluster::{ClusterOptions, StopMode, TempCluster};
-pub use database::fresh_database;
+pub use database::{durable_database, fresh_database};
 pub use error::{ClusterError, Result};

@@ -70,10 +70,11 @@
 //! message about 150 ns (some 1.6 ns a byte), a clean 10-byte field
 //! about 25 ns, a 32-byte id about 60 ns, a field named like a secret
 //! about 50 ns; a text that holds a secret about 1 µs (every rule runs).
-//! A value repeated row after row (span context) is worth remembering as
-//! clean by the caller.
+//! The writer's stage (`stage.rs`) remembers the last clean value of each
+//! context column, so span context repeated row after row is scanned once.
 //!
-//! Files: [`keys`] (the denylist and how keys are cut into words),
+//! Files: `stage.rs` (what the writer runs on each row), [`keys`] (the
+//! denylist and how keys are cut into words),
 //! [`patterns`] (value patterns), [`free_text`] (keys in text), [`replace`]
 //! (mask, HMAC, digests), `spans.rs` (merging what the rules found),
 //! `config.rs` ([`Redaction`], [`RedactionError`]).

@@ -91,30 +91,11 @@ impl Ring {
             self.count_dropped(DropReason::AfterShutdown);
             return None;
         }
-        self.doorbell.ring();
-        let deadline = Instant::now() + self.audit_timeout;
-        let mut spins = 0;
-        loop {
-            // The reserve only: plain events race for standard slots as
-            // they free up, but nothing else competes for these.
-            if let Some(index) = reserve.claim() {
-                return Some(index);
-            }
-            if spins < SPINS {
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
-            }
-            if self.is_closed() {
-                self.count_dropped(DropReason::AfterShutdown);
-                return None;
-            }
-            if Instant::now() >= deadline {
-                self.count_dropped(DropReason::AuditTimeout);
-                return None;
-            }
-            std::thread::yield_now();
-        }
+        // The reserve only: plain events race for standard slots as they
+        // free up, but nothing else competes for these.
+        self.wait_for_slot(self.audit_timeout, DropReason::AuditTimeout, || {
+            reserve.claim()
+        })
     }
 
     /// The slow path: no free slot. Applies the level's policy and returns a
@@ -150,30 +131,42 @@ impl Ring {
                 None
             }
             OverflowPolicy::Block { timeout } => {
-                // Make sure the writer is draining while we wait.
-                self.doorbell.ring();
-                let deadline = Instant::now() + timeout;
-                let mut spins = 0;
-                loop {
-                    if let Some(index) = self.slots.claim() {
-                        return Some(index);
-                    }
-                    if spins < SPINS {
-                        spins += 1;
-                        std::hint::spin_loop();
-                        continue;
-                    }
-                    if self.is_closed() {
-                        self.count_dropped(DropReason::AfterShutdown);
-                        return None;
-                    }
-                    if Instant::now() >= deadline {
-                        self.count_dropped(DropReason::BlockTimeout);
-                        return None;
-                    }
-                    std::thread::yield_now();
-                }
+                self.wait_for_slot(timeout, DropReason::BlockTimeout, || self.slots.claim())
             }
+        }
+    }
+
+    /// Waits up to `timeout` for `claim` to yield a slot, spinning briefly,
+    /// then yielding the CPU, with the writer woken so it drains meanwhile.
+    /// A timeout is counted as `reason`; a shutdown meanwhile as
+    /// `AfterShutdown`. Never sleeps past the timeout, never parks.
+    fn wait_for_slot(
+        &self,
+        timeout: Duration,
+        reason: DropReason,
+        mut claim: impl FnMut() -> Option<u32>,
+    ) -> Option<u32> {
+        self.doorbell.ring();
+        let deadline = Instant::now() + timeout;
+        let mut spins = 0;
+        loop {
+            if let Some(index) = claim() {
+                return Some(index);
+            }
+            if spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.is_closed() {
+                self.count_dropped(DropReason::AfterShutdown);
+                return None;
+            }
+            if Instant::now() >= deadline {
+                self.count_dropped(reason);
+                return None;
+            }
+            std::thread::yield_now();
         }
     }
 }
