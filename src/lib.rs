@@ -52,9 +52,14 @@
 //! |---|---|---|
 //! | capture: `Layer::on_event` writes a record into a slot | `capture` | the caller's thread |
 //! | ring: sharded slot pool and index queues, overflow policies | `ring` | shared |
-//! | writer: drains, batches, ids, flush triggers, drop reports | `writer` | `ringtrail-writer` |
+//! | writer: drains, batches, ids, context ids, audit kind, flush triggers, drop reports | `writer` | `ringtrail-writer` |
+//! | redact: secrets out of every row before any sink | [`redact`] | `ringtrail-writer` |
 //! | encode: rows → binary COPY / JSON bytes | [`encode`] | `ringtrail-writer` |
 //! | sink: seals batches and ships each in one transaction, exactly once, with retries, dead letters and a disk spool | `sink` | `ringtrail-writer`, `ringtrail-shipper` |
+//!
+//! Beside the pipeline: [`audit`], the five-point AI audit trace (wire
+//! contract, typed API, completeness rules), and [`read`], the read side
+//! that gives a trace back with its findings.
 //!
 //! Tables: `ringtrail.logs`, `ringtrail.batches` (the batch ledger) and
 //! `ringtrail.dead_letters`, created by [`migrate`]. See `ARCHITECTURE.md`
