@@ -351,3 +351,159 @@ fn an_oversized_trace_id_is_cut_and_never_fails_its_batch() {
     );
     assert_eq!(trace_rows(&url, "t-fine").len(), 2);
 }
+
+/// Every finding code, alone and combined, and the complete traces that
+/// must not be flagged, written through the pipeline and found by
+/// `read::gaps` (the query `ringtrail audit-gaps` runs) in PostgreSQL.
+#[test]
+fn gaps_finds_every_code_and_flags_no_complete_trace() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::SystemTime;
+
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    let started = SystemTime::now() - Duration::from_secs(60);
+    let id = |t: &str| Identity::user("u-1").emit(t);
+    let agent = |t: &str| Agent::new("planner").emit(t);
+    let allow = |t: &str, tool: &str| Permission::allow("p").tool(tool).emit(t);
+    let tool = |t: &str, name: &str| Tool::execution(name).emit(t);
+    let done = |t: &str| Finish::success().emit(t);
+    dispatcher::with_default(&dispatch, || {
+        // Complete: call-id matching (the permission's name differs).
+        let t = "ok-call-id";
+        id(t);
+        agent(t);
+        Permission::allow("p").tool("other").call_id("c1").emit(t);
+        Tool::execution("search").call_id("c1").emit(t);
+        done(t);
+        // Complete: name matching, the tool carrying a call id.
+        let t = "ok-name";
+        id(t);
+        agent(t);
+        allow(t, "search");
+        Tool::execution("search").call_id("c9").emit(t);
+        done(t);
+        // Complete: a blanket permission covers every later tool.
+        let t = "ok-blanket";
+        id(t);
+        agent(t);
+        Permission::allow("p").emit(t);
+        tool(t, "a");
+        tool(t, "b");
+        done(t);
+        // Complete: needs_approval, then approved.
+        let t = "ok-approved";
+        id(t);
+        agent(t);
+        Permission::needs_approval("p").tool("wire").emit(t);
+        Permission::approved("p")
+            .tool("wire")
+            .approver("ops")
+            .emit(t);
+        tool(t, "wire");
+        done(t);
+        // Complete: no tool, no permission needed.
+        let t = "ok-no-tools";
+        id(t);
+        agent(t);
+        done(t);
+        // Complete: the trace id comes from the span, not the events.
+        {
+            let span = tracing::info_span!("request", trace_id = "ok-from-span", user_id = "u-2");
+            let _entered = span.enter();
+            let trace = Trace::with_id("", Identity::from_span());
+            trace.agent(Agent::new("planner"));
+            trace.permission(Permission::allow("p").tool("search"));
+            trace.tool(Tool::execution("search"));
+            trace.finish(Finish::success());
+        }
+        // One code each.
+        let t = "missing-identity";
+        agent(t);
+        done(t);
+        let t = "missing-agent";
+        id(t);
+        done(t);
+        let t = "missing-permission";
+        id(t);
+        agent(t);
+        allow(t, "read");
+        tool(t, "write");
+        done(t);
+        let t = "after-deny";
+        id(t);
+        agent(t);
+        Permission::deny("p").tool("rm").emit(t);
+        tool(t, "rm");
+        done(t);
+        let t = "needs-approval-only";
+        id(t);
+        agent(t);
+        Permission::needs_approval("p").tool("wire").emit(t);
+        tool(t, "wire");
+        done(t);
+        let t = "missing-result";
+        id(t);
+        agent(t);
+        let t = "abandoned";
+        let trace = Trace::with_id(t, Identity::user("u-1"));
+        trace.agent(Agent::new("a"));
+        drop(trace); // never finished
+        let t = "late-identity";
+        agent(t);
+        id(t);
+        done(t);
+        let t = "after-result";
+        id(t);
+        agent(t);
+        done(t);
+        tool(t, "x");
+        // Combined.
+        let t = "combined";
+        agent(t);
+        tool(t, "x");
+        Finish::abandoned().emit(t);
+    });
+    guard.flush().unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let gaps = rt.block_on(async {
+        let client = common::connect(&url).await;
+        let now = SystemTime::now() + Duration::from_secs(1);
+        ringtrail::read::gaps(&client, started, now, Duration::ZERO, now)
+            .await
+            .unwrap()
+    });
+    let found: BTreeMap<String, BTreeSet<&str>> = gaps
+        .iter()
+        .map(|g| {
+            let codes = g.findings.iter().map(|f| f.code.as_str()).collect();
+            (g.trace_id.clone(), codes)
+        })
+        .collect();
+    let expected: BTreeMap<String, BTreeSet<&str>> = [
+        ("missing-identity", &["missing_identity"][..]),
+        ("missing-agent", &["missing_agent"]),
+        ("missing-permission", &["missing_permission"]),
+        ("after-deny", &["executed_after_deny"]),
+        ("needs-approval-only", &["executed_after_deny"]),
+        ("missing-result", &["missing_result"]),
+        ("abandoned", &["abandoned"]),
+        ("late-identity", &["out_of_order"]),
+        ("after-result", &["out_of_order", "missing_permission"]),
+        (
+            "combined",
+            &["missing_identity", "missing_permission", "abandoned"],
+        ),
+    ]
+    .into_iter()
+    .map(|(t, codes)| (t.to_owned(), codes.iter().copied().collect()))
+    .collect();
+    assert_eq!(
+        found, expected,
+        "no complete trace is flagged, every gap is"
+    );
+}

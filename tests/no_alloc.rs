@@ -134,6 +134,48 @@ fn the_hot_path_does_not_allocate() {
 }
 
 #[test]
+fn audit_points_through_the_typed_api_do_not_allocate() {
+    use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool, Trace};
+    use std::time::Duration;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url).capacity(32_768));
+    let trace = |n: u64| {
+        let trace = Trace::start(Identity::user("u-1").session("s-1").auth_method("oidc"));
+        trace.agent(Agent::new("planner").model("gpt-4o").provider("openai"));
+        trace.permission(Permission::allow("p-7").tool("search").call_id("c1"));
+        trace.tool(
+            Tool::mcp("search")
+                .call_id("c1")
+                .duration(Duration::from_micros(n))
+                .status(Status::Ok)
+                .usage(n, 2, 0),
+        );
+        trace.finish(Finish::success().tokens_total(n).cost_micro_usd(7));
+        // And one dropped unfinished: its `abandoned` result, too.
+        drop(Trace::with_id("t-dropped", Identity::from_span()));
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("request", user_id = "u-1");
+        let _entered = span.enter();
+        for n in 0..20 {
+            trace(n); // warm-up: the trace-id generator's thread-local
+        }
+        COUNT_HERE.with(|c| c.set(true));
+        let before = HERE.load(Ordering::Relaxed);
+        for n in 0..1_000 {
+            trace(n);
+        }
+        let allocations = HERE.load(Ordering::Relaxed) - before;
+        COUNT_HERE.with(|c| c.set(false));
+        assert_eq!(allocations, 0, "allocations for audit points");
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.dropped), (1_020 * 7, 0));
+}
+
+#[test]
 fn the_writer_allocates_per_batch_not_per_row() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let url = common::database();
