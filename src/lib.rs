@@ -81,6 +81,7 @@ pub mod migrate;
 pub mod read;
 /// Redaction of secrets on the writer thread: key denylist, value patterns, masking or HMAC tokens.
 pub mod redact;
+pub mod render;
 mod ring;
 pub mod row;
 mod sink;
@@ -93,6 +94,7 @@ pub use builder::Builder;
 pub use capture::Layer;
 pub use error::{Error, Fate, Result};
 pub use guard::Guard;
+pub use render::Format;
 pub use ring::OverflowPolicy;
 pub use row::{Field, Row, Value};
 pub use stats::Stats;
