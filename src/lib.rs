@@ -77,6 +77,7 @@ pub mod embedded;
 pub mod encode;
 pub mod error;
 mod guard;
+mod level;
 pub mod migrate;
 pub mod read;
 /// Redaction of secrets on the writer thread: key denylist, value patterns, masking or HMAC tokens.

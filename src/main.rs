@@ -5,7 +5,8 @@
 //! throwaway cluster unless `--database-url` (or `DATABASE_URL`) names a
 //! server. `ringtrail trace` shows one audit trace's timeline and
 //! findings; `ringtrail audit-gaps` lists the incomplete traces of a time
-//! window.
+//! window; `ringtrail export` writes a window's rows as ECS, OCSF, OTLP or
+//! native JSON lines.
 //!
 //! This file only parses the command line and dispatches; each subcommand
 //! lives in its own module under `src/cli/`.
@@ -46,6 +47,14 @@ enum Command {
     /// 2 invalid arguments, 3 the database could not be reached or
     /// queried. Every failure is one line on stderr.
     AuditGaps(cli::audit_gaps::AuditGapsArgs),
+    /// Write the rows of a window as JSON lines in a SIEM's schema (ECS,
+    /// OCSF, OTLP or ringtrail's native JSON), ordered by time.
+    ///
+    /// Exit codes: 0 exported (a reader closing the pipe early included),
+    /// 1 the output could not be written, 2 invalid arguments, 3 the
+    /// database could not be reached or queried. Every failure is one
+    /// line on stderr.
+    Export(cli::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +66,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::demo::run(args),
         Command::Trace(args) => cli::trace::run(args),
         Command::AuditGaps(args) => cli::audit_gaps::run(args),
+        Command::Export(args) => cli::export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

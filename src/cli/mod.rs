@@ -3,6 +3,7 @@
 
 pub mod audit_gaps;
 pub mod demo;
+pub mod export;
 pub mod trace;
 
 use std::error::Error;

@@ -9,10 +9,14 @@
 //! - [`gaps()`](crate::read::gaps()): every incomplete trace with audit points in a
 //!   time window, in one planned query over the partial index
 //!   `logs_audit_trace`, as [`Gap`](crate::read::Gap)s.
+//! - [`export()`](crate::read::export()): every row of a window (or of a
+//!   trace, or at a level and above) as [`Row`](crate::Row)s, ordered by
+//!   `ts` then `id`, streamed to a callback in constant memory, for
+//!   `ringtrail export`.
 //!
-//! Both are async functions over a `&tokio_postgres::Client`; the
-//! `ringtrail trace` and `ringtrail audit-gaps` commands are thin
-//! renderers of them. Times are [`SystemTime`](std::time::SystemTime)s (PostgreSQL's
+//! All are async functions over a `&tokio_postgres::Client`; the
+//! `ringtrail trace`, `ringtrail audit-gaps` and `ringtrail export`
+//! commands are thin renderers of them. Times are [`SystemTime`](std::time::SystemTime)s (PostgreSQL's
 //! `timestamptz`), row times microseconds since the Unix epoch, shown
 //! with [`rfc3339_micros`](crate::read::rfc3339_micros).
 //!
@@ -59,11 +63,13 @@
 //! # }
 //! ```
 
+pub mod export;
 pub mod gaps;
 pub mod trace;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use export::{export, level_from_name, ExportFilter, Exported};
 pub use gaps::{each_gap, gaps, Gap, Scan};
 pub use trace::{trace, TraceReport, TraceRow};
 
@@ -128,18 +134,10 @@ pub fn rfc3339_micros(micros: i64) -> String {
 /// assert_eq!(ringtrail::read::level_name(0), "TRACE");
 /// ```
 pub fn level_name(severity: i16) -> &'static str {
-    use tracing::Level;
-    [
-        Level::ERROR,
-        Level::WARN,
-        Level::INFO,
-        Level::DEBUG,
-        Level::TRACE,
-    ]
-    .into_iter()
-    .find(|l| severity >= crate::row::severity_number(l))
-    .unwrap_or(Level::TRACE)
-    .as_str()
+    // The SQL `ringtrail.level_name()` thresholds: below 5 TRACE, 17 and
+    // above ERROR.
+    crate::level::upper(severity.clamp(crate::row::LEVEL_TRACE, crate::row::LEVEL_ERROR))
+        .unwrap_or("TRACE")
 }
 
 #[cfg(test)]

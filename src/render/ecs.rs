@@ -72,8 +72,9 @@ use crate::text::{rfc3339, uuid_text};
 use super::audit::{self, Verdict};
 use super::line::{write_as_str, Line};
 use super::pick::{as_f64, as_i32, as_i64, as_ip, as_str, Pick};
-use super::{level, Scratch, Service};
+use super::{Scratch, Service};
 use crate::audit::contract::{field, Decision, POINT_FIELD};
+use crate::level;
 
 /// The ECS version written as `ecs.version`: the one whose field
 /// definitions (`ecs_flat.yml` 9.4.0) the types here follow.

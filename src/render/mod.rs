@@ -73,7 +73,6 @@
 mod audit;
 mod ecs;
 mod keys;
-mod level;
 mod line;
 mod native;
 mod ocsf;

@@ -28,9 +28,10 @@ use crate::encode::json::write_fields;
 use crate::row::{Row, CONTEXT_KEYS};
 use crate::text::{rfc3339, uuid_text};
 
+use super::audit;
 use super::line::Line;
 use super::pick::cap_context;
-use super::{audit, level};
+use crate::level;
 
 /// Appends `row` as one native line (with its newline) to `out`.
 pub(super) fn render(row: &Row<'_>, out: &mut Vec<u8>) {

@@ -92,7 +92,8 @@ use crate::text::uuid_text;
 use super::audit::{self, Verdict};
 use super::line::Line;
 use super::pick::{as_i32, as_ip, as_str, Pick};
-use super::{level, Scratch, Service};
+use super::{Scratch, Service};
+use crate::level;
 
 /// The OCSF version written as `metadata.version`: the schema (1.9.0-dev)
 /// whose classes, required attributes and enums this renderer follows.

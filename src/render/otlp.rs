@@ -42,7 +42,8 @@ use crate::text::uuid_text;
 
 use super::line::Line;
 use super::pick::Pick;
-use super::{level, Scratch, Service};
+use super::{Scratch, Service};
+use crate::level;
 
 /// The instrumentation scope every record is under.
 pub(super) const SCOPE_NAME: &str = "ringtrail";

@@ -1,4 +1,6 @@
-//! Level names for the `level` column's OpenTelemetry severity numbers.
+//! Level names for the `level` column's OpenTelemetry severity numbers:
+//! the one definition the renderers and the read side use (the numbers
+//! themselves are `row::LEVEL_*`).
 //!
 //! `tracing` levels are stored as 1, 5, 9, 13 and 17; a row made by hand
 //! may hold any `i16`. OpenTelemetry groups 1..=24 in six ranges of four
@@ -17,23 +19,23 @@ const SHORT: [&str; 24] = [
 ];
 
 /// Which of the six ranges `level` is in (0 TRACE … 5 FATAL), if any.
-pub(super) fn range(level: i16) -> Option<usize> {
+pub(crate) fn range(level: i16) -> Option<usize> {
     (1..=24).contains(&level).then(|| (level as usize - 1) / 4)
 }
 
 /// `INFO` for 9..=12 and so on; `None` outside 1..=24.
-pub(super) fn upper(level: i16) -> Option<&'static str> {
+pub(crate) fn upper(level: i16) -> Option<&'static str> {
     range(level).map(|r| UPPER[r])
 }
 
 /// `info` for 9..=12 and so on; `None` outside 1..=24.
-pub(super) fn lower(level: i16) -> Option<&'static str> {
+pub(crate) fn lower(level: i16) -> Option<&'static str> {
     range(level).map(|r| LOWER[r])
 }
 
 /// OpenTelemetry's `SeverityText` short name: `INFO` for 9, `INFO2` for
 /// 10 and so on; `None` outside 1..=24.
-pub(super) fn short(level: i16) -> Option<&'static str> {
+pub(crate) fn short(level: i16) -> Option<&'static str> {
     range(level).map(|_| SHORT[level as usize - 1])
 }
 

@@ -1,0 +1,211 @@
+//! `ringtrail export --format ecs|ocsf|otlp|native`: the rows of a window
+//! as JSON lines for a SIEM or a collector, rendered by the same
+//! [`Renderer`]s the JSON-lines sink uses
+//! (`ringtrail::read::export` does the reading, in constant memory).
+//!
+//! ```text
+//! ringtrail export --format ecs --since 1h --level warn > last-hour.ndjson
+//! ringtrail export --format otlp --trace-id 4bf92f3577b34da6 --output trace.json
+//! ```
+//!
+//! Filters: `--since` (inclusive) and `--until` (exclusive) take a
+//! duration back from now or an RFC 3339 timestamp; `--trace-id` one
+//! trace's rows; `--level` that level and above. Without a filter every
+//! row is exported. Rows come ordered by `ts`, then `id`. `--output -` or
+//! no `--output` writes to stdout.
+//!
+//! When stderr is a terminal (and without `--quiet`), a spinner there
+//! shows the rows written and rows/s, and the last line says
+//! `exported N rows in X s (R rows/s)`. Otherwise stderr stays empty
+//! unless something fails.
+//!
+//! Exit codes: 0 exported (no row matching is not an error; a reader that
+//! closed the pipe early, `| head`, is not either), 1 the output could not
+//! be written, 2 invalid arguments, 3 the database could not be reached
+//! or queried. Every failure is one line on stderr.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ringtrail::duration::When;
+use ringtrail::read::{micros, rfc3339_micros, ExportFilter};
+use ringtrail::render::{Format, Renderer};
+
+use super::trace::{connect, finish_output, runtime, DatabaseArgs};
+use super::{CliResult, Failure};
+
+/// How much rendered output is gathered before one write.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
+/// How many rows pass between two updates of the spinner.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// Flags of `ringtrail export`.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The schema of the lines: ecs, ocsf, otlp or native.
+    #[arg(long)]
+    format: Format,
+    /// Start of the window (inclusive): a duration back from now (30m,
+    /// 1h, 2d) or an RFC 3339 timestamp. Default: the first row.
+    #[arg(long)]
+    since: Option<When>,
+    /// End of the window (exclusive): an RFC 3339 timestamp, or a
+    /// duration back from now. Default: the last row.
+    #[arg(long)]
+    until: Option<When>,
+    /// Only the rows of this trace (the `trace_id` column).
+    #[arg(long)]
+    trace_id: Option<String>,
+    /// Only rows at this level or above: trace, debug, info, warn or
+    /// error (any case).
+    #[arg(long, value_parser = parse_level)]
+    level: Option<i16>,
+    /// Where to write the lines; `-` (the default) is stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// No progress or summary on stderr, even on a terminal.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// `--level`: a level name as its severity number.
+fn parse_level(name: &str) -> Result<i16, String> {
+    ringtrail::read::level_from_name(name).ok_or_else(|| {
+        format!("{name:?}: unknown level (expected trace, debug, info, warn or error)")
+    })
+}
+
+/// Runs `ringtrail export`.
+pub fn run(args: ExportArgs) -> CliResult {
+    let now = SystemTime::now();
+    let filter = ExportFilter {
+        since: args.since.map(|w| w.at(now)),
+        until: args.until.map(|w| w.at(now)),
+        trace_id: args.trace_id,
+        min_level: args.level,
+    };
+    if let (Some(since), Some(until)) = (filter.since, filter.until) {
+        if since >= until {
+            return Err(Failure::usage(format!(
+                "--since ({}) is not before --until ({})",
+                rfc3339_micros(micros(since)),
+                rfc3339_micros(micros(until)),
+            ))
+            .into());
+        }
+    }
+    let config = args.database.config()?;
+    let path = args.output.filter(|p| p.as_os_str() != "-");
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    runtime()?.block_on(async {
+        let client = connect(&config).await?;
+        let sink: Box<dyn Write> =
+            match &path {
+                Some(path) => Box::new(File::create(path).map_err(|e| {
+                    Failure::new(1, format!("cannot create {}: {e}", path.display()))
+                })?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+        let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, sink);
+        let progress = show_progress.then(|| spinner(args.format));
+        let started = Instant::now();
+        let mut renderer = Renderer::new(args.format);
+        let mut line = Vec::with_capacity(1024);
+        // The first write error; the export stops there.
+        let mut written: std::io::Result<()> = Ok(());
+        let mut rows: u64 = 0;
+        let done = ringtrail::read::export(&client, &filter, |row| {
+            line.clear();
+            renderer.render(row, &mut line);
+            if let Err(e) = out.write_all(&line) {
+                written = Err(e);
+                return ControlFlow::Break(());
+            }
+            rows += 1;
+            match &progress {
+                Some(bar) if rows.is_multiple_of(PROGRESS_EVERY) => {
+                    bar.set_position(rows);
+                    bar.set_message(format!("{:.0} rows/s", rate(rows, started.elapsed())));
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        })
+        .await;
+        let written = written.and_then(|()| out.flush());
+        if let Some(bar) = &progress {
+            bar.finish_and_clear();
+        }
+        let done = done.map_err(|e| Failure::database("cannot export the rows", e))?;
+        finish_output(written)?;
+        if show_progress && !done.stopped {
+            eprintln!("{}", summary(done.rows, started.elapsed()));
+        }
+        Ok(())
+    })
+}
+
+/// The spinner on stderr: rows written, rows/s (over the run so far),
+/// time elapsed.
+fn spinner(format: Format) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{spinner} exporting {prefix}: {human_pos} rows, {msg}, {elapsed}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_prefix(format.as_str());
+    bar.set_message("0 rows/s");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `exported N rows in X s (R rows/s)`.
+fn summary(rows: u64, took: Duration) -> String {
+    format!(
+        "exported {rows} row{} in {:.2} s ({:.0} rows/s)",
+        if rows == 1 { "" } else { "s" },
+        took.as_secs_f64(),
+        rate(rows, took),
+    )
+}
+
+/// Rows per second over `took` (0 before any time has passed).
+fn rate(rows: u64, took: Duration) -> f64 {
+    let secs = took.as_secs_f64();
+    if secs > 0.0 {
+        rows as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line() {
+        assert_eq!(
+            summary(1_000_000, Duration::from_millis(2_500)),
+            "exported 1000000 rows in 2.50 s (400000 rows/s)"
+        );
+        assert_eq!(
+            summary(1, Duration::ZERO),
+            "exported 1 row in 0.00 s (0 rows/s)"
+        );
+    }
+
+    #[test]
+    fn levels_parse_by_name_only() {
+        assert_eq!(parse_level("WARN"), Ok(ringtrail::row::LEVEL_WARN));
+        assert!(parse_level("4").unwrap_err().contains("unknown level"));
+    }
+}
