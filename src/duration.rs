@@ -16,7 +16,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`parse_duration`](crate::duration::parse_duration) fits clap's `value_parser` as it is:
+//! [`parse_duration`] fits clap's `value_parser` as it is:
 //!
 //! ```
 //! # #[cfg(feature = "cli")] {
@@ -41,7 +41,7 @@
 //! `1d12h`, `0s`. Units: `d` (24 h), `h`, `m`, `s`, `ms`. A bare number is
 //! refused (seconds or minutes?), and so are fractions (`1.5h`: write
 //! `1h30m`), signs, and anything above
-//! [`MAX_DURATION`](crate::duration::MAX_DURATION) (100 years).
+//! [`MAX_DURATION`] (100 years).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

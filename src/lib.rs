@@ -58,8 +58,9 @@
 //! | sink: seals batches and ships each in one transaction, exactly once, with retries, dead letters and a disk spool | `sink` | `ringtrail-writer`, `ringtrail-shipper` |
 //!
 //! Beside the pipeline: [`audit`], the five-point AI audit trace (wire
-//! contract, typed API, completeness rules), and [`read`], the read side
-//! that gives a trace back with its findings.
+//! contract, typed API, completeness rules); [`render`], rows as ECS, OCSF,
+//! OTLP or native JSON lines; and [`read`], the read side that gives a
+//! trace back with its findings and streams the table out.
 //!
 //! Tables: `ringtrail.logs`, `ringtrail.batches` (the batch ledger) and
 //! `ringtrail.dead_letters`, created by [`migrate`]. See `ARCHITECTURE.md`
@@ -80,7 +81,6 @@ mod guard;
 mod level;
 pub mod migrate;
 pub mod read;
-/// Redaction of secrets on the writer thread: key denylist, value patterns, masking or HMAC tokens.
 pub mod redact;
 pub mod render;
 mod ring;

@@ -5,10 +5,10 @@
 //! - [`trace()`](crate::read::trace()): one trace's rows (its audit points and the
 //!   plain logs that carry its `trace_id`) in timeline order, and its
 //!   [`Finding`](crate::audit::Finding)s, as a
-//!   [`TraceReport`](crate::read::TraceReport).
+//!   [`TraceReport`].
 //! - [`gaps()`](crate::read::gaps()): every incomplete trace with audit points in a
 //!   time window, in one planned query over the partial index
-//!   `logs_audit_trace`, as [`Gap`](crate::read::Gap)s.
+//!   `logs_audit_trace`, as [`Gap`]s.
 //! - [`export()`](crate::read::export()): every row of a window (or of a
 //!   trace, or at a level and above) as [`Row`](crate::Row)s, ordered by
 //!   `ts` then `id`, streamed to a callback in constant memory, for
@@ -16,9 +16,9 @@
 //!
 //! All are async functions over a `&tokio_postgres::Client`; the
 //! `ringtrail trace`, `ringtrail audit-gaps` and `ringtrail export`
-//! commands are thin renderers of them. Times are [`SystemTime`](std::time::SystemTime)s (PostgreSQL's
+//! commands are thin renderers of them. Times are [`SystemTime`]s (PostgreSQL's
 //! `timestamptz`), row times microseconds since the Unix epoch, shown
-//! with [`rfc3339_micros`](crate::read::rfc3339_micros).
+//! with [`rfc3339_micros`].
 //!
 //! ```
 //! # #[cfg(not(feature = "embedded"))] fn main() {}
