@@ -451,3 +451,101 @@ fn a_block_timeout_drops_and_counts_the_event() {
     let reported: i64 = common::reported_drops(&url, "block_timeout");
     assert_eq!(reported as u64, stats.dropped_block_timeout);
 }
+
+/// Rewrites every spool segment in `dir` as an older version wrote it:
+/// 16-column tuples (before `kind` and `redacted`), CRC recomputed. Each
+/// tuple's last two fields must be `kind` NULL and `redacted` 0.
+fn downgrade_segments_to_16_columns(dir: &std::path::Path) -> usize {
+    const HEADER: usize = 19;
+    const TAIL: [u8; 10] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, 0, 0];
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "pgcopy") {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        let ext_len = u32::from_be_bytes(data[15..19].try_into().unwrap()) as usize;
+        let mut ext = data[HEADER..HEADER + ext_len].to_vec();
+        let stream = &data[HEADER + ext_len..];
+        // Walk the tuples with the plain header in front, as `tuples` expects.
+        let mut plain = data[..HEADER].to_vec();
+        plain[15..19].copy_from_slice(&0u32.to_be_bytes());
+        plain.extend_from_slice(stream);
+        let mut body = Vec::new();
+        for range in ringtrail::encode::copy::tuples(&plain) {
+            let tuple = &plain[range];
+            assert_eq!(&tuple[..2], &18i16.to_be_bytes());
+            assert_eq!(&tuple[tuple.len() - 10..], &TAIL);
+            body.extend_from_slice(&16i16.to_be_bytes());
+            body.extend_from_slice(&tuple[2..tuple.len() - 10]);
+        }
+        body.extend_from_slice(&(-1i16).to_be_bytes());
+        let crc_at = ext_len - 4;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&ext[..crc_at]);
+        crc.update(&body);
+        ext[crc_at..].copy_from_slice(&crc.finalize().to_be_bytes());
+        let mut out = data[..HEADER].to_vec();
+        out.extend_from_slice(&ext);
+        out.extend_from_slice(&body);
+        std::fs::write(&path, out).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn segments_spooled_by_an_older_version_replay_into_todays_table() {
+    let spool = common::spool_dir("older-version");
+    {
+        // The server is unreachable: everything spools.
+        let (layer, guard) = ringtrail::Builder::new()
+            .postgres("postgres://postgres@127.0.0.1:1/none")
+            .spool_dir(&spool)
+            .spool_after(Duration::ZERO)
+            .max_retries(0)
+            .build()
+            .unwrap();
+        let dispatch = common::dispatch(layer);
+        dispatcher::with_default(&dispatch, || {
+            for i in 0..50u64 {
+                tracing::info!(i, "written by an older version");
+            }
+        });
+        let _ = guard.flush();
+        assert_eq!(guard.stats().spooled, 50);
+    }
+    assert!(downgrade_segments_to_16_columns(&spool) > 0);
+
+    let url = common::database();
+    let (_layer, guard) = common::builder(&url).spool_dir(&spool).build().unwrap();
+    let start = Instant::now();
+    while guard.stats().recovered < 50 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            guard.stats()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(common::event_rows(&url), (50, 50));
+    let (dead, kinds, redacted): (i64, i64, i64) = {
+        let r = common::client(&url)
+            .query_one(
+                "SELECT (SELECT count(*) FROM ringtrail.dead_letters),
+                        count(kind), sum(redacted)::bigint
+                 FROM ringtrail.logs",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(
+        (dead, kinds, redacted),
+        (0, 0, 0),
+        "loaded whole, new columns at their defaults"
+    );
+    assert_eq!(common::segments(&spool), 0);
+    let _ = std::fs::remove_dir_all(&spool);
+}

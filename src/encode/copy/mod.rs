@@ -65,7 +65,7 @@ use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
 
 pub use encoder::{put_row, CopyEncoder};
 pub use fields::*;
-pub use stream::{put_header, put_header_with_extension, put_trailer, tuples, Tuples};
+pub use stream::{put_header, put_header_with_extension, put_trailer, tuple_width, tuples, Tuples};
 
 /// The 11-byte signature that starts every binary `COPY` stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -149,12 +149,32 @@ const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 /// assert!(sql.ends_with(" line, truncated, kind, redacted) FROM STDIN (FORMAT binary)"));
 /// ```
 pub fn copy_statement() -> String {
+    copy_statement_for(LOG_COLUMNS.len())
+}
+
+/// The width of the oldest tuples ringtrail wrote (before migration
+/// `0003_audit`): what a spool segment from an older version may carry.
+pub const OLDEST_TUPLE_WIDTH: usize = 16;
+
+/// The `COPY` statement for tuples of the first `columns` of
+/// [`LOG_COLUMNS`]: what a spool segment written by an older version
+/// carries. Migrations only ever append columns, each with a default, so
+/// an older tuple is a prefix of today's and loads as it is (`kind` NULL,
+/// `redacted` 0). `columns` above [`LOG_COLUMNS`]'s length is clamped.
+///
+/// ```
+/// use ringtrail::encode::copy::{copy_statement_for, OLDEST_TUPLE_WIDTH};
+///
+/// let sql = copy_statement_for(OLDEST_TUPLE_WIDTH);
+/// assert!(sql.ends_with(" file, line, truncated) FROM STDIN (FORMAT binary)"));
+/// ```
+pub fn copy_statement_for(columns: usize) -> String {
     // Built once per connection, not per row, so plain string pushing is fine.
     let mut sql = String::with_capacity(200);
     sql.push_str("COPY ");
     sql.push_str(LOG_TABLE);
     sql.push_str(" (");
-    for (i, column) in LOG_COLUMNS.iter().enumerate() {
+    for (i, column) in LOG_COLUMNS.iter().take(columns).enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }

@@ -57,6 +57,13 @@ pub fn tuples(stream: &[u8]) -> Tuples<'_> {
     }
 }
 
+/// The field count of a stream's first tuple (the stream starts with the
+/// plain 19-byte header); `None` for an empty or malformed stream.
+pub fn tuple_width(stream: &[u8]) -> Option<usize> {
+    let count = stream.get(HEADER_LEN..HEADER_LEN + 2)?;
+    usize::try_from(i16::from_be_bytes([count[0], count[1]])).ok()
+}
+
 /// Iterator over the tuples of a stream; see [`tuples`].
 #[derive(Debug, Clone)]
 pub struct Tuples<'a> {

@@ -23,7 +23,9 @@ use futures_util::SinkExt;
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
-use crate::encode::copy::copy_statement;
+use crate::encode::copy::{
+    copy_statement, copy_statement_for, tuple_width, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
+};
 use crate::error::PoolError;
 use crate::sink::batch::{Removed, SealedBatch};
 use crate::sink::{Cutoff, PostgresConfig};
@@ -271,7 +273,15 @@ impl Session {
         if check_ledger && self.is_committed(batch).await? {
             return Ok(());
         }
-        let (stall, statement) = (self.stall, self.statement.clone());
+        let stall = self.stall;
+        // A segment spooled by an older version carries fewer columns: a
+        // prefix of today's (see `copy_statement_for`).
+        let statement = match tuple_width(&batch.bytes) {
+            Some(width) if (OLDEST_TUPLE_WIDTH..LOG_COLUMNS.len()).contains(&width) => {
+                copy_statement_for(width)
+            }
+            _ => self.statement.clone(),
+        };
         let client = self.client().await?;
         let copy_statement =
             step(stall, "preparing COPY", client.prepare_cached(&statement)).await?;
