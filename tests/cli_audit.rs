@@ -631,10 +631,16 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
     let err = assert_one_line_failure(&out, 2);
     assert!(err.contains("invalid --database-url"), "{err}");
     assert!(!err.contains("secret"), "{err}");
-    // No database URL at all: clap's usage error.
-    let out = run(&["audit-gaps"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--database-url"));
+    // No database URL at all, an unknown flag, an unknown subcommand:
+    // clap's usage errors, folded onto one line.
+    for (args, needle) in [
+        (&["audit-gaps"][..], "--database-url"),
+        (&["trace", "t", "--bogus"][..], "--bogus"),
+        (&["frobnicate"][..], "frobnicate"),
+    ] {
+        let err = assert_one_line_failure(&run(args), 2);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }
 
 #[test]

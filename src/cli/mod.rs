@@ -108,8 +108,21 @@ pub fn exit_code(error: &(dyn Error + 'static)) -> ExitCode {
 /// own output and exit code.
 pub fn parse_failed(error: clap::Error) -> ExitCode {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if error.kind() != ErrorKind::ValueValidation {
-        error.exit();
+    match error.kind() {
+        ErrorKind::ValueValidation => {}
+        // Help and version are output, not mistakes: clap prints them.
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+        // Any other mistake (a missing or unknown argument, a bad
+        // subcommand): clap's message folded onto one line.
+        _ => {
+            eprintln!(
+                "ringtrail: {} (see --help)",
+                one_line(&error.render().to_string())
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     let arg = match error.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(arg)) => arg.split([' ', '=']).next().unwrap_or(arg).to_owned(),
@@ -123,9 +136,33 @@ pub fn parse_failed(error: clap::Error) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// clap's multi-line message on one line: its `error: …` line with the
+/// indented names under it, without the usage and the hint to `--help`.
+fn one_line(rendered: &str) -> String {
+    let mut parts = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with("Usage:") || line.starts_with("For more information")
+        {
+            continue;
+        }
+        parts.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use ringtrail::error::chain;
+
+    #[test]
+    fn clap_messages_fold_onto_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  --database-url <URL>\n  <TRACE_ID>\n\nUsage: ringtrail trace --database-url <URL> <TRACE_ID>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            super::one_line(rendered),
+            "the following required arguments were not provided: --database-url <URL> <TRACE_ID>"
+        );
+    }
 
     #[test]
     fn subcommand_errors_print_on_one_line() {
