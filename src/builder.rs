@@ -11,7 +11,8 @@ use crate::capture::record::MAX_RECORD_SIZE;
 use crate::guard::install_panic_flush;
 use crate::redact::Redaction;
 use crate::ring::{level_index, OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
-use crate::sink::{Destination, PostgresConfig};
+use crate::render::Format;
+use crate::sink::{Destination, JsonlConfig, PostgresConfig};
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
 
@@ -44,6 +45,9 @@ pub struct Builder {
     shutdown_timeout: Duration,
     flush_on_panic: bool,
     redaction: Redaction,
+    /// The JSON-lines sink, alone or beside `sink`.
+    jsonl: Option<JsonlConfig>,
+    service_name: String,
 }
 
 /// The longest any duration setting may be: long enough for any real use,
@@ -80,6 +84,8 @@ impl Builder {
             shutdown_timeout: Duration::from_secs(5),
             flush_on_panic: false,
             redaction: Redaction::new(),
+            jsonl: None,
+            service_name: String::new(),
         }
     }
 
@@ -90,6 +96,84 @@ impl Builder {
         self.sink = Some(SinkChoice::Postgres);
         self.postgres.url = url.into();
         self
+    }
+
+    /// Writes every row as one JSON line in `format` to the file at `path`,
+    /// or to standard output when `path` is `"-"`.
+    ///
+    /// Alone, it is a complete pipeline for a service with no database:
+    /// no PostgreSQL is needed at all. With [`postgres`](Builder::postgres)
+    /// as well, every row goes to both, through the same ring, writer
+    /// thread and redaction, and neither sink waits for the other: a
+    /// stalled reader or a slow disk costs only the file its lines
+    /// (counted in [`Stats::jsonl`](crate::Stats::jsonl) and reported in
+    /// band), and a PostgreSQL outage does not touch the file.
+    ///
+    /// The file is rotated by size ([`jsonl_rotate_bytes`](Builder::jsonl_rotate_bytes),
+    /// default 128 MiB; [`jsonl_keep`](Builder::jsonl_keep) old files,
+    /// default 8), with the `app.ndjson.1`, `.2`… names shippers know.
+    /// A FIFO or a device is written as a stream, never rotated. Lines
+    /// are written whole; see [`sink::jsonl`](crate::sink) in
+    /// ARCHITECTURE.md for what a crash can lose.
+    ///
+    /// ```no_run
+    /// let (layer, guard) = ringtrail::Builder::new()
+    ///     .postgres("postgres://postgres@127.0.0.1/app")
+    ///     .jsonl("/var/log/app/audit.ndjson", ringtrail::Format::Ocsf)
+    ///     .service_name("checkout")
+    ///     .build()?;
+    /// # Ok::<(), ringtrail::Error>(())
+    /// ```
+    pub fn jsonl(mut self, path: impl Into<PathBuf>, format: Format) -> Builder {
+        let path = path.into();
+        self.jsonl = Some(match self.jsonl.take() {
+            Some(config) => JsonlConfig {
+                path,
+                format,
+                ..config
+            },
+            None => JsonlConfig::new(path, format),
+        });
+        self
+    }
+
+    /// Rotates the JSON-lines file before it would pass `bytes` (default
+    /// 128 MiB; 0 never rotates). No file holds more, unless one line
+    /// alone is longer.
+    pub fn jsonl_rotate_bytes(mut self, bytes: u64) -> Builder {
+        self.jsonl_config().rotate_bytes = bytes;
+        self
+    }
+
+    /// How many rotated JSON-lines files are kept (default 8):
+    /// `app.ndjson.1` (the newest) to `app.ndjson.N`. 0 deletes a full
+    /// file at rotation.
+    pub fn jsonl_keep(mut self, files: usize) -> Builder {
+        self.jsonl_config().keep = files;
+        self
+    }
+
+    /// The most bytes of rendered batches waiting for the JSON-lines
+    /// output (default 16 MiB). A batch that finds it full is missed by
+    /// that sink only.
+    pub fn jsonl_queue_bytes(mut self, bytes: usize) -> Builder {
+        self.jsonl_config().queue_bytes = bytes;
+        self
+    }
+
+    /// The service the events come from, for the JSON-lines sink's
+    /// renderers: ECS `service.name`, the OTLP resource's `service.name`,
+    /// OCSF's service and endpoint names.
+    pub fn service_name(mut self, name: impl Into<String>) -> Builder {
+        self.service_name = name.into();
+        self
+    }
+
+    /// The JSON-lines settings, made with defaults (standard output, ECS)
+    /// when a knob comes before [`jsonl`](Builder::jsonl), which keeps it.
+    fn jsonl_config(&mut self) -> &mut JsonlConfig {
+        self.jsonl
+            .get_or_insert_with(|| JsonlConfig::new(crate::sink::jsonl::STDOUT.into(), Format::Ecs))
     }
 
     /// Encodes every batch exactly as for PostgreSQL, then discards it.
@@ -357,8 +441,11 @@ impl Builder {
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         let (ring, writer) = (&self.ring, &self.writer);
-        if self.sink.is_none() {
-            return bad("no sink configured: call .postgres(url)");
+        if self.sink.is_none() && self.jsonl.is_none() {
+            return bad("no sink configured: call .postgres(url) or .jsonl(path, format)");
+        }
+        if self.jsonl.as_ref().is_some_and(|j| j.path.as_os_str().is_empty()) {
+            return bad("the JSON-lines path is empty (use \"-\" for standard output)");
         }
         if ring.capacity == 0 || ring.capacity > u32::MAX as usize {
             return bad("capacity must be between 1 and 2^32 - 1 records");
@@ -424,11 +511,23 @@ impl Builder {
         } else {
             Some(redactor)
         };
-        let destination = match self.sink {
-            Some(SinkChoice::Postgres) => Destination::Postgres(self.postgres),
+        let jsonl = self.jsonl.map(|config| JsonlConfig {
+            service_name: self.service_name,
+            stall_timeout: self.postgres.stall_timeout,
+            ..config
+        });
+        let first = match self.sink {
+            Some(SinkChoice::Postgres) => Some(Destination::Postgres(self.postgres)),
             #[cfg(test)]
-            Some(SinkChoice::Panicking) => Destination::Panicking,
-            _ => Destination::Null,
+            Some(SinkChoice::Panicking) => Some(Destination::Panicking),
+            Some(SinkChoice::Null) => Some(Destination::Null),
+            None => None,
+        };
+        let destination = match (first, jsonl) {
+            (Some(first), Some(jsonl)) => Destination::Fanout(Box::new(first), jsonl),
+            (Some(first), None) => first,
+            (None, Some(jsonl)) => Destination::Jsonl(jsonl),
+            (None, None) => Destination::Null,
         };
         // Wake a sleeping writer once half a batch (or half the ring) waits.
         let wake_at = (self.writer.batch_rows / 2)

@@ -76,6 +76,7 @@ impl Guard {
         let after_shutdown = self.ring.dropped(DropReason::AfterShutdown);
         let audit = self.ring.dropped(DropReason::AuditTimeout);
         Stats {
+            jsonl: self.control.jsonl.snapshot(),
             enqueued: received + queued,
             dropped: ring_full + evicted + block_timeout + after_shutdown + audit,
             audit_dropped: audit,

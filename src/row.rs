@@ -149,3 +149,63 @@ impl Default for Row<'_> {
         }
     }
 }
+
+/// Orders field names as `jsonb` orders an object's keys: shorter names
+/// first, then bytewise. The `fields` column comes back in this order.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use ringtrail::row::jsonb_key_order;
+///
+/// assert_eq!(jsonb_key_order("zz", "aaa"), Ordering::Less);
+/// assert_eq!(jsonb_key_order("ab", "aa"), Ordering::Greater);
+/// ```
+pub fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes()))
+}
+
+/// Makes `fields` what the `fields` column keeps of them: ordered by
+/// [`jsonb_key_order`], and a repeated name only once, with its last value
+/// (`jsonb` keeps the last of duplicate keys).
+pub(crate) fn as_jsonb_keeps(fields: &mut Vec<Field<'_>>) {
+    // Stable: values of one name stay in call-site order, last one last.
+    fields.sort_by(|a, b| jsonb_key_order(a.name, b.name));
+    let mut kept = 0;
+    for i in 0..fields.len() {
+        if fields.get(i + 1).is_some_and(|next| next.name == fields[i].name) {
+            continue;
+        }
+        fields[kept] = fields[i];
+        kept += 1;
+    }
+    fields.truncate(kept);
+}
+
+/// Empties a vector and gives it back with a different lifetime parameter,
+/// keeping its allocation (the standard library collects in place when the
+/// element layout is unchanged). This lets one buffer hold fields that
+/// borrow from a different row on each use.
+pub(crate) fn recycle<'a, 'b>(mut fields: Vec<Field<'a>>) -> Vec<Field<'b>> {
+    fields.clear();
+    fields.into_iter().map(|_| unreachable!("empty")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonb_keeps_the_last_value_of_a_name_in_its_key_order() {
+        let f = |name, v| Field {
+            name,
+            value: Value::U64(v),
+        };
+        let mut fields = vec![f("bb", 1), f("a", 2), f("bb", 3), f("ab", 4), f("bb", 5)];
+        as_jsonb_keeps(&mut fields);
+        assert_eq!(fields, [f("a", 2), f("ab", 4), f("bb", 5)]);
+        let mut capacity = Vec::with_capacity(64);
+        capacity.push(f("x", 1));
+        let reused: Vec<Field<'static>> = recycle(capacity);
+        assert!(reused.is_empty() && reused.capacity() >= 64);
+    }
+}

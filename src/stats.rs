@@ -21,6 +21,12 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// The JSON-lines sink's own counters ([`Builder::jsonl`](crate::Builder::jsonl));
+    /// all zero without one. With PostgreSQL as well, the fields below
+    /// count PostgreSQL's deliveries; with the JSON-lines sink alone they
+    /// count the file's (`written` the events written, `lost` the events
+    /// it missed).
+    pub jsonl: JsonlStats,
     /// Events that got a slot in the ring (and were not evicted from it).
     pub enqueued: u64,
     /// Events lost before they were enqueued or while queued: the sum of
@@ -68,4 +74,28 @@ pub struct Stats {
     /// Values or spans of text that redaction replaced before storage, over
     /// every row (the sum of the rows' `redacted` column).
     pub redacted: u64,
+}
+
+/// What the JSON-lines sink has done, in [`Stats::jsonl`].
+///
+/// Once the producers are quiet and a flush has returned,
+/// `written + missed` equals the events that reached the sink (with
+/// PostgreSQL beside it, `enqueued`). Drop-report lines are not events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JsonlStats {
+    /// Events written to the file or standard output.
+    pub written: u64,
+    /// Events the sink missed: its queue was full (a stalled reader, a
+    /// slow disk), a write failed, or shutdown came first. Reported in
+    /// band by a `ringtrail::dropped` line with reason `jsonl_missed`.
+    pub missed: u64,
+    /// Batches written (one `write` each, or one per file when rotating).
+    pub batches: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Files rotated.
+    pub rotations: u64,
+    /// Writes that failed (their events are in `missed`).
+    pub write_errors: u64,
 }

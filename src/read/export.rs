@@ -103,7 +103,7 @@ use serde_json::Value as Json;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-use crate::row::{Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN};
+use crate::row::{jsonb_key_order, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN};
 
 /// Which rows [`export()`] reads. Every filter left `None` keeps all rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -293,7 +293,7 @@ impl ParsedFields {
             _ => vec![("fields".to_owned(), Json::String(text.to_owned()))],
         };
         // jsonb's own order: shorter keys first, then bytewise.
-        entries.sort_by(|(a, _), (b, _)| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+        entries.sort_by(|(a, _), (b, _)| jsonb_key_order(a, b));
         let texts = entries
             .iter()
             .filter(|(_, v)| scalar(v).is_none())

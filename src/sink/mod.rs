@@ -20,11 +20,15 @@
 //! | `batch.rs` | [`SealedBatch`](batch::SealedBatch): a finished COPY stream and its ledger identity |
 //! | `retry.rs` | which failures are retried, and the backoff |
 //! | `spool.rs` | the disk spool and its segment format |
+//! | `jsonl/` | the JSON-lines sink: rendered lines, its queue, the `ringtrail-jsonl` thread, rotation |
+//! | `fanout.rs` | PostgreSQL and JSON lines at once, each on its own |
 //! | `null.rs` | the null sink for benchmarks and dry runs |
 
 mod batch;
 mod config;
 mod cutoff;
+mod fanout;
+pub(crate) mod jsonl;
 mod null;
 mod postgres;
 mod retry;
@@ -33,31 +37,51 @@ mod spool;
 
 pub(crate) use config::PostgresConfig;
 pub(crate) use cutoff::Cutoff;
+pub(crate) use jsonl::{JsonlConfig, JsonlCounters};
 pub(crate) use null::NullSink;
 pub(crate) use postgres::PostgresSink;
 
 use std::sync::Arc;
 
+use crate::writer::Control;
 use crate::{Error, Fate, Row};
+use fanout::Fanout;
+use jsonl::JsonlSink;
 
 /// Where batches go, as the builder chose.
 #[derive(Debug, Clone)]
 pub(crate) enum Destination {
     Postgres(PostgresConfig),
     Null,
+    /// JSON lines alone: a service with no database.
+    Jsonl(JsonlConfig),
+    /// A sink and JSON lines beside it; the first one's deliveries are the
+    /// pipeline's `Stats`.
+    Fanout(Box<Destination>, JsonlConfig),
     /// Tests: a sink whose `commit` panics, to see the writer die.
     #[cfg(test)]
     Panicking,
 }
 
 impl Destination {
-    /// Connects the sink (and, for PostgreSQL, starts its shipper thread,
-    /// which obeys `cutoff`). Runs on the writer thread, which then owns
-    /// the sink.
-    pub(crate) fn connect(&self, cutoff: Arc<Cutoff>) -> crate::Result<Box<dyn Sink>> {
+    /// Connects the sink (and starts its threads: PostgreSQL's shippers,
+    /// the JSON-lines output, which obey the control's cutoff). Runs on
+    /// the writer thread, which then owns the sink.
+    pub(crate) fn connect(&self, control: &Control) -> crate::Result<Box<dyn Sink>> {
+        let cutoff = control.cutoff.clone();
+        let jsonl = |config| JsonlSink::open(config, control.jsonl.clone(), cutoff.clone());
         Ok(match self {
-            Destination::Postgres(config) => Box::new(PostgresSink::connect(config, cutoff)?),
+            Destination::Postgres(config) => {
+                Box::new(PostgresSink::connect(config, cutoff.clone())?)
+            }
             Destination::Null => Box::<NullSink>::default(),
+            Destination::Jsonl(config) => Box::new(jsonl(config)?),
+            Destination::Fanout(first, config) => {
+                // The file first: it fails fast on a bad path, before a
+                // connection is made.
+                let lines = jsonl(config)?;
+                Box::new(Fanout::new(first.connect(control)?, lines))
+            }
             #[cfg(test)]
             Destination::Panicking => Box::new(null::Panicking),
         })

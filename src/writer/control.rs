@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::sink::{BatchFailure, Cutoff, Outcome};
+use crate::sink::{BatchFailure, Cutoff, JsonlCounters, Outcome};
 use crate::{Error, Result};
 
 /// Monotonic counters, written by the writer thread only.
@@ -139,6 +139,8 @@ pub(crate) struct Control {
     pub(crate) counters: Counters,
     /// The shutdown deadline, shared with the sink's threads.
     pub(crate) cutoff: Arc<Cutoff>,
+    /// The JSON-lines sink's counters, shared with its output thread.
+    pub(crate) jsonl: Arc<JsonlCounters>,
 }
 
 impl Control {

@@ -35,7 +35,9 @@ use crate::redact::stage::{self, Scratch};
 use crate::redact::Redactor;
 use crate::ring::Ring;
 use crate::ring::SlotClass;
-use crate::row::{severity_number, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_ERROR};
+use crate::row::{
+    recycle, severity_number, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_ERROR,
+};
 
 /// The suffix of the field that records a cut text's original length, e.g.
 /// `message.truncated_from`.
@@ -94,15 +96,6 @@ pub(crate) struct Writer {
     /// or lost); reported to that flush.
     failure: Option<BatchFailure>,
     drops: DropReporter,
-}
-
-/// Empties a vector and gives it back with a different lifetime parameter,
-/// keeping its allocation (the standard library collects in place when the
-/// element layout is unchanged). This lets one buffer hold fields that borrow
-/// from a different record on each iteration.
-fn recycle<'a, 'b>(mut fields: Vec<Field<'a>>) -> Vec<Field<'b>> {
-    fields.clear();
-    fields.into_iter().map(|_| unreachable!("empty")).collect()
 }
 
 /// Puts the context ids an event gave as its own fields over the span's.

@@ -35,7 +35,7 @@ pub(crate) fn spawn(
             let _exit = Exited(control.clone());
             // Connect on this thread: it owns the sink's runtime, so
             // `build` never nests a runtime inside the caller's.
-            let sink = match destination.connect(control.cutoff.clone()) {
+            let sink = match destination.connect(&control) {
                 Ok(sink) => {
                     let _ = ready_tx.send(Ok(()));
                     sink
