@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::capture::record::MAX_RECORD_SIZE;
 use crate::guard::install_panic_flush;
 use crate::redact::Redaction;
-use crate::ring::{level_index, OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
 use crate::render::Format;
+use crate::ring::{level_index, OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
 use crate::sink::{Destination, JsonlConfig, PostgresConfig};
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
@@ -444,7 +444,11 @@ impl Builder {
         if self.sink.is_none() && self.jsonl.is_none() {
             return bad("no sink configured: call .postgres(url) or .jsonl(path, format)");
         }
-        if self.jsonl.as_ref().is_some_and(|j| j.path.as_os_str().is_empty()) {
+        if self
+            .jsonl
+            .as_ref()
+            .is_some_and(|j| j.path.as_os_str().is_empty())
+        {
             return bad("the JSON-lines path is empty (use \"-\" for standard output)");
         }
         if ring.capacity == 0 || ring.capacity > u32::MAX as usize {

@@ -172,7 +172,10 @@ pub(crate) fn as_jsonb_keeps(fields: &mut Vec<Field<'_>>) {
     fields.sort_by(|a, b| jsonb_key_order(a.name, b.name));
     let mut kept = 0;
     for i in 0..fields.len() {
-        if fields.get(i + 1).is_some_and(|next| next.name == fields[i].name) {
+        if fields
+            .get(i + 1)
+            .is_some_and(|next| next.name == fields[i].name)
+        {
             continue;
         }
         fields[kept] = fields[i];

@@ -108,6 +108,9 @@ where
 
     /// The hot path: claim a slot, write the record in place, publish.
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if super::on_own_thread() {
+            return; // ringtrail's own threads never log into themselves
+        }
         let ring = &*self.ring;
         let metadata = event.metadata();
         let Some((pool, index)) = ring.claim(metadata) else {

@@ -3,6 +3,7 @@
 //! throwaway cluster unless `--database-url` (or `DATABASE_URL`) names a
 //! server, and the throughput, drop, batch and row counts are reported.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,6 +37,13 @@ pub struct DemoArgs {
     /// Turn synchronous_commit off for the writer's connections.
     #[arg(long)]
     async_commit: bool,
+    /// Also write every row as a JSON line to this file (`-`: stdout,
+    /// and the report goes to stderr), beside PostgreSQL.
+    #[arg(long, value_name = "PATH")]
+    jsonl: Option<std::path::PathBuf>,
+    /// The schema of the `--jsonl` lines: ecs, ocsf, otlp or native.
+    #[arg(long, default_value = "ecs", requires = "jsonl")]
+    format: ringtrail::Format,
 }
 
 /// Every this many requests is an AI-agent request with a five-point audit
@@ -156,12 +164,24 @@ pub fn run(args: DemoArgs) -> CliResult {
         }
     };
     let started_at = SystemTime::now();
-    let (layer, guard) = ringtrail::Builder::new()
+    let mut builder = ringtrail::Builder::new()
         .postgres(url.as_str())
         .capacity(args.capacity)
         .synchronous_commit(!args.async_commit)
-        .build()?;
-    tracing_subscriber::registry().with(layer).init();
+        .service_name("ringtrail-demo");
+    // With the lines on stdout, the report goes to stderr.
+    let mut out: Box<dyn Write> = Box::new(std::io::stdout());
+    if let Some(path) = &args.jsonl {
+        builder = builder.jsonl(path, args.format);
+        if path.as_os_str() == "-" {
+            out = Box::new(std::io::stderr());
+        }
+    }
+    let (layer, guard) = builder.build()?;
+    // Not `init()`: that would also bridge the `log` records of the
+    // demo's own read queries (tokio-postgres logs at TRACE) into the
+    // workload it measures.
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
 
     let threads = args.threads.max(1);
     let requests = args.requests;
@@ -230,8 +250,9 @@ pub fn run(args: DemoArgs) -> CliResult {
     })?;
 
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
-    println!("events emitted     {events}");
-    println!(
+    writeln!(out, "events emitted     {events}")?;
+    writeln!(
+        out,
         "emit rate          {:>12.0} events/s  (target {})",
         rate(events, emitted_in),
         if args.rate == 0 {
@@ -239,29 +260,50 @@ pub fn run(args: DemoArgs) -> CliResult {
         } else {
             args.rate.to_string()
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "end-to-end rate    {:>12.0} rows/s    (emit + flush, {:.2} s)",
         rate(stats.written, total),
         total.as_secs_f64()
-    );
-    println!("enqueued           {}", stats.enqueued);
-    println!(
+    )?;
+    writeln!(out, "enqueued           {}", stats.enqueued)?;
+    writeln!(
+        out,
         "dropped            {}  (ring full {}, evicted {}, block timeout {})",
         stats.dropped, stats.dropped_ring_full, stats.dropped_evicted, stats.dropped_block_timeout
-    );
-    println!("written            {}", stats.written);
-    println!(
+    )?;
+    writeln!(out, "written            {}", stats.written)?;
+    writeln!(
+        out,
         "batches            {}  (avg {:.0} rows)",
         stats.batches,
         stats.written as f64 / stats.batches.max(1) as f64
-    );
-    println!("lost               {}", stats.lost);
-    println!(
+    )?;
+    writeln!(out, "lost               {}", stats.lost)?;
+    writeln!(
+        out,
         "drop reports       {}  (in-band `ringtrail::dropped` rows)",
         stats.drop_reports
-    );
-    println!("rows in table      {rows}  (SELECT count(*) since start = written + drop reports)");
+    )?;
+    if let Some(path) = &args.jsonl {
+        writeln!(
+            out,
+            "json lines         {} written, {} missed  ({}, {}; a stalled reader costs only these)",
+            stats.jsonl.written,
+            stats.jsonl.missed,
+            args.format,
+            if path.as_os_str() == "-" {
+                "stdout".to_owned()
+            } else {
+                path.display().to_string()
+            },
+        )?;
+    }
+    writeln!(
+        out,
+        "rows in table      {rows}  (SELECT count(*) since start = written + drop reports)"
+    )?;
     let traces = threads * requests.div_ceil(AUDITED_EVERY);
     let mut by_code = std::collections::BTreeMap::new();
     for gap in &gaps {
@@ -269,19 +311,20 @@ pub fn run(args: DemoArgs) -> CliResult {
             *by_code.entry(finding.code.as_str()).or_insert(0usize) += 1;
         }
     }
-    println!(
+    writeln!(
+        out,
         "audit traces       {traces}  ({} incomplete; `ringtrail audit-gaps` lists them)",
         gaps.len()
-    );
+    )?;
     for (code, n) in &by_code {
-        println!("  {code:<20} {n}");
+        writeln!(out, "  {code:<20} {n}")?;
     }
     if let Some(report) = &sample {
-        println!(
+        writeln!(
+            out,
             "\none incomplete trace (`ringtrail trace {}`):\n",
             report.trace_id
-        );
-        let mut out = std::io::stdout().lock();
+        )?;
         super::trace::write_timeline(&mut out, report)?;
     }
     drop(guard);

@@ -14,10 +14,12 @@
 //! row is exported. Rows come ordered by `ts`, then `id`. `--output -` or
 //! no `--output` writes to stdout.
 //!
-//! When stderr is a terminal (and without `--quiet`), a spinner there
-//! shows the rows written and rows/s, and the last line says
-//! `exported N rows in X s (R rows/s)`. Otherwise stderr stays empty
-//! unless something fails.
+//! When stdout is a terminal (and without `--quiet`), the last line on
+//! stderr says `exported N rows in X s (R rows/s)`, and while rows go to
+//! an `--output` file a spinner there shows the rows written and rows/s.
+//! When stdout is a pipe or a file, stderr stays empty unless something
+//! fails. `--service-name` names the service as the JSON-lines sink's
+//! `Builder::service_name` does, so the lines match the sink's.
 //!
 //! Exit codes: 0 exported (no row matching is not an error; a reader that
 //! closed the pipe early, `| head`, is not either), 1 the output could not
@@ -71,6 +73,12 @@ pub struct ExportArgs {
     /// No progress or summary on stderr, even on a terminal.
     #[arg(long, short)]
     quiet: bool,
+    /// The service the rows come from (ECS `service.name`, the OTLP
+    /// resource's `service.name`, OCSF's service): the same as the
+    /// JSON-lines sink's `Builder::service_name`, for byte-identical
+    /// lines.
+    #[arg(long)]
+    service_name: Option<String>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -103,7 +111,12 @@ pub fn run(args: ExportArgs) -> CliResult {
     }
     let config = args.database.config()?;
     let path = args.output.filter(|p| p.as_os_str() != "-");
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    // Progress and the summary are for a person at a terminal: not when
+    // stdout goes to a pipe or a file. The spinner only when the rows go
+    // to a file, so it never garbles rows printed on that terminal.
+    let at_terminal =
+        !args.quiet && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let show_progress = at_terminal && path.is_some();
     runtime()?.block_on(async {
         let client = connect(&config).await?;
         let sink: Box<dyn Write> =
@@ -116,7 +129,8 @@ pub fn run(args: ExportArgs) -> CliResult {
         let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, sink);
         let progress = show_progress.then(|| spinner(args.format));
         let started = Instant::now();
-        let mut renderer = Renderer::new(args.format);
+        let mut renderer =
+            Renderer::new(args.format).with_service_name(args.service_name.unwrap_or_default());
         let mut line = Vec::with_capacity(1024);
         // The first write error; the export stops there.
         let mut written: std::io::Result<()> = Ok(());
@@ -145,7 +159,7 @@ pub fn run(args: ExportArgs) -> CliResult {
         }
         let done = done.map_err(|e| Failure::database("cannot export the rows", e))?;
         finish_output(written)?;
-        if show_progress && !done.stopped {
+        if at_terminal && !done.stopped {
             eprintln!("{}", summary(done.rows, started.elapsed()));
         }
         Ok(())

@@ -99,7 +99,10 @@ impl PostgresSink {
             let (done, writer) = (done_tx.clone(), writer.clone());
             let thread = std::thread::Builder::new()
                 .name("ringtrail-shipper".into())
-                .spawn(move || run_lane(shipper, lane, batches, done, writer))?;
+                .spawn(move || {
+                    crate::capture::mark_own_thread();
+                    run_lane(shipper, lane, batches, done, writer)
+                })?;
             lanes.push(Lane {
                 queue: Some(queue),
                 in_flight: 0,

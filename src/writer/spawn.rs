@@ -33,6 +33,7 @@ pub(crate) fn spawn(
             // However the thread ends, a panic included, waiting flushes
             // hear of it instead of hanging.
             let _exit = Exited(control.clone());
+            crate::capture::mark_own_thread();
             // Connect on this thread: it owns the sink's runtime, so
             // `build` never nests a runtime inside the caller's.
             let sink = match destination.connect(&control) {

@@ -190,7 +190,10 @@ impl JsonlSink {
             let path = config.path.clone();
             std::thread::Builder::new()
                 .name("ringtrail-jsonl".into())
-                .spawn(move || write_batches(&mut output, &queue, &path))?
+                .spawn(move || {
+                    crate::capture::mark_own_thread();
+                    write_batches(&mut output, &queue, &path)
+                })?
         };
         Ok(JsonlSink {
             renderer: Renderer::new(config.format).with_service_name(&config.service_name),
@@ -317,10 +320,9 @@ impl JsonlSink {
     /// The second half: waits for the output thread until the shutdown
     /// cutoff, and counts what it could not write by then as missed.
     pub(crate) fn finish_close(&mut self) -> Outcome {
-        let left = self
-            .cutoff
-            .get()
-            .map_or(self.stall_timeout, |at| at.saturating_duration_since(Instant::now()));
+        let left = self.cutoff.get().map_or(self.stall_timeout, |at| {
+            at.saturating_duration_since(Instant::now())
+        });
         let left = left.max(Duration::from_millis(100));
         if let Err(events) = self.queue.drain(left) {
             self.miss(events);

@@ -259,7 +259,10 @@ mod tests {
         for i in 0..n {
             let text = format!("{{\"n\":{i}}}");
             out.extend_from_slice(text.as_bytes());
-            out.extend(std::iter::repeat_n(b' ', width.saturating_sub(text.len() + 1)));
+            out.extend(std::iter::repeat_n(
+                b' ',
+                width.saturating_sub(text.len() + 1),
+            ));
             out.push(b'\n');
         }
         out

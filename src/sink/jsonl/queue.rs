@@ -208,6 +208,8 @@ impl Queue {
                 for batch in dropped {
                     state.bytes -= batch.lines.len();
                     events += batch.events;
+                    // The reports they carried are still owed.
+                    state.missed.merge(batch.reports);
                 }
                 return Err(events);
             }
