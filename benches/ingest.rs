@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | `ringtrail` | emits `rows` events through the real [`ringtrail::Layer`] (ring of 131,072 records, batches of 8,192 rows), then [`ringtrail::Guard::flush`] returns: every row committed (per batch: `BEGIN`, `COPY`, an `INSERT` of its batch-ledger row, `COMMIT`) | `synchronous_commit = on` (ringtrail's default, durable) |
 //! | `ringtrail_redaction_off` | the same, built with `.redaction(Redaction::off())`: what redaction (on by default, in every other ringtrail variant) costs | `on` |
+//! | `ringtrail_with_jsonl` | the same, with the JSON-lines sink beside PostgreSQL (ECS lines to a file in the temp dir, rotated at 64 MiB, one old file kept): what rendering and writing every row a second time costs the writer | `on` |
 //! | `ringtrail_async_commit` | the same, built with `.synchronous_commit(false)` | `off` |
 //! | `raw_copy` | sends pre-encoded binary COPY batches of 8,192 rows ([`ringtrail::encode::copy::CopyEncoder`], encoded before timing), one `BEGIN; COPY; COMMIT` per batch, through `tokio_postgres` `copy_in` with a statement prepared before timing: the physical limit of this machine | `on` |
 //! | `insert_unnest` | `INSERT INTO ringtrail.logs (...) SELECT * FROM UNNEST($1::timestamptz[], ...)` of 16 column arrays, 8,192 rows per statement and transaction (the replaced design's later versions, which flushed every 100 rows: 8,192 is the most favourable batch for them) | `off`, as in that design |
@@ -691,19 +692,25 @@ fn specs(sizes: Sizes) -> Vec<Spec> {
             name: "ringtrail",
             rows: sizes.copy,
             commit: "on",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, false, rows)),
         },
         Spec {
             name: "ringtrail_redaction_off",
             rows: sizes.copy,
             commit: "on",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, false, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, false, false, rows)),
+        },
+        Spec {
+            name: "ringtrail_with_jsonl",
+            rows: sizes.copy,
+            commit: "on",
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, true, rows)),
         },
         Spec {
             name: "ringtrail_async_commit",
             rows: sizes.copy,
             commit: "off",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, false, true, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, false, true, false, rows)),
         },
         Spec {
             name: "raw_copy",
@@ -734,7 +741,13 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    fn build(url: &str, synchronous_commit: bool, redaction: bool, rows: u64) -> Pipeline {
+    fn build(
+        url: &str,
+        synchronous_commit: bool,
+        redaction: bool,
+        jsonl: bool,
+        rows: u64,
+    ) -> Pipeline {
         assert!(
             rows as usize <= RING_CAPACITY,
             "an iteration must fit the ring"
@@ -744,7 +757,18 @@ impl Pipeline {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        let (layer, guard) = ringtrail::Builder::new()
+        let mut builder = ringtrail::Builder::new();
+        if jsonl {
+            let path = std::env::temp_dir().join(format!(
+                "ringtrail-ingest-bench-{}.ecs.jsonl",
+                std::process::id()
+            ));
+            builder = builder
+                .jsonl(path, ringtrail::Format::Ecs)
+                .jsonl_rotate_bytes(64 << 20)
+                .jsonl_keep(1);
+        }
+        let (layer, guard) = builder
             .postgres(url)
             .capacity(RING_CAPACITY)
             .batch_rows(BATCH_ROWS)
@@ -776,6 +800,10 @@ impl Load for Pipeline {
         let after = self.guard.stats();
         assert_eq!(after.dropped, before.dropped, "{variant}: events dropped");
         assert_eq!(after.written - before.written, rows, "{variant}: written");
+        assert_eq!(
+            after.jsonl.missed, before.jsonl.missed,
+            "{variant}: JSON lines missed"
+        );
         let unwritten = |s: &ringtrail::Stats| (s.spooled, s.dead_lettered, s.lost, s.drop_reports);
         assert_eq!(
             unwritten(&after),

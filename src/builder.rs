@@ -113,8 +113,9 @@ impl Builder {
     /// default 128 MiB; [`jsonl_keep`](Builder::jsonl_keep) old files,
     /// default 8), with the `app.ndjson.1`, `.2`… names shippers know.
     /// A FIFO or a device is written as a stream, never rotated. Lines
-    /// are written whole; see [`sink::jsonl`](crate::sink) in
-    /// ARCHITECTURE.md for what a crash can lose.
+    /// are written whole, and a torn last line (a machine crash) is cut
+    /// when the file is opened again; the README's "The JSON-lines sink"
+    /// says what a crash can lose.
     ///
     /// ```no_run
     /// let (layer, guard) = ringtrail::Builder::new()

@@ -56,6 +56,16 @@
 //! | redact: secrets out of every row before any sink | [`redact`] | `ringtrail-writer` |
 //! | encode: rows → binary COPY / JSON bytes | [`encode`] | `ringtrail-writer` |
 //! | sink: seals batches and ships each in one transaction, exactly once, with retries, dead letters and a disk spool | `sink` | `ringtrail-writer`, `ringtrail-shipper` |
+//! | or beside it (or alone): every row as an ECS, OCSF, OTLP or native JSON line, to a rotated file or stdout ([`Builder::jsonl`]) | `sink` | `ringtrail-writer`, `ringtrail-jsonl` |
+//!
+//! No database at all:
+//!
+//! ```no_run
+//! let (layer, guard) = ringtrail::Builder::new()
+//!     .jsonl("-", ringtrail::Format::Ecs) // ECS JSON lines on stdout
+//!     .build()?;
+//! # Ok::<(), ringtrail::Error>(())
+//! ```
 //!
 //! Beside the pipeline: [`audit`], the five-point AI audit trace (wire
 //! contract, typed API, completeness rules); [`render`], rows as ECS, OCSF,
@@ -98,5 +108,5 @@ pub use guard::Guard;
 pub use render::Format;
 pub use ring::OverflowPolicy;
 pub use row::{Field, Row, Value};
-pub use stats::Stats;
+pub use stats::{JsonlStats, Stats};
 pub use writer::DROPPED_TARGET;
