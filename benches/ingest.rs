@@ -342,7 +342,7 @@ impl Db {
     /// Sends one event through a real ringtrail pipeline and keeps the
     /// stored row as the template for every variant.
     fn calibrate(&mut self) {
-        let pipeline = Pipeline::build(&self.url, true, true, 1);
+        let pipeline = Pipeline::build(&self.url, true, true, false, 1);
         tracing::dispatcher::with_default(&pipeline.dispatch, || emit_all(1));
         pipeline.guard.flush().expect("flush the calibration event");
         let shapes = self.shapes();
