@@ -163,8 +163,9 @@ impl Builder {
     }
 
     /// The service the events come from, for the JSON-lines sink's
-    /// renderers: ECS `service.name`, the OTLP resource's `service.name`,
-    /// OCSF's service and endpoint names.
+    /// renderers (ECS `service.name`, the OTLP resource's `service.name`,
+    /// OCSF's service and endpoint names) and, with the `metrics` feature,
+    /// the `pipeline` label of every `ringtrail_*` series.
     pub fn service_name(mut self, name: impl Into<String>) -> Builder {
         self.service_name = name.into();
         self
@@ -516,6 +517,7 @@ impl Builder {
         } else {
             Some(redactor)
         };
+        self.writer.pipeline = self.service_name.clone();
         let jsonl = self.jsonl.map(|config| JsonlConfig {
             service_name: self.service_name,
             stall_timeout: self.postgres.stall_timeout,

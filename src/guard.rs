@@ -5,7 +5,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::ring::{DropReason, Ring};
+use crate::ring::Ring;
 use crate::writer::Control;
 use crate::{Error, Result, Stats};
 
@@ -65,36 +65,7 @@ impl Guard {
 
     /// The pipeline's counters now.
     pub fn stats(&self) -> Stats {
-        let counters = &self.control.counters;
-        // Read the writer's count before the ring: a record moving from one
-        // to the other is then counted once or not at all, never twice.
-        let received = counters.received();
-        let queued = self.ring.ready_len() as u64;
-        let ring_full = self.ring.dropped(DropReason::RingFull);
-        let evicted = self.ring.dropped(DropReason::Evicted);
-        let block_timeout = self.ring.dropped(DropReason::BlockTimeout);
-        let after_shutdown = self.ring.dropped(DropReason::AfterShutdown);
-        let audit = self.ring.dropped(DropReason::AuditTimeout);
-        Stats {
-            jsonl: self.control.jsonl.snapshot(),
-            enqueued: received + queued,
-            dropped: ring_full + evicted + block_timeout + after_shutdown + audit,
-            audit_dropped: audit,
-            dropped_ring_full: ring_full,
-            dropped_evicted: evicted,
-            dropped_block_timeout: block_timeout,
-            dropped_after_shutdown: after_shutdown,
-            written: counters.written(),
-            batches: counters.batches(),
-            queued,
-            spooled: counters.spooled(),
-            dead_lettered: counters.dead_lettered(),
-            lost: counters.lost(),
-            recovered: counters.recovered(),
-            inherited_lost: counters.inherited_lost(),
-            drop_reports: counters.drop_reports(),
-            redacted: counters.redacted(),
-        }
+        Stats::collect(&self.ring, &self.control)
     }
 
     /// Flushes, stops the writer and shipper threads (joining them) and

@@ -89,6 +89,8 @@ pub mod encode;
 pub mod error;
 mod guard;
 mod level;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod migrate;
 pub mod read;
 pub mod redact;

@@ -1,5 +1,8 @@
 //! [`Stats`]: what the pipeline has done so far.
 
+use crate::ring::{DropReason, Ring};
+use crate::writer::Control;
+
 /// Counters of one ringtrail pipeline, from [`Guard::stats`](crate::Guard::stats).
 ///
 /// Once the producers are quiet and [`Guard::flush`](crate::Guard::flush)
@@ -98,4 +101,42 @@ pub struct JsonlStats {
     pub rotations: u64,
     /// Writes that failed (their events are in `missed`).
     pub write_errors: u64,
+}
+
+impl Stats {
+    /// The counters now, from the ring and the writer's control (what
+    /// [`Guard::stats`](crate::Guard::stats) returns; the writer thread
+    /// reads the same for the `metrics` export).
+    pub(crate) fn collect(ring: &Ring, control: &Control) -> Stats {
+        let counters = &control.counters;
+        // Read the writer's count before the ring: a record moving from one
+        // to the other is then counted once or not at all, never twice.
+        let received = counters.received();
+        let queued = ring.ready_len() as u64;
+        let ring_full = ring.dropped(DropReason::RingFull);
+        let evicted = ring.dropped(DropReason::Evicted);
+        let block_timeout = ring.dropped(DropReason::BlockTimeout);
+        let after_shutdown = ring.dropped(DropReason::AfterShutdown);
+        let audit = ring.dropped(DropReason::AuditTimeout);
+        Stats {
+            jsonl: control.jsonl.snapshot(),
+            enqueued: received + queued,
+            dropped: ring_full + evicted + block_timeout + after_shutdown + audit,
+            audit_dropped: audit,
+            dropped_ring_full: ring_full,
+            dropped_evicted: evicted,
+            dropped_block_timeout: block_timeout,
+            dropped_after_shutdown: after_shutdown,
+            written: counters.written(),
+            batches: counters.batches(),
+            queued,
+            spooled: counters.spooled(),
+            dead_lettered: counters.dead_lettered(),
+            lost: counters.lost(),
+            recovered: counters.recovered(),
+            inherited_lost: counters.inherited_lost(),
+            drop_reports: counters.drop_reports(),
+            redacted: counters.redacted(),
+        }
+    }
 }

@@ -355,7 +355,7 @@ fn standard_output_that_nobody_reads_does_not_stop_postgresql_ingest() {
             "--format",
             "ecs",
         ])
-        .args(["--threads", "2", "--requests", "4000", "--rate", "0"])
+        .args(["--threads", "2", "--events", "40000", "--rate", "0"])
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -56,6 +56,9 @@ pub(crate) struct WriterConfig {
     pub(crate) urgent_interval: Duration,
     /// Runs on every row before the sink; `None` when redaction is off.
     pub(crate) redactor: Option<Redactor>,
+    /// The `pipeline` label of the `metrics` export.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) pipeline: String,
 }
 
 impl Default for WriterConfig {
@@ -68,6 +71,7 @@ impl Default for WriterConfig {
             flush_interval: Duration::from_millis(100),
             urgent_interval: Duration::from_millis(10),
             redactor: None,
+            pipeline: String::new(),
         }
     }
 }
@@ -96,7 +100,14 @@ pub(crate) struct Writer {
     /// or lost); reported to that flush.
     failure: Option<BatchFailure>,
     drops: DropReporter,
+    /// When the `metrics` export was last published.
+    #[cfg(feature = "metrics")]
+    published: Instant,
 }
+
+/// How often the writer publishes `Stats` to the `metrics` facade.
+#[cfg(feature = "metrics")]
+const METRICS_EVERY: Duration = Duration::from_secs(1);
 
 /// Puts the context ids an event gave as its own fields over the span's.
 /// A string is used as it is; any other value as its text, written into
@@ -154,12 +165,16 @@ impl Writer {
             redaction: Scratch::default(),
             failure: None,
             drops: DropReporter::new(),
+            #[cfg(feature = "metrics")]
+            published: Instant::now(),
         }
     }
 
     /// The thread's main loop. Returns after a shutdown request, once every
     /// record published before it is committed, spooled or counted lost.
     pub(crate) fn run(mut self) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::describe();
         self.ring.doorbell.register_writer();
         let mut pass = self.ring.drain_pass();
         loop {
@@ -190,9 +205,15 @@ impl Writer {
                 // Wait for the batches in flight: a flush is complete only
                 // when they are committed (or spooled).
                 self.collect(Wait::All);
+                #[cfg(feature = "metrics")]
+                self.publish_metrics();
                 self.control.complete(requested, self.failure.take());
             } else {
                 self.collect(Wait::No);
+            }
+            #[cfg(feature = "metrics")]
+            if self.published.elapsed() >= METRICS_EVERY {
+                self.publish_metrics();
             }
             if self.ring.ready_len() == 0 {
                 self.sleep(now);
@@ -235,12 +256,29 @@ impl Writer {
         }
         let outcome = self.sink.close();
         self.apply(outcome);
+        #[cfg(feature = "metrics")]
+        self.publish_metrics();
         self.control.complete(ticket, self.failure.take());
+    }
+
+    /// Sets the `metrics` series to the counters now.
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&mut self) {
+        let stats = crate::Stats::collect(&self.ring, &self.control);
+        let name = match self.config.pipeline.as_str() {
+            "" => crate::metrics::DEFAULT_PIPELINE,
+            name => name,
+        };
+        crate::metrics::publish(&stats, name);
+        self.published = Instant::now();
     }
 
     /// Parks until woken, or until the batch in progress is due.
     fn sleep(&mut self, now: Instant) {
         let wake = self.timer.wake_at(now);
+        // Idle or not, the `metrics` series stay at most a period old.
+        #[cfg(feature = "metrics")]
+        let wake = wake.min(now + METRICS_EVERY);
         self.ring.doorbell.park();
         // Re-check after announcing the park (the doorbell's fence pairs
         // with the producers'), so a record published meanwhile is seen.
