@@ -64,13 +64,20 @@
 //! ```
 
 pub mod export;
+pub mod filter;
+pub mod follow;
 pub mod gaps;
+pub mod query;
+pub mod stats;
 pub mod trace;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use export::{export, level_from_name, ExportFilter, Exported};
+pub use follow::{Backlog, Cursor, CursorError, Follower};
 pub use gaps::{each_gap, gaps, Gap, Scan};
+pub use query::{last, query};
+pub use stats::{stats, TableStats};
 pub use trace::{trace, TraceReport, TraceRow};
 
 /// The default grace period: a trace without a result whose last point is
