@@ -13,9 +13,9 @@
 //! else: `{"trace_id", "findings": [{"code", ...}], "points", "first_ts",
 //! "last_ts"}`.
 //!
-//! Exit codes: 0 the window was checked (incomplete traces or not), 2
-//! invalid arguments, 3 the database could not be reached or queried.
-//! Every failure is one line on stderr.
+//! Exit codes: 0 the window was checked (incomplete traces or not), 1
+//! the database could not be reached or queried (or its URL does not
+//! parse), 2 invalid arguments. Every failure is one line on stderr.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};

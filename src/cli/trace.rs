@@ -20,8 +20,9 @@
 //! "point", "level", "target", "message", "fields", "context"}, ...]}`.
 //!
 //! Exit codes: 0 the trace was shown (complete or not), 1 no row has that
-//! trace id, 2 invalid arguments, 3 the database could not be reached or
-//! queried. Every failure is one line on stderr.
+//! trace id or the database could not be reached or queried (or its URL
+//! does not parse), 2 invalid arguments. Every failure is one line on
+//! stderr.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -40,13 +41,14 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// The parsed connection settings; an unparsable URL is a usage error
-    /// (the URL itself is not repeated: it may hold a password).
+    /// The parsed connection settings; an unparsable URL is an error at
+    /// run time, exit code 1 (the URL itself is not repeated: it may hold
+    /// a password).
     pub fn config(&self) -> Result<tokio_postgres::Config, Failure> {
         self.database_url
             .parse()
             .map_err(|e: tokio_postgres::Error| {
-                Failure::usage(format!(
+                Failure::new(super::EXIT_DATABASE, format!(
                     "invalid --database-url: {}",
                     ringtrail::error::chain(&e)
                 ))
@@ -62,7 +64,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(1, e))
 }
 
-/// Connects for reading; a failure is exit code 3 with the server's reason.
+/// Connects for reading; a failure is exit code 1 with the server's reason.
 pub async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, Failure> {
     const DOING: &str = "cannot connect to the database";
     ringtrail::read::connect(config).await.map_err(|e| match e {

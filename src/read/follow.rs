@@ -90,13 +90,13 @@
 //!     }).await?;
 //!     assert_eq!(seen, ["hello"]);
 //!     client.batch_execute(batch).await?;
-//!     let shown = follower.poll(&mut client, |row| {
+//!     let polled = follower.poll(&mut client, |row| {
 //!         seen.push(row.message.to_owned());
 //!         ControlFlow::Continue(())
 //!     }).await?;
-//!     assert_eq!((shown, seen.len()), (1, 2));
+//!     assert_eq!((polled.rows, polled.batches, seen.len()), (1, 1, 2));
 //!     // Nothing new: nothing shown.
-//!     assert_eq!(follower.poll(&mut client, |_| ControlFlow::Continue(())).await?, 0);
+//!     assert_eq!(follower.poll(&mut client, |_| ControlFlow::Continue(())).await?.rows, 0);
 //!     let cursor: read::Cursor = follower.cursor().to_string().parse()?;
 //!     assert_eq!(&cursor, follower.cursor());
 //!     Ok::<_, Box<dyn std::error::Error>>(())
@@ -326,10 +326,11 @@ impl Follower {
 
     /// Hands the rows `filter` keeps of every batch committed since the
     /// last poll (or the start) to `on_row`, ordered by `ts` then `id`
-    /// within this poll, and moves the cursor past them. Returns how many
-    /// rows it handed over. Reads at most [`MAX_BATCHES_PER_POLL`]
-    /// batches; the cursor only moves once every row of a poll was read,
-    /// so a poll that fails (a lost connection) can simply be repeated.
+    /// within this poll, and moves the cursor past them. Reads at most
+    /// [`MAX_BATCHES_PER_POLL`] batches ([`Polled::caught_up`] says
+    /// whether that was all); the cursor only moves once every row of a
+    /// poll was read, so a poll that fails (a lost connection) can simply
+    /// be repeated.
     ///
     /// # Errors
     ///
@@ -338,7 +339,7 @@ impl Follower {
         &mut self,
         client: &mut Client,
         mut on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
-    ) -> crate::Result<u64> {
+    ) -> crate::Result<Polled> {
         let tx = snapshot(client).await?;
         let xmin = snapshot_xmin(&tx).await?;
         let shown: Vec<String> = self.cursor.shown.iter().map(i64::to_string).collect();
@@ -388,11 +389,28 @@ impl Follower {
         self.cursor
             .shown
             .extend(batches.iter().map(|b| b.get::<_, i64>(0)));
-        if (batches.len() as i64) < MAX_BATCHES_PER_POLL {
+        let caught_up = (batches.len() as i64) < MAX_BATCHES_PER_POLL;
+        if caught_up {
             self.cursor.advance(xmin);
         }
-        Ok(handed)
+        Ok(Polled {
+            rows: handed,
+            batches: batches.len(),
+            caught_up,
+        })
     }
+}
+
+/// What one [`Follower::poll`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    /// Rows handed to the callback.
+    pub rows: u64,
+    /// Newly committed batches read (their rows may all be filtered out).
+    pub batches: usize,
+    /// Whether every batch committed before the poll's snapshot was read
+    /// (false when [`MAX_BATCHES_PER_POLL`] cut it short: poll again).
+    pub caught_up: bool,
 }
 
 /// A flag raised by each NOTIFY on [`CHANNEL`]; see

@@ -74,7 +74,7 @@ pub mod trace;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use export::{export, level_from_name, ExportFilter, Exported};
-pub use follow::{Backlog, Cursor, CursorError, Follower};
+pub use follow::{Backlog, Cursor, CursorError, Follower, Polled};
 pub use gaps::{each_gap, gaps, Gap, Scan};
 pub use query::{last, query};
 pub use stats::{stats, TableStats};
