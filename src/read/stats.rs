@@ -7,8 +7,9 @@
 //! aggregate scan of `ringtrail.logs` (a full scan: on a large table
 //! this takes as long as `SELECT count(*)`). Sizes are
 //! `pg_total_relation_size` (heap, indexes and TOAST) of each leaf of
-//! `pg_partition_tree('ringtrail.logs')`: the partitions when the table
-//! is partitioned, the table itself when it is not. The last hour is
+//! `pg_partition_tree('ringtrail.logs')` when the table is partitioned
+//! (that function lists nothing for a plain table), of the table itself
+//! when it is not. The last hour is
 //! `committed_at` in the ledger, `ringtrail.batches`.
 //!
 //! ```
@@ -125,6 +126,19 @@ pub async fn stats(client: &Client) -> crate::Result<TableStats> {
         let bytes = count(leaf.get(1));
         stats.logs_bytes += bytes;
         stats.partitions.push((leaf.get(0), bytes));
+    }
+    if stats.partitions.is_empty() {
+        // A plain table: pg_partition_tree lists nothing.
+        let row = client
+            .query_one(
+                "SELECT pg_total_relation_size('ringtrail.logs')",
+                &[],
+            )
+            .await?;
+        stats.logs_bytes = count(row.get(0));
+        stats
+            .partitions
+            .push(("ringtrail.logs".to_owned(), stats.logs_bytes));
     }
     let row = client
         .query_one(
