@@ -192,8 +192,9 @@ fn query_applies_each_filter() {
     let human = ok(&url, &["query", "--level", "error"]);
     assert_eq!(human.lines().count(), 1, "{human}");
     assert!(human.starts_with("20"), "{human}");
+    // Fields in jsonb's order (shorter keys first), then the context.
     assert!(
-        human.contains("  ERROR  app::db  write failed: disk 100% full  attempt=3  ok=false  trace_id=t-1  user_id=u-1  session_id=s-1"),
+        human.contains("  ERROR  app::db  write failed: disk 100% full  ok=false  attempt=3  trace_id=t-1  user_id=u-1  session_id=s-1"),
         "{human}"
     );
     assert!(!human.contains('\x1b'), "{human:?}");
@@ -643,14 +644,15 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         args.extend(["--color", "sometimes", "--database-url", nowhere]);
         assert_one_line_failure(&run(&args), 2, "--color");
     }
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["query", "--since", "yesterday"], "--since: \"yesterday\""),
         (&["tail", "-f", "--since", "1.5h"], "--since"),
         (&["query", "--until", "2026-13-01T00:00:00Z"], "--until"),
         (&["query", "--level", "loud"], "unknown level"),
         (&["tail", "--level", "4"], "unknown level"),
         (&["query", "--field", "attempt"], "KEY=VALUE"),
-        (&["query", "--limit", "-1"], "--limit"),
+        (&["query", "--limit", "many"], "--limit"),
+        (&["query", "--limit", "-1"], "'-1'"),
         (&["tail", "-n", "many"], "--lines"),
         (&["tail", "--after", "yesterday"], "not a cursor"),
         (&["tail", "--after", "rt1:5", "-n", "3"], "--after"),
