@@ -170,7 +170,10 @@ fn query_applies_each_filter() {
         (vec!["--field", "attempt=3"], vec![R1, R5]),
         (vec!["--field", "ok=true"], vec![R3]),
         (vec!["--field", "who=a b"], vec![R3]),
-        (vec!["--field", "attempt=3", "--field", "ok=false"], vec![R1]),
+        (
+            vec!["--field", "attempt=3", "--field", "ok=false"],
+            vec![R1],
+        ),
         (vec!["--since", "100m"], vec![R3, R4, R5]),
         (vec!["--until", "100m"], vec![R1, R2]),
         (
@@ -207,13 +210,13 @@ fn query_applies_each_filter() {
         .output()
         .unwrap();
     assert!(stdout(&out).contains('\x1b'));
-    assert_eq!(
-        ok(&url, &["query", "--color", "never"]).lines().count(),
-        5
-    );
+    assert_eq!(ok(&url, &["query", "--color", "never"]).lines().count(), 5);
 
     // A SIEM's schema, one JSON object per row.
-    let ecs = json_lines(&ok(&url, &["query", "--format", "ecs", "--trace-id", "t-1"]));
+    let ecs = json_lines(&ok(
+        &url,
+        &["query", "--format", "ecs", "--trace-id", "t-1"],
+    ));
     assert_eq!(ecs.len(), 2);
     assert_eq!(ecs[0]["log.level"], "error", "{:#}", ecs[0]);
     let otlp = json_lines(&ok(&url, &["query", "--format", "otlp", "--limit", "1"]));
@@ -233,8 +236,14 @@ fn tail_prints_the_last_rows_oldest_first() {
     let url = filter_rows();
     assert_eq!(messages(&url, &["tail"]), [R1, R2, R3, R4, R5]);
     assert_eq!(messages(&url, &["tail", "-n", "2"]), [R4, R5]);
-    assert_eq!(messages(&url, &["tail", "-n", "1", "--level", "warn"]), [R2]);
-    assert_eq!(messages(&url, &["tail", "--lines", "0"]), Vec::<String>::new());
+    assert_eq!(
+        messages(&url, &["tail", "-n", "1", "--level", "warn"]),
+        [R2]
+    );
+    assert_eq!(
+        messages(&url, &["tail", "--lines", "0"]),
+        Vec::<String>::new()
+    );
     assert_eq!(
         messages(&url, &["tail", "--since", "100m", "--target", "app"]),
         [R3, R5]
@@ -282,7 +291,10 @@ fn stats_human_and_json() {
         .sum();
     assert_eq!(by_day, 28);
     assert_eq!(doc["last_hour"]["rows"], 28, "{doc:#}");
-    assert!(doc["last_hour"]["batches"].as_u64().unwrap() >= 1, "{doc:#}");
+    assert!(
+        doc["last_hour"]["batches"].as_u64().unwrap() >= 1,
+        "{doc:#}"
+    );
     assert_eq!(doc["dead_letters"], 0);
     assert!(doc["sizes"]["logs"].as_u64().unwrap() > 0, "{doc:#}");
     assert_eq!(doc["spool"]["segments"], 2, "{doc:#}");
@@ -318,7 +330,14 @@ struct Follow {
 impl Follow {
     /// Starts it and waits for its first cursor line (the backlog is out).
     fn start(url: &str, args: &[&str]) -> Follow {
-        let mut all = vec!["tail", "-f", "--json", "--show-cursor", "--database-url", url];
+        let mut all = vec![
+            "tail",
+            "-f",
+            "--json",
+            "--show-cursor",
+            "--database-url",
+            url,
+        ];
         all.extend(args);
         let mut child = command(&all)
             .stdout(Stdio::piped())
@@ -345,7 +364,11 @@ impl Follow {
         });
         let follow = Follow { child, out, err };
         follow.until("the first cursor", Duration::from_secs(30), |f| {
-            f.err.lock().unwrap().iter().any(|l| l.starts_with("cursor "))
+            f.err
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("cursor "))
         });
         follow
     }
@@ -366,7 +389,9 @@ impl Follow {
 
     /// Waits until `n` rows were printed.
     fn wait_rows(&self, n: usize, within: Duration) {
-        self.until(&format!("{n} rows"), within, |f| f.out.lock().unwrap().len() >= n);
+        self.until(&format!("{n} rows"), within, |f| {
+            f.out.lock().unwrap().len() >= n
+        });
     }
 
     /// The rows printed so far, parsed, with when each arrived.
@@ -375,7 +400,12 @@ impl Follow {
             .lock()
             .unwrap()
             .iter()
-            .map(|(at, l)| (*at, serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))))
+            .map(|(at, l)| {
+                (
+                    *at,
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")),
+                )
+            })
             .collect()
     }
 
@@ -521,7 +551,11 @@ fn tail_follow_shows_every_committed_row_exactly_once() {
     // Every row committed since --since, once; nothing else.
     let ids = unique_ids(&rows);
     assert_eq!(ids, table_ids(&url, &["ancient", "held-old"]));
-    assert!(follow.stderr().iter().all(|l| l.starts_with("cursor ")), "{:?}", follow.stderr());
+    assert!(
+        follow.stderr().iter().all(|l| l.starts_with("cursor ")),
+        "{:?}",
+        follow.stderr()
+    );
     drop(fast_guard);
     drop(slow_guard);
 }
@@ -598,7 +632,15 @@ fn after_resumes_from_a_printed_cursor() {
     emit(&dispatch, "second", 30);
     guard.flush().expect("flush");
     drop(guard);
-    let out = run(&["tail", "--after", &cursor, "--json", "--show-cursor", "--database-url", &url]);
+    let out = run(&[
+        "tail",
+        "--after",
+        &cursor,
+        "--json",
+        "--show-cursor",
+        "--database-url",
+        &url,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = json_lines(&stdout(&out));
     assert_eq!(rows.len(), 30);
@@ -606,7 +648,10 @@ fn after_resumes_from_a_printed_cursor() {
     let next = last_cursor(&stderr(&out));
 
     // From the new cursor: nothing more; from the old one: the same rows.
-    assert_eq!(messages(&url, &["tail", "--after", &next]), Vec::<String>::new());
+    assert_eq!(
+        messages(&url, &["tail", "--after", &next]),
+        Vec::<String>::new()
+    );
     assert_eq!(messages(&url, &["tail", "--after", &cursor]).len(), 30);
     // Filters apply to what follows a cursor too.
     assert_eq!(
@@ -657,7 +702,10 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         (&["tail", "--after", "yesterday"], "not a cursor"),
         (&["tail", "--after", "rt1:5", "-n", "3"], "--after"),
         (&["query", "--json", "--format", "ecs"], "--format"),
-        (&["query", "--since", "1h", "--until", "2h"], "is not before"),
+        (
+            &["query", "--since", "1h", "--until", "2h"],
+            "is not before",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = args.to_vec();

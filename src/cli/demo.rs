@@ -282,7 +282,10 @@ pub fn run(args: DemoArgs) -> CliResult {
             report.trace_id
         );
         let mut out = std::io::stdout().lock();
-        super::trace::write_timeline(&mut out, report)?;
+        let color = super::output::ColorArgs {
+            color: super::output::ColorChoice::Auto,
+        };
+        super::trace::write_timeline(&mut out, report, color.enabled())?;
     }
     drop(guard);
     let expected = stats.written + stats.drop_reports;

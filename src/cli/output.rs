@@ -178,7 +178,9 @@ fn show(value: Value<'_>) -> String {
     match value {
         Value::Str(s)
             if !s.is_empty()
-                && !s.contains(|c: char| c.is_whitespace() || c.is_control() || "\"'=".contains(c)) =>
+                && !s.contains(|c: char| {
+                    c.is_whitespace() || c.is_control() || "\"'=".contains(c)
+                }) =>
         {
             s.to_owned()
         }

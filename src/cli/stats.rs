@@ -203,7 +203,10 @@ fn human(stats: &TableStats, spool: Option<&Spool>, color: bool) -> String {
             size(stats.dead_letters_bytes)
         ),
     );
-    let partitioned = stats.partitions.iter().any(|(name, _)| name != "ringtrail.logs");
+    let partitioned = stats
+        .partitions
+        .iter()
+        .any(|(name, _)| name != "ringtrail.logs");
     if partitioned {
         for (name, bytes) in &stats.partitions {
             line("", format!("  {name} {}", size(*bytes)));

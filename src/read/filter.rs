@@ -99,7 +99,10 @@ impl ExportFilter {
             add("ts < ?", vec![Box::new(until)]);
         }
         if let Some(prefix) = &self.target {
-            add("target LIKE ?", vec![Box::new(format!("{}%", escape_like(prefix)))]);
+            add(
+                "target LIKE ?",
+                vec![Box::new(format!("{}%", escape_like(prefix)))],
+            );
         }
         if let Some(trace_id) = &self.trace_id {
             add("trace_id = ?", vec![Box::new(trace_id.clone())]);

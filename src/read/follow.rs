@@ -376,7 +376,9 @@ impl Follower {
         }
         tx.commit().await?;
         rows.sort_by(|a, b| {
-            let key = |r: &tokio_postgres::Row| (r.get::<_, SystemTime>(0), r.get::<_, &[u8]>(1).to_vec());
+            let key = |r: &tokio_postgres::Row| {
+                (r.get::<_, SystemTime>(0), r.get::<_, &[u8]>(1).to_vec())
+            };
             key(a).cmp(&key(b))
         });
         let mut handed = 0;
@@ -472,7 +474,16 @@ mod tests {
 
     #[test]
     fn cursors_parse_strictly() {
-        for bad in ["", "rt1:", "rt1:-1", "rt1:+5", "rt2:5", "rt1:5:", "rt1:5:6,x", "rt1:5:4"] {
+        for bad in [
+            "",
+            "rt1:",
+            "rt1:-1",
+            "rt1:+5",
+            "rt2:5",
+            "rt1:5:",
+            "rt1:5:6,x",
+            "rt1:5:4",
+        ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
         }
         let c: Cursor = " rt1:5:9,6 ".parse().unwrap();

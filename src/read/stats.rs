@@ -93,7 +93,13 @@ fn count(n: i64) -> u64 {
 /// [`Error::Postgres`](crate::Error::Postgres) when a query fails.
 pub async fn stats(client: &Client) -> crate::Result<TableStats> {
     let mut stats = TableStats::default();
-    for level in [LEVEL_TRACE, LEVEL_DEBUG, LEVEL_INFO, LEVEL_WARN, LEVEL_ERROR] {
+    for level in [
+        LEVEL_TRACE,
+        LEVEL_DEBUG,
+        LEVEL_INFO,
+        LEVEL_WARN,
+        LEVEL_ERROR,
+    ] {
         stats.by_level.insert(super::level_name(level), 0);
     }
     let groups = client
@@ -130,10 +136,7 @@ pub async fn stats(client: &Client) -> crate::Result<TableStats> {
     if stats.partitions.is_empty() {
         // A plain table: pg_partition_tree lists nothing.
         let row = client
-            .query_one(
-                "SELECT pg_total_relation_size('ringtrail.logs')",
-                &[],
-            )
+            .query_one("SELECT pg_total_relation_size('ringtrail.logs')", &[])
             .await?;
         stats.logs_bytes = count(row.get(0));
         stats
