@@ -610,8 +610,8 @@ fn tail_follow_survives_a_server_restart() {
 /// The cursor of the last `cursor <c>` line of `err`.
 fn last_cursor(err: &str) -> String {
     err.lines()
-        .filter_map(|l| l.strip_prefix("cursor "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("cursor "))
         .unwrap_or_else(|| panic!("no cursor in {err:?}"))
         .to_owned()
 }
