@@ -61,6 +61,8 @@ use super::output::{flush_to, RowOutputArgs};
 use super::trace::{finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
+/// How much backlog output is gathered before one write.
+const OUTPUT_BUFFER: usize = 64 * 1024;
 /// How often the wait between two polls looks at the NOTIFY flag.
 const WAKE_CHECK: Duration = Duration::from_millis(20);
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
@@ -104,20 +106,31 @@ pub fn run(args: TailArgs) -> CliResult {
         None => Backlog::Last(10),
     };
     let mut writer = args.output.writer();
-    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut buf = Vec::with_capacity(OUTPUT_BUFFER);
     let mut out = std::io::stdout().lock();
     runtime()?.block_on(async {
         let (mut client, mut wake) = listen(&config).await?;
         let resuming = args.after.is_some();
+        // The backlog (all of `--since`, maybe) goes out as it is read.
+        let mut write_error = None;
         let mut follower = match args.after {
             Some(cursor) => Follower::resume(filter, cursor),
             None => Follower::start(&mut client, filter, backlog, |row| {
                 writer.write(row, &mut buf);
+                if buf.len() >= OUTPUT_BUFFER {
+                    if let Err(e) = flush_to(&mut out, &mut buf) {
+                        write_error = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
                 ControlFlow::Continue(())
             })
             .await
             .map_err(cannot_follow)?,
         };
+        if let Some(e) = write_error {
+            return finish_output(Err(e));
+        }
         if resuming && !args.follow {
             // The rows committed since the cursor, then stop.
             loop {
@@ -142,8 +155,11 @@ pub fn run(args: TailArgs) -> CliResult {
         if !args.follow {
             return Ok(());
         }
+        let mut behind = false;
         loop {
-            wait(&wake).await;
+            if !behind {
+                wait(&wake).await;
+            }
             let polled = follower
                 .poll(&mut client, |row| {
                     writer.write(row, &mut buf);
@@ -152,6 +168,7 @@ pub fn run(args: TailArgs) -> CliResult {
                 .await;
             match polled {
                 Ok(polled) => {
+                    behind = !polled.caught_up;
                     if !emit(&mut out, &mut buf)? {
                         return Ok(());
                     }

@@ -127,9 +127,10 @@ pub const CHANNEL: &str = "ringtrail_batches";
 /// The longest a follower waits between two polls when no NOTIFY comes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// At most this many batches are read per poll (their rows are sorted in
-/// memory); a follower behind by more catches up over several polls.
-pub const MAX_BATCHES_PER_POLL: i64 = 32;
+/// At most this many batches are read per poll (their rows are held and
+/// sorted in memory: with the default 8,192 rows a batch, some 130,000
+/// rows); a follower behind by more catches up over several polls.
+pub const MAX_BATCHES_PER_POLL: i64 = 16;
 
 /// Where a follower stands: a transaction-id horizon below which every
 /// batch has been handled, and the ids at or above it already shown. See
@@ -355,31 +356,16 @@ impl Follower {
                 ],
             )
             .await?;
-        let (conditions, params) = self.filter.conditions(4);
-        let mut sql = format!(
-            "SELECT {COLUMNS} FROM ringtrail.logs \
-             WHERE ts >= $1 AND ts <= $2 AND xmin = $3::text::xid8::xid"
-        );
-        for condition in conditions {
-            sql.push_str(" AND ");
-            sql.push_str(&condition);
-        }
-        let statement = tx.prepare(&sql).await?;
-        let mut rows = Vec::new();
-        for batch in &batches {
-            let xid = batch.get::<_, i64>(0).to_string();
-            let first: SystemTime = batch.get(1);
-            let last: SystemTime = batch.get(2);
-            let mut all: Vec<&(dyn ToSql + Sync)> = vec![&first, &last, &xid];
-            all.extend(params.iter().map(|p| &**p as &(dyn ToSql + Sync)));
-            rows.extend(tx.query(&statement, &all).await?);
-        }
+        let mut rows = if batches.is_empty() {
+            Vec::new()
+        } else {
+            self.rows_of(&tx, &batches).await?
+        };
         tx.commit().await?;
         rows.sort_by(|a, b| {
-            let key = |r: &tokio_postgres::Row| {
-                (r.get::<_, SystemTime>(0), r.get::<_, &[u8]>(1).to_vec())
-            };
-            key(a).cmp(&key(b))
+            let a: (SystemTime, &[u8]) = (a.get(0), a.get(1));
+            let b: (SystemTime, &[u8]) = (b.get(0), b.get(1));
+            a.cmp(&b)
         });
         let mut handed = 0;
         for row in &rows {
@@ -400,6 +386,36 @@ impl Follower {
             batches: batches.len(),
             caught_up,
         })
+    }
+
+    /// The rows `self.filter` keeps of `batches` (rows of `xid`,
+    /// `first_ts`, `last_ts`): per batch, its time span and its
+    /// transaction id.
+    async fn rows_of(
+        &self,
+        tx: &Transaction<'_>,
+        batches: &[tokio_postgres::Row],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let (conditions, params) = self.filter.conditions(4);
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM ringtrail.logs \
+             WHERE ts >= $1 AND ts <= $2 AND xmin = $3::text::xid8::xid"
+        );
+        for condition in conditions {
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+        }
+        let statement = tx.prepare(&sql).await?;
+        let mut rows = Vec::new();
+        for batch in batches {
+            let xid = batch.get::<_, i64>(0).to_string();
+            let first: SystemTime = batch.get(1);
+            let last: SystemTime = batch.get(2);
+            let mut all: Vec<&(dyn ToSql + Sync)> = vec![&first, &last, &xid];
+            all.extend(params.iter().map(|p| &**p as &(dyn ToSql + Sync)));
+            rows.extend(tx.query(&statement, &all).await?);
+        }
+        Ok(rows)
     }
 }
 
