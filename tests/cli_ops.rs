@@ -629,9 +629,19 @@ fn after_resumes_from_a_printed_cursor() {
     let cursor = last_cursor(&stderr(&out));
     assert!(cursor.starts_with("rt1:"), "{cursor}");
 
-    emit(&dispatch, "second", 30);
-    guard.flush().expect("flush");
+    // 30 rows in 30 batches: more than one poll reads
+    // (MAX_BATCHES_PER_POLL), so resuming catches up over several.
+    for _ in 0..30 {
+        emit(&dispatch, "second", 1);
+        guard.flush().expect("flush");
+    }
     drop(guard);
+    let batches: i64 = common::client(&url)
+        .query_one("SELECT count(*) FROM ringtrail.batches", &[])
+        .unwrap()
+        .get(0);
+    assert!(batches >= 31, "the first rows, then 30 batches: {batches}");
+    assert!(30 > ringtrail::read::follow::MAX_BATCHES_PER_POLL);
     let out = run(&[
         "tail",
         "--after",
@@ -658,6 +668,59 @@ fn after_resumes_from_a_printed_cursor() {
         messages(&url, &["tail", "--after", &cursor, "--level", "warn"]),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn batches_committed_before_0006_are_in_the_backlog_only() {
+    // A database at migration 0004, with a batch committed by then.
+    let url = common::database();
+    let mut client = common::client(&url);
+    client
+        .batch_execute(
+            "CREATE SCHEMA ringtrail;
+             CREATE TABLE ringtrail.schema_migrations (
+                 version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .unwrap();
+    for m in &ringtrail::migrate::MIGRATIONS[..4] {
+        client.batch_execute(m.sql).unwrap();
+        client
+            .execute(
+                "INSERT INTO ringtrail.schema_migrations (version) VALUES ($1)",
+                &[&m.version],
+            )
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated)
+             VALUES (now(), gen_random_uuid(), 9, 'old', 'from an older version', '{}', false);
+             INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts)
+             VALUES (gen_random_uuid(), 1, 0, now(), now());
+             COMMIT;",
+        )
+        .unwrap();
+    migrate(&url);
+    let xid: Option<String> = client
+        .query_one("SELECT xid::text FROM ringtrail.batches", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(xid, None, "old ledger rows have no transaction id");
+
+    let out = run(&["tail", "--show-cursor", "--json", "--database-url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let cursor = last_cursor(&stderr(&out));
+    let rows = json_lines(&stdout(&out));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["message"], "from an older version");
+    // A new batch after it: followed; the old one is not shown again.
+    let (dispatch, guard) = common::start(common::builder(&url));
+    emit(&dispatch, "new", 3);
+    guard.flush().expect("flush");
+    drop(guard);
+    assert_eq!(messages(&url, &["tail", "--after", &cursor]), ["new"; 3]);
+    assert_eq!(messages(&url, &["tail", "--after", "rt1:0"]), ["new"; 3]);
 }
 
 #[test]
