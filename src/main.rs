@@ -69,8 +69,8 @@ enum Command {
     /// one line on stderr.
     Query(cli::query::QueryArgs),
     /// Print the last rows; with -f, follow every row as its batch
-    /// commits (exactly once, in commit order of batches, surviving a
-    /// server restart).
+    /// commits (exactly once, whatever order writers commit in,
+    /// surviving a server restart).
     ///
     /// --show-cursor prints `cursor <c>` on stderr; --after <c> resumes
     /// there. Exit codes: 0 done, 1 the database could not be reached or
