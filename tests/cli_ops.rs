@@ -701,6 +701,11 @@ fn batches_committed_before_0006_are_in_the_backlog_only() {
              COMMIT;",
         )
         .unwrap();
+    // Before 0006, tail says what is missing (one line, exit 1); query
+    // works without it.
+    let out = run(&["tail", "--database-url", &url]);
+    assert_one_line_failure(&out, 1, "needs migration 0006_follow");
+    assert_eq!(messages(&url, &["query"]), ["from an older version"]);
     migrate(&url);
     let xid: Option<String> = client
         .query_one("SELECT xid::text FROM ringtrail.batches", &[])
@@ -774,6 +779,12 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         let mut all = args.to_vec();
         all.extend(["--database-url", nowhere]);
         assert_one_line_failure(&run(&all), 2, needle);
+    }
+    // A database without ringtrail's tables: a run-time error.
+    let empty = common::database();
+    for command in ["query", "tail", "stats"] {
+        let out = run(&[command, "--database-url", &empty]);
+        assert_one_line_failure(&out, 1, "does not exist");
     }
     // An unknown subcommand, and no database URL at all.
     assert_one_line_failure(&run(&["follow"]), 2, "follow");
