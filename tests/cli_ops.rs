@@ -607,6 +607,48 @@ fn tail_follow_survives_a_server_restart() {
     assert_eq!(status[1], "ringtrail: reconnected");
 }
 
+#[test]
+fn tail_follow_shows_drop_reports_like_any_row() {
+    let url = common::migrated_database();
+    let follow = Follow::start(&url, &["-n", "0"]);
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(8)
+            .overflow(ringtrail::OverflowPolicy::DropNewest),
+    );
+    // Bursts from two threads into a ring of 8 slots, until it overflows.
+    for _ in 0..50 {
+        thread::scope(|s| {
+            for t in 0..2u64 {
+                let dispatch = dispatch.clone();
+                s.spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        for i in 0..2_000u64 {
+                            tracing::info!(t, i, "burst");
+                        }
+                    })
+                });
+            }
+        });
+        if guard.stats().dropped > 0 {
+            break;
+        }
+    }
+    guard.flush().expect("flush");
+    assert!(guard.stats().dropped > 0, "the ring overflowed");
+    drop(guard);
+    let in_table = table_ids(&url, &[]);
+    follow.wait_rows(in_table.len(), Duration::from_secs(30));
+    thread::sleep(Duration::from_millis(600));
+    let rows = follow.rows();
+    assert_eq!(unique_ids(&rows), in_table);
+    assert!(
+        rows.iter()
+            .any(|(_, r)| r["target"] == ringtrail::DROPPED_TARGET),
+        "the drop reports are followed"
+    );
+}
+
 /// The cursor of the last `cursor <c>` line of `err`.
 fn last_cursor(err: &str) -> String {
     err.lines()
