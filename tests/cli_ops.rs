@@ -683,7 +683,7 @@ fn after_resumes_from_a_printed_cursor() {
         .unwrap()
         .get(0);
     assert!(batches >= 31, "the first rows, then 30 batches: {batches}");
-    assert!(30 > ringtrail::read::follow::MAX_BATCHES_PER_POLL);
+    const { assert!(30 > ringtrail::read::follow::MAX_BATCHES_PER_POLL) };
     let out = run(&[
         "tail",
         "--after",
