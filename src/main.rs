@@ -37,24 +37,54 @@ enum Command {
     /// points marked, and its findings at the end.
     ///
     /// Exit codes: 0 the trace was shown (complete or not), 1 no row has
-    /// that trace id, 2 invalid arguments, 3 the database could not be
-    /// reached or queried. Every failure is one line on stderr.
+    /// that trace id, or the database could not be reached or queried (a
+    /// malformed URL included), 2 invalid arguments. Every failure is one
+    /// line on stderr.
     Trace(cli::trace::TraceArgs),
     /// List the incomplete audit traces of a time window, with their
     /// findings.
     ///
     /// Exit codes: 0 the window was checked (incomplete traces or not),
-    /// 2 invalid arguments, 3 the database could not be reached or
-    /// queried. Every failure is one line on stderr.
+    /// 1 the database could not be reached or queried (a malformed URL
+    /// included), 2 invalid arguments. Every failure is one line on
+    /// stderr.
     AuditGaps(cli::audit_gaps::AuditGapsArgs),
     /// Write the rows of a window as JSON lines in a SIEM's schema (ECS,
     /// OCSF, OTLP or ringtrail's native JSON), ordered by time.
     ///
     /// Exit codes: 0 exported (a reader closing the pipe early included),
-    /// 1 the output could not be written, 2 invalid arguments, 3 the
-    /// database could not be reached or queried. Every failure is one
-    /// line on stderr.
+    /// 1 the output could not be written or the database could not be
+    /// reached or queried (a malformed URL included), 2 invalid
+    /// arguments. Every failure is one line on stderr.
     Export(cli::export::ExportArgs),
+    /// Print the rows the filters keep, oldest first, up to --limit:
+    /// human lines, or --json (one object per row), or --format.
+    ///
+    /// Only --since and --until use an index (BRIN on ts, and partition
+    /// pruning); --level, --target, --trace-id, --user, --session, --grep
+    /// and --field filter the rows of that window.
+    ///
+    /// Exit codes: 0 done, 1 the database could not be reached or queried
+    /// (a malformed URL included), 2 invalid arguments. Every failure is
+    /// one line on stderr.
+    Query(cli::query::QueryArgs),
+    /// Print the last rows; with -f, follow every row as its batch
+    /// commits (exactly once, whatever order writers commit in,
+    /// surviving a server restart).
+    ///
+    /// --show-cursor prints `cursor <c>` on stderr; --after <c> resumes
+    /// there. Exit codes: 0 done, 1 the database could not be reached or
+    /// queried at the start (a malformed URL included), 2 invalid
+    /// arguments. Every failure is one line on stderr.
+    Tail(cli::tail::TailArgs),
+    /// Rows per level and per day, table and partition sizes, the
+    /// ledger's last hour, dead letters, the spool's size, the oldest and
+    /// newest rows; --json prints one document.
+    ///
+    /// Exit codes: 0 done, 1 the database could not be reached or queried
+    /// (a malformed URL included), 2 invalid arguments. Every failure is
+    /// one line on stderr.
+    Stats(cli::stats::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +97,9 @@ fn main() -> ExitCode {
         Command::Trace(args) => cli::trace::run(args),
         Command::AuditGaps(args) => cli::audit_gaps::run(args),
         Command::Export(args) => cli::export::run(args),
+        Command::Query(args) => cli::query::run(args),
+        Command::Tail(args) => cli::tail::run(args),
+        Command::Stats(args) => cli::stats::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0004_redaction",
         sql: include_str!("../migrations/0004_redaction.sql"),
     },
+    Migration {
+        version: "0006_follow",
+        sql: include_str!("../migrations/0006_follow.sql"),
+    },
 ];
 
 /// The advisory-lock key that serializes concurrent migrators

@@ -274,10 +274,10 @@ fn mistakes_are_one_line_and_a_documented_code() {
             2,
             "is not before",
         ),
-        (&["--format", "ecs"], 3, "cannot connect to the database"),
+        (&["--format", "ecs"], 1, "cannot connect to the database"),
         (
             &["--format", "native", "--output", "/nonexistent/dir/x"],
-            3,
+            1,
             "cannot connect",
         ),
     ];

@@ -13,9 +13,9 @@
 //! else: `{"trace_id", "findings": [{"code", ...}], "points", "first_ts",
 //! "last_ts"}`.
 //!
-//! Exit codes: 0 the window was checked (incomplete traces or not), 2
-//! invalid arguments, 3 the database could not be reached or queried.
-//! Every failure is one line on stderr.
+//! Exit codes: 0 the window was checked (incomplete traces or not), 1
+//! the database could not be reached or queried (or its URL does not
+//! parse), 2 invalid arguments. Every failure is one line on stderr.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use ringtrail::duration::{format_duration, When};
 use ringtrail::read::{rfc3339_micros, Gap};
 
+use super::output::paint;
 use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
@@ -46,6 +47,8 @@ pub struct AuditGapsArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    color: super::output::ColorArgs,
+    #[command(flatten)]
     database: DatabaseArgs,
 }
 
@@ -63,6 +66,7 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
         .into());
     }
     let config = args.database.config()?;
+    let color = args.color.enabled();
     let mut out = std::io::stdout().lock();
     // The first write error; the rest of the scan is then not printed.
     let mut written: std::io::Result<()> = Ok(());
@@ -73,7 +77,7 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
                 written = if args.json {
                     writeln!(out, "{}", gap.to_json())
                 } else {
-                    write_gap(&mut out, &gap)
+                    write_gap(&mut out, &gap, color)
                 };
             }
         })
@@ -96,8 +100,8 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
 }
 
 /// One incomplete trace, for people: a header line, then a line per
-/// finding, then a blank line.
-fn write_gap(out: &mut impl Write, gap: &Gap) -> std::io::Result<()> {
+/// finding (its code red when `color`), then a blank line.
+fn write_gap(out: &mut impl Write, gap: &Gap, color: bool) -> std::io::Result<()> {
     writeln!(
         out,
         "{}  {} point{}  {} → {}",
@@ -108,9 +112,10 @@ fn write_gap(out: &mut impl Write, gap: &Gap) -> std::io::Result<()> {
         rfc3339_micros(gap.last_ts_micros),
     )?;
     for f in &gap.findings {
+        let code = paint(&format!("{:<20}", f.code.as_str()), "\x1b[31m", color);
         match &f.row_id {
-            Some(id) => writeln!(out, "  {:<20} {}  (row {id})", f.code.as_str(), f.detail)?,
-            None => writeln!(out, "  {:<20} {}", f.code.as_str(), f.detail)?,
+            Some(id) => writeln!(out, "  {code} {}  (row {id})", f.detail)?,
+            None => writeln!(out, "  {code} {}", f.detail)?,
         }
     }
     writeln!(out)

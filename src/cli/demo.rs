@@ -74,6 +74,8 @@ pub struct DemoArgs {
     /// No live progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    color: super::output::ColorArgs,
 }
 
 /// One request in this many has its first event timed for the latency
@@ -225,12 +227,14 @@ pub fn run(args: DemoArgs) -> CliResult {
         .synchronous_commit(!args.async_commit)
         .service_name("ringtrail-demo");
     // With the lines on stdout, the report goes to stderr.
-    let mut out: Box<dyn Write> = Box::new(std::io::stdout());
+    let report_on_stderr = args.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let mut out: Box<dyn Write> = if report_on_stderr {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     if let Some(path) = &args.jsonl {
         builder = builder.jsonl(path, args.format);
-        if path.as_os_str() == "-" {
-            out = Box::new(std::io::stderr());
-        }
     }
     let (layer, guard) = builder.build()?;
     // Not `init()`: that would also bridge the `log` records of the
@@ -441,7 +445,10 @@ pub fn run(args: DemoArgs) -> CliResult {
             "\none incomplete trace (`ringtrail trace {}`):\n",
             report.trace_id
         )?;
-        super::trace::write_timeline(&mut out, report)?;
+        // Colors only on a terminal, and never when the report goes to
+        // stderr because the JSON lines took stdout.
+        let color = args.color.enabled() && !report_on_stderr;
+        super::trace::write_timeline(&mut out, report, color)?;
     }
     drop(guard);
     let expected = stats.written + stats.drop_reports;

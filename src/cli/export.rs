@@ -8,10 +8,11 @@
 //! ringtrail export --format otlp --trace-id 4bf92f3577b34da6 --output trace.json
 //! ```
 //!
-//! Filters: `--since` (inclusive) and `--until` (exclusive) take a
-//! duration back from now or an RFC 3339 timestamp; `--trace-id` one
-//! trace's rows; `--level` that level and above. Without a filter every
-//! row is exported. Rows come ordered by `ts`, then `id`. `--output -` or
+//! Filters (the same as `ringtrail query`'s, [`FilterArgs`]): `--since`
+//! (inclusive) and `--until` (exclusive) take a duration back from now or
+//! an RFC 3339 timestamp; `--trace-id` one trace's rows; `--level` that
+//! level and above; `--target`, `--user`, `--session`, `--grep`,
+//! `--field key=value`. Without a filter every row is exported. Rows come ordered by `ts`, then `id`. `--output -` or
 //! no `--output` writes to stdout.
 //!
 //! When stdout is a terminal (and without `--quiet`), the last line on
@@ -23,8 +24,9 @@
 //!
 //! Exit codes: 0 exported (no row matching is not an error; a reader that
 //! closed the pipe early, `| head`, is not either), 1 the output could not
-//! be written, 2 invalid arguments, 3 the database could not be reached
-//! or queried. Every failure is one line on stderr.
+//! be written or the database could not be reached or queried (or its
+//! URL does not parse), 2 invalid arguments. Every failure is one line on
+//! stderr.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -33,10 +35,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ringtrail::duration::When;
-use ringtrail::read::{micros, rfc3339_micros, ExportFilter};
 use ringtrail::render::{Format, Renderer};
 
+use super::filter::FilterArgs;
 use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
@@ -52,21 +53,8 @@ pub struct ExportArgs {
     /// The schema of the lines: ecs, ocsf, otlp or native.
     #[arg(long)]
     format: Format,
-    /// Start of the window (inclusive): a duration back from now (30m,
-    /// 1h, 2d) or an RFC 3339 timestamp. Default: the first row.
-    #[arg(long)]
-    since: Option<When>,
-    /// End of the window (exclusive): an RFC 3339 timestamp, or a
-    /// duration back from now. Default: the last row.
-    #[arg(long)]
-    until: Option<When>,
-    /// Only the rows of this trace (the `trace_id` column).
-    #[arg(long)]
-    trace_id: Option<String>,
-    /// Only rows at this level or above: trace, debug, info, warn or
-    /// error (any case).
-    #[arg(long, value_parser = parse_level)]
-    level: Option<i16>,
+    #[command(flatten)]
+    filters: FilterArgs,
     /// Where to write the lines; `-` (the default) is stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
@@ -83,32 +71,9 @@ pub struct ExportArgs {
     database: DatabaseArgs,
 }
 
-/// `--level`: a level name as its severity number.
-fn parse_level(name: &str) -> Result<i16, String> {
-    ringtrail::read::level_from_name(name).ok_or_else(|| {
-        format!("{name:?}: unknown level (expected trace, debug, info, warn or error)")
-    })
-}
-
 /// Runs `ringtrail export`.
 pub fn run(args: ExportArgs) -> CliResult {
-    let now = SystemTime::now();
-    let filter = ExportFilter {
-        since: args.since.map(|w| w.at(now)),
-        until: args.until.map(|w| w.at(now)),
-        trace_id: args.trace_id,
-        min_level: args.level,
-    };
-    if let (Some(since), Some(until)) = (filter.since, filter.until) {
-        if since >= until {
-            return Err(Failure::usage(format!(
-                "--since ({}) is not before --until ({})",
-                rfc3339_micros(micros(since)),
-                rfc3339_micros(micros(until)),
-            ))
-            .into());
-        }
-    }
+    let filter = args.filters.filter(SystemTime::now())?;
     let config = args.database.config()?;
     let path = args.output.filter(|p| p.as_os_str() != "-");
     // Progress and the summary are for a person at a terminal: not when
@@ -215,11 +180,5 @@ mod tests {
             summary(1, Duration::ZERO),
             "exported 1 row in 0.00 s (0 rows/s)"
         );
-    }
-
-    #[test]
-    fn levels_parse_by_name_only() {
-        assert_eq!(parse_level("WARN"), Ok(ringtrail::row::LEVEL_WARN));
-        assert!(parse_level("4").unwrap_err().contains("unknown level"));
     }
 }

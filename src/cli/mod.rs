@@ -1,9 +1,31 @@
 //! The `ringtrail` binary's subcommands, one module each, and what they
-//! share: the result type and how a failure is reported.
+//! share: the result type, how a failure is reported, the output
+//! conventions ([`output`]) and the row filters ([`filter`]).
+//!
+//! # Conventions (every subcommand)
+//!
+//! - **Connection:** `--database-url`, or `DATABASE_URL`.
+//! - **Exit codes:** 0 success; 1 an error at run time, an unreachable
+//!   database and a malformed database URL included (and `trace` of an
+//!   unknown trace id); 2 a usage error: an unknown command or flag, a
+//!   missing argument, a bad flag value (a duration, a level, a cursor).
+//! - **Mistakes are one line on stderr**, `ringtrail: …`, never a panic
+//!   or a backtrace.
+//! - **Output:** human-readable by default, colored on a terminal only
+//!   (`--color auto|always|never`, `NO_COLOR` honoured); `--json` prints
+//!   data only on stdout (one JSON object per row, or one document for a
+//!   summary); status and progress go to stderr.
+//! - **Times:** `--since` and `--until` take `15m`, `2h`, `7d` or an
+//!   RFC 3339 instant ([`ringtrail::duration::When`]).
 
 pub mod audit_gaps;
 pub mod demo;
 pub mod export;
+pub mod filter;
+pub mod output;
+pub mod query;
+pub mod stats;
+pub mod tail;
 pub mod trace;
 
 use std::error::Error;
@@ -20,13 +42,18 @@ pub fn report_error(error: &(dyn Error + 'static)) {
     eprintln!("ringtrail: {}", ringtrail::error::chain(error));
 }
 
+/// Exit code: an error at run time. What any failure that is not a
+/// usage error exits with.
+pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code: the thing asked for does not exist (`ringtrail trace` of an
-/// unknown trace id). Also what any other failure exits with.
-pub const EXIT_NOT_FOUND: u8 = 1;
+/// unknown trace id): an error at run time, [`EXIT_RUNTIME`].
+pub const EXIT_NOT_FOUND: u8 = EXIT_RUNTIME;
 /// Exit code: invalid arguments, clap's own usage errors included.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code: the database could not be reached or queried.
-pub const EXIT_DATABASE: u8 = 3;
+/// Exit code: the database could not be reached or queried, or its URL
+/// does not parse: an error at run time, [`EXIT_RUNTIME`] (issue 13 §2;
+/// it used to be 3, which is now left for `verify`).
+pub const EXIT_DATABASE: u8 = EXIT_RUNTIME;
 
 /// A subcommand failure that exits with its own code rather than 1.
 /// Displays as its error, whose causes it keeps.

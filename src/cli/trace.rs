@@ -20,14 +20,16 @@
 //! "point", "level", "target", "message", "fields", "context"}, ...]}`.
 //!
 //! Exit codes: 0 the trace was shown (complete or not), 1 no row has that
-//! trace id, 2 invalid arguments, 3 the database could not be reached or
-//! queried. Every failure is one line on stderr.
+//! trace id or the database could not be reached or queried (or its URL
+//! does not parse), 2 invalid arguments. Every failure is one line on
+//! stderr.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use ringtrail::read::{TraceReport, TraceRow};
 
+use super::output::{level_color, paint};
 use super::{CliResult, Failure, EXIT_NOT_FOUND};
 
 /// Where to read from: shared by the reading subcommands.
@@ -40,16 +42,17 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// The parsed connection settings; an unparsable URL is a usage error
-    /// (the URL itself is not repeated: it may hold a password).
+    /// The parsed connection settings; an unparsable URL is an error at
+    /// run time, exit code 1 (the URL itself is not repeated: it may hold
+    /// a password).
     pub fn config(&self) -> Result<tokio_postgres::Config, Failure> {
         self.database_url
             .parse()
             .map_err(|e: tokio_postgres::Error| {
-                Failure::usage(format!(
-                    "invalid --database-url: {}",
-                    ringtrail::error::chain(&e)
-                ))
+                Failure::new(
+                    super::EXIT_DATABASE,
+                    format!("invalid --database-url: {}", ringtrail::error::chain(&e)),
+                )
             })
     }
 }
@@ -62,7 +65,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(1, e))
 }
 
-/// Connects for reading; a failure is exit code 3 with the server's reason.
+/// Connects for reading; a failure is exit code 1 with the server's reason.
 pub async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, Failure> {
     const DOING: &str = "cannot connect to the database";
     ringtrail::read::connect(config).await.map_err(|e| match e {
@@ -80,6 +83,8 @@ pub struct TraceArgs {
     /// Print one JSON document instead of the timeline.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    color: super::output::ColorArgs,
     /// How long a trace without a result counts as in flight before it is
     /// `missing_result`, e.g. 30s, 5m, 1h30m.
     #[arg(long, default_value = "5m", value_parser = ringtrail::duration::parse_duration)]
@@ -104,7 +109,7 @@ pub fn run(args: TraceArgs) -> CliResult {
     let written = if args.json {
         writeln!(out, "{}", report.to_json())
     } else {
-        write_timeline(&mut out, &report)
+        write_timeline(&mut out, &report, args.color.enabled())
     };
     finish_output(written.and_then(|()| out.flush()))
 }
@@ -118,8 +123,13 @@ pub fn finish_output(written: std::io::Result<()>) -> CliResult {
     }
 }
 
-/// The human-readable timeline of `report`.
-pub fn write_timeline(out: &mut impl Write, report: &TraceReport) -> std::io::Result<()> {
+/// The human-readable timeline of `report`, its levels colored when
+/// `color`.
+pub fn write_timeline(
+    out: &mut impl Write,
+    report: &TraceReport,
+    color: bool,
+) -> std::io::Result<()> {
     let rows = &report.rows;
     writeln!(
         out,
@@ -140,11 +150,15 @@ pub fn write_timeline(out: &mut impl Write, report: &TraceReport) -> std::io::Re
     for (i, row) in rows.iter().enumerate() {
         let marker = row.point.map_or(String::new(), |p| format!("[{p}]"));
         let mut line = format!(
-            "{:<index_width$}  {}  {:<12}  {:<5}  {:<target_width$}",
+            "{:<index_width$}  {}  {:<12}  {}  {:<target_width$}",
             format!("#{i}"),
             row.ts(),
             marker,
-            row.level_name(),
+            paint(
+                &format!("{:<5}", row.level_name()),
+                level_color(row.level_name()),
+                color
+            ),
             row.target,
         );
         for part in [one_line(&row.message, 120), key_fields(row)] {
@@ -308,7 +322,7 @@ mod tests {
             ),
         };
         let mut out = Vec::new();
-        write_timeline(&mut out, &report).unwrap();
+        write_timeline(&mut out, &report, false).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("trace t-1: 2 rows, 1 audit point\n"),

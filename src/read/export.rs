@@ -100,26 +100,14 @@ use std::time::SystemTime;
 
 use futures_util::{pin_mut, StreamExt};
 use serde_json::Value as Json;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
+pub use super::filter::ExportFilter;
+use super::filter::{as_refs, Param};
 use crate::row::{jsonb_key_order, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN};
 
-/// Which rows [`export()`] reads. Every filter left `None` keeps all rows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportFilter {
-    /// Rows at or after this instant.
-    pub since: Option<SystemTime>,
-    /// Rows before this instant (exclusive).
-    pub until: Option<SystemTime>,
-    /// Rows with this `trace_id` only (audit points and plain rows).
-    pub trace_id: Option<String>,
-    /// Rows at this severity number or above (see [`level_from_name`]).
-    pub min_level: Option<i16>,
-}
-
 /// The columns [`export()`] selects, in the order it reads them.
-const COLUMNS: &str = "ts, uuid_send(id), level, target, message, fields::text, \
+pub(crate) const COLUMNS: &str = "ts, uuid_send(id), level, target, message, fields::text, \
                        trace_id, user_id, session_id, task_id, context_id, client_id, \
                        span_name, file, line, truncated, kind, redacted";
 
@@ -128,8 +116,9 @@ const FIRST_CONTEXT: usize = 6;
 
 impl ExportFilter {
     /// The statement [`export()`] runs for this filter: only the given
-    /// filters' conditions, numbered `$1`, `$2`, … in the order `since`,
-    /// `until`, `trace_id`, `min_level`; `ORDER BY ts, id`.
+    /// filters' conditions ([`conditions`](ExportFilter::conditions)),
+    /// numbered `$1`, `$2`, … in the order `since`, `until`, `trace_id`,
+    /// `min_level`, then the others; `ORDER BY ts, id`.
     ///
     /// ```
     /// use ringtrail::read::ExportFilter;
@@ -137,50 +126,20 @@ impl ExportFilter {
     /// assert!(f.sql().ends_with("WHERE trace_id = $1 AND level >= $2 ORDER BY ts, id"));
     /// ```
     pub fn sql(&self) -> String {
-        let mut conditions = Vec::new();
-        let mut n = 0;
-        let mut next = |cond: &str| {
-            n += 1;
-            conditions.push(format!("{cond} ${n}"));
-        };
-        if self.since.is_some() {
-            next("ts >=");
-        }
-        if self.until.is_some() {
-            next("ts <");
-        }
-        if self.trace_id.is_some() {
-            next("trace_id =");
-        }
-        if self.min_level.is_some() {
-            next("level >=");
-        }
-        let mut sql = format!("SELECT {COLUMNS} FROM ringtrail.logs");
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        sql.push_str(" ORDER BY ts, id");
-        sql
+        format!("{} ORDER BY ts, id", select(self, 1).0)
     }
+}
 
-    /// The parameters of [`sql`](ExportFilter::sql), in its order.
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        if let Some(since) = &self.since {
-            params.push(since);
-        }
-        if let Some(until) = &self.until {
-            params.push(until);
-        }
-        if let Some(trace_id) = &self.trace_id {
-            params.push(trace_id);
-        }
-        if let Some(level) = &self.min_level {
-            params.push(level);
-        }
-        params
+/// `SELECT` [`COLUMNS`] `FROM ringtrail.logs`, with `filter`'s `WHERE`
+/// clause (parameters from `$first`), and its parameters.
+pub(crate) fn select(filter: &ExportFilter, first: usize) -> (String, Vec<Param>) {
+    let (conditions, params) = filter.conditions(first);
+    let mut sql = format!("SELECT {COLUMNS} FROM ringtrail.logs");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
     }
+    (sql, params)
 }
 
 /// The severity number of a level name (`trace`, `debug`, `info`, `warn`
@@ -225,25 +184,42 @@ pub struct Exported {
 pub async fn export(
     client: &Client,
     filter: &ExportFilter,
+    on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
+) -> crate::Result<Exported> {
+    let (sql, params) = select(filter, 1);
+    stream(client, &format!("{sql} ORDER BY ts, id"), &params, on_row).await
+}
+
+/// Runs `sql` (which selects [`COLUMNS`]) with `params` and streams its
+/// rows to `on_row` as [`Row`]s, in constant memory, until it returns
+/// [`ControlFlow::Break`].
+pub(crate) async fn stream(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param],
     mut on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let params = filter.params();
-    let stream = client
-        .query_raw(&filter.sql(), params.iter().map(|p| *p as &dyn ToSql))
-        .await?;
+    let stream = client.query_raw(sql, as_refs(params)).await?;
     pin_mut!(stream);
     let mut done = Exported::default();
     while let Some(row) = stream.next().await {
-        let row = row?;
-        let fields = ParsedFields::parse(row.get(5));
-        let fields = fields.fields();
-        if on_row(&to_row(&row, &fields)).is_break() {
+        if with_row(&row?, &mut on_row).is_break() {
             done.stopped = true;
             break;
         }
         done.rows += 1;
     }
     Ok(done)
+}
+
+/// Hands a table row of [`COLUMNS`] to `on_row` as a [`Row`].
+pub(crate) fn with_row(
+    row: &tokio_postgres::Row,
+    on_row: &mut impl FnMut(&Row<'_>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let fields = ParsedFields::parse(row.get(5));
+    let fields = fields.fields();
+    on_row(&to_row(row, &fields))
 }
 
 /// A table row of [`COLUMNS`] as a [`Row`] whose fields are `fields`.
@@ -380,17 +356,18 @@ mod tests {
     fn only_the_given_filters_are_in_the_statement() {
         let all = ExportFilter::default();
         assert!(all.sql().ends_with("FROM ringtrail.logs ORDER BY ts, id"));
-        assert!(all.params().is_empty());
+        assert!(all.conditions(1).1.is_empty());
         let window = ExportFilter {
             since: Some(SystemTime::UNIX_EPOCH),
             until: Some(SystemTime::now()),
             trace_id: Some("t".into()),
             min_level: Some(13),
+            ..ExportFilter::default()
         };
         assert!(window.sql().ends_with(
             "WHERE ts >= $1 AND ts < $2 AND trace_id = $3 AND level >= $4 ORDER BY ts, id"
         ));
-        assert_eq!(window.params().len(), 4);
+        assert_eq!(window.conditions(1).1.len(), 4);
         assert!(COLUMNS.contains("trace_id, user_id, session_id, task_id, context_id, client_id"));
         let names: Vec<&str> = COLUMNS.split(", ").map(str::trim).collect();
         assert_eq!(

@@ -1,6 +1,7 @@
-//! The read side: audit traces and their completeness, read back from
-//! `ringtrail.logs`. Kept apart from the write path: nothing here is
-//! used by the layer, the writer or the sinks, and nothing there by it.
+//! The read side: rows, audit traces and their completeness, and table
+//! statistics, read back from `ringtrail.logs` and the batch ledger.
+//! Kept apart from the write path: nothing here is used by the layer,
+//! the writer or the sinks, and nothing there by it.
 //!
 //! - [`trace()`](crate::read::trace()): one trace's rows (its audit points and the
 //!   plain logs that carry its `trace_id`) in timeline order, and its
@@ -14,8 +15,21 @@
 //!   `ts` then `id`, streamed to a callback in constant memory, for
 //!   `ringtrail export`.
 //!
+//! - [`filter`]: [`ExportFilter`], the one row filter of the read side
+//!   (time window, level, target prefix, trace, user, session, message
+//!   substring, `fields` key=value), as parameterized SQL, and which
+//!   filters an index serves.
+//! - [`query()`](crate::read::query()) / [`last()`](crate::read::last()):
+//!   the first rows a filter keeps, or the newest `n`, for `ringtrail
+//!   query` and `ringtrail tail`.
+//! - [`follow`]: a [`Follower`] that shows every row of every batch
+//!   committed after its [`Cursor`], exactly once, for `ringtrail tail
+//!   -f`.
+//! - [`stats()`](crate::read::stats()): rows per level and per day,
+//!   sizes, the ledger's last hour, dead letters, as [`TableStats`].
+//!
 //! All are async functions over a `&tokio_postgres::Client`; the
-//! `ringtrail trace`, `ringtrail audit-gaps` and `ringtrail export`
+//! `ringtrail trace`, `audit-gaps`, `export`, `query`, `tail` and `stats`
 //! commands are thin renderers of them. Times are [`SystemTime`]s (PostgreSQL's
 //! `timestamptz`), row times microseconds since the Unix epoch, shown
 //! with [`rfc3339_micros`].
@@ -64,13 +78,20 @@
 //! ```
 
 pub mod export;
+pub mod filter;
+pub mod follow;
 pub mod gaps;
+pub mod query;
+pub mod stats;
 pub mod trace;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use export::{export, level_from_name, ExportFilter, Exported};
+pub use follow::{Backlog, Cursor, CursorError, Follower, Polled};
 pub use gaps::{each_gap, gaps, Gap, Scan};
+pub use query::{last, query};
+pub use stats::{stats, TableStats};
 pub use trace::{trace, TraceReport, TraceRow};
 
 /// The default grace period: a trace without a result whose last point is
