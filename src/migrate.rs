@@ -49,6 +49,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0004_redaction",
         sql: include_str!("../migrations/0004_redaction.sql"),
     },
+    Migration {
+        version: "0005_partitions",
+        sql: include_str!("../migrations/0005_partitions.sql"),
+    },
 ];
 
 /// The advisory-lock key that serializes concurrent migrators
