@@ -209,7 +209,13 @@ fn run_lane(
     let replays = lane == 0;
     // When the spool wants attention next.
     let mut maintain_at = replays.then(Instant::now);
+    // When the partitions (and retention) want attention next: at once,
+    // then about hourly; first lane only.
+    let mut partitions_at = (replays && shipper.keeps_partitions()).then(Instant::now);
     loop {
+        if partitions_at.is_some_and(|at| Instant::now() >= at) {
+            partitions_at = Some(Instant::now() + shipper.maintain_partitions());
+        }
         if maintain_at.is_some_and(|at| Instant::now() >= at) {
             let (outcome, next) = shipper.maintain();
             // An empty spool is looked at now and then: the writer may
@@ -222,7 +228,7 @@ fn run_lane(
                 writer.unpark();
             }
         }
-        let next = match maintain_at {
+        let next = match maintain_at.into_iter().chain(partitions_at).min() {
             Some(at) => batches.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => batches.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
