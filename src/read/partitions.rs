@@ -196,8 +196,8 @@ pub fn check(width: Duration, ahead: u32) -> Result<()> {
 ///
 /// ```
 /// use ringtrail::read::partitions::partition_name;
-/// assert_eq!(partition_name(1_796_256_000_000_000), "ringtrail.logs_p20261202");
-/// assert_eq!(partition_name(1_796_256_000_000_000 + 14 * 3_600_000_000), "ringtrail.logs_p20261202_1400");
+/// assert_eq!(partition_name(1_796_256_000_000_000), "ringtrail.logs_p20261203");
+/// assert_eq!(partition_name(1_796_256_000_000_000 + 14 * 3_600_000_000), "ringtrail.logs_p20261203_1400");
 /// ```
 pub fn partition_name(from_micros: i64) -> String {
     // `2026-12-03T14:00:05.000000Z`
@@ -350,7 +350,7 @@ mod tests {
 
     const DAY: i64 = 86_400_000_000;
     // 2026-12-03T00:00:00Z
-    const D: i64 = 1_796_256_000_000_000 + DAY;
+    const D: i64 = 1_796_256_000_000_000;
 
     fn part(from: Option<i64>, to: Option<i64>) -> Partition {
         Partition {
