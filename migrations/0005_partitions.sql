@@ -16,8 +16,11 @@
 -- NOT NULL, nothing here a coordinator would refuse.
 
 ALTER TABLE ringtrail.logs RENAME TO logs_legacy;
-ALTER INDEX ringtrail.logs_ts_brin RENAME TO logs_legacy_ts_brin;
-ALTER INDEX ringtrail.logs_audit_trace RENAME TO logs_legacy_audit_trace;
+-- A partition's index is named after the parent's index and the
+-- partition: logs_audit_trace_legacy, logs_audit_trace_default,
+-- logs_audit_trace_p20261203 (partitions::ensure does the same).
+ALTER INDEX ringtrail.logs_ts_brin RENAME TO logs_ts_brin_legacy;
+ALTER INDEX ringtrail.logs_audit_trace RENAME TO logs_audit_trace_legacy;
 -- The view follows the renamed table; it is recreated on the new one.
 DROP VIEW ringtrail.logs_view;
 
@@ -44,14 +47,18 @@ CREATE TABLE ringtrail.logs (
     redacted    smallint    NOT NULL DEFAULT 0
 ) PARTITION BY RANGE (ts);
 
--- Any row lands: a timestamp no partition covers goes here, so a COPY never
--- fails for want of a partition. Never dropped by retention.
-CREATE TABLE ringtrail.logs_default PARTITION OF ringtrail.logs DEFAULT;
-
 -- Defined on the parent, so every partition (made here, by
 -- partitions::ensure, or by hand and attached) gets them.
 CREATE INDEX logs_ts_brin ON ringtrail.logs USING brin (ts);
 CREATE INDEX logs_audit_trace ON ringtrail.logs (trace_id, ts) WHERE kind IS NOT NULL;
+
+-- Any row lands: a timestamp no partition covers goes here, so a COPY never
+-- fails for want of a partition. Never dropped by retention. Made with its
+-- indexes named, then attached (which adopts them).
+CREATE TABLE ringtrail.logs_default (LIKE ringtrail.logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE INDEX logs_ts_brin_default ON ringtrail.logs_default USING brin (ts);
+CREATE INDEX logs_audit_trace_default ON ringtrail.logs_default (trace_id, ts) WHERE kind IS NOT NULL;
+ALTER TABLE ringtrail.logs ATTACH PARTITION ringtrail.logs_default DEFAULT;
 
 DO $$
 DECLARE

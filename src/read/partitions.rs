@@ -328,6 +328,7 @@ pub async fn ensure(
             "ALTER TABLE ringtrail.logs ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')"
         ))
         .await?;
+        name_indexes(&tx, &name).await?;
         created.push(Created {
             name,
             from_micros: from,
@@ -337,6 +338,42 @@ pub async fn ensure(
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// Renames the indexes ATTACH gave `partition` (PostgreSQL's
+/// `logs_p20261203_trace_id_ts_idx`) after their parent index and the
+/// partition: `logs_audit_trace_p20261203`, `logs_ts_brin_p20261203`, as
+/// the migration names those of the DEFAULT and legacy partitions. A
+/// plan then names the index it uses.
+async fn name_indexes(client: &impl GenericClient, partition: &str) -> Result<()> {
+    let suffix = partition
+        .rsplit('.')
+        .next()
+        .unwrap_or(partition)
+        .trim_start_matches("logs_");
+    let rows = client
+        .query(
+            "SELECT ci.relname::text, pi.relname::text
+             FROM pg_catalog.pg_index x
+             JOIN pg_catalog.pg_class ci ON ci.oid = x.indexrelid
+             JOIN pg_catalog.pg_inherits i ON i.inhrelid = x.indexrelid
+             JOIN pg_catalog.pg_class pi ON pi.oid = i.inhparent
+             WHERE x.indrelid = $1::text::regclass",
+            &[&partition],
+        )
+        .await?;
+    for row in rows {
+        let (child, parent): (String, String) = (row.get(0), row.get(1));
+        let wanted = format!("{parent}_{suffix}");
+        if child != wanted && wanted.len() <= 63 {
+            client
+                .batch_execute(&format!(
+                    "ALTER INDEX ringtrail.\"{child}\" RENAME TO \"{wanted}\""
+                ))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The latest bound written (year 294276 is PostgreSQL's limit; far
