@@ -613,3 +613,77 @@ fn event_times_outside_the_clamp_window_are_clamped_and_kept_in_fields() {
     assert_eq!(kept, 0);
     assert_eq!(common::count(&url), 1);
 }
+
+#[test]
+fn partitions_made_under_live_ingest_lose_and_quarantine_nothing() {
+    let url = common::database();
+    runtime().block_on(async {
+        migrated(&url).await;
+    });
+    // The writer makes no partitions here (`migrate(false)`): every row
+    // lands in DEFAULT until the test makes today's partition mid-stream,
+    // moving the rows already there.
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .migrate(false)
+            .lanes(2)
+            .batch_rows(200)
+            .flush_interval(Duration::from_millis(5)),
+    );
+    let created = thread::scope(|s| {
+        let writer = s.spawn(|| {
+            dispatcher_loop(&dispatch, 20_000);
+        });
+        thread::sleep(Duration::from_millis(100));
+        let created = runtime().block_on(async {
+            let mut client = common::connect(&url).await;
+            let mut made = Vec::new();
+            // A lock not had within the lock timeout is an error: try again.
+            for _ in 0..20 {
+                match partitions::ensure(&mut client, DAY, 1, SystemTime::now()).await {
+                    Ok(c) => {
+                        made = c;
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+            made
+        });
+        writer.join().unwrap();
+        created
+    });
+    assert_eq!(created.len(), 2, "today and tomorrow");
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!(
+        (stats.written, stats.dead_lettered, stats.lost),
+        (20_000, 0, 0),
+        "{stats:?}"
+    );
+    let mut sync = common::client(&url);
+    let r = sync
+        .query_one(
+            "SELECT count(*), count(DISTINCT fields->>'i') FROM ringtrail.logs WHERE message = 'live'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (20_000, 20_000));
+    let dead: i64 = sync
+        .query_one("SELECT count(*) FROM ringtrail.dead_letters", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(dead, 0);
+}
+
+/// `n` INFO events `live` with `i` from 0, through `dispatch`.
+fn dispatcher_loop(dispatch: &tracing::Dispatch, n: u64) {
+    tracing::dispatcher::with_default(dispatch, || {
+        for i in 0..n {
+            tracing::info!(i, "live");
+            if i % 500 == 0 {
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+}
