@@ -25,10 +25,10 @@
 //! **PostgreSQL's trap.** Attaching a range refuses when the DEFAULT
 //! partition holds rows of that range (a row dated the day after
 //! tomorrow, say). In the same transaction, those rows are moved out of
-//! DEFAULT into the new table (`WITH moved AS (DELETE … RETURNING *)
-//! INSERT …`) before the ATTACH, with DEFAULT locked first so no row of
-//! the range slips in between. Nothing is lost, nothing is duplicated: it
-//! all commits or none of it.
+//! DEFAULT into the new table (`INSERT … SELECT`, then `DELETE`) before
+//! the ATTACH, with DEFAULT locked first so no row of the range slips in
+//! between. Nothing is lost, nothing is duplicated: it all commits or
+//! none of it.
 //!
 //! Everything runs in one transaction holding an advisory lock
 //! ([`MAINTENANCE_LOCK`], shared with [`retention`](super::retention)), so
@@ -311,16 +311,21 @@ pub async fn ensure(
         .await?;
         let moved = match default {
             Some(default) => {
-                tx.execute(
-                    &format!(
-                        "WITH moved AS (DELETE FROM {default} \
-                         WHERE ts >= $1::text::timestamptz AND ts < $2::text::timestamptz \
-                         RETURNING *) \
-                         INSERT INTO {name} SELECT * FROM moved"
-                    ),
-                    &[&lo, &hi],
-                )
-                .await?
+                // Copy, then delete: DEFAULT is locked, so the two see the
+                // same rows. (Not a data-modifying CTE, which Citus may
+                // refuse; see docs/scaling.md.)
+                let range = "ts >= $1::text::timestamptz AND ts < $2::text::timestamptz";
+                let copied = tx
+                    .execute(
+                        &format!("INSERT INTO {name} SELECT * FROM {default} WHERE {range}"),
+                        &[&lo, &hi],
+                    )
+                    .await?;
+                if copied > 0 {
+                    tx.execute(&format!("DELETE FROM {default} WHERE {range}"), &[&lo, &hi])
+                        .await?;
+                }
+                copied
             }
             None => 0,
         };
