@@ -70,7 +70,8 @@ impl Builder {
     /// batches of up to 8,192 rows or 8 MiB, a 100 ms flush interval,
     /// durable commits, migrations applied at build, a 5 s shutdown
     /// deadline, `DropNewest` below WARN and `Block { 5 ms }` for WARN and
-    /// ERROR, up to 8 retries, and no spool.
+    /// ERROR, up to 8 retries, no spool, daily partitions 3 days ahead, no
+    /// retention, and event times clamped to 7 days back and 1 day ahead.
     pub fn new() -> Builder {
         Builder {
             sink: None,
@@ -438,8 +439,8 @@ impl Builder {
             ("the clamp window's future", writer.clamp_future),
         ];
         if let Some(keep) = pg.partitions.retention {
-            if keep > Duration::from_secs(100 * 366 * 86_400) {
-                return bad("retention must be at most 100 years");
+            if keep.is_zero() || keep > Duration::from_secs(100 * 366 * 86_400) {
+                return bad("retention must be positive and at most 100 years");
             }
         }
         crate::read::partitions::check(pg.partitions.width, pg.partitions.ahead)?;
@@ -520,6 +521,34 @@ mod tests {
         let (_layer, guard) = Builder::new().panicking_sink().build().unwrap();
         assert!(matches!(guard.flush(), Err(Error::WriterGone)));
         assert!(matches!(guard.flush(), Err(Error::WriterGone)));
+    }
+
+    #[test]
+    fn partition_settings_are_checked_at_build() {
+        let day = Duration::from_secs(86_400);
+        let refused = |b: Builder, needle: &str| {
+            let err = b.null_sink().build().unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        };
+        refused(
+            Builder::new().partition_width(Duration::from_secs(60)),
+            "partition width",
+        );
+        refused(Builder::new().partitions_ahead(1_000), "partitions ahead");
+        refused(Builder::new().retention(Duration::ZERO), "retention");
+        refused(
+            Builder::new().clamp_window(Duration::MAX, day),
+            "clamp window",
+        );
+        let (_layer, guard) = Builder::new()
+            .null_sink()
+            .partition_width(Duration::from_secs(3_600))
+            .partitions_ahead(7)
+            .retention(30 * day)
+            .clamp_window(day, day)
+            .build()
+            .unwrap();
+        drop(guard);
     }
 
     #[test]

@@ -87,7 +87,10 @@ fn migrate_applies_the_schema_creates_partitions_and_says_so() {
         .as_str()
         .unwrap()
         .starts_with("ringtrail.logs_p"));
-    assert!(created[0]["from"].as_str().unwrap().ends_with("T00:00:00.000000Z"));
+    assert!(created[0]["from"]
+        .as_str()
+        .unwrap()
+        .ends_with("T00:00:00.000000Z"));
     let text = success(&run(&["migrate", "--database-url", &url, "--ahead", "5"]));
     assert_eq!(text, "0 migrations applied, 0 partitions created\n");
 }
@@ -133,16 +136,28 @@ fn retention_drops_old_partitions_logs_them_and_dry_runs() {
             "to": "2020-01-02T00:00:00.000000Z",
         }])
     );
-    assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.retention_log"), 0);
+    assert_eq!(
+        scalar(&url, "SELECT count(*) FROM ringtrail.retention_log"),
+        0
+    );
     assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.logs"), 3);
 
-    let text = success(&run(&["retention", "--keep", "30d", "--database-url", &url]));
+    let text = success(&run(&[
+        "retention",
+        "--keep",
+        "30d",
+        "--database-url",
+        &url,
+    ]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
         "dropped ringtrail.logs_p20200101  2 rows  2020-01-01T00:00:00.000000Z → 2020-01-02T00:00:00.000000Z"
     );
-    assert!(lines[1].starts_with("1 partition dropped (cutoff "), "{text}");
+    assert!(
+        lines[1].starts_with("1 partition dropped (cutoff "),
+        "{text}"
+    );
     assert_eq!(lines.len(), 2);
     let log = client
         .query_one(
@@ -158,7 +173,12 @@ fn retention_drops_old_partitions_logs_them_and_dry_runs() {
             log.get::<_, bool>(2),
             log.get::<_, String>(3)
         ),
-        ("ringtrail.logs_p20200101".into(), 2, true, "ringtrail retention".into())
+        (
+            "ringtrail.logs_p20200101".into(),
+            2,
+            true,
+            "ringtrail retention".into()
+        )
     );
     assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.logs"), 1);
     assert_eq!(
@@ -169,7 +189,13 @@ fn retention_drops_old_partitions_logs_them_and_dry_runs() {
         before - 1
     );
     // Nothing left to drop.
-    let text = success(&run(&["retention", "--keep", "30d", "--database-url", &url]));
+    let text = success(&run(&[
+        "retention",
+        "--keep",
+        "30d",
+        "--database-url",
+        &url,
+    ]));
     assert!(text.starts_with("0 partitions dropped (cutoff "), "{text}");
 }
 
@@ -209,7 +235,13 @@ fn mistakes_are_one_line_and_a_documented_code() {
             "invalid --database-url",
         ),
         (
-            &["retention", "--keep", "thirty days", "--database-url", unreachable],
+            &[
+                "retention",
+                "--keep",
+                "thirty days",
+                "--database-url",
+                unreachable,
+            ],
             2,
             "--keep",
         ),
@@ -243,5 +275,8 @@ fn help_describes_both_commands() {
     }
     let out = run(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("migrate") && text.contains("retention"), "{text}");
+    assert!(
+        text.contains("migrate") && text.contains("retention"),
+        "{text}"
+    );
 }

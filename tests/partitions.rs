@@ -160,7 +160,10 @@ fn rows_spanning_several_days_land_in_their_partitions() {
             .iter()
             .map(|d| today + d * DAY_MICROS + 3_600_000_000)
             .collect();
-        assert_eq!(common::copy_in(&mut client, batch(&times)).await.unwrap(), 6);
+        assert_eq!(
+            common::copy_in(&mut client, batch(&times)).await.unwrap(),
+            6
+        );
         let mut expected: Vec<(String, i64)> = vec![
             (partition_name(today - 2 * DAY_MICROS), 2),
             (partition_name(today - DAY_MICROS), 1),
@@ -226,12 +229,18 @@ fn the_default_partition_trap_is_handled_by_moving_the_rows() {
         let today = day_start(micros(now));
         // Today only: rows of the day after tomorrow land in DEFAULT.
         assert_eq!(
-            partitions::ensure(&mut client, DAY, 0, now).await.unwrap().len(),
+            partitions::ensure(&mut client, DAY, 0, now)
+                .await
+                .unwrap()
+                .len(),
             1
         );
         let later = today + 2 * DAY_MICROS;
         let times = [later + 1, later + 5_000_000, later + DAY_MICROS - 1, 0];
-        assert_eq!(common::copy_in(&mut client, batch(&times)).await.unwrap(), 4);
+        assert_eq!(
+            common::copy_in(&mut client, batch(&times)).await.unwrap(),
+            4
+        );
         assert_eq!(
             rows_by_partition(&client).await,
             [("ringtrail.logs_default".to_owned(), 4)]
@@ -263,10 +272,7 @@ fn the_default_partition_trap_is_handled_by_moving_the_rows() {
         );
         let moved: Vec<u64> = created.iter().map(|c| c.moved).collect();
         assert_eq!(moved, [0, 3, 0]);
-        let mut expected = vec![
-            ("ringtrail.logs_default".to_owned(), 1),
-            (name.clone(), 3),
-        ];
+        let mut expected = vec![("ringtrail.logs_default".to_owned(), 1), (name.clone(), 3)];
         expected.sort();
         assert_eq!(rows_by_partition(&client).await, expected);
         // Every row once, none lost, none doubled.
@@ -281,7 +287,10 @@ fn the_default_partition_trap_is_handled_by_moving_the_rows() {
         let suffix = short.trim_start_matches("logs_");
         assert_eq!(
             index_names(&client, short).await,
-            [format!("logs_audit_trace_{suffix}"), format!("logs_ts_brin_{suffix}")]
+            [
+                format!("logs_audit_trace_{suffix}"),
+                format!("logs_ts_brin_{suffix}")
+            ]
         );
     });
 }
@@ -316,7 +325,7 @@ fn retention_drops_exactly_the_old_partitions_and_logs_them() {
             today - 9 * DAY_MICROS,
             today - 3 * DAY_MICROS,
             today,
-            0,                    // DEFAULT: never dropped
+            0,                     // DEFAULT: never dropped
             4_102_444_800_000_000, // 2100, far_future: never dropped
         ];
         assert_eq!(
@@ -326,9 +335,21 @@ fn retention_drops_exactly_the_old_partitions_and_logs_them() {
         let keep = 7 * DAY;
         let expected = [
             ("ringtrail.archive_2020".to_owned(), 2, Some(jan_2020)),
-            (partition_name(today - 10 * DAY_MICROS), 2, Some(today - 10 * DAY_MICROS)),
-            (partition_name(today - 9 * DAY_MICROS), 1, Some(today - 9 * DAY_MICROS)),
-            (partition_name(today - 8 * DAY_MICROS), 0, Some(today - 8 * DAY_MICROS)),
+            (
+                partition_name(today - 10 * DAY_MICROS),
+                2,
+                Some(today - 10 * DAY_MICROS),
+            ),
+            (
+                partition_name(today - 9 * DAY_MICROS),
+                1,
+                Some(today - 9 * DAY_MICROS),
+            ),
+            (
+                partition_name(today - 8 * DAY_MICROS),
+                0,
+                Some(today - 8 * DAY_MICROS),
+            ),
         ];
         let summary = |d: &[retention::Dropped]| -> Vec<(String, i64, Option<i64>)> {
             d.iter()
@@ -424,10 +445,7 @@ async fn plain_table_database(url: &str) -> tokio_postgres::Client {
             .await
             .unwrap();
     }
-    assert_eq!(
-        ringtrail::migrate::MIGRATIONS[3].version,
-        "0004_redaction"
-    );
+    assert_eq!(ringtrail::migrate::MIGRATIONS[3].version, "0004_redaction");
     client
 }
 
@@ -526,8 +544,16 @@ fn the_writer_makes_partitions_ahead_and_applies_retention_on_its_own() {
     });
     let old = partition_name(day_start(micros(SystemTime::now() - 40 * DAY)));
     let mut sync = common::client(&url);
-    let count = |sync: &mut postgres::Client, sql: &str| -> i64 { sync.query_one(sql, &[]).unwrap().get(0) };
-    assert_eq!(count(&mut sync, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass"), 2);
+    let count = |sync: &mut postgres::Client, sql: &str| -> i64 {
+        sync.query_one(sql, &[]).unwrap().get(0)
+    };
+    assert_eq!(
+        count(
+            &mut sync,
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass"
+        ),
+        2
+    );
 
     let (dispatch, guard) = common::start(
         common::builder(&url)
@@ -555,10 +581,17 @@ fn the_writer_makes_partitions_ahead_and_applies_retention_on_its_own() {
         names == want
     });
     let log = sync
-        .query_one("SELECT partition, rows, dropped_by FROM ringtrail.retention_log", &[])
+        .query_one(
+            "SELECT partition, rows, dropped_by FROM ringtrail.retention_log",
+            &[],
+        )
         .unwrap();
     assert_eq!(
-        (log.get::<_, String>(0), log.get::<_, i64>(1), log.get::<_, String>(2)),
+        (
+            log.get::<_, String>(0),
+            log.get::<_, i64>(1),
+            log.get::<_, String>(2)
+        ),
         (old, 0, "ringtrail writer".to_owned())
     );
     tracing::dispatcher::with_default(&dispatch, || {
@@ -569,7 +602,10 @@ fn the_writer_makes_partitions_ahead_and_applies_retention_on_its_own() {
     guard.flush().unwrap();
     assert_eq!(common::count(&url), 100);
     // Into the partitions the writer made, none into DEFAULT.
-    assert_eq!(count(&mut sync, "SELECT count(*) FROM ringtrail.logs_default"), 0);
+    assert_eq!(
+        count(&mut sync, "SELECT count(*) FROM ringtrail.logs_default"),
+        0
+    );
 }
 
 #[test]
@@ -577,9 +613,8 @@ fn event_times_outside_the_clamp_window_are_clamped_and_kept_in_fields() {
     let url = common::database();
     // A window of zero around the writer's clock clamps every event (its
     // time is never exactly the clock read at the start of the pass).
-    let (dispatch, guard) = common::start(
-        common::builder(&url).clamp_window(Duration::ZERO, Duration::ZERO),
-    );
+    let (dispatch, guard) =
+        common::start(common::builder(&url).clamp_window(Duration::ZERO, Duration::ZERO));
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..20 {
             tracing::info!(i, "clamped");
@@ -607,7 +642,10 @@ fn event_times_outside_the_clamp_window_are_clamped_and_kept_in_fields() {
     tracing::dispatcher::with_default(&dispatch, || tracing::info!("plain"));
     guard.flush().unwrap();
     let kept: i64 = common::client(&url)
-        .query_one("SELECT count(*) FROM ringtrail.logs WHERE fields ? 'ts.original'", &[])
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE fields ? 'ts.original'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(kept, 0);

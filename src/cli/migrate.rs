@@ -43,12 +43,10 @@ impl MaintenanceDatabase {
     /// Connects (the URL is never repeated in a message: it may hold a
     /// password).
     pub async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {
-        let config: tokio_postgres::Config =
-            self.database_url
-                .parse()
-                .map_err(|e: tokio_postgres::Error| {
-                    Failure::runtime("invalid --database-url", e)
-                })?;
+        let config: tokio_postgres::Config = self
+            .database_url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| Failure::runtime("invalid --database-url", e))?;
         ringtrail::read::connect(&config)
             .await
             .map_err(|e| Failure::runtime("cannot connect to the database", e))

@@ -55,7 +55,8 @@ pub struct RetentionArgs {
 /// Runs `ringtrail retention`.
 pub fn run(args: RetentionArgs) -> CliResult {
     let now = SystemTime::now();
-    let cutoff = micros(now).saturating_sub(i64::try_from(args.keep.as_micros()).unwrap_or(i64::MAX));
+    let cutoff =
+        micros(now).saturating_sub(i64::try_from(args.keep.as_micros()).unwrap_or(i64::MAX));
     let dropped = runtime()?.block_on(async {
         let mut client = args.database.connect().await?;
         retention::apply(&mut client, args.keep, now, args.dry_run, DROPPED_BY)
@@ -87,7 +88,11 @@ fn write_text(
     cutoff: i64,
     dropped: &[Dropped],
 ) -> std::io::Result<()> {
-    let verb = if args.dry_run { "would drop" } else { "dropped" };
+    let verb = if args.dry_run {
+        "would drop"
+    } else {
+        "dropped"
+    };
     for d in dropped {
         writeln!(
             out,
@@ -104,7 +109,11 @@ fn write_text(
         "{} partition{} {} (cutoff {}, keep {})",
         dropped.len(),
         plural(dropped.len() as u64),
-        if args.dry_run { "would be dropped" } else { "dropped" },
+        if args.dry_run {
+            "would be dropped"
+        } else {
+            "dropped"
+        },
         rfc3339_micros(cutoff),
         format_duration(args.keep),
     )

@@ -406,8 +406,14 @@ mod tests {
     #[test]
     fn names_follow_the_start() {
         assert_eq!(partition_name(D), "ringtrail.logs_p20261203");
-        assert_eq!(partition_name(D + 3_600_000_000), "ringtrail.logs_p20261203_0100");
-        assert_eq!(partition_name(D + 61_000_000), "ringtrail.logs_p20261203_000101");
+        assert_eq!(
+            partition_name(D + 3_600_000_000),
+            "ringtrail.logs_p20261203_0100"
+        );
+        assert_eq!(
+            partition_name(D + 61_000_000),
+            "ringtrail.logs_p20261203_000101"
+        );
         assert_eq!(partition_name(0), "ringtrail.logs_p19700101");
     }
 
@@ -416,7 +422,14 @@ mod tests {
         let now = from_micros(D + 5 * 3_600_000_000);
         let day = Duration::from_secs(86_400);
         let r = missing_ranges(day, 2, now, &[]);
-        assert_eq!(r, vec![(D, D + DAY), (D + DAY, D + 2 * DAY), (D + 2 * DAY, D + 3 * DAY)]);
+        assert_eq!(
+            r,
+            vec![
+                (D, D + DAY),
+                (D + DAY, D + 2 * DAY),
+                (D + 2 * DAY, D + 3 * DAY)
+            ]
+        );
         // Hourly: from this hour to the hour 1 day later, 25 of them.
         let r = missing_ranges(Duration::from_secs(3_600), 1, now, &[]);
         assert_eq!(r.len(), 25);
@@ -438,7 +451,10 @@ mod tests {
             },
         ];
         let r = missing_ranges(day, 2, now, &existing);
-        assert_eq!(r, vec![(D + DAY, D + DAY + DAY / 2), (D + 2 * DAY, D + 3 * DAY)]);
+        assert_eq!(
+            r,
+            vec![(D + DAY, D + DAY + DAY / 2), (D + 2 * DAY, D + 3 * DAY)]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! which command (`dropped_by`). A dry run lists what would go and writes
 //! nothing. One transaction per partition, each under the advisory lock
 //! shared with [`partitions::ensure`](super::partitions::ensure) and
-//! `lock_timeout` ([`LOCK_TIMEOUT`](super::partitions::LOCK_TIMEOUT)):
+//! `lock_timeout` ([`partitions::LOCK_TIMEOUT`](super::partitions::LOCK_TIMEOUT)):
 //! `DROP TABLE` on a partition takes an ACCESS EXCLUSIVE lock on
 //! `ringtrail.logs`, which waits for the COPYs in flight (a batch's
 //! transaction is short) and gives up, to retry later, rather than hold

@@ -453,7 +453,10 @@ mod tests {
         assert_eq!(clamp(now + DAY, now, past, future), None);
         // 1970 and 2100.
         assert_eq!(clamp(0, now, past, future), Some(now - 7 * DAY));
-        assert_eq!(clamp(4_102_444_800_000_000_000, now, past, future), Some(now + DAY));
+        assert_eq!(
+            clamp(4_102_444_800_000_000_000, now, past, future),
+            Some(now + DAY)
+        );
         assert_eq!(clamp(0, now, Duration::MAX, future), None);
     }
 }

@@ -27,8 +27,8 @@ use crate::encode::copy::{
     copy_statement, copy_statement_for, tuple_width, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
 };
 use crate::error::PoolError;
-use crate::sink::batch::{Removed, SealedBatch};
 use crate::read::{partitions, retention};
+use crate::sink::batch::{Removed, SealedBatch};
 use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
 use crate::{migrate, Error, Result};
 
@@ -247,9 +247,7 @@ impl Session {
             let now = std::time::SystemTime::now();
             let created = partitions::ensure(&mut client, config.width, config.ahead, now).await?;
             let dropped = match config.retention {
-                Some(keep) => {
-                    retention::apply(&mut client, keep, now, false, DROPPED_BY).await?
-                }
+                Some(keep) => retention::apply(&mut client, keep, now, false, DROPPED_BY).await?,
                 None => Vec::new(),
             };
             Ok((created.len(), dropped.len()))
