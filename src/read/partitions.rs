@@ -297,6 +297,17 @@ pub async fn ensure(
         tx.batch_execute(&format!("LOCK TABLE {default} IN ACCESS EXCLUSIVE MODE"))
             .await?;
     }
+    // Named, not `*`: a DEFAULT partition attached by hand may order its
+    // columns differently.
+    let columns: String = tx
+        .query_one(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+             FROM pg_catalog.pg_attribute
+             WHERE attrelid = 'ringtrail.logs'::regclass AND attnum > 0 AND NOT attisdropped",
+            &[],
+        )
+        .await?
+        .get(0);
     let mut created = Vec::with_capacity(ranges.len());
     for (from, to) in ranges {
         let name = partition_name(from);
@@ -317,7 +328,9 @@ pub async fn ensure(
                 let range = "ts >= $1::text::timestamptz AND ts < $2::text::timestamptz";
                 let copied = tx
                     .execute(
-                        &format!("INSERT INTO {name} SELECT * FROM {default} WHERE {range}"),
+                        &format!(
+                            "INSERT INTO {name} ({columns}) SELECT {columns} FROM {default} WHERE {range}"
+                        ),
                         &[&lo, &hi],
                     )
                     .await?;
