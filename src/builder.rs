@@ -74,7 +74,8 @@ impl Builder {
     /// batches of up to 8,192 rows or 8 MiB, a 100 ms flush interval,
     /// durable commits, migrations applied at build, a 5 s shutdown
     /// deadline, `DropNewest` below WARN and `Block { 5 ms }` for WARN and
-    /// ERROR, up to 8 retries, and no spool.
+    /// ERROR, up to 8 retries, no spool, daily partitions 3 days ahead, no
+    /// retention, and event times clamped to 7 days back and 1 day ahead.
     pub fn new() -> Builder {
         Builder {
             sink: None,
@@ -289,6 +290,53 @@ impl Builder {
         self
     }
 
+    /// The width of a partition of `ringtrail.logs` (default one day; from
+    /// one hour to 366 days, a whole number of seconds). Partitions are
+    /// aligned on multiples of the width since the Unix epoch, so a daily
+    /// one runs from 00:00 UTC to 00:00 UTC. See
+    /// [`read::partitions`](crate::read::partitions).
+    pub fn partition_width(mut self, width: Duration) -> Builder {
+        self.postgres.partitions.width = width;
+        self
+    }
+
+    /// How many days ahead of today partitions exist (default 3, at most
+    /// 366). The shipper's first lane creates them, on a connection of its
+    /// own, once after connecting and then hourly (every 5 minutes after a
+    /// failure, which is one line on stderr and never fails ingest: rows
+    /// without a partition land in the DEFAULT partition). It runs only
+    /// when migrations are applied ([`migrate`](Builder::migrate)); with
+    /// `.migrate(false)`, run `ringtrail migrate` (daily is enough with the
+    /// default 3 days ahead).
+    pub fn partitions_ahead(mut self, days: u32) -> Builder {
+        self.postgres.partitions.ahead = days;
+        self
+    }
+
+    /// Drops whole partitions of `ringtrail.logs` whose upper bound is
+    /// older than `keep` (never a `DELETE`), recording each in
+    /// `ringtrail.retention_log` with `dropped_by` = `ringtrail writer`.
+    /// Runs with the partition upkeep (see
+    /// [`partitions_ahead`](Builder::partitions_ahead)). Default: off,
+    /// nothing is ever dropped. See [`read::retention`](crate::read::retention).
+    pub fn retention(mut self, keep: Duration) -> Builder {
+        self.postgres.partitions.retention = Some(keep);
+        self
+    }
+
+    /// The window around the writer's clock outside which an event's
+    /// timestamp is clamped: more than `past` before it, or more than
+    /// `future` after it (defaults 7 days and 1 day). A clamped row keeps
+    /// its original time in the field `ts.original` (RFC 3339, UTC,
+    /// microseconds). Event times come from the process's own clock, so
+    /// only a clock stepped far (a VM resumed, NTP fixing a wild clock)
+    /// trips this; it keeps such rows near now, where partitions exist.
+    pub fn clamp_window(mut self, past: Duration, future: Duration) -> Builder {
+        self.writer.clamp_past = past;
+        self.writer.clamp_future = future;
+        self
+    }
+
     /// How long dropping the [`Guard`] waits for the last batch.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.shutdown_timeout = timeout;
@@ -480,7 +528,15 @@ impl Builder {
             ("stall_timeout", pg.stall_timeout),
             ("spool_after", pg.spool.after),
             ("audit_timeout", ring.audit_timeout),
+            ("the clamp window's past", writer.clamp_past),
+            ("the clamp window's future", writer.clamp_future),
         ];
+        if let Some(keep) = pg.partitions.retention {
+            if keep.is_zero() || keep > Duration::from_secs(100 * 366 * 86_400) {
+                return bad("retention must be positive and at most 100 years");
+            }
+        }
+        crate::read::partitions::check(pg.partitions.width, pg.partitions.ahead)?;
         for policy in ring.overflow {
             if let OverflowPolicy::Block { timeout } = policy {
                 durations.push(("the Block overflow timeout", timeout));
@@ -571,6 +627,34 @@ mod tests {
         let (_layer, guard) = Builder::new().panicking_sink().build().unwrap();
         assert!(matches!(guard.flush(), Err(Error::WriterGone)));
         assert!(matches!(guard.flush(), Err(Error::WriterGone)));
+    }
+
+    #[test]
+    fn partition_settings_are_checked_at_build() {
+        let day = Duration::from_secs(86_400);
+        let refused = |b: Builder, needle: &str| {
+            let err = b.null_sink().build().unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        };
+        refused(
+            Builder::new().partition_width(Duration::from_secs(60)),
+            "partition width",
+        );
+        refused(Builder::new().partitions_ahead(1_000), "partitions ahead");
+        refused(Builder::new().retention(Duration::ZERO), "retention");
+        refused(
+            Builder::new().clamp_window(Duration::MAX, day),
+            "clamp window",
+        );
+        let (_layer, guard) = Builder::new()
+            .null_sink()
+            .partition_width(Duration::from_secs(3_600))
+            .partitions_ahead(7)
+            .retention(30 * day)
+            .clamp_window(day, day)
+            .build()
+            .unwrap();
+        drop(guard);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! server. `ringtrail trace` shows one audit trace's timeline and
 //! findings; `ringtrail audit-gaps` lists the incomplete traces of a time
 //! window; `ringtrail export` writes a window's rows as ECS, OCSF, OTLP or
-//! native JSON lines.
+//! native JSON lines; `ringtrail migrate` applies the schema and creates
+//! partitions ahead; `ringtrail retention` drops old partitions.
 //!
 //! This file only parses the command line and dispatches; each subcommand
 //! lives in its own module under `src/cli/`.
@@ -57,6 +58,20 @@ enum Command {
     /// reached or queried (a malformed URL included), 2 invalid
     /// arguments. Every failure is one line on stderr.
     Export(cli::export::ExportArgs),
+    /// Apply the schema migrations and create the partitions of
+    /// ringtrail.logs ahead of time; print what was done.
+    ///
+    /// Exit codes: 0 done, 1 runtime error (malformed database URL,
+    /// unreachable database, failed statement), 2 invalid arguments.
+    /// Every failure is one line on stderr.
+    Migrate(cli::migrate::MigrateArgs),
+    /// Drop the partitions of ringtrail.logs older than --keep, whole
+    /// (never DELETE), recording each in ringtrail.retention_log.
+    ///
+    /// Exit codes: 0 done, 1 runtime error (malformed database URL,
+    /// unreachable database, failed statement), 2 invalid arguments (a
+    /// bad --keep). Every failure is one line on stderr.
+    Retention(cli::retention::RetentionArgs),
     /// Print the rows the filters keep, oldest first, up to --limit:
     /// human lines, or --json (one object per row), or --format.
     ///
@@ -97,6 +112,8 @@ fn main() -> ExitCode {
         Command::Trace(args) => cli::trace::run(args),
         Command::AuditGaps(args) => cli::audit_gaps::run(args),
         Command::Export(args) => cli::export::run(args),
+        Command::Migrate(args) => cli::migrate::run(args),
+        Command::Retention(args) => cli::retention::run(args),
         Command::Query(args) => cli::query::run(args),
         Command::Tail(args) => cli::tail::run(args),
         Command::Stats(args) => cli::stats::run(args),

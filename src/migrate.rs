@@ -50,6 +50,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_redaction.sql"),
     },
     Migration {
+        version: "0005_partitions",
+        sql: include_str!("../migrations/0005_partitions.sql"),
+    },
+    Migration {
         version: "0006_follow",
         sql: include_str!("../migrations/0006_follow.sql"),
     },

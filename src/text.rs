@@ -26,6 +26,16 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
 /// Formats Unix nanoseconds as RFC 3339 UTC with microseconds, e.g.
 /// `2026-11-30T01:37:27.123456Z`.
 pub(crate) fn rfc3339(unix_nanos: i64) -> String {
+    let mut out = String::with_capacity(27);
+    write_rfc3339(&mut out, unix_nanos);
+    out
+}
+
+/// Appends [`rfc3339`]'s text to `out` (no allocation when `out` has 27
+/// bytes of room): for the writer thread, which formats into a reused
+/// buffer.
+pub(crate) fn write_rfc3339(out: &mut String, unix_nanos: i64) {
+    use std::fmt::Write;
     let micros = unix_nanos.div_euclid(1_000);
     let secs = micros.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
@@ -40,13 +50,15 @@ pub(crate) fn rfc3339(unix_nanos: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + (month <= 2) as i64;
-    format!(
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
         sod / 3600,
         sod / 60 % 60,
         sod % 60,
         micros.rem_euclid(1_000_000)
-    )
+    );
 }
 
 /// Formats 16 bytes as a hyphenated lower-case UUID.

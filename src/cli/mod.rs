@@ -22,8 +22,10 @@ pub mod audit_gaps;
 pub mod demo;
 pub mod export;
 pub mod filter;
+pub mod migrate;
 pub mod output;
 pub mod query;
+pub mod retention;
 pub mod stats;
 pub mod tail;
 pub mod trace;
@@ -85,6 +87,20 @@ impl Failure {
             Context {
                 doing: doing.to_owned(),
                 source: Box::new(error),
+            },
+        )
+    }
+}
+
+impl Failure {
+    /// A runtime failure, exit code 1: `doing` says what failed, e.g.
+    /// `cannot connect to the database`, the cause kept as the source.
+    pub fn runtime(doing: &str, error: impl Into<Box<dyn Error + Send + Sync>>) -> Failure {
+        Failure::new(
+            1,
+            Context {
+                doing: doing.to_owned(),
+                source: error.into(),
             },
         )
     }

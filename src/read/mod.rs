@@ -1,7 +1,10 @@
 //! The read side: rows, audit traces and their completeness, and table
-//! statistics, read back from `ringtrail.logs` and the batch ledger.
-//! Kept apart from the write path: nothing here is used by the layer,
-//! the writer or the sinks, and nothing there by it.
+//! statistics, read back from `ringtrail.logs` and the batch ledger; and
+//! the table's upkeep (partitions, retention). Kept apart from the write
+//! path: nothing here is used by the layer or the writer, and nothing
+//! there by it. The one caller on the write side is the shipper's first
+//! lane, which runs [`partitions::ensure`] and [`retention::apply`] on a
+//! connection of its own, about hourly.
 //!
 //! - [`trace()`](crate::read::trace()): one trace's rows (its audit points and the
 //!   plain logs that carry its `trace_id`) in timeline order, and its
@@ -14,6 +17,13 @@
 //!   trace, or at a level and above) as [`Row`](crate::Row)s, ordered by
 //!   `ts` then `id`, streamed to a callback in constant memory, for
 //!   `ringtrail export`.
+//! - [`partitions`]: the range partitions of `ringtrail.logs` on `ts`,
+//!   listed, and created ahead of time (moving rows out of the DEFAULT
+//!   partition when it holds some of a new range), for `ringtrail migrate`
+//!   and the shipper.
+//! - [`retention`]: whole partitions older than a cutoff dropped (never a
+//!   `DELETE`), each recorded in `ringtrail.retention_log`, for
+//!   `ringtrail retention` and `Builder::retention`.
 //!
 //! - [`filter`]: [`ExportFilter`], the one row filter of the read side
 //!   (time window, level, target prefix, trace, user, session, message
@@ -81,7 +91,9 @@ pub mod export;
 pub mod filter;
 pub mod follow;
 pub mod gaps;
+pub mod partitions;
 pub mod query;
+pub mod retention;
 pub mod stats;
 pub mod trace;
 

@@ -13,6 +13,37 @@ pub(crate) struct SpoolConfig {
     pub(crate) after: Duration,
 }
 
+/// Partition upkeep the shipper's first lane runs: once after connecting,
+/// then every [`PartitionConfig::EVERY`] (sooner after a failure).
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionConfig {
+    /// Width of a partition (`Builder::partition_width`, one day).
+    pub(crate) width: Duration,
+    /// Days ahead of today with partitions (`Builder::partitions_ahead`, 3).
+    pub(crate) ahead: u32,
+    /// Drop partitions older than this (`Builder::retention`); none when
+    /// unset.
+    pub(crate) retention: Option<Duration>,
+}
+
+impl PartitionConfig {
+    /// How often the upkeep runs once it succeeded.
+    pub(crate) const EVERY: Duration = Duration::from_secs(3_600);
+    /// How soon it is tried again after a failure (a lock not had within
+    /// the lock timeout, the server down, no DDL rights).
+    pub(crate) const RETRY: Duration = Duration::from_secs(300);
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            width: crate::read::partitions::DEFAULT_WIDTH,
+            ahead: crate::read::partitions::DEFAULT_AHEAD,
+            retention: None,
+        }
+    }
+}
+
 /// Settings of the PostgreSQL sink.
 #[derive(Debug, Clone)]
 pub(crate) struct PostgresConfig {
@@ -29,6 +60,8 @@ pub(crate) struct PostgresConfig {
     /// Shipping connections, each on a thread of its own.
     pub(crate) lanes: usize,
     pub(crate) spool: SpoolConfig,
+    /// Partitions ahead and retention, run when `migrate` is on.
+    pub(crate) partitions: PartitionConfig,
 }
 
 impl Default for PostgresConfig {
@@ -47,6 +80,7 @@ impl Default for PostgresConfig {
                 max_bytes: 1 << 30,
                 after: Duration::from_secs(5),
             },
+            partitions: PartitionConfig::default(),
         }
     }
 }

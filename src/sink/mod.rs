@@ -35,7 +35,7 @@ mod retry;
 mod shipper;
 mod spool;
 
-pub(crate) use config::PostgresConfig;
+pub(crate) use config::{PartitionConfig, PostgresConfig};
 pub(crate) use cutoff::Cutoff;
 pub(crate) use jsonl::{JsonlConfig, JsonlCounters};
 pub(crate) use null::NullSink;

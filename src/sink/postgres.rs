@@ -94,14 +94,20 @@ impl PostgresSink {
         let writer = std::thread::current();
         let mut lanes = Vec::with_capacity(config.lanes);
         for lane in 0..config.lanes.max(1) {
-            let shipper = Shipper::connect(config, shared.clone())?;
+            let mut shipper = Shipper::connect(config, shared.clone())?;
+            // The first lane's partition upkeep runs once now, before any
+            // batch: today's partition exists before rows arrive (a
+            // failure is one line on stderr and a retry later, never a
+            // failed build).
+            let partitions_at = (lane == 0 && shipper.keeps_partitions())
+                .then(|| Instant::now() + shipper.maintain_partitions());
             let (queue, batches) = mpsc::channel::<SealedBatch>();
             let (done, writer) = (done_tx.clone(), writer.clone());
             let thread = std::thread::Builder::new()
                 .name("ringtrail-shipper".into())
                 .spawn(move || {
                     crate::capture::mark_own_thread();
-                    run_lane(shipper, lane, batches, done, writer)
+                    run_lane(shipper, lane, partitions_at, batches, done, writer)
                 })?;
             lanes.push(Lane {
                 queue: Some(queue),
@@ -205,6 +211,7 @@ impl PostgresSink {
 fn run_lane(
     mut shipper: Shipper,
     lane: usize,
+    mut partitions_at: Option<Instant>,
     batches: Receiver<SealedBatch>,
     done: mpsc::Sender<Done>,
     writer: std::thread::Thread,
@@ -212,7 +219,12 @@ fn run_lane(
     let replays = lane == 0;
     // When the spool wants attention next.
     let mut maintain_at = replays.then(Instant::now);
+    // `partitions_at`: when the partitions (and retention) want attention
+    // next, about hourly; first lane only.
     loop {
+        if partitions_at.is_some_and(|at| Instant::now() >= at) {
+            partitions_at = Some(Instant::now() + shipper.maintain_partitions());
+        }
         if maintain_at.is_some_and(|at| Instant::now() >= at) {
             let (outcome, next) = shipper.maintain();
             // An empty spool is looked at now and then: the writer may
@@ -225,7 +237,7 @@ fn run_lane(
                 writer.unpark();
             }
         }
-        let next = match maintain_at {
+        let next = match maintain_at.into_iter().chain(partitions_at).min() {
             Some(at) => batches.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => batches.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };

@@ -5,7 +5,11 @@
 //!   `40P01` deadlock, a closed connection, an I/O error, a client-side
 //!   timeout): retry the whole batch with exponential backoff and jitter.
 //! * **Data class** (`22*`, `23*`): one row is bad. Retrying the batch
-//!   would fail again; quarantine the row instead.
+//!   would fail again; quarantine the row instead. One exception: a row
+//!   routed to the DEFAULT partition while a partition for its range was
+//!   being attached fails its partition constraint (`23514`, "violates
+//!   partition constraint", no constraint name). Nothing is wrong with
+//!   the row: retried, it lands in the new partition.
 //! * **A stall** (PostgreSQL accepted the connection but stopped answering
 //!   for `stall_timeout`): the server counts as down at once; the batch
 //!   goes to the spool, its outcome unknown, and is resolved through the
@@ -88,8 +92,19 @@ pub(crate) fn is_transient(error: &Error) -> bool {
 fn is_transient_postgres(error: &tokio_postgres::Error) -> bool {
     error.as_db_error().is_none_or(|db| {
         let code = db.code().code();
-        code.starts_with("08") || RETRYABLE.contains(&code)
+        code.starts_with("08")
+            || RETRYABLE.contains(&code)
+            || is_partition_race(code, db.constraint(), db.message())
     })
+}
+
+/// A row routed by a partition layout that changed under it (a
+/// partition attached while the COPY ran): the default partition's
+/// constraint, which PostgreSQL checks again for that reason, refuses it.
+/// A CHECK constraint's violation names its constraint; this one names
+/// none.
+fn is_partition_race(code: &str, constraint: Option<&str>, message: &str) -> bool {
+    code == "23514" && constraint.is_none() && message.contains("violates partition constraint")
 }
 
 /// Sorts an error into a [`Failure`].
@@ -151,6 +166,15 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partition_attached_under_a_copy_is_retried_not_quarantined() {
+        let race = "new row for relation \"logs_default\" violates partition constraint";
+        assert!(is_partition_race("23514", None, race));
+        let check = "new row for relation \"logs\" violates check constraint \"no_poison\"";
+        assert!(!is_partition_race("23514", Some("no_poison"), check));
+        assert!(!is_partition_race("23502", None, race));
+    }
 
     #[test]
     fn copy_line_is_found_in_the_error_context() {

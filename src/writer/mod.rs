@@ -42,6 +42,10 @@ use crate::row::{
 /// The suffix of the field that records a cut text's original length, e.g.
 /// `message.truncated_from`.
 pub const TRUNCATED_FROM: &str = ".truncated_from";
+
+/// The field that keeps a clamped event's original time, as RFC 3339 UTC
+/// with microseconds (see [`Builder::clamp_window`](crate::Builder::clamp_window)).
+pub const TS_ORIGINAL: &str = "ts.original";
 use crate::sink::{BatchFailure, Outcome, Sink, Wait};
 use crate::uuid7::Uuid7;
 use report::DropReporter;
@@ -59,11 +63,16 @@ pub(crate) struct WriterConfig {
     /// The `pipeline` label of the `metrics` export.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) pipeline: String,
+    /// An event more than this before the writer's clock is clamped to it.
+    pub(crate) clamp_past: Duration,
+    /// An event more than this after the writer's clock is clamped to it.
+    pub(crate) clamp_future: Duration,
 }
 
 impl Default for WriterConfig {
     /// Batches of up to 8,192 rows or 8 MiB, a 100 ms flush interval and
-    /// a 10 ms urgent interval.
+    /// a 10 ms urgent interval; event times clamped to 7 days before
+    /// the writer's clock and 1 day after it.
     fn default() -> Self {
         WriterConfig {
             batch_rows: 8_192,
@@ -72,6 +81,8 @@ impl Default for WriterConfig {
             urgent_interval: Duration::from_millis(10),
             redactor: None,
             pipeline: String::new(),
+            clamp_past: Duration::from_secs(7 * 86_400),
+            clamp_future: Duration::from_secs(86_400),
         }
     }
 }
@@ -94,6 +105,10 @@ pub(crate) struct Writer {
     /// Reused for the text of context ids given as non-string event fields
     /// (`user_id = 42`).
     context_text: String,
+    /// The writer's clock (Unix nanoseconds), read once per drain pass.
+    now_nanos: i64,
+    /// Reused for a clamped event's original time ([`TS_ORIGINAL`]).
+    ts_original: String,
     redaction: Scratch,
     timer: BatchTimer,
     /// A batch was not committed since the last completed flush (spooled
@@ -108,6 +123,18 @@ pub(crate) struct Writer {
 /// How often the writer publishes `Stats` to the `metrics` facade.
 #[cfg(feature = "metrics")]
 const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+/// The time to store for an event at `ts` when it lies more than `past`
+/// before `now` or more than `future` after it (the nearest edge of that
+/// window, all in Unix nanoseconds); `None` inside it.
+fn clamp(ts: i64, now: i64, past: Duration, future: Duration) -> Option<i64> {
+    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    let (lo, hi) = (
+        now.saturating_sub(nanos(past)),
+        now.saturating_add(nanos(future)),
+    );
+    (ts < lo || ts > hi).then(|| ts.clamp(lo, hi))
+}
 
 /// Puts the context ids an event gave as its own fields over the span's.
 /// A string is used as it is; any other value as its text, written into
@@ -162,6 +189,8 @@ impl Writer {
             cuts: Vec::with_capacity(4),
             cut_names: String::with_capacity(128),
             context_text: String::with_capacity(64),
+            now_nanos: crate::clock::unix_nanos_now(),
+            ts_original: String::with_capacity(32),
             redaction: Scratch::default(),
             failure: None,
             drops: DropReporter::new(),
@@ -184,6 +213,7 @@ impl Writer {
             }
             let flush_wanted = requested > self.control.counters.completed();
             self.wall.refresh();
+            self.now_nanos = crate::clock::unix_nanos_now();
             // One drain pass: under a steady stream the ring may never be
             // empty, but when the pass ends every record published before
             // it began has been taken (`SlotPool::take_in`).
@@ -360,7 +390,21 @@ impl Writer {
             ),
             None => 0,
         };
-        let ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
+        let mut ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
+        if let Some(clamped) = clamp(
+            ts_unix_nanos,
+            self.now_nanos,
+            self.config.clamp_past,
+            self.config.clamp_future,
+        ) {
+            self.ts_original.clear();
+            crate::text::write_rfc3339(&mut self.ts_original, ts_unix_nanos);
+            fields.push(Field {
+                name: TS_ORIGINAL,
+                value: Value::Str(&self.ts_original),
+            });
+            ts_unix_nanos = clamped;
+        }
         let level = severity_number(record.event.level());
         let row = Row {
             ts_unix_nanos,
@@ -422,5 +466,28 @@ impl Writer {
         if let Some(failure) = outcome.failure {
             self.failure = Some(failure);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp;
+    use std::time::Duration;
+
+    #[test]
+    fn times_outside_the_window_are_clamped_to_its_edge() {
+        const DAY: i64 = 86_400_000_000_000;
+        let now = 1_796_256_000_000_000_000;
+        let (past, future) = (Duration::from_secs(7 * 86_400), Duration::from_secs(86_400));
+        assert_eq!(clamp(now, now, past, future), None);
+        assert_eq!(clamp(now - 7 * DAY, now, past, future), None);
+        assert_eq!(clamp(now + DAY, now, past, future), None);
+        // 1970 and 2100.
+        assert_eq!(clamp(0, now, past, future), Some(now - 7 * DAY));
+        assert_eq!(
+            clamp(4_102_444_800_000_000_000, now, past, future),
+            Some(now + DAY)
+        );
+        assert_eq!(clamp(0, now, Duration::MAX, future), None);
     }
 }

@@ -27,8 +27,9 @@ use crate::encode::copy::{
     copy_statement, copy_statement_for, tuple_width, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
 };
 use crate::error::PoolError;
+use crate::read::{partitions, retention};
 use crate::sink::batch::{Removed, SealedBatch};
-use crate::sink::{Cutoff, PostgresConfig};
+use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
 use crate::{migrate, Error, Result};
 
 /// The runtime, the pool, and the state of the session on it.
@@ -53,6 +54,10 @@ pub(super) struct Session {
     /// The longest one round trip may go unanswered.
     stall: Duration,
 }
+
+/// `dropped_by` in `ringtrail.retention_log` for partitions the writer's
+/// retention dropped.
+const DROPPED_BY: &str = "ringtrail writer";
 
 /// The primary key of `ringtrail.batches`: a unique violation on it means
 /// an earlier attempt of the batch committed (its COMMIT was still running
@@ -175,6 +180,20 @@ impl Connection {
         result
     }
 
+    /// Partition upkeep on a connection of its own (never the batches'),
+    /// within the commit timeout: the partitions ahead, then retention when
+    /// configured. An error inside is returned as the inner result, so the
+    /// held batch connection is kept.
+    pub(super) fn maintain_partitions(
+        &mut self,
+        config: &PartitionConfig,
+    ) -> Result<Result<(usize, usize)>> {
+        let timeout = self.commit_timeout;
+        self.run("maintaining partitions", timeout, async |s| {
+            Ok(s.maintain_partitions(config).await)
+        })
+    }
+
     /// Checks out a connection, and applies the migrations when asked for
     /// and not yet done.
     pub(super) fn open(&mut self) -> Result<()> {
@@ -217,6 +236,26 @@ impl Session {
         drop(client);
         connection.abort();
         answered.map(drop)
+    }
+
+    /// See [`Connection::maintain_partitions`]: how many partitions were
+    /// created and dropped.
+    async fn maintain_partitions(&mut self, config: &PartitionConfig) -> Result<(usize, usize)> {
+        let (mut client, connection) = self.config.connect(NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let done = async {
+            let now = std::time::SystemTime::now();
+            let created = partitions::ensure(&mut client, config.width, config.ahead, now).await?;
+            let dropped = match config.retention {
+                Some(keep) => retention::apply(&mut client, keep, now, false, DROPPED_BY).await?,
+                None => Vec::new(),
+            };
+            Ok((created.len(), dropped.len()))
+        }
+        .await;
+        drop(client);
+        connection.abort();
+        done
     }
 
     async fn migrate_once(&mut self) -> Result<()> {

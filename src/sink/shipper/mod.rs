@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use super::batch::SealedBatch;
 use super::retry::{is_transient, Backoff};
-use super::{BatchFailure, Outcome, PostgresConfig};
+use super::{BatchFailure, Outcome, PartitionConfig, PostgresConfig};
 use crate::clock::unix_nanos_now;
 use crate::{Error, Fate, Result};
 use connection::Connection;
@@ -59,6 +59,8 @@ pub(crate) struct Shipper {
     /// their ids and event rows, looked up in the ledger once PostgreSQL
     /// answers again (bounded: the oldest are forgotten).
     unresolved: Vec<([u8; 16], u64)>,
+    /// Partition upkeep, when migrations are applied (first lane only).
+    partitions: Option<PartitionConfig>,
 }
 
 /// The most unresolved batches remembered.
@@ -78,6 +80,7 @@ impl Shipper {
             max_retries: config.max_retries,
             backoff: Backoff::new(unix_nanos_now() as u64, Duration::from_secs(5)),
             unresolved: Vec::new(),
+            partitions: config.migrate.then(|| config.partitions.clone()),
         };
         if let Err(e) = shipper.connection.open() {
             if !shipper.shared.has_spool() || !is_transient(&e) {
@@ -165,6 +168,35 @@ impl Shipper {
             .run("committing a batch", timeout, async |session| {
                 session.ship(batch, check_ledger).await
             })
+    }
+
+    /// Whether this shipper runs partition upkeep (migrations are on).
+    pub(crate) fn keeps_partitions(&self) -> bool {
+        self.partitions.is_some()
+    }
+
+    /// Partition upkeep: the partitions ahead, and retention when set, on
+    /// a connection of its own. Never fails ingest: a failure is one line
+    /// on stderr and a retry after [`PartitionConfig::RETRY`]; a server
+    /// known to be down is not even tried. Returns when to run again.
+    pub(crate) fn maintain_partitions(&mut self) -> Duration {
+        let Some(config) = self.partitions.clone() else {
+            return PartitionConfig::EVERY;
+        };
+        if self.shared.cutoff.get().is_some() || self.shared.health().is_down() {
+            return PartitionConfig::RETRY;
+        }
+        match self.connection.maintain_partitions(&config) {
+            Ok(Ok(_)) => PartitionConfig::EVERY,
+            Ok(Err(e)) | Err(e) => {
+                eprintln!(
+                    "ringtrail: partition maintenance failed (ingest goes on; retrying in {}): {}",
+                    crate::duration::format_duration(PartitionConfig::RETRY),
+                    e.chain()
+                );
+                PartitionConfig::RETRY
+            }
+        }
     }
 
     /// Delivers one live batch: committed, or else spooled (or lost).

@@ -1,0 +1,282 @@
+//! `ringtrail migrate` and `ringtrail retention`: the real binary against
+//! a real PostgreSQL. What they print (text and `--json`), what they do to
+//! the schema, and their exit codes and one-line errors.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
+
+fn run_with(args: &[&str], database_url: Option<&str>) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null());
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    command.output().expect("the ringtrail binary runs")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, None)
+}
+
+/// Exit 0 and an empty stderr; returns stdout.
+fn success(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err, "", "nothing on stderr");
+    String::from_utf8(out.stdout.clone()).expect("UTF-8")
+}
+
+/// Exactly one JSON document on stdout.
+fn one_document(stdout: &str) -> Value {
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Exit code `code`, exactly one line on stderr starting `ringtrail: `
+/// and containing `needle`, nothing on stdout.
+fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("ringtrail: "), "{err:?}");
+    assert!(err.contains(needle), "{needle:?} in {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+fn scalar(url: &str, sql: &str) -> i64 {
+    common::client(url).query_one(sql, &[]).unwrap().get(0)
+}
+
+#[test]
+fn migrate_applies_the_schema_creates_partitions_and_says_so() {
+    let url = common::database();
+    let text = success(&run(&["migrate", "--database-url", &url]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5 + 4 + 1, "{text}");
+    assert_eq!(lines[4], "applied 0005_partitions");
+    assert!(lines[5].starts_with("created ringtrail.logs_p"), "{text}");
+    assert_eq!(lines[9], "5 migrations applied, 4 partitions created");
+    // Today and three days ahead, and DEFAULT.
+    assert_eq!(
+        scalar(
+            &url,
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass"
+        ),
+        5
+    );
+    // Again: nothing to do, as JSON, with DATABASE_URL instead of the flag.
+    let doc = one_document(&success(&run_with(
+        &["migrate", "--json", "--ahead", "5"],
+        Some(&url),
+    )));
+    assert_eq!(doc["applied"], serde_json::json!([]));
+    let created = doc["created"].as_array().unwrap();
+    assert_eq!(created.len(), 2, "days 4 and 5: {doc}");
+    assert_eq!(created[0]["moved"], 0);
+    assert!(created[0]["partition"]
+        .as_str()
+        .unwrap()
+        .starts_with("ringtrail.logs_p"));
+    assert!(created[0]["from"]
+        .as_str()
+        .unwrap()
+        .ends_with("T00:00:00.000000Z"));
+    let text = success(&run(&["migrate", "--database-url", &url, "--ahead", "5"]));
+    assert_eq!(text, "0 migrations applied, 0 partitions created\n");
+}
+
+#[test]
+fn retention_drops_old_partitions_logs_them_and_dry_runs() {
+    let url = common::database();
+    success(&run(&["migrate", "--database-url", &url]));
+    let mut client = common::client(&url);
+    client
+        .batch_execute(
+            "CREATE TABLE ringtrail.logs_p20200101 PARTITION OF ringtrail.logs
+                 FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-01-02 00:00:00+00');
+             INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated)
+             SELECT '2020-01-01 12:00:00+00', gen_random_uuid(), 9, 't', 'm', '{}', false
+             FROM generate_series(1, 2);
+             INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated)
+             VALUES (now(), gen_random_uuid(), 9, 't', 'm', '{}', false);",
+        )
+        .unwrap();
+    let before = scalar(
+        &url,
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass",
+    );
+
+    let doc = one_document(&success(&run(&[
+        "retention",
+        "--keep",
+        "30d",
+        "--dry-run",
+        "--json",
+        "--database-url",
+        &url,
+    ])));
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["keep"], "30d");
+    assert_eq!(
+        doc["partitions"],
+        serde_json::json!([{
+            "partition": "ringtrail.logs_p20200101",
+            "rows": 2,
+            "from": "2020-01-01T00:00:00.000000Z",
+            "to": "2020-01-02T00:00:00.000000Z",
+        }])
+    );
+    assert_eq!(
+        scalar(&url, "SELECT count(*) FROM ringtrail.retention_log"),
+        0
+    );
+    assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.logs"), 3);
+
+    let text = success(&run(&[
+        "retention",
+        "--keep",
+        "30d",
+        "--database-url",
+        &url,
+    ]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "dropped ringtrail.logs_p20200101  2 rows  2020-01-01T00:00:00.000000Z → 2020-01-02T00:00:00.000000Z"
+    );
+    assert!(
+        lines[1].starts_with("1 partition dropped (cutoff "),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 2);
+    let log = client
+        .query_one(
+            "SELECT partition, rows, range_from = '2020-01-01 00:00:00+00', dropped_by
+             FROM ringtrail.retention_log",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            log.get::<_, String>(0),
+            log.get::<_, i64>(1),
+            log.get::<_, bool>(2),
+            log.get::<_, String>(3)
+        ),
+        (
+            "ringtrail.logs_p20200101".into(),
+            2,
+            true,
+            "ringtrail retention".into()
+        )
+    );
+    assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.logs"), 1);
+    assert_eq!(
+        scalar(
+            &url,
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass"
+        ),
+        before - 1
+    );
+    // Nothing left to drop.
+    let text = success(&run(&[
+        "retention",
+        "--keep",
+        "30d",
+        "--database-url",
+        &url,
+    ]));
+    assert!(text.starts_with("0 partitions dropped (cutoff "), "{text}");
+}
+
+#[test]
+fn mistakes_are_one_line_and_a_documented_code() {
+    let unreachable = "postgres://nobody@127.0.0.1:1/none";
+    let malformed = "postgres://nobody@127.0.0.1:notaport/none";
+    let cases: [(&[&str], i32, &str); 10] = [
+        (
+            &["migrate", "--database-url", unreachable],
+            1,
+            "cannot connect to the database",
+        ),
+        (
+            &["migrate", "--database-url", malformed],
+            1,
+            "invalid --database-url",
+        ),
+        (
+            &["migrate", "--database-url", unreachable, "--width", "10m"],
+            2,
+            "partition width",
+        ),
+        (
+            &["migrate", "--database-url", unreachable, "--width", "soon"],
+            2,
+            "--width",
+        ),
+        (
+            &["retention", "--keep", "30d", "--database-url", unreachable],
+            1,
+            "cannot connect to the database",
+        ),
+        (
+            &["retention", "--keep", "30d", "--database-url", malformed],
+            1,
+            "invalid --database-url",
+        ),
+        (
+            &[
+                "retention",
+                "--keep",
+                "thirty days",
+                "--database-url",
+                unreachable,
+            ],
+            2,
+            "--keep",
+        ),
+        (
+            &["retention", "--keep=-1d", "--database-url", unreachable],
+            2,
+            "--keep",
+        ),
+        (&["retention", "--database-url", unreachable], 2, "--keep"),
+        (&["retention", "--keep", "30d"], 2, "--database-url"),
+    ];
+    for (args, code, needle) in cases {
+        assert_one_line_failure(&run(args), code, needle);
+    }
+    // DATABASE_URL malformed: the same.
+    assert_one_line_failure(
+        &run_with(&["retention", "--keep", "1d"], Some(malformed)),
+        1,
+        "invalid --database-url",
+    );
+}
+
+#[test]
+fn help_describes_both_commands() {
+    for (command, needle) in [("migrate", "--ahead"), ("retention", "--dry-run")] {
+        let out = run(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(needle), "{text}");
+        assert!(text.contains("--database-url"), "{text}");
+    }
+    let out = run(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("migrate") && text.contains("retention"),
+        "{text}"
+    );
+}
