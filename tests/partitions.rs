@@ -477,7 +477,9 @@ fn migrating_the_plain_table_keeps_every_row() {
         assert_eq!(count, 5004);
 
         let applied = ringtrail::migrate::apply(&mut client).await.unwrap();
-        assert_eq!(applied, ["0005_partitions"]);
+        // 0005 converts the table; the later migrations apply after it.
+        assert_eq!(applied[0], "0005_partitions");
+        assert_eq!(applied.len(), ringtrail::migrate::MIGRATIONS.len() - 4);
         let after = client.query_one(digest, &[]).await.unwrap();
         assert_eq!((after.get::<_, i64>(0), after.get::<_, String>(1)), (count, sum.clone()));
 
