@@ -80,6 +80,7 @@
 
 pub mod audit;
 mod builder;
+pub mod chain;
 mod capture;
 mod clock;
 pub mod duration;

@@ -1,0 +1,555 @@
+//! The canonical form of one row, and its SHA-256 row digest, from either
+//! side: the writer's [`Row`] or the row as PostgreSQL gives it back
+//! ([`StoredRow`]). The two agree for every row the binary COPY encoder
+//! writes (`tests/chain_canonical.rs` proves it on random rows).
+//!
+//! # The canonical tuple
+//!
+//! The canonical form is a tuple shaped like a binary COPY tuple: an
+//! `int16` column count (18), then each column of
+//! [`LOG_COLUMNS`](crate::encode::copy::LOG_COLUMNS), in that order, as an
+//! `int32` big-endian byte length and that many bytes, or the length `-1`
+//! for NULL (so NULL and empty text differ, and no bytes can shift from
+//! one column into another). Each column holds what the table stores:
+//!
+//! | column | bytes | from a [`Row`] (the encoder's mapping) |
+//! |---|---|---|
+//! | `ts` | `int64` BE, microseconds since 2000-01-01 UTC | `ts_unix_nanos.div_euclid(1000)` less the epoch, clamped to PostgreSQL's range |
+//! | `id` | the UUID's 16 bytes | `id` |
+//! | `level` | `int16` BE | `level` |
+//! | `target`, `message` | UTF-8 | NUL → U+FFFD |
+//! | `fields` | canonical JSON, see [`json`](super::json) | deduplicated (last wins), NaN/±inf as strings, exact numbers |
+//! | `trace_id` … `client_id` | UTF-8 or NULL | cut to [`CONTEXT_MAX_LEN`] bytes on a char boundary (marks the row truncated), then NUL → U+FFFD |
+//! | `span_name`, `file` | UTF-8 or NULL | NUL → U+FFFD |
+//! | `line` | `int32` BE or NULL | above `i32::MAX` clamped |
+//! | `truncated` | one byte, 0 or 1 | `truncated`, or a context id was cut |
+//! | `kind` | `int16` BE or NULL | `kind` |
+//! | `redacted` | `int16` BE | above `i16::MAX` clamped |
+//!
+//! The row digest is `SHA-256(ROW_DOMAIN ‖ canonical tuple)`.
+//!
+//! Not covered: a text over 2 GiB or `fields` JSON over 2 GiB, which the
+//! encoder cuts (PostgreSQL refuses a field over 1 GiB anyway), and a
+//! database whose encoding is not UTF-8.
+//!
+//! ```
+//! use ringtrail::chain::canonical::{RowHasher, StoredRow};
+//! use ringtrail::{Field, Row, Value};
+//!
+//! let fields = [Field { name: "n", value: Value::F64(1e15) }];
+//! let row = Row { ts_unix_nanos: 946_684_800_000_001_999, message: "a\0b", fields: &fields, ..Row::default() };
+//! // The same row as PostgreSQL gives it back.
+//! let stored = StoredRow {
+//!     ts_micros: 1,
+//!     message: "a\u{FFFD}b",
+//!     fields: r#"{"n": 1000000000000000}"#,
+//!     ..StoredRow::default()
+//! };
+//! let mut hasher = RowHasher::new();
+//! assert_eq!(hasher.row_digest(&row), hasher.stored_digest(&stored));
+//! ```
+
+use sha2::{Digest, Sha256};
+
+use super::json;
+use crate::encode::copy::{
+    LOG_COLUMNS, MAX_TIMESTAMPTZ_MICROS, MIN_TIMESTAMPTZ_MICROS, PG_EPOCH_UNIX_MICROS,
+};
+use crate::row::{Row, CONTEXT_LEN, CONTEXT_MAX_LEN, LEVEL_INFO};
+use crate::text::floor_char_boundary;
+
+/// Prefix of every row digest's input: the form and its version.
+pub const ROW_DOMAIN: &[u8] = b"ringtrail/row/v1\n";
+
+/// The columns to SELECT for [`StoredRow::from_pg`], in its order:
+/// every column of the canonical tuple, `fields` as its text.
+///
+/// `verify` reads one batch as
+/// `SELECT {STORED_COLUMNS} FROM ringtrail.logs WHERE batch_id = $1 ORDER BY id`.
+pub const STORED_COLUMNS: &str = "ts, id, level, target, message, fields::text, \
+     trace_id, user_id, session_id, task_id, context_id, client_id, \
+     span_name, file, line, truncated, kind, redacted";
+
+/// Prefix the canonical `fields` takes when the stored text is not JSON
+/// (only possible if someone wrote the column by hand): a byte no JSON
+/// text starts with, so the digest cannot match a real row's.
+const NOT_JSON: u8 = b'!';
+
+/// The microseconds since 2000-01-01 UTC that the encoder stores for
+/// `unix_nanos` (floor, then clamped into PostgreSQL's range): what the
+/// `ts` column holds, and what ledger timestamps are hashed as.
+///
+/// ```
+/// assert_eq!(ringtrail::chain::canonical::stored_micros(946_684_800_000_000_999), 0);
+/// assert_eq!(ringtrail::chain::canonical::stored_micros(946_684_799_999_999_999), -1);
+/// ```
+pub fn stored_micros(unix_nanos: i64) -> i64 {
+    (unix_nanos.div_euclid(1000) - PG_EPOCH_UNIX_MICROS)
+        .clamp(MIN_TIMESTAMPTZ_MICROS, MAX_TIMESTAMPTZ_MICROS)
+}
+
+/// One row of `ringtrail.logs` as PostgreSQL gives it back, borrowed from
+/// the query's row ([`StoredRow::from_pg`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRow<'a> {
+    /// `ts`: microseconds since 2000-01-01 UTC (the column's wire value).
+    pub ts_micros: i64,
+    /// `id`: the UUID's 16 bytes.
+    pub id: [u8; 16],
+    /// `level`.
+    pub level: i16,
+    /// `target`.
+    pub target: &'a str,
+    /// `message`.
+    pub message: &'a str,
+    /// `fields::text`: the `jsonb` as PostgreSQL prints it.
+    pub fields: &'a str,
+    /// `trace_id` … `client_id`, in [`CONTEXT_KEYS`](crate::row::CONTEXT_KEYS) order.
+    pub context: [Option<&'a str>; CONTEXT_LEN],
+    /// `span_name`.
+    pub span_name: Option<&'a str>,
+    /// `file`.
+    pub file: Option<&'a str>,
+    /// `line`.
+    pub line: Option<i32>,
+    /// `truncated`.
+    pub truncated: bool,
+    /// `kind`.
+    pub kind: Option<i16>,
+    /// `redacted`.
+    pub redacted: i16,
+}
+
+impl Default for StoredRow<'_> {
+    /// What the table holds for [`Row::default()`].
+    fn default() -> Self {
+        StoredRow {
+            ts_micros: -PG_EPOCH_UNIX_MICROS,
+            id: [0; 16],
+            level: LEVEL_INFO,
+            target: "",
+            message: "",
+            fields: "{}",
+            context: [None; CONTEXT_LEN],
+            span_name: None,
+            file: None,
+            line: None,
+            truncated: false,
+            kind: None,
+            redacted: 0,
+        }
+    }
+}
+
+/// `ts` read as its wire value, microseconds since 2000-01-01 UTC, with
+/// no conversion that could round or overflow.
+struct WireMicros(i64);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for WireMicros {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let bytes: [u8; 8] = raw.try_into()?;
+        Ok(WireMicros(i64::from_be_bytes(bytes)))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::TIMESTAMPTZ
+    }
+}
+
+/// `id` read as the UUID's 16 bytes.
+struct WireUuid([u8; 16]);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for WireUuid {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(WireUuid(raw.try_into()?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::UUID
+    }
+}
+
+impl<'a> StoredRow<'a> {
+    /// Reads a row of a query that selected [`STORED_COLUMNS`].
+    ///
+    /// # Errors
+    ///
+    /// The driver's error when a column is missing or of another type
+    /// (a query that did not select [`STORED_COLUMNS`]).
+    pub fn from_pg(row: &'a tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let mut context = [None; CONTEXT_LEN];
+        for (i, slot) in context.iter_mut().enumerate() {
+            *slot = row.try_get(6 + i)?;
+        }
+        Ok(StoredRow {
+            ts_micros: row.try_get::<_, WireMicros>(0)?.0,
+            id: row.try_get::<_, WireUuid>(1)?.0,
+            level: row.try_get(2)?,
+            target: row.try_get(3)?,
+            message: row.try_get(4)?,
+            fields: row.try_get(5)?,
+            context,
+            span_name: row.try_get(12)?,
+            file: row.try_get(13)?,
+            line: row.try_get(14)?,
+            truncated: row.try_get(15)?,
+            kind: row.try_get(16)?,
+            redacted: row.try_get(17)?,
+        })
+    }
+}
+
+/// Where canonical bytes go: a hasher, or a buffer (to look at them).
+trait Out {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Out for Sha256 {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl Out for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+#[inline]
+fn put_len(out: &mut impl Out, len: usize) {
+    // Texts over 2 GiB are not covered (see the module docs).
+    out.put(&(len as i32).to_be_bytes());
+}
+
+#[inline]
+fn put_null(out: &mut impl Out) {
+    out.put(&(-1i32).to_be_bytes());
+}
+
+#[inline]
+fn put_bytes(out: &mut impl Out, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.put(bytes);
+}
+
+/// Text as the encoder stores it: NUL as U+FFFD.
+#[inline]
+fn put_text(out: &mut impl Out, s: &str) {
+    let bytes = s.as_bytes();
+    if !bytes.contains(&0) {
+        return put_bytes(out, bytes);
+    }
+    let nuls = bytes.iter().filter(|&&b| b == 0).count();
+    put_len(out, bytes.len() + 2 * nuls);
+    for (i, part) in bytes.split(|&b| b == 0).enumerate() {
+        if i > 0 {
+            out.put("\u{FFFD}".as_bytes());
+        }
+        out.put(part);
+    }
+}
+
+#[inline]
+fn put_opt_text(out: &mut impl Out, s: Option<&str>) {
+    match s {
+        Some(s) => put_text(out, s),
+        None => put_null(out),
+    }
+}
+
+#[inline]
+fn put_opt_stored(out: &mut impl Out, s: Option<&str>) {
+    match s {
+        Some(s) => put_bytes(out, s.as_bytes()),
+        None => put_null(out),
+    }
+}
+
+/// Computes row digests; holds the scratch buffers so that hashing a row
+/// allocates nothing once they have grown to the largest row.
+#[derive(Debug, Default)]
+pub struct RowHasher {
+    /// The canonical `fields` JSON of the row at hand.
+    json: Vec<u8>,
+    /// Field order scratch for [`json::write_fields`].
+    order: Vec<u32>,
+}
+
+impl RowHasher {
+    /// A hasher with empty scratch buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The row digest of what the encoder stores for `row`.
+    pub fn row_digest(&mut self, row: &Row<'_>) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(ROW_DOMAIN);
+        self.write_row(&mut h, row);
+        h.finalize().into()
+    }
+
+    /// The row digest of a row read back from the table.
+    pub fn stored_digest(&mut self, row: &StoredRow<'_>) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(ROW_DOMAIN);
+        self.write_stored(&mut h, row);
+        h.finalize().into()
+    }
+
+    /// The canonical tuple of `row` (without [`ROW_DOMAIN`]), appended to
+    /// `out`: for tests and for looking at what is hashed.
+    pub fn canonical_row(&mut self, row: &Row<'_>, out: &mut Vec<u8>) {
+        self.write_row(out, row);
+    }
+
+    /// The canonical tuple of a stored row, appended to `out`.
+    pub fn canonical_stored(&mut self, row: &StoredRow<'_>, out: &mut Vec<u8>) {
+        self.write_stored(out, row);
+    }
+
+    fn write_row(&mut self, out: &mut impl Out, row: &Row<'_>) {
+        out.put(&(LOG_COLUMNS.len() as i16).to_be_bytes());
+        put_bytes(out, &stored_micros(row.ts_unix_nanos).to_be_bytes());
+        put_bytes(out, &row.id);
+        put_bytes(out, &row.level.to_be_bytes());
+        put_text(out, row.target);
+        put_text(out, row.message);
+        self.json.clear();
+        json::write_fields(&mut self.json, row.fields, &mut self.order);
+        put_bytes(out, &self.json);
+        let mut truncated = row.truncated;
+        for ctx in &row.context {
+            let id = ctx.map(|id| {
+                let keep = floor_char_boundary(id, CONTEXT_MAX_LEN);
+                truncated |= keep < id.len();
+                &id[..keep]
+            });
+            put_opt_text(out, id);
+        }
+        put_opt_text(out, row.span_name);
+        put_opt_text(out, row.file);
+        let line = row.line.map(|l| i32::try_from(l).unwrap_or(i32::MAX));
+        put_tail(out, line, truncated, row.kind);
+        put_bytes(
+            out,
+            &i16::try_from(row.redacted).unwrap_or(i16::MAX).to_be_bytes(),
+        );
+    }
+
+    fn write_stored(&mut self, out: &mut impl Out, row: &StoredRow<'_>) {
+        out.put(&(LOG_COLUMNS.len() as i16).to_be_bytes());
+        put_bytes(out, &row.ts_micros.to_be_bytes());
+        put_bytes(out, &row.id);
+        put_bytes(out, &row.level.to_be_bytes());
+        put_bytes(out, row.target.as_bytes());
+        put_bytes(out, row.message.as_bytes());
+        self.json.clear();
+        if !json::write_stored(&mut self.json, row.fields) {
+            self.json.clear();
+            self.json.push(NOT_JSON);
+            self.json.extend_from_slice(row.fields.as_bytes());
+        }
+        put_bytes(out, &self.json);
+        for ctx in &row.context {
+            put_opt_stored(out, *ctx);
+        }
+        put_opt_stored(out, row.span_name);
+        put_opt_stored(out, row.file);
+        put_tail(out, row.line, row.truncated, row.kind);
+        put_bytes(out, &row.redacted.to_be_bytes());
+    }
+}
+
+/// `line`, `truncated` and `kind`, the same from both sides.
+fn put_tail(out: &mut impl Out, line: Option<i32>, truncated: bool, kind: Option<i16>) {
+    match line {
+        Some(line) => put_bytes(out, &line.to_be_bytes()),
+        None => put_null(out),
+    }
+    put_bytes(out, &[u8::from(truncated)]);
+    match kind {
+        Some(kind) => put_bytes(out, &kind.to_be_bytes()),
+        None => put_null(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::{Field, Value};
+
+    fn tuple(row: &Row<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        RowHasher::new().canonical_row(row, &mut out);
+        out
+    }
+
+    #[test]
+    fn default_row_tuple_bytes() {
+        let mut want = vec![0, 18];
+        let col = |want: &mut Vec<u8>, b: &[u8]| {
+            want.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            want.extend_from_slice(b);
+        };
+        col(&mut want, &(-PG_EPOCH_UNIX_MICROS).to_be_bytes());
+        col(&mut want, &[0; 16]);
+        col(&mut want, &9i16.to_be_bytes());
+        col(&mut want, b"");
+        col(&mut want, b"");
+        col(&mut want, b"{}");
+        for _ in 0..8 {
+            want.extend_from_slice(&[0xff; 4]);
+        }
+        want.extend_from_slice(&[0xff; 4]); // line
+        col(&mut want, &[0]);
+        want.extend_from_slice(&[0xff; 4]); // kind
+        col(&mut want, &[0, 0]);
+        assert_eq!(tuple(&Row::default()), want);
+        let mut stored = Vec::new();
+        RowHasher::new().canonical_stored(&StoredRow::default(), &mut stored);
+        assert_eq!(stored, want);
+    }
+
+    #[test]
+    fn null_differs_from_empty_and_bytes_cannot_shift() {
+        let a = Row {
+            span_name: Some(""),
+            ..Row::default()
+        };
+        let b = Row::default();
+        let c = Row {
+            target: "ab",
+            message: "",
+            ..Row::default()
+        };
+        let d = Row {
+            target: "a",
+            message: "b",
+            ..Row::default()
+        };
+        let mut h = RowHasher::new();
+        assert_ne!(h.row_digest(&a), h.row_digest(&b));
+        assert_ne!(h.row_digest(&c), h.row_digest(&d));
+    }
+
+    #[test]
+    fn writer_mappings_match_the_stored_row() {
+        let long = "é".repeat(200); // 400 bytes: cut to 254, on a boundary
+        let fields = [
+            Field {
+                name: "n",
+                value: Value::U64(u64::MAX),
+            },
+            Field {
+                name: "n",
+                value: Value::F64(-0.0),
+            },
+        ];
+        let row = Row {
+            ts_unix_nanos: -1,
+            id: [7; 16],
+            level: 17,
+            target: "t\0",
+            message: "m",
+            fields: &fields,
+            context: [Some(&long), None, Some("s\0"), None, None, Some("")],
+            span_name: Some("\0"),
+            file: Some("f.rs"),
+            line: Some(u32::MAX),
+            truncated: false,
+            kind: Some(3),
+            redacted: 70_000,
+        };
+        let cut = &long[..254];
+        let stored = StoredRow {
+            ts_micros: -PG_EPOCH_UNIX_MICROS - 1,
+            id: [7; 16],
+            level: 17,
+            target: "t\u{FFFD}",
+            message: "m",
+            fields: r#"{"n": 0.0}"#,
+            context: [Some(cut), None, Some("s\u{FFFD}"), None, None, Some("")],
+            span_name: Some("\u{FFFD}"),
+            file: Some("f.rs"),
+            line: Some(i32::MAX),
+            truncated: true,
+            kind: Some(3),
+            redacted: i16::MAX,
+        };
+        let mut h = RowHasher::new();
+        assert_eq!(h.row_digest(&row), h.stored_digest(&stored));
+        // Any one column changed changes the digest.
+        let changed = [
+            StoredRow {
+                truncated: false,
+                ..stored
+            },
+            StoredRow {
+                ts_micros: stored.ts_micros + 1,
+                ..stored
+            },
+            StoredRow {
+                fields: r#"{"n": 1}"#,
+                ..stored
+            },
+            StoredRow {
+                kind: None,
+                ..stored
+            },
+            StoredRow {
+                context: [Some(cut), None, Some("s\u{FFFD}"), None, None, None],
+                ..stored
+            },
+        ];
+        for c in &changed {
+            assert_ne!(h.row_digest(&row), h.stored_digest(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn big_integers_stay_distinct() {
+        // RFC 8785's IEEE-double numbers would make these equal.
+        let f = |v| [Field {
+            name: "n",
+            value: Value::U64(v),
+        }];
+        let (a, b) = (f(9_007_199_254_740_993), f(9_007_199_254_740_992));
+        let mut h = RowHasher::new();
+        let ra = h.row_digest(&Row {
+            fields: &a,
+            ..Row::default()
+        });
+        let rb = h.row_digest(&Row {
+            fields: &b,
+            ..Row::default()
+        });
+        assert_ne!(ra, rb);
+    }
+
+    #[test]
+    fn stored_text_that_is_not_json_still_hashes() {
+        let mut h = RowHasher::new();
+        let bad = StoredRow {
+            fields: "{",
+            ..StoredRow::default()
+        };
+        let good = StoredRow::default();
+        assert_ne!(h.stored_digest(&bad), h.stored_digest(&good));
+    }
+
+    #[test]
+    fn stored_micros_clamps_like_the_encoder() {
+        assert_eq!(stored_micros(i64::MIN), i64::MIN.div_euclid(1000) - PG_EPOCH_UNIX_MICROS);
+        assert_eq!(stored_micros(-1), -PG_EPOCH_UNIX_MICROS - 1);
+    }
+}
