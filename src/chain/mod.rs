@@ -43,8 +43,10 @@
 //! ```
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod digest;
 pub mod finding;
 pub mod json;
+pub mod key;
 pub mod link;
 pub mod number;
