@@ -80,8 +80,8 @@
 
 pub mod audit;
 mod builder;
-pub mod chain;
 mod capture;
+pub mod chain;
 mod clock;
 pub mod duration;
 #[cfg(feature = "embedded")]

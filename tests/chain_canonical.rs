@@ -64,8 +64,17 @@ impl Rng {
                     }
                 },
                 80..=89 => s.push(self.pick(&[
-                    'é', 'ß', '日', '🦀', '\u{FFFD}', '\u{7f}', '\u{85}', '\u{2028}', '\u{fb33}',
-                    '\u{1F600}', '\u{FEFF}',
+                    'é',
+                    'ß',
+                    '日',
+                    '🦀',
+                    '\u{FFFD}',
+                    '\u{7f}',
+                    '\u{85}',
+                    '\u{2028}',
+                    '\u{fb33}',
+                    '\u{1F600}',
+                    '\u{FEFF}',
                 ])),
                 _ => s.push(self.pick(&['"', '\\', '\'', '{', '}', ':', ',', '[', '/', 'u'])),
             }
@@ -325,8 +334,9 @@ async fn stored_rows_digest_like_the_rows_the_writer_sent() {
 
     // Read back, ordered by id as `verify` reads a batch.
     let recount = |stored: &[tokio_postgres::Row]| {
-        let mut per_batch: Vec<BatchDigest> =
-            (0..writer_batches.len()).map(|_| BatchDigest::new()).collect();
+        let mut per_batch: Vec<BatchDigest> = (0..writer_batches.len())
+            .map(|_| BatchDigest::new())
+            .collect();
         let mut hasher = RowHasher::new();
         let mut mismatches = Vec::new();
         for pg in stored {

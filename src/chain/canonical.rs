@@ -342,7 +342,9 @@ impl RowHasher {
         put_tail(out, line, truncated, row.kind);
         put_bytes(
             out,
-            &i16::try_from(row.redacted).unwrap_or(i16::MAX).to_be_bytes(),
+            &i16::try_from(row.redacted)
+                .unwrap_or(i16::MAX)
+                .to_be_bytes(),
         );
     }
 
@@ -519,10 +521,12 @@ mod tests {
     #[test]
     fn big_integers_stay_distinct() {
         // RFC 8785's IEEE-double numbers would make these equal.
-        let f = |v| [Field {
-            name: "n",
-            value: Value::U64(v),
-        }];
+        let f = |v| {
+            [Field {
+                name: "n",
+                value: Value::U64(v),
+            }]
+        };
         let (a, b) = (f(9_007_199_254_740_993), f(9_007_199_254_740_992));
         let mut h = RowHasher::new();
         let ra = h.row_digest(&Row {
@@ -549,7 +553,10 @@ mod tests {
 
     #[test]
     fn stored_micros_clamps_like_the_encoder() {
-        assert_eq!(stored_micros(i64::MIN), i64::MIN.div_euclid(1000) - PG_EPOCH_UNIX_MICROS);
+        assert_eq!(
+            stored_micros(i64::MIN),
+            i64::MIN.div_euclid(1000) - PG_EPOCH_UNIX_MICROS
+        );
         assert_eq!(stored_micros(-1), -PG_EPOCH_UNIX_MICROS - 1);
     }
 }

@@ -324,7 +324,9 @@ mod tests {
         let raw = B64.decode(b64).unwrap();
         assert_eq!(raw.len(), 4 + 64);
         assert_eq!(raw[..4], k.key_id());
-        assert!(k.verifier().verify(CP.body().as_bytes(), &raw[4..].try_into().unwrap()));
+        assert!(k
+            .verifier()
+            .verify(CP.body().as_bytes(), &raw[4..].try_into().unwrap()));
         assert_eq!(lines.next(), None);
         assert!(note.ends_with('\n'));
     }
@@ -431,12 +433,7 @@ mod tests {
     #[test]
     fn a_file_of_checkpoints() {
         let k = key("ringtrail", 1);
-        let cps: Vec<Checkpoint> = (0..3)
-            .map(|i| Checkpoint {
-                seq: 10 * i,
-                ..CP
-            })
-            .collect();
+        let cps: Vec<Checkpoint> = (0..3).map(|i| Checkpoint { seq: 10 * i, ..CP }).collect();
         let file: String = cps.iter().map(|c| c.sign(&k) + "\n").collect();
         let notes = split_notes(&file);
         assert_eq!(notes.len(), 3);

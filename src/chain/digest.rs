@@ -145,7 +145,11 @@ mod tests {
         };
         let base = digest(&[row(1, "a"), row(2, "b")]);
         assert_ne!(base, digest(&[row(1, "a")]), "missing");
-        assert_ne!(base, digest(&[row(1, "a"), row(2, "b"), row(2, "b")]), "duplicated");
+        assert_ne!(
+            base,
+            digest(&[row(1, "a"), row(2, "b"), row(2, "b")]),
+            "duplicated"
+        );
         assert_ne!(base, digest(&[row(1, "a"), row(2, "c")]), "changed");
         assert_ne!(base, digest(&[]), "empty");
         assert_eq!(base, digest(&[row(2, "b"), row(1, "a")]));

@@ -359,7 +359,10 @@ impl ChainWalk {
         let detail = if n == 1 {
             "the ledger has no batch at this seq".to_owned()
         } else {
-            format!("the ledger has no batches at seqs {}..={last} ({n})", self.next)
+            format!(
+                "the ledger has no batches at seqs {}..={last} ({n})",
+                self.next
+            )
         };
         finding(
             FindingCode::BatchMissing,

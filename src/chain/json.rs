@@ -277,7 +277,10 @@ impl Parser<'_> {
         out.push(b'{');
         let mut first = true;
         for k in 0..members.len() {
-            if members.get(k + 1).is_some_and(|next| next.0 == members[k].0) {
+            if members
+                .get(k + 1)
+                .is_some_and(|next| next.0 == members[k].0)
+            {
                 continue;
             }
             if !first {
@@ -421,8 +424,18 @@ mod tests {
     #[test]
     fn not_json() {
         for bad in [
-            "", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{'a':1}", "\"\\ud800\"", "\"\\x\"", "tru",
-            "{} {}", "\"a\u{1}\"", "[01]",
+            "",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "[1,]",
+            "{'a':1}",
+            "\"\\ud800\"",
+            "\"\\x\"",
+            "tru",
+            "{} {}",
+            "\"a\u{1}\"",
+            "[01]",
         ] {
             assert_eq!(stored(bad), None, "{bad:?}");
         }

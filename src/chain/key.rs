@@ -140,7 +140,9 @@ fn split_key(text: &str) -> Result<(&str, [u8; 4], [u8; 32]), KeyError> {
     };
     check_name(name)?;
     if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(KeyError::Malformed("the key id is not 8 hexadecimal digits"));
+        return Err(KeyError::Malformed(
+            "the key id is not 8 hexadecimal digits",
+        ));
     }
     let id = u32::from_str_radix(id, 16)
         .map_err(|_| KeyError::Malformed("the key id is not 8 hexadecimal digits"))?
@@ -493,10 +495,21 @@ mod tests {
         let back = SigningKey::parse(&text, "unused").unwrap();
         assert_eq!(back.verifier(), key.verifier());
         // A wrong id in either form is refused.
-        let bad = text.replacen(&format!("{:08x}", u32::from_be_bytes(key.id)), "00000000", 1);
-        assert!(matches!(SigningKey::parse(&bad, "x"), Err(KeyError::Malformed(_))));
+        let bad = text.replacen(
+            &format!("{:08x}", u32::from_be_bytes(key.id)),
+            "00000000",
+            1,
+        );
+        assert!(matches!(
+            SigningKey::parse(&bad, "x"),
+            Err(KeyError::Malformed(_))
+        ));
         let public = key.verifier().to_string();
-        let bad = public.replacen(&format!("{:08x}", u32::from_be_bytes(key.id)), "00000000", 1);
+        let bad = public.replacen(
+            &format!("{:08x}", u32::from_be_bytes(key.id)),
+            "00000000",
+            1,
+        );
         assert!(bad.parse::<VerifierKey>().is_err());
         assert_eq!(public.parse::<VerifierKey>().unwrap(), key.verifier());
     }
@@ -508,10 +521,15 @@ mod tests {
         assert_eq!(key.name(), "ringtrail");
         assert_eq!(
             key.verifier(),
-            SigningKey::from_seed("ringtrail", [9; 32]).unwrap().verifier()
+            SigningKey::from_seed("ringtrail", [9; 32])
+                .unwrap()
+                .verifier()
         );
         for bad in ["", "a b", "a+b"] {
-            assert!(matches!(SigningKey::from_seed(bad, [0; 32]), Err(KeyError::BadName)));
+            assert!(matches!(
+                SigningKey::from_seed(bad, [0; 32]),
+                Err(KeyError::BadName)
+            ));
         }
         assert!(SigningKey::parse(&B64.encode([1u8; 31]), "x").is_err());
         assert!(SigningKey::parse("not a key", "x").is_err());
@@ -532,7 +550,10 @@ mod tests {
         let key = SigningKey::from_seed("k", [5; 32]).unwrap();
         let debug = format!("{key:?}");
         let seed_b64 = B64.encode([5u8; 32]);
-        assert!(!debug.contains("PRIVATE") && !debug.contains(&seed_b64), "{debug}");
+        assert!(
+            !debug.contains("PRIVATE") && !debug.contains(&seed_b64),
+            "{debug}"
+        );
         assert!(!key.private_text().is_empty());
     }
 
@@ -548,7 +569,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert_eq!(first.public_path, dir.join("keys/checkpoint.key.pub"));
         let public = std::fs::read_to_string(&first.public_path).unwrap();
-        assert_eq!(public.trim().parse::<VerifierKey>().unwrap(), first.key.verifier());
+        assert_eq!(
+            public.trim().parse::<VerifierKey>().unwrap(),
+            first.key.verifier()
+        );
         // The second start reads the same key.
         let second = SigningKey::load_or_generate(&path, "ringtrail").unwrap();
         assert!(!second.generated);

@@ -112,7 +112,9 @@ impl<'a> Parsed<'a> {
                 return None;
             }
             for &d in &text[i..end] {
-                exponent = exponent.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+                exponent = exponent
+                    .saturating_mul(10)
+                    .saturating_add(i64::from(d - b'0'));
             }
             if exponent > MAX_EXPONENT {
                 return None;
@@ -259,7 +261,19 @@ mod tests {
     #[test]
     fn not_numbers() {
         for bad in [
-            "", "-", "+1", "01", "1.", ".5", "1e", "1e+", "0x10", "1 ", "NaN", "--1", "1e1000001",
+            "",
+            "-",
+            "+1",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "0x10",
+            "1 ",
+            "NaN",
+            "--1",
+            "1e1000001",
         ] {
             assert_eq!(canon(bad), None, "{bad:?}");
         }
