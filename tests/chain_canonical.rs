@@ -5,19 +5,64 @@
 //! writer-side `Row`; every batch's digest likewise. Then rows are edited,
 //! deleted and duplicated in SQL, and the findings say so.
 //!
+//! Also: the writer's side of it (`BatchDigest::push`) allocates nothing
+//! per row once its buffers have grown, counted by a global allocator.
+//!
 //! The seed is printed; rerun one with `RINGTRAIL_PROPTEST_SEED=<seed>`.
 //! `RINGTRAIL_PROPTEST_ROWS` sets the number of rows (default 3000).
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use ringtrail::chain::canonical::{RowHasher, StoredRow, STORED_COLUMNS};
 use ringtrail::chain::digest::BatchDigest;
 use ringtrail::chain::finding::{check_rows, FindingCode, LedgerEntry, Recount};
 use ringtrail::chain::link::{BatchMeta, Chain, ChainId};
-use ringtrail::encode::copy::CopyEncoder;
+use ringtrail::encode::copy::{tuples, CopyEncoder};
 use ringtrail::{Field, Row, Value};
+
+thread_local! {
+    /// Allocations made by this thread while counting is on.
+    static ALLOCATIONS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+struct Counting;
+
+// SAFETY: delegates every call to the system allocator unchanged; the
+// counter is a const-initialised thread-local `Cell` with no destructor,
+// so counting never allocates or re-enters.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded; `ptr` came from `System.alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: forwarded; `ptr` came from `System.alloc` with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|n| {
+        if let Some(c) = n.get() {
+            n.set(Some(c + 1));
+        }
+    });
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 /// xorshift64* seeded through splitmix64.
 struct Rng(u64);
@@ -324,8 +369,15 @@ async fn stored_rows_digest_like_the_rows_the_writer_sent() {
             writer_row.insert(row.id, hasher.row_digest(row));
             batch_of.insert(row.id, writer_batches.len());
         }
-        writer_batches.push(((end - start) as u32, digest.finish()));
-        let loaded = common::copy_in(&mut client, encoder.finish())
+        let batch_digest = digest.finish();
+        writer_batches.push(((end - start) as u32, batch_digest));
+        let bytes = encoder.finish();
+        // The same digest from the batch's bytes alone (shipper, spool).
+        for range in tuples(&bytes) {
+            assert!(digest.push_tuple(&bytes[range]), "seed {seed}: a tuple");
+        }
+        assert_eq!(digest.finish(), batch_digest, "seed {seed}: from tuples");
+        let loaded = common::copy_in(&mut client, bytes)
             .await
             .unwrap_or_else(|e| panic!("seed {seed}: COPY failed: {e}"));
         assert_eq!(loaded, (end - start) as u64);
@@ -468,4 +520,34 @@ async fn stored_rows_digest_like_the_rows_the_writer_sent() {
 /// The hyphenated text of a UUID.
 fn ringtrail_uuid(id: &[u8; 16]) -> String {
     ChainId(*id).to_string()
+}
+
+#[test]
+fn the_writer_side_allocates_nothing_per_row() {
+    let mut rng = Rng::new(7);
+    let owned: Vec<OwnedRow> = (0..2000).map(|n| owned_row(&mut rng, n)).collect();
+    let fields: Vec<Vec<Field<'_>>> = owned.iter().map(fields_of).collect();
+    let rows: Vec<Row<'_>> = owned
+        .iter()
+        .zip(&fields)
+        .map(|(o, f)| row_of(o, f))
+        .collect();
+    let mut digest = BatchDigest::new();
+    // Warm-up: the buffers grow to the widest row and the largest batch.
+    for row in &rows {
+        digest.push(row);
+    }
+    let warm = digest.finish();
+    ALLOCATIONS.with(|n| n.set(Some(0)));
+    for row in &rows {
+        digest.push(row);
+    }
+    let again = digest.finish();
+    let allocations = ALLOCATIONS.with(|n| n.replace(None));
+    assert_eq!(again, warm);
+    assert_eq!(allocations, Some(0), "allocations while digesting 2000 rows");
+    // The counter does count.
+    ALLOCATIONS.with(|n| n.set(Some(0)));
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
+    assert_eq!(ALLOCATIONS.with(|n| n.replace(None)), Some(1));
 }

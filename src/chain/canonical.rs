@@ -53,7 +53,8 @@ use sha2::{Digest, Sha256};
 
 use super::json;
 use crate::encode::copy::{
-    LOG_COLUMNS, MAX_TIMESTAMPTZ_MICROS, MIN_TIMESTAMPTZ_MICROS, PG_EPOCH_UNIX_MICROS,
+    LOG_COLUMNS, MAX_TIMESTAMPTZ_MICROS, MIN_TIMESTAMPTZ_MICROS, OLDEST_TUPLE_WIDTH,
+    PG_EPOCH_UNIX_MICROS,
 };
 use crate::row::{Row, CONTEXT_LEN, CONTEXT_MAX_LEN, LEVEL_INFO};
 use crate::text::floor_char_boundary;
@@ -201,6 +202,119 @@ impl<'a> StoredRow<'a> {
             truncated: row.try_get(15)?,
             kind: row.try_get(16)?,
             redacted: row.try_get(17)?,
+        })
+    }
+}
+
+impl<'a> StoredRow<'a> {
+    /// Reads one binary COPY tuple of `ringtrail.logs` (as
+    /// [`CopyEncoder`](crate::encode::copy::CopyEncoder) writes them, and
+    /// as the spool and `ringtrail.dead_letters.tuple` keep them) as the
+    /// row the table stores for it. So a batch's digest can be recomputed
+    /// from its bytes alone: on the shipper for a bisected piece, at spool
+    /// replay, and by `verify` for a dead-lettered row.
+    ///
+    /// A tuple of an older width (16 or 17 columns, before `kind` and
+    /// `redacted`) reads those columns as the table fills them: NULL and 0.
+    /// `None` when the bytes are not such a tuple.
+    ///
+    /// ```
+    /// use ringtrail::chain::canonical::{RowHasher, StoredRow};
+    /// use ringtrail::encode::copy::{tuples, CopyEncoder};
+    /// use ringtrail::Row;
+    ///
+    /// let row = Row { message: "a\0", ..Row::default() };
+    /// let mut enc = CopyEncoder::new();
+    /// enc.push_row(&row);
+    /// let batch = enc.finish();
+    /// let tuple = &batch[tuples(&batch).next().unwrap()];
+    /// let stored = StoredRow::from_tuple(tuple).unwrap();
+    /// assert_eq!(stored.message, "a\u{FFFD}");
+    /// let mut h = RowHasher::new();
+    /// assert_eq!(h.stored_digest(&stored), h.row_digest(&row));
+    /// ```
+    pub fn from_tuple(tuple: &'a [u8]) -> Option<StoredRow<'a>> {
+        let mut at = 2;
+        let width = i16::from_be_bytes(tuple.get(..2)?.try_into().ok()?);
+        if !(OLDEST_TUPLE_WIDTH as i16..=LOG_COLUMNS.len() as i16).contains(&width) {
+            return None;
+        }
+        let mut next = || -> Option<Option<&'a [u8]>> {
+            let len = i32::from_be_bytes(tuple.get(at..at + 4)?.try_into().ok()?);
+            at += 4;
+            if len < 0 {
+                return Some(None);
+            }
+            let field = tuple.get(at..at + len as usize)?;
+            at += len as usize;
+            Some(Some(field))
+        };
+        fn fixed<const N: usize>(field: Option<&[u8]>) -> Option<[u8; N]> {
+            field?.try_into().ok()
+        }
+        fn text(field: Option<&[u8]>) -> Option<&str> {
+            std::str::from_utf8(field?).ok()
+        }
+        fn opt_text(field: Option<&[u8]>) -> Option<Option<&str>> {
+            match field {
+                None => Some(None),
+                Some(bytes) => std::str::from_utf8(bytes).ok().map(Some),
+            }
+        }
+        let ts_micros = i64::from_be_bytes(fixed(next()?)?);
+        let id = fixed(next()?)?;
+        let level = i16::from_be_bytes(fixed(next()?)?);
+        let target = text(next()?)?;
+        let message = text(next()?)?;
+        // jsonb's binary form: version 1, then the JSON text.
+        let fields = match next()? {
+            Some([1, json @ ..]) => std::str::from_utf8(json).ok()?,
+            _ => return None,
+        };
+        let mut context = [None; CONTEXT_LEN];
+        for slot in &mut context {
+            *slot = opt_text(next()?)?;
+        }
+        let span_name = opt_text(next()?)?;
+        let file = opt_text(next()?)?;
+        let line = match next()? {
+            None => None,
+            Some(bytes) => Some(i32::from_be_bytes(bytes.try_into().ok()?)),
+        };
+        let truncated = match next()? {
+            Some([b]) => *b != 0,
+            _ => return None,
+        };
+        let kind = if width > 16 {
+            match next()? {
+                None => None,
+                Some(bytes) => Some(i16::from_be_bytes(bytes.try_into().ok()?)),
+            }
+        } else {
+            None
+        };
+        let redacted = if width > 17 {
+            i16::from_be_bytes(fixed(next()?)?)
+        } else {
+            0
+        };
+        if at != tuple.len() {
+            return None;
+        }
+        Some(StoredRow {
+            ts_micros,
+            id,
+            level,
+            target,
+            message,
+            fields,
+            context,
+            span_name,
+            file,
+            line,
+            truncated,
+            kind,
+            redacted,
         })
     }
 }
@@ -549,6 +663,52 @@ mod tests {
         };
         let good = StoredRow::default();
         assert_ne!(h.stored_digest(&bad), h.stored_digest(&good));
+    }
+
+    #[test]
+    fn tuples_of_every_width_read_as_stored() {
+        use crate::encode::copy::{tuples, CopyEncoder};
+        let fields = [Field {
+            name: "k",
+            value: Value::F64(1e21),
+        }];
+        let row = Row {
+            fields: &fields,
+            context: [Some("t"), None, None, None, None, Some("c\0")],
+            kind: Some(2),
+            redacted: 4,
+            line: Some(9),
+            ..Row::default()
+        };
+        let mut enc = CopyEncoder::new();
+        enc.push_row(&row);
+        let batch = enc.finish();
+        let range = tuples(&batch).next().unwrap();
+        let tuple = &batch[range];
+        let mut h = RowHasher::new();
+        let stored = StoredRow::from_tuple(tuple).unwrap();
+        assert_eq!(h.stored_digest(&stored), h.row_digest(&row));
+        // The same tuple cut to 17 and 16 columns, as older versions wrote.
+        let redacted_len = 4 + 2;
+        let kind_len = 4 + 2;
+        for (width, cut, like) in [
+            (17i16, redacted_len, Row { redacted: 0, ..row }),
+            (16, redacted_len + kind_len, Row { redacted: 0, kind: None, ..row }),
+        ] {
+            let mut old = tuple[..tuple.len() - cut].to_vec();
+            old[..2].copy_from_slice(&width.to_be_bytes());
+            let stored = StoredRow::from_tuple(&old).unwrap();
+            assert_eq!(h.stored_digest(&stored), h.row_digest(&like), "width {width}");
+        }
+        // Malformed: cut short, trailing bytes, a bad width, bad UTF-8.
+        assert!(StoredRow::from_tuple(&tuple[..tuple.len() - 1]).is_none());
+        let mut long = tuple.to_vec();
+        long.push(0);
+        assert!(StoredRow::from_tuple(&long).is_none());
+        let mut wide = tuple.to_vec();
+        wide[..2].copy_from_slice(&19i16.to_be_bytes());
+        assert!(StoredRow::from_tuple(&wide).is_none());
+        assert!(StoredRow::from_tuple(&[]).is_none());
     }
 
     #[test]

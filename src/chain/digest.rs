@@ -75,6 +75,19 @@ impl BatchDigest {
         self.rows.push((row.id, digest));
     }
 
+    /// Adds a row from its binary COPY tuple
+    /// ([`StoredRow::from_tuple`]): for a batch that only exists as bytes
+    /// (a bisected piece, a spooled segment, a dead letter). Returns
+    /// `false`, adding nothing, when the bytes are not a tuple.
+    #[inline]
+    pub fn push_tuple(&mut self, tuple: &[u8]) -> bool {
+        let Some(row) = StoredRow::from_tuple(tuple) else {
+            return false;
+        };
+        self.push_stored(&row);
+        true
+    }
+
     /// Adds a row by its id and its row digest, computed elsewhere.
     #[inline]
     pub fn push_digest(&mut self, id: [u8; 16], digest: [u8; 32]) {
