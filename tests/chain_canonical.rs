@@ -545,7 +545,11 @@ fn the_writer_side_allocates_nothing_per_row() {
     let again = digest.finish();
     let allocations = ALLOCATIONS.with(|n| n.replace(None));
     assert_eq!(again, warm);
-    assert_eq!(allocations, Some(0), "allocations while digesting 2000 rows");
+    assert_eq!(
+        allocations,
+        Some(0),
+        "allocations while digesting 2000 rows"
+    );
     // The counter does count.
     ALLOCATIONS.with(|n| n.set(Some(0)));
     drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));

@@ -67,12 +67,41 @@ fn utf16_units(c: char) -> impl Iterator<Item = u16> {
 /// Compares two member names by UTF-16 code units, as JCS sorts them,
 /// after mapping NUL to U+FFFD when `nul_mapped`.
 fn cmp_names(a: &str, b: &str, nul_mapped: bool) -> Ordering {
+    // Below U+E000 (lead bytes under 0xEE) and without NUL, UTF-8 byte
+    // order is UTF-16 code unit order: the usual case, compared bytewise.
+    let plain = |s: &str| s.bytes().all(|b| b != 0 && b < 0xEE);
+    if plain(a) && plain(b) {
+        return a.as_bytes().cmp(b.as_bytes());
+    }
     let map = |c: char| if nul_mapped { stored_char(c) } else { c };
     a.chars()
         .map(map)
         .flat_map(utf16_units)
         .cmp(b.chars().map(map).flat_map(utf16_units))
 }
+
+/// Table entry: the byte is copied as it is.
+const PLAIN: u8 = 0;
+
+/// What each byte of a string becomes: [`PLAIN`], `u` for a `\u00xx`
+/// escape, `0` for NUL, or the character after a backslash.
+static ESCAPE: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0] = b'0';
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
 
 /// Writes `s` as a JCS string; NUL as U+FFFD when `nul_mapped`.
 fn write_str(out: &mut Vec<u8>, s: &str, nul_mapped: bool) {
@@ -81,23 +110,15 @@ fn write_str(out: &mut Vec<u8>, s: &str, nul_mapped: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x09 => b't',
-            0x0a => b'n',
-            0x0c => b'f',
-            0x0d => b'r',
-            0 if nul_mapped => 0,
-            0x00..=0x1f => b'u',
-            _ => continue,
-        };
+        let action = ESCAPE[usize::from(b)];
+        if action == PLAIN {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
         start = i + 1;
-        match short {
-            0 => out.extend_from_slice("\u{FFFD}".as_bytes()),
-            b'u' => out.extend_from_slice(&[
+        match action {
+            b'0' if nul_mapped => out.extend_from_slice("\u{FFFD}".as_bytes()),
+            b'0' | b'u' => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
@@ -112,6 +133,26 @@ fn write_str(out: &mut Vec<u8>, s: &str, nul_mapped: bool) {
     out.push(b'"');
 }
 
+/// Writes a finite float's canonical form from ryu's shortest digits.
+#[inline]
+fn write_f64(out: &mut Vec<u8>, f: f64) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f).as_bytes();
+    // Without an exponent ryu writes plain decimal whose fraction has no
+    // trailing zero, except the `.0` of an integral value: canonical once
+    // that `.0` (and the sign of zero) is gone.
+    if !text.contains(&b'e') {
+        match text {
+            b"-0.0" | b"0.0" => out.push(b'0'),
+            [int @ .., b'.', b'0'] => out.extend_from_slice(int),
+            _ => out.extend_from_slice(text),
+        }
+        return;
+    }
+    // ryu's output is always a JSON number.
+    let _ = write_canonical_number(out, text);
+}
+
 /// Writes one writer-side value in canonical form.
 fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
     match *v {
@@ -120,11 +161,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
         Value::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
         Value::I128(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
         Value::U128(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-        Value::F64(f) if f.is_finite() => {
-            let mut buf = ryu::Buffer::new();
-            // ryu's output is always a JSON number.
-            let _ = write_canonical_number(out, buf.format_finite(f).as_bytes());
-        }
+        Value::F64(f) if f.is_finite() => write_f64(out, f),
         Value::F64(f) if f.is_nan() => out.extend_from_slice(b"\"NaN\""),
         Value::F64(f) if f > 0.0 => out.extend_from_slice(b"\"Infinity\""),
         Value::F64(_) => out.extend_from_slice(b"\"-Infinity\""),
@@ -140,10 +177,15 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
 pub fn write_fields(out: &mut Vec<u8>, fields: &[Field<'_>], order: &mut Vec<u32>) {
     order.clear();
     order.extend((0..fields.len()).map(|i| i as u32));
-    // Unstable sort (no allocation) made stable by the index.
-    order.sort_unstable_by(|&a, &b| {
-        cmp_names(fields[a as usize].name, fields[b as usize].name, true).then(a.cmp(&b))
-    });
+    let sorted = fields
+        .windows(2)
+        .all(|w| cmp_names(w[0].name, w[1].name, true) == Ordering::Less);
+    if !sorted {
+        // Unstable sort (no allocation) made stable by the index.
+        order.sort_unstable_by(|&a, &b| {
+            cmp_names(fields[a as usize].name, fields[b as usize].name, true).then(a.cmp(&b))
+        });
+    }
     out.push(b'{');
     let mut first = true;
     for (k, &i) in order.iter().enumerate() {
@@ -468,6 +510,29 @@ mod tests {
         let sent = String::from_utf8(sent).unwrap();
         // Repeated names in the sent text: the reader keeps the last too.
         assert_eq!(stored(&sent).unwrap(), from_fields(&fields));
+    }
+
+    #[test]
+    fn float_fast_path_agrees_with_the_full_normaliser() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let edges = [
+            0.0, -0.0, 1.0, -1.0, 10.0, 0.5, 1e15, 1e16, 1e-5, 1e-6, 123.0, -2.5e-7,
+        ];
+        let randoms = (0..20_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f64::from_bits(x)
+        });
+        for f in edges.into_iter().chain(randoms).filter(|f| f.is_finite()) {
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            write_f64(&mut fast, f);
+            assert!(write_canonical_number(
+                &mut full,
+                ryu::Buffer::new().format_finite(f).as_bytes()
+            ));
+            assert_eq!(fast, full, "{f:e}");
+        }
     }
 
     #[test]
