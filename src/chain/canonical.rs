@@ -7,7 +7,7 @@
 //!
 //! The canonical form is a tuple shaped like a binary COPY tuple: an
 //! `int16` column count (18), then each column of
-//! [`LOG_COLUMNS`](crate::encode::copy::LOG_COLUMNS), in that order, as an
+//! [`LOG_COLUMNS`], in that order, as an
 //! `int32` big-endian byte length and that many bytes, or the length `-1`
 //! for NULL (so NULL and empty text differ, and no bytes can shift from
 //! one column into another). Each column holds what the table stores:
@@ -18,7 +18,7 @@
 //! | `id` | the UUID's 16 bytes | `id` |
 //! | `level` | `int16` BE | `level` |
 //! | `target`, `message` | UTF-8 | NUL → U+FFFD |
-//! | `fields` | canonical JSON, see [`json`](super::json) | deduplicated (last wins), NaN/±inf as strings, exact numbers |
+//! | `fields` | canonical JSON, see [`json`](super::json::write_fields) | deduplicated (last wins), NaN/±inf as strings, exact numbers |
 //! | `trace_id` … `client_id` | UTF-8 or NULL | cut to [`CONTEXT_MAX_LEN`] bytes on a char boundary (marks the row truncated), then NUL → U+FFFD |
 //! | `span_name`, `file` | UTF-8 or NULL | NUL → U+FFFD |
 //! | `line` | `int32` BE or NULL | above `i32::MAX` clamped |

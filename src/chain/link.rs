@@ -21,10 +21,10 @@
 //! change without changing a row) and `committed_at` (the server's
 //! `now()`, unknown to the writer before the commit).
 //!
-//! One [`Chain`] per writer pipeline, on the thread that commits (one
-//! chain is one sequence, so it cannot be shared by lanes committing in
-//! parallel). It lives in memory; at start the writer resumes it from the
-//! chain's last ledger row ([`Chain::resume`]).
+//! One [`Chain`] per writer pipeline, owned by the one thread that seals
+//! batches. It lives in memory; at start the writer resumes it from the
+//! chain's highest ledger row, or from the highest link still in its spool
+//! ([`Chain::resume`]).
 //!
 //! ```
 //! use ringtrail::chain::link::{BatchMeta, Chain, ChainId, GENESIS};
@@ -196,10 +196,9 @@ impl Chain {
     }
 
     /// Links the next batch, whose batch digest is `digest`, and moves the
-    /// head. Call it once the batch's content is final and store the
-    /// [`Link`] in the batch's own transaction; if that transaction fails
-    /// for good (the batch is spooled, not committed), undo with
-    /// [`resume`](Chain::resume) from the link's `seq - 1` and `prev_hash`.
+    /// head. Call it once per batch, when its rows are final (sealed), and
+    /// store the [`Link`] in the batch's ledger row, in the batch's own
+    /// transaction, however much later that commits.
     pub fn link(&mut self, digest: &[u8; 32], meta: &BatchMeta) -> Link {
         let seq = self.seq + 1;
         let prev_hash = self.head;

@@ -42,6 +42,29 @@
 //! assert_eq!(link.seq, 1);
 //! ```
 
+//! # Wiring notes (for the writer, the shipper and `verify`)
+//!
+//! - **Link at seal time, on the writer.** One thread, so one chain needs
+//!   no lock across lanes; the [`link::Link`] then travels with the sealed
+//!   batch through retries, the spool (its header extension) and replay,
+//!   so a spooled batch keeps its seq and digest, and the lanes may commit
+//!   out of seq order (`verify` walks by seq).
+//! - **Any bytes, same digest.** [`digest::BatchDigest::push_tuple`] gives
+//!   the writer's digest from COPY tuples alone (proved in
+//!   `tests/chain_canonical.rs`), and the digest does not depend on row
+//!   order. So the shipper can recompute a bisected piece's digest, and a
+//!   batch's digest can cover its dead letters too: `verify` feeds
+//!   `logs WHERE batch_id = X` and `dead_letters WHERE batch_id = X`
+//!   (their `tuple` column) into one `BatchDigest`.
+//! - **Drop reports are rows** of their batch: push them like any row.
+//! - **Ledger columns** the walk needs: `chain_id`, `seq`, `digest`,
+//!   `prev_hash`, `hash` beside `batch_id`, `rows`, `first_ts`, `last_ts`
+//!   ([`finding::LedgerEntry`]); with `digest` stored, `verify` tells a
+//!   changed row (`row_changed`) from an edited ledger row (`broken_link`).
+//! - **Reading a batch back**: `SELECT` [`canonical::STORED_COLUMNS`]
+//!   `FROM ringtrail.logs WHERE batch_id = $1 ORDER BY id`, each row through
+//!   [`canonical::StoredRow::from_pg`].
+
 pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
