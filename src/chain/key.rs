@@ -261,7 +261,8 @@ impl SigningKey {
 
     /// Reads the key file at `path` (refused when group or others may
     /// read it), or, when there is none, generates a key named `name`,
-    /// writes it there with mode 0600 and its public key to `<path>.pub`.
+    /// writes it there with mode 0600 and its public key to `<path>.pub`
+    /// (written again when it is missing beside an existing key).
     ///
     /// # Errors
     ///
@@ -275,6 +276,9 @@ impl SigningKey {
         match std::fs::metadata(path) {
             Ok(_) => {
                 let key = SigningKey::load(path, name)?;
+                if !public_path.exists() {
+                    write_public(&public_path, &key)?;
+                }
                 return Ok(LoadedKey {
                     key,
                     generated: false,
@@ -310,12 +314,7 @@ impl SigningKey {
             }
             Err(e) => return Err(io(e)),
         }
-        std::fs::write(&public_path, format!("{}\n", key.verifier())).map_err(|source| {
-            KeyError::Io {
-                path: public_path.clone(),
-                source,
-            }
-        })?;
+        write_public(&public_path, &key)?;
         Ok(LoadedKey {
             key,
             generated: true,
@@ -398,6 +397,14 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// Writes `key`'s public key to `path`, one line.
+fn write_public(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
+    std::fs::write(path, format!("{}\n", key.verifier())).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Creates `path` (it must not exist) readable by its owner only, with
@@ -573,10 +580,15 @@ mod tests {
             public.trim().parse::<VerifierKey>().unwrap(),
             first.key.verifier()
         );
-        // The second start reads the same key.
+        // The second start reads the same key (and puts back a lost .pub).
+        std::fs::remove_file(&first.public_path).unwrap();
         let second = SigningKey::load_or_generate(&path, "ringtrail").unwrap();
         assert!(!second.generated);
         assert_eq!(second.key.verifier(), first.key.verifier());
+        assert_eq!(
+            std::fs::read_to_string(&second.public_path).unwrap(),
+            public
+        );
         // A key file others may read is refused.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
