@@ -304,7 +304,11 @@ impl ChainWalk {
         if entry.seq < self.next {
             findings.push(here(
                 FindingCode::BrokenLink,
-                format!("seq {} comes again after seq {}", entry.seq, self.next - 1),
+                format!(
+                    "seq {} repeats or goes back (after seq {})",
+                    entry.seq,
+                    self.next - 1
+                ),
             ));
         } else {
             if entry.seq > self.next {
