@@ -81,6 +81,7 @@
 pub mod audit;
 mod builder;
 mod capture;
+pub mod chain;
 mod clock;
 pub mod duration;
 #[cfg(feature = "embedded")]

@@ -1,0 +1,154 @@
+//! What the tamper-evident chain costs the writer, beside what encoding
+//! already costs it (issue 14 budgets the chain at ≤ 5% of ingest).
+//!
+//! Run with `cargo bench --bench chain` (add e.g.
+//! `-- --warm-up-time 0.5 --measurement-time 1` for a quick look).
+//! `cargo test --benches` runs it once, as a smoke test.
+//!
+//! Every variant handles the same batch of 1,000 rows, each the decoded
+//! form of the `hot_path` bench's event (a message, four fields of mixed
+//! types, three context ids, file and line):
+//!
+//! | variant | per batch |
+//! |---|---|
+//! | `encode` | `CopyEncoder::push_row` for each row, then `finish`: the writer's work today |
+//! | `digest` | `BatchDigest::push` for each row, then `finish`: what the chain adds on the writer |
+//! | `encode_and_digest` | both, as the writer will run them |
+//! | `canonical_only` | the canonical tuple of each row, not hashed: the part of `digest` that is ringtrail's own |
+//! | `sha256_floor` | SHA-256 of one row's canonical tuple (277 bytes), 1,000 times: the floor of any per-row digest |
+//! | `digest_from_tuples` | `BatchDigest::push_tuple` over the encoded batch: the shipper's path for a bisected piece or a spooled segment (parses the JSON back) |
+//!
+//! The chain's share of the writer is `digest ÷ encode_and_digest`; of
+//! ingest it is smaller still (the ingest bench's end-to-end rate also
+//! counts the server).
+//!
+//! On a shared 2-core Xeon with SHA-NI (December 2026, `--measurement-time
+//! 1`), per 1,000 rows: `encode` 170 µs, `digest` 470 µs, of which
+//! `sha256_floor` 200 µs and `canonical_only` 240 µs; `digest_from_tuples`
+//! 890 µs.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringtrail::chain::canonical::RowHasher;
+use ringtrail::chain::digest::BatchDigest;
+use ringtrail::encode::copy::{tuples, CopyEncoder};
+use ringtrail::{Field, Row, Value};
+
+const ROWS: usize = 1_000;
+
+fn bench(c: &mut Criterion) {
+    let messages: Vec<String> = (0..ROWS).map(|i| format!("request {i} took 3ms")).collect();
+    let fields = [
+        Field {
+            name: "user_id_hash",
+            value: Value::U64(42),
+        },
+        Field {
+            name: "latency",
+            value: Value::F64(1.5),
+        },
+        Field {
+            name: "ok",
+            value: Value::Bool(true),
+        },
+        Field {
+            name: "route",
+            value: Value::Str("/v1/orders"),
+        },
+    ];
+    let rows: Vec<Row<'_>> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| {
+            let mut id = [0x01; 16];
+            id[8..].copy_from_slice(&(i as u64).to_be_bytes());
+            Row {
+                ts_unix_nanos: 1_764_777_925_123_456_789 + i as i64 * 1_000,
+                id,
+                target: "ringtrail_bench::orders",
+                message,
+                fields: &fields,
+                context: [
+                    Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+                    Some("u-42"),
+                    Some("s-7f3a"),
+                    None,
+                    None,
+                    None,
+                ],
+                span_name: Some("request"),
+                file: Some("benches/chain.rs"),
+                line: Some(42),
+                ..Row::default()
+            }
+        })
+        .collect();
+
+    let mut group = c.benchmark_group("chain");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    let mut encoder = CopyEncoder::new();
+    let mut digest = BatchDigest::new();
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            for row in &rows {
+                encoder.push_row(row);
+            }
+            encoder.finish()
+        })
+    });
+    group.bench_function("digest", |b| {
+        b.iter(|| {
+            for row in &rows {
+                digest.push(row);
+            }
+            digest.finish()
+        })
+    });
+    group.bench_function("encode_and_digest", |b| {
+        b.iter(|| {
+            for row in &rows {
+                encoder.push_row(row);
+                digest.push(row);
+            }
+            (encoder.finish(), digest.finish())
+        })
+    });
+    for row in &rows {
+        encoder.push_row(row);
+    }
+    let batch = encoder.finish();
+    group.bench_function("digest_from_tuples", |b| {
+        b.iter(|| {
+            for range in tuples(&batch) {
+                digest.push_tuple(&batch[range]);
+            }
+            digest.finish()
+        })
+    });
+    let mut canon = Vec::new();
+    RowHasher::new().canonical_row(&rows[0], &mut canon);
+    group.bench_function("sha256_floor", |b| {
+        use sha2::Digest;
+        b.iter(|| {
+            let mut x = 0u8;
+            for _ in 0..ROWS {
+                x ^= sha2::Sha256::digest(std::hint::black_box(&canon))[0];
+            }
+            x
+        })
+    });
+    group.bench_function("canonical_only", |b| {
+        let mut h = RowHasher::new();
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            for row in &rows {
+                out.clear();
+                h.canonical_row(row, &mut out);
+            }
+            out.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,726 @@
+//! The canonical form of one row, and its SHA-256 row digest, from either
+//! side: the writer's [`Row`] or the row as PostgreSQL gives it back
+//! ([`StoredRow`]). The two agree for every row the binary COPY encoder
+//! writes (`tests/chain_canonical.rs` proves it on random rows).
+//!
+//! # The canonical tuple
+//!
+//! The canonical form is a tuple shaped like a binary COPY tuple: an
+//! `int16` column count (18), then each column of
+//! [`LOG_COLUMNS`], in that order, as an
+//! `int32` big-endian byte length and that many bytes, or the length `-1`
+//! for NULL (so NULL and empty text differ, and no bytes can shift from
+//! one column into another). Each column holds what the table stores:
+//!
+//! | column | bytes | from a [`Row`] (the encoder's mapping) |
+//! |---|---|---|
+//! | `ts` | `int64` BE, microseconds since 2000-01-01 UTC | `ts_unix_nanos.div_euclid(1000)` less the epoch, clamped to PostgreSQL's range |
+//! | `id` | the UUID's 16 bytes | `id` |
+//! | `level` | `int16` BE | `level` |
+//! | `target`, `message` | UTF-8 | NUL → U+FFFD |
+//! | `fields` | canonical JSON, see [`json`](super::json::write_fields) | deduplicated (last wins), NaN/±inf as strings, exact numbers |
+//! | `trace_id` … `client_id` | UTF-8 or NULL | cut to [`CONTEXT_MAX_LEN`] bytes on a char boundary (marks the row truncated), then NUL → U+FFFD |
+//! | `span_name`, `file` | UTF-8 or NULL | NUL → U+FFFD |
+//! | `line` | `int32` BE or NULL | above `i32::MAX` clamped |
+//! | `truncated` | one byte, 0 or 1 | `truncated`, or a context id was cut |
+//! | `kind` | `int16` BE or NULL | `kind` |
+//! | `redacted` | `int16` BE | above `i16::MAX` clamped |
+//!
+//! The row digest is `SHA-256(ROW_DOMAIN ‖ canonical tuple)`.
+//!
+//! Not covered: a text over 2 GiB or `fields` JSON over 2 GiB, which the
+//! encoder cuts (PostgreSQL refuses a field over 1 GiB anyway), and a
+//! database whose encoding is not UTF-8.
+//!
+//! ```
+//! use ringtrail::chain::canonical::{RowHasher, StoredRow};
+//! use ringtrail::{Field, Row, Value};
+//!
+//! let fields = [Field { name: "n", value: Value::F64(1e15) }];
+//! let row = Row { ts_unix_nanos: 946_684_800_000_001_999, message: "a\0b", fields: &fields, ..Row::default() };
+//! // The same row as PostgreSQL gives it back.
+//! let stored = StoredRow {
+//!     ts_micros: 1,
+//!     message: "a\u{FFFD}b",
+//!     fields: r#"{"n": 1000000000000000}"#,
+//!     ..StoredRow::default()
+//! };
+//! let mut hasher = RowHasher::new();
+//! assert_eq!(hasher.row_digest(&row), hasher.stored_digest(&stored));
+//! ```
+
+use sha2::{Digest, Sha256};
+
+use super::json;
+use crate::encode::copy::{
+    LOG_COLUMNS, MAX_TIMESTAMPTZ_MICROS, MIN_TIMESTAMPTZ_MICROS, OLDEST_TUPLE_WIDTH,
+    PG_EPOCH_UNIX_MICROS,
+};
+use crate::row::{Row, CONTEXT_LEN, CONTEXT_MAX_LEN, LEVEL_INFO};
+use crate::text::floor_char_boundary;
+
+/// Prefix of every row digest's input: the form and its version.
+pub const ROW_DOMAIN: &[u8] = b"ringtrail/row/v1\n";
+
+/// The columns to SELECT for [`StoredRow::from_pg`], in its order:
+/// every column of the canonical tuple, `fields` as its text.
+///
+/// `verify` reads one batch as
+/// `SELECT {STORED_COLUMNS} FROM ringtrail.logs WHERE batch_id = $1 ORDER BY id`.
+pub const STORED_COLUMNS: &str = "ts, id, level, target, message, fields::text, \
+     trace_id, user_id, session_id, task_id, context_id, client_id, \
+     span_name, file, line, truncated, kind, redacted";
+
+/// Prefix the canonical `fields` takes when the stored text is not JSON
+/// (only possible if someone wrote the column by hand): a byte no JSON
+/// text starts with, so the digest cannot match a real row's.
+const NOT_JSON: u8 = b'!';
+
+/// The microseconds since 2000-01-01 UTC that the encoder stores for
+/// `unix_nanos` (floor, then clamped into PostgreSQL's range): what the
+/// `ts` column holds, and what ledger timestamps are hashed as.
+///
+/// ```
+/// assert_eq!(ringtrail::chain::canonical::stored_micros(946_684_800_000_000_999), 0);
+/// assert_eq!(ringtrail::chain::canonical::stored_micros(946_684_799_999_999_999), -1);
+/// ```
+pub fn stored_micros(unix_nanos: i64) -> i64 {
+    (unix_nanos.div_euclid(1000) - PG_EPOCH_UNIX_MICROS)
+        .clamp(MIN_TIMESTAMPTZ_MICROS, MAX_TIMESTAMPTZ_MICROS)
+}
+
+/// One row of `ringtrail.logs` as PostgreSQL gives it back, borrowed from
+/// the query's row ([`StoredRow::from_pg`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRow<'a> {
+    /// `ts`: microseconds since 2000-01-01 UTC (the column's wire value).
+    pub ts_micros: i64,
+    /// `id`: the UUID's 16 bytes.
+    pub id: [u8; 16],
+    /// `level`.
+    pub level: i16,
+    /// `target`.
+    pub target: &'a str,
+    /// `message`.
+    pub message: &'a str,
+    /// `fields::text`: the `jsonb` as PostgreSQL prints it.
+    pub fields: &'a str,
+    /// `trace_id` … `client_id`, in [`CONTEXT_KEYS`](crate::row::CONTEXT_KEYS) order.
+    pub context: [Option<&'a str>; CONTEXT_LEN],
+    /// `span_name`.
+    pub span_name: Option<&'a str>,
+    /// `file`.
+    pub file: Option<&'a str>,
+    /// `line`.
+    pub line: Option<i32>,
+    /// `truncated`.
+    pub truncated: bool,
+    /// `kind`.
+    pub kind: Option<i16>,
+    /// `redacted`.
+    pub redacted: i16,
+}
+
+impl Default for StoredRow<'_> {
+    /// What the table holds for [`Row::default()`].
+    fn default() -> Self {
+        StoredRow {
+            ts_micros: -PG_EPOCH_UNIX_MICROS,
+            id: [0; 16],
+            level: LEVEL_INFO,
+            target: "",
+            message: "",
+            fields: "{}",
+            context: [None; CONTEXT_LEN],
+            span_name: None,
+            file: None,
+            line: None,
+            truncated: false,
+            kind: None,
+            redacted: 0,
+        }
+    }
+}
+
+/// `ts` read as its wire value, microseconds since 2000-01-01 UTC, with
+/// no conversion that could round or overflow.
+struct WireMicros(i64);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for WireMicros {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let bytes: [u8; 8] = raw.try_into()?;
+        Ok(WireMicros(i64::from_be_bytes(bytes)))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::TIMESTAMPTZ
+    }
+}
+
+/// `id` read as the UUID's 16 bytes.
+struct WireUuid([u8; 16]);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for WireUuid {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(WireUuid(raw.try_into()?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::UUID
+    }
+}
+
+impl<'a> StoredRow<'a> {
+    /// Reads a row of a query that selected [`STORED_COLUMNS`].
+    ///
+    /// # Errors
+    ///
+    /// The driver's error when a column is missing or of another type
+    /// (a query that did not select [`STORED_COLUMNS`]).
+    pub fn from_pg(row: &'a tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let mut context = [None; CONTEXT_LEN];
+        for (i, slot) in context.iter_mut().enumerate() {
+            *slot = row.try_get(6 + i)?;
+        }
+        Ok(StoredRow {
+            ts_micros: row.try_get::<_, WireMicros>(0)?.0,
+            id: row.try_get::<_, WireUuid>(1)?.0,
+            level: row.try_get(2)?,
+            target: row.try_get(3)?,
+            message: row.try_get(4)?,
+            fields: row.try_get(5)?,
+            context,
+            span_name: row.try_get(12)?,
+            file: row.try_get(13)?,
+            line: row.try_get(14)?,
+            truncated: row.try_get(15)?,
+            kind: row.try_get(16)?,
+            redacted: row.try_get(17)?,
+        })
+    }
+}
+
+impl<'a> StoredRow<'a> {
+    /// Reads one binary COPY tuple of `ringtrail.logs` (as
+    /// [`CopyEncoder`](crate::encode::copy::CopyEncoder) writes them, and
+    /// as the spool and `ringtrail.dead_letters.tuple` keep them) as the
+    /// row the table stores for it. So a batch's digest can be recomputed
+    /// from its bytes alone: on the shipper for a bisected piece, at spool
+    /// replay, and by `verify` for a dead-lettered row.
+    ///
+    /// A tuple of an older width (16 or 17 columns, before `kind` and
+    /// `redacted`) reads those columns as the table fills them: NULL and 0.
+    /// `None` when the bytes are not such a tuple.
+    ///
+    /// ```
+    /// use ringtrail::chain::canonical::{RowHasher, StoredRow};
+    /// use ringtrail::encode::copy::{tuples, CopyEncoder};
+    /// use ringtrail::Row;
+    ///
+    /// let row = Row { message: "a\0", ..Row::default() };
+    /// let mut enc = CopyEncoder::new();
+    /// enc.push_row(&row);
+    /// let batch = enc.finish();
+    /// let tuple = &batch[tuples(&batch).next().unwrap()];
+    /// let stored = StoredRow::from_tuple(tuple).unwrap();
+    /// assert_eq!(stored.message, "a\u{FFFD}");
+    /// let mut h = RowHasher::new();
+    /// assert_eq!(h.stored_digest(&stored), h.row_digest(&row));
+    /// ```
+    pub fn from_tuple(tuple: &'a [u8]) -> Option<StoredRow<'a>> {
+        let mut at = 2;
+        let width = i16::from_be_bytes(tuple.get(..2)?.try_into().ok()?);
+        if !(OLDEST_TUPLE_WIDTH as i16..=LOG_COLUMNS.len() as i16).contains(&width) {
+            return None;
+        }
+        let mut next = || -> Option<Option<&'a [u8]>> {
+            let len = i32::from_be_bytes(tuple.get(at..at + 4)?.try_into().ok()?);
+            at += 4;
+            if len < 0 {
+                return Some(None);
+            }
+            let field = tuple.get(at..at + len as usize)?;
+            at += len as usize;
+            Some(Some(field))
+        };
+        fn fixed<const N: usize>(field: Option<&[u8]>) -> Option<[u8; N]> {
+            field?.try_into().ok()
+        }
+        fn text(field: Option<&[u8]>) -> Option<&str> {
+            std::str::from_utf8(field?).ok()
+        }
+        fn opt_text(field: Option<&[u8]>) -> Option<Option<&str>> {
+            match field {
+                None => Some(None),
+                Some(bytes) => std::str::from_utf8(bytes).ok().map(Some),
+            }
+        }
+        let ts_micros = i64::from_be_bytes(fixed(next()?)?);
+        let id = fixed(next()?)?;
+        let level = i16::from_be_bytes(fixed(next()?)?);
+        let target = text(next()?)?;
+        let message = text(next()?)?;
+        // jsonb's binary form: version 1, then the JSON text.
+        let fields = match next()? {
+            Some([1, json @ ..]) => std::str::from_utf8(json).ok()?,
+            _ => return None,
+        };
+        let mut context = [None; CONTEXT_LEN];
+        for slot in &mut context {
+            *slot = opt_text(next()?)?;
+        }
+        let span_name = opt_text(next()?)?;
+        let file = opt_text(next()?)?;
+        let line = match next()? {
+            None => None,
+            Some(bytes) => Some(i32::from_be_bytes(bytes.try_into().ok()?)),
+        };
+        let truncated = match next()? {
+            Some([b]) => *b != 0,
+            _ => return None,
+        };
+        let kind = if width > 16 {
+            match next()? {
+                None => None,
+                Some(bytes) => Some(i16::from_be_bytes(bytes.try_into().ok()?)),
+            }
+        } else {
+            None
+        };
+        let redacted = if width > 17 {
+            i16::from_be_bytes(fixed(next()?)?)
+        } else {
+            0
+        };
+        if at != tuple.len() {
+            return None;
+        }
+        Some(StoredRow {
+            ts_micros,
+            id,
+            level,
+            target,
+            message,
+            fields,
+            context,
+            span_name,
+            file,
+            line,
+            truncated,
+            kind,
+            redacted,
+        })
+    }
+}
+
+#[inline]
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    // Texts over 2 GiB are not covered (see the module docs).
+    out.extend_from_slice(&(len as i32).to_be_bytes());
+}
+
+#[inline]
+fn put_null(out: &mut Vec<u8>) {
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+}
+
+#[inline]
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Text as the encoder stores it: NUL as U+FFFD.
+#[inline]
+fn put_text(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if !bytes.contains(&0) {
+        return put_bytes(out, bytes);
+    }
+    let nuls = bytes.iter().filter(|&&b| b == 0).count();
+    put_len(out, bytes.len() + 2 * nuls);
+    for (i, part) in bytes.split(|&b| b == 0).enumerate() {
+        if i > 0 {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+        out.extend_from_slice(part);
+    }
+}
+
+#[inline]
+fn put_opt_text(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_text(out, s),
+        None => put_null(out),
+    }
+}
+
+#[inline]
+fn put_opt_stored(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_bytes(out, s.as_bytes()),
+        None => put_null(out),
+    }
+}
+
+/// Writes a length placeholder, lets `write` append the column's bytes,
+/// then patches the length in.
+#[inline]
+fn put_patched(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = out.len() - at - 4;
+    out[at..at + 4].copy_from_slice(&(len as i32).to_be_bytes());
+}
+
+/// Computes row digests; holds the scratch buffers so that hashing a row
+/// allocates nothing once they have grown to the largest row.
+#[derive(Debug, Default)]
+pub struct RowHasher {
+    /// [`ROW_DOMAIN`] and the canonical tuple of the row at hand: hashed
+    /// in one call, which is much faster than a call per column.
+    buf: Vec<u8>,
+    /// Field order scratch for [`json::write_fields`].
+    order: Vec<u32>,
+}
+
+impl RowHasher {
+    /// A hasher with empty scratch buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The row digest of what the encoder stores for `row`.
+    pub fn row_digest(&mut self, row: &Row<'_>) -> [u8; 32] {
+        self.buf.clear();
+        self.buf.extend_from_slice(ROW_DOMAIN);
+        write_row(&mut self.buf, &mut self.order, row);
+        Sha256::digest(&self.buf).into()
+    }
+
+    /// The row digest of a row read back from the table.
+    pub fn stored_digest(&mut self, row: &StoredRow<'_>) -> [u8; 32] {
+        self.buf.clear();
+        self.buf.extend_from_slice(ROW_DOMAIN);
+        write_stored(&mut self.buf, row);
+        Sha256::digest(&self.buf).into()
+    }
+
+    /// The canonical tuple of `row` (without [`ROW_DOMAIN`]), appended to
+    /// `out`: for tests and for looking at what is hashed.
+    pub fn canonical_row(&mut self, row: &Row<'_>, out: &mut Vec<u8>) {
+        write_row(out, &mut self.order, row);
+    }
+
+    /// The canonical tuple of a stored row, appended to `out`.
+    pub fn canonical_stored(&mut self, row: &StoredRow<'_>, out: &mut Vec<u8>) {
+        write_stored(out, row);
+    }
+}
+
+fn write_row(out: &mut Vec<u8>, order: &mut Vec<u32>, row: &Row<'_>) {
+    out.extend_from_slice(&(LOG_COLUMNS.len() as i16).to_be_bytes());
+    put_bytes(out, &stored_micros(row.ts_unix_nanos).to_be_bytes());
+    put_bytes(out, &row.id);
+    put_bytes(out, &row.level.to_be_bytes());
+    put_text(out, row.target);
+    put_text(out, row.message);
+    put_patched(out, |out| json::write_fields(out, row.fields, order));
+    let mut truncated = row.truncated;
+    for ctx in &row.context {
+        let id = ctx.map(|id| {
+            let keep = floor_char_boundary(id, CONTEXT_MAX_LEN);
+            truncated |= keep < id.len();
+            &id[..keep]
+        });
+        put_opt_text(out, id);
+    }
+    put_opt_text(out, row.span_name);
+    put_opt_text(out, row.file);
+    let line = row.line.map(|l| i32::try_from(l).unwrap_or(i32::MAX));
+    put_tail(out, line, truncated, row.kind);
+    put_bytes(
+        out,
+        &i16::try_from(row.redacted)
+            .unwrap_or(i16::MAX)
+            .to_be_bytes(),
+    );
+}
+
+fn write_stored(out: &mut Vec<u8>, row: &StoredRow<'_>) {
+    out.extend_from_slice(&(LOG_COLUMNS.len() as i16).to_be_bytes());
+    put_bytes(out, &row.ts_micros.to_be_bytes());
+    put_bytes(out, &row.id);
+    put_bytes(out, &row.level.to_be_bytes());
+    put_bytes(out, row.target.as_bytes());
+    put_bytes(out, row.message.as_bytes());
+    put_patched(out, |out| {
+        let at = out.len();
+        if !json::write_stored(out, row.fields) {
+            out.truncate(at);
+            out.push(NOT_JSON);
+            out.extend_from_slice(row.fields.as_bytes());
+        }
+    });
+    for ctx in &row.context {
+        put_opt_stored(out, *ctx);
+    }
+    put_opt_stored(out, row.span_name);
+    put_opt_stored(out, row.file);
+    put_tail(out, row.line, row.truncated, row.kind);
+    put_bytes(out, &row.redacted.to_be_bytes());
+}
+
+/// `line`, `truncated` and `kind`, the same from both sides.
+fn put_tail(out: &mut Vec<u8>, line: Option<i32>, truncated: bool, kind: Option<i16>) {
+    match line {
+        Some(line) => put_bytes(out, &line.to_be_bytes()),
+        None => put_null(out),
+    }
+    put_bytes(out, &[u8::from(truncated)]);
+    match kind {
+        Some(kind) => put_bytes(out, &kind.to_be_bytes()),
+        None => put_null(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::{Field, Value};
+
+    fn tuple(row: &Row<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        RowHasher::new().canonical_row(row, &mut out);
+        out
+    }
+
+    #[test]
+    fn default_row_tuple_bytes() {
+        let mut want = vec![0, 18];
+        let col = |want: &mut Vec<u8>, b: &[u8]| {
+            want.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            want.extend_from_slice(b);
+        };
+        col(&mut want, &(-PG_EPOCH_UNIX_MICROS).to_be_bytes());
+        col(&mut want, &[0; 16]);
+        col(&mut want, &9i16.to_be_bytes());
+        col(&mut want, b"");
+        col(&mut want, b"");
+        col(&mut want, b"{}");
+        for _ in 0..8 {
+            want.extend_from_slice(&[0xff; 4]);
+        }
+        want.extend_from_slice(&[0xff; 4]); // line
+        col(&mut want, &[0]);
+        want.extend_from_slice(&[0xff; 4]); // kind
+        col(&mut want, &[0, 0]);
+        assert_eq!(tuple(&Row::default()), want);
+        let mut stored = Vec::new();
+        RowHasher::new().canonical_stored(&StoredRow::default(), &mut stored);
+        assert_eq!(stored, want);
+    }
+
+    #[test]
+    fn null_differs_from_empty_and_bytes_cannot_shift() {
+        let a = Row {
+            span_name: Some(""),
+            ..Row::default()
+        };
+        let b = Row::default();
+        let c = Row {
+            target: "ab",
+            message: "",
+            ..Row::default()
+        };
+        let d = Row {
+            target: "a",
+            message: "b",
+            ..Row::default()
+        };
+        let mut h = RowHasher::new();
+        assert_ne!(h.row_digest(&a), h.row_digest(&b));
+        assert_ne!(h.row_digest(&c), h.row_digest(&d));
+    }
+
+    #[test]
+    fn writer_mappings_match_the_stored_row() {
+        let long = "é".repeat(200); // 400 bytes: cut to 254, on a boundary
+        let fields = [
+            Field {
+                name: "n",
+                value: Value::U64(u64::MAX),
+            },
+            Field {
+                name: "n",
+                value: Value::F64(-0.0),
+            },
+        ];
+        let row = Row {
+            ts_unix_nanos: -1,
+            id: [7; 16],
+            level: 17,
+            target: "t\0",
+            message: "m",
+            fields: &fields,
+            context: [Some(&long), None, Some("s\0"), None, None, Some("")],
+            span_name: Some("\0"),
+            file: Some("f.rs"),
+            line: Some(u32::MAX),
+            truncated: false,
+            kind: Some(3),
+            redacted: 70_000,
+        };
+        let cut = &long[..254];
+        let stored = StoredRow {
+            ts_micros: -PG_EPOCH_UNIX_MICROS - 1,
+            id: [7; 16],
+            level: 17,
+            target: "t\u{FFFD}",
+            message: "m",
+            fields: r#"{"n": 0.0}"#,
+            context: [Some(cut), None, Some("s\u{FFFD}"), None, None, Some("")],
+            span_name: Some("\u{FFFD}"),
+            file: Some("f.rs"),
+            line: Some(i32::MAX),
+            truncated: true,
+            kind: Some(3),
+            redacted: i16::MAX,
+        };
+        let mut h = RowHasher::new();
+        assert_eq!(h.row_digest(&row), h.stored_digest(&stored));
+        // Any one column changed changes the digest.
+        let changed = [
+            StoredRow {
+                truncated: false,
+                ..stored
+            },
+            StoredRow {
+                ts_micros: stored.ts_micros + 1,
+                ..stored
+            },
+            StoredRow {
+                fields: r#"{"n": 1}"#,
+                ..stored
+            },
+            StoredRow {
+                kind: None,
+                ..stored
+            },
+            StoredRow {
+                context: [Some(cut), None, Some("s\u{FFFD}"), None, None, None],
+                ..stored
+            },
+        ];
+        for c in &changed {
+            assert_ne!(h.row_digest(&row), h.stored_digest(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn big_integers_stay_distinct() {
+        // RFC 8785's IEEE-double numbers would make these equal.
+        let f = |v| {
+            [Field {
+                name: "n",
+                value: Value::U64(v),
+            }]
+        };
+        let (a, b) = (f(9_007_199_254_740_993), f(9_007_199_254_740_992));
+        let mut h = RowHasher::new();
+        let ra = h.row_digest(&Row {
+            fields: &a,
+            ..Row::default()
+        });
+        let rb = h.row_digest(&Row {
+            fields: &b,
+            ..Row::default()
+        });
+        assert_ne!(ra, rb);
+    }
+
+    #[test]
+    fn stored_text_that_is_not_json_still_hashes() {
+        let mut h = RowHasher::new();
+        let bad = StoredRow {
+            fields: "{",
+            ..StoredRow::default()
+        };
+        let good = StoredRow::default();
+        assert_ne!(h.stored_digest(&bad), h.stored_digest(&good));
+    }
+
+    #[test]
+    fn tuples_of_every_width_read_as_stored() {
+        use crate::encode::copy::{tuples, CopyEncoder};
+        let fields = [Field {
+            name: "k",
+            value: Value::F64(1e21),
+        }];
+        let row = Row {
+            fields: &fields,
+            context: [Some("t"), None, None, None, None, Some("c\0")],
+            kind: Some(2),
+            redacted: 4,
+            line: Some(9),
+            ..Row::default()
+        };
+        let mut enc = CopyEncoder::new();
+        enc.push_row(&row);
+        let batch = enc.finish();
+        let range = tuples(&batch).next().unwrap();
+        let tuple = &batch[range];
+        let mut h = RowHasher::new();
+        let stored = StoredRow::from_tuple(tuple).unwrap();
+        assert_eq!(h.stored_digest(&stored), h.row_digest(&row));
+        // The same tuple cut to 17 and 16 columns, as older versions wrote.
+        let redacted_len = 4 + 2;
+        let kind_len = 4 + 2;
+        for (width, cut, like) in [
+            (17i16, redacted_len, Row { redacted: 0, ..row }),
+            (
+                16,
+                redacted_len + kind_len,
+                Row {
+                    redacted: 0,
+                    kind: None,
+                    ..row
+                },
+            ),
+        ] {
+            let mut old = tuple[..tuple.len() - cut].to_vec();
+            old[..2].copy_from_slice(&width.to_be_bytes());
+            let stored = StoredRow::from_tuple(&old).unwrap();
+            assert_eq!(
+                h.stored_digest(&stored),
+                h.row_digest(&like),
+                "width {width}"
+            );
+        }
+        // Malformed: cut short, trailing bytes, a bad width, bad UTF-8.
+        assert!(StoredRow::from_tuple(&tuple[..tuple.len() - 1]).is_none());
+        let mut long = tuple.to_vec();
+        long.push(0);
+        assert!(StoredRow::from_tuple(&long).is_none());
+        let mut wide = tuple.to_vec();
+        wide[..2].copy_from_slice(&19i16.to_be_bytes());
+        assert!(StoredRow::from_tuple(&wide).is_none());
+        assert!(StoredRow::from_tuple(&[]).is_none());
+    }
+
+    #[test]
+    fn stored_micros_clamps_like_the_encoder() {
+        assert_eq!(
+            stored_micros(i64::MIN),
+            i64::MIN.div_euclid(1000) - PG_EPOCH_UNIX_MICROS
+        );
+        assert_eq!(stored_micros(-1), -PG_EPOCH_UNIX_MICROS - 1);
+    }
+}

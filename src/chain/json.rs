@@ -1,0 +1,551 @@
+//! Canonical JSON for the `fields` column, computed two ways that agree:
+//! from a writer-side `&[Field]` ([`write_fields`]) and from the text
+//! PostgreSQL prints for the stored `jsonb` ([`write_stored`]).
+//!
+//! The form is RFC 8785 (JCS) except for numbers:
+//!
+//! - no whitespace;
+//! - object members sorted by their names' UTF-16 code units (JCS §3.2.3),
+//!   each name once (a repeated name keeps its last value, as `jsonb` does);
+//! - strings escaped as JCS (ECMAScript `JSON.stringify`) does: `\"`, `\\`,
+//!   `\b` `\t` `\n` `\f` `\r`, the other controls below U+0020 as `\u00xx`
+//!   (lower-case hex), everything else as raw UTF-8;
+//! - numbers as their exact value in plain decimal
+//!   ([`number`](super::number) says why not JCS's IEEE-double form);
+//! - `true`, `false`, `null`.
+//!
+//! The writer side applies the binary COPY encoder's mappings first (see
+//! [`encode::json`](crate::encode::json)): NUL in a name or a string is
+//! U+FFFD; NaN, `inf` and `-inf` are the strings `"NaN"`, `"Infinity"`,
+//! `"-Infinity"`; integers of every width are exact; finite floats are
+//! ryu's shortest round-trip digits, whose exact value `numeric` keeps.
+//!
+//! ```
+//! use ringtrail::chain::json::{write_fields, write_stored};
+//! use ringtrail::{Field, Value};
+//!
+//! let fields = [
+//!     Field { name: "zeta", value: Value::F64(1e15) },
+//!     Field { name: "a\0", value: Value::F64(f64::NAN) },
+//!     Field { name: "zeta", value: Value::F64(-0.0) },
+//! ];
+//! let (mut from_row, mut from_table) = (Vec::new(), Vec::new());
+//! write_fields(&mut from_row, &fields, &mut Vec::new());
+//! // What PostgreSQL prints for that row's jsonb:
+//! assert!(write_stored(&mut from_table, r#"{"a�": "NaN", "zeta": 0.0}"#));
+//! assert_eq!(from_row, from_table);
+//! assert_eq!(from_row, r#"{"a�":"NaN","zeta":0}"#.as_bytes());
+//! ```
+
+use std::cmp::Ordering;
+
+use super::number::write_canonical_number;
+use crate::row::{Field, Value};
+
+/// How deep [`write_stored`] follows nested arrays and objects (ringtrail
+/// writes none; only an edited row has them).
+pub const MAX_DEPTH: usize = 256;
+
+/// `c` as the encoder stores it: NUL becomes U+FFFD.
+#[inline]
+fn stored_char(c: char) -> char {
+    if c == '\0' {
+        '\u{FFFD}'
+    } else {
+        c
+    }
+}
+
+/// The UTF-16 code units of `c`.
+#[inline]
+fn utf16_units(c: char) -> impl Iterator<Item = u16> {
+    let mut buf = [0u16; 2];
+    let n = c.encode_utf16(&mut buf).len();
+    buf.into_iter().take(n)
+}
+
+/// Compares two member names by UTF-16 code units, as JCS sorts them,
+/// after mapping NUL to U+FFFD when `nul_mapped`.
+fn cmp_names(a: &str, b: &str, nul_mapped: bool) -> Ordering {
+    // Below U+E000 (lead bytes under 0xEE) and without NUL, UTF-8 byte
+    // order is UTF-16 code unit order: the usual case, compared bytewise.
+    let plain = |s: &str| s.bytes().all(|b| b != 0 && b < 0xEE);
+    if plain(a) && plain(b) {
+        return a.as_bytes().cmp(b.as_bytes());
+    }
+    let map = |c: char| if nul_mapped { stored_char(c) } else { c };
+    a.chars()
+        .map(map)
+        .flat_map(utf16_units)
+        .cmp(b.chars().map(map).flat_map(utf16_units))
+}
+
+/// Table entry: the byte is copied as it is.
+const PLAIN: u8 = 0;
+
+/// What each byte of a string becomes: [`PLAIN`], `u` for a `\u00xx`
+/// escape, `0` for NUL, or the character after a backslash.
+static ESCAPE: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0] = b'0';
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Writes `s` as a JCS string; NUL as U+FFFD when `nul_mapped`.
+fn write_str(out: &mut Vec<u8>, s: &str, nul_mapped: bool) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let action = ESCAPE[usize::from(b)];
+        if action == PLAIN {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        match action {
+            b'0' if nul_mapped => out.extend_from_slice("\u{FFFD}".as_bytes()),
+            b'0' | b'u' => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+            c => out.extend_from_slice(&[b'\\', c]),
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes a finite float's canonical form from ryu's shortest digits.
+#[inline]
+fn write_f64(out: &mut Vec<u8>, f: f64) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f).as_bytes();
+    // Without an exponent ryu writes plain decimal whose fraction has no
+    // trailing zero, except the `.0` of an integral value: canonical once
+    // that `.0` (and the sign of zero) is gone.
+    if !text.contains(&b'e') {
+        match text {
+            b"-0.0" | b"0.0" => out.push(b'0'),
+            [int @ .., b'.', b'0'] => out.extend_from_slice(int),
+            _ => out.extend_from_slice(text),
+        }
+        return;
+    }
+    // ryu's output is always a JSON number.
+    let _ = write_canonical_number(out, text);
+}
+
+/// Writes one writer-side value in canonical form.
+fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
+    match *v {
+        Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Value::I64(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Value::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Value::I128(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Value::U128(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Value::F64(f) if f.is_finite() => write_f64(out, f),
+        Value::F64(f) if f.is_nan() => out.extend_from_slice(b"\"NaN\""),
+        Value::F64(f) if f > 0.0 => out.extend_from_slice(b"\"Infinity\""),
+        Value::F64(_) => out.extend_from_slice(b"\"-Infinity\""),
+        Value::Str(s) => write_str(out, s, true),
+    }
+}
+
+/// Writes the canonical JSON of `fields` as the `fields` column stores
+/// them (see the [module docs](self)) into `out`.
+///
+/// `order` is scratch space: pass the same `Vec` for every row and this
+/// allocates nothing once it has grown to the widest row.
+pub fn write_fields(out: &mut Vec<u8>, fields: &[Field<'_>], order: &mut Vec<u32>) {
+    order.clear();
+    order.extend((0..fields.len()).map(|i| i as u32));
+    let sorted = fields
+        .windows(2)
+        .all(|w| cmp_names(w[0].name, w[1].name, true) == Ordering::Less);
+    if !sorted {
+        // Unstable sort (no allocation) made stable by the index.
+        order.sort_unstable_by(|&a, &b| {
+            cmp_names(fields[a as usize].name, fields[b as usize].name, true).then(a.cmp(&b))
+        });
+    }
+    out.push(b'{');
+    let mut first = true;
+    for (k, &i) in order.iter().enumerate() {
+        let field = &fields[i as usize];
+        // A repeated name (after the NUL mapping): only its last value.
+        if let Some(&next) = order.get(k + 1) {
+            if cmp_names(field.name, fields[next as usize].name, true) == Ordering::Equal {
+                continue;
+            }
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, field.name, true);
+        out.push(b':');
+        write_value(out, &field.value);
+    }
+    out.push(b'}');
+}
+
+/// Writes the canonical JSON of `text`, a `jsonb` value as PostgreSQL
+/// prints it (any JSON, in fact), into `out`. Returns `false` when `text`
+/// is not JSON (or nests deeper than [`MAX_DEPTH`]); `out` may then hold
+/// part of an answer, which the caller discards.
+pub fn write_stored(out: &mut Vec<u8>, text: &str) -> bool {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        i: 0,
+    };
+    p.value(out, 0).is_some() && {
+        p.ws();
+        p.i == p.s.len()
+    }
+}
+
+/// A recursive-descent JSON reader that writes canonical JSON as it goes
+/// (objects are buffered to sort their members).
+struct Parser<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.ws();
+        (self.s.get(self.i) == Some(&b)).then(|| self.i += 1)
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match *self.s.get(self.i)? {
+            b'{' => self.object(out, depth),
+            b'[' => {
+                self.i += 1;
+                out.push(b'[');
+                if self.eat(b']').is_none() {
+                    loop {
+                        self.value(out, depth + 1)?;
+                        if self.eat(b']').is_some() {
+                            break;
+                        }
+                        self.eat(b',')?;
+                        out.push(b',');
+                    }
+                }
+                out.push(b']');
+                Some(())
+            }
+            b'"' => {
+                let s = self.string()?;
+                write_str(out, &s, false);
+                Some(())
+            }
+            b't' => self.literal(out, b"true"),
+            b'f' => self.literal(out, b"false"),
+            b'n' => self.literal(out, b"null"),
+            _ => {
+                let start = self.i;
+                while matches!(
+                    self.s.get(self.i),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
+                    self.i += 1;
+                }
+                write_canonical_number(out, &self.s[start..self.i]).then_some(())
+            }
+        }
+    }
+
+    fn literal(&mut self, out: &mut Vec<u8>, word: &[u8]) -> Option<()> {
+        self.s[self.i..].starts_with(word).then(|| {
+            self.i += word.len();
+            out.extend_from_slice(word);
+        })
+    }
+
+    fn object(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        self.i += 1;
+        let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+        if self.eat(b'}').is_none() {
+            loop {
+                self.ws();
+                if self.s.get(self.i) != Some(&b'"') {
+                    return None;
+                }
+                let name = self.string()?;
+                self.eat(b':')?;
+                let mut value = Vec::new();
+                self.value(&mut value, depth + 1)?;
+                members.push((name, value));
+                if self.eat(b'}').is_some() {
+                    break;
+                }
+                self.eat(b',')?;
+            }
+        }
+        // Stable: a repeated name keeps its last value below.
+        members.sort_by(|a, b| cmp_names(&a.0, &b.0, false));
+        out.push(b'{');
+        let mut first = true;
+        for k in 0..members.len() {
+            if members
+                .get(k + 1)
+                .is_some_and(|next| next.0 == members[k].0)
+            {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, &members[k].0, false);
+            out.push(b':');
+            out.extend_from_slice(&members[k].1);
+        }
+        out.push(b'}');
+        Some(())
+    }
+
+    /// Reads a string at `self.i` (its opening quote) and decodes it.
+    fn string(&mut self) -> Option<String> {
+        self.i += 1;
+        let mut s = String::new();
+        let mut start = self.i;
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    s.push_str(self.text.get(start..self.i)?);
+                    self.i += 1;
+                    return Some(s);
+                }
+                b'\\' => {
+                    s.push_str(self.text.get(start..self.i)?);
+                    self.i += 1;
+                    let c = match *self.s.get(self.i)? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
+                        _ => return None,
+                    };
+                    self.i += 1;
+                    s.push(c);
+                    start = self.i;
+                }
+                0x00..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// Reads `uXXXX` (and a following `\uXXXX` low surrogate) at `self.i`,
+    /// leaving `self.i` on the last hex digit.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let hex4 = |p: &Self, at: usize| -> Option<u32> {
+            let digits = p.text.get(at..at + 4)?;
+            if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            u32::from_str_radix(digits, 16).ok()
+        };
+        let hi = hex4(self, self.i + 1)?;
+        self.i += 4;
+        if (0xD800..0xDC00).contains(&hi) {
+            if self.s.get(self.i + 1..self.i + 3) != Some(b"\\u") {
+                return None;
+            }
+            let lo = hex4(self, self.i + 3)?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return None;
+            }
+            self.i += 6;
+            return char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+        }
+        char::from_u32(hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(text: &str) -> Option<String> {
+        let mut out = Vec::new();
+        write_stored(&mut out, text).then(|| String::from_utf8(out).unwrap())
+    }
+
+    fn from_fields(fields: &[Field<'_>]) -> String {
+        let mut out = Vec::new();
+        write_fields(&mut out, fields, &mut Vec::new());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rfc8785_key_order_vector() {
+        // RFC 8785 §3.2.3: sorted by UTF-16 code units.
+        let input = "{\"\\u20ac\": \"Euro Sign\", \"\\r\": \"Carriage Return\", \
+                     \"\\ufb33\": \"Hebrew Letter Dalet With Dagesh\", \"1\": \"One\", \
+                     \"\\ud83d\\ude00\": \"Emoji: Grinning Face\", \"\\u0080\": \"Control\", \
+                     \"\\u00f6\": \"Latin Small Letter O With Diaeresis\"}";
+        assert_eq!(
+            stored(input).unwrap(),
+            "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+             \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+             \"\u{1F600}\":\"Emoji: Grinning Face\",\
+             \"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}"
+        );
+    }
+
+    #[test]
+    fn rfc8785_string_escapes() {
+        // RFC 8785 §3.2.2.2's example string, minus its number.
+        let input = r#"{"string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/"}"#;
+        assert_eq!(
+            stored(input).unwrap(),
+            "{\"string\":\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}"
+        );
+        assert_eq!(
+            stored(r#"["\u0000", "\u001f", "\u007f", "\u2028"]"#).unwrap(),
+            "[\"\\u0000\",\"\\u001f\",\"\u{7f}\",\"\u{2028}\"]"
+        );
+    }
+
+    #[test]
+    fn rfc8785_literals_and_structure() {
+        assert_eq!(
+            stored(" { \"b\" : [ true , false , null , { } , [ ] ] , \"a\" : { \"y\" : 1 , \"x\" : 2.50 } } ")
+                .unwrap(),
+            r#"{"a":{"x":2.5,"y":1},"b":[true,false,null,{},[]]}"#
+        );
+    }
+
+    #[test]
+    fn stored_numbers_are_exact() {
+        assert_eq!(
+            stored(r#"{"n": [1000000000000000, 0.0, 1.50, 9007199254740993, -12e-1]}"#).unwrap(),
+            r#"{"n":[1000000000000000,0,1.5,9007199254740993,-1.2]}"#
+        );
+    }
+
+    #[test]
+    fn not_json() {
+        for bad in [
+            "",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "[1,]",
+            "{'a':1}",
+            "\"\\ud800\"",
+            "\"\\x\"",
+            "tru",
+            "{} {}",
+            "\"a\u{1}\"",
+            "[01]",
+        ] {
+            assert_eq!(stored(bad), None, "{bad:?}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
+        assert_eq!(stored(&deep), None);
+    }
+
+    #[test]
+    fn writer_side_maps_like_the_encoder() {
+        let f = |name, value| Field { name, value };
+        let fields = [
+            f("s", Value::Str("a\0\"\\\n\u{1}é")),
+            f("x\0", Value::I64(1)),
+            f("x\u{FFFD}", Value::I64(2)), // the same name once stored
+            f("inf", Value::F64(f64::NEG_INFINITY)),
+            f("big", Value::U128(u128::MAX)),
+            f("f", Value::F64(1e-7)),
+            f("b", Value::Bool(false)),
+            f("s", Value::I128(i128::MIN)), // repeated: the last wins
+        ];
+        assert_eq!(
+            from_fields(&fields),
+            "{\"b\":false,\"big\":340282366920938463463374607431768211455,\"f\":0.0000001,\
+             \"inf\":\"-Infinity\",\"s\":-170141183460469231731687303715884105728,\
+             \"x\u{FFFD}\":2}"
+        );
+        // The same text PostgreSQL would print for what the encoder sent.
+        let mut sent = Vec::new();
+        crate::encode::json::write_fields(&mut sent, &fields);
+        let sent = String::from_utf8(sent).unwrap();
+        // Repeated names in the sent text: the reader keeps the last too.
+        assert_eq!(stored(&sent).unwrap(), from_fields(&fields));
+    }
+
+    #[test]
+    fn float_fast_path_agrees_with_the_full_normaliser() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let edges = [
+            0.0, -0.0, 1.0, -1.0, 10.0, 0.5, 1e15, 1e16, 1e-5, 1e-6, 123.0, -2.5e-7,
+        ];
+        let randoms = (0..20_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f64::from_bits(x)
+        });
+        for f in edges.into_iter().chain(randoms).filter(|f| f.is_finite()) {
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            write_f64(&mut fast, f);
+            assert!(write_canonical_number(
+                &mut full,
+                ryu::Buffer::new().format_finite(f).as_bytes()
+            ));
+            assert_eq!(fast, full, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn utf16_order_differs_from_code_point_order() {
+        // U+FB33 sorts after U+1F600 in UTF-16 (0xD83D < 0xFB33) though
+        // its code point is smaller.
+        let f = |name| Field {
+            name,
+            value: Value::Bool(true),
+        };
+        assert_eq!(
+            from_fields(&[f("\u{fb33}"), f("\u{1F600}")]),
+            "{\"\u{1F600}\":true,\"\u{fb33}\":true}"
+        );
+    }
+}
