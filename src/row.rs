@@ -150,6 +150,15 @@ impl Default for Row<'_> {
     }
 }
 
+/// A context id as the table stores it: at most [`CONTEXT_MAX_LEN`] bytes,
+/// cut on a character boundary; `true` when it was cut (the row is then
+/// stored as truncated). The encoder, the renderers and the chain's
+/// canonical form all cut here.
+pub(crate) fn stored_context_id(id: &str) -> (&str, bool) {
+    let keep = crate::text::floor_char_boundary(id, CONTEXT_MAX_LEN);
+    (&id[..keep], keep < id.len())
+}
+
 /// Orders field names as `jsonb` orders an object's keys: shorter names
 /// first, then bytewise. The `fields` column comes back in this order.
 ///

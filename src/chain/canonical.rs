@@ -19,7 +19,7 @@
 //! | `level` | `int16` BE | `level` |
 //! | `target`, `message` | UTF-8 | NUL → U+FFFD |
 //! | `fields` | canonical JSON, see [`json`](super::json::write_fields) | deduplicated (last wins), NaN/±inf as strings, exact numbers |
-//! | `trace_id` … `client_id` | UTF-8 or NULL | cut to [`CONTEXT_MAX_LEN`] bytes on a char boundary (marks the row truncated), then NUL → U+FFFD |
+//! | `trace_id` … `client_id` | UTF-8 or NULL | cut to [`CONTEXT_MAX_LEN`](crate::row::CONTEXT_MAX_LEN) bytes on a char boundary (marks the row truncated), then NUL → U+FFFD |
 //! | `span_name`, `file` | UTF-8 or NULL | NUL → U+FFFD |
 //! | `line` | `int32` BE or NULL | above `i32::MAX` clamped |
 //! | `truncated` | one byte, 0 or 1 | `truncated`, or a context id was cut |
@@ -56,8 +56,7 @@ use crate::encode::copy::{
     LOG_COLUMNS, MAX_TIMESTAMPTZ_MICROS, MIN_TIMESTAMPTZ_MICROS, OLDEST_TUPLE_WIDTH,
     PG_EPOCH_UNIX_MICROS,
 };
-use crate::row::{Row, CONTEXT_LEN, CONTEXT_MAX_LEN, LEVEL_INFO};
-use crate::text::floor_char_boundary;
+use crate::row::{Row, CONTEXT_LEN, LEVEL_INFO};
 
 /// Prefix of every row digest's input: the form and its version.
 pub const ROW_DOMAIN: &[u8] = b"ringtrail/row/v1\n";
@@ -436,9 +435,9 @@ fn write_row(out: &mut Vec<u8>, order: &mut Vec<u32>, row: &Row<'_>) {
     let mut truncated = row.truncated;
     for ctx in &row.context {
         let id = ctx.map(|id| {
-            let keep = floor_char_boundary(id, CONTEXT_MAX_LEN);
-            truncated |= keep < id.len();
-            &id[..keep]
+            let (kept, cut) = crate::row::stored_context_id(id);
+            truncated |= cut;
+            kept
         });
         put_opt_text(out, id);
     }

@@ -4,8 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::row::{Row, Value, CONTEXT_KEYS, CONTEXT_MAX_LEN};
-use crate::text::floor_char_boundary;
+use crate::row::{Row, Value, CONTEXT_KEYS};
 
 /// A row's fields, each marked once a renderer has placed it.
 pub(super) struct Pick<'r, 'a> {
@@ -76,9 +75,9 @@ impl<'r, 'a> Pick<'r, 'a> {
     }
 }
 
-/// `id` cut to [`CONTEXT_MAX_LEN`] bytes on a character boundary.
+/// `id` cut to [`CONTEXT_MAX_LEN`](crate::row::CONTEXT_MAX_LEN) bytes on a character boundary.
 pub(super) fn cap_context(id: &str) -> &str {
-    &id[..floor_char_boundary(id, CONTEXT_MAX_LEN)]
+    crate::row::stored_context_id(id).0
 }
 
 /// The string of a string value.

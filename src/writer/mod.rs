@@ -22,6 +22,7 @@ mod spawn;
 mod timer;
 
 pub(crate) use control::Control;
+pub(crate) use report::report_fields;
 pub use report::DROPPED_TARGET;
 pub(crate) use spawn::spawn;
 

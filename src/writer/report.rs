@@ -23,6 +23,35 @@ pub const DROPPED_TARGET: &str = "ringtrail::dropped";
 /// How many reasons are reported: the ring's, `lost` and `inherited_lost`.
 const REASONS: usize = DropReason::ALL.len() + 2;
 
+/// The fields of an in-band `ringtrail::dropped` row: `count` events
+/// lost for `reason` between `from` and `to` (RFC 3339). The writer's
+/// reports and the JSON-lines sink's `jsonl_missed` lines share them.
+pub(crate) fn report_fields<'a>(
+    count: u64,
+    reason: &'a str,
+    from: &'a str,
+    to: &'a str,
+) -> [Field<'a>; 4] {
+    [
+        Field {
+            name: "count",
+            value: Value::U64(count),
+        },
+        Field {
+            name: "reason",
+            value: Value::Str(reason),
+        },
+        Field {
+            name: "from",
+            value: Value::Str(from),
+        },
+        Field {
+            name: "to",
+            value: Value::Str(to),
+        },
+    ]
+}
+
 /// What has been reported so far.
 pub(crate) struct DropReporter {
     reported: [u64; REASONS],
@@ -79,24 +108,7 @@ impl DropReporter {
             }
             *reported = total;
             let message = format!("{count} events dropped ({reason})");
-            let fields = [
-                Field {
-                    name: "count",
-                    value: Value::U64(count),
-                },
-                Field {
-                    name: "reason",
-                    value: Value::Str(reason),
-                },
-                Field {
-                    name: "from",
-                    value: Value::Str(&from),
-                },
-                Field {
-                    name: "to",
-                    value: Value::Str(&to),
-                },
-            ];
+            let fields = report_fields(count, reason, &from, &to);
             sink.append_report(&Row {
                 ts_unix_nanos: now,
                 id: ids.next(now),

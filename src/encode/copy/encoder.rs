@@ -7,8 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::fields::*;
 use super::stream::{put_header, put_trailer};
 use super::{FIELD_COUNT, HEADER_LEN, TRAILER_LEN};
-use crate::row::{Row, Value, CONTEXT_MAX_LEN};
-use crate::text::floor_char_boundary;
+use crate::row::{Row, Value};
 
 /// Builds one binary `COPY` batch of [`Row`]s at a time in a reused buffer.
 ///
@@ -211,9 +210,9 @@ pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     let mut truncated = row.truncated;
     for ctx in &row.context {
         let id = ctx.map(|id| {
-            let keep = floor_char_boundary(id, CONTEXT_MAX_LEN);
-            truncated |= keep < id.len();
-            &id[..keep]
+            let (kept, cut) = crate::row::stored_context_id(id);
+            truncated |= cut;
+            kept
         });
         put_opt_text(buf, id);
     }

@@ -71,10 +71,11 @@ use queue::{Batch, Missed, Queue};
 use super::{BatchFailure, Cutoff, Outcome, Sink, Wait};
 use crate::clock::unix_nanos_now;
 use crate::render::{Format, Renderer};
-use crate::row::{as_jsonb_keeps, recycle, Field, Row, Value, LEVEL_WARN};
+use crate::row::{as_jsonb_keeps, recycle, Field, Row, LEVEL_WARN};
 use crate::stats::JsonlStats;
 use crate::text::rfc3339;
 use crate::uuid7::Uuid7;
+use crate::writer::report_fields;
 use crate::{Error, Fate, DROPPED_TARGET};
 
 /// The `reason` of the in-band line that reports missed events.
@@ -236,24 +237,7 @@ impl JsonlSink {
             "{} events missed by the JSON-lines sink ({MISSED_REASON})",
             missed.events
         );
-        let fields = [
-            Field {
-                name: "count",
-                value: Value::U64(missed.events),
-            },
-            Field {
-                name: "reason",
-                value: Value::Str(MISSED_REASON),
-            },
-            Field {
-                name: "from",
-                value: Value::Str(&from),
-            },
-            Field {
-                name: "to",
-                value: Value::Str(&to),
-            },
-        ];
+        let fields = report_fields(missed.events, MISSED_REASON, &from, &to);
         let id = self.ids.next(now);
         self.render_stored(&Row {
             ts_unix_nanos: now,
