@@ -37,6 +37,10 @@
 //!   -f`.
 //! - [`stats()`](crate::read::stats()): rows per level and per day,
 //!   sizes, the ledger's last hour, dead letters, as [`TableStats`].
+//! - [`verify()`](crate::read::verify()): the tamper evidence checked:
+//!   every batch's rows against its digest, the chain's links, the
+//!   signed checkpoints, as [`Finding`](crate::chain::finding::Finding)s
+//!   and a [`VerifySummary`].
 //!
 //! All are async functions over a `&tokio_postgres::Client`; the
 //! `ringtrail trace`, `audit-gaps`, `export`, `query`, `tail` and `stats`
@@ -96,6 +100,7 @@ pub mod query;
 pub mod retention;
 pub mod stats;
 pub mod trace;
+pub mod verify;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +110,7 @@ pub use gaps::{each_gap, gaps, Gap, Scan};
 pub use query::{last, query};
 pub use stats::{stats, TableStats};
 pub use trace::{trace, TraceReport, TraceRow};
+pub use verify::{verify, VerifyOptions, VerifySummary};
 
 /// The default grace period: a trace without a result whose last point is
 /// younger than this is still in flight, not `missing_result`.
