@@ -7,7 +7,9 @@
 //! findings; `ringtrail audit-gaps` lists the incomplete traces of a time
 //! window; `ringtrail export` writes a window's rows as ECS, OCSF, OTLP or
 //! native JSON lines; `ringtrail migrate` applies the schema and creates
-//! partitions ahead; `ringtrail retention` drops old partitions.
+//! partitions ahead; `ringtrail retention` drops old partitions;
+//! `ringtrail verify` checks the tamper evidence (exit code 3 when it
+//! finds tampering).
 //!
 //! This file only parses the command line and dispatches; each subcommand
 //! lives in its own module under `src/cli/`.
@@ -100,6 +102,23 @@ enum Command {
     /// (a malformed URL included), 2 invalid arguments. Every failure is
     /// one line on stderr.
     Stats(cli::stats::StatsArgs),
+    /// Check the tamper evidence: every batch's rows against the digest
+    /// its ledger row committed (dead letters included), the hash chain's
+    /// links, the signed checkpoints in ringtrail.checkpoints and, with
+    /// --checkpoints, in the writer's checkpoint file. Human output: one
+    /// line per finding, then `verified N batches, M rows in K chains:
+    /// clean` (or `: F findings`); --json: one object per finding.
+    ///
+    /// Without --public-key (or FILE.key.pub beside --checkpoints FILE),
+    /// signatures are checked against the key stored in each checkpoint
+    /// row, which is weaker: whoever can rewrite the table can replace
+    /// the key.
+    ///
+    /// Exit codes: 0 everything verifies, 3 tampering found, 1 an error
+    /// (the database could not be reached or queried, a malformed URL, a
+    /// key or checkpoint file that cannot be read), 2 invalid arguments.
+    /// Every failure is one line on stderr.
+    Verify(cli::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +136,7 @@ fn main() -> ExitCode {
         Command::Query(args) => cli::query::run(args),
         Command::Tail(args) => cli::tail::run(args),
         Command::Stats(args) => cli::stats::run(args),
+        Command::Verify(args) => cli::verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

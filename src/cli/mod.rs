@@ -8,7 +8,8 @@
 //! - **Exit codes:** 0 success; 1 an error at run time, an unreachable
 //!   database and a malformed database URL included (and `trace` of an
 //!   unknown trace id); 2 a usage error: an unknown command or flag, a
-//!   missing argument, a bad flag value (a duration, a level, a cursor).
+//!   missing argument, a bad flag value (a duration, a level, a cursor);
+//!   3 `verify` found tampering.
 //! - **Mistakes are one line on stderr**, `ringtrail: …`, never a panic
 //!   or a backtrace.
 //! - **Output:** human-readable by default, colored on a terminal only
@@ -29,6 +30,7 @@ pub mod retention;
 pub mod stats;
 pub mod tail;
 pub mod trace;
+pub mod verify;
 
 use std::error::Error;
 use std::fmt;
@@ -52,6 +54,9 @@ pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_NOT_FOUND: u8 = EXIT_RUNTIME;
 /// Exit code: invalid arguments, clap's own usage errors included.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: `ringtrail verify` found tampering (its findings are the
+/// output; one line on stderr says how many).
+pub const EXIT_TAMPERED: u8 = 3;
 /// Exit code: the database could not be reached or queried, or its URL
 /// does not parse: an error at run time, [`EXIT_RUNTIME`] (issue 13 §2;
 /// it used to be 3, which is now left for `verify`).

@@ -1,0 +1,298 @@
+//! `ringtrail verify`: checks the tamper evidence (issue 14):
+//! every batch's rows against the digest its ledger row committed, the
+//! hash chain's links, and the signed checkpoints (`ringtrail::read::verify`
+//! does the work, in constant memory).
+//!
+//! ```text
+//! ringtrail verify --checkpoints /var/lib/app/checkpoints --since 24h
+//! ringtrail verify --public-key 'ringtrail+1a2b3c4d+AX…' --json | jq .code
+//! ```
+//!
+//! - `--checkpoints FILE`: the checkpoint file the writer appends to
+//!   (`Builder::checkpoints`); each note's signature is checked and the
+//!   database must still hold its head at its seq. This is what catches a
+//!   truncated tail or a chain recomputed without the key.
+//! - `--public-key KEY`: the verifier key, as its text
+//!   (`name+id+base64`) or the path of a file holding it (the `.pub`
+//!   beside the key). Without it, the key is `FILE.key.pub` beside
+//!   `--checkpoints FILE` when there is one; without either, each row of
+//!   `ringtrail.checkpoints` is checked against the `public_key` stored
+//!   in it, which is weaker: whoever can rewrite that table can replace
+//!   the key too (the human output says so).
+//! - `--since 2h` or an RFC 3339 instant: only batches whose `last_ts` is
+//!   at or after it get their rows checked; links are walked over the
+//!   whole chain.
+//!
+//! # Output
+//!
+//! Human (the default), on stdout: one line per finding,
+//!
+//! ```text
+//! row_changed chain=0190f5a2-… seq=12 batch=0190f5a3-…: the 64 rows do not hash to the committed digest
+//! verified 120 batches, 7680 rows in 1 chain: 1 finding
+//! ```
+//!
+//! then the summary line, `verified N batches, M rows in K chains: clean`
+//! or `…: F findings`. `--json`: one JSON object per finding on stdout,
+//! `{"code", "chain", "seq", "batch_id", "detail"}` (`seq` and
+//! `batch_id` null when the finding has none), and nothing else: no
+//! summary object; the exit code says whether it verified. A progress
+//! bar is drawn on stderr only when stderr is a terminal.
+//!
+//! Exit codes: 0 everything verifies; 3 tampering found (one line on
+//! stderr says how many findings); 1 an error (the database cannot be
+//! reached or queried, a malformed URL, a key or checkpoint file that
+//! cannot be read or is not a key); 2 invalid arguments. Every failure
+//! is one line on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ringtrail::chain::finding::Finding;
+use ringtrail::chain::key::{public_path, VerifierKey};
+use ringtrail::duration::When;
+use ringtrail::read::verify::{Progress, VerifyOptions, VerifySummary};
+use serde_json::json;
+
+use super::trace::{connect, finish_output, runtime, DatabaseArgs};
+use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED};
+
+/// Flags of `ringtrail verify`.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The checkpoint file the writer appends signed notes to: each is
+    /// checked, and the database must still hold its head.
+    #[arg(long, value_name = "FILE")]
+    checkpoints: Option<PathBuf>,
+    /// The verifier key (name+id+base64), or a file holding it. Without
+    /// it: FILE.key.pub beside --checkpoints, else the key stored in each
+    /// ringtrail.checkpoints row (weaker).
+    #[arg(long, value_name = "KEY")]
+    public_key: Option<String>,
+    /// Check the rows of batches ending at or after this (30m, 2h, 7d or
+    /// an RFC 3339 instant); links are walked over the whole chain.
+    #[arg(long, value_name = "WHEN")]
+    since: Option<When>,
+    /// One JSON object per finding on stdout, nothing else.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// Runs `ringtrail verify`.
+pub fn run(args: VerifyArgs) -> CliResult {
+    let config = args.database.config()?;
+    let mut public_key = args.public_key.as_deref().map(read_key).transpose()?;
+    let mut checkpoints = None;
+    if let Some(path) = &args.checkpoints {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                EXIT_RUNTIME,
+                format!("cannot read the checkpoint file {}: {e}", path.display()),
+            )
+        })?;
+        checkpoints = Some((path.display().to_string(), text));
+        if public_key.is_none() {
+            let beside = public_path(&sibling(path, ".key"));
+            if beside.exists() {
+                public_key = Some(read_key_file(&beside)?);
+            }
+        }
+    }
+    let trusted = public_key.is_some();
+    let options = VerifyOptions {
+        since: args.since.map(|w| w.at(SystemTime::now())),
+        public_key,
+        checkpoints,
+    };
+    let json = args.json;
+    let bar = std::io::stderr().is_terminal().then(progress_bar);
+    let mut out = std::io::stdout().lock();
+    let mut written: std::io::Result<()> = Ok(());
+    let summary = runtime()?.block_on(async {
+        let mut client = connect(&config).await?;
+        ringtrail::read::verify(
+            &mut client,
+            &options,
+            |f| {
+                if written.is_ok() {
+                    written = if json {
+                        writeln!(out, "{}", finding_json(f))
+                    } else {
+                        writeln!(out, "{f}")
+                    };
+                }
+            },
+            |p| {
+                if let Some(bar) = &bar {
+                    show(bar, p);
+                }
+            },
+        )
+        .await
+        .map_err(|e| Failure::database("cannot verify", e))
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = summary?;
+    if !json {
+        if !trusted && summary.checkpoints > 0 {
+            written = written.and_then(|()| {
+                writeln!(
+                    out,
+                    "note: checkpoint signatures were checked against the public_key stored in \
+                     ringtrail.checkpoints; whoever can rewrite that table can replace it \
+                     (pass --public-key)"
+                )
+            });
+        }
+        written = written.and_then(|()| writeln!(out, "{}", summary_line(&summary)));
+    }
+    finish_output(written.and_then(|()| out.flush()))?;
+    if summary.clean() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            EXIT_TAMPERED,
+            format!(
+                "verification failed: {} finding{}",
+                summary.findings,
+                plural(summary.findings)
+            ),
+        )
+        .into())
+    }
+}
+
+/// `--public-key`: the key's text, or a file holding it.
+fn read_key(arg: &str) -> Result<VerifierKey, Failure> {
+    match arg.parse::<VerifierKey>() {
+        Ok(key) => Ok(key),
+        Err(_) => read_key_file(Path::new(arg)),
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<VerifierKey, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(
+            EXIT_RUNTIME,
+            format!(
+                "--public-key: neither a key nor a readable file {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    text.trim().parse().map_err(|e: ringtrail::chain::key::KeyError| {
+        Failure::new(
+            EXIT_RUNTIME,
+            format!("--public-key: {}: {e}", path.display()),
+        )
+    })
+}
+
+/// `<path><suffix>`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// One finding as `{"code","chain","seq","batch_id","detail"}`.
+pub fn finding_json(f: &Finding) -> serde_json::Value {
+    json!({
+        "code": f.code.as_str(),
+        "chain": f.chain.to_string(),
+        "seq": f.seq,
+        "batch_id": f.batch_id.map(|b| ringtrail::chain::link::ChainId(b).to_string()),
+        "detail": f.detail,
+    })
+}
+
+/// `verified N batches, M rows in K chains: clean` (or `: F findings`).
+fn summary_line(s: &VerifySummary) -> String {
+    let verdict = if s.clean() {
+        "clean".to_owned()
+    } else {
+        format!("{} finding{}", s.findings, plural(s.findings))
+    };
+    format!(
+        "verified {} batch{}, {} row{} in {} chain{}: {verdict}",
+        s.batches,
+        if s.batches == 1 { "" } else { "es" },
+        s.rows,
+        plural(s.rows),
+        s.chains,
+        plural(s.chains),
+    )
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{bar:30} verifying: {human_pos}/{human_len} ledger rows, {msg}, {elapsed}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+fn show(bar: &ProgressBar, p: &Progress) {
+    bar.set_length(p.ledger_rows);
+    bar.set_position(p.ledger_done);
+    bar.set_message(format!("{} rows", p.rows));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringtrail::chain::finding::FindingCode;
+    use ringtrail::chain::link::ChainId;
+
+    #[test]
+    fn the_summary_line() {
+        let mut s = VerifySummary {
+            chains: 1,
+            batches: 120,
+            rows: 7680,
+            ..VerifySummary::default()
+        };
+        assert_eq!(
+            summary_line(&s),
+            "verified 120 batches, 7680 rows in 1 chain: clean"
+        );
+        s.findings = 1;
+        s.batches = 1;
+        s.chains = 2;
+        assert_eq!(
+            summary_line(&s),
+            "verified 1 batch, 7680 rows in 2 chains: 1 finding"
+        );
+    }
+
+    #[test]
+    fn a_finding_as_json() {
+        let f = Finding {
+            code: FindingCode::BatchMissing,
+            chain: ChainId([1; 16]),
+            seq: Some(3),
+            batch_id: None,
+            detail: "gone".into(),
+        };
+        assert_eq!(
+            finding_json(&f).to_string(),
+            r#"{"batch_id":null,"chain":"01010101-0101-0101-0101-010101010101","code":"batch_missing","detail":"gone","seq":3}"#
+        );
+    }
+}
