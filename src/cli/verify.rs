@@ -186,12 +186,14 @@ fn read_key_file(path: &Path) -> Result<VerifierKey, Failure> {
             ),
         )
     })?;
-    text.trim().parse().map_err(|e: ringtrail::chain::key::KeyError| {
-        Failure::new(
-            EXIT_RUNTIME,
-            format!("--public-key: {}: {e}", path.display()),
-        )
-    })
+    text.trim()
+        .parse()
+        .map_err(|e: ringtrail::chain::key::KeyError| {
+            Failure::new(
+                EXIT_RUNTIME,
+                format!("--public-key: {}: {e}", path.display()),
+            )
+        })
 }
 
 /// `<path><suffix>`.

@@ -114,7 +114,8 @@ pub struct VerifySummary {
     /// Batches whose rows were not checked (before `since`, or before the
     /// newest retention cut).
     pub skipped: u64,
-    /// Rows digested (dead letters included).
+    /// Rows digested (dead letters included); the rows of skipped
+    /// batches are not counted.
     pub rows: u64,
     /// Checkpoints checked: rows of `ringtrail.checkpoints`.
     pub checkpoints: u64,
@@ -196,7 +197,9 @@ pub async fn verify(
         let head: &[u8] = row.try_get(2)?;
         let note: &str = row.try_get(3)?;
         let stored_key: Option<&str> = row.try_get(4)?;
-        if let Some(f) = table_checkpoint(chain, seq, head, note, stored_key, options, &mut expected) {
+        if let Some(f) =
+            table_checkpoint(chain, seq, head, note, stored_key, options, &mut expected)
+        {
             emit(&f, &mut summary);
         }
     }
@@ -205,7 +208,9 @@ pub async fn verify(
         .query_one("SELECT max(range_to) FROM ringtrail.retention_log", &[])
         .await?
         .try_get(0)?;
-    let since = options.since.map(|t| super::micros(t) - PG_EPOCH_UNIX_MICROS);
+    let since = options
+        .since
+        .map(|t| super::micros(t) - PG_EPOCH_UNIX_MICROS);
     // A batch ending before this has its rows skipped.
     let skip_before = match (retention, since) {
         (Some(r), Some(s)) => Some(r.0.max(s)),
@@ -213,10 +218,7 @@ pub async fn verify(
     };
 
     let dead: HashSet<[u8; 16]> = tx
-        .query(
-            "SELECT DISTINCT batch_id FROM ringtrail.dead_letters",
-            &[],
-        )
+        .query("SELECT DISTINCT batch_id FROM ringtrail.dead_letters", &[])
         .await?
         .iter()
         .map(|r| r.try_get::<_, Uuid>(0).map(|u| u.0))
@@ -474,7 +476,13 @@ fn table_checkpoint(
                     &format!("the row's public_key is not a key: {e}"),
                 ))
             }
-            None => return Some(bad_signature(chain, Some(seq), &"the row has no public_key")),
+            None => {
+                return Some(bad_signature(
+                    chain,
+                    Some(seq),
+                    &"the row has no public_key",
+                ))
+            }
         },
     };
     let cp = match checkpoint::open(note, &key) {
@@ -636,9 +644,10 @@ impl Reader {
                 digest: entry.digest,
             }
         } else {
-            self.recount(tx, group, dead).await?
+            let found = self.recount(tx, group, dead).await?;
+            summary.rows += found.rows;
+            found
         };
-        summary.rows += found.rows;
         if let Some(w) = walk.as_mut() {
             w.push(entry, &found, findings);
         }
@@ -783,7 +792,9 @@ mod tests {
                 (FindingCode::CheckpointMismatch, Some(9)),
             ]
         );
-        assert!(got[0].detail.starts_with("checkpoint in ringtrail.checkpoints: "));
+        assert!(got[0]
+            .detail
+            .starts_with("checkpoint in ringtrail.checkpoints: "));
         assert!(got[2].detail.starts_with("checkpoint in cp.txt: "));
     }
 
@@ -801,7 +812,10 @@ mod tests {
         let note = cp.sign(&key);
         assert_eq!(external(&note, Some(&key.verifier())), Ok(cp));
         let f = external(&note, Some(&other.verifier())).unwrap_err();
-        assert_eq!((f.code, f.chain, f.seq), (FindingCode::BadSignature, cp.chain, Some(7)));
+        assert_eq!(
+            (f.code, f.chain, f.seq),
+            (FindingCode::BadSignature, cp.chain, Some(7))
+        );
         let f = external(&note, None).unwrap_err();
         assert_eq!(f.code, FindingCode::BadSignature);
         let f = external("garbage\n", Some(&key.verifier())).unwrap_err();

@@ -1,0 +1,664 @@
+//! `ringtrail verify`: the real binary against a real PostgreSQL.
+//!
+//! The chained tables are written here the way the schema contract of
+//! issue 14 says the writer writes them (`batch_id` set per batch
+//! transaction with `SET LOCAL ringtrail.batch_id`, the rows by binary
+//! COPY, a ledger row with `chain_id, seq, sealed_id, sealed_rows,
+//! digest, prev_hash, hash`, checkpoints signed into
+//! `ringtrail.checkpoints` and appended to a file), with a dead-lettered
+//! row and a bisected batch among them. Each tampering is done on a copy
+//! of that database (`CREATE DATABASE … TEMPLATE`) and must exit 3 with
+//! its finding code; the untouched database verifies clean, also after
+//! retention dropped a partition.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ringtrail::chain::canonical::{stored_micros, StoredRow, STORED_COLUMNS};
+use ringtrail::chain::checkpoint::Checkpoint;
+use ringtrail::chain::digest::BatchDigest;
+use ringtrail::chain::key::{public_path, SigningKey};
+use ringtrail::chain::link::{link_hash, BatchMeta, Chain, ChainId};
+use ringtrail::encode::copy::{copy_statement, tuples, CopyEncoder};
+use ringtrail::{Field, Row, Value};
+use serde_json::Value as Json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
+const CHAIN: ChainId = ChainId([0x0c; 16]);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The schema contract, for a database the writer has not chained yet
+/// (a no-op once migration `0007_chain` made it).
+const CONTRACT: &str = "
+    ALTER TABLE ringtrail.logs ADD COLUMN IF NOT EXISTS batch_id uuid
+        DEFAULT NULLIF(current_setting('ringtrail.batch_id', true), '')::uuid;
+    ALTER TABLE ringtrail.batches
+        ADD COLUMN IF NOT EXISTS chain_id uuid, ADD COLUMN IF NOT EXISTS seq bigint,
+        ADD COLUMN IF NOT EXISTS sealed_id uuid, ADD COLUMN IF NOT EXISTS sealed_rows integer,
+        ADD COLUMN IF NOT EXISTS digest bytea, ADD COLUMN IF NOT EXISTS prev_hash bytea,
+        ADD COLUMN IF NOT EXISTS hash bytea;
+    CREATE TABLE IF NOT EXISTS ringtrail.checkpoints (
+        chain_id uuid, seq bigint, head bytea, note text, public_key text,
+        signed_at timestamptz, PRIMARY KEY (chain_id, seq));";
+
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn verify(url: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["verify", "--database-url", url];
+    args.extend(extra);
+    command(&args).output().expect("the ringtrail binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// The finding codes of `verify --json`, asserting its shape.
+fn codes(out: &Output) -> Vec<String> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Json = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, ["batch_id", "chain", "code", "detail", "seq"], "{l}");
+            v["code"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
+}
+
+fn uuid(b: [u8; 16]) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(b)
+}
+
+/// `timestamptz` from stored microseconds, exactly.
+const AT: &str = "(timestamptz '2000-01-01 00:00:00+00' + {}::bigint * interval '1 microsecond')";
+
+fn at(param: &str) -> String {
+    AT.replace("{}", param)
+}
+
+/// A chained database written by hand, as the writer would.
+struct Chained {
+    url: String,
+    dir: PathBuf,
+    file: PathBuf,
+    key: SigningKey,
+    chain: Chain,
+    next_id: u32,
+}
+
+/// One batch to write: its rows' times, which row (if any) is
+/// dead-lettered, and whether it is committed as two bisected pieces.
+struct Spec {
+    times: Vec<i64>,
+    poison: Option<usize>,
+    bisect: bool,
+}
+
+impl Chained {
+    fn new(url: String) -> Chained {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ringtrail-verify-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("checkpoints");
+        let key = SigningKey::from_seed("ringtrail-test", [7; 32]).unwrap();
+        let key_path = PathBuf::from(format!("{}.key", file.display()));
+        std::fs::write(public_path(&key_path), format!("{}\n", key.verifier())).unwrap();
+        migrate(&url);
+        let mut db = common::client(&url);
+        db.batch_execute(CONTRACT).unwrap();
+        Chained {
+            url,
+            dir,
+            file,
+            key,
+            chain: Chain::new(CHAIN),
+            next_id: 1,
+        }
+    }
+
+    fn id(&mut self, tag: u8) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id[0] = tag;
+        id[12..].copy_from_slice(&self.next_id.to_be_bytes());
+        // Increasing, like UUIDv7s from one generator.
+        id[1..5].copy_from_slice(&self.next_id.to_be_bytes());
+        self.next_id += 1;
+        id
+    }
+
+    /// Writes one batch; returns its seq.
+    fn batch(&mut self, spec: &Spec) -> u64 {
+        let fields_a = [
+            Field {
+                name: "n",
+                value: Value::U64(7),
+            },
+            Field {
+                name: "who",
+                value: Value::Str("a b"),
+            },
+        ];
+        let sealed_id = self.id(0xb0);
+        let ids: Vec<[u8; 16]> = spec.times.iter().map(|_| self.id(0x10)).collect();
+        let messages: Vec<String> = (0..spec.times.len())
+            .map(|i| format!("event {i}"))
+            .collect();
+        let rows: Vec<Row<'_>> = spec
+            .times
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| {
+                let mut context = [None; ringtrail::row::CONTEXT_LEN];
+                context[0] = Some("t-1");
+                context[1] = Some("u-1");
+                Row {
+                    id: ids[i],
+                    ts_unix_nanos: ts,
+                    level: ringtrail::row::LEVEL_INFO,
+                    target: "app::verify",
+                    message: &messages[i],
+                    fields: &fields_a,
+                    context,
+                    ..Row::default()
+                }
+            })
+            .collect();
+        let mut digest = BatchDigest::new();
+        for r in &rows {
+            digest.push(r);
+        }
+        let meta = BatchMeta {
+            batch_id: sealed_id,
+            rows: rows.len() as u32,
+            first_ts: stored_micros(*spec.times.iter().min().unwrap()),
+            last_ts: stored_micros(*spec.times.iter().max().unwrap()),
+        };
+        let digest = digest.finish();
+        let link = self.chain.link(&digest, &meta);
+        // The pieces: (batch id, rows).
+        let mut pieces: Vec<([u8; 16], Vec<&Row<'_>>)> = Vec::new();
+        let mut dead = None;
+        let kept: Vec<&Row<'_>> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                if Some(*i) == spec.poison {
+                    dead = Some(*r);
+                    false
+                } else {
+                    true
+                }
+            })
+            .map(|(_, r)| r)
+            .collect();
+        if spec.bisect {
+            let half = kept.len() / 2;
+            pieces.push((self.id(0xb1), kept[..half].to_vec()));
+            pieces.push((self.id(0xb2), kept[half..].to_vec()));
+        } else {
+            pieces.push((sealed_id, kept));
+        }
+        let mut db = common::client(&self.url);
+        for (batch_id, rows) in &pieces {
+            let mut tx = db.transaction().unwrap();
+            tx.batch_execute(&format!(
+                "SET LOCAL ringtrail.batch_id = '{}'",
+                uuid(*batch_id)
+            ))
+            .unwrap();
+            let mut enc = CopyEncoder::new();
+            for r in rows {
+                enc.push_row(r);
+            }
+            let bytes = enc.finish();
+            let mut w = tx.copy_in(&copy_statement()).unwrap();
+            w.write_all(&bytes).unwrap();
+            w.finish().unwrap();
+            tx.execute(
+                &format!(
+                    "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts, \
+                     chain_id, seq, sealed_id, sealed_rows, digest, prev_hash, hash) \
+                     VALUES ($1, $2, 0, {}, {}, $5, $6, $7, $8, $9, $10, $11)",
+                    at("$3"),
+                    at("$4")
+                ),
+                &[
+                    &uuid(*batch_id),
+                    &(rows.len() as i32),
+                    &meta.first_ts,
+                    &meta.last_ts,
+                    &uuid(CHAIN.0),
+                    &(link.seq as i64),
+                    &uuid(sealed_id),
+                    &(meta.rows as i32),
+                    &digest.as_slice(),
+                    &link.prev_hash.as_slice(),
+                    &link.hash.as_slice(),
+                ],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        if let Some(row) = dead {
+            let mut enc = CopyEncoder::new();
+            enc.push_row(row);
+            let bytes = enc.finish();
+            let tuple = &bytes[tuples(&bytes).next().unwrap()];
+            db.execute(
+                "INSERT INTO ringtrail.dead_letters (batch_id, line, sqlstate, message, tuple) \
+                 VALUES ($1, 1, '23514', 'no_poison', $2)",
+                &[&uuid(sealed_id), &tuple],
+            )
+            .unwrap();
+        }
+        link.seq
+    }
+
+    /// Signs the chain's head into the table and the file.
+    fn checkpoint(&mut self) {
+        let cp = Checkpoint {
+            chain: CHAIN,
+            seq: self.chain.seq(),
+            head: self.chain.head(),
+            time_micros: unix_nanos(SystemTime::now()) / 1000,
+        };
+        let note = cp.sign(&self.key);
+        common::client(&self.url)
+            .execute(
+                "INSERT INTO ringtrail.checkpoints (chain_id, seq, head, note, public_key, signed_at) \
+                 VALUES ($1, $2, $3, $4, $5, now())",
+                &[
+                    &uuid(CHAIN.0),
+                    &(cp.seq as i64),
+                    &cp.head.as_slice(),
+                    &note,
+                    &self.key.verifier().to_string(),
+                ],
+            )
+            .unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.file)
+            .unwrap();
+        f.write_all(note.as_bytes()).unwrap();
+    }
+
+    fn file(&self) -> &str {
+        self.file.to_str().unwrap()
+    }
+}
+
+/// Six batches of 20 rows over the last hour (seq 3 lost a row to the
+/// dead letters, seq 4 was bisected), checkpoints at seqs 2, 4 and 6.
+fn chained() -> Chained {
+    let mut c = Chained::new(common::database());
+    let start = unix_nanos(SystemTime::now()) - 3_600_000_000_000;
+    for b in 0..6 {
+        let times = (0..20)
+            .map(|i| start + b * 60_000_000_000 + i * 1_000_000_007)
+            .collect();
+        c.batch(&Spec {
+            times,
+            poison: (b == 2).then_some(7),
+            bisect: b == 3,
+        });
+        if b % 2 == 1 {
+            c.checkpoint();
+        }
+    }
+    c
+}
+
+/// A copy of the database at `url` (no connection to it may be open).
+fn copy_of(url: &str, name: &str) -> String {
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let copy = format!("{db}_{name}");
+    let admin = url.replacen(&format!("/{db}"), "/postgres", 1);
+    let mut c = common::client(&admin);
+    c.batch_execute(&format!("CREATE DATABASE {copy} TEMPLATE {db}"))
+        .unwrap_or_else(|e| panic!("copy {db}: {e}"));
+    url.replacen(&format!("/{db}"), &format!("/{copy}"), 1)
+}
+
+#[test]
+fn an_untouched_chain_verifies_clean() {
+    let c = chained();
+    let out = verify(&c.url, &["--checkpoints", c.file()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "verified 6 batches, 120 rows in 1 chain: clean\n"
+    );
+
+    // The key as text, --json (no output at all), --since.
+    let key = c.key.verifier().to_string();
+    let out = verify(&c.url, &["--public-key", &key, "--json", "--since", "10m"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        (String::new(), String::new())
+    );
+
+    // Without a trusted key: the weaker check, said so.
+    let out = verify(&c.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .starts_with("note: checkpoint signatures were checked against the public_key stored"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(": clean\n"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[test]
+fn every_tampering_is_found() {
+    let c = chained();
+    let file = c.file().to_owned();
+    let key = c.key.verifier().to_string();
+    let other_key = SigningKey::from_seed("ringtrail-test", [8; 32]).unwrap();
+    let forged_note = Checkpoint {
+        chain: CHAIN,
+        seq: 2,
+        head: [1; 32],
+        time_micros: 0,
+    }
+    .sign(&other_key);
+    // (name, SQL on the copy, extra flags, the code expected among the findings)
+    let one =
+        "(SELECT id FROM ringtrail.logs WHERE message = 'event 5' ORDER BY ts LIMIT 1 OFFSET 1)";
+    let cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
+        ("message", format!("UPDATE ringtrail.logs SET message = 'nothing to see' WHERE id = {one}"), vec![], "row_changed"),
+        ("fields", format!("UPDATE ringtrail.logs SET fields = fields || '{{\"n\": 8}}' WHERE id = {one}"), vec![], "row_changed"),
+        ("level", format!("UPDATE ringtrail.logs SET level = 5 WHERE id = {one}"), vec![], "row_changed"),
+        ("ts_inside", format!("UPDATE ringtrail.logs SET ts = ts + interval '1 microsecond' WHERE id = {one}"), vec![], "row_changed"),
+        ("ts_outside", format!("UPDATE ringtrail.logs SET ts = ts - interval '1 day' WHERE id = {one}"), vec![], "row_changed"),
+        ("user_id", format!("UPDATE ringtrail.logs SET user_id = 'u-2' WHERE id = {one}"), vec![], "row_changed"),
+        ("delete_one", format!("DELETE FROM ringtrail.logs WHERE id = {one}"), vec![], "row_missing"),
+        ("delete_50", "DELETE FROM ringtrail.logs WHERE id IN (SELECT id FROM ringtrail.logs ORDER BY ts LIMIT 50)".into(), vec![], "row_missing"),
+        ("duplicate", format!("INSERT INTO ringtrail.logs SELECT * FROM ringtrail.logs WHERE id = {one}"), vec![], "row_added"),
+        ("forged", "INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated) \
+                    VALUES (now() - interval '30 minutes', gen_random_uuid(), 9, 'app::verify', 'forged', '{}', false)".into(), vec![], "row_added"),
+        ("whole_batch", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 3); \
+                         DELETE FROM ringtrail.dead_letters WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 3); \
+                         DELETE FROM ringtrail.batches WHERE seq = 3".into(), vec![], "batch_missing"),
+        ("ledger_edit", "UPDATE ringtrail.batches SET rows = rows, sealed_rows = sealed_rows - 1 WHERE seq = 2".into(), vec![], "broken_link"),
+        ("truncated_tail", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq >= 5); \
+                            DELETE FROM ringtrail.batches WHERE seq >= 5; DELETE FROM ringtrail.checkpoints WHERE seq >= 5".into(),
+            vec!["--checkpoints", &file], "checkpoint_mismatch"),
+        ("forged_checkpoint", format!("UPDATE ringtrail.checkpoints SET note = $${forged_note}$$ WHERE seq = 2"),
+            vec!["--public-key", &key], "bad_signature"),
+    ];
+    let mut failures = Vec::new();
+    for (name, sql, flags, want) in &cases {
+        let url = copy_of(&c.url, name);
+        common::client(&url)
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut args = flags.clone();
+        args.push("--json");
+        let out = verify(&url, &args);
+        let got = codes(&out);
+        if out.status.code() != Some(3) || !got.iter().any(|c| c == want) {
+            failures.push(format!(
+                "{name}: exit {:?}, findings {got:?}, want {want}; stderr {}",
+                out.status.code(),
+                text(&out.stderr)
+            ));
+        } else {
+            assert_eq!(
+                text(&out.stderr),
+                format!(
+                    "ringtrail: verification failed: {} finding{}\n",
+                    got.len(),
+                    if got.len() == 1 { "" } else { "s" }
+                )
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The human form of one.
+    let url = copy_of(&c.url, "human");
+    common::client(&url)
+        .batch_execute(&format!("DELETE FROM ringtrail.logs WHERE id = {one}"))
+        .unwrap();
+    let out = verify(&url, &["--public-key", &key]);
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("row_missing chain={CHAIN} seq=")),
+        "{stdout}"
+    );
+    assert!(lines[0].ends_with(": 1 of 20 rows are missing"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        "verified 6 batches, 119 rows in 1 chain: 1 finding"
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// The chain recomputed consistently without the key (a rewritten
+/// message, its batch's digest and every later link recomputed, the
+/// checkpoint rows deleted): only the external checkpoints catch it.
+#[test]
+fn a_recomputed_chain_is_caught_by_the_external_checkpoints() {
+    let c = chained();
+    let url = copy_of(&c.url, "recomputed");
+    {
+        let mut db = common::client(&url);
+        db.batch_execute(
+            "UPDATE ringtrail.logs SET message = 'rewritten' WHERE batch_id = \
+             (SELECT batch_id FROM ringtrail.batches WHERE seq = 2) AND message = 'event 3';
+             DELETE FROM ringtrail.checkpoints;",
+        )
+        .unwrap();
+        let ledger = db
+            .query(
+                &format!(
+                    "SELECT DISTINCT seq, sealed_id, sealed_rows, \
+                     (EXTRACT(EPOCH FROM first_ts - {0}) * 1000000)::bigint, \
+                     (EXTRACT(EPOCH FROM last_ts - {0}) * 1000000)::bigint, digest \
+                     FROM ringtrail.batches ORDER BY seq",
+                    at("0")
+                ),
+                &[],
+            )
+            .unwrap();
+        let mut prev = [0u8; 32];
+        for l in &ledger {
+            let seq: i64 = l.get(0);
+            let sealed: uuid::Uuid = l.get(1);
+            let meta = BatchMeta {
+                batch_id: *sealed.as_bytes(),
+                rows: l.get::<_, i32>(2) as u32,
+                first_ts: l.get(3),
+                last_ts: l.get(4),
+            };
+            let mut digest: [u8; 32] = l.get::<_, &[u8]>(5).try_into().unwrap();
+            if seq == 2 {
+                let mut d = BatchDigest::new();
+                for r in db
+                    .query(
+                        &format!("SELECT {STORED_COLUMNS} FROM ringtrail.logs WHERE batch_id = $1"),
+                        &[&sealed],
+                    )
+                    .unwrap()
+                {
+                    d.push_stored(&StoredRow::from_pg(&r).unwrap());
+                }
+                digest = d.finish();
+            }
+            let hash = link_hash(CHAIN, &prev, &digest, seq as u64, &meta);
+            db.execute(
+                "UPDATE ringtrail.batches SET digest = $2, prev_hash = $3, hash = $4 WHERE seq = $1",
+                &[&seq, &digest.as_slice(), &prev.as_slice(), &hash.as_slice()],
+            )
+            .unwrap();
+            prev = hash;
+        }
+    }
+    let out = verify(&url, &["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without the file it passes: {:?}",
+        codes(&out)
+    );
+    let out = verify(&url, &["--json", "--checkpoints", c.file()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let got = codes(&out);
+    assert!(
+        !got.is_empty() && got.iter().all(|c| c == "checkpoint_mismatch"),
+        "{got:?}"
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// Retention drops a whole partition of old batches; their links are
+/// still walked, their rows not counted as missing.
+#[test]
+fn a_chain_verifies_clean_after_retention() {
+    let url = common::database();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = common::connect(&url).await;
+        ringtrail::migrate::apply(&mut client).await.unwrap();
+        ringtrail::read::partitions::ensure(&mut client, DAY, 14, SystemTime::now() - 12 * DAY)
+            .await
+            .unwrap();
+    });
+    let mut c = Chained::new(url);
+    let now = unix_nanos(SystemTime::now());
+    for days_ago in [10i64, 10, 5, 0] {
+        let start = now - days_ago * 86_400_000_000_000 - 3_600_000_000_000;
+        c.batch(&Spec {
+            times: (0..10).map(|i| start + i * 1_000_000).collect(),
+            poison: None,
+            bisect: false,
+        });
+    }
+    c.checkpoint();
+    let out = command(&["retention", "--keep", "7d", "--database-url", &c.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        common::count(&c.url),
+        20,
+        "two batches dropped with their partition"
+    );
+    let out = verify(&c.url, &["--checkpoints", c.file()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "verified 4 batches, 20 rows in 1 chain: clean\n"
+    );
+    // A row deleted from a batch retention left is still found.
+    common::client(&c.url)
+        .batch_execute("DELETE FROM ringtrail.logs WHERE id = (SELECT id FROM ringtrail.logs ORDER BY ts DESC LIMIT 1)")
+        .unwrap();
+    let out = verify(&c.url, &["--checkpoints", c.file(), "--json"]);
+    assert_eq!(
+        (out.status.code(), codes(&out)),
+        (Some(3), vec!["row_missing".to_owned()])
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.starts_with("ringtrail: ") && err.contains(needle),
+        "{needle:?} in {err:?}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn mistakes_are_one_line_with_their_exit_code() {
+    let dir =
+        std::env::temp_dir().join(format!("ringtrail-verify-mistakes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad_key = dir.join("bad.pub");
+    std::fs::write(&bad_key, "not a key\n").unwrap();
+    let url = common::database();
+    migrate(&url);
+    let bad = bad_key.to_str().unwrap();
+    assert_one_line_failure(&verify(&url, &["--public-key", bad]), 1, "--public-key");
+    assert_one_line_failure(
+        &verify(&url, &["--public-key", "/nonexistent/key.pub"]),
+        1,
+        "neither a key nor a readable file",
+    );
+    assert_one_line_failure(
+        &verify(&url, &["--checkpoints", "/nonexistent/checkpoints"]),
+        1,
+        "cannot read the checkpoint file",
+    );
+    assert_one_line_failure(
+        &verify("postgres://nobody@127.0.0.1:1/none?connect_timeout=2", &[]),
+        1,
+        "cannot connect",
+    );
+    assert_one_line_failure(
+        &verify("postgres://u:secret@h:notaport/db", &[]),
+        1,
+        "invalid --database-url",
+    );
+    assert_one_line_failure(&verify(&url, &["--frobnicate"]), 2, "--frobnicate");
+    assert_one_line_failure(&verify(&url, &["--since", "yesterday"]), 2, "--since");
+    // A database without the chain's schema: an error, not a finding.
+    assert_one_line_failure(&verify(&url, &[]), 1, "cannot verify");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn migrate(url: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = common::connect(url).await;
+        ringtrail::migrate::apply(&mut client).await.unwrap();
+    });
+}
