@@ -179,6 +179,44 @@ impl Builder {
             .get_or_insert_with(|| JsonlConfig::new(crate::sink::jsonl::STDOUT.into(), Format::Ecs))
     }
 
+    /// The hash chain over committed batches (default on): each batch's
+    /// rows get a digest, each ledger row links to the one before, and the
+    /// head is signed now and then, so `ringtrail verify` can tell when
+    /// rows, batches or the ledger were changed after commit. Off, batches
+    /// carry no chain columns.
+    pub fn chain(mut self, on: bool) -> Builder {
+        self.postgres.chain.enabled = on;
+        self
+    }
+
+    /// Appends every signed checkpoint (and fsyncs) to the file at `path`,
+    /// the copy kept outside the database that `ringtrail verify
+    /// --checkpoints` checks it against. The signing key is kept beside
+    /// it (`<path>.key`, owner-only, made at first start with its public
+    /// key printed on stderr and written to `<path>.key.pub`) unless
+    /// [`checkpoint_key`](Builder::checkpoint_key) names another.
+    pub fn checkpoints(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.postgres.chain.checkpoints = Some(path.into());
+        self
+    }
+
+    /// The file of the checkpoint signing key (made at first start when
+    /// missing). Without it and without [`checkpoints`](Builder::checkpoints),
+    /// the key comes from `RINGTRAIL_CHECKPOINT_KEY`, else one is made for
+    /// this process (its public key is stored with each checkpoint).
+    pub fn checkpoint_key(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.postgres.chain.key_file = Some(path.into());
+        self
+    }
+
+    /// Signs a checkpoint after every `batches` batches or `interval`,
+    /// whichever comes first (default 64 batches or 60 s), and at shutdown.
+    pub fn checkpoint_every(mut self, batches: u64, interval: Duration) -> Builder {
+        self.postgres.chain.every_batches = batches.max(1);
+        self.postgres.chain.every = interval;
+        self
+    }
+
     /// Encodes every batch exactly as for PostgreSQL, then discards it.
     /// For measuring the pipeline without a database, and for dry runs.
     pub fn null_sink(mut self) -> Builder {

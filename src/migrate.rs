@@ -57,6 +57,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0006_follow",
         sql: include_str!("../migrations/0006_follow.sql"),
     },
+    Migration {
+        version: "0007_chain",
+        sql: include_str!("../migrations/0007_chain.sql"),
+    },
 ];
 
 /// The advisory-lock key that serializes concurrent migrators

@@ -5,6 +5,7 @@
 //! events, so "which rows are reports" is just "the last `reports`".
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -26,6 +27,39 @@ pub(crate) struct SealedBatch {
     /// Earliest and latest event time in the batch, Unix nanoseconds.
     pub(crate) first_ts: i64,
     pub(crate) last_ts: i64,
+    /// Its place on the pipeline's hash chain, fixed when it was sealed:
+    /// retries, pieces and the spool keep it. `None` with the chain off.
+    pub(crate) chain: Option<ChainEntry>,
+    /// A signed checkpoint of the chain up to this batch, stored in
+    /// `ringtrail.checkpoints` in the batch's own transaction.
+    pub(crate) checkpoint: Option<Arc<CheckpointRow>>,
+}
+
+/// Where a sealed batch sits on its pipeline's hash chain (`crate::chain`):
+/// written into its ledger row (every piece's, when it is bisected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChainEntry {
+    pub(crate) chain_id: [u8; 16],
+    pub(crate) seq: u64,
+    /// The batch as sealed: its id and row count (drop reports included),
+    /// what the link hash covers, whatever pieces it is committed in.
+    pub(crate) sealed_id: [u8; 16],
+    pub(crate) sealed_rows: u32,
+    pub(crate) digest: [u8; 32],
+    pub(crate) prev_hash: [u8; 32],
+    pub(crate) hash: [u8; 32],
+}
+
+/// A signed checkpoint, as `ringtrail.checkpoints` stores it (its chain
+/// id, seq and head are the batch's [`ChainEntry`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CheckpointRow {
+    /// The signed note (C2SP checkpoint text).
+    pub(crate) note: String,
+    /// The verifier key, as text.
+    pub(crate) public_key: String,
+    /// When it was signed, Unix nanoseconds.
+    pub(crate) signed_at: i64,
 }
 
 /// A tuple taken out of a batch.
@@ -63,6 +97,8 @@ impl SealedBatch {
             reports: reports as u32,
             first_ts: self.first_ts,
             last_ts: self.last_ts,
+            chain: self.chain,
+            checkpoint: self.checkpoint.clone(),
         }
     }
 
@@ -157,6 +193,8 @@ pub(crate) mod tests {
             reports,
             first_ts: 5,
             last_ts: 9,
+            chain: None,
+            checkpoint: None,
         }
     }
 

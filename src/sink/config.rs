@@ -62,6 +62,8 @@ pub(crate) struct PostgresConfig {
     pub(crate) spool: SpoolConfig,
     /// Partitions ahead and retention, run when `migrate` is on.
     pub(crate) partitions: PartitionConfig,
+    /// The hash chain over committed batches, and its checkpoints.
+    pub(crate) chain: super::ChainConfig,
 }
 
 impl Default for PostgresConfig {
@@ -81,6 +83,7 @@ impl Default for PostgresConfig {
                 after: Duration::from_secs(5),
             },
             partitions: PartitionConfig::default(),
+            chain: super::ChainConfig::default(),
         }
     }
 }

@@ -25,6 +25,7 @@
 //! | `null.rs` | the null sink for benchmarks and dry runs |
 
 mod batch;
+mod chained;
 mod config;
 mod cutoff;
 mod fanout;
@@ -35,6 +36,7 @@ mod retry;
 mod shipper;
 mod spool;
 
+pub(crate) use chained::ChainConfig;
 pub(crate) use config::{PartitionConfig, PostgresConfig};
 pub(crate) use cutoff::Cutoff;
 pub(crate) use jsonl::{JsonlConfig, JsonlCounters};
@@ -203,6 +205,11 @@ pub(crate) trait Sink: Send {
     /// spool replay) went, since the last call, after waiting as `wait`
     /// says for the batches in flight.
     fn outcomes(&mut self, wait: Wait) -> Outcome;
+    /// Checkpoints of the hash chain signed since the last call, for a
+    /// JSON-lines sink beside this one to carry (none by default).
+    fn take_checkpoint_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// At shutdown, after the last commit: finishes every batch handed
     /// over (committed, or past the shutdown cutoff spooled), stops the
     /// sink's threads, and reports where the rows went.

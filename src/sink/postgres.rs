@@ -25,6 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::batch::SealedBatch;
+use super::chained::Chainer;
 use super::shipper::{Shared, Shipper};
 use super::{BatchFailure, Cutoff, Outcome, PostgresConfig, Sink, Wait};
 use crate::clock::unix_nanos_now;
@@ -79,6 +80,8 @@ pub(crate) struct PostgresSink {
     /// are gone): for the next `outcomes`.
     received: Outcome,
     shared: Arc<Shared>,
+    /// The hash chain over the batches; `None` when it is off.
+    chainer: Option<Chainer>,
 }
 
 impl PostgresSink {
@@ -86,6 +89,7 @@ impl PostgresSink {
     /// surface in `build()`, then starts the `ringtrail-shipper` threads,
     /// which obey `cutoff` once shutdown sets it.
     pub(crate) fn connect(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<PostgresSink> {
+        let chainer = Chainer::new(&config.chain)?;
         let shared = Shared::open(config, cutoff)?;
         let (done_tx, done) = mpsc::channel::<Done>();
         // Called on the writer thread: a lane wakes it after each batch, so
@@ -127,6 +131,7 @@ impl PostgresSink {
             queue_bytes: config.batch_queue_bytes,
             received: Outcome::default(),
             shared,
+            chainer,
         })
     }
 
@@ -268,6 +273,9 @@ fn run_lane(
 impl Sink for PostgresSink {
     fn append(&mut self, row: &Row<'_>) {
         self.encoders[self.current].push_row(row);
+        if let Some(chainer) = &mut self.chainer {
+            chainer.push(row);
+        }
         let ts = row.ts_unix_nanos;
         self.span = Some(match self.span {
             Some((first, last)) => (first.min(ts), last.max(ts)),
@@ -294,13 +302,26 @@ impl Sink for PostgresSink {
             return;
         }
         let (first_ts, last_ts) = self.span.take().unwrap_or((0, 0));
+        let id = self.ids.next(unix_nanos_now());
+        let (chain, checkpoint) = match &mut self.chainer {
+            Some(chainer) => {
+                // The shutdown cutoff is set before the writer's last
+                // commits: those carry a checkpoint into the table.
+                let closing = self.shared.cutoff.get().is_some();
+                let (entry, checkpoint) = chainer.seal(id, rows as u32, first_ts, last_ts, closing);
+                (Some(entry), checkpoint)
+            }
+            None => (None, None),
+        };
         let batch = SealedBatch {
-            id: self.ids.next(unix_nanos_now()),
+            id,
             bytes: self.encoders[self.current].finish(),
             rows: rows as u32,
             reports: std::mem::take(&mut self.reports),
             first_ts,
             last_ts,
+            chain,
+            checkpoint,
         };
         self.current ^= 1;
         // A full queue: spill (with a spool) or wait for room (it always
@@ -331,7 +352,17 @@ impl Sink for PostgresSink {
         out
     }
 
+    fn take_checkpoint_notes(&mut self) -> Vec<String> {
+        self.chainer
+            .as_mut()
+            .map(Chainer::take_notes)
+            .unwrap_or_default()
+    }
+
     fn close(&mut self) -> Outcome {
+        if let Some(chainer) = &mut self.chainer {
+            chainer.finish();
+        }
         let mut out = self.outcomes(Wait::No);
         // Each lane ends once its queue is drained; past the cutoff it only
         // spools, so this ends shortly after the cutoff at the latest.

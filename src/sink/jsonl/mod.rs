@@ -78,6 +78,9 @@ use crate::uuid7::Uuid7;
 use crate::writer::report_fields;
 use crate::{Error, Fate, DROPPED_TARGET};
 
+/// The target of the JSON line that carries a signed checkpoint.
+pub const CHECKPOINT_TARGET: &str = "ringtrail::checkpoint";
+
 /// The `reason` of the in-band line that reports missed events.
 pub const MISSED_REASON: &str = "jsonl_missed";
 
@@ -248,6 +251,24 @@ impl JsonlSink {
             fields: &fields,
             ..Row::default()
         });
+    }
+
+    /// Appends a signed checkpoint of the hash chain to the batch in
+    /// progress, as a `ringtrail::checkpoint` line (not an event): the
+    /// note in `message`, for `ringtrail verify --checkpoints` once
+    /// extracted.
+    pub(crate) fn append_checkpoint(&mut self, note: &str) {
+        let now = unix_nanos_now();
+        let id = self.ids.next(now);
+        self.render_stored(&Row {
+            ts_unix_nanos: now,
+            id,
+            level: crate::row::LEVEL_INFO,
+            target: CHECKPOINT_TARGET,
+            message: note,
+            ..Row::default()
+        });
+        self.reports += 1;
     }
 
     /// Counts `events` missed now, to be reported in band.

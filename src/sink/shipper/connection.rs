@@ -30,6 +30,7 @@ use crate::error::PoolError;
 use crate::read::{partitions, retention};
 use crate::sink::batch::{Removed, SealedBatch};
 use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
+use crate::text::uuid_text;
 use crate::{migrate, Error, Result};
 
 /// The runtime, the pool, and the state of the session on it.
@@ -324,8 +325,15 @@ impl Session {
         let client = self.client().await?;
         let copy_statement =
             step(stall, "preparing COPY", client.prepare_cached(&statement)).await?;
+        // Every row of this transaction takes its batch id from the
+        // setting (the column's default): rows know their batch without a
+        // column in the tuples, so a bisected piece's rows name the piece.
+        let begin = format!(
+            "BEGIN; SET LOCAL ringtrail.batch_id = '{}'",
+            batch.id_text()
+        );
         let start = futures_util::future::try_join(
-            client.batch_execute("BEGIN"),
+            client.batch_execute(&begin),
             client.copy_in::<_, Bytes>(&copy_statement),
         );
         let (_, copy) = step(stall, "starting COPY", start).await?;
@@ -334,17 +342,7 @@ impl Session {
         step(stall, "finishing COPY", copy.as_mut().finish()).await?;
         // Only values this process formatted itself go into the text: a
         // UUID and integers.
-        let micros = |nanos: i64| nanos.div_euclid(1_000);
-        let ledger = format!(
-            "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts) VALUES \
-             ('{}', {}, {}, 'epoch'::timestamptz + {} * interval '1 microsecond', \
-             'epoch'::timestamptz + {} * interval '1 microsecond'); COMMIT",
-            batch.id_text(),
-            batch.rows,
-            batch.bytes.len(),
-            micros(batch.first_ts),
-            micros(batch.last_ts),
-        );
+        let ledger = ledger_sql(batch);
         match step(stall, "committing", client.batch_execute(&ledger)).await {
             Err(Error::Postgres(e)) if is_ledger_clash(&e) => {
                 // An earlier attempt's COMMIT got through after all: this
@@ -404,4 +402,75 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
         (Some(Host::Unix(dir)), None) => format!("{}/.s.PGSQL.{port}", dir.display()),
         (None, None) => format!("localhost:{port}"),
     }
+}
+
+/// The ledger row of `batch` (with its place on the chain, and the
+/// checkpoint it carries) and the COMMIT, as one simple query. Only values
+/// this process formatted itself go into the text: UUIDs, integers, hex,
+/// and a checkpoint note whose quotes are doubled.
+fn ledger_sql(batch: &SealedBatch) -> String {
+    use std::fmt::Write as _;
+    let micros = |nanos: i64| nanos.div_euclid(1_000);
+    let ts = |nanos: i64| {
+        format!(
+            "'epoch'::timestamptz + {} * interval '1 microsecond'",
+            micros(nanos)
+        )
+    };
+    let hex = |bytes: &[u8]| {
+        let mut s = String::with_capacity(4 + 2 * bytes.len());
+        s.push_str("'\\x");
+        for b in bytes {
+            let _ = write!(s, "{b:02x}");
+        }
+        s.push('\'');
+        s
+    };
+    let mut sql = String::with_capacity(512);
+    let _ = write!(
+        sql,
+        "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts"
+    );
+    if batch.chain.is_some() {
+        sql.push_str(", chain_id, seq, sealed_id, sealed_rows, digest, prev_hash, hash");
+    }
+    let _ = write!(
+        sql,
+        ") VALUES ('{}', {}, {}, {}, {}",
+        batch.id_text(),
+        batch.rows,
+        batch.bytes.len(),
+        ts(batch.first_ts),
+        ts(batch.last_ts)
+    );
+    if let Some(c) = &batch.chain {
+        let _ = write!(
+            sql,
+            ", '{}', {}, '{}', {}, {}, {}, {}",
+            uuid_text(&c.chain_id),
+            c.seq,
+            uuid_text(&c.sealed_id),
+            c.sealed_rows,
+            hex(&c.digest),
+            hex(&c.prev_hash),
+            hex(&c.hash)
+        );
+    }
+    sql.push_str("); ");
+    if let (Some(c), Some(cp)) = (&batch.chain, &batch.checkpoint) {
+        let quoted = |text: &str| text.replace('\0', "").replace('\'', "''");
+        let _ = write!(
+            sql,
+            "INSERT INTO ringtrail.checkpoints (chain_id, seq, head, note, public_key, signed_at) \
+             VALUES ('{}', {}, {}, '{}', '{}', {}) ON CONFLICT DO NOTHING; ",
+            uuid_text(&c.chain_id),
+            c.seq,
+            hex(&c.hash),
+            quoted(&cp.note),
+            quoted(&cp.public_key),
+            ts(cp.signed_at)
+        );
+    }
+    sql.push_str("COMMIT");
+    sql
 }
