@@ -32,20 +32,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
 const CHAIN: ChainId = ChainId([0x0c; 16]);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// The schema contract, for a database the writer has not chained yet
-/// (a no-op once migration `0007_chain` made it).
-const CONTRACT: &str = "
-    ALTER TABLE ringtrail.logs ADD COLUMN IF NOT EXISTS batch_id uuid
-        DEFAULT NULLIF(current_setting('ringtrail.batch_id', true), '')::uuid;
-    ALTER TABLE ringtrail.batches
-        ADD COLUMN IF NOT EXISTS chain_id uuid, ADD COLUMN IF NOT EXISTS seq bigint,
-        ADD COLUMN IF NOT EXISTS sealed_id uuid, ADD COLUMN IF NOT EXISTS sealed_rows integer,
-        ADD COLUMN IF NOT EXISTS digest bytea, ADD COLUMN IF NOT EXISTS prev_hash bytea,
-        ADD COLUMN IF NOT EXISTS hash bytea;
-    CREATE TABLE IF NOT EXISTS ringtrail.checkpoints (
-        chain_id uuid, seq bigint, head bytea, note text, public_key text,
-        signed_at timestamptz, PRIMARY KEY (chain_id, seq));";
-
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
@@ -126,8 +112,6 @@ impl Chained {
         let key_path = PathBuf::from(format!("{}.key", file.display()));
         std::fs::write(public_path(&key_path), format!("{}\n", key.verifier())).unwrap();
         migrate(&url);
-        let mut db = common::client(&url);
-        db.batch_execute(CONTRACT).unwrap();
         Chained {
             url,
             dir,
@@ -379,12 +363,43 @@ fn an_untouched_chain_verifies_clean() {
 #[test]
 fn every_tampering_is_found() {
     let c = chained();
-    let file = c.file().to_owned();
     let key = c.key.verifier().to_string();
+    tampering_is_found(&c.url, c.file(), &key);
+
+    // The human form of one.
+    let one =
+        "(SELECT id FROM ringtrail.logs WHERE message = 'event 5' ORDER BY ts LIMIT 1 OFFSET 1)";
+    let url = copy_of(&c.url, "human");
+    common::client(&url)
+        .batch_execute(&format!("DELETE FROM ringtrail.logs WHERE id = {one}"))
+        .unwrap();
+    let out = verify(&url, &["--public-key", &key]);
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("row_missing chain={CHAIN} seq=")),
+        "{stdout}"
+    );
+    assert!(lines[0].ends_with(": 1 of 20 rows are missing"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        "verified 6 batches, 119 rows in 1 chain: 1 finding"
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// Each tampering, on its own copy of the chained database at `base`,
+/// exits 3 with its finding code. The chain has six batches of rows
+/// `event 0` … (seq 3 with a dead letter), checkpoints at least at seqs
+/// 4 and 6 in the table and in `file`, signed by `key`.
+fn tampering_is_found(base: &str, file: &str, key: &str) {
+    let file = file.to_owned();
     let other_key = SigningKey::from_seed("ringtrail-test", [8; 32]).unwrap();
     let forged_note = Checkpoint {
         chain: CHAIN,
-        seq: 2,
+        seq: 4,
         head: [1; 32],
         time_micros: 0,
     }
@@ -403,7 +418,7 @@ fn every_tampering_is_found() {
         ("delete_50", "DELETE FROM ringtrail.logs WHERE id IN (SELECT id FROM ringtrail.logs ORDER BY ts LIMIT 50)".into(), vec![], "row_missing"),
         ("duplicate", format!("INSERT INTO ringtrail.logs SELECT * FROM ringtrail.logs WHERE id = {one}"), vec![], "row_added"),
         ("forged", "INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated) \
-                    VALUES (now() - interval '30 minutes', gen_random_uuid(), 9, 'app::verify', 'forged', '{}', false)".into(), vec![], "row_added"),
+                    SELECT max(ts), gen_random_uuid(), 9, 'app::verify', 'forged', '{}', false FROM ringtrail.logs".into(), vec![], "row_added"),
         ("whole_batch", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 3); \
                          DELETE FROM ringtrail.dead_letters WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 3); \
                          DELETE FROM ringtrail.batches WHERE seq = 3".into(), vec![], "batch_missing"),
@@ -411,12 +426,12 @@ fn every_tampering_is_found() {
         ("truncated_tail", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq >= 5); \
                             DELETE FROM ringtrail.batches WHERE seq >= 5; DELETE FROM ringtrail.checkpoints WHERE seq >= 5".into(),
             vec!["--checkpoints", &file], "checkpoint_mismatch"),
-        ("forged_checkpoint", format!("UPDATE ringtrail.checkpoints SET note = $${forged_note}$$ WHERE seq = 2"),
-            vec!["--public-key", &key], "bad_signature"),
+        ("forged_checkpoint", format!("UPDATE ringtrail.checkpoints SET note = $${forged_note}$$ WHERE seq = 4"),
+            vec!["--public-key", key], "bad_signature"),
     ];
     let mut failures = Vec::new();
     for (name, sql, flags, want) in &cases {
-        let url = copy_of(&c.url, name);
+        let url = copy_of(base, name);
         common::client(&url)
             .batch_execute(sql)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -442,27 +457,6 @@ fn every_tampering_is_found() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-
-    // The human form of one.
-    let url = copy_of(&c.url, "human");
-    common::client(&url)
-        .batch_execute(&format!("DELETE FROM ringtrail.logs WHERE id = {one}"))
-        .unwrap();
-    let out = verify(&url, &["--public-key", &key]);
-    assert_eq!(out.status.code(), Some(3));
-    let stdout = text(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(
-        lines[0].starts_with(&format!("row_missing chain={CHAIN} seq=")),
-        "{stdout}"
-    );
-    assert!(lines[0].ends_with(": 1 of 20 rows are missing"), "{stdout}");
-    assert_eq!(
-        lines[1],
-        "verified 6 batches, 119 rows in 1 chain: 1 finding"
-    );
-    let _ = std::fs::remove_dir_all(&c.dir);
 }
 
 /// The chain recomputed consistently without the key (a rewritten
@@ -647,8 +641,14 @@ fn mistakes_are_one_line_with_their_exit_code() {
     );
     assert_one_line_failure(&verify(&url, &["--frobnicate"]), 2, "--frobnicate");
     assert_one_line_failure(&verify(&url, &["--since", "yesterday"]), 2, "--since");
-    // A database without the chain's schema: an error, not a finding.
-    assert_one_line_failure(&verify(&url, &[]), 1, "cannot verify");
+    // An empty database verifies; one without the schema is an error.
+    let out = verify(&url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "verified 0 batches, 0 rows in 0 chains: clean\n"
+    );
+    assert_one_line_failure(&verify(&common::database(), &[]), 1, "cannot verify");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -661,4 +661,67 @@ fn migrate(url: &str) {
         let mut client = common::connect(url).await;
         ringtrail::migrate::apply(&mut client).await.unwrap();
     });
+}
+
+/// Through the real pipeline (the layer, the writer's chain, binary COPY,
+/// the ledger, a dead-lettered row, signed checkpoints in the table and
+/// the file): clean, and every tampering found.
+#[test]
+fn the_real_pipeline_verifies_and_tampering_shows() {
+    let url = common::database();
+    let dir =
+        std::env::temp_dir().join(format!("ringtrail-verify-pipeline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("checkpoints");
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .flush_interval(Duration::from_secs(3600))
+            .checkpoints(&file)
+            .checkpoint_every(2, Duration::from_secs(3600)),
+    );
+    common::client(&url)
+        .batch_execute(
+            "ALTER TABLE ringtrail.logs ADD CONSTRAINT no_poison CHECK (message <> 'poison')",
+        )
+        .unwrap();
+    for b in 0..6 {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..20 {
+                tracing::info!(user_id = "u-1", n = 7u64, who = "a b", "event {i}");
+                if b == 2 && i == 10 {
+                    tracing::info!("poison");
+                }
+            }
+        });
+        guard.flush().unwrap();
+    }
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.dead_lettered), (120, 1), "{stats:?}");
+    drop(guard);
+    drop(dispatch);
+
+    let pub_key = std::fs::read_to_string(format!("{}.key.pub", file.display())).unwrap();
+    let key = pub_key.trim().to_owned();
+    let file = file.to_str().unwrap().to_owned();
+    let out = verify(&url, &["--checkpoints", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "verified 6 batches, 121 rows in 1 chain: clean\n"
+    );
+    let out = verify(&url, &["--public-key", &key, "--json"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), String::new())
+    );
+
+    tampering_is_found(&url, &file, &key);
+    let _ = std::fs::remove_dir_all(&dir);
 }
