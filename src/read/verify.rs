@@ -377,10 +377,13 @@ impl Source {
     }
 }
 
+/// The heads checkpoints expect at one seq, and where each comes from.
+type Heads = Vec<([u8; 32], Source)>;
+
 /// Heads the checkpoints say the ledger has, by chain and seq.
 #[derive(Debug, Default)]
 struct Expected {
-    heads: BTreeMap<ChainId, BTreeMap<u64, Vec<([u8; 32], Source)>>>,
+    heads: BTreeMap<ChainId, BTreeMap<u64, Heads>>,
 }
 
 impl Expected {
