@@ -725,3 +725,60 @@ fn the_real_pipeline_verifies_and_tampering_shows() {
     tampering_is_found(&url, &file, &key);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The speed quoted in `src/read/verify.rs`: 1,000,000 rows in 1,000
+/// batches written as the writer does, then `verify --checkpoints` timed
+/// (`RINGTRAIL_BIN` names a release binary to time instead of this
+/// build's):
+///
+/// ```text
+/// cargo build --release --bin ringtrail
+/// RINGTRAIL_BIN=target/release/ringtrail cargo test --test verify -- --ignored --nocapture speed
+/// ```
+#[test]
+#[ignore = "a measurement, not a check"]
+fn speed_on_a_million_rows() {
+    let mut c = Chained::new(common::database());
+    let start = unix_nanos(SystemTime::now()) - 2 * 3_600_000_000_000;
+    for b in 0..1000 {
+        c.batch(&Spec {
+            times: (0..1000)
+                .map(|i| start + b * 5_000_000_000 + i * 5_000_000)
+                .collect(),
+            poison: None,
+            bisect: false,
+        });
+    }
+    c.checkpoint();
+    common::client(&c.url)
+        .batch_execute("VACUUM ANALYZE ringtrail.logs; VACUUM ANALYZE ringtrail.batches")
+        .unwrap();
+    let bin = std::env::var("RINGTRAIL_BIN").unwrap_or_else(|_| BIN.to_owned());
+    let started = std::time::Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args([
+            "-f",
+            "peak RSS %M KiB",
+            &bin,
+            "verify",
+            "--database-url",
+            &c.url,
+        ])
+        .args(["--checkpoints", c.file()])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        text(&out.stdout),
+        "verified 1000 batches, 1000000 rows in 1 chain: clean\n",
+        "{}",
+        text(&out.stderr)
+    );
+    eprintln!(
+        "verify: 1,000,000 rows in {:.2} s ({:.0} rows/s), {}",
+        took.as_secs_f64(),
+        1e6 / took.as_secs_f64(),
+        text(&out.stderr).trim()
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}

@@ -54,7 +54,6 @@ use ringtrail::chain::finding::Finding;
 use ringtrail::chain::key::{public_path, VerifierKey};
 use ringtrail::duration::When;
 use ringtrail::read::verify::{Progress, VerifyOptions, VerifySummary};
-use serde_json::json;
 
 use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED};
@@ -203,15 +202,22 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// One finding as `{"code","chain","seq","batch_id","detail"}`.
-pub fn finding_json(f: &Finding) -> serde_json::Value {
-    json!({
-        "code": f.code.as_str(),
-        "chain": f.chain.to_string(),
-        "seq": f.seq,
-        "batch_id": f.batch_id.map(|b| ringtrail::chain::link::ChainId(b).to_string()),
-        "detail": f.detail,
-    })
+/// One finding as `{"code","chain","seq","batch_id","detail"}`, keys in
+/// that order.
+pub fn finding_json(f: &Finding) -> String {
+    let value = |v: serde_json::Value| v.to_string();
+    format!(
+        r#"{{"code":{},"chain":{},"seq":{},"batch_id":{},"detail":{}}}"#,
+        value(f.code.as_str().into()),
+        value(f.chain.to_string().into()),
+        value(f.seq.into()),
+        value(
+            f.batch_id
+                .map(|b| ringtrail::chain::link::ChainId(b).to_string())
+                .into()
+        ),
+        value(f.detail.as_str().into()),
+    )
 }
 
 /// `verified N batches, M rows in K chains: clean` (or `: F findings`).
@@ -290,11 +296,11 @@ mod tests {
             chain: ChainId([1; 16]),
             seq: Some(3),
             batch_id: None,
-            detail: "gone".into(),
+            detail: "gone \"x\"".into(),
         };
         assert_eq!(
-            finding_json(&f).to_string(),
-            r#"{"batch_id":null,"chain":"01010101-0101-0101-0101-010101010101","code":"batch_missing","detail":"gone","seq":3}"#
+            finding_json(&f),
+            r#"{"code":"batch_missing","chain":"01010101-0101-0101-0101-010101010101","seq":3,"batch_id":null,"detail":"gone \"x\""}"#
         );
     }
 }
