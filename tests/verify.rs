@@ -412,7 +412,7 @@ fn tampering_is_found(base: &str, file: &str, key: &str) {
         time_micros: 0,
     }
     .sign(&other_key);
-    // (name, SQL on the copy, extra flags, the code expected among the findings)
+    // (name, SQL on the copy, extra flags, the codes expected among the findings, `+` between)
     let one =
         "(SELECT id FROM ringtrail.logs WHERE message = 'event 5' ORDER BY ts LIMIT 1 OFFSET 1)";
     let cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
@@ -430,6 +430,9 @@ fn tampering_is_found(base: &str, file: &str, key: &str) {
         ("whole_batch", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 3); \
                          DELETE FROM ringtrail.dead_letters WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 3); \
                          DELETE FROM ringtrail.batches WHERE seq = 3".into(), vec![], "batch_missing"),
+        ("ledger_row_only", "DELETE FROM ringtrail.dead_letters WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq = 2); \
+                             DELETE FROM ringtrail.batches WHERE seq = 2".into(), vec![], "batch_missing+row_added"),
+        ("dead_letter", "DELETE FROM ringtrail.dead_letters".into(), vec![], "row_missing"),
         ("ledger_edit", "UPDATE ringtrail.batches SET rows = rows, sealed_rows = sealed_rows - 1 WHERE seq = 2".into(), vec![], "broken_link"),
         ("truncated_tail", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq >= 5); \
                             DELETE FROM ringtrail.batches WHERE seq >= 5; DELETE FROM ringtrail.checkpoints WHERE seq >= 5".into(),
@@ -447,7 +450,7 @@ fn tampering_is_found(base: &str, file: &str, key: &str) {
         args.push("--json");
         let out = verify(&url, &args);
         let got = codes(&out);
-        if out.status.code() != Some(3) || !got.iter().any(|c| c == want) {
+        if out.status.code() != Some(3) || !want.split('+').all(|w| got.iter().any(|c| c == w)) {
             failures.push(format!(
                 "{name}: exit {:?}, findings {got:?}, want {want}; stderr {}",
                 out.status.code(),
@@ -649,6 +652,13 @@ fn mistakes_are_one_line_with_their_exit_code() {
     );
     assert_one_line_failure(&verify(&url, &["--frobnicate"]), 2, "--frobnicate");
     assert_one_line_failure(&verify(&url, &["--since", "yesterday"]), 2, "--since");
+    let lone = dir.join("checkpoints");
+    std::fs::write(&lone, "").unwrap();
+    assert_one_line_failure(
+        &verify(&url, &["--checkpoints", lone.to_str().unwrap()]),
+        1,
+        "--checkpoints needs --public-key",
+    );
     // An empty database verifies; one without the schema is an error.
     let out = verify(&url, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

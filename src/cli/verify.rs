@@ -15,7 +15,7 @@
 //! - `--public-key KEY`: the verifier key, as its text
 //!   (`name+id+base64`) or the path of a file holding it (the `.pub`
 //!   beside the key). Without it, the key is `FILE.key.pub` beside
-//!   `--checkpoints FILE` when there is one; without either, each row of
+//!   `--checkpoints FILE` (an error when there is none); without either, each row of
 //!   `ringtrail.checkpoints` is checked against the `public_key` stored
 //!   in it, which is weaker: whoever can rewrite that table can replace
 //!   the key too (the human output says so).
@@ -96,9 +96,17 @@ pub fn run(args: VerifyArgs) -> CliResult {
         checkpoints = Some((path.display().to_string(), text));
         if public_key.is_none() {
             let beside = public_path(&sibling(path, ".key"));
-            if beside.exists() {
-                public_key = Some(read_key_file(&beside)?);
+            if !beside.exists() {
+                return Err(Failure::new(
+                    EXIT_RUNTIME,
+                    format!(
+                        "--checkpoints needs --public-key: there is no {} beside it",
+                        beside.display()
+                    ),
+                )
+                .into());
             }
+            public_key = Some(read_key_file(&beside)?);
         }
     }
     let trusted = public_key.is_some();

@@ -37,9 +37,10 @@
 //!    catches a truncated tail (the newest batches deleted with their
 //!    ledger and checkpoint rows) and a chain recomputed consistently
 //!    without the key.
-//! 5. **Rows outside any batch.** Rows committed at or after the first
-//!    batch of the chains (its `first_ts`) whose `batch_id` is NULL or
-//!    names no chained ledger row are `row_added`.
+//! 5. **Rows outside any batch.** Rows whose `batch_id` names no chained
+//!    ledger row (only a chained writer sets it), and rows committed at or
+//!    after the first batch of the chains (its `first_ts`) whose
+//!    `batch_id` is NULL, are `row_added` (their chain: the oldest one).
 //!
 //! A batch whose `last_ts` is before the newest `range_to` of
 //! `ringtrail.retention_log` may have lost its rows to retention, and a
@@ -327,37 +328,39 @@ pub async fn verify(
     progress.rows = summary.rows;
     on_progress(&progress);
 
-    // Rows no chained batch accounts for.
-    if let (Some(start), Some(chain)) = (chain_start, first_chain) {
-        let from = since.map_or(start.0, |s| s.max(start.0));
-        for row in tx
-            .query(
-                "SELECT batch_id, count(*) FROM ringtrail.logs l \
-                 WHERE ts >= $1 AND (batch_id IS NULL OR NOT EXISTS ( \
-                     SELECT 1 FROM ringtrail.batches b \
-                     WHERE b.batch_id = l.batch_id AND b.chain_id IS NOT NULL)) \
-                 GROUP BY batch_id ORDER BY batch_id NULLS FIRST",
-                &[&Micros(from)],
-            )
-            .await?
-        {
-            let batch: Option<Uuid> = row.try_get(0)?;
-            let n = row.try_get::<_, i64>(1)?.max(0) as u64;
-            let f = match batch {
-                Some(b) => crate::chain::finding::unknown_batch(chain, b.0, n),
-                None => Finding {
-                    code: FindingCode::RowAdded,
-                    chain,
-                    seq: None,
-                    batch_id: None,
-                    detail: format!(
-                        "{n} rows committed since the chain began have no batch_id \
-                         (written outside the writer)"
-                    ),
-                },
-            };
-            emit(&f, &mut summary);
-        }
+    // Rows no chained batch accounts for: a row naming a batch the chained
+    // ledger lacks (only a chained writer sets batch_id), at any time; a
+    // row without a batch_id from the chains' first batch on.
+    let chain = first_chain.unwrap_or(ChainId([0; 16]));
+    let from = Micros(since.unwrap_or(i64::MIN)); // i64::MIN is -infinity
+    let unbatched_from = Micros(chain_start.map_or(i64::MAX, |s| s.0)); // +infinity
+    for row in tx
+        .query(
+            "SELECT batch_id, count(*) FROM ringtrail.logs l \
+             WHERE ts >= $1 AND CASE WHEN batch_id IS NULL THEN ts >= $2 ELSE NOT EXISTS ( \
+                 SELECT 1 FROM ringtrail.batches b \
+                 WHERE b.batch_id = l.batch_id AND b.chain_id IS NOT NULL) END \
+             GROUP BY batch_id ORDER BY batch_id NULLS FIRST",
+            &[&from, &unbatched_from],
+        )
+        .await?
+    {
+        let batch: Option<Uuid> = row.try_get(0)?;
+        let n = row.try_get::<_, i64>(1)?.max(0) as u64;
+        let f = match batch {
+            Some(b) => crate::chain::finding::unknown_batch(chain, b.0, n),
+            None => Finding {
+                code: FindingCode::RowAdded,
+                chain,
+                seq: None,
+                batch_id: None,
+                detail: format!(
+                    "{n} rows committed since the chain began have no batch_id \
+                     (written outside the writer)"
+                ),
+            },
+        };
+        emit(&f, &mut summary);
     }
     tx.commit().await?;
     Ok(summary)
