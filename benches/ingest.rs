@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | `ringtrail` | emits `rows` events through the real [`ringtrail::Layer`] (ring of 131,072 records, batches of 8,192 rows), then [`ringtrail::Guard::flush`] returns: every row committed (per batch: `BEGIN`, `COPY`, an `INSERT` of its batch-ledger row, `COMMIT`) | `synchronous_commit = on` (ringtrail's default, durable) |
 //! | `ringtrail_redaction_off` | the same, built with `.redaction(Redaction::off())`: what redaction (on by default, in every other ringtrail variant) costs | `on` |
+//! | `ringtrail_chain_off` | the same, built with `.chain(false)`: what the hash chain (a digest of every row on the writer, the link, the ledger's chain columns) costs | `on` |
 //! | `ringtrail_with_jsonl` | the same, with the JSON-lines sink beside PostgreSQL (ECS lines to a file in the temp dir, rotated at 64 MiB, one old file kept): what rendering and writing every row a second time costs the writer | `on` |
 //! | `ringtrail_async_commit` | the same, built with `.synchronous_commit(false)` | `off` |
 //! | `raw_copy` | sends pre-encoded binary COPY batches of 8,192 rows ([`ringtrail::encode::copy::CopyEncoder`], encoded before timing), one `BEGIN; COPY; COMMIT` per batch, through `tokio_postgres` `copy_in` with a statement prepared before timing: the physical limit of this machine | `on` |
@@ -342,7 +343,7 @@ impl Db {
     /// Sends one event through a real ringtrail pipeline and keeps the
     /// stored row as the template for every variant.
     fn calibrate(&mut self) {
-        let pipeline = Pipeline::build(&self.url, true, true, false, 1);
+        let pipeline = Pipeline::build(&self.url, true, true, false, true, 1);
         tracing::dispatcher::with_default(&pipeline.dispatch, || emit_all(1));
         pipeline.guard.flush().expect("flush the calibration event");
         let shapes = self.shapes();
@@ -692,25 +693,31 @@ fn specs(sizes: Sizes) -> Vec<Spec> {
             name: "ringtrail",
             rows: sizes.copy,
             commit: "on",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, false, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, false, true, rows)),
         },
         Spec {
             name: "ringtrail_redaction_off",
             rows: sizes.copy,
             commit: "on",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, false, false, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, false, false, true, rows)),
+        },
+        Spec {
+            name: "ringtrail_chain_off",
+            rows: sizes.copy,
+            commit: "on",
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, false, false, rows)),
         },
         Spec {
             name: "ringtrail_with_jsonl",
             rows: sizes.copy,
             commit: "on",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, true, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, true, true, true, true, rows)),
         },
         Spec {
             name: "ringtrail_async_commit",
             rows: sizes.copy,
             commit: "off",
-            setup: |db, rows| Box::new(Pipeline::build(&db.url, false, true, false, rows)),
+            setup: |db, rows| Box::new(Pipeline::build(&db.url, false, true, false, true, rows)),
         },
         Spec {
             name: "raw_copy",
@@ -746,6 +753,7 @@ impl Pipeline {
         synchronous_commit: bool,
         redaction: bool,
         jsonl: bool,
+        chain: bool,
         rows: u64,
     ) -> Pipeline {
         assert!(
@@ -774,6 +782,7 @@ impl Pipeline {
             .batch_rows(BATCH_ROWS)
             .synchronous_commit(synchronous_commit)
             .lanes(lanes)
+            .chain(chain)
             .redaction(if redaction {
                 ringtrail::redact::Redaction::new()
             } else {

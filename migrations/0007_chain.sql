@@ -40,3 +40,9 @@ CREATE TABLE ringtrail.checkpoints (
     signed_at  timestamptz NOT NULL,
     PRIMARY KEY (chain_id, seq)
 );
+
+-- Retention drops partitions, not ledger rows; what it dropped is logged
+-- with the chain position of the first batch kept on each chain
+-- (`[{"chain_id", "seq", "hash"}]`), where a verification of the rest can
+-- start.
+ALTER TABLE ringtrail.retention_log ADD COLUMN kept_from jsonb;

@@ -149,12 +149,31 @@ pub async fn apply(
             .get(0);
         let from = p.from_micros.map(rfc3339_micros);
         let to_text = rfc3339_micros(to);
-        tx.execute(
+        // With the chain (migration 0007), also where each chain's kept
+        // part starts: its first batch not older than what is dropped.
+        let chained = tx
+            .query_opt(
+                "SELECT 1 FROM pg_attribute WHERE attrelid = 'ringtrail.retention_log'::regclass \
+                 AND attname = 'kept_from' AND NOT attisdropped",
+                &[],
+            )
+            .await?
+            .is_some();
+        let insert = if chained {
+            "INSERT INTO ringtrail.retention_log (partition, rows, range_from, range_to, dropped_by, kept_from)
+             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5,
+                     (SELECT jsonb_agg(jsonb_build_object('chain_id', chain_id, 'seq', seq,
+                                                          'hash', encode(hash, 'hex')) ORDER BY chain_id)
+                      FROM (SELECT DISTINCT ON (chain_id) chain_id, seq, hash
+                            FROM ringtrail.batches
+                            WHERE chain_id IS NOT NULL AND last_ts >= $4::text::timestamptz
+                            ORDER BY chain_id, seq) kept))"
+        } else {
             "INSERT INTO ringtrail.retention_log (partition, rows, range_from, range_to, dropped_by)
-             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5)",
-            &[name, &rows, &from, &to_text, &dropped_by],
-        )
-        .await?;
+             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5)"
+        };
+        tx.execute(insert, &[name, &rows, &from, &to_text, &dropped_by])
+            .await?;
         tx.batch_execute(&format!("DROP TABLE {name}")).await?;
         tx.commit().await?;
         dropped.push(Dropped {
