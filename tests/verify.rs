@@ -803,3 +803,79 @@ fn speed_on_a_million_rows() {
     );
     let _ = std::fs::remove_dir_all(&c.dir);
 }
+
+/// A batch the shipper had to bisect (a deferred constraint fails at
+/// COMMIT, naming no line) commits as several pieces under one seq, and
+/// its poison row goes to the dead letters: the real pipeline's pieces
+/// verify clean, and a row deleted from one piece is found.
+#[test]
+fn a_bisected_batch_from_the_real_pipeline_verifies() {
+    let url = common::database();
+    let (dispatch, guard) =
+        common::start(common::builder(&url).flush_interval(Duration::from_secs(3600)));
+    common::client(&url)
+        .batch_execute(
+            "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.message = 'poison' THEN
+                 RAISE EXCEPTION 'poison at commit' USING ERRCODE = '23514';
+               END IF;
+               RETURN NULL;
+             END $$;
+             CREATE CONSTRAINT TRIGGER reject_poison AFTER INSERT ON ringtrail.logs
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION reject_poison();",
+        )
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..37u64 {
+            tracing::info!(i, "{}", if i == 23 { "poison" } else { "fine" });
+        }
+    });
+    guard.flush().unwrap();
+    let stats = guard.stats();
+    assert_eq!((stats.written, stats.dead_lettered), (36, 1), "{stats:?}");
+    drop(guard);
+    drop(dispatch);
+    let pieces: i64 = common::client(&url)
+        .query_one("SELECT count(*) FROM ringtrail.batches WHERE seq = 1", &[])
+        .unwrap()
+        .get(0);
+    assert!(pieces > 1, "bisected into pieces: {pieces}");
+    let out = verify(&url, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).ends_with("verified 1 batch, 37 rows in 1 chain: clean\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The isolated row's dead letter names a piece that never committed.
+    for (name, sql, want) in [
+        ("dead_gone", "DELETE FROM ringtrail.dead_letters", "row_missing"),
+        (
+            "dead_forged",
+            "INSERT INTO ringtrail.dead_letters (batch_id, sqlstate, message, tuple) \
+             SELECT gen_random_uuid(), sqlstate, message, tuple FROM ringtrail.dead_letters",
+            "row_added",
+        ),
+        (
+            "row_gone",
+            "DELETE FROM ringtrail.logs WHERE id = (SELECT id FROM ringtrail.logs ORDER BY ts LIMIT 1)",
+            "row_missing",
+        ),
+    ] {
+        let copy = copy_of(&url, name);
+        common::client(&copy).batch_execute(sql).unwrap();
+        let out = verify(&copy, &["--json"]);
+        assert_eq!(
+            (out.status.code(), codes(&out)),
+            (Some(3), vec![want.to_owned()]),
+            "{name}"
+        );
+    }
+}

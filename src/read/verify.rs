@@ -11,7 +11,12 @@
 //!    `batch_id`s (a bisected batch commits several pieces under one seq)
 //!    plus the rows of `ringtrail.dead_letters` of the sealed id or a
 //!    piece's id (their `tuple`, decoded with
-//!    [`StoredRow::from_tuple`]) are counted and digested into one
+//!    [`StoredRow::from_tuple`]), plus the dead letters a bisection left
+//!    under the id of a piece that never committed (an id derived from
+//!    the sealed id, which keeps its first 6 bytes: taken by the seq whose
+//!    `sealed_id` starts alike and whose window holds the row's `ts`, when
+//!    the digest then matches; one no seq takes is `row_added`) are
+//!    counted and digested into one
 //!    [`BatchDigest`], and compared with the ledger's `sealed_rows` and
 //!    `digest` ([`check_rows`](crate::chain::finding::check_rows)):
 //!    `row_missing`, `row_added`, `row_changed`. The rows are read with
@@ -77,7 +82,7 @@ use futures_util::{pin_mut, StreamExt};
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
-use crate::chain::canonical::{StoredRow, STORED_COLUMNS};
+use crate::chain::canonical::{RowHasher, StoredRow, STORED_COLUMNS};
 use crate::chain::checkpoint::{self, Checkpoint};
 use crate::chain::digest::BatchDigest;
 use crate::chain::finding::{
@@ -249,6 +254,7 @@ pub async fn verify(
         .transpose()?;
 
     let mut reader = Reader::new(&tx).await?;
+    reader.load_orphans(&tx).await?;
     tx.batch_execute(
         "DECLARE ringtrail_verify NO SCROLL CURSOR FOR \
          SELECT chain_id, seq, batch_id, sealed_id, sealed_rows, first_ts, last_ts, \
@@ -327,6 +333,10 @@ pub async fn verify(
     }
     progress.rows = summary.rows;
     on_progress(&progress);
+
+    for f in reader.unclaimed(first_chain.unwrap_or(ChainId([0; 16])), skip_before) {
+        emit(&f, &mut summary);
+    }
 
     // Rows no chained batch accounts for: a row naming a batch the chained
     // ledger lacks (only a chained writer sets batch_id), at any time; a
@@ -580,12 +590,30 @@ impl Group {
     }
 }
 
-/// The prepared statements and the reused digest.
+/// A dead letter whose `batch_id` is no ledger row's `batch_id` or
+/// `sealed_id`: a row isolated by bisection, under the id of a piece that
+/// never committed. Piece ids are derived from the sealed batch's id and
+/// keep its first 6 bytes (its millisecond), so it belongs to a seq whose
+/// `sealed_id` starts alike and whose window holds its `ts`.
+#[derive(Debug)]
+struct Orphan {
+    batch_id: [u8; 16],
+    /// Row id and row digest; `None` when the bytes are not a tuple.
+    row: Option<(([u8; 16], [u8; 32]), i64)>,
+    used: bool,
+}
+
+/// The prepared statements, the reused buffers, and the orphaned dead
+/// letters.
 struct Reader {
     rows: tokio_postgres::Statement,
     strays: tokio_postgres::Statement,
     dead: tokio_postgres::Statement,
+    hasher: RowHasher,
+    /// `(row id, row digest)` of the seq being checked.
+    pairs: Vec<([u8; 16], [u8; 32])>,
     digest: BatchDigest,
+    orphans: Vec<Orphan>,
 }
 
 impl Reader {
@@ -609,8 +637,74 @@ impl Reader {
                     "SELECT tuple FROM ringtrail.dead_letters WHERE {ids}"
                 ))
                 .await?,
+            hasher: RowHasher::new(),
+            pairs: Vec::new(),
             digest: BatchDigest::new(),
+            orphans: Vec::new(),
         })
+    }
+
+    /// Reads the orphaned dead letters (see [`Orphan`]); they are few.
+    async fn load_orphans(&mut self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+        for row in tx
+            .query(
+                "SELECT d.batch_id, d.tuple FROM ringtrail.dead_letters d \
+                 WHERE NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.batch_id = d.batch_id) \
+                   AND NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.sealed_id = d.batch_id)",
+                &[],
+            )
+            .await?
+        {
+            let tuple: &[u8] = row.try_get(1)?;
+            let parsed = StoredRow::from_tuple(tuple)
+                .map(|r| ((r.id, self.hasher.stored_digest(&r)), r.ts_micros));
+            self.orphans.push(Orphan {
+                batch_id: row.try_get::<_, Uuid>(0)?.0,
+                row: parsed,
+                used: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// `row_added` for the orphaned dead letters no seq took (their `ts`
+    /// not before `skip_before`, whose batches were not checked).
+    fn unclaimed(&self, chain: ChainId, skip_before: Option<i64>) -> Vec<Finding> {
+        let mut by_batch: BTreeMap<[u8; 16], u64> = BTreeMap::new();
+        for o in &self.orphans {
+            let skipped = match (o.row, skip_before) {
+                (Some((_, ts)), Some(t)) => ts < t,
+                _ => false,
+            };
+            if !o.used && !skipped {
+                *by_batch.entry(o.batch_id).or_default() += 1;
+            }
+        }
+        by_batch
+            .into_iter()
+            .map(|(batch, n)| Finding {
+                code: FindingCode::RowAdded,
+                chain,
+                seq: None,
+                batch_id: Some(batch),
+                detail: format!("{n} dead letters name a batch the ledger does not have"),
+            })
+            .collect()
+    }
+
+    /// The batch digest of the pairs gathered and `extra` orphans.
+    fn digest_with(&mut self, extra: &[usize]) -> Recount {
+        for &(id, d) in &self.pairs {
+            self.digest.push_digest(id, d);
+        }
+        for &i in extra {
+            let (pair, _) = self.orphans[i].row.unwrap_or((([0; 16], [0; 32]), 0));
+            self.digest.push_digest(pair.0, pair.1);
+        }
+        Recount {
+            rows: self.digest.rows(),
+            digest: self.digest.finish(),
+        }
     }
 
     /// Checks one seq: its links, its checkpoints and its rows.
@@ -678,6 +772,7 @@ impl Reader {
         let from = Micros(group.entry.meta.first_ts);
         let to = Micros(group.entry.meta.last_ts);
         let params: [&(dyn ToSql + Sync); 3] = [&ids, &from, &to];
+        self.pairs.clear();
         self.rows_of(tx, &self.rows.clone(), &params).await?;
         let sealed = group.entry.meta.batch_id;
         let dead_ids: Vec<String> = group
@@ -697,20 +792,45 @@ impl Reader {
             while let Some(row) = stream.next().await {
                 let row = row?;
                 let tuple: &[u8] = row.try_get(0)?;
-                if !self.digest.push_tuple(tuple) {
-                    // Bytes that are not a tuple: counted, never matching.
-                    self.digest.push_digest([0; 16], [0; 32]);
-                }
+                // Bytes that are not a tuple: counted, never matching.
+                let pair = StoredRow::from_tuple(tuple).map_or(([0; 16], [0; 32]), |r| {
+                    (r.id, self.hasher.stored_digest(&r))
+                });
+                self.pairs.push(pair);
             }
         }
-        if self.digest.rows() < u64::from(group.entry.meta.rows) {
+        let meta = group.entry.meta;
+        let candidates: Vec<usize> = self
+            .orphans
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                !o.used
+                    && o.batch_id[..6] == sealed[..6]
+                    && o.row
+                        .is_some_and(|(_, ts)| (meta.first_ts..=meta.last_ts).contains(&ts))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if ((self.pairs.len() + candidates.len()) as u64) < u64::from(meta.rows) {
             // A row's ts moved out of its batch's window reads as changed.
             self.rows_of(tx, &self.strays.clone(), &params).await?;
         }
-        Ok(Recount {
-            rows: self.digest.rows(),
-            digest: self.digest.finish(),
-        })
+        if candidates.is_empty() {
+            return Ok(self.digest_with(&[]));
+        }
+        let intact = |r: &Recount| r.rows == u64::from(meta.rows) && r.digest == group.entry.digest;
+        let with = self.digest_with(&candidates);
+        if !intact(&with) {
+            let without = self.digest_with(&[]);
+            if intact(&without) {
+                return Ok(without);
+            }
+        }
+        for i in candidates {
+            self.orphans[i].used = true;
+        }
+        Ok(with)
     }
 
     async fn rows_of(
@@ -724,7 +844,8 @@ impl Reader {
         while let Some(row) = stream.next().await {
             let row = row?;
             let stored = StoredRow::from_pg(&row)?;
-            self.digest.push_stored(&stored);
+            let digest = self.hasher.stored_digest(&stored);
+            self.pairs.push((stored.id, digest));
         }
         Ok(())
     }
