@@ -590,6 +590,9 @@ impl Group {
     }
 }
 
+/// A row's id and row digest, as a [`BatchDigest`] takes them.
+type Pair = ([u8; 16], [u8; 32]);
+
 /// A dead letter whose `batch_id` is no ledger row's `batch_id` or
 /// `sealed_id`: a row isolated by bisection, under the id of a piece that
 /// never committed. Piece ids are derived from the sealed batch's id and
@@ -599,7 +602,7 @@ impl Group {
 struct Orphan {
     batch_id: [u8; 16],
     /// Row id and row digest; `None` when the bytes are not a tuple.
-    row: Option<(([u8; 16], [u8; 32]), i64)>,
+    row: Option<(Pair, i64)>,
     used: bool,
 }
 
@@ -611,7 +614,7 @@ struct Reader {
     dead: tokio_postgres::Statement,
     hasher: RowHasher,
     /// `(row id, row digest)` of the seq being checked.
-    pairs: Vec<([u8; 16], [u8; 32])>,
+    pairs: Vec<Pair>,
     digest: BatchDigest,
     orphans: Vec<Orphan>,
 }
