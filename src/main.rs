@@ -102,12 +102,15 @@ enum Command {
     /// (a malformed URL included), 2 invalid arguments. Every failure is
     /// one line on stderr.
     Stats(cli::stats::StatsArgs),
-    /// Check the tamper evidence: every batch's rows against the digest
-    /// its ledger row committed (dead letters included), the hash chain's
-    /// links, the signed checkpoints in ringtrail.checkpoints and, with
-    /// --checkpoints, in the writer's checkpoint file. Human output: one
-    /// line per finding, then `verified N batches, M rows in K chains:
-    /// clean` (or `: F findings`); --json: one object per finding.
+    /// Check the tamper evidence: rows against their batch digests, the
+    /// hash chain's links, the signed checkpoints.
+    ///
+    /// Every batch's rows (dead letters included) are recomputed into the
+    /// digest its ledger row committed; the chain is walked by seq; the
+    /// checkpoints in ringtrail.checkpoints and, with --checkpoints, in
+    /// the writer's checkpoint file are checked. Human output: one line
+    /// per finding, then `verified N batches, M rows in K chains: clean`
+    /// (or `: F findings`); --json: one object per finding, nothing else.
     ///
     /// Without --public-key (or FILE.key.pub beside --checkpoints FILE),
     /// signatures are checked against the key stored in each checkpoint
