@@ -71,6 +71,10 @@ pub struct DemoArgs {
     /// The schema of the `--jsonl` lines: ecs, ocsf, otlp or native.
     #[arg(long, default_value = "ecs", requires = "jsonl")]
     format: ringtrail::Format,
+    /// Append the signed checkpoints of the batches' hash chain to this
+    /// file (the key goes beside it), for `ringtrail verify --checkpoints`.
+    #[arg(long, value_name = "FILE")]
+    checkpoints: Option<std::path::PathBuf>,
     /// No live progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -235,6 +239,9 @@ pub fn run(args: DemoArgs) -> CliResult {
     };
     if let Some(path) = &args.jsonl {
         builder = builder.jsonl(path, args.format);
+    }
+    if let Some(path) = &args.checkpoints {
+        builder = builder.checkpoints(path);
     }
     let (layer, guard) = builder.build()?;
     // Not `init()`: that would also bridge the `log` records of the
