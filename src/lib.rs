@@ -69,8 +69,11 @@
 //!
 //! Beside the pipeline: [`audit`], the five-point AI audit trace (wire
 //! contract, typed API, completeness rules); [`render`], rows as ECS, OCSF,
-//! OTLP or native JSON lines; and [`read`], the read side that gives a
-//! trace back with its findings and streams the table out.
+//! OTLP or native JSON lines; [`chain`], the tamper-evident hash chain over
+//! committed batches and its signed checkpoints (linked on the writer
+//! thread, see [`Builder::checkpoints`]); and [`read`], the read side:
+//! traces and their findings, export, query, the exact `tail -f`
+//! follower, statistics, partitions, retention and `verify`.
 //!
 //! Tables: `ringtrail.logs`, `ringtrail.batches` (the batch ledger) and
 //! `ringtrail.dead_letters`, created by [`migrate`]. See `ARCHITECTURE.md`
