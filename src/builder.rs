@@ -47,6 +47,9 @@ pub struct Builder {
     redaction: Redaction,
     /// The JSON-lines sink, alone or beside `sink`.
     jsonl: Option<JsonlConfig>,
+    /// Whether [`jsonl`](Builder::jsonl) was called: its knobs alone
+    /// (`jsonl_keep`…) turn nothing on.
+    jsonl_chosen: bool,
     service_name: String,
 }
 
@@ -86,6 +89,7 @@ impl Builder {
             flush_on_panic: false,
             redaction: Redaction::new(),
             jsonl: None,
+            jsonl_chosen: false,
             service_name: String::new(),
         }
     }
@@ -128,6 +132,7 @@ impl Builder {
     /// ```
     pub fn jsonl(mut self, path: impl Into<PathBuf>, format: Format) -> Builder {
         let path = path.into();
+        self.jsonl_chosen = true;
         self.jsonl = Some(match self.jsonl.take() {
             Some(config) => JsonlConfig {
                 path,
@@ -172,8 +177,9 @@ impl Builder {
         self
     }
 
-    /// The JSON-lines settings, made with defaults (standard output, ECS)
-    /// when a knob comes before [`jsonl`](Builder::jsonl), which keeps it.
+    /// The JSON-lines settings, made with defaults when a knob comes before
+    /// [`jsonl`](Builder::jsonl), which keeps them. A knob alone turns no
+    /// sink on.
     fn jsonl_config(&mut self) -> &mut JsonlConfig {
         self.jsonl
             .get_or_insert_with(|| JsonlConfig::new(crate::sink::jsonl::STDOUT.into(), Format::Ecs))
@@ -529,7 +535,7 @@ impl Builder {
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         let (ring, writer) = (&self.ring, &self.writer);
-        if self.sink.is_none() && self.jsonl.is_none() {
+        if self.sink.is_none() && !self.jsonl_chosen {
             return bad("no sink configured: call .postgres(url) or .jsonl(path, format)");
         }
         if self
@@ -612,11 +618,14 @@ impl Builder {
             Some(redactor)
         };
         self.writer.pipeline = self.service_name.clone();
-        let jsonl = self.jsonl.map(|config| JsonlConfig {
-            service_name: self.service_name,
-            stall_timeout: self.postgres.stall_timeout,
-            ..config
-        });
+        let jsonl = self
+            .jsonl
+            .filter(|_| self.jsonl_chosen)
+            .map(|config| JsonlConfig {
+                service_name: self.service_name,
+                stall_timeout: self.postgres.stall_timeout,
+                ..config
+            });
         let first = match self.sink {
             Some(SinkChoice::Postgres) => Some(Destination::Postgres(self.postgres)),
             #[cfg(test)]
@@ -693,6 +702,19 @@ mod tests {
             .build()
             .unwrap();
         drop(guard);
+    }
+
+    #[test]
+    fn a_jsonl_knob_alone_turns_no_sink_on() {
+        let err = Builder::new().jsonl_keep(3).build().unwrap_err();
+        assert!(err.to_string().contains("no sink configured"), "{err}");
+        // Before or after `jsonl`, the knob is kept.
+        let b = Builder::new().jsonl_keep(3).jsonl("-", Format::Native);
+        assert!(b.jsonl_chosen);
+        assert_eq!(
+            b.jsonl.as_ref().map(|j| (j.keep, j.format)),
+            Some((3, Format::Native))
+        );
     }
 
     #[test]
