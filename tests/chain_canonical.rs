@@ -355,6 +355,7 @@ async fn stored_rows_digest_like_the_rows_the_writer_sent() {
     let mut writer_batches: Vec<(u32, [u8; 32])> = Vec::new();
     let mut encoder = CopyEncoder::new();
     let mut digest = BatchDigest::new();
+    let mut encoded = BatchDigest::new();
     let mut start = 0;
     while start < rows.len() {
         let end = (start + 1 + rng.below(400) as usize).min(rows.len());
@@ -366,10 +367,20 @@ async fn stored_rows_digest_like_the_rows_the_writer_sent() {
         for row in &batch {
             encoder.push_row(row);
             digest.push(row);
-            writer_row.insert(row.id, hasher.row_digest(row));
+            let row_digest = hasher.row_digest(row);
+            // The writer's path: the digest from the bytes just encoded.
+            assert_eq!(
+                hasher.encoded_digest(encoder.last_tuple()),
+                Some((row.id, row_digest)),
+                "seed {seed}: encoded digest of row {:?}",
+                row.message
+            );
+            assert!(encoded.push_encoded(encoder.last_tuple()));
+            writer_row.insert(row.id, row_digest);
             batch_of.insert(row.id, writer_batches.len());
         }
         let batch_digest = digest.finish();
+        assert_eq!(encoded.finish(), batch_digest, "seed {seed}: encoded");
         writer_batches.push(((end - start) as u32, batch_digest));
         let bytes = encoder.finish();
         // The same digest from the batch's bytes alone (shipper, spool).
@@ -550,6 +561,25 @@ fn the_writer_side_allocates_nothing_per_row() {
         Some(0),
         "allocations while digesting 2000 rows"
     );
+    // The writer's own path, from the encoded tuples.
+    let mut encoder = CopyEncoder::new();
+    for row in &rows {
+        encoder.push_row(row);
+    }
+    let bytes = encoder.finish();
+    let ranges: Vec<_> = tuples(&bytes).collect();
+    for range in &ranges {
+        assert!(digest.push_encoded(&bytes[range.clone()]));
+    }
+    assert_eq!(digest.finish(), warm);
+    ALLOCATIONS.with(|n| n.set(Some(0)));
+    for range in &ranges {
+        digest.push_encoded(&bytes[range.clone()]);
+    }
+    let from_tuples = digest.finish();
+    let allocations = ALLOCATIONS.with(|n| n.replace(None));
+    assert_eq!(from_tuples, warm);
+    assert_eq!(allocations, Some(0), "allocations in push_encoded");
     // The counter does count.
     ALLOCATIONS.with(|n| n.set(Some(0)));
     drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));

@@ -388,6 +388,8 @@ pub struct RowHasher {
     buf: Vec<u8>,
     /// Field order scratch for [`json::write_fields`].
     order: Vec<u32>,
+    /// Member scratch for [`json::write_encoded`].
+    members: Vec<json::MemberSpan>,
 }
 
 impl RowHasher {
@@ -410,6 +412,46 @@ impl RowHasher {
         self.buf.extend_from_slice(ROW_DOMAIN);
         write_stored(&mut self.buf, row);
         Sha256::digest(&self.buf).into()
+    }
+
+    /// The id and row digest of a binary COPY tuple as the encoder writes
+    /// it, or `None` when `tuple` is not one.
+    ///
+    /// This is the writer's path: the canonical tuple *is* the encoder's
+    /// tuple with the `fields` column in canonical JSON, so it copies the
+    /// other columns as they are and canonicalises the encoder's JSON
+    /// without formatting a value again ([`json::write_encoded`]). Whatever
+    /// is off that path (a tuple of an older width, a name that needs
+    /// UTF-16 ordering) goes through [`StoredRow::from_tuple`] instead. The
+    /// digest is the same either way, and the same as [`row_digest`](Self::row_digest)
+    /// of the row that was encoded.
+    ///
+    /// ```
+    /// use ringtrail::chain::canonical::RowHasher;
+    /// use ringtrail::encode::CopyEncoder;
+    /// use ringtrail::{Field, Row, Value};
+    ///
+    /// let fields = [
+    ///     Field { name: "b", value: Value::F64(1e-7) },
+    ///     Field { name: "a", value: Value::Str("x") },
+    /// ];
+    /// let row = Row { id: [7; 16], message: "hi", fields: &fields, ..Row::default() };
+    /// let mut enc = CopyEncoder::new();
+    /// enc.push_row(&row);
+    /// let mut h = RowHasher::new();
+    /// let (id, digest) = h.encoded_digest(enc.last_tuple()).unwrap();
+    /// assert_eq!((id, digest), ([7; 16], h.row_digest(&row)));
+    /// ```
+    pub fn encoded_digest(&mut self, tuple: &[u8]) -> Option<([u8; 16], [u8; 32])> {
+        self.buf.clear();
+        self.buf.extend_from_slice(ROW_DOMAIN);
+        match write_encoded(&mut self.buf, &mut self.members, tuple) {
+            Some(id) => Some((id, Sha256::digest(&self.buf).into())),
+            None => {
+                let row = StoredRow::from_tuple(tuple)?;
+                Some((row.id, self.stored_digest(&row)))
+            }
+        }
     }
 
     /// The canonical tuple of `row` (without [`ROW_DOMAIN`]), appended to
@@ -451,6 +493,67 @@ fn write_row(out: &mut Vec<u8>, order: &mut Vec<u32>, row: &Row<'_>) {
             .unwrap_or(i16::MAX)
             .to_be_bytes(),
     );
+}
+
+/// Appends the canonical tuple of an encoder-written `tuple` of the
+/// current width and returns its row id; `None` (with `out` holding part
+/// of an answer) when the tuple is not of that shape or its `fields` are
+/// off [`json::write_encoded`]'s path.
+fn write_encoded(
+    out: &mut Vec<u8>,
+    members: &mut Vec<json::MemberSpan>,
+    tuple: &[u8],
+) -> Option<[u8; 16]> {
+    let width = LOG_COLUMNS.len();
+    if tuple.get(..2)? != (width as i16).to_be_bytes() {
+        return None;
+    }
+    // Column `i` spans `cols[i]` (its bytes after the length), or is NULL.
+    let mut at = 2;
+    let mut column = || -> Option<Option<std::ops::Range<usize>>> {
+        let len = i32::from_be_bytes(tuple.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len < 0 {
+            return (len == -1).then_some(None);
+        }
+        let range = at..at + len as usize;
+        at = range.end;
+        (at <= tuple.len()).then_some(Some(range))
+    };
+    // ts, id, level, target, message: fixed widths and texts, never NULL.
+    let widths = [Some(8), Some(16), Some(2), None, None];
+    let mut id = [0; 16];
+    for (i, want) in widths.into_iter().enumerate() {
+        let range = column()??;
+        if want.is_some_and(|w| w != range.len()) {
+            return None;
+        }
+        if i == 1 {
+            id.copy_from_slice(&tuple[range]);
+        }
+    }
+    let fields = column()??;
+    let tail = fields.end;
+    for _ in 6..width {
+        column()?;
+    }
+    if at != tuple.len() {
+        return None;
+    }
+    // jsonb's binary form: version 1, then the JSON text.
+    let [1, json @ ..] = &tuple[fields.clone()] else {
+        return None;
+    };
+    out.extend_from_slice(&tuple[..fields.start - 4]);
+    let len_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if !json::write_encoded(out, json, members) {
+        return None;
+    }
+    let len = out.len() - len_at - 4;
+    out[len_at..len_at + 4].copy_from_slice(&(len as i32).to_be_bytes());
+    out.extend_from_slice(&tuple[tail..]);
+    Some(id)
 }
 
 fn write_stored(out: &mut Vec<u8>, row: &StoredRow<'_>) {

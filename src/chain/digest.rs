@@ -68,6 +68,23 @@ impl BatchDigest {
         self.rows.push((row.id, digest));
     }
 
+    /// Adds a row by the tuple the encoder just wrote for it
+    /// ([`CopyEncoder::last_tuple`](crate::encode::CopyEncoder::last_tuple)):
+    /// the same digest as [`push`](Self::push) of that row, at about half
+    /// the cost, because the encoder's bytes are reused instead of
+    /// encoding the row again ([`RowHasher::encoded_digest`]). Returns
+    /// `false`, adding nothing, when the bytes are not a tuple.
+    #[inline]
+    pub fn push_encoded(&mut self, tuple: &[u8]) -> bool {
+        match self.hasher.encoded_digest(tuple) {
+            Some(pair) => {
+                self.rows.push(pair);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds a row read back from the table.
     #[inline]
     pub fn push_stored(&mut self, row: &StoredRow<'_>) {

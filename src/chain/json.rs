@@ -207,6 +207,186 @@ pub fn write_fields(out: &mut Vec<u8>, fields: &[Field<'_>], order: &mut Vec<u32
     out.push(b'}');
 }
 
+/// One member of an object the encoder wrote, as byte offsets into its
+/// text: the name (inside its quotes) and the value.
+pub type MemberSpan = [u32; 4];
+
+/// Writes the canonical JSON of `json`, an object exactly as ringtrail's
+/// encoder writes it ([`encode::json::write_fields`](crate::encode::json::write_fields)),
+/// into `out`, without formatting any value again: the members are sorted
+/// and deduplicated as byte ranges, strings and literals are copied (the
+/// encoder escapes exactly as JCS does, NUL already mapped), and only a
+/// number that is not yet in its canonical spelling (`1.0`, `1e-7`, `-0.0`)
+/// is rewritten.
+///
+/// Returns `false`, with `out` possibly holding part of an answer, for
+/// anything off that path: whitespace, nesting, an escape or a byte at or
+/// above `0xEE` in a name (whose UTF-16 order may differ from byte order),
+/// or text that is not JSON. [`write_stored`] handles those; for what it
+/// accepts, this writes what [`write_stored`] would.
+///
+/// `members` is scratch space, as for [`write_fields`].
+///
+/// ```
+/// use ringtrail::chain::json::{write_encoded, write_stored};
+///
+/// let json = r#"{"zeta":1.0,"alpha":"x\n","zeta":2.5e-3,"ok":true}"#;
+/// let (mut fast, mut full) = (Vec::new(), Vec::new());
+/// assert!(write_encoded(&mut fast, json.as_bytes(), &mut Vec::new()));
+/// assert!(write_stored(&mut full, json));
+/// assert_eq!(fast, full);
+/// assert_eq!(fast, br#"{"alpha":"x\n","ok":true,"zeta":0.0025}"#);
+/// assert!(!write_encoded(&mut Vec::new(), br#"{"a": 1}"#, &mut Vec::new()));
+/// ```
+pub fn write_encoded(out: &mut Vec<u8>, json: &[u8], members: &mut Vec<MemberSpan>) -> bool {
+    members.clear();
+    let n = json.len();
+    if n < 2 || json[0] != b'{' || json[n - 1] != b'}' || n > u32::MAX as usize {
+        return false;
+    }
+    if n == 2 {
+        out.extend_from_slice(b"{}");
+        return true;
+    }
+    let mut at = 1;
+    loop {
+        if json.get(at) != Some(&b'"') {
+            return false;
+        }
+        let name = at + 1;
+        let Some(len) = json[name..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0xEE)
+        else {
+            return false;
+        };
+        let name_end = name + len;
+        if json[name_end] != b'"' || json.get(name_end + 1) != Some(&b':') {
+            return false;
+        }
+        let value = name_end + 2;
+        let value_end = match json.get(value) {
+            Some(b'"') => {
+                let mut i = value + 1;
+                loop {
+                    match json.get(i) {
+                        Some(b'"') => break i + 1,
+                        Some(b'\\') => match jcs_escape_len(&json[i..]) {
+                            Some(len) => i += len,
+                            None => return false,
+                        },
+                        Some(&b) if b < 0x20 => return false,
+                        Some(_) => i += 1,
+                        None => return false,
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                match json[value..].iter().position(|&b| b == b',' || b == b'}') {
+                    Some(len) => value + len,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+        members.push([name as u32, name_end as u32, value as u32, value_end as u32]);
+        match json.get(value_end) {
+            Some(b',') => at = value_end + 1,
+            Some(b'}') if value_end == n - 1 => break,
+            _ => return false,
+        }
+    }
+    let name_of = |m: &MemberSpan| &json[m[0] as usize..m[1] as usize];
+    // Names without bytes at or above 0xEE sort by UTF-16 code units
+    // exactly as by bytes. The encoder writes members in the call site's
+    // order; the sort is unstable (no allocation) and made stable by the
+    // offsets, so a repeated name's last value comes last.
+    if !members.windows(2).all(|w| name_of(&w[0]) < name_of(&w[1])) {
+        members.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)).then(a[0].cmp(&b[0])));
+    }
+    out.push(b'{');
+    let mut first = true;
+    for (k, m) in members.iter().enumerate() {
+        if let Some(next) = members.get(k + 1) {
+            if name_of(m) == name_of(next) {
+                continue;
+            }
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // `"name":` as written.
+        out.extend_from_slice(&json[m[0] as usize - 1..m[1] as usize + 2]);
+        let value = &json[m[2] as usize..m[3] as usize];
+        match value[0] {
+            b'"' => out.extend_from_slice(value),
+            b't' | b'f' | b'n' => {
+                if !matches!(value, b"true" | b"false" | b"null") {
+                    return false;
+                }
+                out.extend_from_slice(value);
+            }
+            _ if is_canonical_number(value) => out.extend_from_slice(value),
+            _ => {
+                if !write_canonical_number(out, value) {
+                    return false;
+                }
+            }
+        }
+    }
+    out.push(b'}');
+    true
+}
+
+/// The length of the escape at the start of `s` when it is one JCS
+/// writes itself (so the string can be copied as it is): a short escape,
+/// or `\u00xx` in lower-case hex for a control character without one.
+fn jcs_escape_len(s: &[u8]) -> Option<usize> {
+    match s.get(1)? {
+        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
+        b'u' => {
+            let [b'0', b'0', hi @ (b'0' | b'1'), lo] = *s.get(2..6)? else {
+                return None;
+            };
+            let lo = match lo {
+                b'0'..=b'9' => lo - b'0',
+                b'a'..=b'f' => lo - b'a' + 10,
+                _ => return None,
+            };
+            let code = (hi - b'0') * 16 + lo;
+            // NUL is never written; these five have short forms.
+            (!matches!(code, 0x00 | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)).then_some(6)
+        }
+        _ => None,
+    }
+}
+
+/// True when `text` already is a number in canonical spelling (see
+/// [`number`](super::number)): an optional `-` on a non-zero value, integer
+/// digits without a leading zero, and a fraction only when it does not end
+/// in `0`. What `itoa` writes always is; what `ryu` writes is unless it
+/// has an exponent or is integral (`1.0`).
+fn is_canonical_number(text: &[u8]) -> bool {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    let (int, frac) = match digits.iter().position(|&b| b == b'.') {
+        Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
+        None => (digits, None),
+    };
+    let int_ok = !int.is_empty()
+        && int.iter().all(u8::is_ascii_digit)
+        && (int.len() == 1 || int[0] != b'0');
+    let frac_ok = match frac {
+        None => true,
+        Some(f) => !f.is_empty() && f.iter().all(u8::is_ascii_digit) && f[f.len() - 1] != b'0',
+    };
+    // A canonical fraction is never zero, so only `-0` is a negative zero.
+    int_ok && frac_ok && !(negative && int == b"0" && frac.is_none())
+}
+
 /// Writes the canonical JSON of `text`, a `jsonb` value as PostgreSQL
 /// prints it (any JSON, in fact), into `out`. Returns `false` when `text`
 /// is not JSON (or nests deeper than [`MAX_DEPTH`]); `out` may then hold
@@ -533,6 +713,79 @@ mod tests {
             ));
             assert_eq!(fast, full, "{f:e}");
         }
+    }
+
+    /// `write_encoded` over what the encoder writes agrees with the full
+    /// path on every row, and takes the fast path whenever the names allow.
+    #[test]
+    fn encoded_fast_path_agrees_with_the_full_paths() {
+        let names = ["zeta", "a", "ok", "route", "a\0", "é", "\u{FB33}", "\u{1F600}", "q\"x", "t\n", ""];
+        let strings = ["", "plain", "say \"hi\"", "tab\tnl\n", "\u{1}\u{1f}\0", "\\", "é\u{1F600}"];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut fast_taken = 0;
+        for _ in 0..20_000 {
+            let n = (next() % 6) as usize;
+            let fields: Vec<Field<'_>> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    let value = match r % 9 {
+                        0 => Value::Bool(r & 16 != 0),
+                        1 => Value::I64(next() as i64),
+                        2 => Value::U64(next()),
+                        3 => Value::I128(-(i128::from(next()) << 40)),
+                        4 => Value::U128(u128::from(next()) << 60),
+                        5 => Value::F64(f64::from_bits(next())),
+                        6 => Value::F64([0.0, -0.0, 1.0, 1e21, 1e-7, 2.5, -3.0][(r >> 8) as usize % 7]),
+                        _ => Value::Str(strings[(r >> 8) as usize % strings.len()]),
+                    };
+                    let name = names[(next() % names.len() as u64) as usize];
+                    Field { name, value }
+                })
+                .collect();
+            let mut encoded = Vec::new();
+            crate::encode::json::write_fields(&mut encoded, &fields);
+            let want = from_fields(&fields);
+            assert_eq!(stored(std::str::from_utf8(&encoded).unwrap()).as_deref(), Some(&*want));
+            let mut fast = Vec::new();
+            let plain = fields.iter().all(|f| f.name.bytes().all(|b| b >= 0x20 && b < 0xEE && b != b'"' && b != b'\\'));
+            if write_encoded(&mut fast, &encoded, &mut Vec::new()) {
+                fast_taken += 1;
+                assert_eq!(String::from_utf8(fast).unwrap(), want, "{fields:?}");
+            } else {
+                assert!(!plain, "plain names must take the fast path: {fields:?}");
+            }
+        }
+        assert!(fast_taken > 5_000, "{fast_taken}");
+    }
+
+    #[test]
+    fn encoded_off_path_is_refused() {
+        for text in [
+            r#"{"a": 1}"#,
+            r#"{"a":[1]}"#,
+            r#"{"a":{"b":1}}"#,
+            r#"{"a":"\u0041"}"#,
+            r#"{"a":"\u001F"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"\n":1}"#,
+            r#"[]"#,
+        ] {
+            assert!(!write_encoded(&mut Vec::new(), text.as_bytes(), &mut Vec::new()), "{text}");
+        }
+        let mut out = Vec::new();
+        assert!(write_encoded(&mut out, br#"{"a":"\u001f\n"}"#, &mut Vec::new()));
+        assert_eq!(out, br#"{"a":"\u001f\n"}"#);
     }
 
     #[test]

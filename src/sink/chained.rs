@@ -120,9 +120,14 @@ impl Chainer {
         }))
     }
 
-    /// A row of the batch in progress (drop reports included).
-    pub(crate) fn push(&mut self, row: &Row<'_>) {
-        self.digest.push(row);
+    /// A row of the batch in progress (drop reports included), by the
+    /// tuple the encoder wrote for it; from the row itself should those
+    /// bytes ever not read as a tuple (the digest is the same).
+    pub(crate) fn push(&mut self, tuple: &[u8], row: &Row<'_>) {
+        if !self.digest.push_encoded(tuple) {
+            debug_assert!(false, "the encoder wrote a tuple");
+            self.digest.push(row);
+        }
     }
 
     /// Seals the batch in progress (`id`, `rows`, event times in Unix

@@ -272,9 +272,10 @@ fn run_lane(
 
 impl Sink for PostgresSink {
     fn append(&mut self, row: &Row<'_>) {
-        self.encoders[self.current].push_row(row);
+        let encoder = &mut self.encoders[self.current];
+        encoder.push_row(row);
         if let Some(chainer) = &mut self.chainer {
-            chainer.push(row);
+            chainer.push(encoder.last_tuple(), row);
         }
         let ts = row.ts_unix_nanos;
         self.span = Some(match self.span {

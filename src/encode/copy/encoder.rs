@@ -54,6 +54,8 @@ pub struct CopyEncoder {
     /// of a batch reclaims the shared allocation in one step (see the type
     /// docs) instead of letting the buffer regrow from a small tail.
     capacity_hint: usize,
+    /// Where the last tuple pushed starts in `buf` (see [`CopyEncoder::last_tuple`]).
+    last_start: usize,
 }
 
 impl CopyEncoder {
@@ -63,6 +65,7 @@ impl CopyEncoder {
             buf: BytesMut::new(),
             rows: 0,
             capacity_hint: 0,
+            last_start: 0,
         }
     }
 
@@ -73,6 +76,7 @@ impl CopyEncoder {
             buf: BytesMut::with_capacity(bytes),
             rows: 0,
             capacity_hint: bytes,
+            last_start: 0,
         }
     }
 
@@ -94,8 +98,32 @@ impl CopyEncoder {
             // room (unless escaping made the tuple longer than the hint).
             self.buf.reserve(tuple + TRAILER_LEN);
         }
+        self.last_start = self.buf.len();
         put_row(&mut self.buf, row);
         self.rows += 1;
+    }
+
+    /// The tuple the last [`push_row`](Self::push_row) of the batch in
+    /// progress wrote (empty when the batch has no rows): what the chain
+    /// digests, so that it hashes the bytes sent rather than encoding the
+    /// row a second time.
+    ///
+    /// ```
+    /// use ringtrail::encode::CopyEncoder;
+    /// use ringtrail::chain::canonical::StoredRow;
+    /// use ringtrail::Row;
+    ///
+    /// let mut enc = CopyEncoder::new();
+    /// enc.push_row(&Row { message: "first", ..Row::default() });
+    /// enc.push_row(&Row { message: "second", ..Row::default() });
+    /// let tuple = StoredRow::from_tuple(enc.last_tuple()).unwrap();
+    /// assert_eq!(tuple.message, "second");
+    /// ```
+    pub fn last_tuple(&self) -> &[u8] {
+        if self.rows == 0 {
+            return &[];
+        }
+        &self.buf[self.last_start..]
     }
 
     /// Number of rows in the batch in progress.
