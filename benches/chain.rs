@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for row in &rows {
                 encoder.push_row(row);
-                digest.push_encoded(encoder.last_tuple());
+                digest.push_encoded(encoder.last_tuple(), row);
             }
             (encoder.finish(), digest.finish())
         })
@@ -119,8 +119,8 @@ fn bench(c: &mut Criterion) {
     let batch = encoder.finish();
     group.bench_function("digest_encoded", |b| {
         b.iter(|| {
-            for range in tuples(&batch) {
-                digest.push_encoded(&batch[range]);
+            for (range, row) in tuples(&batch).zip(&rows) {
+                digest.push_encoded(&batch[range], row);
             }
             digest.finish()
         })

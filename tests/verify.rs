@@ -4,8 +4,9 @@
 //! (the layer, the writer's chain, binary COPY, the ledger, a
 //! dead-lettered row, signed checkpoints in the table and the file), and
 //! one written here by hand exactly as the schema contract of issue 14
-//! says the writer writes it (`SET LOCAL ringtrail.batch_id`, binary
-//! COPY, a ledger row with `chain_id, seq, sealed_id, sealed_rows,
+//! says the writer writes it (each row's `batch_id`, here through the
+//! column's default and `SET LOCAL ringtrail.batch_id` as versions before
+//! the shipper sent the column did, binary COPY, a ledger row with `chain_id, seq, sealed_id, sealed_rows,
 //! digest, prev_hash, hash`, signed checkpoints), which can also hold a
 //! bisected batch and batches dated days ago for retention. Each
 //! tampering is done on a copy of the database (`CREATE DATABASE …

@@ -415,16 +415,18 @@ impl RowHasher {
     }
 
     /// The id and row digest of a binary COPY tuple as the encoder writes
-    /// it, or `None` when `tuple` is not one.
+    /// it, from its bytes: `None` when the tuple is off this fast path.
     ///
     /// This is the writer's path: the canonical tuple *is* the encoder's
     /// tuple with the `fields` column in canonical JSON, so it copies the
     /// other columns as they are and canonicalises the encoder's JSON
-    /// without formatting a value again ([`json::write_encoded`]). Whatever
-    /// is off that path (a tuple of an older width, a name that needs
-    /// UTF-16 ordering) goes through [`StoredRow::from_tuple`] instead. The
-    /// digest is the same either way, and the same as [`row_digest`](Self::row_digest)
-    /// of the row that was encoded.
+    /// without formatting a value again ([`json::write_encoded`]). What is
+    /// off that path (a tuple of an older width, a field name that needs
+    /// UTF-16 ordering, anything that is not the encoder's output) gives
+    /// `None`; [`row_digest`](Self::row_digest) of the row, or
+    /// [`StoredRow::from_tuple`] and [`stored_digest`](Self::stored_digest)
+    /// of the bytes, give the same digest there. Allocates nothing once
+    /// the scratch buffers have grown.
     ///
     /// ```
     /// use ringtrail::chain::canonical::RowHasher;
@@ -441,17 +443,17 @@ impl RowHasher {
     /// let mut h = RowHasher::new();
     /// let (id, digest) = h.encoded_digest(enc.last_tuple()).unwrap();
     /// assert_eq!((id, digest), ([7; 16], h.row_digest(&row)));
+    ///
+    /// // A name whose UTF-16 order differs from its byte order is off the path.
+    /// let odd = [Field { name: "\u{FB33}", value: Value::Bool(true) }];
+    /// enc.push_row(&Row { fields: &odd, ..Row::default() });
+    /// assert!(h.encoded_digest(enc.last_tuple()).is_none());
     /// ```
     pub fn encoded_digest(&mut self, tuple: &[u8]) -> Option<([u8; 16], [u8; 32])> {
         self.buf.clear();
         self.buf.extend_from_slice(ROW_DOMAIN);
-        match write_encoded(&mut self.buf, &mut self.members, tuple) {
-            Some(id) => Some((id, Sha256::digest(&self.buf).into())),
-            None => {
-                let row = StoredRow::from_tuple(tuple)?;
-                Some((row.id, self.stored_digest(&row)))
-            }
-        }
+        let id = write_encoded(&mut self.buf, &mut self.members, tuple)?;
+        Some((id, Sha256::digest(&self.buf).into()))
     }
 
     /// The canonical tuple of `row` (without [`ROW_DOMAIN`]), appended to

@@ -68,20 +68,18 @@ impl BatchDigest {
         self.rows.push((row.id, digest));
     }
 
-    /// Adds a row by the tuple the encoder just wrote for it
+    /// Adds `row` by the tuple the encoder just wrote for it
     /// ([`CopyEncoder::last_tuple`](crate::encode::CopyEncoder::last_tuple)):
-    /// the same digest as [`push`](Self::push) of that row, at about half
-    /// the cost, because the encoder's bytes are reused instead of
-    /// encoding the row again ([`RowHasher::encoded_digest`]). Returns
-    /// `false`, adding nothing, when the bytes are not a tuple.
+    /// the same digest as [`push`](Self::push), at about two thirds of the
+    /// cost, because the encoder's bytes are reused instead of encoding the
+    /// row again ([`RowHasher::encoded_digest`]); from `row` itself when
+    /// the tuple is off that path. Allocates nothing either way once the
+    /// buffers have grown.
     #[inline]
-    pub fn push_encoded(&mut self, tuple: &[u8]) -> bool {
+    pub fn push_encoded(&mut self, tuple: &[u8], row: &Row<'_>) {
         match self.hasher.encoded_digest(tuple) {
-            Some(pair) => {
-                self.rows.push(pair);
-                true
-            }
-            None => false,
+            Some(pair) => self.rows.push(pair),
+            None => self.push(row),
         }
     }
 

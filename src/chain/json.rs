@@ -376,9 +376,8 @@ fn is_canonical_number(text: &[u8]) -> bool {
         Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
         None => (digits, None),
     };
-    let int_ok = !int.is_empty()
-        && int.iter().all(u8::is_ascii_digit)
-        && (int.len() == 1 || int[0] != b'0');
+    let int_ok =
+        !int.is_empty() && int.iter().all(u8::is_ascii_digit) && (int.len() == 1 || int[0] != b'0');
     let frac_ok = match frac {
         None => true,
         Some(f) => !f.is_empty() && f.iter().all(u8::is_ascii_digit) && f[f.len() - 1] != b'0',
@@ -719,8 +718,28 @@ mod tests {
     /// path on every row, and takes the fast path whenever the names allow.
     #[test]
     fn encoded_fast_path_agrees_with_the_full_paths() {
-        let names = ["zeta", "a", "ok", "route", "a\0", "é", "\u{FB33}", "\u{1F600}", "q\"x", "t\n", ""];
-        let strings = ["", "plain", "say \"hi\"", "tab\tnl\n", "\u{1}\u{1f}\0", "\\", "é\u{1F600}"];
+        let names = [
+            "zeta",
+            "a",
+            "ok",
+            "route",
+            "a\0",
+            "é",
+            "\u{FB33}",
+            "\u{1F600}",
+            "q\"x",
+            "t\n",
+            "",
+        ];
+        let strings = [
+            "",
+            "plain",
+            "say \"hi\"",
+            "tab\tnl\n",
+            "\u{1}\u{1f}\0",
+            "\\",
+            "é\u{1F600}",
+        ];
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             x ^= x << 13;
@@ -741,7 +760,9 @@ mod tests {
                         3 => Value::I128(-(i128::from(next()) << 40)),
                         4 => Value::U128(u128::from(next()) << 60),
                         5 => Value::F64(f64::from_bits(next())),
-                        6 => Value::F64([0.0, -0.0, 1.0, 1e21, 1e-7, 2.5, -3.0][(r >> 8) as usize % 7]),
+                        6 => Value::F64(
+                            [0.0, -0.0, 1.0, 1e21, 1e-7, 2.5, -3.0][(r >> 8) as usize % 7],
+                        ),
                         _ => Value::Str(strings[(r >> 8) as usize % strings.len()]),
                     };
                     let name = names[(next() % names.len() as u64) as usize];
@@ -751,9 +772,16 @@ mod tests {
             let mut encoded = Vec::new();
             crate::encode::json::write_fields(&mut encoded, &fields);
             let want = from_fields(&fields);
-            assert_eq!(stored(std::str::from_utf8(&encoded).unwrap()).as_deref(), Some(&*want));
+            assert_eq!(
+                stored(std::str::from_utf8(&encoded).unwrap()).as_deref(),
+                Some(&*want)
+            );
             let mut fast = Vec::new();
-            let plain = fields.iter().all(|f| f.name.bytes().all(|b| b >= 0x20 && b < 0xEE && b != b'"' && b != b'\\'));
+            let plain = fields.iter().all(|f| {
+                f.name
+                    .bytes()
+                    .all(|b| b >= 0x20 && b < 0xEE && b != b'"' && b != b'\\')
+            });
             if write_encoded(&mut fast, &encoded, &mut Vec::new()) {
                 fast_taken += 1;
                 assert_eq!(String::from_utf8(fast).unwrap(), want, "{fields:?}");
@@ -781,10 +809,17 @@ mod tests {
             r#"{"\n":1}"#,
             r#"[]"#,
         ] {
-            assert!(!write_encoded(&mut Vec::new(), text.as_bytes(), &mut Vec::new()), "{text}");
+            assert!(
+                !write_encoded(&mut Vec::new(), text.as_bytes(), &mut Vec::new()),
+                "{text}"
+            );
         }
         let mut out = Vec::new();
-        assert!(write_encoded(&mut out, br#"{"a":"\u001f\n"}"#, &mut Vec::new()));
+        assert!(write_encoded(
+            &mut out,
+            br#"{"a":"\u001f\n"}"#,
+            &mut Vec::new()
+        ));
         assert_eq!(out, br#"{"a":"\u001f\n"}"#);
     }
 

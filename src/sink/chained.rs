@@ -120,14 +120,10 @@ impl Chainer {
         }))
     }
 
-    /// A row of the batch in progress (drop reports included), by the
-    /// tuple the encoder wrote for it; from the row itself should those
-    /// bytes ever not read as a tuple (the digest is the same).
+    /// A row of the batch in progress (drop reports included), with the
+    /// tuple the encoder just wrote for it.
     pub(crate) fn push(&mut self, tuple: &[u8], row: &Row<'_>) {
-        if !self.digest.push_encoded(tuple) {
-            debug_assert!(false, "the encoder wrote a tuple");
-            self.digest.push(row);
-        }
+        self.digest.push_encoded(tuple, row);
     }
 
     /// Seals the batch in progress (`id`, `rows`, event times in Unix

@@ -65,7 +65,9 @@ use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
 
 pub use encoder::{put_row, CopyEncoder};
 pub use fields::*;
-pub use stream::{put_header, put_header_with_extension, put_trailer, tuple_width, tuples, Tuples};
+pub use stream::{
+    put_header, put_header_with_extension, put_trailer, tuple_width, tuples, Tuples, WithColumn,
+};
 
 /// The 11-byte signature that starts every binary `COPY` stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -169,12 +171,40 @@ pub const OLDEST_TUPLE_WIDTH: usize = 16;
 /// assert!(sql.ends_with(" file, line, truncated) FROM STDIN (FORMAT binary)"));
 /// ```
 pub fn copy_statement_for(columns: usize) -> String {
+    copy_statement_of(LOG_COLUMNS.iter().take(columns).copied())
+}
+
+/// The column the shipper appends to every tuple it sends
+/// ([`WithColumn`]): the id of the batch the row
+/// is committed in, the same for every row of the transaction.
+pub const BATCH_COLUMN: &str = "batch_id";
+
+/// The `COPY` statement for tuples of the first `columns` of
+/// [`LOG_COLUMNS`] followed by [`BATCH_COLUMN`]: what the shipper sends.
+///
+/// ```
+/// use ringtrail::encode::copy::{copy_statement_with_batch, LOG_COLUMNS};
+///
+/// let sql = copy_statement_with_batch(LOG_COLUMNS.len());
+/// assert!(sql.ends_with(" kind, redacted, batch_id) FROM STDIN (FORMAT binary)"));
+/// ```
+pub fn copy_statement_with_batch(columns: usize) -> String {
+    copy_statement_of(
+        LOG_COLUMNS
+            .iter()
+            .take(columns)
+            .copied()
+            .chain([BATCH_COLUMN]),
+    )
+}
+
+fn copy_statement_of<'a>(columns: impl Iterator<Item = &'a str>) -> String {
     // Built once per connection, not per row, so plain string pushing is fine.
     let mut sql = String::with_capacity(200);
     sql.push_str("COPY ");
     sql.push_str(LOG_TABLE);
     sql.push_str(" (");
-    for (i, column) in LOG_COLUMNS.iter().take(columns).enumerate() {
+    for (i, column) in columns.enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
@@ -194,6 +224,71 @@ mod tests {
 
     /// One decoded tuple: each field's bytes, `None` for NULL.
     type Tuple = Vec<Option<Vec<u8>>>;
+
+    fn widened(stream: &[u8], value: &[u8], piece: usize) -> (Vec<u8>, usize) {
+        let mut with = WithColumn::new(stream, value);
+        let (mut out, mut all, mut pieces) = (BytesMut::new(), Vec::new(), 0);
+        while with.fill(&mut out, piece) {
+            all.extend_from_slice(&out.split());
+            pieces += 1;
+        }
+        assert!(!with.fill(&mut out, piece), "stays done");
+        (all, pieces)
+    }
+
+    #[test]
+    fn with_column_adds_the_value_to_every_tuple_in_any_piece_size() {
+        let mut enc = CopyEncoder::new();
+        let messages: Vec<String> = (0..50).map(|i| "m".repeat(i * 7)).collect();
+        for m in &messages {
+            enc.push_row(&Row {
+                message: m,
+                ..Row::default()
+            });
+        }
+        let stream = enc.finish();
+        let id = [0xab; 16];
+        let (whole, pieces) = widened(&stream, &id, usize::MAX);
+        assert_eq!(pieces, 1);
+        let decoded = decode(&whole);
+        assert_eq!(decoded.len(), 50);
+        for (tuple, original) in decoded.iter().zip(decode(&stream)) {
+            assert_eq!(tuple.len(), LOG_COLUMNS.len() + 1);
+            assert_eq!(tuple[..LOG_COLUMNS.len()], original[..]);
+            assert_eq!(tuple[LOG_COLUMNS.len()].as_deref(), Some(&id[..]));
+        }
+        for piece in [1, 100, 4096] {
+            let (bytes, pieces) = widened(&stream, &id, piece);
+            assert_eq!(bytes, whole, "piece size {piece}");
+            assert!(pieces > 1);
+        }
+        // An empty batch stays a valid, empty stream.
+        let empty = CopyEncoder::new().finish();
+        assert_eq!(widened(&empty, &id, 64).0, empty.to_vec());
+    }
+
+    #[test]
+    fn with_column_passes_a_malformed_tail_through() {
+        let mut enc = CopyEncoder::new();
+        enc.push_row(&Row {
+            message: "whole",
+            ..Row::default()
+        });
+        enc.push_row(&Row {
+            message: "cut",
+            ..Row::default()
+        });
+        let stream = enc.finish();
+        let cut = &stream[..stream.len() - 9];
+        let (bytes, _) = widened(cut, &[1; 16], 64);
+        let first = tuples(cut).next().unwrap();
+        // The whole tuple widened, then the cut one exactly as it was.
+        assert_eq!(bytes.len(), cut.len() + 20);
+        assert_eq!(
+            &bytes[bytes.len() - (cut.len() - first.end)..],
+            &cut[first.end..]
+        );
+    }
 
     /// A minimal binary COPY reader: checks the header and trailer, that
     /// every length is sane, and that nothing trails the stream.

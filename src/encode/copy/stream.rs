@@ -94,3 +94,93 @@ impl Iterator for Tuples<'_> {
         Some(start..at)
     }
 }
+
+/// A stream rewritten with one more column at the end of every tuple,
+/// the same value in each, produced in pieces of about a given size.
+///
+/// This is how the shipper gives every row its `batch_id`: the id is a
+/// constant of the transaction, so it is added to the tuples on their way
+/// out instead of being encoded into them (the encoder, the spool and the
+/// chain's canonical tuple stay as they are, and a bisected piece's rows
+/// name the piece), and instead of a column default that the server would
+/// evaluate for every row (`current_setting(…)::uuid` cost the server
+/// about a third of a microsecond a row, measured).
+///
+/// The header is copied as it is; whatever follows the last whole tuple
+/// (the trailer, or the rest of a malformed stream) too, so the server
+/// sees and reports exactly what it would have without the column.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use ringtrail::chain::canonical::StoredRow;
+/// use ringtrail::encode::copy::{tuples, CopyEncoder, WithColumn};
+/// use ringtrail::Row;
+///
+/// let mut enc = CopyEncoder::new();
+/// enc.push_row(&Row { message: "a", ..Row::default() });
+/// enc.push_row(&Row { message: "b", ..Row::default() });
+/// let stream = enc.finish();
+///
+/// let mut with = WithColumn::new(&stream, &[7; 16]);
+/// let mut out = BytesMut::new();
+/// while with.fill(&mut out, 64 * 1024) {}
+/// let widened: Vec<_> = tuples(&out).map(|r| out[r].to_vec()).collect();
+/// assert_eq!(widened.len(), 2);
+/// let (tuple, column) = widened[1].split_at(widened[1].len() - 20);
+/// assert_eq!(column, [&16i32.to_be_bytes()[..], &[7; 16]].concat());
+/// assert_eq!(i16::from_be_bytes([tuple[0], tuple[1]]), 19);
+/// assert_eq!(out.len(), stream.len() + 2 * 20);
+/// ```
+#[derive(Debug)]
+pub struct WithColumn<'a> {
+    stream: &'a [u8],
+    tuples: Tuples<'a>,
+    value: &'a [u8],
+    started: bool,
+    done: bool,
+}
+
+impl<'a> WithColumn<'a> {
+    /// Appends `value` (at most `i32::MAX` bytes) as one more column to
+    /// every tuple of `stream`, a stream with the plain header.
+    pub fn new(stream: &'a [u8], value: &'a [u8]) -> Self {
+        WithColumn {
+            stream,
+            tuples: tuples(stream),
+            value,
+            started: false,
+            done: false,
+        }
+    }
+
+    /// Appends the next piece of the rewritten stream to `out`, stopping
+    /// after the first tuple that brings the piece to `at_least` bytes.
+    /// Returns `false`, appending nothing, once the whole stream is out.
+    pub fn fill(&mut self, out: &mut BytesMut, at_least: usize) -> bool {
+        if self.done {
+            return false;
+        }
+        let from = out.len();
+        if !self.started {
+            self.started = true;
+            let header = HEADER_LEN.min(self.stream.len());
+            out.put_slice(&self.stream[..header]);
+        }
+        while out.len() - from < at_least {
+            let Some(range) = self.tuples.next() else {
+                // The trailer, or what a malformed stream has left.
+                out.put_slice(&self.stream[self.tuples.at.min(self.stream.len())..]);
+                self.done = true;
+                break;
+            };
+            let tuple = &self.stream[range];
+            let count = i16::from_be_bytes([tuple[0], tuple[1]]);
+            out.reserve(tuple.len() + 4 + self.value.len());
+            out.put_i16(count.saturating_add(1));
+            out.put_slice(&tuple[2..]);
+            out.put_i32(self.value.len() as i32);
+            out.put_slice(self.value);
+        }
+        true
+    }
+}

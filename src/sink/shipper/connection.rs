@@ -16,7 +16,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::future::{select, Either};
 use futures_util::SinkExt;
@@ -24,7 +24,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
 use crate::encode::copy::{
-    copy_statement, copy_statement_for, tuple_width, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
+    copy_statement_with_batch, tuple_width, WithColumn, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
 };
 use crate::error::PoolError;
 use crate::read::{partitions, retention};
@@ -32,6 +32,11 @@ use crate::sink::batch::{Removed, SealedBatch};
 use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
 use crate::text::uuid_text;
 use crate::{migrate, Error, Result};
+
+/// How much COPY data goes out in one message: large enough that framing
+/// costs nothing, small enough that the copy made to add each row's
+/// `batch_id` stays a fraction of a batch.
+const COPY_PIECE_BYTES: usize = 256 * 1024;
 
 /// The runtime, the pool, and the state of the session on it.
 pub(super) struct Connection {
@@ -51,6 +56,9 @@ pub(super) struct Session {
     /// The connection held between batches.
     client: Option<Object>,
     statement: String,
+    /// The COPY data on its way out, with each tuple's `batch_id`
+    /// ([`WithColumn`]); reused from batch to batch.
+    copy_buf: BytesMut,
     migrated: bool,
     /// The longest one round trip may go unanswered.
     stall: Duration,
@@ -136,7 +144,8 @@ impl Connection {
                 config: probe_config,
                 target,
                 client: None,
-                statement: copy_statement(),
+                statement: copy_statement_with_batch(LOG_COLUMNS.len()),
+                copy_buf: BytesMut::new(),
                 migrated: !config.migrate,
                 stall: config.stall_timeout,
             },
@@ -318,32 +327,36 @@ impl Session {
         // prefix of today's (see `copy_statement_for`).
         let statement = match tuple_width(&batch.bytes) {
             Some(width) if (OLDEST_TUPLE_WIDTH..LOG_COLUMNS.len()).contains(&width) => {
-                copy_statement_for(width)
+                copy_statement_with_batch(width)
             }
             _ => self.statement.clone(),
         };
+        let mut buf = std::mem::take(&mut self.copy_buf);
         let client = self.client().await?;
         let copy_statement =
             step(stall, "preparing COPY", client.prepare_cached(&statement)).await?;
-        // Every row of this transaction takes its batch id from the
-        // setting (the column's default): rows know their batch without a
-        // column in the tuples, so a bisected piece's rows name the piece.
-        let begin = format!(
-            "BEGIN; SET LOCAL ringtrail.batch_id = '{}'",
-            batch.id_text()
-        );
         let start = futures_util::future::try_join(
-            client.batch_execute(&begin),
+            client.batch_execute("BEGIN"),
             client.copy_in::<_, Bytes>(&copy_statement),
         );
         let (_, copy) = step(stall, "starting COPY", start).await?;
         let mut copy = pin!(copy);
-        step(stall, "sending COPY data", copy.send(batch.bytes.clone())).await?;
+        // Every row names the batch it is committed in (a bisected piece's
+        // rows name the piece): the id goes out as one more column of each
+        // tuple, in pieces, so the server never evaluates a default per row.
+        let mut with_id = WithColumn::new(&batch.bytes, &batch.id);
+        buf.clear();
+        while with_id.fill(&mut buf, COPY_PIECE_BYTES) {
+            let piece = buf.split().freeze();
+            step(stall, "sending COPY data", copy.send(piece)).await?;
+        }
         step(stall, "finishing COPY", copy.as_mut().finish()).await?;
         // Only values this process formatted itself go into the text: a
         // UUID and integers.
         let ledger = ledger_sql(batch);
-        match step(stall, "committing", client.batch_execute(&ledger)).await {
+        let committed = step(stall, "committing", client.batch_execute(&ledger)).await;
+        self.copy_buf = buf;
+        match committed {
             Err(Error::Postgres(e)) if is_ledger_clash(&e) => {
                 // An earlier attempt's COMMIT got through after all: this
                 // transaction rolled back, the batch is in once. The
