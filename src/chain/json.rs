@@ -256,7 +256,7 @@ pub fn write_encoded(out: &mut Vec<u8>, json: &[u8], members: &mut Vec<MemberSpa
         let name = at + 1;
         let Some(len) = json[name..]
             .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0xEE)
+            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0xEE).contains(&b))
         else {
             return false;
         };
@@ -780,7 +780,7 @@ mod tests {
             let plain = fields.iter().all(|f| {
                 f.name
                     .bytes()
-                    .all(|b| b >= 0x20 && b < 0xEE && b != b'"' && b != b'\\')
+                    .all(|b| (0x20..0xEE).contains(&b) && b != b'"' && b != b'\\')
             });
             if write_encoded(&mut fast, &encoded, &mut Vec::new()) {
                 fast_taken += 1;
