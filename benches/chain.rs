@@ -145,6 +145,16 @@ fn bench(c: &mut Criterion) {
             x
         })
     });
+    group.bench_function("sha256_x16", |b| {
+        let mut domain_canon = ringtrail::chain::canonical::ROW_DOMAIN.to_vec();
+        domain_canon.extend_from_slice(&canon);
+        let messages: Vec<&[u8]> = vec![&domain_canon[..]; ROWS];
+        let mut out = vec![[0u8; 32]; ROWS];
+        b.iter(|| {
+            ringtrail::chain::sha256x16::digest_many(std::hint::black_box(&messages), &mut out);
+            out[ROWS - 1][0]
+        })
+    });
     group.bench_function("canonical_only", |b| {
         let mut h = RowHasher::new();
         let mut out = Vec::with_capacity(4096);

@@ -745,6 +745,21 @@ struct Pipeline {
     dispatch: tracing::Dispatch,
     /// Dropped after the dispatch (declaration order): flushes and stops.
     guard: ringtrail::Guard,
+    /// Rows and batches committed in timed iterations, and the variant:
+    /// how the writer cut the stream (printed when the pipeline stops).
+    committed: (u64, u64, &'static str),
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let (rows, batches, variant) = self.committed;
+        if batches > 0 {
+            eprintln!(
+                "ingest/{variant}: {rows} rows in {batches} batches, {:.0} rows per batch",
+                rows as f64 / batches as f64
+            );
+        }
+    }
 }
 
 impl Pipeline {
@@ -793,6 +808,7 @@ impl Pipeline {
         Pipeline {
             dispatch: tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
             guard,
+            committed: (0, 0, ""),
         }
     }
 }
@@ -807,6 +823,9 @@ impl Load for Pipeline {
             self.guard.flush().expect("flush");
         });
         let after = self.guard.stats();
+        self.committed.0 += after.written - before.written;
+        self.committed.1 += after.batches - before.batches;
+        self.committed.2 = variant;
         assert_eq!(after.dropped, before.dropped, "{variant}: events dropped");
         assert_eq!(after.written - before.written, rows, "{variant}: written");
         assert_eq!(

@@ -450,10 +450,26 @@ impl RowHasher {
     /// assert!(h.encoded_digest(enc.last_tuple()).is_none());
     /// ```
     pub fn encoded_digest(&mut self, tuple: &[u8]) -> Option<([u8; 16], [u8; 32])> {
-        self.buf.clear();
-        self.buf.extend_from_slice(ROW_DOMAIN);
-        let id = write_encoded(&mut self.buf, &mut self.members, tuple)?;
-        Some((id, Sha256::digest(&self.buf).into()))
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.extend_from_slice(ROW_DOMAIN);
+        let id = self.encoded_canonical(tuple, &mut buf);
+        let digest = id.map(|id| (id, Sha256::digest(&buf).into()));
+        self.buf = buf;
+        digest
+    }
+
+    /// The canonical tuple of an encoder-written `tuple` (without
+    /// [`ROW_DOMAIN`]) appended to `out`, and the row's id: the input of
+    /// [`encoded_digest`](Self::encoded_digest), for callers that hash
+    /// many rows at once. `None`, leaving `out` as it was, off the path.
+    pub fn encoded_canonical(&mut self, tuple: &[u8], out: &mut Vec<u8>) -> Option<[u8; 16]> {
+        let at = out.len();
+        let id = write_encoded(out, &mut self.members, tuple);
+        if id.is_none() {
+            out.truncate(at);
+        }
+        id
     }
 
     /// The canonical tuple of `row` (without [`ROW_DOMAIN`]), appended to

@@ -73,3 +73,4 @@ pub mod json;
 pub mod key;
 pub mod link;
 pub mod number;
+pub mod sha256x16;
