@@ -56,6 +56,7 @@
 //! cargo bench --bench ingest -- raw_copy                                  # one variant
 //! cargo test --benches                # each variant once: 10,000 rows (250 per-row)
 //! RINGTRAIL_LANES=2 cargo bench --bench ingest -- 'ingest/(ringtrail|raw_copy)$'   # lanes
+//! RINGTRAIL_ROUNDS=25 cargo bench --bench ingest -- 'ingest/ringtrail(_chain_off)?$'  # a tighter interleaved ratio
 //! ```
 //!
 //! Settings: 10 samples (flat sampling: every sample has the same iteration
@@ -1393,7 +1394,12 @@ fn main() {
     // Only variants criterion ran have a load; in test mode one round
     // checks that the pass works.
     if let Some(db) = db.0.get() {
-        let rounds = interleaved(db, &specs, &mut loads, if test_mode { 1 } else { ROUNDS });
+        // `RINGTRAIL_ROUNDS=n` runs n interleaved rounds, for a tighter ratio.
+        let want = std::env::var("RINGTRAIL_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(ROUNDS);
+        let rounds = interleaved(db, &specs, &mut loads, if test_mode { 1 } else { want });
         if !test_mode {
             print_summary(&specs, run_started, db, &rounds);
             index_cost(db, &specs, &mut loads, ROUNDS);
