@@ -266,20 +266,27 @@ impl Ring {
         }
     }
 
-    /// The next record of the pass: standard slots first, then large ones,
-    /// then the audit reserve's. When it returns `None`, every record of
-    /// any class published before the pass began has been taken.
+    /// The next record of the pass: the audit reserve's first, then
+    /// standard slots, then large ones. When it returns `None`, every
+    /// record of any class published before the pass began has been taken.
+    ///
+    /// Audit points come first because an audit point whose reserve is
+    /// full waits (up to `audit_timeout`) for the writer to free one: under
+    /// a flood of plain events the standard slots are never empty, and
+    /// draining them first would make audit points wait out a whole pass.
+    /// The reserve is small and usually empty, so checking it costs one
+    /// failed pop per record.
     pub(crate) fn take_in(&self, pass: &mut RingPass) -> Option<(SlotClass, u32)> {
+        if let (Some(audit), Some(p)) = (&self.audit, &mut pass.audit) {
+            if let Some(index) = audit.take_in(p) {
+                return Some((SlotClass::Audit, index));
+            }
+        }
         if let Some(index) = self.slots.take_in(&mut pass.standard) {
             return Some((SlotClass::Standard, index));
         }
-        if let (Some(large), Some(p)) = (&self.large, &mut pass.large) {
-            if let Some(index) = large.take_in(p) {
-                return Some((SlotClass::Large, index));
-            }
-        }
-        let (audit, p) = (self.audit.as_ref()?, pass.audit.as_mut()?);
-        audit.take_in(p).map(|index| (SlotClass::Audit, index))
+        let (large, p) = (self.large.as_ref()?, pass.large.as_mut()?);
+        large.take_in(p).map(|index| (SlotClass::Large, index))
     }
 
     /// Takes every free slot of every class out of circulation (shutdown).
