@@ -11,22 +11,24 @@
 //!
 //! | variant | per batch |
 //! |---|---|
-//! | `encode` | `CopyEncoder::push_row` for each row, then `finish`: the writer's work today |
-//! | `digest` | `BatchDigest::push` for each row, then `finish`: a digest from the `Row` alone |
-//! | `digest_encoded` | `BatchDigest::push_encoded` over the encoded batch's tuples: what the chain adds on the writer, which reuses the encoder's bytes |
-//! | `encode_and_digest` | `encode` with `push_encoded` of each tuple as it is written: the writer's work with the chain on |
-//! | `canonical_only` | the canonical tuple of each row, not hashed: the part of `digest` that is ringtrail's own |
-//! | `sha256_floor` | SHA-256 of one row's canonical tuple (277 bytes), 1,000 times: the floor of any per-row digest |
-//! | `digest_from_tuples` | `BatchDigest::push_tuple` over the encoded batch: the shipper's path for a bisected piece or a spooled segment (parses the JSON back) |
+//! | `encode` | `CopyEncoder::push_row` for each row, then `finish`: the writer's work with the chain off |
+//! | `encode_and_digest` | `encode` with `BatchDigest::push_encoded` of each tuple as it is written: the writer's work with the chain on |
+//! | `digest_encoded` | `push_encoded` over the encoded batch's tuples: what the chain adds (the canonical form from the encoder's bytes, row digests sixteen at a time) |
+//! | `digest` | `BatchDigest::push` of each `Row`, then `finish`: the digest from the rows alone (re-encodes every value), hashed one at a time |
+//! | `canonical_only` | the canonical tuple of each `Row`, not hashed |
+//! | `sha256_floor` | SHA-256 (`sha2`, SHA-NI here) of one row's digest input (294 bytes), 1,000 times |
+//! | `sha256_x16` | the same 1,000 inputs through `chain::sha256x16::digest_many` (AVX-512, sixteen lanes) |
+//! | `digest_from_tuples` | `BatchDigest::push_tuple` over the encoded batch: verification's path for bytes (parses the JSON back) |
 //!
-//! The chain's share of the writer is `digest ÷ encode_and_digest`; of
+//! The chain's cost on the writer is `encode_and_digest − encode`; of
 //! ingest it is smaller still (the ingest bench's end-to-end rate also
 //! counts the server).
 //!
-//! On a shared 2-core Xeon with SHA-NI (December 2026, `--measurement-time
-//! 1`), per 1,000 rows: `encode` 170 µs, `digest` 470 µs, of which
-//! `sha256_floor` 200 µs and `canonical_only` 240 µs; `digest_from_tuples`
-//! 890 µs.
+//! On a shared 2-core Xeon with SHA-NI and AVX-512 (December 2026,
+//! `--measurement-time 2`), per 1,000 rows: `encode` 161 µs,
+//! `encode_and_digest` 450 µs (so the chain adds 289 µs), `digest_encoded`
+//! 296 µs, `digest` 474 µs, `sha256_floor` 198 µs, `sha256_x16` 110 µs,
+//! `canonical_only` 259 µs, `digest_from_tuples` 818 µs.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringtrail::chain::canonical::RowHasher;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every benchmark once, back to back, at one commit: the run the README's
+# "Performance" section quotes. Raw output goes to
+# benches/results/<date>-<bench>.txt, with the commit and the machine in
+# <date>-commit.txt. Run it on a quiet machine (nothing compiling):
+#
+#   bash benches/sweep.sh            # about 15 minutes on 2 cores
+#
+# Criterion times are shortened (`QUICK`); every ratio the README quotes is
+# between variants of one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+day=$(date -u +%F)
+out=benches/results
+quick=(--warm-up-time 1 --measurement-time 4)
+mkdir -p "$out"
+{
+  echo "commit $(git rev-parse --short HEAD), $(date -u)"
+  lscpu | grep -E '^(CPU\(s\)|Model name)'
+} > "$out/$day-commit.txt"
+
+# Builds everything first, so that no bench pays for compiling another.
+cargo bench --no-run --quiet
+
+run() {
+  local name=$1
+  shift
+  echo "== $name"
+  "$@" > "$out/$day-$name.txt" 2>&1
+}
+
+run hot_path cargo bench --bench hot_path -- "${quick[@]}"
+run latency cargo bench --bench latency
+run chain cargo bench --bench chain -- "${quick[@]}"
+run ingest-lanes1 cargo bench --bench ingest -- "${quick[@]}"
+run ingest-lanes2 env RINGTRAIL_LANES=2 RINGTRAIL_ROUNDS=9 \
+  cargo bench --bench ingest -- "${quick[@]}" '^ingest/(ringtrail|ringtrail_chain_off|raw_copy)$'
+run ingest-lanes4 env RINGTRAIL_LANES=4 \
+  cargo bench --bench ingest -- "${quick[@]}" '^ingest/(ringtrail|raw_copy)$'
+run sustained cargo bench --bench sustained
+run audit_gaps cargo bench --bench audit_gaps
+echo "== done: $out/$day-*.txt"
