@@ -9,8 +9,8 @@
 //!
 //! 1. **Calibration.** A default pipeline stores [`CALIBRATION_ROWS`] events
 //!    (the event below, in a `request` span with three context ids). The
-//!    server writes them out with `COPY ringtrail.logs TO '<file>' (FORMAT
-//!    binary)`: a file holding exactly the rows ringtrail makes.
+//!    server writes them out with `COPY (SELECT * FROM ringtrail.logs) TO
+//!    '<file>' (FORMAT binary)`: a file holding exactly the rows ringtrail makes.
 //! 2. **Raw server COPY**: `TRUNCATE`, then `COPY ringtrail.logs FROM
 //!    '<file>' (FORMAT binary)`, server side, no client at all; the median
 //!    of three. This is the capacity the paced rounds are a share of.
@@ -405,7 +405,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Calibration: stores `rows` events through a default pipeline, then has
-/// the server write them to [`COPY_FILE`]. Returns the file's bytes, read
+/// the server write them to [`COPY_FILE`] (through a `SELECT`: `logs` is
+/// partitioned, and `COPY` reads only plain tables directly). Returns the file's bytes, read
 /// back through the client.
 fn calibrate(db: &mut Db, rows: u64) -> Vec<u8> {
     let (layer, guard) = ringtrail::Builder::new()
@@ -429,14 +430,14 @@ fn calibrate(db: &mut Db, rows: u64) -> Vec<u8> {
     db.admin
         .batch_execute(&format!(
             "DELETE FROM ringtrail.logs WHERE target = 'ringtrail::dropped';
-             COPY ringtrail.logs TO '{}' (FORMAT binary)",
+             COPY (SELECT * FROM ringtrail.logs) TO '{}' (FORMAT binary)",
             db.file
         ))
         .expect("server-side COPY TO a file (needs a superuser)");
     let mut bytes = Vec::new();
     let mut reader = db
         .admin
-        .copy_out("COPY ringtrail.logs TO STDOUT (FORMAT binary)")
+        .copy_out("COPY (SELECT * FROM ringtrail.logs) TO STDOUT (FORMAT binary)")
         .expect("COPY TO STDOUT");
     std::io::Read::read_to_end(&mut reader, &mut bytes).expect("read the COPY stream");
     drop(reader);
