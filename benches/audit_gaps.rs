@@ -122,6 +122,8 @@ fn main() {
             .await
             .expect("the load");
         let load = begin.elapsed();
+        // (Sizes sum the partitions: a partitioned table or index has no
+        // storage of its own.)
         // What autovacuum does to an append-only table soon after a load:
         // BRIN ranges summarized, the visibility map set (index-only
         // scans), statistics.
@@ -132,8 +134,10 @@ fn main() {
         let counts = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE kind IS NOT NULL), count(*) FILTER (WHERE kind IS NULL),
-                        pg_size_pretty(pg_relation_size('ringtrail.logs')),
-                        pg_size_pretty(pg_relation_size('ringtrail.logs_audit_trace'))
+                        (SELECT pg_size_pretty(sum(pg_relation_size(relid)))
+                           FROM pg_partition_tree('ringtrail.logs')),
+                        (SELECT pg_size_pretty(sum(pg_relation_size(relid)))
+                           FROM pg_partition_tree('ringtrail.logs_audit_trace'))
                  FROM ringtrail.logs",
                 &[],
             )
