@@ -106,13 +106,27 @@ fn bench(c: &mut Criterion) {
             digest.finish()
         })
     });
+    let mut sorted = CopyEncoder::new();
+    sorted.sort_fields(true);
+    group.bench_function("encode_sorted", |b| {
+        b.iter(|| {
+            for row in &rows {
+                sorted.push_row(row);
+            }
+            sorted.finish()
+        })
+    });
     group.bench_function("encode_and_digest", |b| {
         b.iter(|| {
             for row in &rows {
-                encoder.push_row(row);
-                digest.push_encoded(encoder.last_tuple(), row);
+                sorted.push_row(row);
+                if sorted.last_tuple_canonical() {
+                    digest.push_canonical(sorted.last_tuple(), row);
+                } else {
+                    digest.push_encoded(sorted.last_tuple(), row);
+                }
             }
-            (encoder.finish(), digest.finish())
+            (sorted.finish(), digest.finish())
         })
     });
     for row in &rows {

@@ -37,99 +37,35 @@
 //! assert_eq!(from_row, r#"{"a�":"NaN","zeta":0}"#.as_bytes());
 //! ```
 
-use std::cmp::Ordering;
-
 use super::number::write_canonical_number;
+// Strings: JCS escapes exactly what the encoder escapes, the same way
+// (NUL aside: `write_stored_str`).
+use crate::encode::json::{cmp_names, write_members_sorted, write_str};
 use crate::row::{Field, Value};
 
 /// How deep [`write_stored`] follows nested arrays and objects (ringtrail
 /// writes none; only an edited row has them).
 pub const MAX_DEPTH: usize = 256;
 
-/// `c` as the encoder stores it: NUL becomes U+FFFD.
-#[inline]
-fn stored_char(c: char) -> char {
-    if c == '\0' {
-        '\u{FFFD}'
-    } else {
-        c
+/// A string read back from stored JSON, as JCS writes it. `jsonb` never
+/// holds NUL, but the JSON of a tuple kept as bytes (a dead letter) could
+/// be edited to: it stays `\u0000`, apart from the U+FFFD the encoder
+/// writes for NUL.
+fn write_stored_str(out: &mut Vec<u8>, s: &str) {
+    if !s.contains('\0') {
+        return write_str(out, s);
     }
-}
-
-/// The UTF-16 code units of `c`.
-#[inline]
-fn utf16_units(c: char) -> impl Iterator<Item = u16> {
-    let mut buf = [0u16; 2];
-    let n = c.encode_utf16(&mut buf).len();
-    buf.into_iter().take(n)
-}
-
-/// Compares two member names by UTF-16 code units, as JCS sorts them,
-/// after mapping NUL to U+FFFD when `nul_mapped`.
-fn cmp_names(a: &str, b: &str, nul_mapped: bool) -> Ordering {
-    // Below U+E000 (lead bytes under 0xEE) and without NUL, UTF-8 byte
-    // order is UTF-16 code unit order: the usual case, compared bytewise.
-    let plain = |s: &str| s.bytes().all(|b| b != 0 && b < 0xEE);
-    if plain(a) && plain(b) {
-        return a.as_bytes().cmp(b.as_bytes());
-    }
-    let map = |c: char| if nul_mapped { stored_char(c) } else { c };
-    a.chars()
-        .map(map)
-        .flat_map(utf16_units)
-        .cmp(b.chars().map(map).flat_map(utf16_units))
-}
-
-/// Table entry: the byte is copied as it is.
-const PLAIN: u8 = 0;
-
-/// What each byte of a string becomes: [`PLAIN`], `u` for a `\u00xx`
-/// escape, `0` for NUL, or the character after a backslash.
-static ESCAPE: [u8; 256] = {
-    let mut t = [PLAIN; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = b'u';
-        i += 1;
-    }
-    t[0] = b'0';
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0a] = b'n';
-    t[0x0c] = b'f';
-    t[0x0d] = b'r';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
-/// Writes `s` as a JCS string; NUL as U+FFFD when `nul_mapped`.
-fn write_str(out: &mut Vec<u8>, s: &str, nul_mapped: bool) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let action = ESCAPE[usize::from(b)];
-        if action == PLAIN {
-            continue;
+    for (i, part) in s.split('\0').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\\u0000");
         }
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        match action {
-            b'0' if nul_mapped => out.extend_from_slice("\u{FFFD}".as_bytes()),
-            b'0' | b'u' => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]),
-            c => out.extend_from_slice(&[b'\\', c]),
-        }
+        let at = out.len();
+        write_str(out, part);
+        // Only the escaped text, without the quotes around it.
+        out.remove(at);
+        out.pop();
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
@@ -165,7 +101,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
         Value::F64(f) if f.is_nan() => out.extend_from_slice(b"\"NaN\""),
         Value::F64(f) if f > 0.0 => out.extend_from_slice(b"\"Infinity\""),
         Value::F64(_) => out.extend_from_slice(b"\"-Infinity\""),
-        Value::Str(s) => write_str(out, s, true),
+        Value::Str(s) => write_str(out, s),
     }
 }
 
@@ -175,36 +111,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
 /// `order` is scratch space: pass the same `Vec` for every row and this
 /// allocates nothing once it has grown to the widest row.
 pub fn write_fields(out: &mut Vec<u8>, fields: &[Field<'_>], order: &mut Vec<u32>) {
-    order.clear();
-    order.extend((0..fields.len()).map(|i| i as u32));
-    let sorted = fields
-        .windows(2)
-        .all(|w| cmp_names(w[0].name, w[1].name, true) == Ordering::Less);
-    if !sorted {
-        // Unstable sort (no allocation) made stable by the index.
-        order.sort_unstable_by(|&a, &b| {
-            cmp_names(fields[a as usize].name, fields[b as usize].name, true).then(a.cmp(&b))
-        });
-    }
-    out.push(b'{');
-    let mut first = true;
-    for (k, &i) in order.iter().enumerate() {
-        let field = &fields[i as usize];
-        // A repeated name (after the NUL mapping): only its last value.
-        if let Some(&next) = order.get(k + 1) {
-            if cmp_names(field.name, fields[next as usize].name, true) == Ordering::Equal {
-                continue;
-            }
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        write_str(out, field.name, true);
-        out.push(b':');
-        write_value(out, &field.value);
-    }
-    out.push(b'}');
+    write_members_sorted(out, fields, order, |out, value| {
+        write_value(out, value);
+        true
+    });
 }
 
 /// One member of an object the encoder wrote, as byte offsets into its
@@ -447,7 +357,7 @@ impl Parser<'_> {
             }
             b'"' => {
                 let s = self.string()?;
-                write_str(out, &s, false);
+                write_stored_str(out, &s);
                 Some(())
             }
             b't' => self.literal(out, b"true"),
@@ -508,7 +418,7 @@ impl Parser<'_> {
                 out.push(b',');
             }
             first = false;
-            write_str(out, &members[k].0, false);
+            write_stored_str(out, &members[k].0);
             out.push(b':');
             out.extend_from_slice(&members[k].1);
         }

@@ -40,8 +40,8 @@ pub fn digest_many(messages: &[&[u8]], out: &mut [[u8; 32]]) {
     if use_x16() {
         while messages.len() - done >= LANES / 2 {
             let n = (messages.len() - done).min(LANES);
-            // SAFETY: the CPU has AVX-512F (checked just above), the only
-            // requirement of `x16::digest`.
+            // SAFETY: the CPU has AVX-512F and AVX-512BW (checked just
+            // above), the only requirements of `x16::digest`.
             unsafe { x16::digest(&messages[done..done + n], &mut out[done..done + n]) };
             done += n;
         }
@@ -52,10 +52,11 @@ pub fn digest_many(messages: &[&[u8]], out: &mut [[u8; 32]]) {
 }
 
 /// Whether [`digest_many`] takes the sixteen-lane path: on a CPU with
-/// AVX-512F.
+/// AVX-512F and AVX-512BW (every AVX-512 server core since Skylake).
 #[cfg(target_arch = "x86_64")]
 fn use_x16() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -88,30 +89,55 @@ mod x16 {
         (m.len() + 9).div_ceil(64)
     }
 
-    /// Block `b` of `m`, of `blocks` blocks once padded (`m`, `0x80`,
-    /// zeros, the bit length as a big-endian u64), as sixteen big-endian
-    /// words.
+    /// The last blocks of `m`, of `blocks` blocks once padded (`m`,
+    /// `0x80`, zeros, the bit length as a big-endian u64): block `b`, one
+    /// that `m` does not fill, into `block`.
     #[inline]
-    fn padded_block(m: &[u8], blocks: usize, b: usize, words: &mut [u32; 16]) {
+    fn padded_block(m: &[u8], blocks: usize, b: usize, block: &mut [u8; 64]) {
         let at = b * 64;
-        if let Some(full) = m.get(at..at + 64) {
-            for (w, bytes) in words.iter_mut().zip(full.chunks_exact(4)) {
-                *w = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-            }
-            return;
-        }
-        let mut block = [0u8; 64];
         let rest = m.get(at..).unwrap_or(&[]);
+        block.fill(0);
         block[..rest.len()].copy_from_slice(rest);
-        if at + 64 > m.len() && at <= m.len() {
+        if at <= m.len() {
             block[rest.len()] = 0x80;
         }
         if b + 1 == blocks {
             block[56..].copy_from_slice(&(m.len() as u64).wrapping_mul(8).to_be_bytes());
         }
-        for (w, bytes) in words.iter_mut().zip(block.chunks_exact(4)) {
-            *w = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+
+    /// Turns sixteen rows of sixteen words (`rows[lane]`: one lane's
+    /// block) into sixteen columns (`w[t]`: word `t` of every lane), in
+    /// registers: 32-bit, then 64-bit interleaves, then two rounds of
+    /// 128-bit lane shuffles.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(r: [__m512i; 16]) -> [__m512i; 16] {
+        let mut t = [_mm512_setzero_si512(); 16];
+        for i in (0..16).step_by(2) {
+            t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
         }
+        // u[4g + j], 128-bit lane k: word 4k + j of rows 4g..4g+3.
+        let mut u = [_mm512_setzero_si512(); 16];
+        for g in (0..16).step_by(4) {
+            u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+            u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+            u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+            u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+        }
+        let mut w = [_mm512_setzero_si512(); 16];
+        for j in 0..4 {
+            let v0 = _mm512_shuffle_i32x4::<0x44>(u[j], u[4 + j]);
+            let v1 = _mm512_shuffle_i32x4::<0xEE>(u[j], u[4 + j]);
+            let v2 = _mm512_shuffle_i32x4::<0x44>(u[8 + j], u[12 + j]);
+            let v3 = _mm512_shuffle_i32x4::<0xEE>(u[8 + j], u[12 + j]);
+            w[j] = _mm512_shuffle_i32x4::<0x88>(v0, v2);
+            w[4 + j] = _mm512_shuffle_i32x4::<0xDD>(v0, v2);
+            w[8 + j] = _mm512_shuffle_i32x4::<0x88>(v1, v3);
+            w[12 + j] = _mm512_shuffle_i32x4::<0xDD>(v1, v3);
+        }
+        w
     }
 
     #[inline]
@@ -131,8 +157,8 @@ mod x16 {
     ///
     /// # Safety
     ///
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
+    /// The CPU must support AVX-512F and AVX-512BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn digest(messages: &[&[u8]], out: &mut [[u8; 32]]) {
         let n = messages.len();
         debug_assert!((1..=LANES).contains(&n) && out.len() >= n);
@@ -145,28 +171,35 @@ mod x16 {
         for (s, h) in state.iter_mut().zip(H0) {
             *s = _mm512_set1_epi32(h as i32);
         }
-        // Each lane's block, lane after lane; gathered into word vectors.
-        let mut stage = [[0u32; 16]; LANES];
-        let across = _mm512_setr_epi32(
-            0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240,
-        );
+        // Big-endian words: each word's four bytes reversed.
+        let bswap = _mm512_broadcast_i32x4(_mm_setr_epi8(
+            3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
+        ));
+        // The blocks a message does not fill, padded.
+        let mut tail = [0u8; 64];
         for b in 0..most {
             // Lanes still hashing: the others keep their state.
             let mut active: u16 = 0;
+            let mut rows = [_mm512_setzero_si512(); 16];
             for (lane, m) in messages.iter().enumerate() {
-                if b < nblocks[lane] {
-                    active |= 1 << lane;
-                    padded_block(m, nblocks[lane], b, &mut stage[lane]);
+                if b >= nblocks[lane] {
+                    continue;
                 }
+                active |= 1 << lane;
+                let block = match m.get(b * 64..b * 64 + 64) {
+                    Some(full) => full.as_ptr(),
+                    None => {
+                        padded_block(m, nblocks[lane], b, &mut tail);
+                        tail.as_ptr()
+                    }
+                };
+                // SAFETY: `block` points at 64 readable bytes (a whole
+                // block of `m`, or `tail`); the load has no alignment
+                // requirement. `tail` is only reused after this load.
+                let bytes = unsafe { _mm512_loadu_si512(block.cast()) };
+                rows[lane] = _mm512_shuffle_epi8(bytes, bswap);
             }
-            let mut w = [_mm512_setzero_si512(); 16];
-            let base: *const u32 = stage.as_ptr().cast();
-            for (t, v) in w.iter_mut().enumerate() {
-                // SAFETY: lane `i` reads `stage[i][t]`, at u32 offset
-                // 16 * i + t < 256 from `base`, inside `stage`.
-                *v = unsafe { _mm512_i32gather_epi32::<4>(across, base.add(t).cast()) };
-            }
-            let next = compress(state, w);
+            let next = compress(state, transpose(rows));
             for (s, x) in state.iter_mut().zip(next) {
                 *s = _mm512_mask_mov_epi32(*s, active, x);
             }
@@ -281,10 +314,10 @@ mod tests {
             );
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if use_x16() {
             let mut lanes = vec![[0u8; 32]; refs.len()];
             for (group, digests) in refs.chunks(LANES).zip(lanes.chunks_mut(LANES)) {
-                // SAFETY: the CPU has AVX-512F (checked just above).
+                // SAFETY: the CPU has AVX-512F and BW (checked just above).
                 unsafe { x16::digest(group, digests) };
             }
             assert_eq!(lanes, out, "sixteen lanes");

@@ -45,6 +45,8 @@
 //! Field names are written as given, so a repeated name gives an object with
 //! a repeated key; `jsonb` keeps the last one.
 
+use std::cmp::Ordering;
+
 use bytes::BufMut;
 
 use crate::row::{Field, Value};
@@ -203,6 +205,156 @@ pub fn write_fields<B: BufMut>(out: &mut B, fields: &[Field<'_>]) {
         write_value(out, &field.value);
     }
     out.put_u8(b'}');
+}
+
+/// Writes `fields` as one JSON object in the member order of RFC 8785
+/// (JCS): sorted by the UTF-16 code units of their names as stored (NUL
+/// read as U+FFFD), a repeated name once, with its last value. `jsonb`
+/// stores the same object either way (it sorts its keys and keeps a
+/// repeated key's last value), so the table cannot tell; the chain can:
+/// with its member order settled, the object usually already is the
+/// canonical JSON the chain hashes ([`chain::json`](crate::chain::json)),
+/// and the tuple needs no second pass.
+///
+/// Returns `true` when the object is canonical as written: every number
+/// in canonical spelling. Integers always are, and so are floats except
+/// the integral ones (`1.0`) and those ryu writes with an exponent.
+///
+/// `order` is scratch space: pass the same `Vec` every time and this
+/// allocates nothing once it has grown to the widest row.
+///
+/// ```
+/// use ringtrail::encode::json::write_fields_sorted;
+/// use ringtrail::{Field, Value};
+///
+/// let fields = [
+///     Field { name: "b", value: Value::F64(1.5) },
+///     Field { name: "a", value: Value::I64(1) },
+///     Field { name: "b", value: Value::Str("last") },
+/// ];
+/// let mut out = Vec::new();
+/// assert!(write_fields_sorted(&mut out, &fields, &mut Vec::new()));
+/// assert_eq!(out, br#"{"a":1,"b":"last"}"#);
+///
+/// out.clear();
+/// let integral = [Field { name: "x", value: Value::F64(2.0) }];
+/// assert!(!write_fields_sorted(&mut out, &integral, &mut Vec::new()));
+/// assert_eq!(out, br#"{"x":2.0}"#, "the value is stored as written");
+/// ```
+pub fn write_fields_sorted<B: BufMut>(
+    out: &mut B,
+    fields: &[Field<'_>],
+    order: &mut Vec<u32>,
+) -> bool {
+    write_members_sorted(out, fields, order, |out, value| match *value {
+        Value::F64(f) if f.is_finite() => {
+            let mut buf = ryu::Buffer::new();
+            let text = buf.format_finite(f).as_bytes();
+            out.put_slice(text);
+            // Without an exponent ryu's fraction never ends in 0 except
+            // for the `.0` of an integral value.
+            !text.contains(&b'e') && !text.ends_with(b".0")
+        }
+        _ => {
+            write_value(out, value);
+            true
+        }
+    })
+}
+
+/// The one member-order walk behind [`write_fields_sorted`] and the
+/// chain's canonical `fields` ([`chain::json::write_fields`](crate::chain::json::write_fields)):
+/// names through [`write_str`], each kept value through `value`, which
+/// says whether it wrote the value's canonical spelling. Returns `true`
+/// when every call did.
+pub(crate) fn write_members_sorted<B: BufMut>(
+    out: &mut B,
+    fields: &[Field<'_>],
+    order: &mut Vec<u32>,
+    mut value: impl FnMut(&mut B, &Value<'_>) -> bool,
+) -> bool {
+    order.clear();
+    order.extend(0..fields.len() as u32);
+    let name = |i: u32| fields[i as usize].name;
+    // Strictly ascending names need no sort and repeat none.
+    let sorted = order
+        .windows(2)
+        .all(|w| cmp_names(name(w[0]), name(w[1]), true) == Ordering::Less);
+    if !sorted {
+        // Unstable sort (no allocation) made stable by the index, so a
+        // repeated name's last value comes last.
+        order.sort_unstable_by(|&a, &b| cmp_names(name(a), name(b), true).then(a.cmp(&b)));
+    }
+    let mut canonical = true;
+    out.put_u8(b'{');
+    let mut first = true;
+    for (k, &i) in order.iter().enumerate() {
+        if let Some(&next) = order.get(k + 1).filter(|_| !sorted) {
+            if cmp_names(name(i), name(next), true) == Ordering::Equal {
+                continue;
+            }
+        }
+        if !first {
+            out.put_u8(b',');
+        }
+        first = false;
+        write_str(out, name(i));
+        out.put_u8(b':');
+        canonical &= value(out, &fields[i as usize].value);
+    }
+    out.put_u8(b'}');
+    canonical
+}
+
+/// `c` as the encoder stores it: NUL becomes U+FFFD.
+#[inline]
+fn stored_char(c: char) -> char {
+    if c == '\0' {
+        '\u{FFFD}'
+    } else {
+        c
+    }
+}
+
+/// The UTF-16 code units of `c`.
+#[inline]
+fn utf16_units(c: char) -> impl Iterator<Item = u16> {
+    let mut buf = [0u16; 2];
+    let n = c.encode_utf16(&mut buf).len();
+    buf.into_iter().take(n)
+}
+
+/// Compares two member names by UTF-16 code units, as JCS sorts them,
+/// after mapping NUL to U+FFFD when `nul_mapped` (a name as the encoder
+/// writes it; a name read back from `jsonb` never holds NUL).
+#[inline]
+pub(crate) fn cmp_names(a: &str, b: &str, nul_mapped: bool) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    // Most names already differ in their first byte.
+    if let (Some(&p), Some(&q)) = (x.first(), y.first()) {
+        if p != q && p != 0 && q != 0 && p < 0xEE && q < 0xEE {
+            return p.cmp(&q);
+        }
+    }
+    let same = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+    // Where the names first differ, UTF-8 byte order is UTF-16 code unit
+    // order unless a byte there is NUL (mapped) or the lead byte of a
+    // character at or above U+E000 (where UTF-16 puts the BMP's last
+    // characters after the surrogate pairs). Names that differ only past
+    // a common character at or above U+E000 compare alike either way.
+    match (x.get(same), y.get(same)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(&p), Some(&q)) if p != 0 && q != 0 && p < 0xEE && q < 0xEE => p.cmp(&q),
+        _ => {
+            let map = |c: char| if nul_mapped { stored_char(c) } else { c };
+            a.chars()
+                .map(map)
+                .flat_map(utf16_units)
+                .cmp(b.chars().map(map).flat_map(utf16_units))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -444,5 +596,105 @@ mod tests {
             }],
         );
         assert_eq!(&buf[..], br#"{"k":"v"}"#);
+    }
+
+    /// `cmp_names`' byte shortcut agrees with comparing UTF-16 code units
+    /// outright, on names built from characters on both sides of every
+    /// boundary that matters (NUL, U+E000, U+FFFD, the surrogate pairs).
+    #[test]
+    fn name_order_is_utf16_order() {
+        let pool = [
+            '\0',
+            'a',
+            'b',
+            'é',
+            '\u{7ff}',
+            '\u{d7ff}',
+            '\u{e000}',
+            '\u{e001}',
+            '\u{fffd}',
+            '\u{ffff}',
+            '\u{10000}',
+            '\u{10001}',
+            '\u{1f980}',
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let name = |next: &mut dyn FnMut() -> u64| -> String {
+            let len = next() % 4;
+            (0..len)
+                .map(|_| pool[(next() % pool.len() as u64) as usize])
+                .collect()
+        };
+        for _ in 0..20_000 {
+            let a = name(&mut next);
+            let b = name(&mut next);
+            for nul_mapped in [false, true] {
+                let map = |c: char| {
+                    if nul_mapped && c == '\0' {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                };
+                let units = |s: &str| {
+                    s.chars()
+                        .map(map)
+                        .collect::<String>()
+                        .encode_utf16()
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    cmp_names(&a, &b, nul_mapped),
+                    units(&a).cmp(&units(&b)),
+                    "{a:?} vs {b:?}, NUL mapped: {nul_mapped}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_fields_are_jcs_order_with_the_last_value() {
+        let fields = [
+            Field {
+                name: "\u{1f980}",
+                value: Value::I64(1),
+            },
+            Field {
+                name: "\u{fffd}",
+                value: Value::I64(2),
+            },
+            Field {
+                name: "b",
+                value: Value::F64(1e-7),
+            },
+            Field {
+                name: "\0",
+                value: Value::I64(3),
+            },
+            Field {
+                name: "b",
+                value: Value::Bool(false),
+            },
+        ];
+        let mut out = Vec::new();
+        // NUL and U+FFFD are one name once stored: the later value stays.
+        assert!(write_fields_sorted(&mut out, &fields, &mut Vec::new()));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"b\":false,\"\u{1f980}\":1,\"\u{fffd}\":3}"
+        );
+        let mut out = Vec::new();
+        assert!(!write_fields_sorted(
+            &mut out,
+            &fields[2..3],
+            &mut Vec::new()
+        ));
+        assert_eq!(out, br#"{"b":1e-7}"#);
     }
 }

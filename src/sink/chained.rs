@@ -25,6 +25,7 @@ use crate::chain::digest::BatchDigest;
 use crate::chain::key::{SigningKey, DEFAULT_KEY_NAME};
 use crate::chain::link::{BatchMeta, Chain, ChainId};
 use crate::clock::unix_nanos_now;
+use crate::encode::CopyEncoder;
 use crate::uuid7::Uuid7;
 use crate::{Error, Result, Row};
 
@@ -121,9 +122,14 @@ impl Chainer {
     }
 
     /// A row of the batch in progress (drop reports included), with the
-    /// tuple the encoder just wrote for it.
-    pub(crate) fn push(&mut self, tuple: &[u8], row: &Row<'_>) {
-        self.digest.push_encoded(tuple, row);
+    /// encoder that just wrote its tuple (its `fields` in JCS order: see
+    /// [`PostgresSink`](super::postgres::PostgresSink)).
+    pub(crate) fn push(&mut self, encoder: &CopyEncoder, row: &Row<'_>) {
+        if encoder.last_tuple_canonical() {
+            self.digest.push_canonical(encoder.last_tuple(), row);
+        } else {
+            self.digest.push_encoded(encoder.last_tuple(), row);
+        }
     }
 
     /// Seals the batch in progress (`id`, `rows`, event times in Unix

@@ -120,8 +120,14 @@ impl PostgresSink {
                 thread: Some(thread),
             });
         }
+        let mut encoders = [CopyEncoder::new(), CopyEncoder::new()];
+        for encoder in &mut encoders {
+            // With the chain, `fields` go out in JCS member order, so most
+            // tuples are hashed as they are (jsonb stores the same object).
+            encoder.sort_fields(chainer.is_some());
+        }
         Ok(PostgresSink {
-            encoders: [CopyEncoder::new(), CopyEncoder::new()],
+            encoders,
             current: 0,
             span: None,
             reports: 0,
@@ -275,7 +281,7 @@ impl Sink for PostgresSink {
         let encoder = &mut self.encoders[self.current];
         encoder.push_row(row);
         if let Some(chainer) = &mut self.chainer {
-            chainer.push(encoder.last_tuple(), row);
+            chainer.push(encoder, row);
         }
         let ts = row.ts_unix_nanos;
         self.span = Some(match self.span {

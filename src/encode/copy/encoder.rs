@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::fields::*;
 use super::stream::{put_header, put_trailer};
 use super::{FIELD_COUNT, HEADER_LEN, TRAILER_LEN};
+use crate::encode::json;
 use crate::row::{Row, Value};
 
 /// Builds one binary `COPY` batch of [`Row`]s at a time in a reused buffer.
@@ -56,6 +57,11 @@ pub struct CopyEncoder {
     capacity_hint: usize,
     /// Where the last tuple pushed starts in `buf` (see [`CopyEncoder::last_tuple`]).
     last_start: usize,
+    /// Member order scratch; `Some` while `fields` are written in JCS
+    /// member order (see [`CopyEncoder::sort_fields`]).
+    sorted: Option<Vec<u32>>,
+    /// Whether the last tuple came out canonical as written.
+    last_canonical: bool,
 }
 
 impl CopyEncoder {
@@ -66,6 +72,8 @@ impl CopyEncoder {
             rows: 0,
             capacity_hint: 0,
             last_start: 0,
+            sorted: None,
+            last_canonical: false,
         }
     }
 
@@ -77,6 +85,8 @@ impl CopyEncoder {
             rows: 0,
             capacity_hint: bytes,
             last_start: 0,
+            sorted: None,
+            last_canonical: false,
         }
     }
 
@@ -99,8 +109,63 @@ impl CopyEncoder {
             self.buf.reserve(tuple + TRAILER_LEN);
         }
         self.last_start = self.buf.len();
-        put_row(&mut self.buf, row);
+        self.last_canonical = match &mut self.sorted {
+            None => {
+                put_row_with(&mut self.buf, row, |buf| {
+                    json::write_fields(buf, row.fields);
+                    false
+                });
+                false
+            }
+            Some(order) => put_row_with(&mut self.buf, row, |buf| {
+                json::write_fields_sorted(buf, row.fields, order)
+            }),
+        };
         self.rows += 1;
+    }
+
+    /// Writes each row's `fields` in JCS member order from now on (`on`),
+    /// or in the order the event gave them (the default). The table
+    /// cannot tell the two apart: `jsonb` sorts its keys and keeps a
+    /// repeated key's last value either way. The chain turns it on, so
+    /// that most tuples already are their own canonical tuple
+    /// ([`last_tuple_canonical`](Self::last_tuple_canonical)) and are hashed
+    /// as they are, with no second pass over the JSON.
+    ///
+    /// ```
+    /// use ringtrail::encode::CopyEncoder;
+    /// use ringtrail::chain::canonical::StoredRow;
+    /// use ringtrail::{Field, Row, Value};
+    ///
+    /// let fields = [
+    ///     Field { name: "z", value: Value::Bool(true) },
+    ///     Field { name: "a", value: Value::F64(0.5) },
+    /// ];
+    /// let row = Row { fields: &fields, ..Row::default() };
+    /// let mut enc = CopyEncoder::new();
+    /// enc.push_row(&row);
+    /// assert_eq!(StoredRow::from_tuple(enc.last_tuple()).unwrap().fields, r#"{"z":true,"a":0.5}"#);
+    ///
+    /// enc.sort_fields(true);
+    /// enc.push_row(&row);
+    /// assert_eq!(StoredRow::from_tuple(enc.last_tuple()).unwrap().fields, r#"{"a":0.5,"z":true}"#);
+    /// assert!(enc.last_tuple_canonical());
+    /// ```
+    pub fn sort_fields(&mut self, on: bool) {
+        match (on, &self.sorted) {
+            (true, None) => self.sorted = Some(Vec::new()),
+            (false, Some(_)) => self.sorted = None,
+            _ => {}
+        }
+    }
+
+    /// True when the [last tuple](Self::last_tuple) is its own canonical
+    /// tuple (the form [`chain::canonical`](crate::chain::canonical)
+    /// hashes), byte for byte: its `fields` were written in JCS member
+    /// order ([`sort_fields`](Self::sort_fields)) with every number in
+    /// canonical spelling. Always `false` without `sort_fields`.
+    pub fn last_tuple_canonical(&self) -> bool {
+        self.rows > 0 && self.last_canonical
     }
 
     /// The tuple the last [`push_row`](Self::push_row) of the batch in
@@ -228,13 +293,26 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
 /// Writes one tuple for `row`: the field count and the 18 columns of
 /// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
 pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
+    put_row_with(buf, row, |buf| {
+        json::write_fields(buf, row.fields);
+        true
+    });
+}
+
+/// [`put_row`] with `fields` written by `fields` (see [`put_jsonb`]);
+/// returns what [`put_jsonb`] returns.
+fn put_row_with(
+    buf: &mut BytesMut,
+    row: &Row<'_>,
+    fields: impl FnOnce(&mut BytesMut) -> bool,
+) -> bool {
     buf.put_i16(FIELD_COUNT);
     put_timestamptz(buf, row.ts_unix_nanos);
     put_uuid(buf, &row.id);
     put_i16(buf, row.level);
     put_text(buf, row.target);
     put_text(buf, row.message);
-    put_jsonb_fields(buf, row.fields);
+    let canonical = put_jsonb(buf, fields);
     let mut truncated = row.truncated;
     for ctx in &row.context {
         let id = ctx.map(|id| {
@@ -257,4 +335,5 @@ pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
         None => put_null(buf),
     }
     put_i16(buf, i16::try_from(row.redacted).unwrap_or(i16::MAX));
+    canonical
 }

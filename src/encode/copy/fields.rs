@@ -147,10 +147,21 @@ pub fn put_opt_text(buf: &mut BytesMut, s: Option<&str>) {
 /// ```
 #[inline]
 pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[Field<'_>]) {
+    put_jsonb(buf, |buf| {
+        json::write_fields(buf, fields);
+        true
+    });
+}
+
+/// Writes a `jsonb` field whose JSON text `write` writes (after the
+/// length and the version byte), and returns what `write` returned;
+/// `false` when the JSON was too long to frame and `{}` was stored instead.
+#[inline]
+pub(super) fn put_jsonb(buf: &mut BytesMut, write: impl FnOnce(&mut BytesMut) -> bool) -> bool {
     let start = buf.len();
     buf.put_i32(0); // placeholder, patched below
     buf.put_u8(1); // jsonb binary format version
-    json::write_fields(buf, fields);
+    let mut written = write(buf);
     let mut len = buf.len() - start - 4;
     if len > MAX_FIELD_LEN {
         // Over 2 GiB of JSON cannot be framed (and PostgreSQL caps a field at
@@ -158,6 +169,8 @@ pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[Field<'_>]) {
         buf.truncate(start + 5);
         buf.put_slice(b"{}");
         len = 3;
+        written = false;
     }
     buf[start..start + 4].copy_from_slice(&(len as i32).to_be_bytes());
+    written
 }
