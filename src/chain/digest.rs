@@ -102,9 +102,10 @@ impl BatchDigest {
     }
 
     /// Adds `row` by the tuple the encoder just wrote for it, when that
-    /// tuple already is its canonical tuple
+    /// tuple holds its canonical `fields` as written
     /// ([`CopyEncoder::last_tuple_canonical`](crate::encode::CopyEncoder::last_tuple_canonical)):
-    /// hashed as it is, with no pass over its JSON. The same digest as
+    /// hashed as it is (less the jsonb version byte), with no pass over
+    /// its JSON. The same digest as
     /// [`push`](Self::push) and [`push_encoded`](Self::push_encoded);
     /// from `row` when `tuple` is not a tuple at all.
     ///
@@ -127,19 +128,21 @@ impl BatchDigest {
     /// ```
     #[inline]
     pub fn push_canonical(&mut self, tuple: &[u8], row: &Row<'_>) {
-        let Some(id) = tuple_id(tuple) else {
+        let Some((id, fields)) = canonical_parts(tuple) else {
             return self.push(row);
         };
-        debug_assert!(
-            {
-                let mut canonical = Vec::new();
-                self.hasher.encoded_canonical(tuple, &mut canonical) == Some(id)
-                    && canonical == tuple
-            },
-            "push_canonical: the tuple is not canonical as written"
-        );
+        // The tuple less the jsonb version byte before `fields`' text.
+        let len = (fields.len() - 1) as i32;
+        let start = self.pending.len();
         self.pending.extend_from_slice(ROW_DOMAIN);
-        self.pending.extend_from_slice(tuple);
+        self.pending.extend_from_slice(&tuple[..fields.start - 4]);
+        self.pending.extend_from_slice(&len.to_be_bytes());
+        self.pending.extend_from_slice(&tuple[fields.start + 1..]);
+        debug_assert_eq!(
+            <[u8; 32]>::from(Sha256::digest(&self.pending[start..])),
+            self.hasher.row_digest(row),
+            "push_canonical: not the canonical tuple of {row:?}"
+        );
         self.pending_rows.push((id, self.pending.len()));
         if self.pending_rows.len() == LANES {
             self.hash_pending();
@@ -224,18 +227,29 @@ impl BatchDigest {
     }
 }
 
-/// The row id of a binary COPY tuple of the current width: its second
-/// column, after the field count and the timestamp.
-fn tuple_id(tuple: &[u8]) -> Option<[u8; 16]> {
+/// The row id of a binary COPY tuple of the current width (its second
+/// column) and where its `fields` column's bytes lie (the sixth, after
+/// two fixed widths and two texts), when they start with the jsonb
+/// version byte.
+fn canonical_parts(tuple: &[u8]) -> Option<([u8; 16], std::ops::Range<usize>)> {
     let width = (LOG_COLUMNS.len() as i16).to_be_bytes();
-    match tuple.get(..34)? {
-        [w0, w1, 0, 0, 0, 8, _, _, _, _, _, _, _, _, 0, 0, 0, 16, id @ ..]
+    let id = match tuple.get(..40)? {
+        [w0, w1, 0, 0, 0, 8, _, _, _, _, _, _, _, _, 0, 0, 0, 16, id @ .., 0, 0, 0, 2, _, _]
             if [*w0, *w1] == width =>
         {
-            id.try_into().ok()
+            <[u8; 16]>::try_from(id).ok()?
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let mut at = 40;
+    let mut column = || {
+        let len = i32::from_be_bytes(tuple.get(at..at + 4)?.try_into().ok()?);
+        let range = at + 4..at + 4 + usize::try_from(len).ok()?;
+        at = range.end;
+        (at <= tuple.len()).then_some(range)
+    };
+    let (_target, _message, fields) = (column()?, column()?, column()?);
+    (tuple.get(fields.start) == Some(&1)).then_some((id, fields))
 }
 
 #[cfg(test)]
@@ -303,5 +317,83 @@ mod tests {
         d.push(&row(1, "x"));
         assert_eq!(d.finish(), one);
         assert_eq!(d.rows(), 0);
+    }
+
+    /// The writer's two paths (`push_canonical` for tuples the sorting
+    /// encoder marks canonical, `push_encoded` for the rest) give the
+    /// digest of the rows themselves, on rows with repeated and unusual
+    /// names, every kind of value and numbers in and out of canonical
+    /// spelling.
+    #[test]
+    fn encoder_paths_match_the_row_path() {
+        use crate::encode::CopyEncoder;
+        use crate::row::{Field, Value};
+        let names = [
+            "b",
+            "a",
+            "a",
+            "\u{e000}",
+            "\u{1f980}",
+            "\0",
+            "\u{fffd}",
+            "q\"x",
+            "é",
+        ];
+        let values = [
+            Value::F64(1.5),
+            Value::F64(2.0),
+            Value::F64(-0.0),
+            Value::F64(1e-7),
+            Value::F64(1e300),
+            Value::F64(f64::NAN),
+            Value::I64(-3),
+            Value::U128(u128::MAX),
+            Value::Bool(true),
+            Value::Str("a\0b\n\u{1}\\"),
+        ];
+        let mut x = 0x853c_49e6_748f_ea9b_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize
+        };
+        let mut encoder = CopyEncoder::new();
+        encoder.sort_fields(true);
+        let (mut fast, mut slow) = (BatchDigest::new(), BatchDigest::new());
+        let mut canonical = 0;
+        for i in 0..2_000u32 {
+            let fields: Vec<Field<'_>> = (0..next() % 6)
+                .map(|_| Field {
+                    name: names[next() % names.len()],
+                    value: values[next() % values.len()],
+                })
+                .collect();
+            let mut id = [0; 16];
+            id[12..].copy_from_slice(&i.to_be_bytes());
+            let row = Row {
+                id,
+                message: "m",
+                fields: &fields,
+                kind: (i % 3 == 0).then_some(2),
+                ..Row::default()
+            };
+            encoder.push_row(&row);
+            if encoder.last_tuple_canonical() {
+                canonical += 1;
+                fast.push_canonical(encoder.last_tuple(), &row);
+            } else {
+                fast.push_encoded(encoder.last_tuple(), &row);
+            }
+            slow.push(&row);
+            if i % 97 == 0 {
+                assert_eq!(fast.finish(), slow.finish(), "batch ending at row {i}");
+            }
+        }
+        assert_eq!(fast.finish(), slow.finish());
+        assert!(
+            canonical > 100 && canonical < 1_900,
+            "both paths taken: {canonical}"
+        );
     }
 }

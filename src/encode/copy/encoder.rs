@@ -128,7 +128,7 @@ impl CopyEncoder {
     /// or in the order the event gave them (the default). The table
     /// cannot tell the two apart: `jsonb` sorts its keys and keeps a
     /// repeated key's last value either way. The chain turns it on, so
-    /// that most tuples already are their own canonical tuple
+    /// that most tuples already hold their canonical `fields`
     /// ([`last_tuple_canonical`](Self::last_tuple_canonical)) and are hashed
     /// as they are, with no second pass over the JSON.
     ///
@@ -159,11 +159,14 @@ impl CopyEncoder {
         }
     }
 
-    /// True when the [last tuple](Self::last_tuple) is its own canonical
-    /// tuple (the form [`chain::canonical`](crate::chain::canonical)
-    /// hashes), byte for byte: its `fields` were written in JCS member
-    /// order ([`sort_fields`](Self::sort_fields)) with every number in
-    /// canonical spelling. Always `false` without `sort_fields`.
+    /// True when the [last tuple](Self::last_tuple) holds its canonical
+    /// `fields` as written: in JCS member order
+    /// ([`sort_fields`](Self::sort_fields)) with every number in canonical
+    /// spelling. The tuple less the jsonb version byte is then the row's
+    /// canonical tuple ([`chain::canonical`](crate::chain::canonical)), and
+    /// [`BatchDigest::push_canonical`](crate::chain::digest::BatchDigest::push_canonical)
+    /// hashes it without reading its JSON. Always `false` without
+    /// `sort_fields`.
     pub fn last_tuple_canonical(&self) -> bool {
         self.rows > 0 && self.last_canonical
     }
