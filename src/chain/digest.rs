@@ -15,9 +15,13 @@
 //! never depends on arrival order. The count is hashed too, so adding a
 //! row is never hidden by any property of the digests.
 //!
-//! The writer feeds each [`Row`] once ([`BatchDigest::push`]), after
-//! redaction, exactly as it hands it to the encoder; `verify` feeds the
-//! rows it reads back ([`BatchDigest::push_stored`]). Either way 48 bytes
+//! The writer feeds each row once, after redaction, by the tuple the
+//! encoder just wrote for it: as it is when the encoder wrote its
+//! `fields` canonical ([`BatchDigest::push_canonical`], the usual case
+//! with the chain on), else through a pass over the tuple's JSON
+//! ([`BatchDigest::push_encoded`]); [`BatchDigest::push`] takes the
+//! [`Row`] itself. `verify` feeds the rows it reads back
+//! ([`BatchDigest::push_stored`]). All give the same row digest. 48 bytes
 //! per row are kept until [`finish`](BatchDigest::finish), in a buffer
 //! reused from batch to batch, so a steady stream allocates nothing.
 //!

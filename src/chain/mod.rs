@@ -11,10 +11,12 @@
 //! ```
 //!
 //! Every digest is computed from what PostgreSQL stores, never from the
-//! bytes sent: the writer hashes a [`Row`](crate::Row) through the
-//! encoder's own mappings ([`canonical::RowHasher::row_digest`]), and
-//! `verify` hashes the same row read back
-//! ([`canonical::RowHasher::stored_digest`]); the two agree
+//! bytes sent: a row's canonical tuple is its binary COPY tuple with
+//! `fields` in canonical JSON (RFC 8785), which the writer gets from the
+//! tuple the encoder just wrote (with the chain on, the encoder writes
+//! `fields` in JCS member order, so most tuples need no pass over their
+//! JSON: [`digest::BatchDigest::push_canonical`]), and `verify` from the
+//! row read back ([`canonical::RowHasher::stored_digest`]); the two agree
 //! (`tests/chain_canonical.rs` checks it against a real PostgreSQL on
 //! random rows). The writer hashes rows after redaction, as the sink gets
 //! them.
