@@ -12,8 +12,9 @@
 //! | variant | per batch |
 //! |---|---|
 //! | `encode` | `CopyEncoder::push_row` for each row, then `finish`: the writer's work with the chain off |
-//! | `encode_and_digest` | `encode` with `BatchDigest::push_encoded` of each tuple as it is written: the writer's work with the chain on |
-//! | `digest_encoded` | `push_encoded` over the encoded batch's tuples: what the chain adds (the canonical form from the encoder's bytes, row digests sixteen at a time) |
+//! | `encode_sorted` | `encode` with `fields` in JCS member order (`CopyEncoder::sort_fields`), as the writer encodes with the chain on |
+//! | `encode_and_digest` | `encode_sorted` with each tuple hashed as it is written (`BatchDigest::push_canonical`, or `push_encoded` when the tuple's numbers are not canonical): the writer's work with the chain on |
+//! | `digest_encoded` | `push_encoded` over an unsorted batch's tuples: the pass over each tuple's JSON (sort, deduplicate, canonical numbers) that sorted tuples skip, then the row digests |
 //! | `digest` | `BatchDigest::push` of each `Row`, then `finish`: the digest from the rows alone (re-encodes every value), hashed one at a time |
 //! | `canonical_only` | the canonical tuple of each `Row`, not hashed |
 //! | `sha256_floor` | SHA-256 (`sha2`, SHA-NI here) of one row's digest input (294 bytes), 1,000 times |

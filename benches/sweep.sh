@@ -34,7 +34,7 @@ run hot_path cargo bench --bench hot_path -- "${quick[@]}"
 run latency cargo bench --bench latency
 run chain cargo bench --bench chain -- "${quick[@]}"
 run ingest-lanes1 cargo bench --bench ingest -- "${quick[@]}"
-run ingest-lanes2 env RINGTRAIL_LANES=2 RINGTRAIL_ROUNDS=9 \
+run ingest-lanes2 env RINGTRAIL_LANES=2 RINGTRAIL_ROUNDS=25 \
   cargo bench --bench ingest -- "${quick[@]}" '^ingest/(ringtrail|ringtrail_chain_off|raw_copy)$'
 run ingest-lanes4 env RINGTRAIL_LANES=4 \
   cargo bench --bench ingest -- "${quick[@]}" '^ingest/(ringtrail|raw_copy)$'
