@@ -149,6 +149,73 @@ fn batches_are_digested_linked_and_checkpointed_everywhere() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A shutdown with nothing left to commit still leaves the head's signed
+/// checkpoint in the table (stored on its own, after the head's batch),
+/// not only in the file.
+#[test]
+fn a_shutdown_after_a_flush_stores_the_head_checkpoint_in_the_table() {
+    let url = common::database();
+    let dir = std::env::temp_dir().join(format!("ringtrail-chain-head-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("checkpoints");
+    let (layer, guard) = common::builder(&url)
+        .batch_rows(100)
+        .checkpoints(&file)
+        .checkpoint_every(1_000, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let dispatch = common::dispatch(layer);
+    dispatcher::with_default(&dispatch, || {
+        for i in 0..450u64 {
+            tracing::info!(i, "row {i}");
+        }
+    });
+    guard.flush().unwrap();
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+
+    let mut db = common::client(&url);
+    let (chain, last_seq, head): (String, i64, Vec<u8>) = {
+        let row = db
+            .query_one(
+                "SELECT chain_id::text, seq, hash FROM ringtrail.batches ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    };
+    assert_eq!(last_seq, 5, "450 rows in batches of 100");
+    let public = std::fs::read_to_string(dir.join("checkpoints.key.pub")).unwrap();
+    let key: VerifierKey = public.trim().parse().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let notes = split_notes(&text);
+    assert_eq!(notes.len(), 1, "only the shutdown signed: {text}");
+    let table = db
+        .query(
+            "SELECT chain_id::text, seq, head, note FROM ringtrail.checkpoints",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(table.len(), 1, "the head checkpoint is in the table");
+    let row = &table[0];
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, Vec<u8>>(2)
+        ),
+        (chain, last_seq, head)
+    );
+    assert_eq!(
+        open(row.get::<_, &str>(3), &key).unwrap(),
+        open(notes[0], &key).unwrap(),
+        "the same signed note as the file's"
+    );
+    let (code, out) = verify(&url, &["--checkpoints", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `ringtrail verify` on `url`: its exit code and stdout.
 fn verify(url: &str, extra: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringtrail"))

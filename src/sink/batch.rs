@@ -62,6 +62,18 @@ pub(crate) struct CheckpointRow {
     pub(crate) signed_at: i64,
 }
 
+/// The checkpoint signed at shutdown over a head that no batch left to
+/// commit carries: stored on its own, after the head's batch
+/// ([`Session::store_checkpoint`](super::shipper)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeadCheckpoint {
+    pub(crate) chain_id: [u8; 16],
+    pub(crate) seq: u64,
+    /// The link hash of the batch at `seq`.
+    pub(crate) head: [u8; 32],
+    pub(crate) row: CheckpointRow,
+}
+
 /// A tuple taken out of a batch.
 pub(crate) struct Removed {
     pub(crate) tuple: Bytes,

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::batch::{ChainEntry, CheckpointRow};
+use super::batch::{ChainEntry, CheckpointRow, HeadCheckpoint};
 use crate::chain::canonical::stored_micros;
 use crate::chain::checkpoint::Checkpoint;
 use crate::chain::digest::BatchDigest;
@@ -197,12 +197,19 @@ impl Chainer {
     }
 
     /// At shutdown: signs the head if batches were linked since the last
-    /// checkpoint (to the file and the JSON-lines sink; the table has no
-    /// batch left to carry it).
-    pub(crate) fn finish(&mut self) {
-        if self.since > 0 {
-            self.checkpoint();
+    /// checkpoint (to the file and the JSON-lines sink), and returns it for
+    /// the table, where no batch is left to carry it.
+    pub(crate) fn finish(&mut self) -> Option<HeadCheckpoint> {
+        if self.since == 0 {
+            return None;
         }
+        let row = self.checkpoint();
+        Some(HeadCheckpoint {
+            chain_id: self.chain.id().0,
+            seq: self.chain.seq(),
+            head: self.chain.head(),
+            row,
+        })
     }
 
     /// Checkpoint notes signed since the last call.

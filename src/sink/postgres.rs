@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::batch::SealedBatch;
+use super::batch::{HeadCheckpoint, SealedBatch};
 use super::chained::Chainer;
 use super::shipper::{Shared, Shipper};
 use super::{BatchFailure, Cutoff, Outcome, PostgresConfig, Sink, Wait};
@@ -56,7 +56,7 @@ const SPOOL_CHECK: Duration = Duration::from_millis(250);
 /// One shipper thread and what the writer has handed it.
 struct Lane {
     /// `None` once closed.
-    queue: Option<Sender<SealedBatch>>,
+    queue: Option<Sender<Job>>,
     in_flight: usize,
     in_flight_bytes: usize,
     thread: Option<JoinHandle<()>>,
@@ -82,6 +82,18 @@ pub(crate) struct PostgresSink {
     shared: Arc<Shared>,
     /// The hash chain over the batches; `None` when it is off.
     chainer: Option<Chainer>,
+    /// The lane handed the latest batch.
+    last_lane: Option<usize>,
+}
+
+/// What a lane is handed.
+// Nearly every job is a batch, moved in and out of the channel as is:
+// boxing it would allocate per batch to shrink the rare checkpoint.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Batch(SealedBatch),
+    /// The checkpoint signed at shutdown, after the head's batch.
+    Checkpoint(HeadCheckpoint),
 }
 
 impl PostgresSink {
@@ -105,7 +117,7 @@ impl PostgresSink {
             // failed build).
             let partitions_at = (lane == 0 && shipper.keeps_partitions())
                 .then(|| Instant::now() + shipper.maintain_partitions());
-            let (queue, batches) = mpsc::channel::<SealedBatch>();
+            let (queue, batches) = mpsc::channel::<Job>();
             let (done, writer) = (done_tx.clone(), writer.clone());
             let thread = std::thread::Builder::new()
                 .name("ringtrail-shipper".into())
@@ -138,6 +150,7 @@ impl PostgresSink {
             received: Outcome::default(),
             shared,
             chainer,
+            last_lane: None,
         })
     }
 
@@ -193,20 +206,22 @@ impl PostgresSink {
     /// Hands `batch` to the lane with the fewest bytes in flight.
     fn hand_over(&mut self, batch: SealedBatch) {
         let bytes = batch.bytes.len();
-        let lane = (0..self.lanes.len())
+        let index = (0..self.lanes.len())
             .min_by_key(|&i| self.lanes[i].in_flight_bytes)
             .expect("at least one lane");
-        let lane = &mut self.lanes[lane];
+        let lane = &mut self.lanes[index];
         let sent = match &lane.queue {
-            Some(queue) => queue.send(batch).map_err(|mpsc::SendError(batch)| batch),
-            None => Err(batch),
+            Some(queue) => queue.send(Job::Batch(batch)).map_err(|e| e.0),
+            None => Err(Job::Batch(batch)),
         };
         match sent {
             Ok(()) => {
                 lane.in_flight += 1;
                 lane.in_flight_bytes += bytes;
+                self.last_lane = Some(index);
             }
-            Err(batch) => {
+            Err(Job::Checkpoint(_)) => {}
+            Err(Job::Batch(batch)) => {
                 self.received.lost += batch.events();
                 self.received.failure = Some(BatchFailure::new(Fate::Lost, Error::WriterGone));
             }
@@ -223,7 +238,7 @@ fn run_lane(
     mut shipper: Shipper,
     lane: usize,
     mut partitions_at: Option<Instant>,
-    batches: Receiver<SealedBatch>,
+    batches: Receiver<Job>,
     done: mpsc::Sender<Done>,
     writer: std::thread::Thread,
 ) {
@@ -253,7 +268,11 @@ fn run_lane(
             None => batches.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let batch = match next {
-            Ok(batch) => batch,
+            Ok(Job::Batch(batch)) => batch,
+            Ok(Job::Checkpoint(cp)) => {
+                shipper.store_checkpoint(&cp);
+                continue;
+            }
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
@@ -367,8 +386,12 @@ impl Sink for PostgresSink {
     }
 
     fn close(&mut self) -> Outcome {
-        if let Some(chainer) = &mut self.chainer {
-            chainer.finish();
+        let head = self.chainer.as_mut().and_then(Chainer::finish);
+        if let (Some(head), Some(lane)) = (head, self.last_lane) {
+            // After the head's batch, on its lane: it has committed by then.
+            if let Some(queue) = &self.lanes[lane].queue {
+                let _ = queue.send(Job::Checkpoint(head));
+            }
         }
         let mut out = self.outcomes(Wait::No);
         // Each lane ends once its queue is drained; past the cutoff it only

@@ -28,7 +28,7 @@ use crate::encode::copy::{
 };
 use crate::error::PoolError;
 use crate::read::{partitions, retention};
-use crate::sink::batch::{Removed, SealedBatch};
+use crate::sink::batch::{CheckpointRow, HeadCheckpoint, Removed, SealedBatch};
 use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
 use crate::text::uuid_text;
 use crate::{migrate, Error, Result};
@@ -312,6 +312,23 @@ impl Session {
             .collect())
     }
 
+    /// Stores the shutdown checkpoint `cp` on its own, if the ledger holds
+    /// its head (see [`HeadCheckpoint`]); `true` when it did.
+    pub(super) async fn store_checkpoint(&mut self, cp: &HeadCheckpoint) -> Result<bool> {
+        self.migrate_once().await?;
+        let mut sql = String::with_capacity(512);
+        checkpoint_sql(&mut sql, cp.chain_id, cp.seq, &cp.head, &cp.row, true);
+        let stall = self.stall;
+        let client = self.client().await?;
+        let stored = step(
+            stall,
+            "storing the shutdown checkpoint",
+            client.execute(&sql, &[]),
+        )
+        .await?;
+        Ok(stored == 1)
+    }
+
     /// Ships `batch` unless `check_ledger` finds it committed already:
     /// `BEGIN; COPY …; INSERT ledger; COMMIT` in three round trips (BEGIN
     /// is pipelined with the start of the COPY, and the ledger row travels
@@ -471,19 +488,44 @@ fn ledger_sql(batch: &SealedBatch) -> String {
     }
     sql.push_str("); ");
     if let (Some(c), Some(cp)) = (&batch.chain, &batch.checkpoint) {
-        let quoted = |text: &str| text.replace('\0', "").replace('\'', "''");
-        let _ = write!(
-            sql,
-            "INSERT INTO ringtrail.checkpoints (chain_id, seq, head, note, public_key, signed_at) \
-             VALUES ('{}', {}, {}, '{}', '{}', {}) ON CONFLICT DO NOTHING; ",
-            uuid_text(&c.chain_id),
-            c.seq,
-            hex(&c.hash),
-            quoted(&cp.note),
-            quoted(&cp.public_key),
-            ts(cp.signed_at)
-        );
+        checkpoint_sql(&mut sql, c.chain_id, c.seq, &c.hash, cp, false);
+        sql.push_str("; ");
     }
     sql.push_str("COMMIT");
     sql
+}
+
+/// Appends the `INSERT` of a checkpoint row at (`chain_id`, `seq`) with
+/// head `head`; `if_committed`: only when the ledger holds that seq with
+/// that hash (a checkpoint stored apart from its batch never names a head
+/// the table lacks).
+fn checkpoint_sql(
+    sql: &mut String,
+    chain_id: [u8; 16],
+    seq: u64,
+    head: &[u8; 32],
+    cp: &CheckpointRow,
+    if_committed: bool,
+) {
+    use std::fmt::Write as _;
+    let quoted = |text: &str| text.replace('\0', "").replace('\'', "''");
+    let head: String = head.iter().map(|b| format!("{b:02x}")).collect();
+    let chain = uuid_text(&chain_id);
+    let _ = write!(
+        sql,
+        "INSERT INTO ringtrail.checkpoints (chain_id, seq, head, note, public_key, signed_at) \
+         SELECT '{chain}', {seq}, '\\x{head}', '{}', '{}', \
+         'epoch'::timestamptz + {} * interval '1 microsecond'",
+        quoted(&cp.note),
+        quoted(&cp.public_key),
+        cp.signed_at.div_euclid(1_000)
+    );
+    if if_committed {
+        let _ = write!(
+            sql,
+            " WHERE EXISTS (SELECT 1 FROM ringtrail.batches \
+             WHERE chain_id = '{chain}' AND seq = {seq} AND hash = '\\x{head}')"
+        );
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
 }

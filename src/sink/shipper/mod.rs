@@ -33,7 +33,7 @@ pub(crate) use shared::Shared;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::batch::SealedBatch;
+use super::batch::{HeadCheckpoint, SealedBatch};
 use super::retry::{is_transient, Backoff};
 use super::{BatchFailure, Outcome, PartitionConfig, PostgresConfig};
 use crate::clock::unix_nanos_now;
@@ -196,6 +196,31 @@ impl Shipper {
                 );
                 PartitionConfig::RETRY
             }
+        }
+    }
+
+    /// Stores the checkpoint signed at shutdown (see [`HeadCheckpoint`]),
+    /// once, when its head's batch is in the ledger: the writer hands it
+    /// to the lane that was handed that batch, after it, so the batch has
+    /// committed by now unless it was spooled or lost. Otherwise, or past
+    /// the cutoff, or on an error (one line on stderr), the checkpoint is
+    /// kept only in the checkpoint file and the JSON-lines stream.
+    pub(crate) fn store_checkpoint(&mut self, cp: &HeadCheckpoint) {
+        if self.shared.cutoff.passed() || self.shared.health().is_down() {
+            return;
+        }
+        let timeout = self.connection.commit_timeout();
+        let stored = self.connection.run(
+            "storing the shutdown checkpoint",
+            timeout,
+            async |session| session.store_checkpoint(cp).await,
+        );
+        if let Err(e) = stored {
+            eprintln!(
+                "ringtrail: the shutdown checkpoint (seq {}) is only in the checkpoint file and the JSON lines: {}",
+                cp.seq,
+                e.chain()
+            );
         }
     }
 
