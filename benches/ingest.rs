@@ -43,9 +43,12 @@
 //!
 //! ## The server
 //!
-//! A throwaway cluster from [`ringtrail::embedded::TempCluster::start`],
+//! A throwaway cluster from [`ringtrail::embedded::durable_database`],
 //! with PostgreSQL's default durable settings (`fsync = on`): a durable
-//! commit costs a WAL flush. When `DATABASE_URL` is set, a fresh database on
+//! commit costs a WAL flush. Its WAL is warmed before anything is timed
+//! (without that, the first variant measured paid for creating WAL
+//! segment files and ran up to 17 % slower than on its own, which read as
+//! a cost of the chain, measured first). When `DATABASE_URL` is set, a fresh database on
 //! that server is used instead (its role needs `CREATEDB`), and left behind.
 //!
 //! ## Running it
@@ -327,9 +330,6 @@ impl Db {
             tallies: RefCell::default(),
             cluster,
         };
-        if db.cluster.is_some() {
-            db.warm_wal();
-        }
         db.calibrate();
         eprintln!(
             "ingest: database ready in {:.1?} ({}), row shape: {:?}",
@@ -375,22 +375,6 @@ impl Db {
             "a row encoded from the template differs from ringtrail's own"
         );
         self.truncate();
-    }
-
-    /// Writes about 1 GB of WAL and checkpoints, so that a fresh cluster
-    /// has its WAL segment files before anything is timed. Without it the
-    /// first variant measured paid for creating them while later ones
-    /// found them recycled: it ran up to 17 % slower in the group than in
-    /// a process of its own, which read as a cost of whatever came first.
-    fn warm_wal(&self) {
-        self.rt
-            .block_on(self.admin.batch_execute(
-                "CREATE TABLE ringtrail_bench_wal AS
-                     SELECT g, repeat('x', 1000) AS filler FROM generate_series(1, 1000000) g;
-                 DROP TABLE ringtrail_bench_wal;
-                 CHECKPOINT",
-            ))
-            .expect("warm the WAL");
     }
 
     fn truncate(&self) {
