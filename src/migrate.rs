@@ -61,6 +61,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0007_chain",
         sql: include_str!("../migrations/0007_chain.sql"),
     },
+    Migration {
+        version: "0008_dead_letter_sealed",
+        sql: include_str!("../migrations/0008_dead_letter_sealed.sql"),
+    },
 ];
 
 /// The advisory-lock key that serializes concurrent migrators

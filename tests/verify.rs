@@ -855,8 +855,35 @@ fn a_bisected_batch_from_the_real_pipeline_verifies() {
         "{}",
         text(&out.stdout)
     );
-    // The isolated row's dead letter names a piece that never committed.
+    // The isolated row's dead letter names a piece that never committed,
+    // and the batch as sealed, which the ledger's pieces name too.
+    let named: Vec<(bool, bool)> = common::client(&url)
+        .query(
+            "SELECT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.batch_id = d.batch_id), \
+                    d.sealed_id = (SELECT DISTINCT sealed_id FROM ringtrail.batches WHERE seq = 1) \
+             FROM ringtrail.dead_letters d",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(named, vec![(false, true)]);
+    // Written before migration 0008, without `sealed_id`, the dead letter
+    // is still found by its piece id's prefix and its time.
+    let old = copy_of(&url, "dead_unsealed");
+    common::client(&old)
+        .batch_execute("ALTER TABLE ringtrail.dead_letters DROP COLUMN sealed_id")
+        .unwrap();
+    let out = verify(&old, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     for (name, sql, want) in [
+        (
+            "dead_duplicated",
+            "INSERT INTO ringtrail.dead_letters (batch_id, sqlstate, message, tuple, sealed_id) \
+             SELECT batch_id, sqlstate, message, tuple, sealed_id FROM ringtrail.dead_letters",
+            "row_added",
+        ),
         ("dead_gone", "DELETE FROM ringtrail.dead_letters", "row_missing"),
         (
             "dead_forged",

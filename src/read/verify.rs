@@ -10,12 +10,14 @@
 //!    `ringtrail.logs` whose `batch_id` is any of the seq's ledger
 //!    `batch_id`s (a bisected batch commits several pieces under one seq)
 //!    plus the rows of `ringtrail.dead_letters` of the sealed id or a
-//!    piece's id (their `tuple`, decoded with
-//!    [`StoredRow::from_tuple`]), plus the dead letters a bisection left
-//!    under the id of a piece that never committed (an id derived from
-//!    the sealed id, which keeps its first 6 bytes: taken by the seq whose
-//!    `sealed_id` starts alike and whose window holds the row's `ts`, when
-//!    the digest then matches; one no seq takes is `row_added`) are
+//!    piece's id, or naming the sealed id in their own `sealed_id` (since
+//!    migration 0008; their `tuple`, decoded with
+//!    [`StoredRow::from_tuple`]), plus, for dead letters written before
+//!    0008, those a bisection left under the id of a piece that never
+//!    committed (an id derived from the sealed id, which keeps its first 6
+//!    bytes: taken by the seq whose `sealed_id` starts alike and whose
+//!    window holds the row's `ts`, when the digest then matches; one no
+//!    seq takes is `row_added`) are
 //!    counted and digested into one
 //!    [`BatchDigest`], and compared with the ledger's `sealed_rows` and
 //!    `digest` ([`check_rows`](crate::chain::finding::check_rows)):
@@ -225,8 +227,24 @@ pub async fn verify(
         (r, s) => r.map(|r| r.0).or(s),
     };
 
+    // Dead letters name their sealed batch since migration 0008.
+    let sealed_dead: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute \
+             WHERE attrelid = 'ringtrail.dead_letters'::regclass \
+               AND attname = 'sealed_id' AND NOT attisdropped)",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    let dead_ids = if sealed_dead {
+        "SELECT batch_id FROM ringtrail.dead_letters \
+         UNION SELECT sealed_id FROM ringtrail.dead_letters WHERE sealed_id IS NOT NULL"
+    } else {
+        "SELECT DISTINCT batch_id FROM ringtrail.dead_letters"
+    };
     let dead: HashSet<[u8; 16]> = tx
-        .query("SELECT DISTINCT batch_id FROM ringtrail.dead_letters", &[])
+        .query(dead_ids, &[])
         .await?
         .iter()
         .map(|r| r.try_get::<_, Uuid>(0).map(|u| u.0))
@@ -253,8 +271,8 @@ pub async fn verify(
         .map(|r| r.try_get::<_, Uuid>(0).map(|u| ChainId(u.0)))
         .transpose()?;
 
-    let mut reader = Reader::new(&tx).await?;
-    reader.load_orphans(&tx).await?;
+    let mut reader = Reader::new(&tx, sealed_dead).await?;
+    reader.load_orphans(&tx, sealed_dead).await?;
     tx.batch_execute(
         "DECLARE ringtrail_verify NO SCROLL CURSOR FOR \
          SELECT chain_id, seq, batch_id, sealed_id, sealed_rows, first_ts, last_ts, \
@@ -620,8 +638,15 @@ struct Reader {
 }
 
 impl Reader {
-    async fn new(tx: &Transaction<'_>) -> Result<Reader, tokio_postgres::Error> {
+    /// `sealed_dead`: dead letters name their sealed batch (migration
+    /// 0008), and are taken by it too.
+    async fn new(tx: &Transaction<'_>, sealed_dead: bool) -> Result<Reader, tokio_postgres::Error> {
         let ids = "batch_id = ANY($1::text[]::uuid[])";
+        let dead_of = if sealed_dead {
+            "batch_id = ANY($1::text[]::uuid[]) OR sealed_id = ANY($1::text[]::uuid[])"
+        } else {
+            ids
+        };
         Ok(Reader {
             rows: tx
                 .prepare(&format!(
@@ -637,7 +662,7 @@ impl Reader {
                 .await?,
             dead: tx
                 .prepare(&format!(
-                    "SELECT tuple FROM ringtrail.dead_letters WHERE {ids}"
+                    "SELECT tuple FROM ringtrail.dead_letters WHERE {dead_of}"
                 ))
                 .await?,
             hasher: RowHasher::new(),
@@ -648,16 +673,23 @@ impl Reader {
     }
 
     /// Reads the orphaned dead letters (see [`Orphan`]); they are few.
-    async fn load_orphans(&mut self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
-        for row in tx
-            .query(
-                "SELECT d.batch_id, d.tuple FROM ringtrail.dead_letters d \
-                 WHERE NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.batch_id = d.batch_id) \
-                   AND NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.sealed_id = d.batch_id)",
-                &[],
-            )
-            .await?
-        {
+    async fn load_orphans(
+        &mut self,
+        tx: &Transaction<'_>,
+        sealed_dead: bool,
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut orphans = "SELECT d.batch_id, d.tuple FROM ringtrail.dead_letters d \
+             WHERE NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.batch_id = d.batch_id) \
+               AND NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.sealed_id = d.batch_id)"
+            .to_owned();
+        if sealed_dead {
+            // Those naming a sealed batch in the ledger are that batch's.
+            orphans.push_str(
+                " AND (d.sealed_id IS NULL \
+                  OR NOT EXISTS (SELECT 1 FROM ringtrail.batches b WHERE b.sealed_id = d.sealed_id))",
+            );
+        }
+        for row in tx.query(&orphans, &[]).await? {
             let tuple: &[u8] = row.try_get(1)?;
             let parsed = StoredRow::from_tuple(tuple)
                 .map(|r| ((r.id, self.hasher.stored_digest(&r)), r.ts_micros));

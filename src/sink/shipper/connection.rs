@@ -399,15 +399,17 @@ impl Session {
             None => (String::new(), error.chain()),
         };
         let id = batch.id_text();
+        // The batch as sealed, which a bisected piece's id is not.
+        let sealed = batch.chain.as_ref().map(|c| uuid_text(&c.sealed_id));
         let lines: Vec<Option<i32>> = rows.iter().map(|(l, _)| l.map(|l| l as i32)).collect();
         let tuples: Vec<&[u8]> = rows.iter().map(|(_, r)| &r.tuple[..]).collect();
         let stall = self.stall;
         let client = self.client().await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&id, &sqlstate, &message, &lines, &tuples];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&id, &sqlstate, &message, &lines, &tuples, &sealed];
         let insert = client.execute(
-            "INSERT INTO ringtrail.dead_letters (batch_id, line, sqlstate, message, tuple)
-             SELECT $1::text::uuid, line, $2, $3, tuple
+            "INSERT INTO ringtrail.dead_letters (batch_id, line, sqlstate, message, tuple, sealed_id)
+             SELECT $1::text::uuid, line, $2, $3, tuple, $6::text::uuid
              FROM unnest($4::int4[], $5::bytea[]) AS u(line, tuple)",
             &params,
         );
