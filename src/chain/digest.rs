@@ -355,13 +355,8 @@ mod tests {
             Value::Bool(true),
             Value::Str("a\0b\n\u{1}\\"),
         ];
-        let mut x = 0x853c_49e6_748f_ea9b_u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as usize
-        };
+        let mut rng = crate::uuid7::Xorshift::new(0x853c_49e6_748f_ea9b);
+        let mut next = move || rng.next_u64() as usize;
         let mut encoder = CopyEncoder::new();
         encoder.sort_fields(true);
         let (mut fast, mut slow) = (BatchDigest::new(), BatchDigest::new());

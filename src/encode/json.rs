@@ -618,13 +618,8 @@ mod tests {
             '\u{10001}',
             '\u{1f980}',
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::uuid7::Xorshift::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_u64();
         let name = |next: &mut dyn FnMut() -> u64| -> String {
             let len = next() % 4;
             (0..len)
