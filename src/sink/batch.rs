@@ -64,7 +64,7 @@ pub(crate) struct CheckpointRow {
 
 /// The checkpoint signed at shutdown over a head that no batch left to
 /// commit carries: stored on its own, after the head's batch
-/// ([`Session::store_checkpoint`](super::shipper)).
+/// (`Shipper::store_checkpoint`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HeadCheckpoint {
     pub(crate) chain_id: [u8; 16],

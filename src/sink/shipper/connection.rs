@@ -313,20 +313,20 @@ impl Session {
     }
 
     /// Stores the shutdown checkpoint `cp` on its own, if the ledger holds
-    /// its head (see [`HeadCheckpoint`]); `true` when it did.
-    pub(super) async fn store_checkpoint(&mut self, cp: &HeadCheckpoint) -> Result<bool> {
+    /// its head (see [`HeadCheckpoint`]).
+    pub(super) async fn store_checkpoint(&mut self, cp: &HeadCheckpoint) -> Result<()> {
         self.migrate_once().await?;
         let mut sql = String::with_capacity(512);
         checkpoint_sql(&mut sql, cp.chain_id, cp.seq, &cp.head, &cp.row, true);
         let stall = self.stall;
         let client = self.client().await?;
-        let stored = step(
+        step(
             stall,
             "storing the shutdown checkpoint",
             client.execute(&sql, &[]),
         )
         .await?;
-        Ok(stored == 1)
+        Ok(())
     }
 
     /// Ships `batch` unless `check_ledger` finds it committed already:
