@@ -20,7 +20,7 @@
 //! cargo test --benches                                  # 2,000 traces, once
 //! ```
 //!
-//! The server: a throwaway cluster ([`ringtrail::embedded::TempCluster`]),
+//! The server: a throwaway cluster ([`ringtrail_cluster::TempCluster`]),
 //! or, when `DATABASE_URL` is set, a fresh database on that server.
 //!
 //! [`GAPS_SQL`]: ringtrail::read::gaps::GAPS_SQL
@@ -105,7 +105,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 100_000 } else { 2_000 });
 
-    let (_cluster, url) = ringtrail::embedded::durable_database("ringtrail_audit_gaps_bench")
+    let (_cluster, url) = ringtrail_cluster::durable_database("ringtrail_audit_gaps_bench")
         .expect("a benchmark database (a throwaway cluster, or set DATABASE_URL)");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

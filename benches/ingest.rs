@@ -43,7 +43,7 @@
 //!
 //! ## The server
 //!
-//! A throwaway cluster from [`ringtrail::embedded::durable_database`],
+//! A throwaway cluster from [`ringtrail_cluster::durable_database`],
 //! with PostgreSQL's default durable settings (`fsync = on`): a durable
 //! commit costs a WAL flush. Its WAL is warmed before anything is timed
 //! (without that, the first variant measured paid for creating WAL
@@ -273,7 +273,7 @@ struct Db {
     /// CPU accounting per variant, over all its iterations.
     tallies: RefCell<BTreeMap<String, Tally>>,
     /// Last, so the server stops after the connections are gone.
-    cluster: Option<ringtrail::embedded::TempCluster>,
+    cluster: Option<ringtrail_cluster::TempCluster>,
 }
 
 async fn connect(url: &str) -> Client {
@@ -291,7 +291,7 @@ async fn connect(url: &str) -> Client {
 impl Db {
     fn start() -> Db {
         let started = Instant::now();
-        let (cluster, url) = ringtrail::embedded::durable_database("ringtrail_ingest_bench")
+        let (cluster, url) = ringtrail_cluster::durable_database("ringtrail_ingest_bench")
             .expect("a benchmark database (a throwaway cluster, or set DATABASE_URL)");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

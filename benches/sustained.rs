@@ -55,7 +55,7 @@
 //! RINGTRAIL_SUSTAINED_ROUNDS=5 cargo bench --bench sustained
 //! ```
 //!
-//! The server is a throwaway cluster ([`ringtrail::embedded::TempCluster`])
+//! The server is a throwaway cluster ([`ringtrail_cluster::TempCluster`])
 //! with PostgreSQL's default, durable settings, or a fresh database on the
 //! server at `DATABASE_URL`. Server-side `COPY` to and from a file needs a
 //! superuser (or `pg_read_server_files` and `pg_write_server_files`).
@@ -146,12 +146,12 @@ struct Db {
     /// The throwaway cluster's `server.log`, for its checkpoint lines.
     log: Option<PathBuf>,
     admin: Client,
-    _cluster: Option<ringtrail::embedded::TempCluster>,
+    _cluster: Option<ringtrail_cluster::TempCluster>,
 }
 
 impl Db {
     fn start() -> Db {
-        let (cluster, url) = ringtrail::embedded::durable_database("ringtrail_sustained_bench")
+        let (cluster, url) = ringtrail_cluster::durable_database("ringtrail_sustained_bench")
             .expect("a benchmark database (a throwaway cluster, or set DATABASE_URL)");
         let mut admin = Client::connect(&url, NoTls).expect("connect to the benchmark database");
         let data_dir: String = admin

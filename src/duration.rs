@@ -18,8 +18,7 @@
 //!
 //! [`parse_duration`] fits clap's `value_parser` as it is:
 //!
-//! ```
-//! # #[cfg(feature = "cli")] {
+//! ```ignore
 //! use std::time::Duration;
 //! use clap::Parser;
 //!
@@ -31,7 +30,6 @@
 //! let args = Args::parse_from(["prog", "--grace", "90s"]);
 //! assert_eq!(args.grace, Duration::from_secs(90));
 //! assert!(Args::try_parse_from(["prog", "--grace", "90"]).is_err());
-//! # }
 //! ```
 //!
 //! # Duration syntax

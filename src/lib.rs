@@ -9,12 +9,10 @@
 //! ```
 //! use tracing_subscriber::prelude::*;
 //!
-//! # #[cfg(not(feature = "embedded"))] fn main() {}
-//! # #[cfg(feature = "embedded")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A throwaway PostgreSQL cluster (or the server at DATABASE_URL);
 //! // in production this is your own database URL.
-//! let url = ringtrail::embedded::fresh_database()?;
+//! let url = ringtrail_cluster::fresh_database()?;
 //!
 //! let (layer, guard) = ringtrail::Builder::new()
 //!     .postgres(url.as_str())   // sink: PostgreSQL through binary COPY
@@ -87,8 +85,6 @@ mod capture;
 pub mod chain;
 mod clock;
 pub mod duration;
-#[cfg(feature = "embedded")]
-pub mod embedded;
 pub mod encode;
 pub mod error;
 mod guard;

@@ -3,7 +3,7 @@
 //! raw `event!` path writing identical rows, the guard's `abandoned`
 //! result, and the audit reserve under a flood of plain logs.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

@@ -11,7 +11,7 @@
 //! The seed is printed; rerun one with `RINGTRAIL_PROPTEST_SEED=<seed>`.
 //! `RINGTRAIL_PROPTEST_ROWS` sets the number of rows (default 3000).
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -64,67 +64,25 @@ fn count() {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// xorshift64* seeded through splitmix64.
-struct Rng(u64);
+/// The shared seeded PRNG, with this test's own distributions.
+struct Rng(ringtrail_testkit::rows::Rng);
+
+impl std::ops::Deref for Rng {
+    type Target = ringtrail_testkit::rows::Rng;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Rng {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)).max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    fn string(&mut self, max: u64) -> String {
-        let len = self.below(max + 1);
-        let mut s = String::new();
-        for _ in 0..len {
-            match self.below(100) {
-                0..=44 => s.push(char::from(0x20 + self.below(0x5f) as u8)),
-                45..=54 => s.push('\0'),
-                55..=64 => s.push(char::from(self.below(0x20) as u8)),
-                65..=79 => loop {
-                    if let Some(c) = char::from_u32(self.below(0x11_0000) as u32) {
-                        s.push(c);
-                        break;
-                    }
-                },
-                80..=89 => s.push(self.pick(&[
-                    'é',
-                    'ß',
-                    '日',
-                    '🦀',
-                    '\u{FFFD}',
-                    '\u{7f}',
-                    '\u{85}',
-                    '\u{2028}',
-                    '\u{fb33}',
-                    '\u{1F600}',
-                    '\u{FEFF}',
-                ])),
-                _ => s.push(self.pick(&['"', '\\', '\'', '{', '}', ':', ',', '[', '/', 'u'])),
-            }
-        }
-        s
+        Rng(ringtrail_testkit::rows::Rng::new(seed))
     }
 
     /// A context id: often short, sometimes long enough to be cut (with

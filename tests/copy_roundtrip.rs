@@ -2,7 +2,7 @@
 //! are encoded by hand, loaded with COPY, read back with SELECT, and every
 //! column compared.
 
-mod common;
+use ringtrail_testkit as common;
 
 use ringtrail::encode::copy::CopyEncoder;
 use ringtrail::{Field, Row, Value};

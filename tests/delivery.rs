@@ -5,13 +5,13 @@
 //! Each fault test owns its cluster (the shared one serves other tests in
 //! parallel and must stay up).
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail::embedded::{ClusterOptions, StopMode, TempCluster};
+use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use ringtrail::OverflowPolicy;
 use tracing::dispatcher;
 

@@ -9,10 +9,8 @@
 //! - The checks are shown to refuse tampered encoder output, so a pass means
 //!   something.
 
-#[path = "support/copy_decoder.rs"]
-mod copy_decoder;
-#[path = "support/fuzz_checks.rs"]
-mod fuzz_checks;
+use ringtrail_testkit::copy_decoder;
+use ringtrail_testkit::fuzz_checks;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};

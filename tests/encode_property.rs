@@ -17,11 +17,9 @@
 //! `RINGTRAIL_PROPTEST_SEED=<seed>`. `RINGTRAIL_PROPTEST_ROWS` changes the
 //! number of random rows (default 300).
 
-mod common;
-#[path = "support/copy_decoder.rs"]
-mod copy_decoder;
-#[path = "support/fuzz_checks.rs"]
-mod fuzz_checks;
+use ringtrail_testkit as common;
+use ringtrail_testkit::copy_decoder;
+use ringtrail_testkit::fuzz_checks;
 
 use futures_util::TryStreamExt;
 use ringtrail::encode::copy::CopyEncoder;
@@ -29,38 +27,25 @@ use ringtrail::encode::copy::CopyEncoder;
 use copy_decoder::{decode_logs_with, SerdeCheck, COLUMNS};
 use fuzz_checks::{check_row, sanitized, JsonbMode, OwnedRow, OwnedValue, F64_EDGES, NASTY};
 
-/// xorshift64* seeded through splitmix64.
-struct Rng(u64);
+/// The shared seeded PRNG, with this test's own distributions.
+struct Rng(ringtrail_testkit::rows::Rng);
+
+impl std::ops::Deref for Rng {
+    type Target = ringtrail_testkit::rows::Rng;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Rng {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)).max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    fn u128(&mut self) -> u128 {
-        (u128::from(self.next()) << 64) | u128::from(self.next())
+        Rng(ringtrail_testkit::rows::Rng::new(seed))
     }
 
     fn push_char(&mut self, s: &mut String) {

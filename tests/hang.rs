@@ -3,14 +3,14 @@
 //! connections stay open and nothing answers. Alone in its test binary, so
 //! that "no ringtrail thread is left" can be checked on the whole process.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail::embedded::{ClusterOptions, TempCluster};
+use ringtrail_cluster::{ClusterOptions, TempCluster};
 use ringtrail::Error;
 use tracing::dispatcher;
 

@@ -5,7 +5,7 @@
 //! a batch whose lost outcome turns out committed, an event that looks
 //! like a drop report, and a shutdown while events keep coming.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

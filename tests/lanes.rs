@@ -3,7 +3,7 @@
 //! slower than the inflow fills the spool instead of the ring dropping
 //! events, then catches up through the ledger.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::thread;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! no HTTP listener). This file installs the process-wide recorder, so it
 //! is its own test binary.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! The writer thread's steady state is checked too: it allocates per batch,
 //! never per row.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

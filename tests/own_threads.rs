@@ -5,7 +5,7 @@
 //! come back as rows (a loop that would never settle). This file is its
 //! own test binary because it sets the process-wide default subscriber.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::time::Duration;
 

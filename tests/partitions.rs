@@ -5,7 +5,7 @@
 //! migration from the plain table keeping every row, and the writer's own
 //! schedule (partitions ahead, retention, clamping).
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};

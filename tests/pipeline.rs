@@ -1,7 +1,7 @@
 //! End-to-end tests of the pipeline against a real PostgreSQL:
 //! exact contents, accounting, shutdown, and span context.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::collections::HashMap;
 use std::thread;

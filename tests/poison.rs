@@ -1,7 +1,7 @@
 //! Inputs that could poison a COPY batch. Each lands, and no other row of
 //! its batch is lost.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::fmt;
 

@@ -3,7 +3,7 @@
 //! cut text keeps its original length in `<name>.truncated_from`. Checked
 //! through the whole pipeline, against a real PostgreSQL.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::thread;
 

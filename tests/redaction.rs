@@ -3,7 +3,7 @@
 //! the spool; benign text stays exactly as it was; HMAC tokens correlate;
 //! a bad pattern fails the build.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::time::Duration;
 

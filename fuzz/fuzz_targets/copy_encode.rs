@@ -1,16 +1,13 @@
 //! Fuzz target `copy_encode`: rows built from the input bytes go through
 //! `CopyEncoder` in one or more batches; every batch must decode, with the
-//! independent decoder in `tests/support/copy_decoder.rs`, to exactly the
+//! independent decoder in `ringtrail_testkit::copy_decoder`, to exactly the
 //! rows pushed, apart from the documented sanitizing. The check logic lives
-//! in `tests/support/fuzz_checks.rs` so `cargo test` replays the corpus
+//! in `ringtrail_testkit::fuzz_checks` so `cargo test` replays the corpus
 //! through the same code (`tests/encode_fuzz_regressions.rs`).
 
 #![no_main]
 
-#[path = "../../tests/support/copy_decoder.rs"]
-mod copy_decoder;
-#[path = "../../tests/support/fuzz_checks.rs"]
-mod fuzz_checks;
+use ringtrail_testkit::fuzz_checks;
 
 use libfuzzer_sys::fuzz_target;
 

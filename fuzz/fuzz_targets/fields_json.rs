@@ -3,14 +3,11 @@
 //! JSON object that `jsonb` accepts (no `\u0000`, no bare NaN/Infinity, no
 //! raw control characters) and that holds every field, in order, with the
 //! documented mapping of NUL and non-finite floats. The check logic lives in
-//! `tests/support/fuzz_checks.rs`, shared with `cargo test`.
+//! `ringtrail_testkit::fuzz_checks`, shared with `cargo test`.
 
 #![no_main]
 
-#[path = "../../tests/support/copy_decoder.rs"]
-mod copy_decoder;
-#[path = "../../tests/support/fuzz_checks.rs"]
-mod fuzz_checks;
+use ringtrail_testkit::fuzz_checks;
 
 use libfuzzer_sys::fuzz_target;
 

@@ -62,13 +62,11 @@
 //! anyway, so a lost notification only costs latency.
 //!
 //! ```
-//! # #[cfg(not(feature = "embedded"))] fn main() {}
-//! # #[cfg(feature = "embedded")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::ops::ControlFlow;
 //! use ringtrail::read::{self, Backlog, ExportFilter, Follower};
 //!
-//! let url = ringtrail::embedded::fresh_database()?;
+//! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;

@@ -7,13 +7,11 @@
 //! [filter's docs](crate::read::filter).
 //!
 //! ```
-//! # #[cfg(not(feature = "embedded"))] fn main() {}
-//! # #[cfg(feature = "embedded")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::ops::ControlFlow;
 //! use ringtrail::read::{self, ExportFilter};
 //!
-//! let url = ringtrail::embedded::fresh_database()?;
+//! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;

@@ -22,13 +22,11 @@
 //! ingest up.
 //!
 //! ```
-//! # #[cfg(not(feature = "embedded"))] fn main() {}
-//! # #[cfg(feature = "embedded")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::{Duration, SystemTime};
 //! use ringtrail::read::{self, partitions, retention};
 //!
-//! let url = ringtrail::embedded::fresh_database()?;
+//! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
 //!     let mut client = read::connect(&url.parse()?).await?;

@@ -13,12 +13,10 @@
 //! `committed_at` in the ledger, `ringtrail.batches`.
 //!
 //! ```
-//! # #[cfg(not(feature = "embedded"))] fn main() {}
-//! # #[cfg(feature = "embedded")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ringtrail::read;
 //!
-//! let url = ringtrail::embedded::fresh_database()?;
+//! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;

@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn subcommand_errors_print_on_one_line() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no initdb");
-        let error = ringtrail::embedded::ClusterError::Io(io);
+        let error = ringtrail_cluster::ClusterError::Io(io);
         assert_eq!(
             chain(&error),
             "throwaway PostgreSQL cluster: i/o error: no initdb"

@@ -4,7 +4,7 @@
 //! rows, and signed checkpoints land in the table, the checkpoint file and
 //! the JSON-lines stream, all verifying with the key kept beside the file.
 
-mod common;
+use ringtrail_testkit as common;
 
 use std::time::Duration;
 
@@ -234,7 +234,7 @@ fn verify(url: &str, extra: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn batches_spooled_while_the_server_was_down_keep_their_place_on_the_chain() {
-    use ringtrail::embedded::{ClusterOptions, StopMode, TempCluster};
+    use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
     let pg = TempCluster::start_with(&ClusterOptions {
         fsync: false,
         settings: Vec::new(),

@@ -8,44 +8,22 @@
 //! open on purpose, so that a batch with older timestamps and an older
 //! transaction id commits after newer ones.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use ringtrail::embedded::{ClusterOptions, StopMode, TempCluster};
+use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use ringtrail::read::{micros, rfc3339_micros};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    command(args).output().expect("the ringtrail binary runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
 
 /// `ringtrail <args> --database-url url`, asserting exit 0 and an empty
 /// stderr; returns stdout.
@@ -74,21 +52,6 @@ fn messages(url: &str, args: &[&str]) -> Vec<String> {
         .iter()
         .map(|r| r["message"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// Exit code `code`, exactly one line on stderr starting `ringtrail: `
-/// and containing `needle`, nothing on stdout, no panic.
-fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("ringtrail: "), "{err:?}");
-    assert!(err.contains(needle), "{needle:?} in {err:?}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    assert_eq!(stdout(out), "");
 }
 
 /// A fresh database with the schema applied.

@@ -25,7 +25,7 @@
 //!   independent decoder in `copy_decoder.rs`, which the including crate must
 //!   declare at its root as `mod copy_decoder`.
 
-#![allow(dead_code)]
+
 
 use std::fmt::Write as _;
 

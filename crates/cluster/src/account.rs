@@ -11,12 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{ClusterError, Result};
 
-extern "C" {
-    /// POSIX `geteuid(2)`; `uid_t` is a 32-bit unsigned integer on every
-    /// Unix that Rust supports.
-    fn geteuid() -> u32;
-}
-
 /// The unprivileged account the server runs as when we are root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Account {
@@ -29,7 +23,7 @@ pub(super) struct Account {
 pub(super) fn server_account() -> Result<Option<Account>> {
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory
     // of ours.
-    let euid = unsafe { geteuid() };
+    let euid = unsafe { libc::geteuid() };
     if euid != 0 {
         return Ok(None);
     }

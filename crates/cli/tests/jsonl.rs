@@ -3,7 +3,8 @@
 //! and through a PostgreSQL outage. Lines are compared with what the real
 //! `ringtrail export` binary prints for the same rows.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
 use std::fs;
 use std::io::Read;
@@ -11,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringtrail::embedded::{ClusterOptions, StopMode, TempCluster};
+use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use ringtrail::Format;
 use serde_json::Value;
 use tracing::dispatcher;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
 
 fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -140,7 +139,7 @@ fn rotation_keeps_n_files_of_whole_lines_under_the_size_limit() {
 
 /// `ringtrail export --format f` of the whole table.
 fn export(url: &str, format: Format, service: &str) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args([
             "export",
             "--format",
@@ -345,7 +344,7 @@ fn standard_output_that_nobody_reads_does_not_stop_postgresql_ingest() {
     let url = common::database();
     // `ringtrail demo --jsonl -`: lines on stdout, the report on stderr.
     // Nobody reads stdout until the process has exited.
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args([
             "demo",
             "--database-url",

@@ -3,12 +3,13 @@
 //! COPY), so the export reads what the writer stores; a large table for
 //! the memory check is filled with `INSERT … SELECT generate_series`.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,18 +20,7 @@ use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool};
 use ringtrail::read::ExportFilter;
 use ringtrail::render::{Format, Renderer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the ringtrail binary runs")
-}
 
 /// `ringtrail export --database-url url args...`, asserting exit 0 and
 /// an empty stderr (it is not a terminal); returns stdout.
@@ -245,18 +235,6 @@ fn every_format_every_filter_and_byte_identical_to_the_renderers() {
     );
 }
 
-/// Exit code `code`, exactly one line on stderr starting `ringtrail: `
-/// and containing `needle`, nothing on stdout.
-fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("ringtrail: "), "{err:?}");
-    assert!(err.contains(needle), "{needle:?} in {err:?}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(out.stdout.is_empty());
-}
-
 #[test]
 fn mistakes_are_one_line_and_a_documented_code() {
     let url = "postgres://nobody@127.0.0.1:1/none";
@@ -339,10 +317,10 @@ fn a_large_table_exports_in_constant_memory() {
     ];
     let mut command = if gnu_time.exists() {
         let mut c = Command::new(gnu_time);
-        c.args(["-f", "%M", "-o", time_out.to_str().unwrap(), BIN]);
+        c.args(["-f", "%M", "-o", time_out.to_str().unwrap(), bin().to_str().unwrap()]);
         c
     } else {
-        Command::new(BIN)
+        Command::new(bin())
     };
     let mut child = command
         .args(args)
@@ -421,7 +399,7 @@ fn a_large_table_exports_in_constant_memory() {
     );
 
     // A reader that stops early (`| head -1`) is not an error.
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["export", "--format", "native", "--database-url", &url])
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())

@@ -2,16 +2,15 @@
 //! a real PostgreSQL. What they print (text and `--json`), what they do to
 //! the schema, and their exit codes and one-line errors.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
-
 fn run_with(args: &[&str], database_url: Option<&str>) -> Output {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .args(args)
         .env_remove("DATABASE_URL")
@@ -23,34 +22,10 @@ fn run_with(args: &[&str], database_url: Option<&str>) -> Output {
     command.output().expect("the ringtrail binary runs")
 }
 
-fn run(args: &[&str]) -> Output {
-    run_with(args, None)
-}
-
-/// Exit 0 and an empty stderr; returns stdout.
-fn success(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(err, "", "nothing on stderr");
-    String::from_utf8(out.stdout.clone()).expect("UTF-8")
-}
-
 /// Exactly one JSON document on stdout.
 fn one_document(stdout: &str) -> Value {
     assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-/// Exit code `code`, exactly one line on stderr starting `ringtrail: `
-/// and containing `needle`, nothing on stdout.
-fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("ringtrail: "), "{err:?}");
-    assert!(err.contains(needle), "{needle:?} in {err:?}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(out.stdout.is_empty());
 }
 
 fn scalar(url: &str, sql: &str) -> i64 {
@@ -60,7 +35,7 @@ fn scalar(url: &str, sql: &str) -> i64 {
 #[test]
 fn migrate_applies_the_schema_creates_partitions_and_says_so() {
     let url = common::database();
-    let text = success(&run(&["migrate", "--database-url", &url]));
+    let text = assert_success(&run(&["migrate", "--database-url", &url]));
     let lines: Vec<&str> = text.lines().collect();
     let n = ringtrail::migrate::MIGRATIONS.len();
     assert_eq!(lines.len(), n + 4 + 1, "{text}");
@@ -79,7 +54,7 @@ fn migrate_applies_the_schema_creates_partitions_and_says_so() {
         5
     );
     // Again: nothing to do, as JSON, with DATABASE_URL instead of the flag.
-    let doc = one_document(&success(&run_with(
+    let doc = one_document(&assert_success(&run_with(
         &["migrate", "--json", "--ahead", "5"],
         Some(&url),
     )));
@@ -95,14 +70,14 @@ fn migrate_applies_the_schema_creates_partitions_and_says_so() {
         .as_str()
         .unwrap()
         .ends_with("T00:00:00.000000Z"));
-    let text = success(&run(&["migrate", "--database-url", &url, "--ahead", "5"]));
+    let text = assert_success(&run(&["migrate", "--database-url", &url, "--ahead", "5"]));
     assert_eq!(text, "0 migrations applied, 0 partitions created\n");
 }
 
 #[test]
 fn retention_drops_old_partitions_logs_them_and_dry_runs() {
     let url = common::database();
-    success(&run(&["migrate", "--database-url", &url]));
+    assert_success(&run(&["migrate", "--database-url", &url]));
     let mut client = common::client(&url);
     client
         .batch_execute(
@@ -120,7 +95,7 @@ fn retention_drops_old_partitions_logs_them_and_dry_runs() {
         "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass",
     );
 
-    let doc = one_document(&success(&run(&[
+    let doc = one_document(&assert_success(&run(&[
         "retention",
         "--keep",
         "30d",
@@ -146,7 +121,7 @@ fn retention_drops_old_partitions_logs_them_and_dry_runs() {
     );
     assert_eq!(scalar(&url, "SELECT count(*) FROM ringtrail.logs"), 3);
 
-    let text = success(&run(&[
+    let text = assert_success(&run(&[
         "retention",
         "--keep",
         "30d",
@@ -193,7 +168,7 @@ fn retention_drops_old_partitions_logs_them_and_dry_runs() {
         before - 1
     );
     // Nothing left to drop.
-    let text = success(&run(&[
+    let text = assert_success(&run(&[
         "retention",
         "--keep",
         "30d",

@@ -14,7 +14,7 @@
 //! This file only parses the command line and dispatches; each subcommand
 //! lives in its own module under `src/cli/`.
 
-mod cli;
+mod commands;
 
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ struct Cli {
 enum Command {
     /// Run a realistic workload through the layer into PostgreSQL and
     /// report throughput, drops, batches and the row count.
-    Demo(cli::demo::DemoArgs),
+    Demo(commands::demo::DemoArgs),
     /// Show one trace's timeline: every row in order, the five audit
     /// points marked, and its findings at the end.
     ///
@@ -43,7 +43,7 @@ enum Command {
     /// that trace id, or the database could not be reached or queried (a
     /// malformed URL included), 2 invalid arguments. Every failure is one
     /// line on stderr.
-    Trace(cli::trace::TraceArgs),
+    Trace(commands::trace::TraceArgs),
     /// List the incomplete audit traces of a time window, with their
     /// findings.
     ///
@@ -51,7 +51,7 @@ enum Command {
     /// 1 the database could not be reached or queried (a malformed URL
     /// included), 2 invalid arguments. Every failure is one line on
     /// stderr.
-    AuditGaps(cli::audit_gaps::AuditGapsArgs),
+    AuditGaps(commands::audit_gaps::AuditGapsArgs),
     /// Write the rows of a window as JSON lines in a SIEM's schema (ECS,
     /// OCSF, OTLP or ringtrail's native JSON), ordered by time.
     ///
@@ -59,21 +59,21 @@ enum Command {
     /// 1 the output could not be written or the database could not be
     /// reached or queried (a malformed URL included), 2 invalid
     /// arguments. Every failure is one line on stderr.
-    Export(cli::export::ExportArgs),
+    Export(commands::export::ExportArgs),
     /// Apply the schema migrations and create the partitions of
     /// ringtrail.logs ahead of time; print what was done.
     ///
     /// Exit codes: 0 done, 1 runtime error (malformed database URL,
     /// unreachable database, failed statement), 2 invalid arguments.
     /// Every failure is one line on stderr.
-    Migrate(cli::migrate::MigrateArgs),
+    Migrate(commands::migrate::MigrateArgs),
     /// Drop the partitions of ringtrail.logs older than --keep, whole
     /// (never DELETE), recording each in ringtrail.retention_log.
     ///
     /// Exit codes: 0 done, 1 runtime error (malformed database URL,
     /// unreachable database, failed statement), 2 invalid arguments (a
     /// bad --keep). Every failure is one line on stderr.
-    Retention(cli::retention::RetentionArgs),
+    Retention(commands::retention::RetentionArgs),
     /// Print the rows the filters keep, oldest first, up to --limit:
     /// human lines, or --json (one object per row), or --format.
     ///
@@ -84,7 +84,7 @@ enum Command {
     /// Exit codes: 0 done, 1 the database could not be reached or queried
     /// (a malformed URL included), 2 invalid arguments. Every failure is
     /// one line on stderr.
-    Query(cli::query::QueryArgs),
+    Query(commands::query::QueryArgs),
     /// Print the last rows; with -f, follow every row as its batch
     /// commits (exactly once, whatever order writers commit in,
     /// surviving a server restart).
@@ -93,7 +93,7 @@ enum Command {
     /// there. Exit codes: 0 done, 1 the database could not be reached or
     /// queried at the start (a malformed URL included), 2 invalid
     /// arguments. Every failure is one line on stderr.
-    Tail(cli::tail::TailArgs),
+    Tail(commands::tail::TailArgs),
     /// Rows per level and per day, table and partition sizes, the
     /// ledger's last hour, dead letters, the spool's size, the oldest and
     /// newest rows; --json prints one document.
@@ -101,7 +101,7 @@ enum Command {
     /// Exit codes: 0 done, 1 the database could not be reached or queried
     /// (a malformed URL included), 2 invalid arguments. Every failure is
     /// one line on stderr.
-    Stats(cli::stats::StatsArgs),
+    Stats(commands::stats::StatsArgs),
     /// Check the tamper evidence: rows against their batch digests, the
     /// hash chain's links, the signed checkpoints.
     ///
@@ -121,31 +121,31 @@ enum Command {
     /// (the database could not be reached or queried, a malformed URL, a
     /// key or checkpoint file that cannot be read), 2 invalid arguments.
     /// Every failure is one line on stderr.
-    Verify(cli::verify::VerifyArgs),
+    Verify(commands::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return cli::parse_failed(e),
+        Err(e) => return commands::parse_failed(e),
     };
     let result = match cli.command {
-        Command::Demo(args) => cli::demo::run(args),
-        Command::Trace(args) => cli::trace::run(args),
-        Command::AuditGaps(args) => cli::audit_gaps::run(args),
-        Command::Export(args) => cli::export::run(args),
-        Command::Migrate(args) => cli::migrate::run(args),
-        Command::Retention(args) => cli::retention::run(args),
-        Command::Query(args) => cli::query::run(args),
-        Command::Tail(args) => cli::tail::run(args),
-        Command::Stats(args) => cli::stats::run(args),
-        Command::Verify(args) => cli::verify::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Trace(args) => commands::trace::run(args),
+        Command::AuditGaps(args) => commands::audit_gaps::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
+        Command::Retention(args) => commands::retention::run(args),
+        Command::Query(args) => commands::query::run(args),
+        Command::Tail(args) => commands::tail::run(args),
+        Command::Stats(args) => commands::stats::run(args),
+        Command::Verify(args) => commands::verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            cli::report_error(&*e);
-            cli::exit_code(&*e)
+            commands::report_error(&*e);
+            commands::exit_code(&*e)
         }
     }
 }

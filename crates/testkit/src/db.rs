@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests: a fresh real PostgreSQL
 //! database per test, a pipeline on it, and a synchronous client.
 
-#![allow(dead_code)]
 
-pub mod cutter;
+
+
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +18,7 @@ use tracing_subscriber::prelude::*;
 /// A brand-new database on the throwaway cluster (or on DATABASE_URL's
 /// server), already migrated.
 pub fn database() -> String {
-    ringtrail::embedded::fresh_database().expect("a test database")
+    ringtrail_cluster::fresh_database().expect("a test database")
 }
 
 /// A brand-new database with ringtrail's schema applied, for tests that

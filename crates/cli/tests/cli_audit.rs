@@ -4,9 +4,10 @@
 //! the other fields in `fields`), so these tests depend on the read side
 //! only.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -14,7 +15,6 @@ use serde_json::{json, Value};
 use ringtrail::audit::Point;
 use ringtrail::read::{micros, rfc3339_micros};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// A fresh migrated database and a client that inserts rows into it.
@@ -142,42 +142,10 @@ impl Db {
     }
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("the ringtrail binary runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
 /// Exit code 0 and nothing on stderr.
 fn assert_ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(out));
     assert_eq!(stderr(out), "");
-}
-
-/// Exit code `code`, exactly one line on stderr starting `ringtrail: `,
-/// nothing on stdout, no panic.
-fn assert_one_line_failure(out: &Output, code: i32) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("ringtrail: "), "{err:?}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    assert_eq!(stdout(out), "");
-    err.trim_end().to_owned()
 }
 
 fn codes(findings: &Value) -> Vec<&str> {
@@ -371,7 +339,7 @@ fn an_unknown_trace_exits_1_with_one_line() {
             args.push("--json");
         }
         let out = db.run(&args);
-        let err = assert_one_line_failure(&out, 1);
+        let err = assert_one_line_failure(&out, 1, "");
         assert_eq!(err, r#"ringtrail: no trace "no-such-trace""#);
     }
 }
@@ -618,7 +586,7 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         let mut all = args.to_vec();
         all.extend(url);
         let out = run(&all);
-        let err = assert_one_line_failure(&out, code);
+        let err = assert_one_line_failure(&out, code, "");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
     // A URL that does not parse; the URL (maybe a password) is not echoed.
@@ -628,7 +596,7 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         "--database-url",
         "postgres://u:secret@h:notaport/db",
     ]);
-    let err = assert_one_line_failure(&out, 1);
+    let err = assert_one_line_failure(&out, 1, "");
     assert!(err.contains("invalid --database-url"), "{err}");
     assert!(!err.contains("secret"), "{err}");
     // No database URL at all, an unknown flag, an unknown subcommand:
@@ -638,7 +606,7 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         (&["trace", "t", "--bogus"][..], "--bogus"),
         (&["frobnicate"][..], "frobnicate"),
     ] {
-        let err = assert_one_line_failure(&run(args), 2);
+        let err = assert_one_line_failure(&run(args), 2, "");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }

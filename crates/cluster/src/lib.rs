@@ -1,5 +1,5 @@
 //! A self-starting, throwaway PostgreSQL cluster for tests, benchmarks and the
-//! CLI's embedded mode.
+//! `ringtrail` CLI.
 //!
 //! ringtrail is only useful against a real PostgreSQL, so its tests must not
 //! depend on someone having set one up. This module finds the PostgreSQL
@@ -21,7 +21,7 @@
 //!   creates its databases on that server instead and nothing is started.
 //!
 //! ```no_run
-//! use ringtrail::embedded::{fresh_database, StopMode, TempCluster};
+//! use ringtrail_cluster::{fresh_database, StopMode, TempCluster};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A private server: stopped and deleted when `cluster` goes out of scope.
@@ -63,13 +63,12 @@
 //!
 //! # Errors and availability
 //!
-//! Every fallible call returns this module's own [`ClusterError`], not
-//! [`crate::Error`]. The module exists only with the `embedded` cargo feature
-//! (on by default through `cli`) and only on Unix; a library built with
-//! `default-features = false` contains none of it.
+//! Every fallible call returns this crate's own [`ClusterError`]. The crate
+//! works only on Unix; the `ringtrail` library does not depend on it (its
+//! tests, benches and the `ringtrail` binary do).
 
 #[cfg(not(unix))]
-compile_error!("ringtrail's `embedded` feature (the throwaway PostgreSQL cluster) needs a Unix");
+compile_error!("ringtrail-cluster (a PostgreSQL cluster started from the local server binaries) needs a Unix");
 
 mod account;
 mod bindir;

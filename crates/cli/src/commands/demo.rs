@@ -33,7 +33,7 @@ use tracing_subscriber::prelude::*;
 
 use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool, Trace};
 use ringtrail::duration::parse_duration;
-use ringtrail::embedded::TempCluster;
+use ringtrail_cluster::TempCluster;
 
 use super::CliResult;
 

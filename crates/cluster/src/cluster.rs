@@ -1,7 +1,6 @@
 //! [`TempCluster`]: an owned or process-wide throwaway cluster, its
 //! settings, and its lifecycle (start, stop, start again, teardown).
 
-use std::ffi::c_int;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -16,11 +15,6 @@ use super::pg_ctl::{base_options, describe_failure, PG_CTL_TIMEOUT_SECS};
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes on
 /// Linux, including the terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
-
-extern "C" {
-    /// C `atexit(3)`: runs `cb` when the process exits normally.
-    fn atexit(cb: extern "C" fn()) -> c_int;
-}
 
 /// How `pg_ctl stop` shuts the server down (its `-m` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,7 +185,7 @@ impl TempCluster {
             // only at exit, long after this closure has stored the cluster
             // in SHARED. If the registration fails (non-zero), the watchdog
             // still cleans up after the process is gone.
-            let _ = unsafe { atexit(cleanup_shared_at_exit) };
+            let _ = unsafe { libc::atexit(cleanup_shared_at_exit) };
             Ok(cluster)
         });
         slot.as_ref()
@@ -336,7 +330,7 @@ impl Drop for TempCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::database::{scalar, simple_query};
+    use crate::database::{scalar, simple_query};
     use std::net::{TcpListener, TcpStream};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::time::Instant;

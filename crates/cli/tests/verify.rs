@@ -13,11 +13,12 @@
 //! TEMPLATE`) and must exit 3 with its finding code; the untouched
 //! database verifies clean, also after retention dropped a partition.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,18 +31,8 @@ use ringtrail::encode::copy::{copy_statement, tuples, CopyEncoder};
 use ringtrail::{Field, Row, Value};
 use serde_json::Value as Json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
 const CHAIN: ChainId = ChainId([0x0c; 16]);
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null());
-    cmd
-}
 
 fn verify(url: &str, extra: &[&str]) -> Output {
     let mut args = vec!["verify", "--database-url", url];
@@ -608,18 +599,6 @@ fn a_chain_verifies_clean_after_retention() {
     let _ = std::fs::remove_dir_all(&c.dir);
 }
 
-fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(
-        err.starts_with("ringtrail: ") && err.contains(needle),
-        "{needle:?} in {err:?}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(text(&out.stdout), "");
-}
-
 #[test]
 fn mistakes_are_one_line_with_their_exit_code() {
     let dir =
@@ -775,7 +754,7 @@ fn speed_on_a_million_rows() {
             .unwrap();
     }
     drop(db);
-    let bin = std::env::var("RINGTRAIL_BIN").unwrap_or_else(|_| BIN.to_owned());
+    let bin = std::env::var("RINGTRAIL_BIN").unwrap_or_else(|_| bin().to_string_lossy().into_owned());
     let started = std::time::Instant::now();
     let out = Command::new("/usr/bin/time")
         .args([

@@ -1,8 +1,7 @@
-//! The embedded cluster's own error type.
+//! The cluster's own error type.
 //!
-//! It is separate from [`crate::Error`] because the throwaway cluster is a
-//! testing aid behind the `embedded` feature, not part of the logging
-//! pipeline: a library user who turns the feature off never sees it.
+//! It is separate from `ringtrail::Error` because a cluster is not part of
+//! the logging pipeline: it is a test, demo and local-store aid.
 
 use std::fmt;
 use std::sync::Arc;

@@ -2,14 +2,13 @@
 //! checks its own row count (it fails when the table does not hold what
 //! the writer says it wrote); these tests check its report and knobs.
 
-mod common;
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
 
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringtrail");
-
 fn demo(args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .arg("demo")
         .args(args)
         .env_remove("DATABASE_URL")
