@@ -114,7 +114,7 @@ fn main() {
     rt.block_on(async {
         let config: tokio_postgres::Config = url.parse().expect("the database URL");
         let mut client = read::connect(&config).await.expect("connect");
-        ringtrail::migrate::apply(&mut client).await.expect("migrations");
+        ringtrail::schema::apply(&mut client).await.expect("migrations");
 
         let begin = Instant::now();
         client

@@ -1,7 +1,7 @@
 //! # `ingest`: end-to-end rows per second into PostgreSQL
 //!
 //! Every variant loads the same rows into the same table
-//! (`ringtrail.logs`, created by [`ringtrail::migrate::apply`]) on the same
+//! (`ringtrail.logs`, created by [`ringtrail::schema::apply`]) on the same
 //! server, in the same run, in one criterion group, `ingest`, with
 //! `Throughput::Elements(rows)`, so criterion reports rows per second.
 //!
@@ -298,7 +298,7 @@ impl Db {
             .build()
             .expect("a tokio runtime");
         let mut admin = rt.block_on(connect(&url));
-        rt.block_on(ringtrail::migrate::apply(&mut admin))
+        rt.block_on(ringtrail::schema::apply(&mut admin))
             .expect("apply ringtrail's migrations");
         let tables: Vec<String> = rt
             .block_on(admin.query(

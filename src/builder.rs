@@ -338,7 +338,7 @@ impl Builder {
     /// one hour to 366 days, a whole number of seconds). Partitions are
     /// aligned on multiples of the width since the Unix epoch, so a daily
     /// one runs from 00:00 UTC to 00:00 UTC. See
-    /// [`read::partitions`](crate::read::partitions).
+    /// [`read::partitions`](crate::schema::partitions).
     pub fn partition_width(mut self, width: Duration) -> Builder {
         self.postgres.partitions.width = width;
         self
@@ -362,7 +362,7 @@ impl Builder {
     /// `ringtrail.retention_log` with `dropped_by` = `ringtrail writer`.
     /// Runs with the partition upkeep (see
     /// [`partitions_ahead`](Builder::partitions_ahead)). Default: off,
-    /// nothing is ever dropped. See [`read::retention`](crate::read::retention).
+    /// nothing is ever dropped. See [`read::retention`](crate::schema::retention).
     pub fn retention(mut self, keep: Duration) -> Builder {
         self.postgres.partitions.retention = Some(keep);
         self
@@ -580,7 +580,7 @@ impl Builder {
                 return bad("retention must be positive and at most 100 years");
             }
         }
-        crate::read::partitions::check(pg.partitions.width, pg.partitions.ahead)?;
+        crate::schema::partitions::check(pg.partitions.width, pg.partitions.ahead)?;
         for policy in ring.overflow {
             if let OverflowPolicy::Block { timeout } = policy {
                 durations.push(("the Block overflow timeout", timeout));

@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::ring::Ring;
+use crate::thread::OwnThread;
 use crate::writer::Control;
 use crate::{Error, Result, Stats};
 
@@ -129,7 +130,7 @@ pub(crate) fn install_panic_flush(ring: Weak<Ring>, control: Weak<Control>, time
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // The writer cannot wait for itself.
-        let on_writer = std::thread::current().name() == Some("ringtrail-writer");
+        let on_writer = OwnThread::Writer.is_current();
         if let (false, Some(ring), Some(control)) = (on_writer, ring.upgrade(), control.upgrade()) {
             if let Err(e) = flush(&ring, &control, Some(Instant::now() + timeout)) {
                 eprintln!("ringtrail: flush on panic: {e}");

@@ -74,7 +74,7 @@
 //! follower, statistics, partitions, retention and `verify`.
 //!
 //! Tables: `ringtrail.logs`, `ringtrail.batches` (the batch ledger) and
-//! `ringtrail.dead_letters`, created by [`migrate`]. See `ARCHITECTURE.md`
+//! `ringtrail.dead_letters`, created by [`schema::apply`]. See `ARCHITECTURE.md`
 //! for the invariants and `README.md` for the delivery guarantees.
 
 #![warn(missing_docs)]
@@ -83,32 +83,35 @@ pub mod audit;
 mod builder;
 mod capture;
 pub mod chain;
-mod clock;
-pub mod duration;
+pub mod contract;
+mod counters;
 pub mod encode;
 pub mod error;
 mod guard;
+mod ids;
 mod level;
 #[cfg(feature = "metrics")]
 pub mod metrics;
-pub mod migrate;
 pub mod read;
 pub mod redact;
 pub mod render;
 mod ring;
 pub mod row;
+pub mod schema;
 mod sink;
 mod stats;
 mod text;
-mod uuid7;
+mod thread;
+pub mod time;
 mod writer;
 
 pub use builder::Builder;
 pub use capture::Layer;
+pub use contract::DROPPED_TARGET;
 pub use error::{Error, Fate, Result};
 pub use guard::Guard;
 pub use render::Format;
 pub use ring::OverflowPolicy;
 pub use row::{Field, Row, Value};
-pub use stats::{JsonlStats, Stats};
-pub use writer::DROPPED_TARGET;
+pub use sink::JsonlStats;
+pub use stats::Stats;

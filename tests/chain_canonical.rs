@@ -295,7 +295,7 @@ async fn stored_rows_digest_like_the_rows_the_writer_sent() {
 
     let url = common::database();
     let mut client = common::connect(&url).await;
-    ringtrail::migrate::apply(&mut client).await.unwrap();
+    ringtrail::schema::apply(&mut client).await.unwrap();
 
     let owned: Vec<OwnedRow> = (0..total).map(|n| owned_row(&mut rng, n)).collect();
     let fields: Vec<Vec<Field<'_>>> = owned.iter().map(fields_of).collect();

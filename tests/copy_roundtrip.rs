@@ -18,7 +18,7 @@ fn uuid(n: u8) -> [u8; 16] {
 async fn every_column_survives_the_round_trip() {
     let url = common::database();
     let mut client = common::connect(&url).await;
-    ringtrail::migrate::apply(&mut client).await.unwrap();
+    ringtrail::schema::apply(&mut client).await.unwrap();
 
     let fields_a = [
         Field {

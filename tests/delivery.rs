@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use ringtrail::OverflowPolicy;
+use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use tracing::dispatcher;
 
 fn cluster() -> TempCluster {

@@ -252,7 +252,7 @@ async fn random_rows_survive_postgres() {
 
     let url = common::database();
     let mut client = common::connect(&url).await;
-    ringtrail::migrate::apply(&mut client).await.unwrap();
+    ringtrail::schema::apply(&mut client).await.unwrap();
 
     // Random batch sizes through one reused encoder, like the writer.
     let mut encoder = CopyEncoder::new();

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail_cluster::{ClusterOptions, TempCluster};
 use ringtrail::Error;
+use ringtrail_cluster::{ClusterOptions, TempCluster};
 use tracing::dispatcher;
 
 /// Every process of the cluster: the postmaster (first line of

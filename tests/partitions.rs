@@ -11,8 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use ringtrail::encode::CopyEncoder;
-use ringtrail::read::partitions::{self, partition_name};
-use ringtrail::read::{micros, retention};
+use ringtrail::schema::partitions::{self, partition_name};
+use ringtrail::schema::retention;
+use ringtrail::time::micros;
 use ringtrail::{Field, Row, Value};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -28,7 +29,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A migrated database and a tokio-postgres client on it.
 async fn migrated(url: &str) -> tokio_postgres::Client {
     let mut client = common::connect(url).await;
-    ringtrail::migrate::apply(&mut client).await.unwrap();
+    ringtrail::schema::apply(&mut client).await.unwrap();
     client
 }
 
@@ -250,8 +251,8 @@ fn the_default_partition_trap_is_handled_by_moving_the_rows() {
         let name = partition_name(later);
         let plain = format!(
             "CREATE TABLE {name} PARTITION OF ringtrail.logs FOR VALUES FROM ('{}') TO ('{}')",
-            ringtrail::read::rfc3339_micros(later),
-            ringtrail::read::rfc3339_micros(later + DAY_MICROS)
+            ringtrail::time::rfc3339_micros(later),
+            ringtrail::time::rfc3339_micros(later + DAY_MICROS)
         );
         let refused = client.batch_execute(&plain).await.unwrap_err();
         assert_eq!(
@@ -435,7 +436,7 @@ async fn plain_table_database(url: &str) -> tokio_postgres::Client {
         )
         .await
         .unwrap();
-    for m in &ringtrail::migrate::MIGRATIONS[..4] {
+    for m in &ringtrail::schema::MIGRATIONS[..4] {
         client.batch_execute(m.sql).await.unwrap();
         client
             .execute(
@@ -445,7 +446,7 @@ async fn plain_table_database(url: &str) -> tokio_postgres::Client {
             .await
             .unwrap();
     }
-    assert_eq!(ringtrail::migrate::MIGRATIONS[3].version, "0004_redaction");
+    assert_eq!(ringtrail::schema::MIGRATIONS[3].version, "0004_redaction");
     client
 }
 
@@ -481,10 +482,10 @@ fn migrating_the_plain_table_keeps_every_row() {
         let (count, sum): (i64, String) = (before.get(0), before.get(1));
         assert_eq!(count, 5004);
 
-        let applied = ringtrail::migrate::apply(&mut client).await.unwrap();
+        let applied = ringtrail::schema::apply(&mut client).await.unwrap();
         // 0005 converts the table; the later migrations apply after it.
         assert_eq!(applied[0], "0005_partitions");
-        assert_eq!(applied.len(), ringtrail::migrate::MIGRATIONS.len() - 4);
+        assert_eq!(applied.len(), ringtrail::schema::MIGRATIONS.len() - 4);
         let after = client.query_one(digest, &[]).await.unwrap();
         assert_eq!((after.get::<_, i64>(0), after.get::<_, String>(1)), (count, sum.clone()));
 

@@ -451,7 +451,7 @@ fn migrations_are_idempotent_under_concurrent_starts() {
         .query_one("SELECT count(*) FROM ringtrail.schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(applied as usize, ringtrail::migrate::MIGRATIONS.len());
+    assert_eq!(applied as usize, ringtrail::schema::MIGRATIONS.len());
     let level: String = common::client(&url)
         .query_one("SELECT ringtrail.level_name(13::smallint)", &[])
         .unwrap()

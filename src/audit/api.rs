@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::contract::{field as f, Decision, Outcome, Point, Status, POINT_FIELD, TARGET};
-use crate::uuid7::Xorshift;
+use crate::ids::Xorshift;
 
 /// Emits one audit event: `info` at INFO; `warn_if(cond)` at WARN when
 /// `cond` holds, else at INFO (two call sites, because a `tracing` call

@@ -20,24 +20,4 @@ pub(crate) mod record;
 
 pub use layer::Layer;
 
-use std::cell::Cell;
-
-thread_local! {
-    /// Set on ringtrail's own threads (writer, shippers, JSON-lines output).
-    static OWN_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the calling thread as one of ringtrail's own: the layer ignores
-/// its events. Without this, an application that bridges `log` records
-/// into `tracing` (`tracing_subscriber`'s `init()` does) would feed the
-/// database driver's own trace logs, made while shipping a batch, back
-/// into the ring: a loop that never settles.
-pub(crate) fn mark_own_thread() {
-    OWN_THREAD.with(|own| own.set(true));
-}
-
-/// Whether the calling thread is one of ringtrail's own.
-#[inline]
-pub(crate) fn on_own_thread() -> bool {
-    OWN_THREAD.with(Cell::get)
-}
+pub(crate) use crate::thread::on_own_thread;

@@ -120,7 +120,7 @@ impl Checkpoint {
             self.origin(),
             self.seq,
             B64.encode(self.head),
-            crate::read::rfc3339_micros(self.time_micros)
+            crate::time::rfc3339_micros(self.time_micros)
         )
     }
 
@@ -174,13 +174,13 @@ impl Checkpoint {
         let time = next("no time line")?
             .strip_prefix("time ")
             .ok_or(Malformed("the fourth line is not `time …`"))?;
-        let time = crate::duration::parse_rfc3339(time)
+        let time = crate::time::parse_rfc3339(time)
             .map_err(|_| Malformed("the time is not an RFC 3339 instant"))?;
         Ok(Checkpoint {
             chain,
             seq,
             head,
-            time_micros: crate::read::micros(time),
+            time_micros: crate::time::micros(time),
         })
     }
 }

@@ -355,7 +355,7 @@ mod tests {
             Value::Bool(true),
             Value::Str("a\0b\n\u{1}\\"),
         ];
-        let mut rng = crate::uuid7::Xorshift::new(0x853c_49e6_748f_ea9b);
+        let mut rng = crate::ids::Xorshift::new(0x853c_49e6_748f_ea9b);
         let mut next = move || rng.next_u64() as usize;
         let mut encoder = CopyEncoder::new();
         encoder.sort_fields(true);

@@ -488,7 +488,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "ringtrail-key-{}-{name}-{}",
             std::process::id(),
-            crate::clock::unix_nanos_now()
+            crate::time::clock::unix_nanos_now()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         dir

@@ -618,7 +618,7 @@ mod tests {
             '\u{10001}',
             '\u{1f980}',
         ];
-        let mut rng = crate::uuid7::Xorshift::new(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::ids::Xorshift::new(0x9e37_79b9_7f4a_7c15);
         let mut next = move || rng.next_u64();
         let name = |next: &mut dyn FnMut() -> u64| -> String {
             let len = next() % 4;

@@ -67,7 +67,7 @@
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;
 //!     let mut client = read::connect(&config).await?;
-//!     ringtrail::migrate::apply(&mut client).await?;
+//!     ringtrail::schema::apply(&mut client).await?;
 //!     client.batch_execute(r#"
 //!         INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, trace_id, truncated)
 //!         VALUES (now(), gen_random_uuid(), 17, 'my_app', 'boom', '{"attempt": 3, "ok": false}', 't-1', false),
@@ -232,7 +232,7 @@ fn to_row<'a>(row: &'a tokio_postgres::Row, fields: &'a [Field<'a>]) -> Row<'a> 
     let line: Option<i32> = row.get(14);
     let redacted: i16 = row.get(17);
     Row {
-        ts_unix_nanos: super::micros(ts).saturating_mul(1_000),
+        ts_unix_nanos: crate::time::micros(ts).saturating_mul(1_000),
         id: id.try_into().unwrap_or([0; 16]),
         level: row.get(2),
         target: row.get(3),

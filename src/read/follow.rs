@@ -71,7 +71,7 @@
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;
 //!     let (mut client, _wake) = read::follow::connect_listening(&config).await?;
-//!     ringtrail::migrate::apply(&mut client).await?;
+//!     ringtrail::schema::apply(&mut client).await?;
 //!     // A batch as the shipper commits one: rows, then the ledger row.
 //!     let batch = "BEGIN;
 //!         INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated)

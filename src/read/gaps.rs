@@ -94,8 +94,8 @@ impl Gap {
             "trace_id": self.trace_id,
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
             "points": self.points,
-            "first_ts": super::rfc3339_micros(self.first_ts_micros),
-            "last_ts": super::rfc3339_micros(self.last_ts_micros),
+            "first_ts": crate::time::rfc3339_micros(self.first_ts_micros),
+            "last_ts": crate::time::rfc3339_micros(self.last_ts_micros),
         })
     }
 }
@@ -156,7 +156,7 @@ pub async fn each_gap(
         .query_raw(GAPS_SQL, params.iter().map(|p| *p as &dyn ToSql))
         .await?;
     pin_mut!(stream);
-    let now = super::micros(now);
+    let now = crate::time::micros(now);
     let mut scan = Scan::default();
     // One trace's rows at a time; the PointRows borrow from them.
     let mut rows: Vec<tokio_postgres::Row> = Vec::new();
@@ -199,7 +199,7 @@ fn point_row(row: &tokio_postgres::Row) -> PointRow<'_> {
     let ts: SystemTime = row.get(1);
     let (decision, tool, call, outcome) = (row.get(4), row.get(5), row.get(6), row.get(7));
     PointRow::from_fields(
-        super::micros(ts),
+        crate::time::micros(ts),
         row.get(2),
         row.get(3),
         |name| match name {

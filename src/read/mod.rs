@@ -58,7 +58,7 @@
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;
 //!     let mut client = read::connect(&config).await?;
-//!     ringtrail::migrate::apply(&mut client).await?;
+//!     ringtrail::schema::apply(&mut client).await?;
 //!     // A trace that ran a tool nobody allowed (rows as the writer stores them).
 //!     client.batch_execute(r#"
 //!         INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, trace_id, user_id, truncated, kind)
@@ -93,14 +93,12 @@ pub mod export;
 pub mod filter;
 pub mod follow;
 pub mod gaps;
-pub mod partitions;
 pub mod query;
-pub mod retention;
 pub mod stats;
 pub mod trace;
 pub mod verify;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use export::{export, level_from_name, ExportFilter, Exported};
 pub use follow::{Backlog, Cursor, CursorError, Follower, Polled};
@@ -136,30 +134,6 @@ pub async fn connect(config: &tokio_postgres::Config) -> crate::Result<tokio_pos
     Ok(client)
 }
 
-/// Microseconds since the Unix epoch (negative before it), saturating.
-pub fn micros(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |m| -m),
-    }
-}
-
-/// The instant `micros` microseconds after (or before) the Unix epoch.
-pub fn from_micros(micros: i64) -> SystemTime {
-    let d = Duration::from_micros(micros.unsigned_abs());
-    if micros >= 0 {
-        UNIX_EPOCH + d
-    } else {
-        UNIX_EPOCH - d
-    }
-}
-
-/// Microseconds since the epoch as RFC 3339 UTC, e.g.
-/// `2026-12-01T10:00:00.250000Z`.
-pub fn rfc3339_micros(micros: i64) -> String {
-    crate::text::rfc3339(micros.saturating_mul(1_000))
-}
-
 /// The name `tracing` gives a severity number of the `level` column
 /// (`"INFO"` for 9 to 12, and so on), derived from
 /// [`row::severity_number`](crate::row::severity_number) like the SQL
@@ -180,17 +154,6 @@ pub fn level_name(severity: i16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn micros_round_trip() {
-        for m in [0, 1, -1, 1_764_466_647_123_456, -62_135_596_800_000_000] {
-            assert_eq!(micros(from_micros(m)), m);
-        }
-        assert_eq!(
-            rfc3339_micros(1_764_466_647_123_456),
-            "2025-11-30T01:37:27.123456Z"
-        );
-    }
 
     #[test]
     fn level_names_follow_the_severity_numbers() {

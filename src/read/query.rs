@@ -16,7 +16,7 @@
 //! rt.block_on(async {
 //!     let config: tokio_postgres::Config = url.parse()?;
 //!     let mut client = read::connect(&config).await?;
-//!     ringtrail::migrate::apply(&mut client).await?;
+//!     ringtrail::schema::apply(&mut client).await?;
 //!     client.batch_execute(r#"
 //!         INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, truncated)
 //!         SELECT now() + n * interval '1 ms', gen_random_uuid(), 9, 'my_app::db',

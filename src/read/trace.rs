@@ -31,7 +31,7 @@ pub const PLAIN_ROW_MARGIN: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceRow {
     /// Event time, microseconds since the Unix epoch
-    /// ([`rfc3339_micros`](super::rfc3339_micros) shows it).
+    /// ([`rfc3339_micros`](crate::time::rfc3339_micros) shows it).
     pub ts_micros: i64,
     /// The row id (UUID text).
     pub id: String,
@@ -58,7 +58,7 @@ pub struct TraceRow {
 impl TraceRow {
     /// `ts` as RFC 3339 UTC with microseconds.
     pub fn ts(&self) -> String {
-        super::rfc3339_micros(self.ts_micros)
+        crate::time::rfc3339_micros(self.ts_micros)
     }
 
     /// The level's name: `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
@@ -176,7 +176,7 @@ fn decode(row: &tokio_postgres::Row) -> TraceRow {
         .filter_map(|(i, key)| row.get::<_, Option<String>>(7 + i).map(|v| (*key, v)))
         .collect();
     TraceRow {
-        ts_micros: super::micros(ts),
+        ts_micros: crate::time::micros(ts),
         id: row.get(1),
         point,
         level: row.get(3),
@@ -249,7 +249,7 @@ pub async fn trace(
     }
     let findings = {
         let point_rows: Vec<PointRow<'_>> = rows.iter().map(TraceRow::point_row).collect();
-        check(&point_rows, super::micros(now), grace)
+        check(&point_rows, crate::time::micros(now), grace)
     };
     Ok(Some(TraceReport {
         trace_id: trace_id.to_owned(),

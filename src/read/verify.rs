@@ -220,7 +220,7 @@ pub async fn verify(
         .try_get(0)?;
     let since = options
         .since
-        .map(|t| super::micros(t) - PG_EPOCH_UNIX_MICROS);
+        .map(|t| crate::time::micros(t) - PG_EPOCH_UNIX_MICROS);
     // A batch ending before this has its rows skipped.
     let skip_before = match (retention, since) {
         (Some(r), Some(s)) => Some(r.0.max(s)),

@@ -4,7 +4,7 @@
 //! panics.
 
 use super::{Redaction, Redactor};
-use crate::uuid7::Xorshift;
+use crate::ids::Xorshift;
 
 fn redactor() -> Redactor {
     Redaction::new().compile().expect("defaults compile")

@@ -67,7 +67,8 @@
 
 use crate::audit::Point;
 use crate::row::{Row, Value, CONTEXT_KEYS, CONTEXT_MAX_LEN};
-use crate::text::{rfc3339, uuid_text};
+use crate::text::uuid_text;
+use crate::time::rfc3339;
 
 use super::audit::{self, Verdict};
 use super::line::{write_as_str, Line};

@@ -26,7 +26,8 @@
 
 use crate::encode::json::write_fields;
 use crate::row::{Row, CONTEXT_KEYS};
-use crate::text::{rfc3339, uuid_text};
+use crate::text::uuid_text;
+use crate::time::rfc3339;
 
 use super::audit;
 use super::line::Line;

@@ -15,8 +15,8 @@ use super::ocsf::{
 };
 use super::{Format, Renderer, ECS_VERSION};
 use crate::audit::contract::field;
+use crate::ids::Xorshift;
 use crate::row::{Field, Row, Value, CONTEXT_LEN};
-use crate::uuid7::Xorshift;
 
 // ---------------------------------------------------------------------
 // Reading the output back

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use tracing::{Level, Metadata};
 
-use crate::clock::Clock;
+use crate::time::clock::Clock;
 
 /// The shared half of the pipeline that the hot path touches: the slot pool,
 /// the doorbell, the overflow policies and the drop counters.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::encode::copy::{put_trailer, tuples, HEADER_LEN, SIGNATURE, TRAILER_LEN};
+use crate::ids::derive_id;
 use crate::text::uuid_text;
-use crate::uuid7::derive_id;
 
 /// A complete COPY stream (header, tuples, trailer) with its identity.
 #[derive(Debug, Clone)]

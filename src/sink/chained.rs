@@ -24,9 +24,9 @@ use crate::chain::checkpoint::Checkpoint;
 use crate::chain::digest::BatchDigest;
 use crate::chain::key::{SigningKey, DEFAULT_KEY_NAME};
 use crate::chain::link::{BatchMeta, Chain, ChainId};
-use crate::clock::unix_nanos_now;
 use crate::encode::CopyEncoder;
-use crate::uuid7::Uuid7;
+use crate::ids::Uuid7;
+use crate::time::clock::unix_nanos_now;
 use crate::{Error, Result, Row};
 
 /// What the builder fills in for the chain.

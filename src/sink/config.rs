@@ -37,8 +37,8 @@ impl PartitionConfig {
 impl Default for PartitionConfig {
     fn default() -> Self {
         PartitionConfig {
-            width: crate::read::partitions::DEFAULT_WIDTH,
-            ahead: crate::read::partitions::DEFAULT_AHEAD,
+            width: crate::schema::partitions::DEFAULT_WIDTH,
+            ahead: crate::schema::partitions::DEFAULT_AHEAD,
             retention: None,
         }
     }

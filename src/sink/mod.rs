@@ -31,6 +31,7 @@ mod cutoff;
 mod fanout;
 pub(crate) mod jsonl;
 mod null;
+mod outcome;
 mod postgres;
 mod retry;
 mod shipper;
@@ -39,14 +40,15 @@ mod spool;
 pub(crate) use chained::ChainConfig;
 pub(crate) use config::{PartitionConfig, PostgresConfig};
 pub(crate) use cutoff::Cutoff;
+pub use jsonl::JsonlStats;
 pub(crate) use jsonl::{JsonlConfig, JsonlCounters};
 pub(crate) use null::NullSink;
+pub(crate) use outcome::{BatchFailure, Outcome, OutcomeTotals, Wait};
 pub(crate) use postgres::PostgresSink;
 
 use std::sync::Arc;
 
-use crate::writer::Control;
-use crate::{Error, Fate, Row};
+use crate::Row;
 use fanout::Fanout;
 use jsonl::JsonlSink;
 
@@ -67,11 +69,14 @@ pub(crate) enum Destination {
 
 impl Destination {
     /// Connects the sink (and starts its threads: PostgreSQL's shippers,
-    /// the JSON-lines output, which obey the control's cutoff). Runs on
+    /// the JSON-lines output, which obey the shutdown `cutoff`). Runs on
     /// the writer thread, which then owns the sink.
-    pub(crate) fn connect(&self, control: &Control) -> crate::Result<Box<dyn Sink>> {
-        let cutoff = control.cutoff.clone();
-        let jsonl = |config| JsonlSink::open(config, control.jsonl.clone(), cutoff.clone());
+    pub(crate) fn connect(
+        &self,
+        cutoff: &Arc<Cutoff>,
+        counters: &Arc<JsonlCounters>,
+    ) -> crate::Result<Box<dyn Sink>> {
+        let jsonl = |config| JsonlSink::open(config, counters.clone(), cutoff.clone());
         Ok(match self {
             Destination::Postgres(config) => {
                 Box::new(PostgresSink::connect(config, cutoff.clone())?)
@@ -82,106 +87,12 @@ impl Destination {
                 // The file first: it fails fast on a bad path, before a
                 // connection is made.
                 let lines = jsonl(config)?;
-                Box::new(Fanout::new(first.connect(control)?, lines))
+                Box::new(Fanout::new(first.connect(cutoff, counters)?, lines))
             }
             #[cfg(test)]
             Destination::Panicking => Box::new(null::Panicking),
         })
     }
-}
-
-/// Why the rows of a batch were not committed, and where they went.
-#[derive(Debug, Clone)]
-pub(crate) struct BatchFailure {
-    pub(crate) fate: Fate,
-    pub(crate) cause: Arc<Error>,
-}
-
-impl BatchFailure {
-    pub(crate) fn new(fate: Fate, cause: Error) -> BatchFailure {
-        BatchFailure {
-            fate,
-            cause: Arc::new(cause),
-        }
-    }
-
-    /// The error a flush that covered this batch returns.
-    pub(crate) fn to_error(&self) -> Error {
-        Error::Write {
-            fate: self.fate,
-            source: self.cause.clone(),
-        }
-    }
-}
-
-/// Where the events of one `commit`, or of background work such as a spool
-/// replay, ended up (drop reports are not counted).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Outcome {
-    /// Rows of live batches committed.
-    pub(crate) written: u64,
-    /// Transactions committed.
-    pub(crate) batches: u64,
-    /// Rows written to the spool.
-    pub(crate) spooled: u64,
-    /// Rows of this process's spool replayed and committed.
-    pub(crate) unspooled: u64,
-    /// Rows from an earlier process's spool replayed and committed.
-    pub(crate) recovered: u64,
-    /// Rows moved to `ringtrail.dead_letters`.
-    pub(crate) dead_lettered: u64,
-    /// Rows that could be neither written nor spooled.
-    pub(crate) lost: u64,
-    /// Rows counted lost earlier whose batch turned out committed (it is
-    /// counted in `written` too).
-    pub(crate) resolved: u64,
-    /// Rows from an earlier process's spool that could be neither
-    /// committed nor spooled again.
-    pub(crate) inherited_lost: u64,
-    /// Why rows were not committed, when they were not.
-    pub(crate) failure: Option<BatchFailure>,
-}
-
-impl Outcome {
-    pub(crate) fn add(&mut self, other: Outcome) {
-        self.written += other.written;
-        self.batches += other.batches;
-        self.spooled += other.spooled;
-        self.unspooled += other.unspooled;
-        self.recovered += other.recovered;
-        self.dead_lettered += other.dead_lettered;
-        self.lost += other.lost;
-        self.resolved += other.resolved;
-        self.inherited_lost += other.inherited_lost;
-        if other.failure.is_some() {
-            self.failure = other.failure;
-        }
-    }
-
-    /// Nothing happened.
-    pub(crate) fn is_empty(&self) -> bool {
-        let counts = [
-            self.written,
-            self.batches,
-            self.spooled,
-            self.unspooled,
-            self.recovered,
-            self.dead_lettered,
-            self.lost,
-            self.resolved,
-            self.inherited_lost,
-        ];
-        counts.iter().all(|&n| n == 0) && self.failure.is_none()
-    }
-}
-
-/// Whether [`Sink::outcomes`] waits for the batches in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Report what is finished now.
-    No,
-    /// Until every batch handed over is finished.
-    All,
 }
 
 /// A destination for batches of rows.

@@ -28,9 +28,10 @@ use super::batch::{HeadCheckpoint, SealedBatch};
 use super::chained::Chainer;
 use super::shipper::{Shared, Shipper};
 use super::{BatchFailure, Cutoff, Outcome, PostgresConfig, Sink, Wait};
-use crate::clock::unix_nanos_now;
 use crate::encode::CopyEncoder;
-use crate::uuid7::Uuid7;
+use crate::ids::Uuid7;
+use crate::thread::{spawn_own, OwnThread};
+use crate::time::clock::unix_nanos_now;
 use crate::{Error, Fate, Result, Row};
 
 /// What a lane reports back.
@@ -119,12 +120,9 @@ impl PostgresSink {
                 .then(|| Instant::now() + shipper.maintain_partitions());
             let (queue, batches) = mpsc::channel::<Job>();
             let (done, writer) = (done_tx.clone(), writer.clone());
-            let thread = std::thread::Builder::new()
-                .name("ringtrail-shipper".into())
-                .spawn(move || {
-                    crate::capture::mark_own_thread();
-                    run_lane(shipper, lane, partitions_at, batches, done, writer)
-                })?;
+            let thread = spawn_own(OwnThread::Shipper, move || {
+                run_lane(shipper, lane, partitions_at, batches, done, writer)
+            })?;
             lanes.push(Lane {
                 queue: Some(queue),
                 in_flight: 0,

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use crate::uuid7::Xorshift;
+use crate::ids::Xorshift;
 use crate::Error;
 
 /// What to do about a failed batch.

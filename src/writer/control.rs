@@ -12,105 +12,52 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::sink::{BatchFailure, Cutoff, JsonlCounters, Outcome};
+use crate::counters::{counters, read};
+use crate::sink::{BatchFailure, Cutoff, JsonlCounters, Outcome, OutcomeTotals};
 use crate::{Error, Result};
 
-/// Monotonic counters, written by the writer thread only.
+counters! {
+    /// The writer's own counts (a commit's are an [`Outcome`]).
+    #[derive(Debug, Default, Clone)]
+    pub(crate) struct WriterCounts {
+        /// Records taken from the ring.
+        received,
+        /// In-band `ringtrail::dropped` rows added.
+        drop_reports,
+        /// Values or spans of text redaction replaced, over all rows.
+        redacted,
+    }
+    /// The writer's running totals, written by the writer thread only.
+    pub(crate) struct WriterTotals;
+}
+
+/// Everything the writer has counted: its own totals and where the rows
+/// of every commit went.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    received: AtomicU64,
-    written: AtomicU64,
-    batches: AtomicU64,
-    spooled: AtomicU64,
-    unspooled: AtomicU64,
-    recovered: AtomicU64,
-    dead_lettered: AtomicU64,
-    lost: AtomicU64,
-    resolved: AtomicU64,
-    inherited_lost: AtomicU64,
-    drop_reports: AtomicU64,
-    redacted: AtomicU64,
+    pub(crate) writer: WriterTotals,
+    pub(crate) outcomes: OutcomeTotals,
+    /// The highest completed flush ticket.
     completed: AtomicU64,
 }
 
-fn add(counter: &AtomicU64, n: u64) {
-    if n > 0 {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-fn get(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
-}
-
 impl Counters {
-    pub(crate) fn add_received(&self, n: u64) {
-        add(&self.received, n);
-    }
-    pub(crate) fn add_drop_reports(&self, n: u64) {
-        add(&self.drop_reports, n);
-    }
-    pub(crate) fn add_redacted(&self, n: u64) {
-        add(&self.redacted, n);
-    }
-    /// Values or spans of text redaction replaced, over all rows.
-    pub(crate) fn redacted(&self) -> u64 {
-        get(&self.redacted)
-    }
     /// Adds where a commit's or a replay's rows went.
-    pub(crate) fn apply(&self, o: &Outcome) {
-        add(&self.written, o.written);
-        add(&self.batches, o.batches);
-        add(&self.spooled, o.spooled);
-        add(&self.unspooled, o.unspooled);
-        add(&self.recovered, o.recovered);
-        add(&self.dead_lettered, o.dead_lettered);
-        add(&self.lost, o.lost);
-        add(&self.resolved, o.resolved);
-        add(&self.inherited_lost, o.inherited_lost);
+    pub(crate) fn apply(&self, outcome: &Outcome) {
+        self.outcomes.add(outcome);
     }
-    /// Records taken from the ring.
-    pub(crate) fn received(&self) -> u64 {
-        get(&self.received)
-    }
-    /// Rows committed (this process's, live or replayed from its spool).
-    pub(crate) fn written(&self) -> u64 {
-        get(&self.written)
-    }
-    /// Transactions committed.
-    pub(crate) fn batches(&self) -> u64 {
-        get(&self.batches)
-    }
-    /// Rows in the spool now (this process's).
-    pub(crate) fn spooled(&self) -> u64 {
-        get(&self.spooled).saturating_sub(get(&self.unspooled))
-    }
-    /// Rows from an earlier process's spool committed.
-    pub(crate) fn recovered(&self) -> u64 {
-        get(&self.recovered)
-    }
-    /// Rows moved to `ringtrail.dead_letters`.
-    pub(crate) fn dead_lettered(&self) -> u64 {
-        get(&self.dead_lettered)
-    }
-    /// Rows neither committed nor spooled (less those whose batch turned
-    /// out committed after all).
-    pub(crate) fn lost(&self) -> u64 {
-        get(&self.lost).saturating_sub(get(&self.resolved))
-    }
+
     /// Every row ever counted lost, for the in-band reports.
     pub(crate) fn lost_total(&self) -> u64 {
-        get(&self.lost)
+        read(&self.outcomes.lost)
     }
+
     /// Rows of an earlier process's spool that could not be replayed or
     /// spooled again.
     pub(crate) fn inherited_lost(&self) -> u64 {
-        get(&self.inherited_lost)
+        read(&self.outcomes.inherited_lost)
     }
-    /// In-band `ringtrail::dropped` rows added.
-    pub(crate) fn drop_reports(&self) -> u64 {
-        get(&self.drop_reports)
-    }
+
     /// The highest completed flush ticket.
     pub(crate) fn completed(&self) -> u64 {
         self.completed.load(Ordering::Acquire)

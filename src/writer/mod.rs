@@ -22,8 +22,6 @@ mod spawn;
 mod timer;
 
 pub(crate) use control::Control;
-pub(crate) use report::report_fields;
-pub use report::DROPPED_TARGET;
 pub(crate) use spawn::spawn;
 
 use std::sync::Arc;
@@ -31,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use crate::audit::contract::{point_of, Point};
 use crate::capture::reader::{unpack_context, Entry, RecordReader};
-use crate::clock::WallTime;
+use crate::contract::{TRUNCATED_FROM, TS_ORIGINAL};
+use crate::counters::bump;
 use crate::redact::stage::{self, Scratch};
 use crate::redact::Redactor;
 use crate::ring::Ring;
@@ -39,16 +38,10 @@ use crate::ring::SlotClass;
 use crate::row::{
     recycle, severity_number, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_ERROR,
 };
+use crate::time::clock::WallTime;
 
-/// The suffix of the field that records a cut text's original length, e.g.
-/// `message.truncated_from`.
-pub const TRUNCATED_FROM: &str = ".truncated_from";
-
-/// The field that keeps a clamped event's original time, as RFC 3339 UTC
-/// with microseconds (see [`Builder::clamp_window`](crate::Builder::clamp_window)).
-pub const TS_ORIGINAL: &str = "ts.original";
+use crate::ids::Uuid7;
 use crate::sink::{BatchFailure, Outcome, Sink, Wait};
-use crate::uuid7::Uuid7;
 use report::DropReporter;
 use timer::BatchTimer;
 
@@ -190,7 +183,7 @@ impl Writer {
             cuts: Vec::with_capacity(4),
             cut_names: String::with_capacity(128),
             context_text: String::with_capacity(64),
-            now_nanos: crate::clock::unix_nanos_now(),
+            now_nanos: crate::time::clock::unix_nanos_now(),
             ts_original: String::with_capacity(32),
             redaction: Scratch::default(),
             failure: None,
@@ -214,7 +207,7 @@ impl Writer {
             }
             let flush_wanted = requested > self.control.counters.completed();
             self.wall.refresh();
-            self.now_nanos = crate::clock::unix_nanos_now();
+            self.now_nanos = crate::time::clock::unix_nanos_now();
             // One drain pass: under a steady stream the ring may never be
             // empty, but when the pass ends every record published before
             // it began has been taken (`SlotPool::take_in`).
@@ -399,7 +392,7 @@ impl Writer {
             self.config.clamp_future,
         ) {
             self.ts_original.clear();
-            crate::text::write_rfc3339(&mut self.ts_original, ts_unix_nanos);
+            crate::time::write_rfc3339(&mut self.ts_original, ts_unix_nanos);
             fields.push(Field {
                 name: TS_ORIGINAL,
                 value: Value::Str(&self.ts_original),
@@ -425,9 +418,9 @@ impl Writer {
         self.sink.append(&row);
         self.fields = recycle(fields);
         pool.release(index);
-        self.control.counters.add_received(1);
+        bump(&self.control.counters.writer.received, 1);
         if redacted > 0 {
-            self.control.counters.add_redacted(redacted.into());
+            bump(&self.control.counters.writer.redacted, redacted.into());
         }
         self.timer.row_added(Instant::now());
         if level >= LEVEL_ERROR {
@@ -450,7 +443,7 @@ impl Writer {
             self.sink.as_mut(),
             &mut self.ids,
         );
-        self.control.counters.add_drop_reports(reports);
+        bump(&self.control.counters.writer.drop_reports, reports);
         self.sink.commit();
         self.timer.committed(Instant::now());
     }

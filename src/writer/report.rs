@@ -8,49 +8,17 @@
 //! that could be neither committed nor spooled) and `inherited_lost` (rows
 //! of an earlier process's spool that could not be replayed or re-spooled).
 
-use crate::clock::unix_nanos_now;
+use crate::contract::{report_fields, DROPPED_TARGET};
+use crate::ids::Uuid7;
 use crate::ring::{DropReason, Ring};
-use crate::row::{Field, Row, Value, LEVEL_WARN};
+use crate::row::{Row, LEVEL_WARN};
 use crate::sink::Sink;
-use crate::text::rfc3339;
-use crate::uuid7::Uuid7;
+use crate::time::clock::unix_nanos_now;
+use crate::time::rfc3339;
 use crate::writer::control::Counters;
-
-/// The target of the in-band rows that report dropped events
-/// (`fields`: `count`, `reason`, `from`, `to`).
-pub const DROPPED_TARGET: &str = "ringtrail::dropped";
 
 /// How many reasons are reported: the ring's, `lost` and `inherited_lost`.
 const REASONS: usize = DropReason::ALL.len() + 2;
-
-/// The fields of an in-band `ringtrail::dropped` row: `count` events
-/// lost for `reason` between `from` and `to` (RFC 3339). The writer's
-/// reports and the JSON-lines sink's `jsonl_missed` lines share them.
-pub(crate) fn report_fields<'a>(
-    count: u64,
-    reason: &'a str,
-    from: &'a str,
-    to: &'a str,
-) -> [Field<'a>; 4] {
-    [
-        Field {
-            name: "count",
-            value: Value::U64(count),
-        },
-        Field {
-            name: "reason",
-            value: Value::Str(reason),
-        },
-        Field {
-            name: "from",
-            value: Value::Str(from),
-        },
-        Field {
-            name: "to",
-            value: Value::Str(to),
-        },
-    ]
-}
 
 /// What has been reported so far.
 pub(crate) struct DropReporter {

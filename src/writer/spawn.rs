@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use super::{Control, Writer, WriterConfig};
 use crate::ring::Ring;
 use crate::sink::Destination;
+use crate::thread::{spawn_own, OwnThread};
 use crate::{Error, Result};
 
 /// Tells the control the writer is gone when dropped: on return or unwind.
@@ -27,27 +28,24 @@ pub(crate) fn spawn(
     config: WriterConfig,
 ) -> Result<JoinHandle<()>> {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
-    let thread = std::thread::Builder::new()
-        .name("ringtrail-writer".into())
-        .spawn(move || {
-            // However the thread ends, a panic included, waiting flushes
-            // hear of it instead of hanging.
-            let _exit = Exited(control.clone());
-            crate::capture::mark_own_thread();
-            // Connect on this thread: it owns the sink's runtime, so
-            // `build` never nests a runtime inside the caller's.
-            let sink = match destination.connect(&control) {
-                Ok(sink) => {
-                    let _ = ready_tx.send(Ok(()));
-                    sink
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            Writer::new(ring, control, sink, config).run();
-        })?;
+    let thread = spawn_own(OwnThread::Writer, move || {
+        // However the thread ends, a panic included, waiting flushes
+        // hear of it instead of hanging.
+        let _exit = Exited(control.clone());
+        // Connect on this thread: it owns the sink's runtime, so
+        // `build` never nests a runtime inside the caller's.
+        let sink = match destination.connect(&control.cutoff, &control.jsonl) {
+            Ok(sink) => {
+                let _ = ready_tx.send(Ok(()));
+                sink
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        Writer::new(ring, control, sink, config).run();
+    })?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(thread),
         Ok(Err(e)) => {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use ringtrail::audit::Point;
-use ringtrail::read::{micros, rfc3339_micros};
+use ringtrail::time::{micros, rfc3339_micros};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -33,7 +33,7 @@ impl Db {
             .unwrap();
         rt.block_on(async {
             let mut client = common::connect(&url).await;
-            ringtrail::migrate::apply(&mut client)
+            ringtrail::schema::apply(&mut client)
                 .await
                 .expect("migrations");
         });

@@ -317,7 +317,13 @@ fn a_large_table_exports_in_constant_memory() {
     ];
     let mut command = if gnu_time.exists() {
         let mut c = Command::new(gnu_time);
-        c.args(["-f", "%M", "-o", time_out.to_str().unwrap(), bin().to_str().unwrap()]);
+        c.args([
+            "-f",
+            "%M",
+            "-o",
+            time_out.to_str().unwrap(),
+            bin().to_str().unwrap(),
+        ]);
         c
     } else {
         Command::new(bin())

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+use ringtrail::time::{micros, rfc3339_micros};
 use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
-use ringtrail::read::{micros, rfc3339_micros};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -68,7 +68,7 @@ fn migrate(url: &str) {
         .unwrap();
     rt.block_on(async {
         let mut client = common::connect(url).await;
-        ringtrail::migrate::apply(&mut client)
+        ringtrail::schema::apply(&mut client)
             .await
             .expect("migrations");
     });
@@ -687,7 +687,7 @@ fn batches_committed_before_0006_are_in_the_backlog_only() {
                  version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
         )
         .unwrap();
-    for m in &ringtrail::migrate::MIGRATIONS[..4] {
+    for m in &ringtrail::schema::MIGRATIONS[..4] {
         client.batch_execute(m.sql).unwrap();
         client
             .execute(

@@ -37,7 +37,7 @@ fn migrate_applies_the_schema_creates_partitions_and_says_so() {
     let url = common::database();
     let text = assert_success(&run(&["migrate", "--database-url", &url]));
     let lines: Vec<&str> = text.lines().collect();
-    let n = ringtrail::migrate::MIGRATIONS.len();
+    let n = ringtrail::schema::MIGRATIONS.len();
     assert_eq!(lines.len(), n + 4 + 1, "{text}");
     assert_eq!(lines[4], "applied 0005_partitions");
     assert!(lines[n].starts_with("created ringtrail.logs_p"), "{text}");

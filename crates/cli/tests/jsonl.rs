@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use ringtrail::Format;
+use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use serde_json::Value;
 use tracing::dispatcher;
 

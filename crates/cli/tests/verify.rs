@@ -550,8 +550,8 @@ fn a_chain_verifies_clean_after_retention() {
         .unwrap();
     rt.block_on(async {
         let mut client = common::connect(&url).await;
-        ringtrail::migrate::apply(&mut client).await.unwrap();
-        ringtrail::read::partitions::ensure(&mut client, DAY, 14, SystemTime::now() - 12 * DAY)
+        ringtrail::schema::apply(&mut client).await.unwrap();
+        ringtrail::schema::partitions::ensure(&mut client, DAY, 14, SystemTime::now() - 12 * DAY)
             .await
             .unwrap();
     });
@@ -657,7 +657,7 @@ fn migrate(url: &str) {
         .unwrap();
     rt.block_on(async {
         let mut client = common::connect(url).await;
-        ringtrail::migrate::apply(&mut client).await.unwrap();
+        ringtrail::schema::apply(&mut client).await.unwrap();
     });
 }
 
@@ -754,7 +754,8 @@ fn speed_on_a_million_rows() {
             .unwrap();
     }
     drop(db);
-    let bin = std::env::var("RINGTRAIL_BIN").unwrap_or_else(|_| bin().to_string_lossy().into_owned());
+    let bin =
+        std::env::var("RINGTRAIL_BIN").unwrap_or_else(|_| bin().to_string_lossy().into_owned());
     let started = std::time::Instant::now();
     let out = Command::new("/usr/bin/time")
         .args([

@@ -68,7 +68,9 @@
 //! tests, benches and the `ringtrail` binary do).
 
 #[cfg(not(unix))]
-compile_error!("ringtrail-cluster (a PostgreSQL cluster started from the local server binaries) needs a Unix");
+compile_error!(
+    "ringtrail-cluster (a PostgreSQL cluster started from the local server binaries) needs a Unix"
+);
 
 mod account;
 mod bindir;

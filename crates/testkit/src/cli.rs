@@ -95,6 +95,10 @@ pub fn assert_one_line_failure(out: &Output, code: i32, needle: &str) -> String 
         !err.contains("panicked") && !err.contains("backtrace"),
         "{err}"
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "nothing on stdout");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "nothing on stdout"
+    );
     err.trim_end().to_owned()
 }

@@ -1,10 +1,6 @@
 //! Helpers shared by the integration tests: a fresh real PostgreSQL
 //! database per test, a pipeline on it, and a synchronous client.
 
-
-
-
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;

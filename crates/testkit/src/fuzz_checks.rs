@@ -25,8 +25,6 @@
 //!   independent decoder in `copy_decoder.rs`, which the including crate must
 //!   declare at its root as `mod copy_decoder`.
 
-
-
 use std::fmt::Write as _;
 
 use bytes::BytesMut;

@@ -53,14 +53,17 @@
 //! deadline allows, fsyncs the file, and counts what is still queued as
 //! missed.
 
+mod counters;
 mod output;
 mod queue;
+
+pub(crate) use counters::JsonlCounters;
+pub use counters::JsonlStats;
 
 pub(crate) use output::STDOUT;
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -69,20 +72,15 @@ use output::Output;
 use queue::{Batch, Missed, Queue};
 
 use super::{BatchFailure, Cutoff, Outcome, Sink, Wait};
-use crate::clock::unix_nanos_now;
+use crate::contract::{report_fields, CHECKPOINT_TARGET, DROPPED_TARGET, MISSED_REASON};
+use crate::counters::bump;
+use crate::ids::Uuid7;
 use crate::render::{Format, Renderer};
 use crate::row::{as_jsonb_keeps, recycle, Field, Row, LEVEL_WARN};
-use crate::stats::JsonlStats;
-use crate::text::rfc3339;
-use crate::uuid7::Uuid7;
-use crate::writer::report_fields;
-use crate::{Error, Fate, DROPPED_TARGET};
-
-/// The target of the JSON line that carries a signed checkpoint.
-pub const CHECKPOINT_TARGET: &str = "ringtrail::checkpoint";
-
-/// The `reason` of the in-band line that reports missed events.
-pub const MISSED_REASON: &str = "jsonl_missed";
+use crate::thread::{spawn_own, OwnThread};
+use crate::time::clock::unix_nanos_now;
+use crate::time::rfc3339;
+use crate::{Error, Fate};
 
 /// Settings of the JSON-lines sink.
 #[derive(Debug, Clone)]
@@ -113,39 +111,6 @@ impl JsonlConfig {
             keep: 8,
             queue_bytes: 16 << 20,
             stall_timeout: Duration::from_secs(3),
-        }
-    }
-}
-
-/// The sink's counters, shared by the writer, the output thread and
-/// [`Guard::stats`](crate::Guard::stats).
-#[derive(Debug, Default)]
-pub(crate) struct JsonlCounters {
-    written: AtomicU64,
-    missed: AtomicU64,
-    batches: AtomicU64,
-    bytes: AtomicU64,
-    rotations: AtomicU64,
-    write_errors: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64, n: u64) {
-    if n > 0 {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-impl JsonlCounters {
-    /// The counters now.
-    pub(crate) fn snapshot(&self) -> JsonlStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        JsonlStats {
-            written: get(&self.written),
-            missed: get(&self.missed),
-            batches: get(&self.batches),
-            bytes: get(&self.bytes),
-            rotations: get(&self.rotations),
-            write_errors: get(&self.write_errors),
         }
     }
 }
@@ -192,12 +157,9 @@ impl JsonlSink {
         let thread = {
             let queue = queue.clone();
             let path = config.path.clone();
-            std::thread::Builder::new()
-                .name("ringtrail-jsonl".into())
-                .spawn(move || {
-                    crate::capture::mark_own_thread();
-                    write_batches(&mut output, &queue, &path)
-                })?
+            spawn_own(OwnThread::Jsonl, move || {
+                write_batches(&mut output, &queue, &path)
+            })?
         };
         Ok(JsonlSink {
             renderer: Renderer::new(config.format).with_service_name(&config.service_name),

@@ -250,7 +250,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "ringtrail-jsonl-{name}-{}-{}",
             std::process::id(),
-            crate::clock::unix_nanos_now()
+            crate::time::clock::unix_nanos_now()
         ));
         fs::create_dir_all(&dir).unwrap();
         dir

@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{bump, JsonlCounters};
-use crate::clock::unix_nanos_now;
+use super::JsonlCounters;
+use crate::counters::bump;
+use crate::time::clock::unix_nanos_now;
 
 /// Whole lines ready for the output, and how many events they hold (drop
 /// reports are lines but not events).

@@ -27,11 +27,11 @@ use crate::encode::copy::{
     copy_statement_with_batch, tuple_width, WithColumn, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
 };
 use crate::error::PoolError;
-use crate::read::{partitions, retention};
+use crate::schema::{partitions, retention};
 use crate::sink::batch::{CheckpointRow, HeadCheckpoint, Removed, SealedBatch};
 use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
 use crate::text::uuid_text;
-use crate::{migrate, Error, Result};
+use crate::{schema, Error, Result};
 
 /// How much COPY data goes out in one message: large enough that framing
 /// costs nothing, small enough that the copy made to add each row's
@@ -270,7 +270,7 @@ impl Session {
 
     async fn migrate_once(&mut self) -> Result<()> {
         if !self.migrated {
-            migrate::apply(self.client().await?).await?;
+            schema::apply(self.client().await?).await?;
             self.migrated = true;
         }
         Ok(())

@@ -36,7 +36,7 @@ use std::time::Duration;
 use super::batch::{HeadCheckpoint, SealedBatch};
 use super::retry::{is_transient, Backoff};
 use super::{BatchFailure, Outcome, PartitionConfig, PostgresConfig};
-use crate::clock::unix_nanos_now;
+use crate::time::clock::unix_nanos_now;
 use crate::{Error, Fate, Result};
 use connection::Connection;
 
@@ -191,7 +191,7 @@ impl Shipper {
             Ok(Err(e)) | Err(e) => {
                 eprintln!(
                     "ringtrail: partition maintenance failed (ingest goes on; retrying in {}): {}",
-                    crate::duration::format_duration(PartitionConfig::RETRY),
+                    crate::time::format_duration(PartitionConfig::RETRY),
                     e.chain()
                 );
                 PartitionConfig::RETRY

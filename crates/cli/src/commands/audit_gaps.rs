@@ -20,8 +20,9 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use ringtrail::duration::{format_duration, When};
-use ringtrail::read::{rfc3339_micros, Gap};
+use ringtrail::read::Gap;
+use ringtrail::time::rfc3339_micros;
+use ringtrail::time::{format_duration, When};
 
 use super::output::paint;
 use super::trace::{connect, finish_output, runtime, DatabaseArgs};
@@ -41,7 +42,7 @@ pub struct AuditGapsArgs {
     until: Option<When>,
     /// How long a trace without a result counts as in flight before it is
     /// `missing_result`, e.g. 30s, 5m, 1h30m.
-    #[arg(long, default_value = "5m", value_parser = ringtrail::duration::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = ringtrail::time::parse_duration)]
     grace: Duration,
     /// Print one JSON object per incomplete trace and line.
     #[arg(long)]
@@ -60,8 +61,8 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
     if since >= until {
         return Err(Failure::usage(format!(
             "--since ({}) is not before --until ({})",
-            rfc3339_micros(ringtrail::read::micros(since)),
-            rfc3339_micros(ringtrail::read::micros(until)),
+            rfc3339_micros(ringtrail::time::micros(since)),
+            rfc3339_micros(ringtrail::time::micros(until)),
         ))
         .into());
     }
@@ -91,8 +92,8 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
             scan.gaps,
             if scan.gaps == 1 { "" } else { "s" },
             scan.traces,
-            rfc3339_micros(ringtrail::read::micros(since)),
-            rfc3339_micros(ringtrail::read::micros(until)),
+            rfc3339_micros(ringtrail::time::micros(since)),
+            rfc3339_micros(ringtrail::time::micros(until)),
             format_duration(args.grace),
         );
     }

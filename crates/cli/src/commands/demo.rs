@@ -32,7 +32,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::prelude::*;
 
 use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool, Trace};
-use ringtrail::duration::parse_duration;
+use ringtrail::time::parse_duration;
 use ringtrail_cluster::TempCluster;
 
 use super::CliResult;
@@ -251,7 +251,7 @@ pub fn run(args: DemoArgs) -> CliResult {
 
     let threads = args.threads.max(1);
     let plan = match args.duration {
-        Some(d) => format!("for {}", ringtrail::duration::format_duration(d)),
+        Some(d) => format!("for {}", ringtrail::time::format_duration(d)),
         None => format!("{} events", args.events),
     };
     let pace = if args.rate == 0 {

@@ -5,8 +5,9 @@
 
 use std::time::SystemTime;
 
-use ringtrail::duration::When;
-use ringtrail::read::{micros, rfc3339_micros, ExportFilter};
+use ringtrail::read::ExportFilter;
+use ringtrail::time::When;
+use ringtrail::time::{micros, rfc3339_micros};
 
 use super::Failure;
 

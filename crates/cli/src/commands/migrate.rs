@@ -1,6 +1,6 @@
 //! `ringtrail migrate`: applies the schema migrations, then creates the
 //! partitions of `ringtrail.logs` ahead of time
-//! (`ringtrail::migrate::apply`, then `ringtrail::read::partitions::ensure`),
+//! (`ringtrail::schema::apply`, then `ringtrail::schema::partitions::ensure`),
 //! and prints what it did.
 //!
 //! ```text
@@ -24,8 +24,8 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use ringtrail::read::partitions::{self, Created};
-use ringtrail::read::rfc3339_micros;
+use ringtrail::schema::partitions::{self, Created};
+use ringtrail::time::rfc3339_micros;
 
 use super::{CliResult, Failure};
 
@@ -66,7 +66,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub struct MigrateArgs {
     /// Width of a partition, e.g. 1d, 12h (from 1h to 366d). Use the same
     /// width as the writers (`Builder::partition_width`).
-    #[arg(long, default_value = "1d", value_parser = ringtrail::duration::parse_duration)]
+    #[arg(long, default_value = "1d", value_parser = ringtrail::time::parse_duration)]
     width: Duration,
     /// Days ahead of today to create partitions for.
     #[arg(long, default_value_t = partitions::DEFAULT_AHEAD)]
@@ -89,7 +89,7 @@ pub fn run(args: MigrateArgs) -> CliResult {
     })?;
     let (applied, created) = runtime()?.block_on(async {
         let mut client = args.database.connect().await?;
-        let applied = ringtrail::migrate::apply(&mut client)
+        let applied = ringtrail::schema::apply(&mut client)
             .await
             .map_err(|e| Failure::runtime("cannot apply the migrations", e))?;
         let created = partitions::ensure(&mut client, args.width, args.ahead, SystemTime::now())

@@ -17,7 +17,7 @@
 //!   data only on stdout (one JSON object per row, or one document for a
 //!   summary); status and progress go to stderr.
 //! - **Times:** `--since` and `--until` take `15m`, `2h`, `7d` or an
-//!   RFC 3339 instant ([`ringtrail::duration::When`]).
+//!   RFC 3339 instant ([`ringtrail::time::When`]).
 
 pub mod audit_gaps;
 pub mod demo;

@@ -23,9 +23,9 @@
 
 use std::io::{IsTerminal, Write};
 
-use ringtrail::read::rfc3339_micros;
 use ringtrail::render::{Format, Renderer};
 use ringtrail::row::{Row, Value, CONTEXT_KEYS};
+use ringtrail::time::rfc3339_micros;
 
 /// `--color`'s values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -2,7 +2,7 @@
 //! `ringtrail.logs` whose upper bound is older than `now - keep`, whole,
 //! never with `DELETE`, recording each in `ringtrail.retention_log`
 //! (`dropped_by` = `ringtrail retention`) before it goes
-//! (`ringtrail::read::retention::apply`).
+//! (`ringtrail::schema::retention::apply`).
 //!
 //! ```text
 //! $ ringtrail retention --keep 30d
@@ -25,9 +25,9 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use ringtrail::duration::format_duration;
-use ringtrail::read::retention::{self, Dropped};
-use ringtrail::read::{micros, rfc3339_micros};
+use ringtrail::schema::retention::{self, Dropped};
+use ringtrail::time::format_duration;
+use ringtrail::time::{micros, rfc3339_micros};
 
 use super::migrate::{plural, runtime, MaintenanceDatabase};
 use super::{CliResult, Failure};
@@ -40,7 +40,7 @@ pub const DROPPED_BY: &str = "ringtrail retention";
 pub struct RetentionArgs {
     /// Keep this much: partitions whose upper bound is older than now
     /// minus this are dropped, e.g. 30d, 12h, 1d12h.
-    #[arg(long, value_parser = ringtrail::duration::parse_duration)]
+    #[arg(long, value_parser = ringtrail::time::parse_duration)]
     keep: Duration,
     /// List what would be dropped; drop and record nothing.
     #[arg(long)]

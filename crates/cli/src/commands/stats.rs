@@ -31,7 +31,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ringtrail::read::{micros, rfc3339_micros, TableStats};
+use ringtrail::read::TableStats;
+use ringtrail::time::{micros, rfc3339_micros};
 use serde_json::{json, Map, Value};
 
 use super::output::{level_color, paint, ColorArgs};

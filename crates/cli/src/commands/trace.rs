@@ -87,7 +87,7 @@ pub struct TraceArgs {
     color: super::output::ColorArgs,
     /// How long a trace without a result counts as in flight before it is
     /// `missing_result`, e.g. 30s, 5m, 1h30m.
-    #[arg(long, default_value = "5m", value_parser = ringtrail::duration::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = ringtrail::time::parse_duration)]
     grace: Duration,
     #[command(flatten)]
     database: DatabaseArgs,
@@ -273,7 +273,7 @@ mod tests {
             id: "0190".into(),
             point,
             level: ringtrail::row::LEVEL_INFO,
-            target: "ringtrail::audit".into(),
+            target: ringtrail::audit::TARGET.into(),
             message: "tool".into(),
             fields,
             context: vec![("user_id", "u 1".into())],

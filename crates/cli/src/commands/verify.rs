@@ -52,8 +52,8 @@ use std::time::SystemTime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringtrail::chain::finding::Finding;
 use ringtrail::chain::key::{public_path, VerifierKey};
-use ringtrail::duration::When;
 use ringtrail::read::verify::{Progress, VerifyOptions, VerifySummary};
+use ringtrail::time::When;
 
 use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED};

@@ -10,7 +10,7 @@
 
 use std::io::Read;
 
-use crate::clock::unix_nanos_now;
+use crate::time::clock::unix_nanos_now;
 
 /// xorshift64*: fast, and good enough for what it is used for here (the
 /// non-secret random bits of an id, retry jitter). Not for secrets.

@@ -37,13 +37,14 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::{Duration, SystemTime};
-//! use ringtrail::read::{self, partitions};
+//! use ringtrail::read;
+//! use ringtrail::schema::partitions;
 //!
 //! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
 //!     let mut client = read::connect(&url.parse()?).await?;
-//!     ringtrail::migrate::apply(&mut client).await?;
+//!     ringtrail::schema::apply(&mut client).await?;
 //!     let now = SystemTime::now();
 //!     let day = Duration::from_secs(86_400);
 //!     // Today and the next two days.
@@ -65,7 +66,7 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::Client;
 use tokio_postgres::GenericClient;
 
-use super::micros;
+use crate::time::micros;
 use crate::{Error, Result};
 
 /// How long a maintenance statement waits for a lock before it gives up
@@ -177,7 +178,7 @@ pub fn check(width: Duration, ahead: u32) -> Result<()> {
     if width < MIN_WIDTH || width > MAX_WIDTH || width.subsec_nanos() != 0 {
         return Err(Error::Config(format!(
             "partition width must be a whole number of seconds from 1h to 366d, not {}",
-            crate::duration::format_duration(width)
+            crate::time::format_duration(width)
         )));
     }
     if ahead > MAX_AHEAD {
@@ -193,13 +194,13 @@ pub fn check(width: Duration, ahead: u32) -> Result<()> {
 /// `ringtrail.logs_p20261203_1400` (seconds added only when not zero).
 ///
 /// ```
-/// use ringtrail::read::partitions::partition_name;
+/// use ringtrail::schema::partitions::partition_name;
 /// assert_eq!(partition_name(1_796_256_000_000_000), "ringtrail.logs_p20261203");
 /// assert_eq!(partition_name(1_796_256_000_000_000 + 14 * 3_600_000_000), "ringtrail.logs_p20261203_1400");
 /// ```
 pub fn partition_name(from_micros: i64) -> String {
     // `2026-12-03T14:00:05.000000Z`
-    let text = super::rfc3339_micros(from_micros);
+    let text = crate::time::rfc3339_micros(from_micros);
     let digits = |range: std::ops::Range<usize>| -> String {
         text.get(range)
             .unwrap_or("")
@@ -310,8 +311,8 @@ pub async fn ensure(
     for (from, to) in ranges {
         let name = partition_name(from);
         let (lo, hi) = (
-            super::rfc3339_micros(from),
-            super::rfc3339_micros(to.min(MAX_BOUND_MICROS)),
+            crate::time::rfc3339_micros(from),
+            crate::time::rfc3339_micros(to.min(MAX_BOUND_MICROS)),
         );
         tx.batch_execute(&format!(
             "CREATE TABLE {name} (LIKE ringtrail.logs \
@@ -399,7 +400,7 @@ const MAX_BOUND_MICROS: i64 = 9_000_000_000_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::from_micros;
+    use crate::time::from_micros;
 
     const DAY: i64 = 86_400_000_000;
     // 2026-12-03T00:00:00Z

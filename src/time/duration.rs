@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
-//! use ringtrail::duration::{format_duration, parse_duration, parse_rfc3339};
+//! use ringtrail::time::{format_duration, parse_duration, parse_rfc3339};
 //!
 //! assert_eq!(parse_duration("500ms")?, Duration::from_millis(500));
 //! assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5_400));
@@ -24,7 +24,7 @@
 //!
 //! #[derive(Parser)]
 //! struct Args {
-//!     #[arg(long, default_value = "5m", value_parser = ringtrail::duration::parse_duration)]
+//!     #[arg(long, default_value = "5m", value_parser = ringtrail::time::parse_duration)]
 //!     grace: Duration,
 //! }
 //! let args = Args::parse_from(["prog", "--grace", "90s"]);
@@ -179,13 +179,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ringtrail::duration::{format_duration, parse_duration};
+/// use ringtrail::time::{format_duration, parse_duration};
 ///
 /// for text in ["500ms", "1h30m", "2d", "1d1m1s1ms"] {
 ///     assert_eq!(format_duration(parse_duration(text)?), text);
 /// }
 /// assert_eq!(format_duration(Duration::from_micros(999)), "0s");
-/// # Ok::<(), ringtrail::duration::DurationError>(())
+/// # Ok::<(), ringtrail::time::DurationError>(())
 /// ```
 pub fn format_duration(d: Duration) -> String {
     let mut ms = d.as_millis();
@@ -303,13 +303,13 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, DurationError> {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-/// use ringtrail::duration::When;
+/// use ringtrail::time::When;
 ///
 /// let now = SystemTime::now();
 /// assert_eq!("1h".parse::<When>()?.at(now), now - Duration::from_secs(3_600));
 /// assert_eq!("1970-01-01T00:01:00Z".parse::<When>()?.at(now), UNIX_EPOCH + Duration::from_secs(60));
 /// assert!("yesterday".parse::<When>().is_err());
-/// # Ok::<(), ringtrail::duration::DurationError>(())
+/// # Ok::<(), ringtrail::time::DurationError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {

@@ -1,5 +1,9 @@
-//! Schema migrations: the SQL files in `migrations/`, compiled into the
-//! binary and applied in order.
+//! The schema and its upkeep: the migrations ([`apply`], the SQL files in
+//! `migrations/` compiled into the binary and applied in order), the range
+//! [`partitions`] of `ringtrail.logs` created ahead of time, and
+//! [`retention`], which drops whole partitions older than a cutoff. The
+//! shipper's first lane runs the upkeep about hourly; `ringtrail migrate`
+//! and `ringtrail retention` run it by hand.
 //!
 //! Applying is idempotent and safe when several processes start at once:
 //! everything runs in one transaction that first takes a transaction-level
@@ -15,10 +19,13 @@
 //! let (mut client, connection) =
 //!     tokio_postgres::connect("postgres://postgres@127.0.0.1/app", tokio_postgres::NoTls).await?;
 //! tokio::spawn(connection);
-//! let applied = ringtrail::migrate::apply(&mut client).await?;
+//! let applied = ringtrail::schema::apply(&mut client).await?;
 //! println!("applied {applied:?}");
 //! # Ok(()) }
 //! ```
+
+pub mod partitions;
+pub mod retention;
 
 use crate::{Error, Result};
 
@@ -35,35 +42,35 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: "0001_logs",
-        sql: include_str!("../migrations/0001_logs.sql"),
+        sql: include_str!("../../migrations/0001_logs.sql"),
     },
     Migration {
         version: "0002_delivery",
-        sql: include_str!("../migrations/0002_delivery.sql"),
+        sql: include_str!("../../migrations/0002_delivery.sql"),
     },
     Migration {
         version: "0003_audit",
-        sql: include_str!("../migrations/0003_audit.sql"),
+        sql: include_str!("../../migrations/0003_audit.sql"),
     },
     Migration {
         version: "0004_redaction",
-        sql: include_str!("../migrations/0004_redaction.sql"),
+        sql: include_str!("../../migrations/0004_redaction.sql"),
     },
     Migration {
         version: "0005_partitions",
-        sql: include_str!("../migrations/0005_partitions.sql"),
+        sql: include_str!("../../migrations/0005_partitions.sql"),
     },
     Migration {
         version: "0006_follow",
-        sql: include_str!("../migrations/0006_follow.sql"),
+        sql: include_str!("../../migrations/0006_follow.sql"),
     },
     Migration {
         version: "0007_chain",
-        sql: include_str!("../migrations/0007_chain.sql"),
+        sql: include_str!("../../migrations/0007_chain.sql"),
     },
     Migration {
         version: "0008_dead_letter_sealed",
-        sql: include_str!("../migrations/0008_dead_letter_sealed.sql"),
+        sql: include_str!("../../migrations/0008_dead_letter_sealed.sql"),
     },
 ];
 

@@ -24,13 +24,14 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::{Duration, SystemTime};
-//! use ringtrail::read::{self, partitions, retention};
+//! use ringtrail::read;
+//! use ringtrail::schema::{partitions, retention};
 //!
 //! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
 //!     let mut client = read::connect(&url.parse()?).await?;
-//!     ringtrail::migrate::apply(&mut client).await?;
+//!     ringtrail::schema::apply(&mut client).await?;
 //!     let day = Duration::from_secs(86_400);
 //!     let now = SystemTime::now();
 //!     // Partitions for ten days ago to now.
@@ -52,7 +53,7 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::Client;
 
 use super::partitions::{list, Partition, LOCK_TIMEOUT, MAINTENANCE_LOCK};
-use super::{micros, rfc3339_micros};
+use crate::time::{micros, rfc3339_micros};
 use crate::Result;
 
 /// A partition retention dropped (or, in a dry run, would drop).
