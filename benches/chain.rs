@@ -1,5 +1,5 @@
 //! What the tamper-evident chain costs the writer, beside what encoding
-//! already costs it (issue 14 budgets the chain at ≤ 5% of ingest).
+//! already costs it (the chain is budgeted at ≤ 5% of ingest).
 //!
 //! Run with `cargo bench --bench chain` (add e.g.
 //! `-- --warm-up-time 0.5 --measurement-time 1` for a quick look).

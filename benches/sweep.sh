@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Every benchmark once, back to back, at one commit: the run the README's
+# Every benchmark once, back to back, at one commit: the run docs/performance.md's
 # "Performance" section quotes. Raw output goes to
 # benches/results/<date>-<bench>.txt, with the commit and the machine in
 # <date>-commit.txt. Run it on a quiet machine (nothing compiling):
 #
 #   bash benches/sweep.sh            # about 15 minutes on 2 cores
 #
-# Criterion times are shortened (`QUICK`); every ratio the README quotes is
+# Criterion times are shortened (`QUICK`); every ratio docs/performance.md quotes is
 # between variants of one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

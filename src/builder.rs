@@ -119,7 +119,7 @@ impl Builder {
     /// default 8), with the `app.ndjson.1`, `.2`… names shippers know.
     /// A FIFO or a device is written as a stream, never rotated. Lines
     /// are written whole, and a torn last line (a machine crash) is cut
-    /// when the file is opened again; the README's "The JSON-lines sink"
+    /// when the file is opened again; docs/siem.md's "The JSON-lines sink"
     /// says what a crash can lose.
     ///
     /// ```no_run

@@ -66,7 +66,7 @@ impl Guard {
 
     /// The pipeline's counters now.
     pub fn stats(&self) -> Stats {
-        Stats::collect(&self.ring, &self.control)
+        self.control.stats(&self.ring)
     }
 
     /// Flushes, stops the writer and shipper threads (joining them) and

@@ -75,7 +75,7 @@
 //!
 //! Tables: `ringtrail.logs`, `ringtrail.batches` (the batch ledger) and
 //! `ringtrail.dead_letters`, created by [`schema::apply`]. See `ARCHITECTURE.md`
-//! for the invariants and `README.md` for the delivery guarantees.
+//! for the invariants and `docs/delivery.md` for the delivery guarantees.
 
 #![warn(missing_docs)]
 
@@ -113,5 +113,4 @@ pub use guard::Guard;
 pub use render::Format;
 pub use ring::OverflowPolicy;
 pub use row::{Field, Row, Value};
-pub use sink::JsonlStats;
-pub use stats::Stats;
+pub use stats::{JsonlStats, Stats};

@@ -31,7 +31,7 @@
 //! | `ringtrail_jsonl_rotations_total` | counter | `jsonl.rotations` |
 //! | `ringtrail_jsonl_write_errors_total` | counter | `jsonl.write_errors` |
 
-use metrics::{counter, gauge, Unit};
+use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 
 use crate::ring::DropReason;
 use crate::Stats;
@@ -39,130 +39,198 @@ use crate::Stats;
 /// The label value of a pipeline without a service name.
 pub(crate) const DEFAULT_PIPELINE: &str = "ringtrail";
 
+/// Whether a series is a running total or a level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One series: its name, kind, unit, help text and where its value comes
+/// from. [`SERIES`] is the one list; `describe` and `publish` both walk it.
+struct Series {
+    name: &'static str,
+    kind: Kind,
+    unit: Unit,
+    help: &'static str,
+    value: fn(&Stats) -> u64,
+}
+
+/// `ringtrail_events_dropped_total`, labelled by reason: its reasons and
+/// the `Stats` field behind each.
+const DROPPED: &str = "ringtrail_events_dropped_total";
+const DROPPED_BY_REASON: [(DropReason, fn(&Stats) -> u64); 5] = [
+    (DropReason::RingFull, |s| s.dropped_ring_full),
+    (DropReason::Evicted, |s| s.dropped_evicted),
+    (DropReason::BlockTimeout, |s| s.dropped_block_timeout),
+    (DropReason::AfterShutdown, |s| s.dropped_after_shutdown),
+    (DropReason::AuditTimeout, |s| s.audit_dropped),
+];
+
+/// Every unlabelled series (besides the pipeline label), in the order of
+/// the table in the module docs.
+const SERIES: &[Series] = &[
+    Series {
+        name: "ringtrail_events_enqueued_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Events that got a slot in the ring",
+        value: |s| s.enqueued,
+    },
+    Series {
+        name: "ringtrail_rows_written_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Events committed to the sink",
+        value: |s| s.written,
+    },
+    Series {
+        name: "ringtrail_batches_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Transactions committed",
+        value: |s| s.batches,
+    },
+    Series {
+        name: "ringtrail_rows_dead_lettered_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Rows moved to ringtrail.dead_letters",
+        value: |s| s.dead_lettered,
+    },
+    Series {
+        name: "ringtrail_rows_lost_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Rows neither committed nor spooled",
+        value: |s| s.lost,
+    },
+    Series {
+        name: "ringtrail_rows_recovered_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Rows of an earlier process's spool replayed",
+        value: |s| s.recovered,
+    },
+    Series {
+        name: "ringtrail_rows_inherited_lost_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Rows of an earlier process's spool that could not be replayed",
+        value: |s| s.inherited_lost,
+    },
+    Series {
+        name: "ringtrail_drop_reports_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "In-band ringtrail::dropped rows",
+        value: |s| s.drop_reports,
+    },
+    Series {
+        name: "ringtrail_redactions_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Values or spans of text redaction replaced",
+        value: |s| s.redacted,
+    },
+    Series {
+        name: "ringtrail_ring_queued",
+        kind: Kind::Gauge,
+        unit: Unit::Count,
+        help: "Records waiting in the ring",
+        value: |s| s.queued,
+    },
+    Series {
+        name: "ringtrail_spooled_rows",
+        kind: Kind::Gauge,
+        unit: Unit::Count,
+        help: "Rows waiting in the spool",
+        value: |s| s.spooled,
+    },
+    Series {
+        name: "ringtrail_jsonl_lines_written_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Events written as JSON lines",
+        value: |s| s.jsonl.written,
+    },
+    Series {
+        name: "ringtrail_jsonl_lines_missed_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Events the JSON-lines sink missed",
+        value: |s| s.jsonl.missed,
+    },
+    Series {
+        name: "ringtrail_jsonl_bytes_total",
+        kind: Kind::Counter,
+        unit: Unit::Bytes,
+        help: "Bytes of JSON lines written",
+        value: |s| s.jsonl.bytes,
+    },
+    Series {
+        name: "ringtrail_jsonl_rotations_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "JSON-lines files rotated",
+        value: |s| s.jsonl.rotations,
+    },
+    Series {
+        name: "ringtrail_jsonl_write_errors_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "JSON-lines writes that failed",
+        value: |s| s.jsonl.write_errors,
+    },
+];
+
 /// Describes every series once (units and help text for exporters).
 pub(crate) fn describe() {
-    use metrics::{describe_counter, describe_gauge};
     describe_counter!(
-        "ringtrail_events_enqueued_total",
-        Unit::Count,
-        "Events that got a slot in the ring"
-    );
-    describe_counter!(
-        "ringtrail_events_dropped_total",
+        DROPPED,
         Unit::Count,
         "Events lost before or while queued, by reason"
     );
-    describe_counter!(
-        "ringtrail_rows_written_total",
-        Unit::Count,
-        "Events committed to the sink"
-    );
-    describe_counter!(
-        "ringtrail_batches_total",
-        Unit::Count,
-        "Transactions committed"
-    );
-    describe_counter!(
-        "ringtrail_rows_dead_lettered_total",
-        Unit::Count,
-        "Rows moved to ringtrail.dead_letters"
-    );
-    describe_counter!(
-        "ringtrail_rows_lost_total",
-        Unit::Count,
-        "Rows neither committed nor spooled"
-    );
-    describe_counter!(
-        "ringtrail_rows_recovered_total",
-        Unit::Count,
-        "Rows of an earlier process's spool replayed"
-    );
-    describe_counter!(
-        "ringtrail_rows_inherited_lost_total",
-        Unit::Count,
-        "Rows of an earlier process's spool that could not be replayed"
-    );
-    describe_counter!(
-        "ringtrail_drop_reports_total",
-        Unit::Count,
-        "In-band ringtrail::dropped rows"
-    );
-    describe_counter!(
-        "ringtrail_redactions_total",
-        Unit::Count,
-        "Values or spans of text redaction replaced"
-    );
-    describe_gauge!(
-        "ringtrail_ring_queued",
-        Unit::Count,
-        "Records waiting in the ring"
-    );
-    describe_gauge!(
-        "ringtrail_spooled_rows",
-        Unit::Count,
-        "Rows waiting in the spool"
-    );
-    describe_counter!(
-        "ringtrail_jsonl_lines_written_total",
-        Unit::Count,
-        "Events written as JSON lines"
-    );
-    describe_counter!(
-        "ringtrail_jsonl_lines_missed_total",
-        Unit::Count,
-        "Events the JSON-lines sink missed"
-    );
-    describe_counter!(
-        "ringtrail_jsonl_bytes_total",
-        Unit::Bytes,
-        "Bytes of JSON lines written"
-    );
-    describe_counter!(
-        "ringtrail_jsonl_rotations_total",
-        Unit::Count,
-        "JSON-lines files rotated"
-    );
-    describe_counter!(
-        "ringtrail_jsonl_write_errors_total",
-        Unit::Count,
-        "JSON-lines writes that failed"
-    );
+    for series in SERIES {
+        match series.kind {
+            Kind::Counter => describe_counter!(series.name, series.unit, series.help),
+            Kind::Gauge => describe_gauge!(series.name, series.unit, series.help),
+        }
+    }
 }
 
 /// Sets every series to `stats`, labelled with `pipeline`.
 pub(crate) fn publish(stats: &Stats, pipeline: &str) {
     let p = pipeline.to_owned();
-    let total = |name: &'static str, value: u64| {
-        counter!(name, "pipeline" => p.clone()).absolute(value);
-    };
-    total("ringtrail_events_enqueued_total", stats.enqueued);
-    for (reason, value) in [
-        (DropReason::RingFull, stats.dropped_ring_full),
-        (DropReason::Evicted, stats.dropped_evicted),
-        (DropReason::BlockTimeout, stats.dropped_block_timeout),
-        (DropReason::AfterShutdown, stats.dropped_after_shutdown),
-        (DropReason::AuditTimeout, stats.audit_dropped),
-    ] {
+    for (reason, value) in DROPPED_BY_REASON {
         let reason = reason.as_str();
-        counter!("ringtrail_events_dropped_total", "pipeline" => p.clone(), "reason" => reason)
-            .absolute(value);
+        counter!(DROPPED, "pipeline" => p.clone(), "reason" => reason).absolute(value(stats));
     }
-    total("ringtrail_rows_written_total", stats.written);
-    total("ringtrail_batches_total", stats.batches);
-    total("ringtrail_rows_dead_lettered_total", stats.dead_lettered);
-    total("ringtrail_rows_lost_total", stats.lost);
-    total("ringtrail_rows_recovered_total", stats.recovered);
-    total("ringtrail_rows_inherited_lost_total", stats.inherited_lost);
-    total("ringtrail_drop_reports_total", stats.drop_reports);
-    total("ringtrail_redactions_total", stats.redacted);
-    gauge!("ringtrail_ring_queued", "pipeline" => p.clone()).set(stats.queued as f64);
-    gauge!("ringtrail_spooled_rows", "pipeline" => p.clone()).set(stats.spooled as f64);
-    total("ringtrail_jsonl_lines_written_total", stats.jsonl.written);
-    total("ringtrail_jsonl_lines_missed_total", stats.jsonl.missed);
-    total("ringtrail_jsonl_bytes_total", stats.jsonl.bytes);
-    total("ringtrail_jsonl_rotations_total", stats.jsonl.rotations);
-    total(
-        "ringtrail_jsonl_write_errors_total",
-        stats.jsonl.write_errors,
-    );
+    for series in SERIES {
+        let value = (series.value)(stats);
+        match series.kind {
+            Kind::Counter => counter!(series.name, "pipeline" => p.clone()).absolute(value),
+            Kind::Gauge => gauge!(series.name, "pipeline" => p.clone()).set(value as f64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_module_table_lists_every_series() {
+        let docs = include_str!("metrics.rs");
+        for name in SERIES.iter().map(|s| s.name).chain([DROPPED]) {
+            assert!(
+                docs.contains(&format!("//! | `{name}")),
+                "{name} in the module docs"
+            );
+        }
+        let mut names: Vec<_> = SERIES.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SERIES.len(), "each series once");
+    }
 }

@@ -67,6 +67,7 @@ pub const CONTEXT_KEYS: [&str; CONTEXT_LEN] = [
 ///
 /// `%display` and `?debug` values arrive already formatted, as [`Value::Str`].
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Value<'a> {
     /// A `bool`.
     Bool(bool),

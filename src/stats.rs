@@ -1,8 +1,6 @@
 //! [`Stats`]: what the pipeline has done so far.
 
-use crate::ring::{DropReason, Ring};
-use crate::sink::JsonlStats;
-use crate::writer::Control;
+use crate::counters::counters;
 
 /// Counters of one ringtrail pipeline, from [`Guard::stats`](crate::Guard::stats).
 ///
@@ -80,43 +78,31 @@ pub struct Stats {
     pub redacted: u64,
 }
 
-impl Stats {
-    /// The counters now, from the ring and the writer's control (what
-    /// [`Guard::stats`](crate::Guard::stats) returns; the writer thread
-    /// reads the same for the `metrics` export).
-    pub(crate) fn collect(ring: &Ring, control: &Control) -> Stats {
-        let counters = &control.counters;
-        // Read the writer's count before the ring: a record moving from one
-        // to the other is then counted once or not at all, never twice.
-        let writer = counters.writer.snapshot();
-        let queued = ring.ready_len() as u64;
-        let ring_full = ring.dropped(DropReason::RingFull);
-        let evicted = ring.dropped(DropReason::Evicted);
-        let block_timeout = ring.dropped(DropReason::BlockTimeout);
-        let after_shutdown = ring.dropped(DropReason::AfterShutdown);
-        let audit = ring.dropped(DropReason::AuditTimeout);
-        let outcomes = counters.outcomes.snapshot();
-        Stats {
-            jsonl: control.jsonl.snapshot(),
-            enqueued: writer.received + queued,
-            dropped: ring_full + evicted + block_timeout + after_shutdown + audit,
-            audit_dropped: audit,
-            dropped_ring_full: ring_full,
-            dropped_evicted: evicted,
-            dropped_block_timeout: block_timeout,
-            dropped_after_shutdown: after_shutdown,
-            written: outcomes.written,
-            batches: outcomes.batches,
-            queued,
-            // This process's rows in the spool now; rows counted lost less
-            // those whose batch turned out committed after all.
-            spooled: outcomes.spooled.saturating_sub(outcomes.unspooled),
-            dead_lettered: outcomes.dead_lettered,
-            lost: outcomes.lost.saturating_sub(outcomes.resolved),
-            recovered: outcomes.recovered,
-            inherited_lost: outcomes.inherited_lost,
-            drop_reports: writer.drop_reports,
-            redacted: writer.redacted,
-        }
+counters! {
+    /// What the JSON-lines sink has done, in [`Stats::jsonl`](crate::Stats::jsonl).
+    ///
+    /// Once the producers are quiet and a flush has returned,
+    /// `written + missed` equals the events that reached the sink (with
+    /// PostgreSQL beside it, `enqueued`). Drop-report lines are not events.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct JsonlStats {
+        /// Events written to the file or standard output.
+        written,
+        /// Events the sink missed: its queue was full (a stalled reader, a
+        /// slow disk), a write failed, or shutdown came first. Reported in
+        /// band by a `ringtrail::dropped` line with reason `jsonl_missed`.
+        missed,
+        /// Batches written (one `write` each, or one per file when rotating).
+        batches,
+        /// Bytes written.
+        bytes,
+        /// Files rotated.
+        rotations,
+        /// Writes that failed (their events are in `missed`).
+        write_errors,
     }
+    /// The sink's counters, shared by the writer, the output thread and
+    /// [`Guard::stats`](crate::Guard::stats).
+    pub(crate) struct JsonlCounters;
 }

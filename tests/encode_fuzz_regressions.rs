@@ -3,8 +3,8 @@
 //!
 //! - Every file in `tests/fuzz_corpus/<target>/` (seeds and crash
 //!   reproducers) is replayed through the same code the fuzz target runs,
-//!   `tests/support/fuzz_checks.rs`, with the same bytes-to-input decoding.
-//! - The decoder in `tests/support/copy_decoder.rs` is shown to refuse each
+//!   `ringtrail_testkit::fuzz_checks`, with the same bytes-to-input decoding.
+//! - The decoder in `ringtrail_testkit::copy_decoder` is shown to refuse each
 //!   kind of malformed stream and column with the precise error.
 //! - The checks are shown to refuse tampered encoder output, so a pass means
 //!   something.

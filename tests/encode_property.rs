@@ -7,8 +7,8 @@
 //! with `CopyEncoder` in random-sized batches, loaded with `COPY ... FROM
 //! STDIN (FORMAT binary)`, read back with `COPY (SELECT ...) TO STDOUT (FORMAT
 //! binary)`, decoded with the independent decoder in
-//! `tests/support/copy_decoder.rs`, and compared column by column with the
-//! documented sanitizing (`tests/support/fuzz_checks.rs`, in the mode that
+//! `ringtrail_testkit::copy_decoder`, and compared column by column with the
+//! documented sanitizing (`ringtrail_testkit::fuzz_checks`, in the mode that
 //! allows for what `jsonb` itself normalizes: duplicate keys, key order,
 //! the sign of zero). The float fields are also cast back with
 //! `(fields->>key)::float8` in SQL, as the encoder's docs promise works.

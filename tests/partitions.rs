@@ -668,9 +668,14 @@ fn partitions_made_under_live_ingest_lose_and_quarantine_nothing() {
     });
     // The writer makes no partitions here (`migrate(false)`): every row
     // lands in DEFAULT until the test makes today's partition mid-stream,
-    // moving the rows already there.
+    // moving the rows already there. The producer blocks while the ring is
+    // full (a busy machine's writer can fall behind a flood), so no event
+    // can be dropped and every one must be written.
     let (dispatch, guard) = common::start(
         common::builder(&url)
+            .overflow(ringtrail::OverflowPolicy::Block {
+                timeout: Duration::from_secs(60),
+            })
             .migrate(false)
             .lanes(2)
             .batch_rows(200)

@@ -138,6 +138,7 @@ fn covers(permission: &PointRow<'_>, target: &PointRow<'_>) -> bool {
 /// The code of a [`Finding`]. Tools and dashboards match on
 /// [`as_str`](FindingCode::as_str).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FindingCode {
     /// The trace has no identity point.
     MissingIdentity,

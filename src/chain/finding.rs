@@ -32,6 +32,7 @@ use super::link::{link_hash, BatchMeta, ChainId, GENESIS};
 
 /// The kind of a [`Finding`]; [`as_str`](FindingCode::as_str) is its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum FindingCode {
     /// `row_changed`.
     RowChanged,

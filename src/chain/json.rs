@@ -20,7 +20,7 @@
 //! `"-Infinity"`; integers of every width are exact; finite floats are
 //! ryu's shortest round-trip digits, whose exact value `numeric` keeps.
 //!
-//! ```
+//! ```ignore
 //! use ringtrail::chain::json::{write_fields, write_stored};
 //! use ringtrail::{Field, Value};
 //!
@@ -137,7 +137,7 @@ pub type MemberSpan = [u32; 4];
 ///
 /// `members` is scratch space, as for [`write_fields`].
 ///
-/// ```
+/// ```ignore
 /// use ringtrail::chain::json::{write_encoded, write_stored};
 ///
 /// let json = r#"{"zeta":1.0,"alpha":"x\n","zeta":2.5e-3,"ok":true}"#;

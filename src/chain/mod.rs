@@ -1,5 +1,5 @@
 //! Tamper evidence: batch digests, a hash-chained ledger and signed
-//! checkpoints (issue 14). Pure building blocks; the writer, the ledger
+//! checkpoints. Pure building blocks; the writer, the ledger
 //! and `ringtrail verify` use them.
 //!
 //! ```text
@@ -71,8 +71,8 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
 pub mod finding;
-pub mod json;
+pub(crate) mod json;
 pub mod key;
 pub mod link;
-pub mod number;
+pub(crate) mod number;
 pub mod sha256x16;

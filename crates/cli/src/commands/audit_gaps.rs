@@ -24,8 +24,8 @@ use ringtrail::read::Gap;
 use ringtrail::time::rfc3339_micros;
 use ringtrail::time::{format_duration, When};
 
+use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::output::paint;
-use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail audit-gaps`.

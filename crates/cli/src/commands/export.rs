@@ -37,8 +37,8 @@ use std::time::{Duration, Instant, SystemTime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringtrail::render::{Format, Renderer};
 
+use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::filter::FilterArgs;
-use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
 /// How much rendered output is gathered before one write.

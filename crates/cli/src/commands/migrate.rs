@@ -27,39 +27,8 @@ use std::time::{Duration, SystemTime};
 use ringtrail::schema::partitions::{self, Created};
 use ringtrail::time::rfc3339_micros;
 
+use super::db::{finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
-
-/// The database of a maintenance command. A malformed URL and an
-/// unreachable server are both runtime errors (exit code 1).
-#[derive(clap::Args)]
-pub struct MaintenanceDatabase {
-    /// PostgreSQL to maintain: a postgres:// URL or a key=value
-    /// connection string.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
-}
-
-impl MaintenanceDatabase {
-    /// Connects (the URL is never repeated in a message: it may hold a
-    /// password).
-    pub async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {
-        let config: tokio_postgres::Config = self
-            .database_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| Failure::runtime("invalid --database-url", e))?;
-        ringtrail::read::connect(&config)
-            .await
-            .map_err(|e| Failure::runtime("cannot connect to the database", e))
-    }
-}
-
-/// A current-thread tokio runtime for one subcommand.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::runtime("cannot start a runtime", e))
-}
 
 /// Flags of `ringtrail migrate`.
 #[derive(clap::Args)]
@@ -75,7 +44,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    database: MaintenanceDatabase,
+    database: DatabaseArgs,
 }
 
 /// Runs `ringtrail migrate`.
@@ -108,7 +77,7 @@ pub fn run(args: MigrateArgs) -> CliResult {
     } else {
         write_text(&mut out, &applied, &created)
     };
-    super::trace::finish_output(written.and_then(|()| out.flush()))
+    finish_output(written.and_then(|()| out.flush()))
 }
 
 /// One created partition as JSON: `{"partition", "from", "to", "moved"}`.

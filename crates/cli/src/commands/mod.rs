@@ -20,6 +20,7 @@
 //!   RFC 3339 instant ([`ringtrail::time::When`]).
 
 pub mod audit_gaps;
+pub mod db;
 pub mod demo;
 pub mod export;
 pub mod filter;
@@ -49,18 +50,11 @@ pub fn report_error(error: &(dyn Error + 'static)) {
 /// Exit code: an error at run time. What any failure that is not a
 /// usage error exits with.
 pub const EXIT_RUNTIME: u8 = 1;
-/// Exit code: the thing asked for does not exist (`ringtrail trace` of an
-/// unknown trace id): an error at run time, [`EXIT_RUNTIME`].
-pub const EXIT_NOT_FOUND: u8 = EXIT_RUNTIME;
 /// Exit code: invalid arguments, clap's own usage errors included.
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: `ringtrail verify` found tampering (its findings are the
 /// output; one line on stderr says how many).
 pub const EXIT_TAMPERED: u8 = 3;
-/// Exit code: the database could not be reached or queried, or its URL
-/// does not parse: an error at run time, [`EXIT_RUNTIME`] (issue 13 §2;
-/// it used to be 3, which is now left for `verify`).
-pub const EXIT_DATABASE: u8 = EXIT_RUNTIME;
 
 /// A subcommand failure that exits with its own code rather than 1.
 /// Displays as its error, whose causes it keeps.
@@ -85,10 +79,10 @@ impl Failure {
     }
 
     /// A database that cannot be reached or queried: exit code
-    /// [`EXIT_DATABASE`]. `doing` says what failed, e.g. `cannot connect`.
+    /// [`EXIT_RUNTIME`]. `doing` says what failed, e.g. `cannot connect`.
     pub fn database(doing: &str, error: impl Error + Send + Sync + 'static) -> Failure {
         Failure::new(
-            EXIT_DATABASE,
+            EXIT_RUNTIME,
             Context {
                 doing: doing.to_owned(),
                 source: Box::new(error),

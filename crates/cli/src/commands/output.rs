@@ -191,6 +191,8 @@ fn show(value: Value<'_>) -> String {
         Value::I128(n) => n.to_string(),
         Value::U128(n) => n.to_string(),
         Value::F64(n) => n.to_string(),
+        // A kind of value this build does not know yet: its debug form.
+        other => format!("{other:?}"),
     }
 }
 

@@ -31,9 +31,9 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::time::SystemTime;
 
+use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::filter::FilterArgs;
 use super::output::RowOutputArgs;
-use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail query`.

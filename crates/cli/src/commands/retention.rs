@@ -29,7 +29,8 @@ use ringtrail::schema::retention::{self, Dropped};
 use ringtrail::time::format_duration;
 use ringtrail::time::{micros, rfc3339_micros};
 
-use super::migrate::{plural, runtime, MaintenanceDatabase};
+use super::db::{finish_output, runtime, DatabaseArgs};
+use super::migrate::plural;
 use super::{CliResult, Failure};
 
 /// `dropped_by` in `ringtrail.retention_log` for this command.
@@ -49,7 +50,7 @@ pub struct RetentionArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    database: MaintenanceDatabase,
+    database: DatabaseArgs,
 }
 
 /// Runs `ringtrail retention`.
@@ -79,7 +80,7 @@ pub fn run(args: RetentionArgs) -> CliResult {
     } else {
         write_text(&mut out, &args, cutoff, &dropped)
     };
-    super::trace::finish_output(written.and_then(|()| out.flush()))
+    finish_output(written.and_then(|()| out.flush()))
 }
 
 fn write_text(

@@ -35,8 +35,8 @@ use ringtrail::read::TableStats;
 use ringtrail::time::{micros, rfc3339_micros};
 use serde_json::{json, Map, Value};
 
+use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::output::{level_color, paint, ColorArgs};
-use super::trace::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail stats`.

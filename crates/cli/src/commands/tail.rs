@@ -56,9 +56,9 @@ use ringtrail::read::follow::{connect_listening, Wake, POLL_INTERVAL};
 use ringtrail::read::{Backlog, Cursor, Follower};
 use tokio_postgres::Client;
 
+use super::db::{finish_output, runtime, DatabaseArgs};
 use super::filter::FilterArgs;
 use super::output::{flush_to, RowOutputArgs};
-use super::trace::{finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure};
 
 /// How much backlog output is gathered before one write.

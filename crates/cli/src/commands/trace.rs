@@ -29,51 +29,9 @@ use std::time::{Duration, SystemTime};
 
 use ringtrail::read::{TraceReport, TraceRow};
 
+use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::output::{level_color, paint};
-use super::{CliResult, Failure, EXIT_NOT_FOUND};
-
-/// Where to read from: shared by the reading subcommands.
-#[derive(clap::Args)]
-pub struct DatabaseArgs {
-    /// PostgreSQL to read from: a postgres:// URL or a key=value
-    /// connection string.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
-}
-
-impl DatabaseArgs {
-    /// The parsed connection settings; an unparsable URL is an error at
-    /// run time, exit code 1 (the URL itself is not repeated: it may hold
-    /// a password).
-    pub fn config(&self) -> Result<tokio_postgres::Config, Failure> {
-        self.database_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| {
-                Failure::new(
-                    super::EXIT_DATABASE,
-                    format!("invalid --database-url: {}", ringtrail::error::chain(&e)),
-                )
-            })
-    }
-}
-
-/// A current-thread tokio runtime for one subcommand.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(1, e))
-}
-
-/// Connects for reading; a failure is exit code 1 with the server's reason.
-pub async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, Failure> {
-    const DOING: &str = "cannot connect to the database";
-    ringtrail::read::connect(config).await.map_err(|e| match e {
-        // The driver's error says it all ("error connecting to server: ...").
-        ringtrail::Error::Postgres(e) => Failure::database(DOING, e),
-        e => Failure::database(DOING, e),
-    })
-}
+use super::{CliResult, Failure, EXIT_RUNTIME};
 
 /// Flags of `ringtrail trace`.
 #[derive(clap::Args)]
@@ -103,7 +61,7 @@ pub fn run(args: TraceArgs) -> CliResult {
             .map_err(|e| Failure::database("cannot read the trace", e))
     })?;
     let Some(report) = report else {
-        return Err(Failure::new(EXIT_NOT_FOUND, format!("no trace {:?}", args.trace_id)).into());
+        return Err(Failure::new(EXIT_RUNTIME, format!("no trace {:?}", args.trace_id)).into());
     };
     let mut out = std::io::stdout().lock();
     let written = if args.json {
@@ -112,15 +70,6 @@ pub fn run(args: TraceArgs) -> CliResult {
         write_timeline(&mut out, &report, args.color.enabled())
     };
     finish_output(written.and_then(|()| out.flush()))
-}
-
-/// Ends a subcommand's output: a closed pipe (`| head`) is not an error,
-/// any other write failure is.
-pub fn finish_output(written: std::io::Result<()>) -> CliResult {
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Box::new(e)),
-        _ => Ok(()),
-    }
 }
 
 /// The human-readable timeline of `report`, its levels colored when

@@ -1,4 +1,4 @@
-//! `ringtrail verify`: checks the tamper evidence (issue 14):
+//! `ringtrail verify`: checks the tamper evidence:
 //! every batch's rows against the digest its ledger row committed, the
 //! hash chain's links, and the signed checkpoints (`ringtrail::read::verify`
 //! does the work, in constant memory).
@@ -55,7 +55,7 @@ use ringtrail::chain::key::{public_path, VerifierKey};
 use ringtrail::read::verify::{Progress, VerifyOptions, VerifySummary};
 use ringtrail::time::When;
 
-use super::trace::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED};
 
 /// Flags of `ringtrail verify`.
