@@ -17,6 +17,7 @@
 //! buffer.
 
 mod control;
+mod decode;
 mod report;
 mod spawn;
 mod timer;
@@ -27,21 +28,14 @@ pub(crate) use spawn::spawn;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::audit::contract::{point_of, Point};
-use crate::capture::reader::{unpack_context, Entry, RecordReader};
-use crate::contract::{TRUNCATED_FROM, TS_ORIGINAL};
+use crate::capture::reader::RecordReader;
 use crate::counters::bump;
-use crate::redact::stage::{self, Scratch};
-use crate::redact::Redactor;
-use crate::ring::Ring;
-use crate::ring::SlotClass;
-use crate::row::{
-    recycle, severity_number, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN, LEVEL_ERROR,
-};
-use crate::time::clock::WallTime;
-
 use crate::ids::Uuid7;
+use crate::redact::Redactor;
+use crate::ring::{Ring, SlotClass};
+use crate::row::LEVEL_ERROR;
 use crate::sink::{BatchFailure, Outcome, Sink, Wait};
+use decode::RowDecoder;
 use report::DropReporter;
 use timer::BatchTimer;
 
@@ -88,22 +82,8 @@ pub(crate) struct Writer {
     sink: Box<dyn Sink>,
     config: WriterConfig,
     ids: Uuid7,
-    /// Converts the records' raw clock readings to wall time.
-    wall: WallTime,
-    /// Reused for every row's fields; see [`recycle`].
-    fields: Vec<Field<'static>>,
-    /// Reused for the cut texts of a row (name, original length) and the
-    /// names of their `.truncated_from` fields.
-    cuts: Vec<(&'static str, u32)>,
-    cut_names: String,
-    /// Reused for the text of context ids given as non-string event fields
-    /// (`user_id = 42`).
-    context_text: String,
-    /// The writer's clock (Unix nanoseconds), read once per drain pass.
-    now_nanos: i64,
-    /// Reused for a clamped event's original time ([`TS_ORIGINAL`]).
-    ts_original: String,
-    redaction: Scratch,
+    /// Records to rows, with its scratch buffers.
+    decoder: RowDecoder,
     timer: BatchTimer,
     /// A batch was not committed since the last completed flush (spooled
     /// or lost); reported to that flush.
@@ -118,52 +98,6 @@ pub(crate) struct Writer {
 #[cfg(feature = "metrics")]
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 
-/// The time to store for an event at `ts` when it lies more than `past`
-/// before `now` or more than `future` after it (the nearest edge of that
-/// window, all in Unix nanoseconds); `None` inside it.
-fn clamp(ts: i64, now: i64, past: Duration, future: Duration) -> Option<i64> {
-    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    let (lo, hi) = (
-        now.saturating_sub(nanos(past)),
-        now.saturating_add(nanos(future)),
-    );
-    (ts < lo || ts > hi).then(|| ts.clamp(lo, hi))
-}
-
-/// Puts the context ids an event gave as its own fields over the span's.
-/// A string is used as it is; any other value as its text, written into
-/// `text` (cleared first; its capacity is reused row after row).
-fn override_context<'a>(
-    context: &mut [Option<&'a str>; CONTEXT_LEN],
-    event: &[Option<Value<'a>>; CONTEXT_LEN],
-    text: &'a mut String,
-) {
-    use std::fmt::Write as _;
-    text.clear();
-    let mut spans = [(0, 0); CONTEXT_LEN];
-    for (i, value) in event.iter().enumerate() {
-        let start = text.len();
-        let _ = match value {
-            None | Some(Value::Str(_)) => continue,
-            Some(Value::Bool(v)) => write!(text, "{v}"),
-            Some(Value::I64(v)) => write!(text, "{v}"),
-            Some(Value::U64(v)) => write!(text, "{v}"),
-            Some(Value::I128(v)) => write!(text, "{v}"),
-            Some(Value::U128(v)) => write!(text, "{v}"),
-            Some(Value::F64(v)) => write!(text, "{v}"),
-        };
-        spans[i] = (start, text.len());
-    }
-    let text: &'a str = text;
-    for (i, value) in event.iter().enumerate() {
-        match value {
-            None => {}
-            Some(Value::Str(s)) => context[i] = Some(s),
-            Some(_) => context[i] = Some(&text[spans[i].0..spans[i].1]),
-        }
-    }
-}
-
 impl Writer {
     pub(crate) fn new(
         ring: Arc<Ring>,
@@ -171,21 +105,20 @@ impl Writer {
         sink: Box<dyn Sink>,
         config: WriterConfig,
     ) -> Writer {
+        let decoder = RowDecoder::new(
+            ring.clock.wall_time(),
+            config.redactor.clone(),
+            config.clamp_past,
+            config.clamp_future,
+        );
         Writer {
-            wall: ring.clock.wall_time(),
+            decoder,
             timer: BatchTimer::new(config.flush_interval, config.urgent_interval),
             ring,
             control,
             sink,
             config,
             ids: Uuid7::new(),
-            fields: Vec::with_capacity(32),
-            cuts: Vec::with_capacity(4),
-            cut_names: String::with_capacity(128),
-            context_text: String::with_capacity(64),
-            now_nanos: crate::time::clock::unix_nanos_now(),
-            ts_original: String::with_capacity(32),
-            redaction: Scratch::default(),
             failure: None,
             drops: DropReporter::new(),
             #[cfg(feature = "metrics")]
@@ -206,8 +139,7 @@ impl Writer {
                 return self.shut_down(requested, deadline);
             }
             let flush_wanted = requested > self.control.counters.completed();
-            self.wall.refresh();
-            self.now_nanos = crate::time::clock::unix_nanos_now();
+            self.decoder.refresh();
             // One drain pass: under a steady stream the ring may never be
             // empty, but when the pass ends every record published before
             // it began has been taken (`SlotPool::take_in`).
@@ -323,100 +255,11 @@ impl Writer {
         // `RecordWriter::finish` before publishing the index, and nobody
         // writes the slot until `release` below.
         let record = unsafe { RecordReader::new(buf) };
-        let mut fields = recycle(std::mem::take(&mut self.fields));
-        let mut cuts = std::mem::take(&mut self.cuts);
-        cuts.clear();
-        let mut message = "";
-        // Context ids given as fields of the event itself: they fill their
-        // column, win over the span's, and are not repeated in `fields`.
-        let mut event_context: [Option<Value<'_>>; CONTEXT_LEN] = [None; CONTEXT_LEN];
-        let names = record.event.fields();
-        for entry in record.entries() {
-            match entry {
-                Entry::Message { text, cut_from } => {
-                    message = text;
-                    cuts.extend(cut_from.map(|n| ("message", n)));
-                }
-                Entry::Field {
-                    index,
-                    value,
-                    cut_from,
-                } => {
-                    if let Some(field) = names.iter().nth(index) {
-                        match CONTEXT_KEYS.iter().position(|k| *k == field.name()) {
-                            Some(key) => event_context[key] = Some(value),
-                            None => fields.push(Field {
-                                name: field.name(),
-                                value,
-                            }),
-                        }
-                        cuts.extend(cut_from.map(|n| (field.name(), n)));
-                    }
-                }
-            }
-        }
-        // Each cut text's original length, as `<name>.truncated_from`.
-        self.cut_names.clear();
-        for (name, _) in &cuts {
-            self.cut_names.push_str(name);
-            self.cut_names.push_str(TRUNCATED_FROM);
-        }
-        let mut at = 0;
-        for &(name, original) in &cuts {
-            let len = name.len() + TRUNCATED_FROM.len();
-            fields.push(Field {
-                name: &self.cut_names[at..at + len],
-                value: Value::U64(original.into()),
-            });
-            at += len;
-        }
-        self.cuts = cuts;
-        let mut context = unpack_context(record.context);
-        override_context(&mut context, &event_context, &mut self.context_text);
-        let kind = point_of(record.event.target(), &fields).map(Point::kind);
-        let redacted = match &self.config.redactor {
-            Some(redactor) => stage::apply(
-                redactor,
-                &mut message,
-                &mut fields,
-                &mut context,
-                &mut self.redaction,
-            ),
-            None => 0,
-        };
-        let mut ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
-        if let Some(clamped) = clamp(
-            ts_unix_nanos,
-            self.now_nanos,
-            self.config.clamp_past,
-            self.config.clamp_future,
-        ) {
-            self.ts_original.clear();
-            crate::time::write_rfc3339(&mut self.ts_original, ts_unix_nanos);
-            fields.push(Field {
-                name: TS_ORIGINAL,
-                value: Value::Str(&self.ts_original),
-            });
-            ts_unix_nanos = clamped;
-        }
-        let level = severity_number(record.event.level());
-        let row = Row {
-            ts_unix_nanos,
-            id: self.ids.next(ts_unix_nanos),
-            level,
-            target: record.event.target(),
-            message,
-            fields: &fields,
-            context,
-            span_name: record.span.map(|s| s.name()),
-            file: record.event.file(),
-            line: record.event.line(),
-            truncated: record.truncated,
-            kind,
-            redacted,
-        };
-        self.sink.append(&row);
-        self.fields = recycle(fields);
+        let sink = &mut self.sink;
+        let (level, redacted) = self.decoder.decode(&record, &mut self.ids, |row| {
+            sink.append(row);
+            (row.level, row.redacted)
+        });
         pool.release(index);
         bump(&self.control.counters.writer.received, 1);
         if redacted > 0 {
@@ -460,28 +303,5 @@ impl Writer {
         if let Some(failure) = outcome.failure {
             self.failure = Some(failure);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clamp;
-    use std::time::Duration;
-
-    #[test]
-    fn times_outside_the_window_are_clamped_to_its_edge() {
-        const DAY: i64 = 86_400_000_000_000;
-        let now = 1_796_256_000_000_000_000;
-        let (past, future) = (Duration::from_secs(7 * 86_400), Duration::from_secs(86_400));
-        assert_eq!(clamp(now, now, past, future), None);
-        assert_eq!(clamp(now - 7 * DAY, now, past, future), None);
-        assert_eq!(clamp(now + DAY, now, past, future), None);
-        // 1970 and 2100.
-        assert_eq!(clamp(0, now, past, future), Some(now - 7 * DAY));
-        assert_eq!(
-            clamp(4_102_444_800_000_000_000, now, past, future),
-            Some(now + DAY)
-        );
-        assert_eq!(clamp(0, now, Duration::MAX, future), None);
     }
 }
