@@ -37,6 +37,9 @@ use ringtrail_cluster::TempCluster;
 
 use super::CliResult;
 
+/// The error of a step of [`run`].
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Flags of `ringtrail demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -215,28 +218,55 @@ fn progress_bar() -> ProgressBar {
 /// stdout, or stderr when the JSON lines take stdout). Fails when the row
 /// count in the table does not match what the writer says it wrote.
 pub fn run(args: DemoArgs) -> CliResult {
-    let cluster;
-    let url = match args.database_url {
-        Some(url) => url,
+    let (url, _cluster) = database(args.database_url.clone())?;
+    let started_at = SystemTime::now();
+    let (guard, report_on_stderr) = start_pipeline(&args, &url)?;
+    let mut out = report_writer(report_on_stderr);
+    let threads = args.threads.max(1);
+    announce(&args, threads);
+    let (produced, latency) = run_workload(&args, threads, &guard)?;
+    guard.flush()?;
+    let total = produced.begin.elapsed();
+    let stats = guard.stats();
+    let latency = collect_latency(latency)?;
+    let table = read_back(&url, started_at)?;
+    write_rates(&mut out, args.rate, &produced, total, &stats, &latency)?;
+    write_counts(&mut out, &args, &stats, table.rows)?;
+    write_audit(&mut out, produced.traces, &table.gaps)?;
+    if let Some(report) = &table.sample {
+        // Colors only on a terminal, and never when the report goes to
+        // stderr because the JSON lines took stdout.
+        let color = args.color.enabled() && !report_on_stderr;
+        write_sample(&mut out, report, color)?;
+    }
+    drop(guard);
+    check_count(table.rows, &stats)
+}
+
+/// The server to write to: `database_url`, or a throwaway cluster started
+/// here (kept until the run ends).
+fn database(database_url: Option<String>) -> Result<(String, Option<TempCluster>), BoxError> {
+    Ok(match database_url {
+        Some(url) => (url, None),
         None => {
             eprintln!("starting a throwaway PostgreSQL cluster…");
-            cluster = TempCluster::start()?;
-            cluster.admin_url()
+            let cluster = TempCluster::start()?;
+            (cluster.admin_url(), Some(cluster))
         }
-    };
-    let started_at = SystemTime::now();
+    })
+}
+
+/// Builds the pipeline and installs its layer as the global subscriber;
+/// also says whether the report goes to stderr (the JSON lines take
+/// stdout).
+fn start_pipeline(args: &DemoArgs, url: &str) -> Result<(ringtrail::Guard, bool), BoxError> {
     let mut builder = ringtrail::Builder::new()
-        .postgres(url.as_str())
+        .postgres(url)
         .capacity(args.capacity)
         .synchronous_commit(!args.async_commit)
         .service_name("ringtrail-demo");
     // With the lines on stdout, the report goes to stderr.
     let report_on_stderr = args.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
-    let mut out: Box<dyn Write> = if report_on_stderr {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
-    };
     if let Some(path) = &args.jsonl {
         builder = builder.jsonl(path, args.format);
     }
@@ -248,8 +278,20 @@ pub fn run(args: DemoArgs) -> CliResult {
     // demo's own read queries (tokio-postgres logs at TRACE) into the
     // workload it measures.
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
+    Ok((guard, report_on_stderr))
+}
 
-    let threads = args.threads.max(1);
+/// Where the report goes.
+fn report_writer(report_on_stderr: bool) -> Box<dyn Write> {
+    if report_on_stderr {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    }
+}
+
+/// The plan, on stderr.
+fn announce(args: &DemoArgs, threads: usize) {
     let plan = match args.duration {
         Some(d) => format!("for {}", ringtrail::time::format_duration(d)),
         None => format!("{} events", args.events),
@@ -263,95 +305,176 @@ pub fn run(args: DemoArgs) -> CliResult {
         "{threads} threads, {plan} {pace}: nested spans, mixed levels; every \
          {AUDITED_EVERY}th request an agent call with a five-point audit trace"
     );
-    let emitted = AtomicU64::new(0);
-    let traces = AtomicU64::new(0);
-    let done = AtomicBool::new(false);
-    let latency = Mutex::new(Histogram::<u64>::new(3)?);
+}
+
+/// What the producer threads share.
+struct Shared {
+    /// Events emitted so far, over all threads.
+    emitted: AtomicU64,
+    /// Audited requests so far.
+    traces: AtomicU64,
+    /// Set when every producer is done: the live line stops.
+    done: AtomicBool,
+    /// The latency samples of the producers that are done.
+    latency: Mutex<Histogram<u64>>,
+}
+
+/// What one producer thread is to do.
+#[derive(Clone, Copy)]
+struct Plan {
+    threads: usize,
+    /// Events over all threads (without a deadline).
+    events: u64,
+    /// Events per second over all threads; 0: flat out.
+    rate: u64,
+    /// When to stop (with `--duration`).
+    deadline: Option<Instant>,
+}
+
+/// What the workload did.
+struct Produced {
+    /// Events emitted.
+    events: u64,
+    /// Audited requests.
+    traces: u64,
+    /// When the producers started.
+    begin: Instant,
+    /// How long emitting took.
+    emitted_in: Duration,
+}
+
+/// Runs the producer threads (and the live line on a terminal) until
+/// they have emitted their events or the deadline has passed; returns
+/// what they did, and their latency samples (nanoseconds).
+fn run_workload(
+    args: &DemoArgs,
+    threads: usize,
+    guard: &ringtrail::Guard,
+) -> Result<(Produced, Mutex<Histogram<u64>>), BoxError> {
+    let shared = Shared {
+        emitted: AtomicU64::new(0),
+        traces: AtomicU64::new(0),
+        done: AtomicBool::new(false),
+        latency: Mutex::new(Histogram::<u64>::new(3)?),
+    };
     let begin = Instant::now();
-    let deadline = args.duration.map(|d| begin + d);
+    let plan = Plan {
+        threads,
+        events: args.events,
+        rate: args.rate,
+        deadline: args.duration.map(|d| begin + d),
+    };
     let barrier = Arc::new(Barrier::new(threads));
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
     std::thread::scope(|s| {
         let mut producers = Vec::with_capacity(threads);
         for worker in 0..threads {
-            let barrier = barrier.clone();
-            let (emitted, latency, traces) = (&emitted, &latency, &traces);
-            let (target, rate) = (args.events, args.rate);
-            producers.push(s.spawn(move || {
-                let mut mine = Histogram::<u64>::new(3).expect("3 significant digits is valid");
-                barrier.wait();
-                let start = Instant::now();
-                let per_thread = rate as f64 / threads as f64;
-                let mut events = 0u64;
-                for n in 0usize.. {
-                    let done = match deadline {
-                        Some(at) => n % 64 == 0 && Instant::now() >= at,
-                        None => emitted.load(Ordering::Relaxed) >= target,
-                    };
-                    if done {
-                        break;
-                    }
-                    if n.is_multiple_of(AUDITED_EVERY) {
-                        traces.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let e = handle_request(worker, n, &mut mine);
-                    events += e;
-                    emitted.fetch_add(e, Ordering::Relaxed);
-                    // Pace to the target rate, sleeping in steps of at
-                    // least a millisecond.
-                    if per_thread > 0.0 && n % 16 == 15 {
-                        let due = Duration::from_secs_f64(events as f64 / per_thread);
-                        if let Some(ahead) = due.checked_sub(start.elapsed()) {
-                            if ahead >= Duration::from_millis(1) {
-                                std::thread::sleep(ahead);
-                            }
-                        }
-                    }
-                }
-                if let Ok(mut all) = latency.lock() {
-                    let _ = all.add(&mine);
-                }
-            }));
+            let (barrier, shared) = (barrier.clone(), &shared);
+            producers.push(s.spawn(move || produce(worker, plan, &barrier, shared)));
         }
         if let Some(bar) = &bar {
-            let (guard, emitted, done) = (&guard, &emitted, &done);
-            s.spawn(move || {
-                let mut last = (Instant::now(), 0u64);
-                while !done.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(250));
-                    let (now, n) = (Instant::now(), emitted.load(Ordering::Relaxed));
-                    let rate = (n - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
-                    last = (now, n);
-                    let stats = guard.stats();
-                    bar.set_message(format!(
-                        "{n} events  {rate:>8.0} events/s  ring depth {:>6}  dropped {}  written {}",
-                        stats.queued, stats.dropped, stats.written
-                    ));
-                }
-            });
+            let shared = &shared;
+            s.spawn(move || live_line(bar, guard, shared));
         }
         for producer in producers {
             let _ = producer.join();
         }
-        done.store(true, Ordering::Relaxed);
+        shared.done.store(true, Ordering::Relaxed);
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let events = emitted.into_inner();
+    let events = shared.emitted.into_inner();
     let emitted_in = begin.elapsed();
-    guard.flush()?;
-    let total = begin.elapsed();
-    let stats = guard.stats();
-    let latency = latency
-        .into_inner()
-        .map_err(|_| "a producer thread panicked")?;
+    let produced = Produced {
+        events,
+        traces: shared.traces.into_inner(),
+        begin,
+        emitted_in,
+    };
+    Ok((produced, shared.latency))
+}
 
+/// One producer thread: requests, paced to its share of the rate, until
+/// the events are emitted or the deadline has passed; then its latency
+/// samples go into the shared histogram.
+fn produce(worker: usize, plan: Plan, barrier: &Barrier, shared: &Shared) {
+    let mut mine = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+    barrier.wait();
+    let start = Instant::now();
+    let per_thread = plan.rate as f64 / plan.threads as f64;
+    let mut events = 0u64;
+    for n in 0usize.. {
+        let done = match plan.deadline {
+            Some(at) => n % 64 == 0 && Instant::now() >= at,
+            None => shared.emitted.load(Ordering::Relaxed) >= plan.events,
+        };
+        if done {
+            break;
+        }
+        if n.is_multiple_of(AUDITED_EVERY) {
+            shared.traces.fetch_add(1, Ordering::Relaxed);
+        }
+        let e = handle_request(worker, n, &mut mine);
+        events += e;
+        shared.emitted.fetch_add(e, Ordering::Relaxed);
+        // Pace to the target rate, sleeping in steps of at
+        // least a millisecond.
+        if per_thread > 0.0 && n % 16 == 15 {
+            let due = Duration::from_secs_f64(events as f64 / per_thread);
+            if let Some(ahead) = due.checked_sub(start.elapsed()) {
+                if ahead >= Duration::from_millis(1) {
+                    std::thread::sleep(ahead);
+                }
+            }
+        }
+    }
+    if let Ok(mut all) = shared.latency.lock() {
+        let _ = all.add(&mine);
+    }
+}
+
+/// Updates the live line every 250 ms until the producers are done.
+fn live_line(bar: &ProgressBar, guard: &ringtrail::Guard, shared: &Shared) {
+    let mut last = (Instant::now(), 0u64);
+    while !shared.done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(250));
+        let (now, n) = (Instant::now(), shared.emitted.load(Ordering::Relaxed));
+        let rate = (n - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+        last = (now, n);
+        let stats = guard.stats();
+        bar.set_message(format!(
+            "{n} events  {rate:>8.0} events/s  ring depth {:>6}  dropped {}  written {}",
+            stats.queued, stats.dropped, stats.written
+        ));
+    }
+}
+
+/// The producers' latency samples, merged.
+fn collect_latency(latency: Mutex<Histogram<u64>>) -> Result<Histogram<u64>, BoxError> {
+    latency
+        .into_inner()
+        .map_err(|_| "a producer thread panicked".into())
+}
+
+/// What the table holds after the run.
+struct Table {
+    /// Rows committed since the start.
+    rows: i64,
+    /// The incomplete traces.
+    gaps: Vec<ringtrail::read::Gap>,
+    /// The first incomplete trace's report.
+    sample: Option<ringtrail::read::TraceReport>,
+}
+
+/// Reads back the run's rows: their count, the incomplete traces, and the
+/// first one's timeline.
+fn read_back(url: &str, started_at: SystemTime) -> Result<Table, BoxError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (rows, gaps, sample) = rt.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         let row = client
             .query_one(
@@ -369,19 +492,31 @@ pub fn run(args: DemoArgs) -> CliResult {
             }
             None => None,
         };
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((rows, gaps, sample))
+        Ok::<_, BoxError>((rows, gaps, sample))
     })?;
+    Ok(Table { rows, gaps, sample })
+}
 
+/// The report's rates: emitted, ingested, and the hot path's latency.
+fn write_rates(
+    out: &mut dyn Write,
+    target: u64,
+    produced: &Produced,
+    total: Duration,
+    stats: &ringtrail::Stats,
+    latency: &Histogram<u64>,
+) -> std::io::Result<()> {
+    let events = produced.events;
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
     writeln!(out, "events emitted     {events}")?;
     writeln!(
         out,
         "emit rate          {:>12.0} events/s  (target {})",
-        rate(events, emitted_in),
-        if args.rate == 0 {
+        rate(events, produced.emitted_in),
+        if target == 0 {
             "unlimited".to_owned()
         } else {
-            args.rate.to_string()
+            target.to_string()
         }
     )?;
     writeln!(
@@ -398,7 +533,16 @@ pub fn run(args: DemoArgs) -> CliResult {
         ns(0.99),
         ns(0.999),
         latency.len()
-    )?;
+    )
+}
+
+/// The report's counts: the pipeline's, the JSON lines', the table's.
+fn write_counts(
+    out: &mut dyn Write,
+    args: &DemoArgs,
+    stats: &ringtrail::Stats,
+    rows: i64,
+) -> std::io::Result<()> {
     writeln!(out, "enqueued           {}", stats.enqueued)?;
     writeln!(
         out,
@@ -419,45 +563,71 @@ pub fn run(args: DemoArgs) -> CliResult {
         stats.drop_reports
     )?;
     if let Some(path) = &args.jsonl {
-        writeln!(
-            out,
-            "json lines         {} written, {} missed  ({}, {}; a stalled reader costs only these)",
-            stats.jsonl.written,
-            stats.jsonl.missed,
-            args.format,
-            if path.as_os_str() == "-" {
-                "stdout".to_owned()
-            } else {
-                path.display().to_string()
-            },
-        )?;
+        write_jsonl(out, path, args.format, stats)?;
     }
     writeln!(
         out,
         "rows in table      {rows}  (SELECT count(*) since start = written + drop reports)"
-    )?;
-    let by_code = findings_by_code(&gaps);
+    )
+}
+
+/// The report's line on the JSON lines.
+fn write_jsonl(
+    out: &mut dyn Write,
+    path: &std::path::Path,
+    format: ringtrail::Format,
+    stats: &ringtrail::Stats,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "json lines         {} written, {} missed  ({}, {}; a stalled reader costs only these)",
+        stats.jsonl.written,
+        stats.jsonl.missed,
+        format,
+        if path.as_os_str() == "-" {
+            "stdout".to_owned()
+        } else {
+            path.display().to_string()
+        },
+    )
+}
+
+/// The audit-gaps summary: traces, incomplete ones, findings by code.
+fn write_audit(
+    out: &mut dyn Write,
+    traces: u64,
+    gaps: &[ringtrail::read::Gap],
+) -> std::io::Result<()> {
+    let by_code = findings_by_code(gaps);
     writeln!(
         out,
         "audit traces       {}  ({} incomplete; `ringtrail audit-gaps` lists them)",
-        traces.into_inner(),
+        traces,
         gaps.len(),
     )?;
     for (code, n) in &by_code {
         writeln!(out, "  {code:<20} {n}")?;
     }
-    if let Some(report) = &sample {
-        writeln!(
-            out,
-            "\none incomplete trace (`ringtrail trace {}`):\n",
-            report.trace_id
-        )?;
-        // Colors only on a terminal, and never when the report goes to
-        // stderr because the JSON lines took stdout.
-        let color = args.color.enabled() && !report_on_stderr;
-        super::trace::write_timeline(&mut out, report, color)?;
-    }
-    drop(guard);
+    Ok(())
+}
+
+/// One incomplete trace's timeline.
+fn write_sample(
+    mut out: &mut dyn Write,
+    report: &ringtrail::read::TraceReport,
+    color: bool,
+) -> CliResult {
+    writeln!(
+        out,
+        "\none incomplete trace (`ringtrail trace {}`):\n",
+        report.trace_id
+    )?;
+    super::trace::write_timeline(&mut out, report, color)?;
+    Ok(())
+}
+
+/// Fails unless the table holds every row written and every drop report.
+fn check_count(rows: i64, stats: &ringtrail::Stats) -> CliResult {
     let expected = stats.written + stats.drop_reports;
     if rows as u64 != expected {
         return Err(format!("row count {rows} != written + drop reports {expected}").into());
