@@ -46,6 +46,9 @@ enum Kind {
     Gauge,
 }
 
+/// Reads one counter of a [`Stats`].
+type StatsField = fn(&Stats) -> u64;
+
 /// One series: its name, kind, unit, help text and where its value comes
 /// from. [`SERIES`] is the one list; `describe` and `publish` both walk it.
 struct Series {
@@ -53,13 +56,13 @@ struct Series {
     kind: Kind,
     unit: Unit,
     help: &'static str,
-    value: fn(&Stats) -> u64,
+    value: StatsField,
 }
 
 /// `ringtrail_events_dropped_total`, labelled by reason: its reasons and
 /// the `Stats` field behind each.
 const DROPPED: &str = "ringtrail_events_dropped_total";
-const DROPPED_BY_REASON: [(DropReason, fn(&Stats) -> u64); 5] = [
+const DROPPED_BY_REASON: [(DropReason, StatsField); 5] = [
     (DropReason::RingFull, |s| s.dropped_ring_full),
     (DropReason::Evicted, |s| s.dropped_evicted),
     (DropReason::BlockTimeout, |s| s.dropped_block_timeout),
