@@ -11,7 +11,7 @@ use crate::capture::record::MAX_RECORD_SIZE;
 use crate::guard::install_panic_flush;
 use crate::redact::Redaction;
 use crate::render::Format;
-use crate::ring::{level_index, OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
+use crate::ring::{OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
 use crate::sink::{Destination, JsonlConfig, PostgresConfig};
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
@@ -407,7 +407,7 @@ impl Builder {
         level: tracing::Level,
         policy: OverflowPolicy,
     ) -> Builder {
-        for slot in &mut self.ring.overflow[level_index(&level)..] {
+        for slot in &mut self.ring.overflow[crate::level::index(&level)..] {
             *slot = policy;
         }
         self
@@ -415,7 +415,7 @@ impl Builder {
 
     /// The overflow policy for events at exactly `level`.
     pub fn overflow_for(mut self, level: tracing::Level, policy: OverflowPolicy) -> Builder {
-        self.ring.overflow[level_index(&level)] = policy;
+        self.ring.overflow[crate::level::index(&level)] = policy;
         self
     }
 

@@ -89,7 +89,7 @@ pub mod encode;
 pub mod error;
 mod guard;
 mod ids;
-mod level;
+pub mod level;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod read;

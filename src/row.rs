@@ -18,28 +18,9 @@
 //! assert_eq!(row.level, ringtrail::row::LEVEL_INFO);
 //! ```
 
-/// OpenTelemetry severity number of `TRACE`.
-pub const LEVEL_TRACE: i16 = 1;
-/// OpenTelemetry severity number of `DEBUG`.
-pub const LEVEL_DEBUG: i16 = 5;
-/// OpenTelemetry severity number of `INFO`.
-pub const LEVEL_INFO: i16 = 9;
-/// OpenTelemetry severity number of `WARN`.
-pub const LEVEL_WARN: i16 = 13;
-/// OpenTelemetry severity number of `ERROR`.
-pub const LEVEL_ERROR: i16 = 17;
-
-/// Maps a `tracing` level to its OpenTelemetry severity number, the value
-/// stored in the `level smallint` column.
-pub fn severity_number(level: &tracing::Level) -> i16 {
-    match *level {
-        tracing::Level::TRACE => LEVEL_TRACE,
-        tracing::Level::DEBUG => LEVEL_DEBUG,
-        tracing::Level::INFO => LEVEL_INFO,
-        tracing::Level::WARN => LEVEL_WARN,
-        tracing::Level::ERROR => LEVEL_ERROR,
-    }
-}
+pub use crate::level::{
+    severity_number, LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_TRACE, LEVEL_WARN,
+};
 
 /// How many context keys there are: the length of [`CONTEXT_KEYS`] and
 /// of [`Row::context`].

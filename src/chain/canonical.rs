@@ -18,7 +18,7 @@
 //! | `id` | the UUID's 16 bytes | `id` |
 //! | `level` | `int16` BE | `level` |
 //! | `target`, `message` | UTF-8 | NUL → U+FFFD |
-//! | `fields` | canonical JSON, see [`json`](super::json::write_fields) | deduplicated (last wins), NaN/±inf as strings, exact numbers |
+//! | `fields` | canonical JSON, see `chain::json` | deduplicated (last wins), NaN/±inf as strings, exact numbers |
 //! | `trace_id` … `client_id` | UTF-8 or NULL | cut to [`CONTEXT_MAX_LEN`](crate::row::CONTEXT_MAX_LEN) bytes on a char boundary (marks the row truncated), then NUL → U+FFFD |
 //! | `span_name`, `file` | UTF-8 or NULL | NUL → U+FFFD |
 //! | `line` | `int32` BE or NULL | above `i32::MAX` clamped |
@@ -420,7 +420,7 @@ impl RowHasher {
     /// This is the writer's path: the canonical tuple *is* the encoder's
     /// tuple with the `fields` column in canonical JSON, so it copies the
     /// other columns as they are and canonicalises the encoder's JSON
-    /// without formatting a value again ([`json::write_encoded`]). What is
+    /// without formatting a value again (`json::write_encoded`). What is
     /// off that path (a tuple of an older width, a field name that needs
     /// UTF-16 ordering, anything that is not the encoder's output) gives
     /// `None`; [`row_digest`](Self::row_digest) of the row, or

@@ -213,7 +213,7 @@ pub fn write_fields<B: BufMut>(out: &mut B, fields: &[Field<'_>]) {
 /// stores the same object either way (it sorts its keys and keeps a
 /// repeated key's last value), so the table cannot tell; the chain can:
 /// with its member order settled, the object usually already is the
-/// canonical JSON the chain hashes ([`chain::json`](crate::chain::json)),
+/// canonical JSON the chain hashes (`chain::json`),
 /// and the tuple needs no second pass.
 ///
 /// Returns `true` when the object is canonical as written: every number

@@ -75,7 +75,7 @@
 //!     "#).await?;
 //!
 //!     let filter = ExportFilter {
-//!         min_level: read::level_from_name("warn"),
+//!         min_level: ringtrail::level::from_name("warn"),
 //!         ..ExportFilter::default()
 //!     };
 //!     let mut renderer = Renderer::new(Format::Otlp);
@@ -138,26 +138,6 @@ pub(crate) fn select(filter: &ExportFilter, first: usize) -> (String, Vec<Param>
         sql.push_str(&conditions.join(" AND "));
     }
     (sql, params)
-}
-
-/// The severity number of a level name (`trace`, `debug`, `info`, `warn`
-/// or `error`, any case), from
-/// [`row::severity_number`](crate::row::severity_number); `None` for
-/// anything else.
-///
-/// ```
-/// use ringtrail::read::level_from_name;
-/// assert_eq!(level_from_name("WARN"), Some(ringtrail::row::LEVEL_WARN));
-/// assert_eq!(level_from_name("error"), Some(ringtrail::row::LEVEL_ERROR));
-/// assert_eq!(level_from_name("3"), None);
-/// assert_eq!(level_from_name("fatal"), None);
-/// ```
-pub fn level_from_name(name: &str) -> Option<i16> {
-    if !name.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return None; // tracing's parser also takes "1" … "5"
-    }
-    let level: tracing::Level = name.parse().ok()?;
-    Some(crate::row::severity_number(&level))
 }
 
 /// What one [`export()`] read.
@@ -372,23 +352,5 @@ mod tests {
             names[FIRST_CONTEXT..FIRST_CONTEXT + CONTEXT_LEN],
             CONTEXT_KEYS
         );
-    }
-
-    #[test]
-    fn level_names() {
-        use crate::row::*;
-        for (name, level) in [
-            ("trace", LEVEL_TRACE),
-            ("Debug", LEVEL_DEBUG),
-            ("INFO", LEVEL_INFO),
-            ("warn", LEVEL_WARN),
-            ("eRRor", LEVEL_ERROR),
-        ] {
-            assert_eq!(level_from_name(name), Some(level));
-            assert_eq!(super::super::level_name(level), name.to_uppercase());
-        }
-        for bad in ["", "1", "warning", "fatal", " warn"] {
-            assert_eq!(level_from_name(bad), None, "{bad:?}");
-        }
     }
 }

@@ -54,7 +54,7 @@ pub struct ExportFilter {
     /// Rows with this `trace_id` only (audit points and plain rows).
     pub trace_id: Option<String>,
     /// Rows at this severity number or above (see
-    /// [`level_from_name`](crate::read::level_from_name)).
+    /// [`level::from_name`](crate::level::from_name)).
     pub min_level: Option<i16>,
     /// Rows whose `target` starts with this text (`my_app` keeps
     /// `my_app::db` and `my_app_cli`; write `my_app::` for the module

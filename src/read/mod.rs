@@ -1,10 +1,8 @@
-//! The read side: rows, audit traces and their completeness, and table
-//! statistics, read back from `ringtrail.logs` and the batch ledger; and
-//! the table's upkeep (partitions, retention). Kept apart from the write
-//! path: nothing here is used by the layer or the writer, and nothing
-//! there by it. The one caller on the write side is the shipper's first
-//! lane, which runs [`partitions::ensure`] and [`retention::apply`] on a
-//! connection of its own, about hourly.
+//! The read side: rows, audit traces and their completeness, table
+//! statistics and tamper evidence, read back from `ringtrail.logs` and the
+//! batch ledger. Nothing in the write path uses it (`tests/tidy.rs` checks
+//! that): the table's upkeep (partitions, retention) is
+//! [`schema`](crate::schema)'s.
 //!
 //! - [`trace()`](crate::read::trace()): one trace's rows (its audit points and the
 //!   plain logs that carry its `trace_id`) in timeline order, and its
@@ -17,14 +15,6 @@
 //!   trace, or at a level and above) as [`Row`](crate::Row)s, ordered by
 //!   `ts` then `id`, streamed to a callback in constant memory, for
 //!   `ringtrail export`.
-//! - [`partitions`]: the range partitions of `ringtrail.logs` on `ts`,
-//!   listed, and created ahead of time (moving rows out of the DEFAULT
-//!   partition when it holds some of a new range), for `ringtrail migrate`
-//!   and the shipper.
-//! - [`retention`]: whole partitions older than a cutoff dropped (never a
-//!   `DELETE`), each recorded in `ringtrail.retention_log`, for
-//!   `ringtrail retention` and `Builder::retention`.
-//!
 //! - [`filter`]: [`ExportFilter`], the one row filter of the read side
 //!   (time window, level, target prefix, trace, user, session, message
 //!   substring, `fields` key=value), as parameterized SQL, and which
@@ -44,9 +34,9 @@
 //!
 //! All are async functions over a `&tokio_postgres::Client`; the
 //! `ringtrail trace`, `audit-gaps`, `export`, `query`, `tail` and `stats`
-//! commands are thin renderers of them. Times are [`SystemTime`]s (PostgreSQL's
+//! commands are thin renderers of them. Times are [`SystemTime`](std::time::SystemTime)s (PostgreSQL's
 //! `timestamptz`), row times microseconds since the Unix epoch, shown
-//! with [`rfc3339_micros`].
+//! with [`rfc3339_micros`](crate::time::rfc3339_micros).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -100,7 +90,7 @@ pub mod verify;
 
 use std::time::Duration;
 
-pub use export::{export, level_from_name, ExportFilter, Exported};
+pub use export::{export, ExportFilter, Exported};
 pub use follow::{Backlog, Cursor, CursorError, Follower, Polled};
 pub use gaps::{each_gap, gaps, Gap, Scan};
 pub use query::{last, query};
@@ -132,45 +122,4 @@ pub async fn connect(config: &tokio_postgres::Config) -> crate::Result<tokio_pos
     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     Ok(client)
-}
-
-/// The name `tracing` gives a severity number of the `level` column
-/// (`"INFO"` for 9 to 12, and so on), derived from
-/// [`row::severity_number`](crate::row::severity_number) like the SQL
-/// function `ringtrail.level_name`.
-///
-/// ```
-/// assert_eq!(ringtrail::read::level_name(ringtrail::row::LEVEL_WARN), "WARN");
-/// assert_eq!(ringtrail::read::level_name(10), "INFO");
-/// assert_eq!(ringtrail::read::level_name(0), "TRACE");
-/// ```
-pub fn level_name(severity: i16) -> &'static str {
-    // The SQL `ringtrail.level_name()` thresholds: below 5 TRACE, 17 and
-    // above ERROR.
-    crate::level::upper(severity.clamp(crate::row::LEVEL_TRACE, crate::row::LEVEL_ERROR))
-        .unwrap_or("TRACE")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn level_names_follow_the_severity_numbers() {
-        use crate::row::*;
-        let names: Vec<&str> = [
-            LEVEL_TRACE,
-            LEVEL_DEBUG,
-            LEVEL_INFO,
-            LEVEL_WARN,
-            LEVEL_ERROR,
-        ]
-        .into_iter()
-        .map(level_name)
-        .collect();
-        assert_eq!(names, ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]);
-        assert_eq!(level_name(16), "WARN");
-        assert_eq!(level_name(24), "ERROR");
-        assert_eq!(level_name(i16::MIN), "TRACE");
-    }
 }

@@ -52,7 +52,7 @@ use crate::row::{LEVEL_DEBUG, LEVEL_ERROR, LEVEL_INFO, LEVEL_TRACE, LEVEL_WARN};
 pub struct TableStats {
     /// Rows in `ringtrail.logs`.
     pub rows: u64,
-    /// Rows per level name ([`level_name`](crate::read::level_name)):
+    /// Rows per level name ([`level::name`](crate::level::name)):
     /// the five `tracing` levels always, with 0 when none.
     pub by_level: BTreeMap<&'static str, u64>,
     /// Rows per UTC day, `YYYY-MM-DD`, oldest first.
@@ -98,7 +98,7 @@ pub async fn stats(client: &Client) -> crate::Result<TableStats> {
         LEVEL_WARN,
         LEVEL_ERROR,
     ] {
-        stats.by_level.insert(super::level_name(level), 0);
+        stats.by_level.insert(crate::level::name(level), 0);
     }
     let groups = client
         .query(
@@ -112,7 +112,7 @@ pub async fn stats(client: &Client) -> crate::Result<TableStats> {
         stats.rows += n;
         *stats
             .by_level
-            .entry(super::level_name(group.get(0)))
+            .entry(crate::level::name(group.get(0)))
             .or_default() += n;
         *stats.by_day.entry(group.get(1)).or_default() += n;
         let (min, max): (SystemTime, SystemTime) = (group.get(3), group.get(4));

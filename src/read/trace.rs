@@ -63,7 +63,7 @@ impl TraceRow {
 
     /// The level's name: `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
     pub fn level_name(&self) -> &'static str {
-        super::level_name(self.level)
+        crate::level::name(self.level)
     }
 
     /// A string field of `fields`, if it is there and a string.

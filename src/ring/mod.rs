@@ -33,7 +33,7 @@ pub(crate) use slots::{DrainPass, SlotPool, MIN_RECORD_SIZE};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tracing::{Level, Metadata};
+use tracing::Metadata;
 
 use crate::time::clock::Clock;
 
@@ -56,7 +56,7 @@ pub(crate) struct Ring {
     /// Event time, read raw on the hot path.
     pub(crate) clock: Clock,
     pub(crate) doorbell: Doorbell,
-    /// Overflow policy per level, indexed by [`level_index`].
+    /// Overflow policy per level, indexed by [`level::index`](crate::level::index).
     policies: [OverflowPolicy; 5],
     /// Events lost, by [`DropReason`]. Only touched when the ring is full,
     /// so these lines are not contended in steady state.
@@ -77,18 +77,6 @@ impl<T> std::ops::Deref for OwnLine<T> {
     #[inline]
     fn deref(&self) -> &T {
         &self.0
-    }
-}
-
-/// TRACE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4.
-#[inline]
-pub(crate) fn level_index(level: &Level) -> usize {
-    match *level {
-        Level::TRACE => 0,
-        Level::DEBUG => 1,
-        Level::INFO => 2,
-        Level::WARN => 3,
-        Level::ERROR => 4,
     }
 }
 
@@ -156,7 +144,7 @@ pub(crate) struct RingConfig {
     pub(crate) capacity: usize,
     pub(crate) record_size: usize,
     pub(crate) shards: usize,
-    /// Indexed by [`level_index`].
+    /// Indexed by [`level::index`](crate::level::index).
     pub(crate) overflow: [OverflowPolicy; 5],
     /// Slots of the large size class; `None` for the default share.
     pub(crate) large_slots: Option<usize>,
@@ -326,7 +314,7 @@ impl Ring {
                 return self.claim_audit(audit).map(|index| (audit, index));
             }
         }
-        self.claim_when_full(self.policies[level_index(event.level())])
+        self.claim_when_full(self.policies[crate::level::index(event.level())])
             .map(|index| (&self.slots, index))
     }
 

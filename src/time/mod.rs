@@ -1,11 +1,11 @@
 //! Time, in one place: the event clock read on the hot path
-//! ([`clock`], crate-internal), instants as Unix microseconds and as
+//! (`clock`, crate-internal), instants as Unix microseconds and as
 //! RFC 3339 text, and durations as people type them ([`duration`]).
 //!
 //! ```
 //! use ringtrail::time::{from_micros, micros, rfc3339_micros};
-//! let t = from_micros(1_796_115_600_250_000);
-//! assert_eq!(micros(t), 1_796_115_600_250_000);
+//! let t = from_micros(1_796_119_200_250_000);
+//! assert_eq!(micros(t), 1_796_119_200_250_000);
 //! assert_eq!(rfc3339_micros(micros(t)), "2026-12-01T10:00:00.250000Z");
 //! ```
 

@@ -21,15 +21,15 @@
 //! |---|---|---|---|
 //! | `ts` | `timestamptz` | `ts_unix_nanos` | `put_timestamptz` |
 //! | `id` | `uuid` | `id` | `put_uuid` |
-//! | `level` | `smallint` | `level` | [`put_i16`] |
+//! | `level` | `smallint` | `level` | `put_i16` |
 //! | `target`, `message` | `text` | `target`, `message` | `put_text` |
 //! | `fields` | `jsonb` | `fields` | `put_jsonb_fields` |
 //! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`] order | `put_opt_text` |
 //! | `span_name`, `file` | `text` | `span_name`, `file` | `put_opt_text` |
-//! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | [`put_i32`] or `put_null` |
+//! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | `put_i32` or `put_null` |
 //! | `truncated` | `boolean` | `truncated` | `put_bool` |
-//! | `kind` | `smallint` | `kind` (the audit point, or NULL) | [`put_i16`] or `put_null` |
-//! | `redacted` | `smallint` | `redacted` (above `i16::MAX` clamped to it) | [`put_i16`] |
+//! | `kind` | `smallint` | `kind` (the audit point, or NULL) | `put_i16` or `put_null` |
+//! | `redacted` | `smallint` | `redacted` (above `i16::MAX` clamped to it) | `put_i16` |
 //!
 //! Nothing here does I/O or can fail. Values PostgreSQL would reject are
 //! mapped while encoding (NUL in text becomes U+FFFD, timestamps are clamped
@@ -71,11 +71,11 @@ pub use stream::{
 /// The 11-byte signature that starts every binary `COPY` stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
-/// Length of the header [`put_header`] writes: the signature, an `int32`
+/// Length of the header `put_header` writes: the signature, an `int32`
 /// flags word and an `int32` header-extension length.
 pub const HEADER_LEN: usize = 19;
 
-/// Length of the trailer [`put_trailer`] writes: an `int16` of -1.
+/// Length of the trailer `put_trailer` writes: an `int16` of -1.
 pub const TRAILER_LEN: usize = 2;
 
 /// The table [`copy_statement`] loads.

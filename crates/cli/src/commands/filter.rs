@@ -83,7 +83,7 @@ impl FilterArgs {
 
 /// `--level`: a level name as its severity number.
 pub fn parse_level(name: &str) -> Result<i16, String> {
-    ringtrail::read::level_from_name(name).ok_or_else(|| {
+    ringtrail::level::from_name(name).ok_or_else(|| {
         format!("{name:?}: unknown level (expected trace, debug, info, warn or error)")
     })
 }

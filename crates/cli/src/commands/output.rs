@@ -147,7 +147,7 @@ pub fn paint(text: &str, code: &str, color: bool) -> String {
 
 /// The human line of `row`, without the newline.
 fn human_line(row: &Row<'_>, color: bool, out: &mut Vec<u8>) {
-    let level = ringtrail::read::level_name(row.level);
+    let level = ringtrail::level::name(row.level);
     let mut line = format!(
         "{}  {}  {}  {}",
         rfc3339_micros(row.ts_unix_nanos.div_euclid(1_000)),

@@ -244,7 +244,7 @@ fn levels(stats: &TableStats, color: bool) -> String {
         .iter()
         .map(|(name, n)| {
             (
-                ringtrail::read::level_from_name(name).unwrap_or(i16::MAX),
+                ringtrail::level::from_name(name).unwrap_or(i16::MAX),
                 *name,
                 *n,
             )
