@@ -87,6 +87,9 @@ pub mod contract;
 mod counters;
 pub mod encode;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 mod guard;
 mod ids;
 pub mod level;

@@ -39,8 +39,9 @@ const LAYERS: &[&[&str]] = &[
     // 7: the read side: queries, follow, export, verify. Nothing in the
     // write path uses it.
     &["read"],
-    // 8: the crate root.
-    &["lib"],
+    // 8: the crate root, and the fuzz entry points (built for the fuzz
+    // targets and the tests only).
+    &["lib", "fuzz"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
