@@ -405,11 +405,7 @@ pub(super) fn render(s: &mut Scratch, service: &Service, row: &Row<'_>, out: &mu
             any |= label(&mut line, s, f.name, &f.value);
         }
     }
-    if any {
-        line.close();
-    } else {
-        line.rollback(before);
-    }
+    line.close_or_rollback(before, any);
     line.close();
     line.end_line();
     s.used = used;

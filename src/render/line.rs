@@ -137,6 +137,17 @@ impl<'o> Line<'o> {
         self.comma = checkpoint.1;
     }
 
+    /// Ends an object begun (its key included) after `checkpoint`: closes
+    /// it when `any` member was written into it, else forgets it whole, as
+    /// if it had never been begun.
+    pub(super) fn close_or_rollback(&mut self, checkpoint: (usize, bool), any: bool) {
+        if any {
+            self.close();
+        } else {
+            self.rollback(checkpoint);
+        }
+    }
+
     /// Writes the separator and what `write_key` writes (one JSON string),
     /// then keeps it only when `keys` has not seen that string yet in this
     /// object: true when it was new. On false, nothing was written.
@@ -229,6 +240,25 @@ mod tests {
         }
         line.close();
         assert_eq!(out, br#"{"a":1,"b":2,"c":4}"#);
+    }
+
+    #[test]
+    fn an_empty_object_rolls_back_whole() {
+        let mut out = Vec::new();
+        let mut line = Line::new(&mut out);
+        line.open();
+        line.int("a", 1);
+        for any in [false, true] {
+            let before = line.checkpoint();
+            line.object("o");
+            if any {
+                line.int("n", 2);
+            }
+            line.close_or_rollback(before, any);
+        }
+        line.int("b", 3);
+        line.close();
+        assert_eq!(out, br#"{"a":1,"o":{"n":2},"b":3}"#);
     }
 
     #[test]
