@@ -19,7 +19,7 @@
 //! | `shipper/` | the `ringtrail-shipper` thread: connection, health, delivery rules |
 //! | `batch.rs` | [`SealedBatch`](batch::SealedBatch): a finished COPY stream and its ledger identity |
 //! | `retry.rs` | which failures are retried, and the backoff |
-//! | `spool.rs` | the disk spool and its segment format |
+//! | `spool/` | the disk spool (`mod.rs`) and its segment format (`segment.rs`) |
 //! | `jsonl/` | the JSON-lines sink: rendered lines, its queue, the `ringtrail-jsonl` thread, rotation |
 //! | `fanout.rs` | PostgreSQL and JSON lines at once, each on its own |
 //! | `null.rs` | the null sink for benchmarks and dry runs |

@@ -10,14 +10,7 @@
 //! ```
 //!
 //! ringtrail's own metadata rides in the COPY header's extension area,
-//! which the server skips: a magic `RTSPOOL3`, the batch id (the ledger key,
-//! so a replay is exactly-once), the row count and how many rows are drop
-//! reports, the first and last event times, the batch's place on the hash
-//! chain (so a replayed batch keeps its seq, digest and link) and the signed
-//! checkpoint it carries, if any, and a CRC-32 of all of that and
-//! everything after the header. (Segments of the older formats,
-//! `RTSPOOL2` without the chain and `RTSPOOL1`, whose CRC covered only the
-//! body, are still read.) A segment is written
+//! which the server skips (the format: `segment.rs`). A segment is written
 //! to a `.tmp` name, synced, then renamed, and the directory synced, so a
 //! crash never leaves a torn segment under a real name; a failed write
 //! removes its `.tmp` file.
@@ -27,36 +20,25 @@
 //! pipeline on the same directory fails to build with
 //! [`Error::SpoolInUse`](crate::Error::SpoolInUse). Two owners would delete
 //! each other's `.tmp` files and replay the same segments.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Spool`]: the directory, its lock, the size cap, writing (`.tmp`, fsync, rename), listing and replay order |
+//! | `segment.rs` | the segment format: the `RTSPOOL1/2/3` header, pure functions over bytes |
+
+mod segment;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use bytes::{BufMut, Bytes, BytesMut};
-
-use std::sync::Arc;
-
-use super::batch::{is_copy_stream, ChainEntry, CheckpointRow, SealedBatch};
-use crate::encode::copy::{put_header, put_header_with_extension, HEADER_LEN, SIGNATURE};
+use crate::sink::batch::SealedBatch;
 use crate::Error;
+use segment::{
+    header_events, parse_segment, segment_body, segment_header, EXTENSION_LEN, SEGMENT_HEADER_LEN,
+};
 
-const MAGIC: &[u8; 8] = b"RTSPOOL3";
-/// The second format: the fixed fields only (no chain, no checkpoint).
-const MAGIC_V2: &[u8; 8] = b"RTSPOOL2";
-/// The first format: as the second, the CRC over the body only.
-const MAGIC_V1: &[u8; 8] = b"RTSPOOL1";
-/// magic, id, rows, reports, first ts, last ts: every format starts so.
-const FIXED_LEN: usize = 8 + 16 + 4 + 4 + 8 + 8;
-/// The extension of the older formats: the fixed fields and the CRC.
-const EXTENSION_LEN: usize = FIXED_LEN + 4;
-/// Where the CRC sits in an older extension.
-#[cfg(test)]
-const CRC_AT: usize = EXTENSION_LEN - 4;
-/// The header of an older segment; a new one is at least this long.
-const SEGMENT_HEADER_LEN: usize = HEADER_LEN + EXTENSION_LEN;
-/// A chain entry: chain id, seq, sealed id, sealed rows, digest, prev, hash.
-const CHAIN_LEN: usize = 16 + 8 + 16 + 4 + 32 + 32 + 32;
 /// The lock file that makes one pipeline the directory's only owner.
 pub(crate) const LOCK_FILE: &str = "spool.lock";
 
@@ -145,7 +127,7 @@ impl Spool {
         let segments = found
             .into_iter()
             .map(|(_, path, bytes)| Segment {
-                events: header_events(&path).unwrap_or(0),
+                events: read_header_events(&path).unwrap_or(0),
                 path,
                 bytes,
                 inherited: true,
@@ -213,28 +195,14 @@ impl Spool {
         batch: &SealedBatch,
         durability: Durability,
     ) -> io::Result<()> {
-        let body = &batch.bytes[HEADER_LEN..];
-        let mut extension = BytesMut::with_capacity(EXTENSION_LEN + 1 + CHAIN_LEN + 256);
-        extension.put_slice(MAGIC);
-        extension.put_slice(&batch.id);
-        extension.put_u32(batch.rows);
-        extension.put_u32(batch.reports);
-        extension.put_i64(batch.first_ts);
-        extension.put_i64(batch.last_ts);
-        put_chain(&mut extension, batch);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&extension);
-        crc.update(body);
-        extension.put_u32(crc.finalize());
-        let mut header = BytesMut::with_capacity(SEGMENT_HEADER_LEN);
-        put_header_with_extension(&mut header, &extension);
+        let header = segment_header(batch);
         let mut file = File::create(tmp)?;
         #[cfg(test)]
         if std::mem::take(&mut self.fail_next_write) {
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
         file.write_all(&header)?;
-        file.write_all(body)?;
+        file.write_all(segment_body(batch))?;
         if durability == Durability::Now {
             file.sync_all()?;
         }
@@ -358,149 +326,13 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// The chain entry (a presence byte, then [`CHAIN_LEN`] bytes) and the
-/// checkpoint (a presence byte, then the signing time and two
-/// length-prefixed texts) of a `RTSPOOL3` extension.
-fn put_chain(out: &mut BytesMut, batch: &SealedBatch) {
-    match &batch.chain {
-        None => out.put_u8(0),
-        Some(c) => {
-            out.put_u8(1);
-            out.put_slice(&c.chain_id);
-            out.put_u64(c.seq);
-            out.put_slice(&c.sealed_id);
-            out.put_u32(c.sealed_rows);
-            out.put_slice(&c.digest);
-            out.put_slice(&c.prev_hash);
-            out.put_slice(&c.hash);
-        }
-    }
-    match &batch.checkpoint {
-        None => out.put_u8(0),
-        Some(c) => {
-            out.put_u8(1);
-            out.put_i64(c.signed_at);
-            for text in [&c.note, &c.public_key] {
-                out.put_u32(text.len() as u32);
-                out.put_slice(text.as_bytes());
-            }
-        }
-    }
-}
-
-/// Reads what [`put_chain`] wrote; `None` if it is malformed.
-#[allow(clippy::type_complexity)]
-fn take_chain(mut ext: &[u8]) -> Option<(Option<ChainEntry>, Option<Arc<CheckpointRow>>, &[u8])> {
-    fn take<'a>(ext: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = (ext.get(..n)?, ext.get(n..)?);
-        *ext = rest;
-        Some(head)
-    }
-    fn array<const N: usize>(ext: &mut &[u8]) -> Option<[u8; N]> {
-        take(ext, N)?.try_into().ok()
-    }
-    let chain = match take(&mut ext, 1)?[0] {
-        0 => None,
-        1 => Some(ChainEntry {
-            chain_id: array(&mut ext)?,
-            seq: u64::from_be_bytes(array(&mut ext)?),
-            sealed_id: array(&mut ext)?,
-            sealed_rows: u32::from_be_bytes(array(&mut ext)?),
-            digest: array(&mut ext)?,
-            prev_hash: array(&mut ext)?,
-            hash: array(&mut ext)?,
-        }),
-        _ => return None,
-    };
-    let checkpoint = match take(&mut ext, 1)?[0] {
-        0 => None,
-        1 => {
-            let signed_at = i64::from_be_bytes(array(&mut ext)?);
-            let mut text = || -> Option<String> {
-                let len = u32::from_be_bytes(array(&mut ext)?) as usize;
-                String::from_utf8(take(&mut ext, len)?.to_vec()).ok()
-            };
-            let (note, public_key) = (text()?, text()?);
-            Some(Arc::new(CheckpointRow {
-                note,
-                public_key,
-                signed_at,
-            }))
-        }
-        _ => return None,
-    };
-    Some((chain, checkpoint, ext))
-}
-
-/// The event rows a segment's header claims, without checking it: for
-/// counting what an unreadable segment held.
-fn header_events(path: &Path) -> Option<u64> {
+/// The event rows the header of the segment at `path` claims
+/// ([`header_events`]); `None` if it cannot be read.
+fn read_header_events(path: &Path) -> Option<u64> {
     let mut header = [0u8; SEGMENT_HEADER_LEN];
     let mut file = File::open(path).ok()?;
-    io::Read::read_exact(&mut file, &mut header).ok()?;
-    let ext = &header[HEADER_LEN..];
-    if ![MAGIC, MAGIC_V2, MAGIC_V1].contains(&&ext[..8].try_into().ok()?) {
-        return None;
-    }
-    let rows = u32::from_be_bytes(ext[24..28].try_into().ok()?);
-    let reports = u32::from_be_bytes(ext[28..32].try_into().ok()?);
-    Some(rows.saturating_sub(reports) as u64)
-}
-
-/// Parses and checks a segment; `None` if anything is off.
-fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
-    if data.len() < SEGMENT_HEADER_LEN + 2 || !data.starts_with(SIGNATURE) {
-        return None;
-    }
-    let ext_len = u32::from_be_bytes(data[15..19].try_into().ok()?) as usize;
-    let ext = data.get(HEADER_LEN..HEADER_LEN + ext_len)?;
-    let magic = &ext[..8];
-    let newest = magic == MAGIC;
-    if !(newest && ext_len > EXTENSION_LEN
-        || ext_len == EXTENSION_LEN && (magic == MAGIC_V2 || magic == MAGIC_V1))
-    {
-        return None;
-    }
-    let id: [u8; 16] = ext[8..24].try_into().ok()?;
-    let rows = u32::from_be_bytes(ext[24..28].try_into().ok()?);
-    let reports = u32::from_be_bytes(ext[28..32].try_into().ok()?);
-    let first_ts = i64::from_be_bytes(ext[32..40].try_into().ok()?);
-    let last_ts = i64::from_be_bytes(ext[40..48].try_into().ok()?);
-    let crc_at = ext_len - 4;
-    let (chain, checkpoint) = if newest {
-        let (chain, checkpoint, rest) = take_chain(&ext[FIXED_LEN..crc_at])?;
-        if !rest.is_empty() {
-            return None;
-        }
-        (chain, checkpoint)
-    } else {
-        (None, None)
-    };
-    let crc = u32::from_be_bytes(ext[crc_at..].try_into().ok()?);
-    let body = &data[HEADER_LEN + ext_len..];
-    let mut expected = crc32fast::Hasher::new();
-    if magic != MAGIC_V1 {
-        expected.update(&ext[..crc_at]);
-    }
-    expected.update(body);
-    if expected.finalize() != crc || !body.ends_with(&[0xff, 0xff]) {
-        return None;
-    }
-    // Back to a plain stream: the standard 19-byte header, then the body.
-    let mut bytes = BytesMut::with_capacity(HEADER_LEN + body.len());
-    put_header(&mut bytes);
-    bytes.put_slice(body);
-    let bytes: Bytes = bytes.freeze();
-    is_copy_stream(&bytes).then_some(SealedBatch {
-        id,
-        bytes,
-        rows,
-        reports,
-        first_ts,
-        last_ts,
-        chain,
-        checkpoint,
-    })
+    file.read_exact(&mut header).ok()?;
+    header_events(&header)
 }
 
 #[cfg(test)]
@@ -601,96 +433,6 @@ mod tests {
             spool.write_own(&batch(2, 3)).unwrap(),
             "the next write works"
         );
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn the_checksum_covers_the_header_extension() {
-        let dir = temp_dir("crc");
-        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
-        assert!(spool.write_own(&batch(1, 3)).unwrap());
-        let seg = spool.oldest().unwrap().clone();
-        let good = fs::read(&seg.path).unwrap();
-        // The row count, inside the extension, off by one.
-        let mut bad = good.clone();
-        bad[HEADER_LEN + 27] ^= 1;
-        fs::write(&seg.path, &bad).unwrap();
-        assert!(matches!(Spool::load(&seg), Err(LoadError::Corrupt)));
-        // Segments of the older formats still load: the second (CRC over
-        // the fixed fields and the body) and the first (the body only).
-        for magic in [MAGIC_V2, MAGIC_V1] {
-            fs::write(&seg.path, old_format(&batch(1, 3), magic)).unwrap();
-            let loaded = Spool::load(&seg).unwrap();
-            assert_eq!(loaded.bytes, batch(1, 3).bytes);
-            assert_eq!((loaded.rows, loaded.chain), (3, None));
-        }
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    /// `batch` as a segment of an older format (`RTSPOOL2` or `RTSPOOL1`).
-    fn old_format(batch: &SealedBatch, magic: &[u8; 8]) -> Vec<u8> {
-        let body = &batch.bytes[HEADER_LEN..];
-        let mut ext = BytesMut::new();
-        ext.put_slice(magic);
-        ext.put_slice(&batch.id);
-        ext.put_u32(batch.rows);
-        ext.put_u32(batch.reports);
-        ext.put_i64(batch.first_ts);
-        ext.put_i64(batch.last_ts);
-        let mut crc = crc32fast::Hasher::new();
-        if magic == MAGIC_V2 {
-            crc.update(&ext);
-        }
-        crc.update(body);
-        ext.put_u32(crc.finalize());
-        assert_eq!(ext.len(), EXTENSION_LEN);
-        assert_eq!(CRC_AT, EXTENSION_LEN - 4);
-        let mut out = BytesMut::new();
-        put_header_with_extension(&mut out, &ext);
-        out.put_slice(body);
-        out.to_vec()
-    }
-
-    #[test]
-    fn a_segment_keeps_the_batch_chain_entry_and_checkpoint() {
-        let dir = temp_dir("chain");
-        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
-        let mut chained = batch(7, 4);
-        chained.chain = Some(ChainEntry {
-            chain_id: [1; 16],
-            seq: 42,
-            sealed_id: [7; 16],
-            sealed_rows: 5,
-            digest: [2; 32],
-            prev_hash: [3; 32],
-            hash: [4; 32],
-        });
-        chained.checkpoint = Some(Arc::new(CheckpointRow {
-            note: "ringtrail/x\n42\nBAQ=\n\n\u{2014} ringtrail sig\n".to_owned(),
-            public_key: "ringtrail+01020304+AQ==".to_owned(),
-            signed_at: 1_764_000_000_000_000_000,
-        }));
-        assert!(spool.write_own(&chained).unwrap());
-        let seg = spool.oldest().unwrap().clone();
-        let loaded = Spool::load(&seg).unwrap();
-        assert_eq!(loaded.chain, chained.chain);
-        assert_eq!(loaded.checkpoint, chained.checkpoint);
-        assert_eq!(
-            (loaded.id, loaded.rows, loaded.bytes),
-            (chained.id, 4, chained.bytes.clone())
-        );
-        // Every byte of the extension is under the CRC.
-        let good = fs::read(&seg.path).unwrap();
-        let ext_len = u32::from_be_bytes(good[15..19].try_into().unwrap()) as usize;
-        for at in [FIXED_LEN + 10, ext_len - 10] {
-            let mut bad = good.clone();
-            bad[HEADER_LEN + at] ^= 1;
-            fs::write(&seg.path, &bad).unwrap();
-            assert!(
-                matches!(Spool::load(&seg), Err(LoadError::Corrupt)),
-                "byte {at}"
-            );
-        }
         let _ = fs::remove_dir_all(&dir);
     }
 
