@@ -1,7 +1,8 @@
 //! Fuzz entry points for the decoders that read data an attacker may have
 //! edited: `ringtrail verify` parses what the database returns (jsonb
-//! text, binary COPY tuples, checkpoint notes), and `tail -f` parses the
-//! cursor a user pastes back. Each function takes arbitrary bytes, must
+//! text, binary COPY tuples, checkpoint notes), the spool replays segment
+//! files it finds on disk, and `tail -f` parses the cursor a user pastes
+//! back. Each function takes arbitrary bytes, must
 //! never panic, and returns `Err` with a description when a property of
 //! what it accepted does not hold.
 //!
@@ -47,7 +48,17 @@ pub fn stored_json(data: &[u8]) -> Result<(), String> {
 /// Names that repeat, and names whose UTF-16 order differs from their
 /// byte order, so the member sort and deduplication are exercised.
 const NAMES: &[&str] = &[
-    "a", "b", "aa", "", "a\0", "\u{FFFD}", "\u{e000}", "\u{1F600}", "\r", "count", "Z",
+    "a",
+    "b",
+    "aa",
+    "",
+    "a\0",
+    "\u{FFFD}",
+    "\u{e000}",
+    "\u{1F600}",
+    "\r",
+    "count",
+    "Z",
 ];
 
 /// A field list read from `data`: two bytes a field (a name from
@@ -130,7 +141,8 @@ pub fn encoded_json(data: &[u8]) -> Result<(), String> {
             String::from_utf8_lossy(&expected)
         ));
     }
-    let text = std::str::from_utf8(&encoded).map_err(|e| format!("encoder wrote non-UTF-8: {e}"))?;
+    let text =
+        std::str::from_utf8(&encoded).map_err(|e| format!("encoder wrote non-UTF-8: {e}"))?;
     let mut full = Vec::new();
     if !write_stored(&mut full, text) {
         return Err(format!("write_stored refuses the encoder's {text:?}"));
@@ -204,6 +216,29 @@ pub fn cursor(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// `spool_segment`: any bytes as a spool segment file. Never panics; a
+/// segment that parses is written back byte for byte by the spool's own
+/// writer, and parses again to the same batch.
+pub fn spool_segment(data: &[u8]) -> Result<(), String> {
+    use crate::sink::spool::segment::{parse_segment, segment_body, segment_header};
+    let Some(batch) = parse_segment(data) else {
+        return Ok(());
+    };
+    let mut written = segment_header(&batch).to_vec();
+    written.extend_from_slice(segment_body(&batch));
+    let again = parse_segment(&written).ok_or("its own segment does not parse")?;
+    let same = again.id == batch.id
+        && again.bytes == batch.bytes
+        && (again.rows, again.reports) == (batch.rows, batch.reports)
+        && (again.first_ts, again.last_ts) == (batch.first_ts, batch.last_ts)
+        && again.chain == batch.chain
+        && again.checkpoint == batch.checkpoint;
+    if !same {
+        return Err(format!("{batch:?} was read back as {again:?}"));
+    }
+    Ok(())
+}
+
 /// Every target, by name (the names of `fuzz/fuzz_targets/*.rs` and of
 /// the corpus folders).
 pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
@@ -212,6 +247,7 @@ pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
     ("stored_tuple", stored_tuple),
     ("checkpoint_note", checkpoint_note),
     ("cursor", cursor),
+    ("spool_segment", spool_segment),
 ];
 
 #[cfg(test)]
@@ -231,8 +267,8 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus");
         for (name, check) in TARGETS {
             let dir = root.join(name);
-            let entries = std::fs::read_dir(&dir)
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            let entries =
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             let mut seen = 0;
             for entry in entries {
                 let path = entry.unwrap().path();
@@ -254,9 +290,18 @@ mod tests {
         assert!(StoredRow::from_tuple(&read("stored_tuple", "seed-nested")).is_some());
         let note = read("checkpoint_note", "seed-note");
         let (body, _) = split_note(std::str::from_utf8(&note).unwrap()).expect("seed-note splits");
-        assert_eq!(Checkpoint::parse_body(body).expect("its body parses").seq, 12);
-        assert!(write_stored(&mut Vec::new(), &String::from_utf8(read("stored_json", "seed-object")).unwrap()));
-        assert!(std::str::from_utf8(&read("cursor", "seed-shown")).unwrap().parse::<Cursor>().is_ok());
+        assert_eq!(
+            Checkpoint::parse_body(body).expect("its body parses").seq,
+            12
+        );
+        assert!(write_stored(
+            &mut Vec::new(),
+            &String::from_utf8(read("stored_json", "seed-object")).unwrap()
+        ));
+        assert!(std::str::from_utf8(&read("cursor", "seed-shown"))
+            .unwrap()
+            .parse::<Cursor>()
+            .is_ok());
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod outcome;
 mod postgres;
 mod retry;
 mod shipper;
-mod spool;
+pub(crate) mod spool;
 
 pub(crate) use crate::stats::JsonlCounters;
 pub(crate) use chained::ChainConfig;

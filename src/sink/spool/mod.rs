@@ -26,7 +26,7 @@
 //! | `mod.rs` | [`Spool`]: the directory, its lock, the size cap, writing (`.tmp`, fsync, rename), listing and replay order |
 //! | `segment.rs` | the segment format: the `RTSPOOL1/2/3` header, pure functions over bytes |
 
-mod segment;
+pub(crate) mod segment;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, TryLockError};

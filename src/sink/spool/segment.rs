@@ -39,7 +39,7 @@ const CHAIN_LEN: usize = 16 + 8 + 16 + 4 + 32 + 32 + 32;
 /// The header of `batch`'s segment: the COPY header with an `RTSPOOL3`
 /// extension (the fixed fields, [`put_chain`], and the CRC of all of that
 /// and of [`segment_body`]).
-pub(super) fn segment_header(batch: &SealedBatch) -> BytesMut {
+pub(crate) fn segment_header(batch: &SealedBatch) -> BytesMut {
     let body = segment_body(batch);
     let mut extension = BytesMut::with_capacity(EXTENSION_LEN + 1 + CHAIN_LEN + 256);
     extension.put_slice(MAGIC);
@@ -60,7 +60,7 @@ pub(super) fn segment_header(batch: &SealedBatch) -> BytesMut {
 
 /// What follows [`segment_header`] in `batch`'s segment: its COPY stream
 /// after the standard header.
-pub(super) fn segment_body(batch: &SealedBatch) -> &[u8] {
+pub(crate) fn segment_body(batch: &SealedBatch) -> &[u8] {
     &batch.bytes[HEADER_LEN..]
 }
 
@@ -152,7 +152,7 @@ pub(super) fn header_events(header: &[u8; SEGMENT_HEADER_LEN]) -> Option<u64> {
 }
 
 /// Parses and checks a segment; `None` if anything is off.
-pub(super) fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
+pub(crate) fn parse_segment(data: &[u8]) -> Option<SealedBatch> {
     if data.len() < SEGMENT_HEADER_LEN + 2 || !data.starts_with(SIGNATURE) {
         return None;
     }
@@ -314,5 +314,47 @@ mod tests {
         other[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(b"RTSPOOL9");
         let header: &[u8; SEGMENT_HEADER_LEN] = other[..SEGMENT_HEADER_LEN].try_into().unwrap();
         assert_eq!(header_events(header), None);
+    }
+
+    /// The seeds of the `spool_segment` fuzz target are segments of every
+    /// format as the spool writes them (`RINGTRAIL_BLESS=1` rewrites them).
+    #[test]
+    fn the_fuzz_seeds_are_real_segments() {
+        let mut chained = batch(7, 4);
+        chained.chain = Some(ChainEntry {
+            chain_id: [1; 16],
+            seq: 42,
+            sealed_id: [7; 16],
+            sealed_rows: 5,
+            digest: [2; 32],
+            prev_hash: [3; 32],
+            hash: [4; 32],
+        });
+        chained.checkpoint = Some(Arc::new(CheckpointRow {
+            note: "ringtrail/x\n42\nBAQ=\n\n\u{2014} ringtrail sig\n".to_owned(),
+            public_key: "ringtrail+01020304+AQ==".to_owned(),
+            signed_at: 1_764_000_000_000_000_000,
+        }));
+        let seeds = [
+            ("seed-v3", segment(&batch(1, 3))),
+            ("seed-v3-chained", segment(&chained)),
+            ("seed-v2", old_format(&batch(2, 2), MAGIC_V2)),
+            ("seed-v1", old_format(&batch(3, 1), MAGIC_V1)),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_corpus/spool_segment");
+        for (name, bytes) in seeds {
+            let path = dir.join(name);
+            if std::env::var_os("RINGTRAIL_BLESS").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            assert!(parse_segment(&bytes).is_some(), "{name}");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                bytes,
+                "{name}: run with RINGTRAIL_BLESS=1"
+            );
+        }
     }
 }
