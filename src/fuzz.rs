@@ -239,9 +239,12 @@ pub fn spool_segment(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A fuzz check: arbitrary bytes in, a broken property out.
+pub type Check = fn(&[u8]) -> Result<(), String>;
+
 /// Every target, by name (the names of `fuzz/fuzz_targets/*.rs` and of
 /// the corpus folders).
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("stored_json", stored_json),
     ("encoded_json", encoded_json),
     ("stored_tuple", stored_tuple),
