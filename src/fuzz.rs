@@ -317,7 +317,7 @@ mod tests {
                 let data: Vec<u8> = (0..len)
                     .map(|_| {
                         let r = next(&mut state);
-                        if r % 4 == 0 {
+                        if r.is_multiple_of(4) {
                             r as u8
                         } else {
                             alphabet[(r >> 8) as usize % alphabet.len()]
