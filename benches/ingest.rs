@@ -114,7 +114,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use futures_util::SinkExt;
 use ringtrail::encode::copy::{copy_statement, CopyEncoder, LOG_COLUMNS};
-use ringtrail::{Field, Row, Value};
+use ringtrail::{Field, Jsonl, Row, Value};
 use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
@@ -790,10 +790,11 @@ impl Pipeline {
                 "ringtrail-ingest-bench-{}.ecs.jsonl",
                 std::process::id()
             ));
-            builder = builder
-                .jsonl(path, ringtrail::Format::Ecs)
-                .jsonl_rotate_bytes(64 << 20)
-                .jsonl_keep(1);
+            builder = builder.jsonl(
+                Jsonl::file(path, ringtrail::Format::Ecs)
+                    .rotate_bytes(64 << 20)
+                    .keep(1),
+            );
         }
         let (layer, guard) = builder
             .postgres(url)

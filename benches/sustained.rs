@@ -32,7 +32,7 @@
 //!    and CPU by thread group (`/proc/.../schedstat`: on a CPU, and
 //!    runnable but waiting for one).
 //! 6. **Paced at 75 % of the sustained capacity**, the same.
-//! 7. **Paced at 100 %, with a spool**: the same with `.spool_dir(…)`.
+//! 7. **Paced at 100 %, with a spool**: the same with `.spool(Spool::dir(…))`.
 //!    Afterwards the table must hold every enqueued event: whatever
 //!    spilled to disk was replayed.
 //! 8. **Flat out**: 4 threads emitting as fast as they can with
@@ -66,7 +66,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
-use ringtrail::{Guard, OverflowPolicy};
+use ringtrail::{Guard, OverflowPolicy, Spool};
 use tracing_subscriber::prelude::*;
 
 /// Producer threads, as in the issue that asked for this bench.
@@ -848,7 +848,7 @@ fn main() {
 
     // 100 % with a spool: no drops, and everything spilled is replayed.
     let dir = spool_dir();
-    let (spooled, guard) = rounds(&mut db, &setup, Some(server), |b| b.spool_dir(&dir));
+    let (spooled, guard) = rounds(&mut db, &setup, Some(server), |b| b.spool(Spool::dir(&dir)));
     // A flush covering a spilled batch says so (`Write { Spooled, .. }`):
     // expected here. What counts is that the spool drains afterwards.
     let _ = guard.flush();

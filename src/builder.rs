@@ -1,25 +1,33 @@
 //! [`Builder`]: how a pipeline is configured and started. It holds the
 //! option structs of the stages it configures (the ring's, the writer's,
 //! the PostgreSQL sink's) directly, so a knob is one setter writing one
-//! field.
+//! field, and a group with many knobs (the JSON-lines sink, the spool,
+//! the partitions, the checkpoints) is one option value ([`Jsonl`],
+//! [`Spool`], [`Partitions`], [`Checkpoints`]), defined and checked beside
+//! its stage. Its methods come in one `impl` block per group, in pipeline
+//! order.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capture::record::MAX_RECORD_SIZE;
+use crate::error::check_duration;
 use crate::guard::install_panic_flush;
 use crate::redact::Redaction;
-use crate::render::Format;
-use crate::ring::{OverflowPolicy, Ring, RingConfig, MIN_RECORD_SIZE};
-use crate::sink::{Destination, JsonlConfig, PostgresConfig};
+use crate::ring::{OverflowPolicy, Ring, RingConfig};
+use crate::sink::{
+    Checkpoints, Destination, Jsonl, JsonlConfig, Partitions, PostgresConfig, Spool,
+};
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
 
 /// Configures and starts a ringtrail pipeline.
 ///
 /// Every setting has a default that suits a busy service; only the sink is
-/// required.
+/// required. The settings come in groups, each a section below: sinks,
+/// ring, batching, PostgreSQL delivery, spool, partitions and retention,
+/// tamper evidence, redaction, lifecycle. A group with many knobs takes
+/// one option value ([`Jsonl`], [`Spool`], [`Partitions`],
+/// [`Checkpoints`]) whose docs list its defaults.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -46,16 +54,9 @@ pub struct Builder {
     flush_on_panic: bool,
     redaction: Redaction,
     /// The JSON-lines sink, alone or beside `sink`.
-    jsonl: Option<JsonlConfig>,
-    /// Whether [`jsonl`](Builder::jsonl) was called: its knobs alone
-    /// (`jsonl_keep`…) turn nothing on.
-    jsonl_chosen: bool,
+    jsonl: Option<Jsonl>,
     service_name: String,
 }
-
-/// The longest any duration setting may be: long enough for any real use,
-/// short enough that adding it to `Instant::now()` cannot overflow.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Which sink `build` connects.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +73,11 @@ impl Default for Builder {
     }
 }
 
+/// # Sinks
+///
+/// Where rows go: PostgreSQL, JSON lines, both, or nowhere (the null
+/// sink). One of [`postgres`](Builder::postgres) and
+/// [`jsonl`](Builder::jsonl) is required.
 impl Builder {
     /// A builder with the defaults: 16,384 records of 512 bytes (8 MiB),
     /// batches of up to 8,192 rows or 8 MiB, a 100 ms flush interval,
@@ -89,7 +95,6 @@ impl Builder {
             flush_on_panic: false,
             redaction: Redaction::new(),
             jsonl: None,
-            jsonl_chosen: false,
             service_name: String::new(),
         }
     }
@@ -103,8 +108,8 @@ impl Builder {
         self
     }
 
-    /// Writes every row as one JSON line in `format` to the file at `path`,
-    /// or to standard output when `path` is `"-"`.
+    /// Writes every row as one JSON line (see [`Jsonl`]: the file or
+    /// standard output, the format, rotation and the queue).
     ///
     /// Alone, it is a complete pipeline for a service with no database:
     /// no PostgreSQL is needed at all. With [`postgres`](Builder::postgres)
@@ -114,57 +119,25 @@ impl Builder {
     /// (counted in [`Stats::jsonl`](crate::Stats::jsonl) and reported in
     /// band), and a PostgreSQL outage does not touch the file.
     ///
-    /// The file is rotated by size ([`jsonl_rotate_bytes`](Builder::jsonl_rotate_bytes),
-    /// default 128 MiB; [`jsonl_keep`](Builder::jsonl_keep) old files,
-    /// default 8), with the `app.ndjson.1`, `.2`… names shippers know.
-    /// A FIFO or a device is written as a stream, never rotated. Lines
-    /// are written whole, and a torn last line (a machine crash) is cut
-    /// when the file is opened again; docs/siem.md's "The JSON-lines sink"
-    /// says what a crash can lose.
-    ///
     /// ```no_run
+    /// use ringtrail::{Format, Jsonl};
+    ///
     /// let (layer, guard) = ringtrail::Builder::new()
     ///     .postgres("postgres://postgres@127.0.0.1/app")
-    ///     .jsonl("/var/log/app/audit.ndjson", ringtrail::Format::Ocsf)
+    ///     .jsonl(Jsonl::file("/var/log/app/audit.ndjson", Format::Ocsf).keep(4))
     ///     .service_name("checkout")
     ///     .build()?;
     /// # Ok::<(), ringtrail::Error>(())
     /// ```
-    pub fn jsonl(mut self, path: impl Into<PathBuf>, format: Format) -> Builder {
-        let path = path.into();
-        self.jsonl_chosen = true;
-        self.jsonl = Some(match self.jsonl.take() {
-            Some(config) => JsonlConfig {
-                path,
-                format,
-                ..config
-            },
-            None => JsonlConfig::new(path, format),
-        });
+    pub fn jsonl(mut self, jsonl: impl Into<Jsonl>) -> Builder {
+        self.jsonl = Some(jsonl.into());
         self
     }
 
-    /// Rotates the JSON-lines file before it would pass `bytes` (default
-    /// 128 MiB; 0 never rotates). No file holds more, unless one line
-    /// alone is longer.
-    pub fn jsonl_rotate_bytes(mut self, bytes: u64) -> Builder {
-        self.jsonl_config().rotate_bytes = bytes;
-        self
-    }
-
-    /// How many rotated JSON-lines files are kept (default 8):
-    /// `app.ndjson.1` (the newest) to `app.ndjson.N`. 0 deletes a full
-    /// file at rotation.
-    pub fn jsonl_keep(mut self, files: usize) -> Builder {
-        self.jsonl_config().keep = files;
-        self
-    }
-
-    /// The most bytes of rendered batches waiting for the JSON-lines
-    /// output (default 16 MiB). A batch that finds it full is missed by
-    /// that sink only.
-    pub fn jsonl_queue_bytes(mut self, bytes: usize) -> Builder {
-        self.jsonl_config().queue_bytes = bytes;
+    /// Encodes every batch exactly as for PostgreSQL, then discards it.
+    /// For measuring the pipeline without a database, and for dry runs.
+    pub fn null_sink(mut self) -> Builder {
+        self.sink = Some(SinkChoice::Null);
         self
     }
 
@@ -176,60 +149,13 @@ impl Builder {
         self.service_name = name.into();
         self
     }
+}
 
-    /// The JSON-lines settings, made with defaults when a knob comes before
-    /// [`jsonl`](Builder::jsonl), which keeps them. A knob alone turns no
-    /// sink on.
-    fn jsonl_config(&mut self) -> &mut JsonlConfig {
-        self.jsonl
-            .get_or_insert_with(|| JsonlConfig::new(crate::sink::jsonl::STDOUT.into(), Format::Ecs))
-    }
-
-    /// The hash chain over committed batches (default on): each batch's
-    /// rows get a digest, each ledger row links to the one before, and the
-    /// head is signed now and then, so `ringtrail verify` can tell when
-    /// rows, batches or the ledger were changed after commit. Off, batches
-    /// carry no chain columns.
-    pub fn chain(mut self, on: bool) -> Builder {
-        self.postgres.chain.enabled = on;
-        self
-    }
-
-    /// Appends every signed checkpoint (and fsyncs) to the file at `path`,
-    /// the copy kept outside the database that `ringtrail verify
-    /// --checkpoints` checks it against. The signing key is kept beside
-    /// it (`<path>.key`, owner-only, made at first start with its public
-    /// key printed on stderr and written to `<path>.key.pub`) unless
-    /// [`checkpoint_key`](Builder::checkpoint_key) names another.
-    pub fn checkpoints(mut self, path: impl Into<PathBuf>) -> Builder {
-        self.postgres.chain.checkpoints = Some(path.into());
-        self
-    }
-
-    /// The file of the checkpoint signing key (made at first start when
-    /// missing). Without it and without [`checkpoints`](Builder::checkpoints),
-    /// the key comes from `RINGTRAIL_CHECKPOINT_KEY`, else one is made for
-    /// this process (its public key is stored with each checkpoint).
-    pub fn checkpoint_key(mut self, path: impl Into<PathBuf>) -> Builder {
-        self.postgres.chain.key_file = Some(path.into());
-        self
-    }
-
-    /// Signs a checkpoint after every `batches` batches or `interval`,
-    /// whichever comes first (default 64 batches or 60 s), and at shutdown.
-    pub fn checkpoint_every(mut self, batches: u64, interval: Duration) -> Builder {
-        self.postgres.chain.every_batches = batches.max(1);
-        self.postgres.chain.every = interval;
-        self
-    }
-
-    /// Encodes every batch exactly as for PostgreSQL, then discards it.
-    /// For measuring the pipeline without a database, and for dry runs.
-    pub fn null_sink(mut self) -> Builder {
-        self.sink = Some(SinkChoice::Null);
-        self
-    }
-
+/// # Ring
+///
+/// The pre-allocated records events are written into on the caller's
+/// thread, and what happens when they are all taken.
+impl Builder {
     /// Records the ring holds. When it is full, new events are dropped and
     /// counted. Memory is `capacity × record_size` bytes, allocated at build.
     pub fn capacity(mut self, records: usize) -> Builder {
@@ -246,6 +172,15 @@ impl Builder {
     /// `<name>.truncated_from` (e.g. `message.truncated_from`).
     pub fn record_size(mut self, bytes: usize) -> Builder {
         self.ring.record_size = bytes;
+        self
+    }
+
+    /// How many shards the ring is split into (default: the number of CPUs,
+    /// at most 8). Each producer thread has a home shard, so producers on
+    /// different cores rarely contend for the same queue; the capacity is
+    /// shared, and the ring is full only when every shard is.
+    pub fn shards(mut self, shards: usize) -> Builder {
+        self.ring.shards = shards;
         self
     }
 
@@ -283,15 +218,37 @@ impl Builder {
         self
     }
 
-    /// How many shards the ring is split into (default: the number of CPUs,
-    /// at most 8). Each producer thread has a home shard, so producers on
-    /// different cores rarely contend for the same queue; the capacity is
-    /// shared, and the ring is full only when every shard is.
-    pub fn shards(mut self, shards: usize) -> Builder {
-        self.ring.shards = shards;
+    /// The overflow policy for every level (see [`OverflowPolicy`]).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Builder {
+        self.ring.overflow = [policy; 5];
         self
     }
 
+    /// The overflow policy for events at `level` and more severe ones,
+    /// e.g. `overflow_at_or_above(Level::WARN, Block { .. })`.
+    pub fn overflow_at_or_above(
+        mut self,
+        level: tracing::Level,
+        policy: OverflowPolicy,
+    ) -> Builder {
+        for slot in &mut self.ring.overflow[crate::level::index(&level)..] {
+            *slot = policy;
+        }
+        self
+    }
+
+    /// The overflow policy for events at exactly `level`.
+    pub fn overflow_for(mut self, level: tracing::Level, policy: OverflowPolicy) -> Builder {
+        self.ring.overflow[crate::level::index(&level)] = policy;
+        self
+    }
+}
+
+/// # Batching
+///
+/// How the writer thread cuts the stream into batches, and the clock
+/// window event times are clamped to.
+impl Builder {
     /// The longest a row waits before its batch is committed.
     pub fn flush_interval(mut self, interval: Duration) -> Builder {
         self.writer.flush_interval = interval;
@@ -318,56 +275,6 @@ impl Builder {
         self
     }
 
-    /// `true` (the default): each batch's COMMIT waits for its WAL to reach
-    /// disk, so a committed row survives a crash. `false` sets
-    /// `synchronous_commit = off` on the writer's connections: faster on
-    /// slow disks, and a server crash may lose the last few hundred
-    /// milliseconds of commits (never corrupting anything).
-    pub fn synchronous_commit(mut self, on: bool) -> Builder {
-        self.postgres.synchronous_commit = on;
-        self
-    }
-
-    /// Whether `build()` applies the schema migrations (default `true`).
-    pub fn migrate(mut self, apply: bool) -> Builder {
-        self.postgres.migrate = apply;
-        self
-    }
-
-    /// The width of a partition of `ringtrail.logs` (default one day; from
-    /// one hour to 366 days, a whole number of seconds). Partitions are
-    /// aligned on multiples of the width since the Unix epoch, so a daily
-    /// one runs from 00:00 UTC to 00:00 UTC. See
-    /// [`read::partitions`](crate::schema::partitions).
-    pub fn partition_width(mut self, width: Duration) -> Builder {
-        self.postgres.partitions.width = width;
-        self
-    }
-
-    /// How many days ahead of today partitions exist (default 3, at most
-    /// 366). The shipper's first lane creates them, on a connection of its
-    /// own, once after connecting and then hourly (every 5 minutes after a
-    /// failure, which is one line on stderr and never fails ingest: rows
-    /// without a partition land in the DEFAULT partition). It runs only
-    /// when migrations are applied ([`migrate`](Builder::migrate)); with
-    /// `.migrate(false)`, run `ringtrail migrate` (daily is enough with the
-    /// default 3 days ahead).
-    pub fn partitions_ahead(mut self, days: u32) -> Builder {
-        self.postgres.partitions.ahead = days;
-        self
-    }
-
-    /// Drops whole partitions of `ringtrail.logs` whose upper bound is
-    /// older than `keep` (never a `DELETE`), recording each in
-    /// `ringtrail.retention_log` with `dropped_by` = `ringtrail writer`.
-    /// Runs with the partition upkeep (see
-    /// [`partitions_ahead`](Builder::partitions_ahead)). Default: off,
-    /// nothing is ever dropped. See [`read::retention`](crate::schema::retention).
-    pub fn retention(mut self, keep: Duration) -> Builder {
-        self.postgres.partitions.retention = Some(keep);
-        self
-    }
-
     /// The window around the writer's clock outside which an event's
     /// timestamp is clamped: more than `past` before it, or more than
     /// `future` after it (defaults 7 days and 1 day). A clamped row keeps
@@ -380,10 +287,20 @@ impl Builder {
         self.writer.clamp_future = future;
         self
     }
+}
 
-    /// How long dropping the [`Guard`] waits for the last batch.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
-        self.shutdown_timeout = timeout;
+/// # PostgreSQL delivery
+///
+/// How batches are committed: durability, deadlines, connections, the
+/// queue in front of them, retries, and migrations.
+impl Builder {
+    /// `true` (the default): each batch's COMMIT waits for its WAL to reach
+    /// disk, so a committed row survives a crash. `false` sets
+    /// `synchronous_commit = off` on the writer's connections: faster on
+    /// slow disks, and a server crash may lose the last few hundred
+    /// milliseconds of commits (never corrupting anything).
+    pub fn synchronous_commit(mut self, on: bool) -> Builder {
+        self.postgres.synchronous_commit = on;
         self
     }
 
@@ -391,31 +308,6 @@ impl Builder {
     /// (`statement_timeout` does not cover a COPY waiting on the client).
     pub fn commit_timeout(mut self, timeout: Duration) -> Builder {
         self.postgres.commit_timeout = timeout;
-        self
-    }
-
-    /// The overflow policy for every level (see [`OverflowPolicy`]).
-    pub fn overflow(mut self, policy: OverflowPolicy) -> Builder {
-        self.ring.overflow = [policy; 5];
-        self
-    }
-
-    /// The overflow policy for events at `level` and more severe ones,
-    /// e.g. `overflow_at_or_above(Level::WARN, Block { .. })`.
-    pub fn overflow_at_or_above(
-        mut self,
-        level: tracing::Level,
-        policy: OverflowPolicy,
-    ) -> Builder {
-        for slot in &mut self.ring.overflow[crate::level::index(&level)..] {
-            *slot = policy;
-        }
-        self
-    }
-
-    /// The overflow policy for events at exactly `level`.
-    pub fn overflow_for(mut self, level: tracing::Level, policy: OverflowPolicy) -> Builder {
-        self.ring.overflow[crate::level::index(&level)] = policy;
         self
     }
 
@@ -429,6 +321,16 @@ impl Builder {
     /// back.
     pub fn stall_timeout(mut self, timeout: Duration) -> Builder {
         self.postgres.stall_timeout = timeout;
+        self
+    }
+
+    /// Shipping connections to PostgreSQL (default 2), each on a thread of
+    /// its own. A sealed batch goes to the one with the fewest bytes in
+    /// flight; each batch is still one transaction with its ledger row.
+    /// More lanes let the server load several batches at once; order
+    /// across lanes is not kept (timestamps are).
+    pub fn lanes(mut self, lanes: usize) -> Builder {
+        self.postgres.lanes = lanes;
         self
     }
 
@@ -446,16 +348,6 @@ impl Builder {
         self
     }
 
-    /// Shipping connections to PostgreSQL (default 2), each on a thread of
-    /// its own. A sealed batch goes to the one with the fewest bytes in
-    /// flight; each batch is still one transaction with its ledger row.
-    /// More lanes let the server load several batches at once; order
-    /// across lanes is not kept (timestamps are).
-    pub fn lanes(mut self, lanes: usize) -> Builder {
-        self.postgres.lanes = lanes;
-        self
-    }
-
     /// How many times a batch is retried after a connection-class error
     /// (with exponential backoff and jitter) before it is spooled, or lost
     /// when no spool is configured.
@@ -464,30 +356,78 @@ impl Builder {
         self
     }
 
-    /// Spools batches that cannot reach PostgreSQL to segment files in
-    /// `dir` (each a valid binary COPY file), and replays them, exactly
-    /// once, when it answers again. Segments left by a previous process are
-    /// replayed at start. With a spool, `build()` succeeds even while
-    /// PostgreSQL is down.
-    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
-        self.postgres.spool.dir = Some(dir.into());
+    /// Whether `build()` applies the schema migrations (default `true`).
+    pub fn migrate(mut self, apply: bool) -> Builder {
+        self.postgres.migrate = apply;
+        self
+    }
+}
+
+/// # Spool
+///
+/// The disk buffer for batches PostgreSQL cannot take.
+impl Builder {
+    /// Spools batches that cannot reach PostgreSQL to disk, and replays
+    /// them, exactly once, when it answers again (see [`Spool`]: the
+    /// directory, its cap, and how soon batches go there). With a spool,
+    /// `build()` succeeds even while PostgreSQL is down.
+    ///
+    /// ```no_run
+    /// let (layer, guard) = ringtrail::Builder::new()
+    ///     .postgres("postgres://app@db/app")
+    ///     .spool(ringtrail::Spool::dir("/var/spool/app"))
+    ///     .build()?;
+    /// # Ok::<(), ringtrail::Error>(())
+    /// ```
+    pub fn spool(mut self, spool: Spool) -> Builder {
+        self.postgres.spool = Some(spool);
+        self
+    }
+}
+
+/// # Partitions and retention
+///
+/// The partitions of `ringtrail.logs`, created ahead and dropped past the
+/// retention by the writer.
+impl Builder {
+    /// The partitions of `ringtrail.logs`: their width, how many days
+    /// ahead exist, and the retention (see [`Partitions`]; default daily,
+    /// 3 days ahead, nothing dropped).
+    pub fn partitions(mut self, partitions: Partitions) -> Builder {
+        self.postgres.partitions = partitions;
+        self
+    }
+}
+
+/// # Tamper evidence
+///
+/// The hash chain over committed batches and its signed checkpoints.
+impl Builder {
+    /// The hash chain over committed batches (default on): each batch's
+    /// rows get a digest, each ledger row links to the one before, and the
+    /// head is signed now and then, so `ringtrail verify` can tell when
+    /// rows, batches or the ledger were changed after commit. Off, batches
+    /// carry no chain columns.
+    pub fn chain(mut self, on: bool) -> Builder {
+        self.postgres.chain.enabled = on;
         self
     }
 
-    /// The most disk the spool may use (default 1 GiB). Batches beyond it
-    /// are lost and counted in [`Stats::lost`](crate::Stats::lost).
-    pub fn spool_max_bytes(mut self, bytes: u64) -> Builder {
-        self.postgres.spool.max_bytes = bytes;
+    /// How the chain's head is signed, with which key, and the file
+    /// outside the database that gets a copy of each checkpoint, the one
+    /// `ringtrail verify --checkpoints` checks it against (see
+    /// [`Checkpoints`]; default every 64 batches or 60 s, in the database
+    /// only).
+    pub fn checkpoints(mut self, checkpoints: Checkpoints) -> Builder {
+        self.postgres.chain.checkpoints = checkpoints;
         self
     }
+}
 
-    /// How long PostgreSQL may keep failing before batches go to the spool
-    /// without waiting for the retries to run out (default 5 s).
-    pub fn spool_after(mut self, after: Duration) -> Builder {
-        self.postgres.spool.after = after;
-        self
-    }
-
+/// # Redaction
+///
+/// Secrets out of every row before any sink sees it.
+impl Builder {
     /// How secrets are redacted before anything is stored (default:
     /// [`Redaction::new`], on, masking). Redaction runs on the writer
     /// thread, never on the caller's, on every row: the message, every
@@ -523,6 +463,17 @@ impl Builder {
         self.redaction = self.redaction.keep_bodies(keep);
         self
     }
+}
+
+/// # Lifecycle
+///
+/// Shutdown, panics, and starting the pipeline.
+impl Builder {
+    /// How long dropping the [`Guard`] waits for the last batch.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.shutdown_timeout = timeout;
+        self
+    }
 
     /// Installs a panic hook that flushes (for up to the shutdown timeout)
     /// before the previous hook runs, so the events leading up to a panic
@@ -532,71 +483,21 @@ impl Builder {
         self
     }
 
+    /// Runs each stage's checks (the ring's, the writer's, the sinks'),
+    /// which sit beside the limits they enforce.
     fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Config(m.to_owned()));
-        let (ring, writer) = (&self.ring, &self.writer);
-        if self.sink.is_none() && !self.jsonl_chosen {
-            return bad("no sink configured: call .postgres(url) or .jsonl(path, format)");
+        if self.sink.is_none() && self.jsonl.is_none() {
+            return Err(Error::Config(
+                "no sink configured: call .postgres(url) or .jsonl(..)".to_owned(),
+            ));
         }
-        if self
-            .jsonl
-            .as_ref()
-            .is_some_and(|j| j.path.as_os_str().is_empty())
-        {
-            return bad("the JSON-lines path is empty (use \"-\" for standard output)");
+        self.ring.validate()?;
+        self.writer.validate()?;
+        self.postgres.validate()?;
+        if let Some(jsonl) = &self.jsonl {
+            jsonl.validate()?;
         }
-        if ring.capacity == 0 || ring.capacity > u32::MAX as usize {
-            return bad("capacity must be between 1 and 2^32 - 1 records");
-        }
-        if !(MIN_RECORD_SIZE..=MAX_RECORD_SIZE).contains(&ring.record_size) {
-            return bad("record_size must be between 128 and 65536 bytes");
-        }
-        if ring.shards == 0 {
-            return bad("shards must be at least 1");
-        }
-        if !(1..=64).contains(&self.postgres.lanes) {
-            return bad("lanes must be between 1 and 64");
-        }
-        if writer.batch_rows == 0 || writer.batch_bytes == 0 {
-            return bad("batch_rows and batch_bytes must be positive");
-        }
-        if writer.flush_interval.is_zero() {
-            return bad("flush_interval must be positive");
-        }
-        let pg = &self.postgres;
-        let mut durations = vec![
-            ("flush_interval", writer.flush_interval),
-            ("urgent_interval", writer.urgent_interval),
-            ("shutdown_timeout", self.shutdown_timeout),
-            ("commit_timeout", pg.commit_timeout),
-            ("stall_timeout", pg.stall_timeout),
-            ("spool_after", pg.spool.after),
-            ("audit_timeout", ring.audit_timeout),
-            ("the clamp window's past", writer.clamp_past),
-            ("the clamp window's future", writer.clamp_future),
-        ];
-        if let Some(keep) = pg.partitions.retention {
-            if keep.is_zero() || keep > Duration::from_secs(100 * 366 * 86_400) {
-                return bad("retention must be positive and at most 100 years");
-            }
-        }
-        crate::schema::partitions::check(pg.partitions.width, pg.partitions.ahead)?;
-        for policy in ring.overflow {
-            if let OverflowPolicy::Block { timeout } = policy {
-                durations.push(("the Block overflow timeout", timeout));
-            }
-        }
-        for (name, duration) in durations {
-            if duration > MAX_DURATION {
-                return Err(Error::Config(format!(
-                    "{name} must be at most a year (got {duration:?})"
-                )));
-            }
-        }
-        if pg.stall_timeout.is_zero() || pg.commit_timeout.is_zero() {
-            return bad("stall_timeout and commit_timeout must be positive");
-        }
-        Ok(())
+        check_duration("shutdown_timeout", self.shutdown_timeout)
     }
 
     /// Allocates the ring, starts the `ringtrail-writer` thread, connects,
@@ -618,14 +519,11 @@ impl Builder {
             Some(redactor)
         };
         self.writer.pipeline = self.service_name.clone();
-        let jsonl = self
-            .jsonl
-            .filter(|_| self.jsonl_chosen)
-            .map(|config| JsonlConfig {
-                service_name: self.service_name,
-                stall_timeout: self.postgres.stall_timeout,
-                ..config
-            });
+        let jsonl = self.jsonl.map(|options| JsonlConfig {
+            options,
+            service_name: self.service_name,
+            stall_timeout: self.postgres.stall_timeout,
+        });
         let first = match self.sink {
             Some(SinkChoice::Postgres) => Some(Destination::Postgres(self.postgres)),
             #[cfg(test)]
@@ -661,6 +559,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Format;
 
     impl Builder {
         fn panicking_sink(mut self) -> Builder {
@@ -684,20 +583,24 @@ mod tests {
             assert!(err.to_string().contains(needle), "{err}");
         };
         refused(
-            Builder::new().partition_width(Duration::from_secs(60)),
+            Builder::new().partitions(Partitions::every(Duration::from_secs(60))),
             "partition width",
         );
-        refused(Builder::new().partitions_ahead(1_000), "partitions ahead");
-        refused(Builder::new().retention(Duration::ZERO), "retention");
+        refused(
+            Builder::new().partitions(Partitions::daily().ahead(1_000)),
+            "partitions ahead",
+        );
+        refused(
+            Builder::new().partitions(Partitions::daily().retention(Duration::ZERO)),
+            "retention",
+        );
         refused(
             Builder::new().clamp_window(Duration::MAX, day),
             "clamp window",
         );
         let (_layer, guard) = Builder::new()
             .null_sink()
-            .partition_width(Duration::from_secs(3_600))
-            .partitions_ahead(7)
-            .retention(30 * day)
+            .partitions(Partitions::hourly().ahead(7).retention(30 * day))
             .clamp_window(day, day)
             .build()
             .unwrap();
@@ -705,16 +608,53 @@ mod tests {
     }
 
     #[test]
-    fn a_jsonl_knob_alone_turns_no_sink_on() {
-        let err = Builder::new().jsonl_keep(3).build().unwrap_err();
-        assert!(err.to_string().contains("no sink configured"), "{err}");
-        // Before or after `jsonl`, the knob is kept.
-        let b = Builder::new().jsonl_keep(3).jsonl("-", Format::Native);
-        assert!(b.jsonl_chosen);
+    fn each_stage_names_its_limits() {
+        let refused = |b: Builder| b.null_sink().build().unwrap_err().to_string();
+        let err = refused(Builder::new().record_size(64));
+        assert!(err.contains("between 128 and 65536 bytes"), "{err}");
+        let err = refused(Builder::new().capacity(0));
+        assert!(err.contains("between 1 and 4294967295 records"), "{err}");
+        let err = refused(Builder::new().lanes(65));
+        assert!(err.contains("between 1 and 64"), "{err}");
+        let err = refused(Builder::new().batch_rows(0));
+        assert!(err.contains("batch_rows"), "{err}");
+        let err = refused(Builder::new().stall_timeout(Duration::ZERO));
+        assert!(err.contains("stall_timeout"), "{err}");
+        let err = refused(Builder::new().spool(Spool::dir("unused").after(Duration::MAX)));
+        assert!(err.contains("spool"), "{err}");
+        let err = refused(Builder::new().checkpoints(Checkpoints::new().every(1, Duration::MAX)));
+        assert!(err.contains("checkpoint interval"), "{err}");
+        let err = refused(Builder::new().jsonl(("", Format::Ecs)));
+        assert!(err.contains("JSON-lines path is empty"), "{err}");
+        let err = refused(Builder::new().shutdown_timeout(Duration::MAX));
+        assert!(err.contains("shutdown_timeout"), "{err}");
+    }
+
+    #[test]
+    fn the_jsonl_value_carries_its_knobs() {
+        let b = Builder::new().jsonl(Jsonl::stdout(Format::Native).keep(3));
         assert_eq!(
-            b.jsonl.as_ref().map(|j| (j.keep, j.format)),
-            Some((3, Format::Native))
+            b.jsonl.as_ref().map(|j| (j.keep, j.format, j.path.clone())),
+            Some((3, Format::Native, "-".into()))
         );
+        let b = Builder::new().jsonl(("app.ndjson", Format::Ecs));
+        assert_eq!(
+            b.jsonl.as_ref().map(|j| (j.keep, j.path.clone())),
+            Some((8, "app.ndjson".into()))
+        );
+        let err = Builder::new().build().unwrap_err();
+        assert!(err.to_string().contains("no sink configured"), "{err}");
+    }
+
+    #[test]
+    fn debug_does_not_print_the_database_password() {
+        let b = Builder::new().postgres("postgres://app:hunter2@db/app");
+        let debug = format!("{b:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db/app"), "{debug}");
+        let b = Builder::new().postgres("host=db user=app password=hunter2");
+        let debug = format!("{b:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]

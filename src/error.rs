@@ -295,6 +295,21 @@ impl From<std::io::Error> for Error {
 /// Shorthand for `Result<T, ringtrail::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The longest any duration setting may be: long enough for any real use,
+/// short enough that adding it to `Instant::now()` cannot overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// [`Error::Config`] naming `name` unless `duration` is at most
+/// [`MAX_DURATION`]; each stage's `validate` runs its durations through it.
+pub(crate) fn check_duration(name: &str, duration: Duration) -> Result<()> {
+    if duration > MAX_DURATION {
+        return Err(Error::Config(format!(
+            "{name} must be at most a year (got {duration:?})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,7 +60,7 @@
 //!
 //! ```no_run
 //! let (layer, guard) = ringtrail::Builder::new()
-//!     .jsonl("-", ringtrail::Format::Ecs) // ECS JSON lines on stdout
+//!     .jsonl(ringtrail::Jsonl::stdout(ringtrail::Format::Ecs)) // ECS JSON lines on stdout
 //!     .build()?;
 //! # Ok::<(), ringtrail::Error>(())
 //! ```
@@ -116,4 +116,5 @@ pub use guard::Guard;
 pub use render::Format;
 pub use ring::OverflowPolicy;
 pub use row::{Field, Row, Value};
+pub use sink::{Checkpoints, Jsonl, Partitions, Spool};
 pub use stats::{JsonlStats, Stats};

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail::OverflowPolicy;
+use ringtrail::{OverflowPolicy, Spool};
 use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use tracing::dispatcher;
 
@@ -34,8 +34,7 @@ fn a_crash_mid_stream_loses_and_duplicates_nothing() {
         common::builder(&url)
             .synchronous_commit(true)
             .capacity(1 << 15)
-            .spool_dir(&spool)
-            .spool_after(Duration::from_millis(500)),
+            .spool(Spool::dir(&spool).after(Duration::from_millis(500))),
     );
     const PER_THREAD: u64 = 100_000;
     thread::scope(|s| {
@@ -93,7 +92,7 @@ fn events_spool_while_the_server_is_down_at_start_and_land_when_it_starts() {
     pg.stop(StopMode::Fast).unwrap();
     let spool = common::spool_dir("down");
     let (layer, guard) = common::builder(&url)
-        .spool_dir(&spool)
+        .spool(Spool::dir(&spool))
         .build()
         .expect("a spool makes a down server tolerable");
     dispatcher::with_default(&common::dispatch(layer), || {
@@ -284,7 +283,7 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
     let (dispatch, guard) = common::start(
         common::builder(&url)
             .synchronous_commit(true)
-            .spool_dir(&spool)
+            .spool(Spool::dir(&spool))
             .shutdown_timeout(deadline)
             .flush_interval(Duration::from_secs(3600)),
     );
@@ -317,7 +316,10 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
     assert_eq!(stats_before.enqueued, 3_000);
 
     pg.start_again().unwrap();
-    let (_layer, guard) = common::builder(&url).spool_dir(&spool).build().unwrap();
+    let (_layer, guard) = common::builder(&url)
+        .spool(Spool::dir(&spool))
+        .build()
+        .unwrap();
     let start = Instant::now();
     while guard.stats().recovered < 2_000 {
         assert!(
@@ -502,8 +504,7 @@ fn segments_spooled_by_an_older_version_replay_into_todays_table() {
         // The server is unreachable: everything spools.
         let (layer, guard) = ringtrail::Builder::new()
             .postgres("postgres://postgres@127.0.0.1:1/none")
-            .spool_dir(&spool)
-            .spool_after(Duration::ZERO)
+            .spool(Spool::dir(&spool).after(Duration::ZERO))
             .max_retries(0)
             .build()
             .unwrap();
@@ -519,7 +520,10 @@ fn segments_spooled_by_an_older_version_replay_into_todays_table() {
     assert!(downgrade_segments_to_16_columns(&spool) > 0);
 
     let url = common::database();
-    let (_layer, guard) = common::builder(&url).spool_dir(&spool).build().unwrap();
+    let (_layer, guard) = common::builder(&url)
+        .spool(Spool::dir(&spool))
+        .build()
+        .unwrap();
     let start = Instant::now();
     while guard.stats().recovered < 50 {
         assert!(

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail::Error;
+use ringtrail::{Error, Spool};
 use ringtrail_cluster::{ClusterOptions, TempCluster};
 use tracing::dispatcher;
 
@@ -97,7 +97,7 @@ fn hang_and_recover(pg: &TempCluster, name: &str, stall: Duration) {
                 },
             )
             .synchronous_commit(true)
-            .spool_dir(&spool)
+            .spool(Spool::dir(&spool))
             .shutdown_timeout(deadline)
             .stall_timeout(stall)
     };

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringtrail::{Error, OverflowPolicy};
+use ringtrail::{Error, OverflowPolicy, Spool};
 use tracing::dispatcher;
 
 fn scalar(url: &str, sql: &str) -> i64 {
@@ -76,14 +76,17 @@ fn a_commit_that_outlives_the_client_timeout_is_not_loaded_twice() {
 fn a_spool_directory_has_one_owner() {
     let url = common::database();
     let spool = common::spool_dir("owner");
-    let (_layer, first) = common::builder(&url).spool_dir(&spool).build().unwrap();
-    match common::builder(&url).spool_dir(&spool).build() {
+    let (_layer, first) = common::builder(&url)
+        .spool(Spool::dir(&spool))
+        .build()
+        .unwrap();
+    match common::builder(&url).spool(Spool::dir(&spool)).build() {
         Err(Error::SpoolInUse { dir }) => assert_eq!(dir, spool),
         other => panic!("a second owner must be refused: {other:?}"),
     }
     drop(first);
     let (_layer, again) = common::builder(&url)
-        .spool_dir(&spool)
+        .spool(Spool::dir(&spool))
         .build()
         .expect("free once the first owner is gone");
     drop(again);
@@ -110,7 +113,7 @@ fn an_unreadable_segment_of_an_earlier_process_is_counted_and_reported() {
     let name = "0000000000000000-07070707-0707-0707-0707-070707070707.pgcopy";
     std::fs::write(spool.join(name), &segment).unwrap();
 
-    let (_dispatch, guard) = common::start(common::builder(&url).spool_dir(&spool));
+    let (_dispatch, guard) = common::start(common::builder(&url).spool(Spool::dir(&spool)));
     let start = Instant::now();
     while guard.stats().inherited_lost == 0 {
         assert!(
@@ -146,7 +149,7 @@ fn configuration_errors_fail_the_build_at_once_even_with_a_spool() {
         let started = Instant::now();
         let err = ringtrail::Builder::new()
             .postgres(wrong.as_str())
-            .spool_dir(&spool)
+            .spool(Spool::dir(&spool))
             .build()
             .expect_err("a wrong database or role is not an outage");
         assert_eq!(err.sqlstate(), Some(sqlstate), "{}", err.chain());

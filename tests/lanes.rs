@@ -8,7 +8,7 @@ use ringtrail_testkit as common;
 use std::thread;
 use std::time::Duration;
 
-use ringtrail::OverflowPolicy;
+use ringtrail::{OverflowPolicy, Spool};
 use tracing::dispatcher;
 
 fn event_rows(url: &str) -> (i64, i64) {
@@ -76,7 +76,7 @@ fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
         .unwrap();
     let (dispatch, guard) = common::start(
         common::builder(&url)
-            .spool_dir(&spool)
+            .spool(Spool::dir(&spool))
             .lanes(1)
             .batch_rows(1_000)
             // Room for about one batch in flight: the rest must spill.

@@ -14,7 +14,7 @@ use ringtrail::encode::CopyEncoder;
 use ringtrail::schema::partitions::{self, partition_name};
 use ringtrail::schema::retention;
 use ringtrail::time::micros;
-use ringtrail::{Field, Row, Value};
+use ringtrail::{Field, Partitions, Row, Value};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -564,9 +564,7 @@ fn the_writer_makes_partitions_ahead_and_applies_retention_on_its_own() {
     );
 
     let (dispatch, guard) = common::start(
-        common::builder(&url)
-            .partitions_ahead(2)
-            .retention(30 * DAY),
+        common::builder(&url).partitions(Partitions::daily().ahead(2).retention(30 * DAY)),
     );
     // Today, tomorrow, the day after, and DEFAULT; the 40-day-old one gone.
     let today = day_start(micros(SystemTime::now()));

@@ -8,6 +8,7 @@ use ringtrail_testkit as common;
 use std::time::Duration;
 
 use ringtrail::redact::Redaction;
+use ringtrail::Spool;
 use tracing::dispatcher;
 
 /// A small deterministic generator, so every run checks the same corpus.
@@ -293,8 +294,7 @@ fn dead_letters_and_the_spool_hold_rows_after_redaction() {
     let spool = common::spool_dir("redaction");
     let (layer, guard) = ringtrail::Builder::new()
         .postgres("postgres://postgres@127.0.0.1:1/none")
-        .spool_dir(&spool)
-        .spool_after(Duration::ZERO)
+        .spool(Spool::dir(&spool).after(Duration::ZERO))
         .max_retries(0)
         .build()
         .expect("a spool lets the pipeline start without the server");

@@ -35,6 +35,8 @@ use std::time::Duration;
 
 use tracing::Metadata;
 
+use crate::capture::record::MAX_RECORD_SIZE;
+use crate::error::check_duration;
 use crate::time::clock::Clock;
 
 /// The shared half of the pipeline that the hot path touches: the slot pool,
@@ -176,6 +178,39 @@ impl Default for RingConfig {
             audit_slots: None,
             audit_timeout: AUDIT_TIMEOUT,
         }
+    }
+}
+
+/// The most records a ring holds: slot indices are `u32`.
+pub(crate) const MAX_CAPACITY: usize = u32::MAX as usize;
+
+impl RingConfig {
+    /// [`Error::Config`](crate::Error::Config) naming the first setting
+    /// out of range: the capacity (1 to [`MAX_CAPACITY`]), the record size
+    /// ([`MIN_RECORD_SIZE`] to [`MAX_RECORD_SIZE`]), the shards (at least
+    /// one), and the audit and `Block` waits (at most a year).
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::Error::Config(m));
+        if self.capacity == 0 || self.capacity > MAX_CAPACITY {
+            return bad(format!(
+                "capacity must be between 1 and {MAX_CAPACITY} records"
+            ));
+        }
+        if !(MIN_RECORD_SIZE..=MAX_RECORD_SIZE).contains(&self.record_size) {
+            return bad(format!(
+                "record_size must be between {MIN_RECORD_SIZE} and {MAX_RECORD_SIZE} bytes"
+            ));
+        }
+        if self.shards == 0 {
+            return bad("shards must be at least 1".to_owned());
+        }
+        check_duration("audit_timeout", self.audit_timeout)?;
+        for policy in self.overflow {
+            if let OverflowPolicy::Block { timeout } = policy {
+                check_duration("the Block overflow timeout", timeout)?;
+            }
+        }
+        Ok(())
     }
 }
 

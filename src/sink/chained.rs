@@ -6,8 +6,8 @@
 //! One [`Chainer`] per pipeline, on the writer thread, so one chain is
 //! serial without a lock, whatever lane commits which batch. The chain id
 //! is new for every pipeline (a UUIDv7), so several processes each keep a
-//! chain of their own. Every `checkpoint_every` batches or
-//! `checkpoint_interval`, and at shutdown, the head is signed: the note
+//! chain of their own. Every [`Checkpoints::every`] batches or interval,
+//! and at shutdown, the head is signed: the note
 //! travels with its batch into `ringtrail.checkpoints`, is appended (and
 //! fsynced) to the checkpoint file when there is one, and is handed to the
 //! JSON-lines sink when that one is on.
@@ -25,20 +25,111 @@ use crate::chain::digest::BatchDigest;
 use crate::chain::key::{SigningKey, DEFAULT_KEY_NAME};
 use crate::chain::link::{BatchMeta, Chain, ChainId};
 use crate::encode::CopyEncoder;
+use crate::error::check_duration;
 use crate::ids::Uuid7;
 use crate::time::clock::unix_nanos_now;
 use crate::{Error, Result, Row};
+
+/// The signed checkpoints of the hash chain: how often the chain's head
+/// is signed, with which key, and the file outside the database that gets
+/// a copy of each. Set with
+/// [`Builder::checkpoints`](crate::Builder::checkpoints); the chain itself
+/// is turned on and off with [`Builder::chain`](crate::Builder::chain).
+///
+/// Every checkpoint goes into `ringtrail.checkpoints` with its batch, and
+/// to the JSON-lines sink when that one is on. With a
+/// [`file`](Checkpoints::file), each is also appended (and fsynced) to it:
+/// the copy `ringtrail verify --checkpoints` checks the database against.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`file`](Checkpoints::file) | none: checkpoints in the database only ([`Checkpoints::new`]) |
+/// | [`key`](Checkpoints::key) | `<file>.key` beside the file; without a file, `RINGTRAIL_CHECKPOINT_KEY`, else a key made for this process |
+/// | [`every`](Checkpoints::every) | 64 batches or 60 s, whichever comes first (and at shutdown) |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ringtrail::Checkpoints;
+///
+/// let (layer, guard) = ringtrail::Builder::new()
+///     .postgres("postgres://app@db/app")
+///     .checkpoints(
+///         Checkpoints::file("/var/lib/app/checkpoints.jsonl")
+///             .key("/etc/app/checkpoint.key")
+///             .every(128, Duration::from_secs(30)),
+///     )
+///     .build()?;
+/// # Ok::<(), ringtrail::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    /// Where signed checkpoints are appended; the key lives beside it
+    /// (`<path>.key`, `<path>.key.pub`) unless `key` says otherwise.
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
+    pub(crate) every_batches: u64,
+    pub(crate) every: Duration,
+}
+
+impl Checkpoints {
+    /// The default [`every`](Checkpoints::every): 64 batches…
+    const EVERY_BATCHES: u64 = 64;
+    /// … or 60 s.
+    const EVERY: Duration = Duration::from_secs(60);
+
+    /// Checkpoints in the database only, with the defaults.
+    pub fn new() -> Checkpoints {
+        Checkpoints {
+            file: None,
+            key: None,
+            every_batches: Self::EVERY_BATCHES,
+            every: Self::EVERY,
+        }
+    }
+
+    /// Appends every signed checkpoint (and fsyncs) to the file at `path`
+    /// as well. The signing key is kept beside it (`<path>.key`,
+    /// owner-only, made at first start with its public key printed on
+    /// stderr and written to `<path>.key.pub`) unless
+    /// [`key`](Checkpoints::key) names another.
+    pub fn file(path: impl Into<PathBuf>) -> Checkpoints {
+        Checkpoints {
+            file: Some(path.into()),
+            ..Checkpoints::new()
+        }
+    }
+
+    /// The file of the signing key (made at first start when missing).
+    /// Without it and without a [`file`](Checkpoints::file), the key comes
+    /// from `RINGTRAIL_CHECKPOINT_KEY`, else one is made for this process
+    /// (its public key is stored with each checkpoint).
+    pub fn key(mut self, path: impl Into<PathBuf>) -> Checkpoints {
+        self.key = Some(path.into());
+        self
+    }
+
+    /// Signs a checkpoint after every `batches` batches (at least 1) or
+    /// `interval`, whichever comes first (default 64 batches or 60 s), and
+    /// at shutdown.
+    pub fn every(mut self, batches: u64, interval: Duration) -> Checkpoints {
+        self.every_batches = batches.max(1);
+        self.every = interval;
+        self
+    }
+}
+
+impl Default for Checkpoints {
+    /// [`Checkpoints::new`].
+    fn default() -> Self {
+        Checkpoints::new()
+    }
+}
 
 /// What the builder fills in for the chain.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainConfig {
     pub(crate) enabled: bool,
-    /// Where signed checkpoints are appended; the key lives beside it
-    /// (`<path>.key`, `<path>.key.pub`) unless `key_file` says otherwise.
-    pub(crate) checkpoints: Option<PathBuf>,
-    pub(crate) key_file: Option<PathBuf>,
-    pub(crate) every_batches: u64,
-    pub(crate) every: Duration,
+    pub(crate) checkpoints: Checkpoints,
 }
 
 impl Default for ChainConfig {
@@ -46,11 +137,15 @@ impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
             enabled: true,
-            checkpoints: None,
-            key_file: None,
-            every_batches: 64,
-            every: Duration::from_secs(60),
+            checkpoints: Checkpoints::new(),
         }
+    }
+}
+
+impl ChainConfig {
+    /// [`Error::Config`] for a checkpoint interval over a year.
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_duration("the checkpoint interval", self.checkpoints.every)
     }
 }
 
@@ -82,12 +177,13 @@ impl Chainer {
         }
         let bad_key =
             |e: crate::chain::key::KeyError| Error::Config(format!("checkpoint key: {e}"));
-        let beside = config.checkpoints.as_ref().map(|p| {
+        let checkpoints = &config.checkpoints;
+        let beside = checkpoints.file.as_ref().map(|p| {
             let mut name = p.clone().into_os_string();
             name.push(".key");
             PathBuf::from(name)
         });
-        let key = match config.key_file.as_ref().or(beside.as_ref()) {
+        let key = match checkpoints.key.as_ref().or(beside.as_ref()) {
             Some(path) => {
                 let loaded =
                     SigningKey::load_or_generate(path, DEFAULT_KEY_NAME).map_err(bad_key)?;
@@ -112,9 +208,9 @@ impl Chainer {
             digest: BatchDigest::new(),
             public_key: key.verifier().to_string(),
             key,
-            file: config.checkpoints.clone(),
-            every_batches: config.every_batches.max(1),
-            every: config.every,
+            file: checkpoints.file.clone(),
+            every_batches: checkpoints.every_batches.max(1),
+            every: checkpoints.every,
             since: 0,
             signed_at: Instant::now(),
             notes: Vec::new(),

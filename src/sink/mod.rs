@@ -14,7 +14,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `config.rs` | [`PostgresConfig`], [`SpoolConfig`]: what the builder fills in |
+//! | `config.rs` | [`PostgresConfig`] and its option values [`Spool`] and [`Partitions`]: what the builder fills in |
 //! | `postgres.rs` | the writer side: double-buffered encoders, hand-over to the shipper thread |
 //! | `shipper/` | the `ringtrail-shipper` thread: connection, health, delivery rules |
 //! | `batch.rs` | [`SealedBatch`](batch::SealedBatch): a finished COPY stream and its ledger identity |
@@ -39,8 +39,11 @@ pub(crate) mod spool;
 
 pub(crate) use crate::stats::JsonlCounters;
 pub(crate) use chained::ChainConfig;
-pub(crate) use config::{PartitionConfig, PostgresConfig};
+pub use chained::Checkpoints;
+pub(crate) use config::PostgresConfig;
+pub use config::{Partitions, Spool};
 pub(crate) use cutoff::Cutoff;
+pub use jsonl::Jsonl;
 pub(crate) use jsonl::JsonlConfig;
 pub(crate) use null::NullSink;
 pub(crate) use outcome::{BatchFailure, Outcome, OutcomeTotals, Wait};

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::reader::RecordReader;
 use crate::counters::bump;
+use crate::error::check_duration;
 use crate::ids::Uuid7;
 use crate::redact::Redactor;
 use crate::ring::{Ring, SlotClass};
@@ -72,6 +73,25 @@ impl Default for WriterConfig {
             clamp_past: Duration::from_secs(7 * 86_400),
             clamp_future: Duration::from_secs(86_400),
         }
+    }
+}
+
+impl WriterConfig {
+    /// [`Error::Config`](crate::Error::Config) naming the first setting
+    /// out of range: batches of no rows or no bytes, a zero flush interval,
+    /// an interval or clamp bound over a year.
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        let bad = |m: &str| Err(crate::Error::Config(m.to_owned()));
+        if self.batch_rows == 0 || self.batch_bytes == 0 {
+            return bad("batch_rows and batch_bytes must be positive");
+        }
+        if self.flush_interval.is_zero() {
+            return bad("flush_interval must be positive");
+        }
+        check_duration("flush_interval", self.flush_interval)?;
+        check_duration("urgent_interval", self.urgent_interval)?;
+        check_duration("the clamp window's past", self.clamp_past)?;
+        check_duration("the clamp window's future", self.clamp_future)
     }
 }
 

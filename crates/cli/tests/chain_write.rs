@@ -13,7 +13,7 @@ use ringtrail::chain::checkpoint::{open, split_notes};
 use ringtrail::chain::digest::BatchDigest;
 use ringtrail::chain::key::VerifierKey;
 use ringtrail::chain::link::{link_hash, BatchMeta, ChainId, GENESIS};
-use ringtrail::Format;
+use ringtrail::{Checkpoints, Format, Jsonl, Spool};
 use tracing::dispatcher;
 
 fn bytes32(v: Vec<u8>) -> [u8; 32] {
@@ -29,9 +29,8 @@ fn batches_are_digested_linked_and_checkpointed_everywhere() {
     let (file, lines) = (dir.join("checkpoints"), dir.join("lines.ndjson"));
     let (layer, guard) = common::builder(&url)
         .batch_rows(100)
-        .checkpoints(&file)
-        .checkpoint_every(3, Duration::from_secs(3600))
-        .jsonl(&lines, Format::Native)
+        .checkpoints(Checkpoints::file(&file).every(3, Duration::from_secs(3600)))
+        .jsonl(Jsonl::file(&lines, Format::Native))
         .build()
         .unwrap();
     let dispatch = common::dispatch(layer);
@@ -161,8 +160,7 @@ fn a_shutdown_after_a_flush_stores_the_head_checkpoint_in_the_table() {
     let file = dir.join("checkpoints");
     let (layer, guard) = common::builder(&url)
         .batch_rows(100)
-        .checkpoints(&file)
-        .checkpoint_every(1_000, Duration::from_secs(3600))
+        .checkpoints(Checkpoints::file(&file).every(1_000, Duration::from_secs(3600)))
         .build()
         .unwrap();
     let dispatch = common::dispatch(layer);
@@ -247,11 +245,9 @@ fn batches_spooled_while_the_server_was_down_keep_their_place_on_the_chain() {
     let file = dir.join("checkpoints");
     let (layer, guard) = common::builder(&url)
         .batch_rows(200)
-        .spool_dir(dir.join("spool"))
-        .spool_after(Duration::ZERO)
+        .spool(Spool::dir(dir.join("spool")).after(Duration::ZERO))
         .max_retries(0)
-        .checkpoints(&file)
-        .checkpoint_every(2, Duration::from_secs(3600))
+        .checkpoints(Checkpoints::file(&file).every(2, Duration::from_secs(3600)))
         .build()
         .unwrap();
     let dispatch = common::dispatch(layer);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringtrail::Format;
+use ringtrail::{Format, Jsonl};
 use ringtrail_cluster::{ClusterOptions, StopMode, TempCluster};
 use serde_json::Value;
 use tracing::dispatcher;
@@ -52,7 +52,7 @@ fn alone_it_needs_no_database_and_writes_every_event_as_one_ecs_line() {
     let dir = dir("alone");
     let path = dir.join("events.ndjson");
     let (layer, guard) = ringtrail::Builder::new()
-        .jsonl(&path, Format::Ecs)
+        .jsonl(Jsonl::file(&path, Format::Ecs))
         .service_name("checkout")
         .build()
         .expect("no database needed");
@@ -101,9 +101,11 @@ fn rotation_keeps_n_files_of_whole_lines_under_the_size_limit() {
     let dir = dir("rotate");
     let path = dir.join("app.ndjson");
     let (layer, guard) = ringtrail::Builder::new()
-        .jsonl(&path, Format::Native)
-        .jsonl_rotate_bytes(16 * 1024)
-        .jsonl_keep(3)
+        .jsonl(
+            Jsonl::file(&path, Format::Native)
+                .rotate_bytes(16 * 1024)
+                .keep(3),
+        )
         .batch_rows(100)
         .build()
         .unwrap();
@@ -176,7 +178,7 @@ fn beside_postgresql_every_row_goes_to_both_and_the_lines_equal_an_export() {
         let dir = dir(&format!("both-{format}"));
         let path = dir.join("both.ndjson");
         let (layer, guard) = common::builder(&url)
-            .jsonl(&path, format)
+            .jsonl(Jsonl::file(&path, format))
             .service_name("checkout")
             .build()
             .unwrap();
@@ -224,8 +226,7 @@ fn a_stalled_reader_costs_only_the_file_its_lines_while_postgresql_keeps_committ
     let dir = dir("stalled");
     let (fifo, mut reader) = stalled_fifo(&dir);
     let (layer, guard) = common::builder(&url)
-        .jsonl(&fifo, Format::Native)
-        .jsonl_queue_bytes(64 * 1024)
+        .jsonl(Jsonl::file(&fifo, Format::Native).queue_bytes(64 * 1024))
         .stall_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -313,7 +314,7 @@ fn a_postgresql_outage_does_not_stop_the_file() {
     let dir = dir("outage");
     let path = dir.join("outage.ndjson");
     let (layer, guard) = common::builder(&url)
-        .jsonl(&path, Format::Otlp)
+        .jsonl(Jsonl::file(&path, Format::Otlp))
         .max_retries(1)
         .build()
         .unwrap();

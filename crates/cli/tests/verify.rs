@@ -28,7 +28,7 @@ use ringtrail::chain::digest::BatchDigest;
 use ringtrail::chain::key::{public_path, SigningKey};
 use ringtrail::chain::link::{link_hash, BatchMeta, Chain, ChainId};
 use ringtrail::encode::copy::{copy_statement, tuples, CopyEncoder};
-use ringtrail::{Field, Row, Value};
+use ringtrail::{Checkpoints, Field, Row, Value};
 use serde_json::Value as Json;
 
 const CHAIN: ChainId = ChainId([0x0c; 16]);
@@ -675,8 +675,7 @@ fn the_real_pipeline_verifies_and_tampering_shows() {
     let (dispatch, guard) = common::start(
         common::builder(&url)
             .flush_interval(Duration::from_secs(3600))
-            .checkpoints(&file)
-            .checkpoint_every(2, Duration::from_secs(3600)),
+            .checkpoints(Checkpoints::file(&file).every(2, Duration::from_secs(3600))),
     );
     common::client(&url)
         .batch_execute(

@@ -39,7 +39,7 @@
 //!    `public_key` stored in the same row, which is weaker: whoever can
 //!    rewrite the table can replace the key too.
 //! 4. **Every external checkpoint** ([`VerifyOptions::checkpoints`], the
-//!    notes of `Builder::checkpoints`' file), with the trusted key: the
+//!    notes of the `Checkpoints::file` the writer appends to), with the trusted key: the
 //!    database must still hold each one's head at its seq. This is what
 //!    catches a truncated tail (the newest batches deleted with their
 //!    ledger and checkpoint rows) and a chain recomputed consistently

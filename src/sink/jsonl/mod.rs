@@ -9,13 +9,16 @@
 //! `ringtrail-jsonl` thread, which appends it to the [`output`].
 //!
 //! ```no_run
+//! use ringtrail::{Format, Jsonl};
 //! use tracing_subscriber::prelude::*;
 //!
 //! // No database at all: ECS lines for a shipper to pick up.
 //! let (layer, guard) = ringtrail::Builder::new()
-//!     .jsonl("/var/log/app/events.ndjson", ringtrail::Format::Ecs)
-//!     .jsonl_rotate_bytes(64 << 20)
-//!     .jsonl_keep(4)
+//!     .jsonl(
+//!         Jsonl::file("/var/log/app/events.ndjson", Format::Ecs)
+//!             .rotate_bytes(64 << 20)
+//!             .keep(4),
+//!     )
 //!     .service_name("checkout")
 //!     .build()?;
 //! tracing_subscriber::registry().with(layer).init();
@@ -80,37 +83,133 @@ use crate::time::clock::unix_nanos_now;
 use crate::time::rfc3339;
 use crate::{Error, Fate};
 
-/// Settings of the JSON-lines sink.
+/// The JSON-lines sink: every row as one JSON line in a [`Format`], to a
+/// file rotated by size or to standard output. Set with
+/// [`Builder::jsonl`](crate::Builder::jsonl), alone (no database at all)
+/// or beside [`Builder::postgres`](crate::Builder::postgres).
+///
+/// | setting | default |
+/// |---|---|
+/// | where and how ([`file`](Jsonl::file), [`stdout`](Jsonl::stdout)) | none: required |
+/// | [`rotate_bytes`](Jsonl::rotate_bytes) | 128 MiB (0 never rotates) |
+/// | [`keep`](Jsonl::keep) | 8 rotated files |
+/// | [`queue_bytes`](Jsonl::queue_bytes) | 16 MiB |
+///
+/// A `(path, format)` pair converts into [`Jsonl::file`], so
+/// `.jsonl(("app.ndjson", Format::Ecs))` reads as before.
+///
+/// ```
+/// use ringtrail::{Format, Jsonl};
+/// use tracing_subscriber::prelude::*;
+///
+/// let path = std::env::temp_dir().join(format!("ringtrail-doc-{}.ndjson", std::process::id()));
+/// let (layer, guard) = ringtrail::Builder::new()
+///     .jsonl(
+///         Jsonl::file(&path, Format::Ecs)
+///             .rotate_bytes(64 << 20) // default 128 MiB
+///             .keep(4)                // default 8 old files
+///             .queue_bytes(4 << 20),  // default 16 MiB
+///     )
+///     .service_name("checkout")
+///     .build()?;
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(order = 42, "paid"));
+/// guard.flush()?; // the line is written
+/// drop(guard);
+/// assert!(std::fs::read_to_string(&path)?.contains("\"paid\""));
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct JsonlConfig {
-    /// The file, or `-` for standard output.
+pub struct Jsonl {
+    /// The file, or [`STDOUT`] for standard output.
     pub(crate) path: PathBuf,
     pub(crate) format: Format,
-    pub(crate) service_name: String,
     /// Rotate before a file passes this size; 0 never rotates.
     pub(crate) rotate_bytes: u64,
     /// Rotated files kept.
     pub(crate) keep: usize,
     /// The most bytes of sealed batches waiting for the output.
     pub(crate) queue_bytes: usize,
-    /// How long a flush waits for an output that makes no progress.
-    pub(crate) stall_timeout: Duration,
 }
 
-impl JsonlConfig {
-    /// `path` in `format`, with the defaults: rotation at 128 MiB, 8 files
-    /// kept, a 16 MiB queue and a 3 s stall timeout.
-    pub(crate) fn new(path: PathBuf, format: Format) -> JsonlConfig {
-        JsonlConfig {
-            path,
+impl Jsonl {
+    /// The default [`rotate_bytes`](Jsonl::rotate_bytes): 128 MiB.
+    const ROTATE_BYTES: u64 = 128 << 20;
+    /// The default [`keep`](Jsonl::keep): 8 files.
+    const KEEP: usize = 8;
+    /// The default [`queue_bytes`](Jsonl::queue_bytes): 16 MiB.
+    const QUEUE_BYTES: usize = 16 << 20;
+
+    /// Lines in `format` to the file at `path` (or to standard output when
+    /// `path` is `"-"`), with the defaults.
+    ///
+    /// The file is rotated by size, with the `app.ndjson.1`, `.2`… names
+    /// shippers know. A FIFO or a device is written as a stream, never
+    /// rotated. Lines are written whole, and a torn last line (a machine
+    /// crash) is cut when the file is opened again; docs/siem.md's "The
+    /// JSON-lines sink" says what a crash can lose.
+    pub fn file(path: impl Into<PathBuf>, format: Format) -> Jsonl {
+        Jsonl {
+            path: path.into(),
             format,
-            service_name: String::new(),
-            rotate_bytes: 128 << 20,
-            keep: 8,
-            queue_bytes: 16 << 20,
-            stall_timeout: Duration::from_secs(3),
+            rotate_bytes: Self::ROTATE_BYTES,
+            keep: Self::KEEP,
+            queue_bytes: Self::QUEUE_BYTES,
         }
     }
+
+    /// Lines in `format` to standard output, with the defaults.
+    pub fn stdout(format: Format) -> Jsonl {
+        Jsonl::file(STDOUT, format)
+    }
+
+    /// Rotates the file before it would pass `bytes` (default 128 MiB; 0
+    /// never rotates). No file holds more, unless one line alone is longer.
+    pub fn rotate_bytes(mut self, bytes: u64) -> Jsonl {
+        self.rotate_bytes = bytes;
+        self
+    }
+
+    /// How many rotated files are kept (default 8): `app.ndjson.1` (the
+    /// newest) to `app.ndjson.N`. 0 deletes a full file at rotation.
+    pub fn keep(mut self, files: usize) -> Jsonl {
+        self.keep = files;
+        self
+    }
+
+    /// The most bytes of rendered batches waiting for the output (default
+    /// 16 MiB). A batch that finds it full is missed by this sink only.
+    pub fn queue_bytes(mut self, bytes: usize) -> Jsonl {
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// [`Error::Config`] for an empty path.
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if self.path.as_os_str().is_empty() {
+            return Err(Error::Config(format!(
+                "the JSON-lines path is empty (use \"{STDOUT}\" for standard output)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<P: Into<PathBuf>> From<(P, Format)> for Jsonl {
+    /// [`Jsonl::file`].
+    fn from((path, format): (P, Format)) -> Jsonl {
+        Jsonl::file(path, format)
+    }
+}
+
+/// Settings of the JSON-lines sink: the user's, and what the builder adds.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonlConfig {
+    pub(crate) options: Jsonl,
+    pub(crate) service_name: String,
+    /// How long a flush waits for an output that makes no progress.
+    pub(crate) stall_timeout: Duration,
 }
 
 /// The writer's side of the sink.
@@ -144,23 +243,24 @@ impl JsonlSink {
         counters: Arc<JsonlCounters>,
         cutoff: Arc<Cutoff>,
     ) -> crate::Result<JsonlSink> {
+        let options = &config.options;
         let mut output =
-            Output::open(&config.path, config.rotate_bytes, config.keep).map_err(|e| {
+            Output::open(&options.path, options.rotate_bytes, options.keep).map_err(|e| {
                 Error::Io(io::Error::new(
                     e.kind(),
-                    format!("cannot open {} for JSON lines: {e}", config.path.display()),
+                    format!("cannot open {} for JSON lines: {e}", options.path.display()),
                 ))
             })?;
-        let queue = Arc::new(Queue::new(config.queue_bytes, counters.clone()));
+        let queue = Arc::new(Queue::new(options.queue_bytes, counters.clone()));
         let thread = {
             let queue = queue.clone();
-            let path = config.path.clone();
+            let path = options.path.clone();
             spawn_own(OwnThread::Jsonl, move || {
                 write_batches(&mut output, &queue, &path)
             })?
         };
         Ok(JsonlSink {
-            renderer: Renderer::new(config.format).with_service_name(&config.service_name),
+            renderer: Renderer::new(options.format).with_service_name(&config.service_name),
             lines: Vec::with_capacity(64 * 1024),
             events: 0,
             reports: 0,

@@ -9,10 +9,10 @@
 //! The names are the ones logrotate, Filebeat, Fluent Bit and Vector
 //! expect: the live file keeps its name (`app.ndjson`), and a full one is
 //! renamed `app.ndjson.1`, the older ones moving up to `.2` … `.N`
-//! (`jsonl_keep`); the oldest past N is deleted. A rename keeps the file's
+//! ([`Jsonl::keep`](crate::Jsonl::keep)); the oldest past N is deleted. A rename keeps the file's
 //! inode, so a shipper that follows inodes finishes reading the old file
 //! before it moves on. A file is rotated before the line that would take
-//! it past `jsonl_rotate_bytes`, so no file holds more (unless one line
+//! it past [`Jsonl::rotate_bytes`](crate::Jsonl::rotate_bytes), so no file holds more (unless one line
 //! alone is longer).
 //!
 //! # Crashes

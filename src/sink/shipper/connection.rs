@@ -29,7 +29,7 @@ use crate::encode::copy::{
 use crate::error::PoolError;
 use crate::schema::{partitions, retention};
 use crate::sink::batch::{CheckpointRow, HeadCheckpoint, Removed, SealedBatch};
-use crate::sink::{Cutoff, PartitionConfig, PostgresConfig};
+use crate::sink::{Cutoff, Partitions, PostgresConfig};
 use crate::text::uuid_text;
 use crate::{schema, Error, Result};
 
@@ -196,7 +196,7 @@ impl Connection {
     /// held batch connection is kept.
     pub(super) fn maintain_partitions(
         &mut self,
-        config: &PartitionConfig,
+        config: &Partitions,
     ) -> Result<Result<(usize, usize)>> {
         let timeout = self.commit_timeout;
         self.run("maintaining partitions", timeout, async |s| {
@@ -250,7 +250,7 @@ impl Session {
 
     /// See [`Connection::maintain_partitions`]: how many partitions were
     /// created and dropped.
-    async fn maintain_partitions(&mut self, config: &PartitionConfig) -> Result<(usize, usize)> {
+    async fn maintain_partitions(&mut self, config: &Partitions) -> Result<(usize, usize)> {
         let (mut client, connection) = self.config.connect(NoTls).await?;
         let connection = tokio::spawn(connection);
         let done = async {

@@ -163,7 +163,7 @@ impl Shipper {
 
     /// A transient failure: waits out the backoff and queues `batch`
     /// again, unless it is time to give up (the server is known down, the
-    /// retries or `spool_after` ran out, or the cutoff would pass).
+    /// retries or the spool's `after` ran out, or the cutoff would pass).
     fn retry(
         &mut self,
         d: &mut Delivery,

@@ -15,7 +15,7 @@
 //!    goes to `ringtrail.dead_letters` and the rest is retried. With no
 //!    line, the batch is bisected until the bad row is alone.
 //! 4. When retries are exhausted, or PostgreSQL has been unreachable for
-//!    `spool_after`, batches go to the spool on disk, and are replayed
+//!    the spool's `after` ([`Spool::after`](crate::Spool::after)), batches go to the spool on disk, and are replayed
 //!    (through the ledger, so exactly once) when PostgreSQL answers again.
 //!
 //! `delivery.rs` holds rules 2 and 3, `replay.rs` the replay of rule 4,
@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use super::batch::{HeadCheckpoint, SealedBatch};
 use super::retry::{is_transient, Backoff};
-use super::{BatchFailure, Outcome, PartitionConfig, PostgresConfig};
+use super::{BatchFailure, Outcome, Partitions, PostgresConfig};
 use crate::time::clock::unix_nanos_now;
 use crate::{Error, Fate, Result};
 use connection::Connection;
@@ -60,7 +60,7 @@ pub(crate) struct Shipper {
     /// answers again (bounded: the oldest are forgotten).
     unresolved: Vec<([u8; 16], u64)>,
     /// Partition upkeep, when migrations are applied (first lane only).
-    partitions: Option<PartitionConfig>,
+    partitions: Option<Partitions>,
 }
 
 /// The most unresolved batches remembered.
@@ -76,7 +76,7 @@ impl Shipper {
         let mut shipper = Shipper {
             connection: Connection::new(config, shared.cutoff.clone())?,
             shared,
-            spool_after: config.spool.after,
+            spool_after: config.spool_after(),
             max_retries: config.max_retries,
             backoff: Backoff::new(unix_nanos_now() as u64, Duration::from_secs(5)),
             unresolved: Vec::new(),
@@ -177,24 +177,24 @@ impl Shipper {
 
     /// Partition upkeep: the partitions ahead, and retention when set, on
     /// a connection of its own. Never fails ingest: a failure is one line
-    /// on stderr and a retry after [`PartitionConfig::RETRY`]; a server
+    /// on stderr and a retry after [`Partitions::UPKEEP_RETRY`]; a server
     /// known to be down is not even tried. Returns when to run again.
     pub(crate) fn maintain_partitions(&mut self) -> Duration {
         let Some(config) = self.partitions.clone() else {
-            return PartitionConfig::EVERY;
+            return Partitions::UPKEEP_EVERY;
         };
         if self.shared.cutoff.get().is_some() || self.shared.health().is_down() {
-            return PartitionConfig::RETRY;
+            return Partitions::UPKEEP_RETRY;
         }
         match self.connection.maintain_partitions(&config) {
-            Ok(Ok(_)) => PartitionConfig::EVERY,
+            Ok(Ok(_)) => Partitions::UPKEEP_EVERY,
             Ok(Err(e)) | Err(e) => {
                 eprintln!(
                     "ringtrail: partition maintenance failed (ingest goes on; retrying in {}): {}",
-                    crate::time::format_duration(PartitionConfig::RETRY),
+                    crate::time::format_duration(Partitions::UPKEEP_RETRY),
                     e.chain()
                 );
-                PartitionConfig::RETRY
+                Partitions::UPKEEP_RETRY
             }
         }
     }

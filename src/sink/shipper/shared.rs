@@ -28,8 +28,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     /// Opens the spool (taking its lock) when one is configured.
     pub(crate) fn open(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<Arc<Shared>> {
-        let spool = match &config.spool.dir {
-            Some(dir) => Some(Mutex::new(Spool::open(dir, config.spool.max_bytes)?)),
+        let spool = match &config.spool {
+            Some(options) => Some(Mutex::new(Spool::open(&options.dir, options.max_bytes)?)),
             None => None,
         };
         Ok(Arc::new(Shared {

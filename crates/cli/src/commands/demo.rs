@@ -33,6 +33,7 @@ use tracing_subscriber::prelude::*;
 
 use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool, Trace};
 use ringtrail::time::parse_duration;
+use ringtrail::{Checkpoints, Jsonl};
 use ringtrail_cluster::TempCluster;
 
 use super::CliResult;
@@ -268,10 +269,10 @@ fn start_pipeline(args: &DemoArgs, url: &str) -> Result<(ringtrail::Guard, bool)
     // With the lines on stdout, the report goes to stderr.
     let report_on_stderr = args.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.jsonl {
-        builder = builder.jsonl(path, args.format);
+        builder = builder.jsonl(Jsonl::file(path, args.format));
     }
     if let Some(path) = &args.checkpoints {
-        builder = builder.checkpoints(path);
+        builder = builder.checkpoints(Checkpoints::file(path));
     }
     let (layer, guard) = builder.build()?;
     // Not `init()`: that would also bridge the `log` records of the

@@ -34,7 +34,7 @@ use super::{CliResult, Failure};
 #[derive(clap::Args)]
 pub struct MigrateArgs {
     /// Width of a partition, e.g. 1d, 12h (from 1h to 366d). Use the same
-    /// width as the writers (`Builder::partition_width`).
+    /// width as the writers (`Partitions::every`).
     #[arg(long, default_value = "1d", value_parser = ringtrail::time::parse_duration)]
     width: Duration,
     /// Days ahead of today to create partitions for.

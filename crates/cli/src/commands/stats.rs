@@ -13,7 +13,7 @@
 //!
 //! With a partitioned `ringtrail.logs`, each partition's size follows on
 //! its own line. The spool is a directory on the machine of the process
-//! that writes (`Builder::spool_dir`), not in the database: `--spool-dir`
+//! that writes (`Spool::dir`), not in the database: `--spool-dir`
 //! names it, and without it the line says it was not given. A directory
 //! that does not exist holds nothing (a spool is created on its first
 //! spill).

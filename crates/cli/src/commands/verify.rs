@@ -9,7 +9,7 @@
 //! ```
 //!
 //! - `--checkpoints FILE`: the checkpoint file the writer appends to
-//!   (`Builder::checkpoints`); each note's signature is checked and the
+//!   (`Checkpoints::file`); each note's signature is checked and the
 //!   database must still hold its head at its seq. This is what catches a
 //!   truncated tail or a chain recomputed without the key.
 //! - `--public-key KEY`: the verifier key, as its text
