@@ -25,7 +25,7 @@ use ringtrail::time::rfc3339_micros;
 use ringtrail::time::{format_duration, When};
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
-use super::output::paint;
+use super::output::{paint, RED};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail audit-gaps`.
@@ -113,7 +113,7 @@ fn write_gap(out: &mut impl Write, gap: &Gap, color: bool) -> std::io::Result<()
         rfc3339_micros(gap.last_ts_micros),
     )?;
     for f in &gap.findings {
-        let code = paint(&format!("{:<20}", f.code.as_str()), "\x1b[31m", color);
+        let code = paint(&format!("{:<20}", f.code.as_str()), RED, color);
         match &f.row_id {
             Some(id) => writeln!(out, "  {code} {}  (row {id})", f.detail)?,
             None => writeln!(out, "  {code} {}", f.detail)?,

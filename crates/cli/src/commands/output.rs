@@ -1,9 +1,11 @@
 //! How the reading subcommands print: colors, the human row line, and
 //! JSON. One place, so `query`, `tail`, `stats` and `trace` agree.
 //!
-//! **Colors** (`--color auto|always|never`, [`ColorArgs`]): `auto` (the
-//! default) colors only when stdout is a terminal and `NO_COLOR` is unset
-//! or empty (<https://no-color.org>); `always` and `never` override both.
+//! **Colors** (`--color auto|always|never`, [`ColorArgs`]): clap's
+//! `ColorChoice`, decided by `anstream` as clap decides its own: `auto`
+//! (the default) colors only a terminal that supports it, honouring
+//! `NO_COLOR` (<https://no-color.org>), `CLICOLOR` and `CLICOLOR_FORCE`;
+//! `always` and `never` override them. Styles are `anstyle`'s.
 //!
 //! **Rows** ([`RowOutputArgs`], [`RowWriter`]): by default one human line
 //! per row,
@@ -21,23 +23,14 @@
 //! through the same [`Renderer`]s. Nothing else goes to stdout: status
 //! lines go to stderr.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use clap::ColorChoice;
 
 use ringtrail::render::{Format, Renderer};
 use ringtrail::row::{Row, Value, CONTEXT_KEYS};
 use ringtrail::time::rfc3339_micros;
-
-/// `--color`'s values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ColorChoice {
-    /// Color when stdout is a terminal and `NO_COLOR` is unset or empty.
-    #[default]
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
-}
 
 /// `--color`, for every subcommand that prints human text.
 #[derive(clap::Args, Debug, Clone, Copy)]
@@ -51,17 +44,13 @@ pub struct ColorArgs {
 impl ColorArgs {
     /// Whether to color stdout.
     pub fn enabled(self) -> bool {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        decide(self.color, std::io::stdout().is_terminal(), no_color)
-    }
-}
-
-/// The color decision: `auto` colors a terminal unless `NO_COLOR`.
-fn decide(choice: ColorChoice, terminal: bool, no_color: bool) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && !no_color,
+        let choice = match self.color {
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+        };
+        choice.write_global();
+        anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
     }
 }
 
@@ -120,26 +109,29 @@ impl RowWriter {
     }
 }
 
-/// ANSI: reset.
-const RESET: &str = "\x1b[0m";
-/// ANSI: dim, for the target and the field names.
-const DIM: &str = "\x1b[2m";
+/// Dim, for the target and the field names.
+pub const DIM: Style = Style::new().dimmed();
+/// Bold, for labels.
+pub const BOLD: Style = Style::new().bold();
+/// Red, for findings.
+pub const RED: Style = AnsiColor::Red.on_default();
 
-/// The ANSI color of a level (by its name).
-pub fn level_color(name: &str) -> &'static str {
+/// The color of a level (by its name).
+pub fn level_color(name: &str) -> Style {
     match name {
-        "ERROR" | "FATAL" => "\x1b[31m",
-        "WARN" => "\x1b[33m",
-        "INFO" => "\x1b[32m",
-        "DEBUG" => "\x1b[34m",
-        _ => "\x1b[35m",
+        "ERROR" | "FATAL" => AnsiColor::Red,
+        "WARN" => AnsiColor::Yellow,
+        "INFO" => AnsiColor::Green,
+        "DEBUG" => AnsiColor::Blue,
+        _ => AnsiColor::Magenta,
     }
+    .on_default()
 }
 
-/// `text` wrapped in `code` and a reset when `color`, else as it is.
-pub fn paint(text: &str, code: &str, color: bool) -> String {
+/// `text` in `style` when `color`, else as it is.
+pub fn paint(text: &str, style: Style, color: bool) -> String {
     if color {
-        format!("{code}{text}{RESET}")
+        format!("{style}{text}{style:#}")
     } else {
         text.to_owned()
     }
@@ -222,12 +214,16 @@ mod tests {
     use ringtrail::row::Field;
 
     #[test]
-    fn color_follows_the_flag_then_the_terminal_and_no_color() {
-        assert!(decide(ColorChoice::Always, false, true));
-        assert!(!decide(ColorChoice::Never, true, false));
-        assert!(decide(ColorChoice::Auto, true, false));
-        assert!(!decide(ColorChoice::Auto, true, true));
-        assert!(!decide(ColorChoice::Auto, false, false));
+    fn always_and_never_override_the_terminal() {
+        // Tests run with stdout captured (not a terminal): auto is off.
+        let enabled = |color| ColorArgs { color }.enabled();
+        assert!(enabled(ColorChoice::Always));
+        assert!(!enabled(ColorChoice::Never));
+        assert_eq!(
+            paint("ERROR", level_color("ERROR"), true),
+            "\x1b[31mERROR\x1b[0m"
+        );
+        assert_eq!(paint("x", DIM, false), "x");
     }
 
     #[test]

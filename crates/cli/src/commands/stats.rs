@@ -36,7 +36,7 @@ use ringtrail::time::{micros, rfc3339_micros};
 use serde_json::{json, Map, Value};
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
-use super::output::{level_color, paint, ColorArgs};
+use super::output::{level_color, paint, ColorArgs, BOLD};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail stats`.
@@ -177,7 +177,7 @@ fn size(bytes: u64) -> String {
 fn human(stats: &TableStats, spool: Option<&Spool>, color: bool) -> String {
     let mut text = String::new();
     let mut line = |label: &str, value: String| {
-        text.push_str(&format!("{:<14}{value}\n", paint(label, "\x1b[1m", color)));
+        text.push_str(&format!("{:<14}{value}\n", paint(label, BOLD, color)));
     };
     let window = match (stats.oldest, stats.newest) {
         (Some(oldest), Some(newest)) => format!(
