@@ -28,8 +28,13 @@ pub(crate) fn rfc3339(unix_nanos: i64) -> String {
 /// bytes of room): for the writer thread, which formats into a reused
 /// buffer.
 pub(crate) fn write_rfc3339(out: &mut String, unix_nanos: i64) {
+    write_rfc3339_micros(out, unix_nanos.div_euclid(1_000));
+}
+
+/// [`write_rfc3339`] from microseconds, whose range (±292,000 years) holds
+/// every instant PostgreSQL stores; nanoseconds end in 2262.
+fn write_rfc3339_micros(out: &mut String, micros: i64) {
     use std::fmt::Write;
-    let micros = unix_nanos.div_euclid(1_000);
     let secs = micros.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
@@ -75,7 +80,9 @@ pub fn from_micros(micros: i64) -> SystemTime {
 /// Microseconds since the epoch as RFC 3339 UTC, e.g.
 /// `2026-12-01T10:00:00.250000Z`.
 pub fn rfc3339_micros(micros: i64) -> String {
-    rfc3339(micros.saturating_mul(1_000))
+    let mut out = String::with_capacity(27);
+    write_rfc3339_micros(&mut out, micros);
+    out
 }
 
 #[cfg(test)]
@@ -105,5 +112,18 @@ mod tests {
             "2025-11-30T01:37:27.123456Z"
         );
         assert_eq!(rfc3339(-1_000), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn instants_after_2262_keep_their_year() {
+        // 4052-12-01T10:20:00Z: past i64 nanoseconds, not past microseconds.
+        let t = parse_rfc3339("4052-12-01T10:20:00Z").unwrap();
+        assert_eq!(rfc3339_micros(micros(t)), "4052-12-01T10:20:00.000000Z");
+        assert_eq!(
+            rfc3339_micros(micros(
+                parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap()
+            )),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 }
