@@ -49,12 +49,19 @@
 //! assert_eq!(hasher.row_digest(&row), hasher.stored_digest(&stored));
 //! ```
 
+use bytes::BufMut;
 use sha2::{Digest, Sha256};
 
 use super::json;
+
+use crate::encode::copy::decode::TupleReader;
+use crate::encode::copy::fields::{
+    put_bool, put_framed, put_i16, put_i32, put_micros, put_null, put_opt_raw, put_raw, put_uuid,
+    timestamptz_micros,
+};
 use crate::encode::copy::{
-    LOG_COLUMNS, MAX_TIMESTAMPTZ_MICROS, MIN_TIMESTAMPTZ_MICROS, OLDEST_TUPLE_WIDTH,
-    PG_EPOCH_UNIX_MICROS,
+    col, put_row_with, WireMicros, WireUuid, LOG_COLUMNS, OLDEST_TUPLE_WIDTH, PG_EPOCH_UNIX_MICROS,
+    SELECT_COLUMNS,
 };
 use crate::row::{Row, CONTEXT_LEN, LEVEL_INFO};
 
@@ -66,9 +73,8 @@ pub const ROW_DOMAIN: &[u8] = b"ringtrail/row/v1\n";
 ///
 /// `verify` reads one batch as
 /// `SELECT {STORED_COLUMNS} FROM ringtrail.logs WHERE batch_id = $1 ORDER BY id`.
-pub const STORED_COLUMNS: &str = "ts, id, level, target, message, fields::text, \
-     trace_id, user_id, session_id, task_id, context_id, client_id, \
-     span_name, file, line, truncated, kind, redacted";
+/// It is [`SELECT_COLUMNS`], derived from the one column list.
+pub const STORED_COLUMNS: &str = SELECT_COLUMNS;
 
 /// Prefix the canonical `fields` takes when the stored text is not JSON
 /// (only possible if someone wrote the column by hand): a byte no JSON
@@ -84,8 +90,7 @@ const NOT_JSON: u8 = b'!';
 /// assert_eq!(ringtrail::chain::canonical::stored_micros(946_684_799_999_999_999), -1);
 /// ```
 pub fn stored_micros(unix_nanos: i64) -> i64 {
-    (unix_nanos.div_euclid(1000) - PG_EPOCH_UNIX_MICROS)
-        .clamp(MIN_TIMESTAMPTZ_MICROS, MAX_TIMESTAMPTZ_MICROS)
+    timestamptz_micros(unix_nanos)
 }
 
 /// One row of `ringtrail.logs` as PostgreSQL gives it back, borrowed from
@@ -141,40 +146,6 @@ impl Default for StoredRow<'_> {
     }
 }
 
-/// `ts` read as its wire value, microseconds since 2000-01-01 UTC, with
-/// no conversion that could round or overflow.
-struct WireMicros(i64);
-
-impl<'a> tokio_postgres::types::FromSql<'a> for WireMicros {
-    fn from_sql(
-        _: &tokio_postgres::types::Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        let bytes: [u8; 8] = raw.try_into()?;
-        Ok(WireMicros(i64::from_be_bytes(bytes)))
-    }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        *ty == tokio_postgres::types::Type::TIMESTAMPTZ
-    }
-}
-
-/// `id` read as the UUID's 16 bytes.
-struct WireUuid([u8; 16]);
-
-impl<'a> tokio_postgres::types::FromSql<'a> for WireUuid {
-    fn from_sql(
-        _: &tokio_postgres::types::Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(WireUuid(raw.try_into()?))
-    }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        *ty == tokio_postgres::types::Type::UUID
-    }
-}
-
 impl<'a> StoredRow<'a> {
     /// Reads a row of a query that selected [`STORED_COLUMNS`].
     ///
@@ -185,22 +156,22 @@ impl<'a> StoredRow<'a> {
     pub fn from_pg(row: &'a tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
         let mut context = [None; CONTEXT_LEN];
         for (i, slot) in context.iter_mut().enumerate() {
-            *slot = row.try_get(6 + i)?;
+            *slot = row.try_get(col::CONTEXT + i)?;
         }
         Ok(StoredRow {
-            ts_micros: row.try_get::<_, WireMicros>(0)?.0,
-            id: row.try_get::<_, WireUuid>(1)?.0,
-            level: row.try_get(2)?,
-            target: row.try_get(3)?,
-            message: row.try_get(4)?,
-            fields: row.try_get(5)?,
+            ts_micros: row.try_get::<_, WireMicros>(col::TS)?.0,
+            id: row.try_get::<_, WireUuid>(col::ID)?.0,
+            level: row.try_get(col::LEVEL)?,
+            target: row.try_get(col::TARGET)?,
+            message: row.try_get(col::MESSAGE)?,
+            fields: row.try_get(col::FIELDS)?,
             context,
-            span_name: row.try_get(12)?,
-            file: row.try_get(13)?,
-            line: row.try_get(14)?,
-            truncated: row.try_get(15)?,
-            kind: row.try_get(16)?,
-            redacted: row.try_get(17)?,
+            span_name: row.try_get(col::SPAN_NAME)?,
+            file: row.try_get(col::FILE)?,
+            line: row.try_get(col::LINE)?,
+            truncated: row.try_get(col::TRUNCATED)?,
+            kind: row.try_get(col::KIND)?,
+            redacted: row.try_get(col::REDACTED)?,
         })
     }
 }
@@ -233,73 +204,29 @@ impl<'a> StoredRow<'a> {
     /// assert_eq!(h.stored_digest(&stored), h.row_digest(&row));
     /// ```
     pub fn from_tuple(tuple: &'a [u8]) -> Option<StoredRow<'a>> {
-        let mut at = 2;
-        let width = i16::from_be_bytes(tuple.get(..2)?.try_into().ok()?);
+        let mut t = TupleReader::new(tuple)?;
+        let width = t.width();
         if !(OLDEST_TUPLE_WIDTH as i16..=LOG_COLUMNS.len() as i16).contains(&width) {
             return None;
         }
-        let mut next = || -> Option<Option<&'a [u8]>> {
-            let len = i32::from_be_bytes(tuple.get(at..at + 4)?.try_into().ok()?);
-            at += 4;
-            if len < 0 {
-                return Some(None);
-            }
-            let field = tuple.get(at..at + len as usize)?;
-            at += len as usize;
-            Some(Some(field))
-        };
-        fn fixed<const N: usize>(field: Option<&[u8]>) -> Option<[u8; N]> {
-            field?.try_into().ok()
-        }
-        fn text(field: Option<&[u8]>) -> Option<&str> {
-            std::str::from_utf8(field?).ok()
-        }
-        fn opt_text(field: Option<&[u8]>) -> Option<Option<&str>> {
-            match field {
-                None => Some(None),
-                Some(bytes) => std::str::from_utf8(bytes).ok().map(Some),
-            }
-        }
-        let ts_micros = i64::from_be_bytes(fixed(next()?)?);
-        let id = fixed(next()?)?;
-        let level = i16::from_be_bytes(fixed(next()?)?);
-        let target = text(next()?)?;
-        let message = text(next()?)?;
-        // jsonb's binary form: version 1, then the JSON text.
-        let fields = match next()? {
-            Some([1, json @ ..]) => std::str::from_utf8(json).ok()?,
-            _ => return None,
-        };
+        let ts_micros = t.timestamptz()?;
+        let id = t.uuid()?;
+        let level = t.smallint()?;
+        let target = t.text()?;
+        let message = t.text()?;
+        let fields = t.jsonb()?;
         let mut context = [None; CONTEXT_LEN];
         for slot in &mut context {
-            *slot = opt_text(next()?)?;
+            *slot = t.opt_text()?;
         }
-        let span_name = opt_text(next()?)?;
-        let file = opt_text(next()?)?;
-        let line = match next()? {
-            None => None,
-            Some(bytes) => Some(i32::from_be_bytes(bytes.try_into().ok()?)),
-        };
-        let truncated = match next()? {
-            Some([b]) => *b != 0,
-            _ => return None,
-        };
-        let kind = if width > 16 {
-            match next()? {
-                None => None,
-                Some(bytes) => Some(i16::from_be_bytes(bytes.try_into().ok()?)),
-            }
-        } else {
-            None
-        };
-        let redacted = if width > 17 {
-            i16::from_be_bytes(fixed(next()?)?)
-        } else {
-            0
-        };
-        if at != tuple.len() {
-            return None;
-        }
+        let span_name = t.opt_text()?;
+        let file = t.opt_text()?;
+        let line = t.opt_integer()?;
+        let truncated = t.boolean()?;
+        // Columns an older tuple lacks read as the table fills them.
+        let kind = if width > 16 { t.opt_smallint()? } else { None };
+        let redacted = if width > 17 { t.smallint()? } else { 0 };
+        t.end()?;
         Some(StoredRow {
             ts_micros,
             id,
@@ -316,67 +243,6 @@ impl<'a> StoredRow<'a> {
             redacted,
         })
     }
-}
-
-#[inline]
-fn put_len(out: &mut Vec<u8>, len: usize) {
-    // Texts over 2 GiB are not covered (see the module docs).
-    out.extend_from_slice(&(len as i32).to_be_bytes());
-}
-
-#[inline]
-fn put_null(out: &mut Vec<u8>) {
-    out.extend_from_slice(&(-1i32).to_be_bytes());
-}
-
-#[inline]
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_len(out, bytes.len());
-    out.extend_from_slice(bytes);
-}
-
-/// Text as the encoder stores it: NUL as U+FFFD.
-#[inline]
-fn put_text(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if !bytes.contains(&0) {
-        return put_bytes(out, bytes);
-    }
-    let nuls = bytes.iter().filter(|&&b| b == 0).count();
-    put_len(out, bytes.len() + 2 * nuls);
-    for (i, part) in bytes.split(|&b| b == 0).enumerate() {
-        if i > 0 {
-            out.extend_from_slice("\u{FFFD}".as_bytes());
-        }
-        out.extend_from_slice(part);
-    }
-}
-
-#[inline]
-fn put_opt_text(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => put_text(out, s),
-        None => put_null(out),
-    }
-}
-
-#[inline]
-fn put_opt_stored(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => put_bytes(out, s.as_bytes()),
-        None => put_null(out),
-    }
-}
-
-/// Writes a length placeholder, lets `write` append the column's bytes,
-/// then patches the length in.
-#[inline]
-fn put_patched(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    write(out);
-    let len = out.len() - at - 4;
-    out[at..at + 4].copy_from_slice(&(len as i32).to_be_bytes());
 }
 
 /// Computes row digests; holds the scratch buffers so that hashing a row
@@ -484,33 +350,12 @@ impl RowHasher {
     }
 }
 
+/// The canonical tuple of `row`: the encoder's tuple writer with the
+/// canonical JSON, without the jsonb version byte, as `fields`.
 fn write_row(out: &mut Vec<u8>, order: &mut Vec<u32>, row: &Row<'_>) {
-    out.extend_from_slice(&(LOG_COLUMNS.len() as i16).to_be_bytes());
-    put_bytes(out, &stored_micros(row.ts_unix_nanos).to_be_bytes());
-    put_bytes(out, &row.id);
-    put_bytes(out, &row.level.to_be_bytes());
-    put_text(out, row.target);
-    put_text(out, row.message);
-    put_patched(out, |out| json::write_fields(out, row.fields, order));
-    let mut truncated = row.truncated;
-    for ctx in &row.context {
-        let id = ctx.map(|id| {
-            let (kept, cut) = crate::row::stored_context_id(id);
-            truncated |= cut;
-            kept
-        });
-        put_opt_text(out, id);
-    }
-    put_opt_text(out, row.span_name);
-    put_opt_text(out, row.file);
-    let line = row.line.map(|l| i32::try_from(l).unwrap_or(i32::MAX));
-    put_tail(out, line, truncated, row.kind);
-    put_bytes(
-        out,
-        &i16::try_from(row.redacted)
-            .unwrap_or(i16::MAX)
-            .to_be_bytes(),
-    );
+    put_row_with(out, row, |out| {
+        put_framed(out, |out| json::write_fields(out, row.fields, order))
+    });
 }
 
 /// Appends the canonical tuple of an encoder-written `tuple` of the
@@ -575,13 +420,13 @@ fn write_encoded(
 }
 
 fn write_stored(out: &mut Vec<u8>, row: &StoredRow<'_>) {
-    out.extend_from_slice(&(LOG_COLUMNS.len() as i16).to_be_bytes());
-    put_bytes(out, &row.ts_micros.to_be_bytes());
-    put_bytes(out, &row.id);
-    put_bytes(out, &row.level.to_be_bytes());
-    put_bytes(out, row.target.as_bytes());
-    put_bytes(out, row.message.as_bytes());
-    put_patched(out, |out| {
+    out.put_i16(LOG_COLUMNS.len() as i16);
+    put_micros(out, row.ts_micros);
+    put_uuid(out, &row.id);
+    put_i16(out, row.level);
+    put_raw(out, row.target.as_bytes());
+    put_raw(out, row.message.as_bytes());
+    put_framed(out, |out| {
         let at = out.len();
         if !json::write_stored(out, row.fields) {
             out.truncate(at);
@@ -590,25 +435,20 @@ fn write_stored(out: &mut Vec<u8>, row: &StoredRow<'_>) {
         }
     });
     for ctx in &row.context {
-        put_opt_stored(out, *ctx);
+        put_opt_raw(out, ctx.map(str::as_bytes));
     }
-    put_opt_stored(out, row.span_name);
-    put_opt_stored(out, row.file);
-    put_tail(out, row.line, row.truncated, row.kind);
-    put_bytes(out, &row.redacted.to_be_bytes());
-}
-
-/// `line`, `truncated` and `kind`, the same from both sides.
-fn put_tail(out: &mut Vec<u8>, line: Option<i32>, truncated: bool, kind: Option<i16>) {
-    match line {
-        Some(line) => put_bytes(out, &line.to_be_bytes()),
+    put_opt_raw(out, row.span_name.map(str::as_bytes));
+    put_opt_raw(out, row.file.map(str::as_bytes));
+    match row.line {
+        Some(line) => put_i32(out, line),
         None => put_null(out),
     }
-    put_bytes(out, &[u8::from(truncated)]);
-    match kind {
-        Some(kind) => put_bytes(out, &kind.to_be_bytes()),
+    put_bool(out, row.truncated);
+    match row.kind {
+        Some(kind) => put_i16(out, kind),
         None => put_null(out),
     }
+    put_i16(out, row.redacted);
 }
 
 #[cfg(test)]

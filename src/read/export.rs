@@ -102,15 +102,13 @@ use tokio_postgres::{Client, GenericClient};
 
 pub use super::filter::ExportFilter;
 use super::filter::{as_refs, Param};
-use crate::row::{jsonb_key_order, Field, Row, Value, CONTEXT_KEYS, CONTEXT_LEN};
+use crate::encode::copy::{col, WireUuid, SELECT_COLUMNS};
+use crate::row::{jsonb_key_order, Field, Row, Value, CONTEXT_LEN};
 
-/// The columns [`export()`] selects, in the order it reads them.
-pub(crate) const COLUMNS: &str = "ts, uuid_send(id), level, target, message, fields::text, \
-                       trace_id, user_id, session_id, task_id, context_id, client_id, \
-                       span_name, file, line, truncated, kind, redacted";
-
-/// Index of the first context column in [`COLUMNS`].
-const FIRST_CONTEXT: usize = 6;
+/// The columns [`export()`] selects, in the order it reads them: every
+/// column of the table ([`SELECT_COLUMNS`]), each at its position in
+/// [`copy::COLUMNS`](crate::encode::copy::COLUMNS) ([`col`]).
+pub(crate) const COLUMNS: &str = SELECT_COLUMNS;
 
 impl ExportFilter {
     /// The statement [`export()`] runs for this filter: only the given
@@ -195,35 +193,34 @@ pub(crate) fn with_row(
     row: &tokio_postgres::Row,
     on_row: &mut impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
-    let fields = ParsedFields::parse(row.get(5));
+    let fields = ParsedFields::parse(row.get(col::FIELDS));
     let fields = fields.fields();
     on_row(&to_row(row, &fields))
 }
 
 /// A table row of [`COLUMNS`] as a [`Row`] whose fields are `fields`.
 fn to_row<'a>(row: &'a tokio_postgres::Row, fields: &'a [Field<'a>]) -> Row<'a> {
-    let ts: SystemTime = row.get(0);
-    let id: &[u8] = row.get(1);
+    let ts: SystemTime = row.get(col::TS);
+    let id: WireUuid = row.get(col::ID);
     let mut context = [None; CONTEXT_LEN];
     for (i, slot) in context.iter_mut().enumerate() {
-        *slot = row.get(FIRST_CONTEXT + i);
+        *slot = row.get(col::CONTEXT + i);
     }
-    debug_assert_eq!(CONTEXT_KEYS.len(), CONTEXT_LEN);
-    let line: Option<i32> = row.get(14);
-    let redacted: i16 = row.get(17);
+    let line: Option<i32> = row.get(col::LINE);
+    let redacted: i16 = row.get(col::REDACTED);
     Row {
         ts_unix_nanos: crate::time::micros(ts).saturating_mul(1_000),
-        id: id.try_into().unwrap_or([0; 16]),
-        level: row.get(2),
-        target: row.get(3),
-        message: row.get(4),
+        id: id.0,
+        level: row.get(col::LEVEL),
+        target: row.get(col::TARGET),
+        message: row.get(col::MESSAGE),
         fields,
         context,
-        span_name: row.get(12),
-        file: row.get(13),
+        span_name: row.get(col::SPAN_NAME),
+        file: row.get(col::FILE),
         line: line.and_then(|l| u32::try_from(l).ok()),
-        truncated: row.get(15),
-        kind: row.get(16),
+        truncated: row.get(col::TRUNCATED),
+        kind: row.get(col::KIND),
         redacted: u32::try_from(redacted).unwrap_or(0),
     }
 }
@@ -349,8 +346,8 @@ mod tests {
         assert!(COLUMNS.contains("trace_id, user_id, session_id, task_id, context_id, client_id"));
         let names: Vec<&str> = COLUMNS.split(", ").map(str::trim).collect();
         assert_eq!(
-            names[FIRST_CONTEXT..FIRST_CONTEXT + CONTEXT_LEN],
-            CONTEXT_KEYS
+            names[col::CONTEXT..col::CONTEXT + CONTEXT_LEN],
+            crate::row::CONTEXT_KEYS
         );
     }
 }

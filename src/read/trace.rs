@@ -21,6 +21,7 @@ use tokio_postgres::Client;
 
 use crate::audit::rules::{check, Finding, PointRow};
 use crate::audit::{Point, POINT_FIELD, TARGET};
+use crate::encode::copy::{col, WireUuid, SELECT_COLUMNS};
 use crate::row::CONTEXT_KEYS;
 
 /// How far before a trace's first audit point and after its last one
@@ -142,22 +143,13 @@ impl TraceReport {
     }
 }
 
-/// The columns every query here selects, context columns from
-/// [`CONTEXT_KEYS`] (all but `trace_id`).
-fn select_list() -> String {
-    let mut columns = String::from("ts, id::text, kind, level, target, message, fields::text");
-    for key in &CONTEXT_KEYS[1..] {
-        columns.push_str(", ");
-        columns.push_str(key);
-    }
-    columns
-}
-
+/// A row of [`SELECT_COLUMNS`], which every query here selects, as a
+/// [`TraceRow`].
 fn decode(row: &tokio_postgres::Row) -> TraceRow {
-    let ts: SystemTime = row.get(0);
-    let kind: Option<i16> = row.get(2);
-    let target: String = row.get(4);
-    let fields_text: &str = row.get(6);
+    let ts: SystemTime = row.get(col::TS);
+    let kind: Option<i16> = row.get(col::KIND);
+    let target: String = row.get(col::TARGET);
+    let fields_text: &str = row.get(col::FIELDS);
     let fields =
         serde_json::from_str(fields_text).unwrap_or_else(|_| Value::String(fields_text.to_owned()));
     let point = match kind {
@@ -173,15 +165,18 @@ fn decode(row: &tokio_postgres::Row) -> TraceRow {
     let context = CONTEXT_KEYS[1..]
         .iter()
         .enumerate()
-        .filter_map(|(i, key)| row.get::<_, Option<String>>(7 + i).map(|v| (*key, v)))
+        .filter_map(|(i, key)| {
+            row.get::<_, Option<String>>(col::CONTEXT + 1 + i)
+                .map(|v| (*key, v))
+        })
         .collect();
     TraceRow {
         ts_micros: crate::time::micros(ts),
-        id: row.get(1),
+        id: crate::text::uuid_text(&row.get::<_, WireUuid>(col::ID).0),
         point,
-        level: row.get(3),
+        level: row.get(col::LEVEL),
         target,
-        message: row.get(5),
+        message: row.get(col::MESSAGE),
         fields,
         context,
     }
@@ -202,7 +197,7 @@ pub async fn trace(
     now: SystemTime,
     grace: Duration,
 ) -> crate::Result<Option<TraceReport>> {
-    let columns = select_list();
+    let columns = SELECT_COLUMNS;
     let points = client
         .query(
             &format!(
@@ -318,12 +313,16 @@ mod tests {
     }
 
     #[test]
-    fn select_list_names_the_context_columns() {
+    fn context_columns_after_trace_id_are_read() {
         assert_eq!(CONTEXT_KEYS[0], field::TRACE_ID);
-        let list = select_list();
+        let names = crate::encode::copy::LOG_COLUMNS;
+        assert_eq!(
+            names[col::CONTEXT + 1..col::CONTEXT + CONTEXT_KEYS.len()],
+            CONTEXT_KEYS[1..]
+        );
         assert!(
-            list.ends_with("user_id, session_id, task_id, context_id, client_id"),
-            "{list}"
+            SELECT_COLUMNS.contains("user_id, session_id, task_id, context_id, client_id"),
+            "{SELECT_COLUMNS}"
         );
     }
 

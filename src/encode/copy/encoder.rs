@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::fields::*;
 use super::stream::{put_header, put_trailer};
@@ -112,13 +112,15 @@ impl CopyEncoder {
         self.last_canonical = match &mut self.sorted {
             None => {
                 put_row_with(&mut self.buf, row, |buf| {
-                    json::write_fields(buf, row.fields);
-                    false
+                    put_jsonb(buf, |buf| {
+                        json::write_fields(buf, row.fields);
+                        false
+                    })
                 });
                 false
             }
             Some(order) => put_row_with(&mut self.buf, row, |buf| {
-                json::write_fields_sorted(buf, row.fields, order)
+                put_jsonb(buf, |buf| json::write_fields_sorted(buf, row.fields, order))
             }),
         };
         self.rows += 1;
@@ -297,25 +299,35 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
 /// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
 pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     put_row_with(buf, row, |buf| {
-        json::write_fields(buf, row.fields);
-        true
+        put_jsonb(buf, |buf| {
+            json::write_fields(buf, row.fields);
+            true
+        })
     });
 }
 
-/// [`put_row`] with `fields` written by `fields` (see [`put_jsonb`]);
-/// returns what [`put_jsonb`] returns.
-fn put_row_with(
-    buf: &mut BytesMut,
+/// Writes one tuple for `row` into `buf`, its `fields` column (length
+/// included) written by `fields`; returns what `fields` returns.
+///
+/// The one tuple writer: the encoder plugs in `jsonb` ([`put_jsonb`]), the
+/// chain its canonical JSON (the canonical tuple,
+/// [`chain::canonical`](crate::chain::canonical)). Every other column is
+/// mapped here, the same for both.
+///
+/// Not `#[inline]`: [`CopyEncoder::push_row`] calls one copy per `fields`
+/// writer, as it always has; inlining both into it measured slower.
+pub(crate) fn put_row_with<B: TupleBuf, R>(
+    buf: &mut B,
     row: &Row<'_>,
-    fields: impl FnOnce(&mut BytesMut) -> bool,
-) -> bool {
+    fields: impl FnOnce(&mut B) -> R,
+) -> R {
     buf.put_i16(FIELD_COUNT);
     put_timestamptz(buf, row.ts_unix_nanos);
     put_uuid(buf, &row.id);
     put_i16(buf, row.level);
     put_text(buf, row.target);
     put_text(buf, row.message);
-    let canonical = put_jsonb(buf, fields);
+    let written = fields(buf);
     let mut truncated = row.truncated;
     for ctx in &row.context {
         let id = ctx.map(|id| {
@@ -338,5 +350,5 @@ fn put_row_with(
         None => put_null(buf),
     }
     put_i16(buf, i16::try_from(row.redacted).unwrap_or(i16::MAX));
-    canonical
+    written
 }

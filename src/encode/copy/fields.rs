@@ -1,33 +1,68 @@
 //! The field writers: one `put_*` per column type, each writing the
-//! `int32` length and the type's exact binary form.
+//! `int32` length and the type's exact binary form, into any
+//! [`TupleBuf`]: the encoder's `BytesMut`, or the `Vec<u8>` the chain
+//! builds a canonical tuple in.
 
 use bytes::{BufMut, BytesMut};
 
 use super::*;
 
+/// A buffer a tuple is written into: bytes to append to, and the bytes
+/// written so far, to patch a length in place.
+pub trait TupleBuf: BufMut + std::ops::DerefMut<Target = [u8]> {
+    /// Makes room for `additional` more bytes.
+    fn reserve(&mut self, additional: usize);
+    /// Cuts the buffer back to `len` bytes.
+    fn truncate(&mut self, len: usize);
+}
+
+impl TupleBuf for BytesMut {
+    #[inline]
+    fn reserve(&mut self, additional: usize) {
+        BytesMut::reserve(self, additional);
+    }
+
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        BytesMut::truncate(self, len);
+    }
+}
+
+impl TupleBuf for Vec<u8> {
+    #[inline]
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
+
 /// Writes a NULL field: the length -1 and no bytes.
 #[inline]
-pub fn put_null(buf: &mut BytesMut) {
+pub fn put_null<B: TupleBuf>(buf: &mut B) {
     buf.put_i32(-1);
 }
 
 /// Writes an `int2` (`smallint`) field: length 2, then the value big-endian.
 #[inline]
-pub fn put_i16(buf: &mut BytesMut, v: i16) {
+pub fn put_i16<B: TupleBuf>(buf: &mut B, v: i16) {
     buf.put_i32(2);
     buf.put_i16(v);
 }
 
 /// Writes an `int4` (`integer`) field: length 4, then the value big-endian.
 #[inline]
-pub fn put_i32(buf: &mut BytesMut, v: i32) {
+pub fn put_i32<B: TupleBuf>(buf: &mut B, v: i32) {
     buf.put_i32(4);
     buf.put_i32(v);
 }
 
 /// Writes a `bool` field: length 1, then 1 or 0.
 #[inline]
-pub fn put_bool(buf: &mut BytesMut, v: bool) {
+pub fn put_bool<B: TupleBuf>(buf: &mut B, v: bool) {
     buf.put_i32(1);
     buf.put_u8(u8::from(v));
 }
@@ -35,7 +70,7 @@ pub fn put_bool(buf: &mut BytesMut, v: bool) {
 /// Writes a `uuid` field: length 16, then the 16 bytes as given (network
 /// byte order, as [`Row::id`](crate::Row::id) holds them).
 #[inline]
-pub fn put_uuid(buf: &mut BytesMut, id: &[u8; 16]) {
+pub fn put_uuid<B: TupleBuf>(buf: &mut B, id: &[u8; 16]) {
     buf.put_i32(16);
     buf.put_slice(id);
 }
@@ -53,11 +88,55 @@ pub fn put_uuid(buf: &mut BytesMut, id: &[u8; 16]) {
 /// Any `i64` of nanoseconds (years 1677 to 2262) already falls inside that
 /// range; the clamp is there so no input can produce a rejected value.
 #[inline]
-pub fn put_timestamptz(buf: &mut BytesMut, unix_nanos: i64) {
+pub fn put_timestamptz<B: TupleBuf>(buf: &mut B, unix_nanos: i64) {
+    put_micros(buf, timestamptz_micros(unix_nanos));
+}
+
+/// The wire value [`put_timestamptz`] writes for `unix_nanos`:
+/// microseconds since 2000-01-01 UTC, floored, clamped into range.
+#[inline]
+pub fn timestamptz_micros(unix_nanos: i64) -> i64 {
     // |unix_nanos / 1000| < 9.3e15, so subtracting the epoch cannot overflow.
     let micros = unix_nanos.div_euclid(1000) - PG_EPOCH_UNIX_MICROS;
+    micros.clamp(MIN_TIMESTAMPTZ_MICROS, MAX_TIMESTAMPTZ_MICROS)
+}
+
+/// Writes a `timestamptz` field from its wire value, microseconds since
+/// 2000-01-01 UTC, as it is.
+#[inline]
+pub fn put_micros<B: TupleBuf>(buf: &mut B, micros: i64) {
     buf.put_i32(8);
-    buf.put_i64(micros.clamp(MIN_TIMESTAMPTZ_MICROS, MAX_TIMESTAMPTZ_MICROS));
+    buf.put_i64(micros);
+}
+
+/// Writes a field of `bytes` as they are: the length, then the bytes. For
+/// text that is already what the table stores (read back from it).
+#[inline]
+pub fn put_raw<B: TupleBuf>(buf: &mut B, bytes: &[u8]) {
+    // Over 2 GiB is not covered (PostgreSQL caps a field at 1 GiB).
+    buf.put_i32(bytes.len() as i32);
+    buf.put_slice(bytes);
+}
+
+/// A nullable [`put_raw`].
+#[inline]
+pub fn put_opt_raw<B: TupleBuf>(buf: &mut B, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => put_raw(buf, bytes),
+        None => put_null(buf),
+    }
+}
+
+/// Writes a field whose bytes `write` appends: a length placeholder, the
+/// bytes, then the length patched in. Returns what `write` returned.
+#[inline]
+pub fn put_framed<B: TupleBuf, R>(buf: &mut B, write: impl FnOnce(&mut B) -> R) -> R {
+    let start = buf.len();
+    buf.put_i32(0); // placeholder, patched below
+    let written = write(buf);
+    let len = buf.len() - start - 4;
+    buf[start..start + 4].copy_from_slice(&(len as i32).to_be_bytes());
+    written
 }
 
 /// Writes a `text` field: the length, then the UTF-8 bytes.
@@ -77,7 +156,7 @@ pub fn put_timestamptz(buf: &mut BytesMut, unix_nanos: i64) {
 /// assert_eq!(&buf[..], b"\0\0\0\x05a\xef\xbf\xbdb");
 /// ```
 #[inline]
-pub fn put_text(buf: &mut BytesMut, s: &str) {
+pub fn put_text<B: TupleBuf>(buf: &mut B, s: &str) {
     let bytes = s.as_bytes();
     // `<[u8]>::contains` on bytes is a memchr search.
     if bytes.len() <= MAX_FIELD_LEN && !bytes.contains(&0) {
@@ -90,7 +169,7 @@ pub fn put_text(buf: &mut BytesMut, s: &str) {
 
 /// [`put_text`] for strings with NUL bytes or of absurd length.
 #[cold]
-fn put_text_slow(buf: &mut BytesMut, mut s: &str) {
+fn put_text_slow<B: TupleBuf>(buf: &mut B, mut s: &str) {
     let mut nuls = s.bytes().filter(|&b| b == 0).count();
     // Each NUL grows by 2 bytes in the replacement.
     if s.len() + 2 * nuls > MAX_FIELD_LEN {
@@ -106,7 +185,7 @@ fn put_text_slow(buf: &mut BytesMut, mut s: &str) {
 }
 
 /// Writes `s` with each of its `nuls` NUL bytes replaced by U+FFFD.
-fn put_text_replacing_nul(buf: &mut BytesMut, s: &str, nuls: usize) {
+fn put_text_replacing_nul<B: TupleBuf>(buf: &mut B, s: &str, nuls: usize) {
     let len = s.len() + 2 * nuls;
     buf.reserve(4 + len);
     buf.put_i32(len as i32);
@@ -121,7 +200,7 @@ fn put_text_replacing_nul(buf: &mut BytesMut, s: &str, nuls: usize) {
 /// Writes a nullable `text` field: [`put_text`] for `Some`, [`put_null`] for
 /// `None`.
 #[inline]
-pub fn put_opt_text(buf: &mut BytesMut, s: Option<&str>) {
+pub fn put_opt_text<B: TupleBuf>(buf: &mut B, s: Option<&str>) {
     match s {
         Some(s) => put_text(buf, s),
         None => put_null(buf),
@@ -145,7 +224,7 @@ pub fn put_opt_text(buf: &mut BytesMut, s: Option<&str>) {
 /// ```
 #[inline]
 #[cfg(test)]
-pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[crate::row::Field<'_>]) {
+pub fn put_jsonb_fields<B: TupleBuf>(buf: &mut B, fields: &[crate::row::Field<'_>]) {
     put_jsonb(buf, |buf| {
         crate::encode::json::write_fields(buf, fields);
         true
@@ -156,7 +235,7 @@ pub fn put_jsonb_fields(buf: &mut BytesMut, fields: &[crate::row::Field<'_>]) {
 /// length and the version byte), and returns what `write` returned;
 /// `false` when the JSON was too long to frame and `{}` was stored instead.
 #[inline]
-pub(super) fn put_jsonb(buf: &mut BytesMut, write: impl FnOnce(&mut BytesMut) -> bool) -> bool {
+pub(super) fn put_jsonb<B: TupleBuf>(buf: &mut B, write: impl FnOnce(&mut B) -> bool) -> bool {
     let start = buf.len();
     buf.put_i32(0); // placeholder, patched below
     buf.put_u8(1); // jsonb binary format version

@@ -14,7 +14,7 @@
 //! trailer  -1: i16
 //! ```
 //!
-//! The column list, in `COPY` order, is [`LOG_COLUMNS`]; [`copy_statement`]
+//! The column list, in `COPY` order, is [`COLUMNS`] (names: [`LOG_COLUMNS`]); [`copy_statement`]
 //! builds the matching `COPY ... FROM STDIN (FORMAT binary)` statement.
 //!
 //! | column | type | from [`Row`](crate::Row) | wire form |
@@ -24,7 +24,7 @@
 //! | `level` | `smallint` | `level` | `put_i16` |
 //! | `target`, `message` | `text` | `target`, `message` | `put_text` |
 //! | `fields` | `jsonb` | `fields` | `put_jsonb_fields` |
-//! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`] order | `put_opt_text` |
+//! | `trace_id` .. `client_id` | `text` | `context`, in [`CONTEXT_KEYS`](crate::row::CONTEXT_KEYS) order | `put_opt_text` |
 //! | `span_name`, `file` | `text` | `span_name`, `file` | `put_opt_text` |
 //! | `line` | `integer` | `line` (above `i32::MAX` clamped to it) | `put_i32` or `put_null` |
 //! | `truncated` | `boolean` | `truncated` | `put_bool` |
@@ -57,12 +57,18 @@
 //! assert_eq!(enc.finish().len(), HEADER_LEN + TRAILER_LEN); // an empty, valid stream
 //! ```
 
+mod columns;
+pub(crate) mod decode;
 mod encoder;
-mod fields;
+pub(crate) mod fields;
 mod stream;
 
-use crate::row::{CONTEXT_KEYS, CONTEXT_LEN};
+use columns::WIDTH;
 
+pub(crate) use columns::col;
+pub use columns::{Column, ColumnType, COLUMNS, SELECT_COLUMNS};
+pub(crate) use decode::{WireMicros, WireUuid};
+pub(crate) use encoder::put_row_with;
 pub use encoder::{put_row, CopyEncoder};
 pub use stream::{
     put_header, put_header_with_extension, put_trailer, tuple_width, tuples, Tuples, WithColumn,
@@ -81,46 +87,16 @@ pub const TRAILER_LEN: usize = 2;
 /// The table [`copy_statement`] loads.
 pub const LOG_TABLE: &str = "ringtrail.logs";
 
-/// The columns of `ringtrail.logs`, in the order each tuple carries them.
+/// The names of the columns of `ringtrail.logs` ([`COLUMNS`]), in the
+/// order each tuple carries them.
 ///
 /// Every column is listed in the `COPY` statement on purpose: a column left
 /// out would take its `DEFAULT`, and a volatile default disables `COPY`'s
 /// batched multi-insert.
-pub const LOG_COLUMNS: [&str; 12 + CONTEXT_LEN] = {
-    // The context columns are named by `CONTEXT_KEYS`, in its order.
-    let mut columns = [
-        "ts",
-        "id",
-        "level",
-        "target",
-        "message",
-        "fields",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "span_name",
-        "file",
-        "line",
-        "truncated",
-        "kind",
-        "redacted",
-    ];
-    let mut i = 0;
-    while i < CONTEXT_LEN {
-        columns[FIRST_CONTEXT_COLUMN + i] = CONTEXT_KEYS[i];
-        i += 1;
-    }
-    columns
-};
-
-/// Where the context columns start in [`LOG_COLUMNS`].
-const FIRST_CONTEXT_COLUMN: usize = 6;
+pub const LOG_COLUMNS: [&str; WIDTH] = columns::NAMES;
 
 /// The field count at the start of every tuple.
-const FIELD_COUNT: i16 = LOG_COLUMNS.len() as i16;
+const FIELD_COUNT: i16 = WIDTH as i16;
 
 /// The Unix time of PostgreSQL's epoch, 2000-01-01 00:00:00 UTC, in
 /// microseconds.

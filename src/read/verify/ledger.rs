@@ -6,7 +6,7 @@ use tokio_postgres::Transaction;
 use crate::chain::finding::LedgerEntry;
 use crate::chain::link::{BatchMeta, ChainId};
 
-use super::wire::{Micros, Uuid};
+use crate::encode::copy::{WireMicros, WireUuid};
 
 /// How many ledger rows one `FETCH` takes.
 const FETCH: usize = 1_000;
@@ -16,7 +16,7 @@ pub(super) struct Extent {
     /// Chained ledger rows in all.
     pub(super) rows: u64,
     /// The `first_ts` of the chains' first batch.
-    pub(super) chain_start: Option<Micros>,
+    pub(super) chain_start: Option<WireMicros>,
     /// The chain of the first batch: the oldest one.
     pub(super) first_chain: Option<ChainId>,
 }
@@ -30,7 +30,7 @@ impl Extent {
             )
             .await?;
         let rows = totals.try_get::<_, i64>(0)?.max(0) as u64;
-        let chain_start: Option<Micros> = totals.try_get(1)?;
+        let chain_start: Option<WireMicros> = totals.try_get(1)?;
         let first_chain: Option<ChainId> = tx
             .query_opt(
                 "SELECT chain_id FROM ringtrail.batches WHERE chain_id IS NOT NULL \
@@ -38,7 +38,7 @@ impl Extent {
                 &[],
             )
             .await?
-            .map(|r| r.try_get::<_, Uuid>(0).map(|u| ChainId(u.0)))
+            .map(|r| r.try_get::<_, WireUuid>(0).map(|u| ChainId(u.0)))
             .transpose()?;
         Ok(Extent {
             rows,
@@ -142,11 +142,13 @@ impl Piece {
             Ok(b.and_then(|b| b.try_into().ok()).unwrap_or([0; 32]))
         };
         let seq = row.try_get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as u64;
-        let batch_id = row.try_get::<_, Uuid>(2)?.0;
-        let sealed_id = row.try_get::<_, Option<Uuid>>(3)?.map_or(batch_id, |u| u.0);
+        let batch_id = row.try_get::<_, WireUuid>(2)?.0;
+        let sealed_id = row
+            .try_get::<_, Option<WireUuid>>(3)?
+            .map_or(batch_id, |u| u.0);
         let sealed_rows = row.try_get::<_, Option<i32>>(4)?.unwrap_or(0);
         Ok(Piece {
-            chain: ChainId(row.try_get::<_, Uuid>(0)?.0),
+            chain: ChainId(row.try_get::<_, WireUuid>(0)?.0),
             seq,
             batch_id,
             entry: LedgerEntry {
@@ -157,8 +159,8 @@ impl Piece {
                 meta: BatchMeta {
                     batch_id: sealed_id,
                     rows: u32::try_from(sealed_rows).unwrap_or(0),
-                    first_ts: row.try_get::<_, Micros>(5)?.0,
-                    last_ts: row.try_get::<_, Micros>(6)?.0,
+                    first_ts: row.try_get::<_, WireMicros>(5)?.0,
+                    last_ts: row.try_get::<_, WireMicros>(6)?.0,
                 },
             },
         })

@@ -14,7 +14,7 @@ use crate::chain::finding::{Finding, FindingCode, LedgerEntry, Recount};
 use crate::chain::link::{BatchMeta, ChainId};
 
 use super::rows::Pair;
-use super::wire::Uuid;
+use crate::encode::copy::WireUuid;
 
 /// A dead letter whose `batch_id` is no ledger row's `batch_id` or
 /// `sealed_id`: a row isolated by bisection, under the id of a piece that
@@ -57,7 +57,7 @@ impl Orphans {
             let parsed = StoredRow::from_tuple(tuple)
                 .map(|r| ((r.id, hasher.stored_digest(&r)), r.ts_micros));
             loaded.push(Orphan {
-                batch_id: row.try_get::<_, Uuid>(0)?.0,
+                batch_id: row.try_get::<_, WireUuid>(0)?.0,
                 row: parsed,
                 used: false,
             });

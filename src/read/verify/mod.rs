@@ -84,7 +84,6 @@ mod checkpoints;
 mod ledger;
 mod legacy;
 mod rows;
-mod wire;
 
 use std::time::SystemTime;
 
@@ -94,12 +93,11 @@ use crate::chain::checkpoint;
 use crate::chain::finding::{ChainWalk, Finding, FindingCode, Recount};
 use crate::chain::key::VerifierKey;
 use crate::chain::link::ChainId;
-use crate::encode::copy::PG_EPOCH_UNIX_MICROS;
+use crate::encode::copy::{WireMicros, WireUuid, PG_EPOCH_UNIX_MICROS};
 
 use self::checkpoints::{external, table_checkpoint, Expected, Source};
 use self::ledger::{Extent, Group, Ledger};
 use self::rows::{DeadLetters, Reader};
-use self::wire::{Micros, Uuid};
 
 /// What [`verify()`] checks against.
 #[derive(Debug, Clone, Default)]
@@ -262,7 +260,7 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
             .await?
         {
             self.summary.checkpoints += 1;
-            let chain = ChainId(row.try_get::<_, Uuid>(0)?.0);
+            let chain = ChainId(row.try_get::<_, WireUuid>(0)?.0);
             let seq = row.try_get::<_, i64>(1)?.max(0) as u64;
             let head: &[u8] = row.try_get(2)?;
             let note: &str = row.try_get(3)?;
@@ -382,10 +380,10 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
         tx: &Transaction<'_>,
         chain: ChainId,
         since: Option<i64>,
-        chain_start: Option<Micros>,
+        chain_start: Option<WireMicros>,
     ) -> crate::Result<()> {
-        let from = Micros(since.unwrap_or(i64::MIN)); // i64::MIN is -infinity
-        let unbatched_from = Micros(chain_start.map_or(i64::MAX, |s| s.0)); // +infinity
+        let from = WireMicros(since.unwrap_or(i64::MIN)); // i64::MIN is -infinity
+        let unbatched_from = WireMicros(chain_start.map_or(i64::MAX, |s| s.0)); // +infinity
         for row in tx
             .query(
                 "SELECT batch_id, count(*) FROM ringtrail.logs l \
@@ -397,7 +395,7 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
             )
             .await?
         {
-            let batch: Option<Uuid> = row.try_get(0)?;
+            let batch: Option<WireUuid> = row.try_get(0)?;
             let n = row.try_get::<_, i64>(1)?.max(0) as u64;
             let f = match batch {
                 Some(b) => crate::chain::finding::unknown_batch(chain, b.0, n),
@@ -450,7 +448,7 @@ struct Window {
 
 impl Window {
     async fn read(tx: &Transaction<'_>, options: &VerifyOptions) -> crate::Result<Window> {
-        let retention: Option<Micros> = tx
+        let retention: Option<WireMicros> = tx
             .query_one("SELECT max(range_to) FROM ringtrail.retention_log", &[])
             .await?
             .try_get(0)?;

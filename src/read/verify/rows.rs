@@ -13,7 +13,7 @@ use crate::chain::link::ChainId;
 
 use super::ledger::Group;
 use super::legacy::Orphans;
-use super::wire::{Micros, Uuid};
+use crate::encode::copy::{WireMicros, WireUuid};
 
 /// A row's id and row digest, as a [`BatchDigest`] takes them.
 pub(super) type Pair = ([u8; 16], [u8; 32]);
@@ -51,7 +51,7 @@ impl DeadLetters {
             .query(dead_ids, &[])
             .await?
             .iter()
-            .map(|r| r.try_get::<_, Uuid>(0).map(|u| u.0))
+            .map(|r| r.try_get::<_, WireUuid>(0).map(|u| u.0))
             .collect::<Result<_, _>>()?;
         Ok(DeadLetters { sealed, ids })
     }
@@ -139,8 +139,8 @@ impl Reader {
             .iter()
             .map(|id| ChainId(*id).to_string())
             .collect();
-        let from = Micros(group.entry.meta.first_ts);
-        let to = Micros(group.entry.meta.last_ts);
+        let from = WireMicros(group.entry.meta.first_ts);
+        let to = WireMicros(group.entry.meta.last_ts);
         let params: [&(dyn ToSql + Sync); 3] = [&ids, &from, &to];
         self.pairs.clear();
         self.rows_of(tx, &self.rows.clone(), &params).await?;
