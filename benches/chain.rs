@@ -21,6 +21,13 @@
 //! | `sha256_x16` | the same 1,000 inputs through `chain::sha256x16::digest_many` (AVX-512, sixteen lanes) |
 //! | `digest_from_tuples` | `BatchDigest::push_tuple` over the encoded batch: verification's path for bytes (parses the JSON back) |
 //!
+//! And the row ids the writer makes, 1,000 at a time (group `ids`):
+//!
+//! | variant | per batch |
+//! |---|---|
+//! | `ringtrail` | `ids::Uuid7::next` with the row's time: the writer's generator |
+//! | `uuid_now_v7` | the `uuid` crate's `Uuid::now_v7()` (its clock read and random bits per id) |
+//!
 //! The chain's cost on the writer is `encode_and_digest − encode`; of
 //! ingest it is smaller still (the ingest bench's end-to-end rate also
 //! counts the server).
@@ -186,5 +193,32 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The writer's id generator against the `uuid` crate's.
+fn ids(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ids");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    let mut ids = ringtrail::ids::Uuid7::new();
+    let t = 1_796_119_200_000_000_000i64;
+    group.bench_function("ringtrail", |b| {
+        b.iter(|| {
+            let mut last = [0u8; 16];
+            for i in 0..ROWS as i64 {
+                last = ids.next(std::hint::black_box(t + i * 1_000));
+            }
+            last
+        })
+    });
+    group.bench_function("uuid_now_v7", |b| {
+        b.iter(|| {
+            let mut last = uuid::Uuid::nil();
+            for _ in 0..ROWS {
+                last = uuid::Uuid::now_v7();
+            }
+            last
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, ids);
 criterion_main!(benches);

@@ -91,7 +91,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
 mod guard;
-mod ids;
+pub mod ids;
 pub mod level;
 #[cfg(feature = "metrics")]
 pub mod metrics;

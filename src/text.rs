@@ -6,8 +6,6 @@
 //! uuid_text(&id)  →  0190f5a2-7c1e-7a3b-8d4e-5f6a7b8c9d0e
 //! ```
 
-use std::fmt::Write as _;
-
 /// The largest `n <= max` that is a character boundary of `s`: where a
 /// text may be cut.
 #[inline]
@@ -25,14 +23,7 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
 
 /// Formats 16 bytes as a hyphenated lower-case UUID.
 pub(crate) fn uuid_text(id: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(36);
-    for (i, b) in id.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    uuid::Uuid::from_bytes(*id).hyphenated().to_string()
 }
 
 #[cfg(test)]

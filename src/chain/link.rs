@@ -88,23 +88,14 @@ impl FromStr for ChainId {
     /// assert!("0190f5a27c1e7a3b8d4e5f6a7b8c9d0e".parse::<ChainId>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self, BadChainId> {
-        let b = s.as_bytes();
-        if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        // The hyphenated form only: `uuid` also reads the simple, braced
+        // and URN forms, which are longer or shorter.
+        if s.len() != 36 {
             return Err(BadChainId);
         }
-        let mut hex = b.iter().filter(|&&c| c != b'-');
-        let mut id = [0u8; 16];
-        for byte in &mut id {
-            let mut v = 0u8;
-            for _ in 0..2 {
-                let d = (*hex.next().ok_or(BadChainId)? as char)
-                    .to_digit(16)
-                    .ok_or(BadChainId)?;
-                v = (v << 4) | d as u8;
-            }
-            *byte = v;
-        }
-        Ok(ChainId(id))
+        uuid::Uuid::try_parse(s)
+            .map(|id| ChainId(id.into_bytes()))
+            .map_err(|_| BadChainId)
     }
 }
 
