@@ -262,14 +262,6 @@ pub const TARGETS: &[(&str, Check)] = &[
 mod tests {
     use super::*;
 
-    /// xorshift64*, for reproducible random inputs.
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn the_checked_in_corpus_passes() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus");
@@ -314,14 +306,14 @@ mod tests {
 
     #[test]
     fn random_inputs_pass() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::ids::Xorshift::new(0x9e37_79b9_7f4a_7c15);
         let alphabet = b"{}[]\":,0123456789.eE+-tfnrul \\abz\x00\xff\n";
         for (name, check) in TARGETS {
             for _ in 0..2_000 {
-                let len = (next(&mut state) % 64) as usize;
+                let len = (rng.next_u64() % 64) as usize;
                 let data: Vec<u8> = (0..len)
                     .map(|_| {
-                        let r = next(&mut state);
+                        let r = rng.next_u64();
                         if r.is_multiple_of(4) {
                             r as u8
                         } else {

@@ -24,7 +24,7 @@
 //! | column | [`Row`] |
 //! |---|---|
 //! | `ts` (microseconds) | `ts_unix_nanos` (× 1,000) |
-//! | `id` | `id`, the UUID's 16 bytes (`uuid_send`) |
+//! | `id` | `id`, the UUID's 16 bytes |
 //! | `level`, `target`, `message` | the same |
 //! | `fields` jsonb | `fields`, in `jsonb`'s key order (shorter keys first, then bytewise) |
 //! | `trace_id` … `client_id` | `context`, in [`CONTEXT_KEYS`] order |

@@ -117,6 +117,7 @@ use tokio_postgres::{AsyncMessage, Client, IsolationLevel, Transaction};
 use super::export::{select, stream, with_row, COLUMNS};
 use super::filter::ExportFilter;
 use super::query::last;
+use crate::encode::copy::{col, WireUuid};
 use crate::row::Row;
 
 /// The channel the ledger's trigger NOTIFYs, once per committed batch.
@@ -361,9 +362,11 @@ impl Follower {
         };
         tx.commit().await?;
         rows.sort_by(|a, b| {
-            let a: (SystemTime, &[u8]) = (a.get(0), a.get(1));
-            let b: (SystemTime, &[u8]) = (b.get(0), b.get(1));
-            a.cmp(&b)
+            let key = |r: &tokio_postgres::Row| {
+                let (ts, id): (SystemTime, WireUuid) = (r.get(col::TS), r.get(col::ID));
+                (ts, id.0)
+            };
+            key(a).cmp(&key(b))
         });
         let mut handed = 0;
         for row in &rows {
