@@ -3,39 +3,21 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::account::{create_root_dir, make_private_dir, server_account, Account};
+use super::account::{create_root_dir, make_private_dir, server_account};
+use super::admin::{create_database_at, percent_encode};
 use super::bindir::find_bindir;
-use super::database::{create_database_at, percent_encode};
-use super::error::{ClusterError, Result};
-use super::pg_ctl::{base_options, describe_failure, PG_CTL_TIMEOUT_SECS};
+use super::error::Result;
+// The docs below name its variants.
+#[cfg(doc)]
+use super::error::ClusterError;
+use super::pg_ctl::{sh_quote, PgCtl, StopMode};
+use super::watchdog::Watchdog;
 
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes on
 /// Linux, including the terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
-
-/// How `pg_ctl stop` shuts the server down (its `-m` option).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StopMode {
-    /// Wait for all clients to disconnect, then shut down cleanly.
-    Smart,
-    /// Disconnect clients, roll back their transactions, shut down cleanly.
-    Fast,
-    /// Kill everything at once, like a crash; the next start runs recovery.
-    Immediate,
-}
-
-impl StopMode {
-    fn as_arg(self) -> &'static str {
-        match self {
-            StopMode::Smart => "smart",
-            StopMode::Fast => "fast",
-            StopMode::Immediate => "immediate",
-        }
-    }
-}
 
 /// Settings for [`TempCluster::start_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,22 +40,6 @@ impl Default for ClusterOptions {
     }
 }
 
-/// The process-wide cluster behind [`TempCluster::shared`]. A failed start
-/// is kept, so every later caller gets it without retrying.
-static SHARED: OnceLock<std::result::Result<TempCluster, Arc<ClusterError>>> = OnceLock::new();
-
-/// Statics are never dropped, so the shared cluster is torn down from C
-/// `atexit` instead: immediate stop (nobody needs its data), then delete.
-extern "C" fn cleanup_shared_at_exit() {
-    // A panic must not unwind into C. There is nobody to report it to at
-    // exit, and the watchdog remains as the backstop.
-    let _ = std::panic::catch_unwind(|| {
-        if let Some(Ok(cluster)) = SHARED.get() {
-            cluster.teardown(StopMode::Immediate);
-        }
-    });
-}
-
 /// A running throwaway PostgreSQL cluster.
 ///
 /// The server listens on `127.0.0.1` only, accepts the `postgres` superuser
@@ -82,25 +48,20 @@ extern "C" fn cleanup_shared_at_exit() {
 /// deleted on drop; see the [module docs](super) for the shared one.
 #[derive(Debug)]
 pub struct TempCluster {
-    /// Real directory of `initdb`, `pg_ctl` and `postgres`.
-    pub(super) bindir: PathBuf,
+    /// The server binaries, bound to the data directory (`root/data`) and
+    /// the server log (`root/server.log`), run as the server's user.
+    pg_ctl: PgCtl,
     /// `ringtrail-pg-{pid}-{n}`: everything below is deleted on cleanup.
-    pub(super) root: PathBuf,
-    /// The cluster's data directory (`root/data`).
-    pub(super) data: PathBuf,
-    /// Where the server writes its log (`root/server.log`).
-    pub(super) log: PathBuf,
+    root: PathBuf,
     /// Server options except the port, already shell-quoted for `pg_ctl -o`.
     /// Kept so that `start_again` starts the server exactly as before.
-    pub(super) base_options: String,
+    base_options: String,
     /// Fixed once the first start succeeded; `start_again` reuses it.
-    pub(super) port: u16,
-    /// `Some` when we are root and run the server as `postgres`.
-    pub(super) run_as: Option<Account>,
+    port: u16,
     /// Serialises stop/start so concurrent callers cannot interleave them.
     lifecycle: Mutex<()>,
     /// The backstop process that cleans up if this process is killed.
-    pub(super) watchdog: Mutex<Option<Child>>,
+    watchdog: Mutex<Option<Watchdog>>,
 }
 
 impl TempCluster {
@@ -129,21 +90,20 @@ impl TempCluster {
         let bindir = find_bindir()?;
         let run_as = server_account()?;
         let root = create_root_dir(run_as)?;
+        let pg_ctl = PgCtl::new(bindir, root.join("data"), root.join("server.log"), run_as);
+        // The watchdog goes first so that even a SIGKILL during initdb
+        // leaves nothing behind.
+        let watchdog = Watchdog::spawn(std::process::id(), &pg_ctl, &root);
         let mut cluster = TempCluster {
-            bindir,
-            data: root.join("data"),
-            log: root.join("server.log"),
+            pg_ctl,
             root,
             base_options: String::new(),
             port: 0,
-            run_as,
             lifecycle: Mutex::new(()),
-            watchdog: Mutex::new(None),
+            watchdog: Mutex::new(watchdog),
         };
         // From here on every early return drops `cluster`, whose Drop stops
-        // whatever was started and deletes the directory. The watchdog goes
-        // first so that even a SIGKILL during initdb leaves nothing behind.
-        cluster.spawn_watchdog();
+        // whatever was started and deletes the directory.
 
         // A socket directory of our own, because the packaged default
         // (/var/run/postgresql) may not exist or not be writable. Unix socket
@@ -158,38 +118,9 @@ impl TempCluster {
         };
         cluster.base_options = base_options(socket_dir.as_deref(), options);
 
-        cluster.initdb()?;
-        cluster.start_on_free_port()?;
+        cluster.pg_ctl.initdb()?;
+        cluster.port = cluster.pg_ctl.start_on_free_port(&cluster.base_options)?;
         Ok(cluster)
-    }
-
-    /// The process-wide cluster, started with `fsync=off` on the first call
-    /// (later calls wait for that start and return the same cluster). It is
-    /// stopped and removed when the process exits.
-    ///
-    /// # Errors
-    ///
-    /// [`ClusterError::Shared`] when it could not be started; its source is
-    /// the failure of the start (any error of [`TempCluster::start`]). The
-    /// failure is remembered: later calls fail at once with the same cause
-    /// instead of retrying a slow start in every test.
-    pub fn shared() -> Result<&'static TempCluster> {
-        let slot = SHARED.get_or_init(|| {
-            let options = ClusterOptions {
-                fsync: false,
-                settings: Vec::new(),
-            };
-            let cluster = TempCluster::start_with(&options).map_err(Arc::new)?;
-            // SAFETY: `cleanup_shared_at_exit` is a plain `extern "C" fn()`
-            // that lives for the whole program and never unwinds. It runs
-            // only at exit, long after this closure has stored the cluster
-            // in SHARED. If the registration fails (non-zero), the watchdog
-            // still cleans up after the process is gone.
-            let _ = unsafe { libc::atexit(cleanup_shared_at_exit) };
-            Ok(cluster)
-        });
-        slot.as_ref()
-            .map_err(|cause| ClusterError::Shared(Arc::clone(cause)))
     }
 
     /// The TCP port the server listens on (on `127.0.0.1`). It stays the same
@@ -200,7 +131,7 @@ impl TempCluster {
 
     /// The cluster's data directory.
     pub fn data_dir(&self) -> &Path {
-        &self.data
+        self.pg_ctl.data()
     }
 
     /// URL of the `postgres` database as the `postgres` superuser:
@@ -250,21 +181,7 @@ impl TempCluster {
         if !self.is_running() {
             return Ok(());
         }
-        let output = self
-            .command("pg_ctl")
-            .arg("stop")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", mode.as_arg(), "-w", "-t", PG_CTL_TIMEOUT_SECS])
-            .output()?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(ClusterError::Setup(describe_failure(
-                &format!("pg_ctl stop -m {}", mode.as_arg()),
-                &output,
-            )))
-        }
+        self.pg_ctl.stop(mode)
     }
 
     /// Starts a stopped server again with the same data directory, port and
@@ -286,17 +203,12 @@ impl TempCluster {
         if self.is_running() {
             return Ok(());
         }
-        self.pg_ctl_start().map_err(|failure| failure.error)
+        self.pg_ctl.start(self.port, &self.base_options)
     }
 
     /// Whether the server is up, as `pg_ctl status` reports it.
     pub fn is_running(&self) -> bool {
-        self.command("pg_ctl")
-            .arg("status")
-            .arg("-D")
-            .arg(&self.data)
-            .output()
-            .is_ok_and(|output| output.status.success())
+        self.pg_ctl.status()
     }
 
     fn lock_lifecycle(&self) -> MutexGuard<'_, ()> {
@@ -310,14 +222,21 @@ impl TempCluster {
     /// Stops the server (falling back to an immediate stop), deletes the
     /// directory and ends the watchdog. Errors are ignored: this runs in Drop
     /// and at exit, where nobody could handle them.
-    fn teardown(&self, mode: StopMode) {
+    pub(super) fn teardown(&self, mode: StopMode) {
         if self.stop(mode).is_err() && mode != StopMode::Immediate {
             let _ = self.stop(StopMode::Immediate);
         }
         let _ = fs::remove_dir_all(&self.root);
         // Only now: had we been killed before this point, the watchdog would
         // have finished the job.
-        self.end_watchdog();
+        let watchdog = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(watchdog) = watchdog {
+            watchdog.end();
+        }
     }
 }
 
@@ -327,13 +246,41 @@ impl Drop for TempCluster {
     }
 }
 
+/// Server options except `-p`, shell-quoted: `pg_ctl -o` hands them to
+/// `/bin/sh -c`, so a value with a space or quote would otherwise split.
+fn base_options(socket_dir: Option<&Path>, options: &ClusterOptions) -> String {
+    let mut args = vec![
+        "-c".to_owned(),
+        sh_quote("listen_addresses=127.0.0.1"),
+        "-k".to_owned(),
+        sh_quote(&socket_dir.map_or(String::new(), |dir| dir.to_string_lossy().into_owned())),
+    ];
+    if !options.fsync {
+        for setting in ["fsync=off", "full_page_writes=off"] {
+            args.push("-c".to_owned());
+            args.push(sh_quote(setting));
+        }
+    }
+    for (name, value) in &options.settings {
+        args.push("-c".to_owned());
+        args.push(sh_quote(&format!("{name}={value}")));
+    }
+    args.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::database::{scalar, simple_query};
+    use crate::admin::{scalar, simple_query};
+    use crate::error::ClusterError;
+    use std::io::{BufRead, BufReader, Read};
     use std::net::{TcpListener, TcpStream};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::time::Instant;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Env var that turns `watchdog_child` from a no-op into the victim.
+    const WATCHDOG_CHILD: &str = "RINGTRAIL_EMBEDDED_WATCHDOG_CHILD";
 
     fn port_of(url: &str) -> u16 {
         let config: tokio_postgres::Config = url.parse().unwrap();
@@ -464,5 +411,67 @@ mod tests {
         drop(squatter);
         cluster.start_again().unwrap();
         assert_eq!(scalar(&url, "SELECT 1").unwrap().as_deref(), Some("1"));
+    }
+
+    /// Run by `watchdog_cleans_up_after_sigkill` in a child process: starts a
+    /// cluster, reports where it lives, and waits to be killed.
+    #[test]
+    #[ignore = "helper process for watchdog_cleans_up_after_sigkill"]
+    fn watchdog_child() {
+        if std::env::var_os(WATCHDOG_CHILD).is_none() {
+            return;
+        }
+        let cluster = TempCluster::start().unwrap();
+        println!("CLUSTER {} {}", cluster.port(), cluster.root.display());
+        std::thread::sleep(Duration::from_secs(120));
+    }
+
+    #[test]
+    fn watchdog_cleans_up_after_sigkill() {
+        // Test names leave out the crate: "cluster::tests::watchdog_child".
+        let module = module_path!().split_once("::").unwrap().1;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("--exact")
+            .arg(format!("{module}::watchdog_child"))
+            .args(["--ignored", "--nocapture"])
+            .env(WATCHDOG_CHILD, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let line = stdout
+            .lines()
+            .map_while(std::result::Result::ok)
+            .find(|line| line.starts_with("CLUSTER "));
+        let Some(line) = line else {
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            panic!(
+                "the child did not start a cluster ({}):\n{stderr}",
+                child.wait().unwrap()
+            );
+        };
+        let mut fields = line.split(' ').skip(1);
+        let port: u16 = fields.next().unwrap().parse().unwrap();
+        let root = PathBuf::from(fields.next().unwrap());
+        assert!(root.is_dir());
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+
+        // No Drop, no atexit: only the watchdog can clean up now. Reap the
+        // child, or its /proc entry (a zombie) would keep the watchdog waiting.
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while root.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!root.exists(), "the watchdog did not remove {root:?}");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "the server on port {port} outlived its owner"
+        );
     }
 }

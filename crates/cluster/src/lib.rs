@@ -73,14 +73,16 @@ compile_error!(
 );
 
 mod account;
+mod admin;
 mod bindir;
 mod cluster;
-mod database;
 mod error;
 mod pg_ctl;
+mod shared;
 mod watchdog;
 
 pub use bindir::find_bindir;
-pub use cluster::{ClusterOptions, StopMode, TempCluster};
-pub use database::{durable_database, fresh_database};
+pub use cluster::{ClusterOptions, TempCluster};
 pub use error::{ClusterError, Result};
+pub use pg_ctl::StopMode;
+pub use shared::{durable_database, fresh_database};

@@ -1,14 +1,15 @@
-//! Running the server binaries: `initdb`, `pg_ctl start` on a free port, and
+//! Running the server binaries of one data directory: `initdb`, `pg_ctl
+//! start` (on a given or a free port), `pg_ctl stop` and `pg_ctl status`, and
 //! turning their failures into messages that explain them.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::cluster::{ClusterOptions, TempCluster};
+use super::account::Account;
 use super::error::{ClusterError, Result};
 
 /// How many ports `start_with` tries before giving up. A port found free can
@@ -17,7 +18,7 @@ use super::error::{ClusterError, Result};
 const START_ATTEMPTS: usize = 4;
 
 /// Seconds `pg_ctl` waits for the server to start or stop (`-t`).
-pub(super) const PG_CTL_TIMEOUT_SECS: &str = "60";
+const PG_CTL_TIMEOUT_SECS: &str = "60";
 
 /// How much of the end of `server.log` goes into an error message.
 const LOG_TAIL_BYTES: u64 = 4096;
@@ -37,18 +38,82 @@ const PG_ENV_VARS: &[&str] = &[
     "PGSERVICEFILE",
 ];
 
+/// How `pg_ctl stop` shuts the server down (its `-m` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopMode {
+    /// Wait for all clients to disconnect, then shut down cleanly.
+    Smart,
+    /// Disconnect clients, roll back their transactions, shut down cleanly.
+    Fast,
+    /// Kill everything at once, like a crash; the next start runs recovery.
+    Immediate,
+}
+
+impl StopMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            StopMode::Smart => "smart",
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        }
+    }
+}
+
+/// The server binaries bound to one data directory and server log, run as
+/// the server's user.
+#[derive(Debug)]
+pub(super) struct PgCtl {
+    /// Real directory of `initdb`, `pg_ctl` and `postgres`.
+    bindir: PathBuf,
+    /// The cluster's data directory.
+    data: PathBuf,
+    /// Where the server writes its log.
+    log: PathBuf,
+    /// `Some` when we are root and run the server as `postgres`.
+    run_as: Option<Account>,
+}
+
 /// Why `pg_ctl start` failed, and whether another port might help.
-pub(super) struct StartFailure {
-    pub(super) error: ClusterError,
+struct StartFailure {
+    error: ClusterError,
     port_in_use: bool,
 }
 
-impl TempCluster {
+impl PgCtl {
+    pub(super) fn new(
+        bindir: PathBuf,
+        data: PathBuf,
+        log: PathBuf,
+        run_as: Option<Account>,
+    ) -> PgCtl {
+        PgCtl {
+            bindir,
+            data,
+            log,
+            run_as,
+        }
+    }
+
+    /// The path of one of the server binaries.
+    pub(super) fn program(&self, program: &str) -> PathBuf {
+        self.bindir.join(program)
+    }
+
+    /// The cluster's data directory.
+    pub(super) fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// The account the server runs as, when not ourselves.
+    pub(super) fn run_as(&self) -> Option<Account> {
+        self.run_as
+    }
+
     /// A command for one of the server binaries: run as the server's user,
     /// with no stdin, captured output, and no PG* variables that could
     /// redirect it to another cluster.
-    pub(super) fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(self.bindir.join(program));
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.program(program));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -96,13 +161,16 @@ impl TempCluster {
     }
 
     /// Starts the server on a free port, retrying with another port when the
-    /// one we picked was taken before the server could bind it.
-    pub(super) fn start_on_free_port(&mut self) -> Result<()> {
+    /// one we picked was taken before the server could bind it. Returns the
+    /// port the server listens on.
+    ///
+    /// `options` are the server options except `-p`, already shell-quoted.
+    pub(super) fn start_on_free_port(&self, options: &str) -> Result<u16> {
         let mut last_failure = None;
         for _ in 0..START_ATTEMPTS {
-            self.port = free_port()?;
-            match self.pg_ctl_start() {
-                Ok(()) => return Ok(()),
+            let port = free_port()?;
+            match self.try_start(port, options) {
+                Ok(()) => return Ok(port),
                 Err(failure) if failure.port_in_use => last_failure = Some(failure.error),
                 Err(failure) => return Err(failure.error),
             }
@@ -113,11 +181,18 @@ impl TempCluster {
         )))
     }
 
-    /// `pg_ctl start -w` with our options on `self.port`.
-    pub(super) fn pg_ctl_start(&self) -> std::result::Result<(), StartFailure> {
+    /// `pg_ctl start -w` with `options` (shell-quoted, without `-p`) on
+    /// `port`.
+    pub(super) fn start(&self, port: u16, options: &str) -> Result<()> {
+        self.try_start(port, options)
+            .map_err(|failure| failure.error)
+    }
+
+    /// `pg_ctl start -w` with `options` on `port`.
+    fn try_start(&self, port: u16, options: &str) -> std::result::Result<(), StartFailure> {
         // Only the log written by this attempt explains its failure.
         let log_offset = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
-        let options = format!("-p {} {}", self.port, self.base_options);
+        let options = format!("-p {port} {options}");
         let output = self
             .command("pg_ctl")
             .arg("start")
@@ -141,7 +216,7 @@ impl TempCluster {
         let port_in_use = log.contains("Address already in use")
             || log.contains("could not bind")
             || log.contains("could not create any TCP/IP sockets");
-        let mut message = describe_failure(&format!("pg_ctl start (port {})", self.port), &output);
+        let mut message = describe_failure(&format!("pg_ctl start (port {port})"), &output);
         message.push_str("\n--- end of server.log ---\n");
         message.push_str(if log.is_empty() { "(empty)" } else { &log });
         Err(StartFailure {
@@ -149,32 +224,39 @@ impl TempCluster {
             port_in_use,
         })
     }
-}
 
-/// Server options except `-p`, shell-quoted: `pg_ctl -o` hands them to
-/// `/bin/sh -c`, so a value with a space or quote would otherwise split.
-pub(super) fn base_options(socket_dir: Option<&Path>, options: &ClusterOptions) -> String {
-    let mut args = vec![
-        "-c".to_owned(),
-        sh_quote("listen_addresses=127.0.0.1"),
-        "-k".to_owned(),
-        sh_quote(&socket_dir.map_or(String::new(), |dir| dir.to_string_lossy().into_owned())),
-    ];
-    if !options.fsync {
-        for setting in ["fsync=off", "full_page_writes=off"] {
-            args.push("-c".to_owned());
-            args.push(sh_quote(setting));
+    /// `pg_ctl stop -m <mode> -w`.
+    pub(super) fn stop(&self, mode: StopMode) -> Result<()> {
+        let output = self
+            .command("pg_ctl")
+            .arg("stop")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", mode.as_arg(), "-w", "-t", PG_CTL_TIMEOUT_SECS])
+            .output()?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(ClusterError::Setup(describe_failure(
+                &format!("pg_ctl stop -m {}", mode.as_arg()),
+                &output,
+            )))
         }
     }
-    for (name, value) in &options.settings {
-        args.push("-c".to_owned());
-        args.push(sh_quote(&format!("{name}={value}")));
+
+    /// Whether the server is up, as `pg_ctl status` reports it.
+    pub(super) fn status(&self) -> bool {
+        self.command("pg_ctl")
+            .arg("status")
+            .arg("-D")
+            .arg(&self.data)
+            .output()
+            .is_ok_and(|output| output.status.success())
     }
-    args.join(" ")
 }
 
 /// Single-quotes `s` for a POSIX shell.
-fn sh_quote(s: &str) -> String {
+pub(super) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
@@ -207,7 +289,7 @@ fn read_log_from(log: &Path, offset: u64) -> String {
 }
 
 /// "`what` failed (exit status: 1): <stdout and stderr>".
-pub(super) fn describe_failure(what: &str, output: &Output) -> String {
+fn describe_failure(what: &str, output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let text = [stdout.trim(), stderr.trim()]

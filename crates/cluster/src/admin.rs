@@ -1,90 +1,13 @@
-//! Databases on a cluster: [`fresh_database`], `CREATE DATABASE`, one-off
+//! Administrative helpers for a database server: `CREATE DATABASE`, one-off
 //! administrative statements, and rewriting a connection URL for another
 //! database.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use super::cluster::TempCluster;
 use super::error::{ClusterError, Result};
 
 /// Upper bound for connecting and running one administrative statement.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A database for a benchmark, and the cluster it lives on when ringtrail
-/// started one (drop the cluster last).
-///
-/// When `DATABASE_URL` is set, a [`fresh_database`] on that server and
-/// `None`. Otherwise a new [`TempCluster`] of its own, with PostgreSQL's
-/// default durable settings (`fsync` on, unlike the tests' shared cluster),
-/// and a database `name` on it: what a benchmark of durable writes needs.
-///
-/// The new cluster's WAL is warmed first: about 1 GB is written and
-/// checkpointed, so that WAL segment files exist and are recycled as on a
-/// server that has run a while. Without it, whatever a benchmark times
-/// first pays for creating them and whatever comes later does not (the
-/// ingest bench's first variant ran up to 17 % slower than on its own).
-pub fn durable_database(name: &str) -> Result<(Option<TempCluster>, String)> {
-    if std::env::var_os("DATABASE_URL").is_some() {
-        return Ok((None, fresh_database()?));
-    }
-    let cluster = TempCluster::start()?;
-    let url = cluster.create_database(name)?;
-    simple_query(
-        &url,
-        "CREATE TABLE ringtrail_warm_wal AS
-             SELECT g, repeat('x', 1000) AS filler FROM generate_series(1, 1000000) g;
-         DROP TABLE ringtrail_warm_wal;
-         CHECKPOINT",
-    )?;
-    Ok((Some(cluster), url))
-}
-
-/// A brand-new, empty database for one test, as a URL.
-///
-/// When `DATABASE_URL` is set (a `postgres://`/`postgresql://` URL or a
-/// `key=value` connection string), the database is created on that server,
-/// whose role needs `CREATEDB`; the returned URL is `DATABASE_URL` with the
-/// database name replaced (query parameters are kept). Otherwise it is
-/// created on [`TempCluster::shared`]. Names look like
-/// `rt_{pid}_{process start time}_{counter}`: unique per process and call, and
-/// across runs against the same external server. Databases on an external
-/// server are not dropped afterwards.
-///
-/// # Errors
-///
-/// [`ClusterError::BadUrl`] when `DATABASE_URL` cannot be parsed,
-/// [`ClusterError::Postgres`] when `CREATE DATABASE` fails,
-/// [`ClusterError::Timeout`] when the server does not answer within a minute,
-/// and whatever [`TempCluster::shared`] returns.
-pub fn fresh_database() -> Result<String> {
-    let name = next_database_name();
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            // Build the URL first: a malformed DATABASE_URL should fail
-            // before anything is created.
-            let fresh_url = with_database(&url, &name)?;
-            create_database_at(&url, &name)?;
-            Ok(fresh_url)
-        }
-        _ => TempCluster::shared()?.create_database(&name),
-    }
-}
-
-fn next_database_name() -> String {
-    static DATABASES: AtomicU64 = AtomicU64::new(0);
-    static PROCESS_TOKEN: OnceLock<u64> = OnceLock::new();
-    // The pid alone repeats across runs; against an external DATABASE_URL a
-    // leftover `rt_{pid}_0` from an earlier run would make CREATE fail.
-    let token = *PROCESS_TOKEN.get_or_init(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    });
-    let n = DATABASES.fetch_add(1, Ordering::Relaxed);
-    format!("rt_{}_{token}_{n}", std::process::id())
-}
 
 /// `CREATE DATABASE "name"` on the server at `url`.
 pub(super) fn create_database_at(url: &str, name: &str) -> Result<()> {
@@ -154,7 +77,7 @@ fn quote_ident(name: &str) -> String {
 /// and the query string kept, minus any `dbname` parameter that would
 /// override the path. A `key=value` connection string gets a `dbname` at the
 /// end, which overrides an earlier one.
-fn with_database(url: &str, database: &str) -> Result<String> {
+pub(super) fn with_database(url: &str, database: &str) -> Result<String> {
     let url = url.trim();
     let scheme = ["postgres://", "postgresql://"]
         .into_iter()
@@ -292,39 +215,5 @@ mod tests {
     #[test]
     fn identifier_quoting() {
         assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
-    }
-
-    #[test]
-    fn fresh_databases_are_distinct_and_empty() {
-        let a = fresh_database().unwrap();
-        let b = fresh_database().unwrap();
-        assert_ne!(a, b);
-        simple_query(&a, "CREATE TABLE only_in_a (x int)").unwrap();
-        let tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'";
-        assert_eq!(scalar(&a, tables).unwrap().as_deref(), Some("1"));
-        assert_eq!(scalar(&b, tables).unwrap().as_deref(), Some("0"));
-        if std::env::var_os("DATABASE_URL").is_none() {
-            let shared = TempCluster::shared().unwrap();
-            assert!(std::ptr::eq(shared, TempCluster::shared().unwrap()));
-            assert!(a.starts_with(&format!(
-                "postgres://postgres@127.0.0.1:{}/rt_",
-                shared.port()
-            )));
-        }
-    }
-
-    #[test]
-    fn works_inside_an_async_runtime() {
-        // Blocking on a second runtime from inside this one would panic;
-        // the helper thread in `simple_query` must prevent that.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = runtime.block_on(async { fresh_database() }).unwrap();
-        let one = runtime
-            .block_on(async { scalar(&url, "SELECT 1") })
-            .unwrap();
-        assert_eq!(one.as_deref(), Some("1"));
     }
 }
