@@ -64,27 +64,9 @@ fn count() {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The shared seeded PRNG, with this test's own distributions.
-struct Rng(ringtrail_testkit::rows::Rng);
-
-impl std::ops::Deref for Rng {
-    type Target = ringtrail_testkit::rows::Rng;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Rng {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+ringtrail_testkit::rng_wrapper!(Rng);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(ringtrail_testkit::rows::Rng::new(seed))
-    }
-
     /// A context id: often short, sometimes long enough to be cut (with
     /// multibyte characters around the 255-byte cut).
     fn context(&mut self) -> Option<String> {

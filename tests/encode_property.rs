@@ -27,27 +27,9 @@ use ringtrail::encode::copy::CopyEncoder;
 use copy_decoder::{decode_logs_with, SerdeCheck, COLUMNS};
 use fuzz_checks::{check_row, sanitized, JsonbMode, OwnedRow, OwnedValue, F64_EDGES, NASTY};
 
-/// The shared seeded PRNG, with this test's own distributions.
-struct Rng(ringtrail_testkit::rows::Rng);
-
-impl std::ops::Deref for Rng {
-    type Target = ringtrail_testkit::rows::Rng;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Rng {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+ringtrail_testkit::rng_wrapper!(Rng);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(ringtrail_testkit::rows::Rng::new(seed))
-    }
-
     fn push_char(&mut self, s: &mut String) {
         match self.below(100) {
             0..=39 => s.push(char::from(0x20 + self.below(0x5f) as u8)),

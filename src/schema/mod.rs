@@ -38,40 +38,27 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// `Migration`s from their version names: each name is spelled once, as
+/// the file `migrations/<name>.sql`.
+macro_rules! migrations {
+    ($($version:literal),* $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            sql: include_str!(concat!("../../migrations/", $version, ".sql")),
+        }),*]
+    };
+}
+
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: "0001_logs",
-        sql: include_str!("../../migrations/0001_logs.sql"),
-    },
-    Migration {
-        version: "0002_delivery",
-        sql: include_str!("../../migrations/0002_delivery.sql"),
-    },
-    Migration {
-        version: "0003_audit",
-        sql: include_str!("../../migrations/0003_audit.sql"),
-    },
-    Migration {
-        version: "0004_redaction",
-        sql: include_str!("../../migrations/0004_redaction.sql"),
-    },
-    Migration {
-        version: "0005_partitions",
-        sql: include_str!("../../migrations/0005_partitions.sql"),
-    },
-    Migration {
-        version: "0006_follow",
-        sql: include_str!("../../migrations/0006_follow.sql"),
-    },
-    Migration {
-        version: "0007_chain",
-        sql: include_str!("../../migrations/0007_chain.sql"),
-    },
-    Migration {
-        version: "0008_dead_letter_sealed",
-        sql: include_str!("../../migrations/0008_dead_letter_sealed.sql"),
-    },
+pub const MIGRATIONS: &[Migration] = migrations![
+    "0001_logs",
+    "0002_delivery",
+    "0003_audit",
+    "0004_redaction",
+    "0005_partitions",
+    "0006_follow",
+    "0007_chain",
+    "0008_dead_letter_sealed",
 ];
 
 /// The advisory-lock key that serializes concurrent migrators
@@ -118,4 +105,22 @@ pub async fn apply(client: &mut tokio_postgres::Client) -> Result<Vec<&'static s
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_migrations_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(files, listed);
+    }
 }

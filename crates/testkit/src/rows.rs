@@ -1,8 +1,9 @@
 //! The one seeded pseudo-random generator of the tests: xorshift64*
 //! seeded through splitmix64, so a failing seed reproduces exactly.
 //!
-//! Tests that need their own distribution of rows wrap [`Rng`] and build
-//! on its primitives.
+//! Tests that need their own distribution of rows wrap [`Rng`] with
+//! [`rng_wrapper!`](crate::rng_wrapper) and build on its primitives in an
+//! `impl` of their own.
 //!
 //! ```
 //! use ringtrail_testkit::rows::Rng;
@@ -91,4 +92,46 @@ impl Rng {
         }
         s
     }
+}
+
+/// Declares `struct $name(Rng)`, which derefs to [`Rng`] and has
+/// `$name::new(seed)`, so a test can add its own generators in an `impl
+/// $name` block.
+///
+/// ```
+/// ringtrail_testkit::rng_wrapper!(Gen);
+/// impl Gen {
+///     fn coin(&mut self) -> bool {
+///         self.percent(50)
+///     }
+/// }
+/// let mut g = Gen::new(1);
+/// let _ = g.coin();
+/// ```
+#[macro_export]
+macro_rules! rng_wrapper {
+    ($name:ident) => {
+        /// The shared seeded PRNG, with this test's own distributions.
+        struct $name($crate::rows::Rng);
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::rows::Rng;
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl ::std::ops::DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.0
+            }
+        }
+
+        impl $name {
+            #[allow(dead_code)]
+            fn new(seed: u64) -> $name {
+                $name($crate::rows::Rng::new(seed))
+            }
+        }
+    };
 }

@@ -266,8 +266,8 @@ mod tests {
         out.to_vec()
     }
 
-    #[test]
-    fn a_segment_keeps_the_batch_chain_entry_and_checkpoint() {
+    /// A batch with a chain entry and a checkpoint.
+    fn chained() -> SealedBatch {
         let mut chained = batch(7, 4);
         chained.chain = Some(ChainEntry {
             chain_id: [1; 16],
@@ -283,6 +283,12 @@ mod tests {
             public_key: "ringtrail+01020304+AQ==".to_owned(),
             signed_at: 1_764_000_000_000_000_000,
         }));
+        chained
+    }
+
+    #[test]
+    fn a_segment_keeps_the_batch_chain_entry_and_checkpoint() {
+        let chained = chained();
         let good = segment(&chained);
         let loaded = parse_segment(&good).unwrap();
         assert_eq!(loaded.chain, chained.chain);
@@ -321,21 +327,7 @@ mod tests {
     /// format as the spool writes them (`RINGTRAIL_BLESS=1` rewrites them).
     #[test]
     fn the_fuzz_seeds_are_real_segments() {
-        let mut chained = batch(7, 4);
-        chained.chain = Some(ChainEntry {
-            chain_id: [1; 16],
-            seq: 42,
-            sealed_id: [7; 16],
-            sealed_rows: 5,
-            digest: [2; 32],
-            prev_hash: [3; 32],
-            hash: [4; 32],
-        });
-        chained.checkpoint = Some(Arc::new(CheckpointRow {
-            note: "ringtrail/x\n42\nBAQ=\n\n\u{2014} ringtrail sig\n".to_owned(),
-            public_key: "ringtrail+01020304+AQ==".to_owned(),
-            signed_at: 1_764_000_000_000_000_000,
-        }));
+        let chained = chained();
         let seeds = [
             ("seed-v3", segment(&batch(1, 3))),
             ("seed-v3-chained", segment(&chained)),
