@@ -27,7 +27,7 @@
 //! | `id` | `id`, the UUID's 16 bytes |
 //! | `level`, `target`, `message` | the same |
 //! | `fields` jsonb | `fields`, in `jsonb`'s key order (shorter keys first, then bytewise) |
-//! | `trace_id` … `client_id` | `context`, in [`CONTEXT_KEYS`] order |
+//! | `trace_id` … `client_id` | `context`, in [`CONTEXT_KEYS`](crate::row::CONTEXT_KEYS) order |
 //! | `span_name`, `file`, `line`, `truncated`, `kind` | the same |
 //! | `redacted` | `redacted` |
 //!

@@ -70,8 +70,8 @@ const TAIL: [Column; 6] = [
 pub const WIDTH: usize = HEAD.len() + CONTEXT_LEN + TAIL.len();
 
 /// The columns of `ringtrail.logs`, in the order each `COPY` tuple
-/// carries them: [`HEAD`], then one `text` column per
-/// [`CONTEXT_KEYS`], in its order, then [`TAIL`].
+/// carries them: `HEAD`, then one `text` column per
+/// [`CONTEXT_KEYS`], in its order, then `TAIL`.
 ///
 /// ```
 /// use ringtrail::encode::copy::{ColumnType, COLUMNS};
@@ -160,7 +160,7 @@ const SELECT_BYTES: [u8; select_len()] = {
 
 /// Every column of [`COLUMNS`], in order, for a `SELECT` that reads a row
 /// back as the table stores it: `jsonb` as its text (`fields::text`),
-/// the others as they are, each at its position in [`COLUMNS`] ([`col`]).
+/// the others as they are, each at its position in [`COLUMNS`] (`col`).
 ///
 /// ```
 /// assert_eq!(

@@ -297,7 +297,8 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
 
 /// Writes one tuple for `row`: the field count and the 18 columns of
 /// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
-pub fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
+#[cfg(test)]
+pub(crate) fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
     put_row_with(buf, row, |buf| {
         put_jsonb(buf, |buf| {
             json::write_fields(buf, row.fields);

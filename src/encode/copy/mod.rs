@@ -68,11 +68,14 @@ use columns::WIDTH;
 pub(crate) use columns::col;
 pub use columns::{Column, ColumnType, COLUMNS, SELECT_COLUMNS};
 pub(crate) use decode::{WireMicros, WireUuid};
+#[cfg(test)]
+pub(crate) use encoder::put_row;
 pub(crate) use encoder::put_row_with;
-pub use encoder::{put_row, CopyEncoder};
-pub use stream::{
-    put_header, put_header_with_extension, put_trailer, tuple_width, tuples, Tuples, WithColumn,
+pub use encoder::CopyEncoder;
+pub(crate) use stream::{
+    put_header, put_header_with_extension, put_trailer, tuple_width, WithColumn,
 };
+pub use stream::{tuples, Tuples};
 
 /// The 11-byte signature that starts every binary `COPY` stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -131,39 +134,25 @@ pub fn copy_statement() -> String {
 
 /// The width of the oldest tuples ringtrail wrote (before migration
 /// `0003_audit`): what a spool segment from an older version may carry.
-pub const OLDEST_TUPLE_WIDTH: usize = 16;
+pub(crate) const OLDEST_TUPLE_WIDTH: usize = 16;
 
 /// The `COPY` statement for tuples of the first `columns` of
 /// [`LOG_COLUMNS`]: what a spool segment written by an older version
 /// carries. Migrations only ever append columns, each with a default, so
 /// an older tuple is a prefix of today's and loads as it is (`kind` NULL,
 /// `redacted` 0). `columns` above [`LOG_COLUMNS`]'s length is clamped.
-///
-/// ```
-/// use ringtrail::encode::copy::{copy_statement_for, OLDEST_TUPLE_WIDTH};
-///
-/// let sql = copy_statement_for(OLDEST_TUPLE_WIDTH);
-/// assert!(sql.ends_with(" file, line, truncated) FROM STDIN (FORMAT binary)"));
-/// ```
-pub fn copy_statement_for(columns: usize) -> String {
+pub(crate) fn copy_statement_for(columns: usize) -> String {
     copy_statement_of(LOG_COLUMNS.iter().take(columns).copied())
 }
 
 /// The column the shipper appends to every tuple it sends
 /// ([`WithColumn`]): the id of the batch the row
 /// is committed in, the same for every row of the transaction.
-pub const BATCH_COLUMN: &str = "batch_id";
+pub(crate) const BATCH_COLUMN: &str = "batch_id";
 
 /// The `COPY` statement for tuples of the first `columns` of
 /// [`LOG_COLUMNS`] followed by [`BATCH_COLUMN`]: what the shipper sends.
-///
-/// ```
-/// use ringtrail::encode::copy::{copy_statement_with_batch, LOG_COLUMNS};
-///
-/// let sql = copy_statement_with_batch(LOG_COLUMNS.len());
-/// assert!(sql.ends_with(" kind, redacted, batch_id) FROM STDIN (FORMAT binary)"));
-/// ```
-pub fn copy_statement_with_batch(columns: usize) -> String {
+pub(crate) fn copy_statement_with_batch(columns: usize) -> String {
     copy_statement_of(
         LOG_COLUMNS
             .iter()
@@ -192,6 +181,37 @@ fn copy_statement_of<'a>(columns: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_for_older_tuples_and_with_the_batch_column() {
+        let sql = copy_statement_for(OLDEST_TUPLE_WIDTH);
+        assert!(sql.ends_with(" file, line, truncated) FROM STDIN (FORMAT binary)"));
+        let sql = copy_statement_with_batch(LOG_COLUMNS.len());
+        assert!(sql.ends_with(" kind, redacted, batch_id) FROM STDIN (FORMAT binary)"));
+    }
+
+    #[test]
+    fn with_column_appends_the_batch_id_to_every_tuple() {
+        let mut enc = CopyEncoder::new();
+        enc.push_row(&Row {
+            message: "a",
+            ..Row::default()
+        });
+        enc.push_row(&Row {
+            message: "b",
+            ..Row::default()
+        });
+        let stream = enc.finish();
+        let mut with = WithColumn::new(&stream, &[7; 16]);
+        let mut out = BytesMut::new();
+        while with.fill(&mut out, 64 * 1024) {}
+        let widened: Vec<_> = tuples(&out).map(|r| out[r].to_vec()).collect();
+        assert_eq!(widened.len(), 2);
+        let (tuple, column) = widened[1].split_at(widened[1].len() - 20);
+        assert_eq!(column, [&16i32.to_be_bytes()[..], &[7; 16]].concat());
+        assert_eq!(i16::from_be_bytes([tuple[0], tuple[1]]), 19);
+        assert_eq!(out.len(), stream.len() + 2 * 20);
+    }
     use bytes::BytesMut;
 
     use super::encoder::tuple_size_hint;

@@ -11,14 +11,14 @@ use super::{HEADER_LEN, SIGNATURE};
 
 /// Writes the 19-byte stream header: [`SIGNATURE`], flags 0 (no OIDs) and a
 /// header-extension length of 0.
-pub fn put_header(buf: &mut BytesMut) {
+pub(crate) fn put_header(buf: &mut BytesMut) {
     buf.put_slice(SIGNATURE);
     buf.put_i32(0);
     buf.put_i32(0);
 }
 
 /// Writes the stream trailer, an `int16` of -1.
-pub fn put_trailer(buf: &mut BytesMut) {
+pub(crate) fn put_trailer(buf: &mut BytesMut) {
     buf.put_i16(-1);
 }
 
@@ -26,7 +26,7 @@ pub fn put_trailer(buf: &mut BytesMut) {
 /// the server skips: the place for a sink's own metadata (the spool keeps
 /// its batch id and checksum there). With an empty `extension` this is
 /// [`put_header`].
-pub fn put_header_with_extension(buf: &mut BytesMut, extension: &[u8]) {
+pub(crate) fn put_header_with_extension(buf: &mut BytesMut, extension: &[u8]) {
     buf.put_slice(SIGNATURE);
     buf.put_i32(0);
     buf.put_i32(extension.len() as i32);
@@ -59,7 +59,7 @@ pub fn tuples(stream: &[u8]) -> Tuples<'_> {
 
 /// The field count of a stream's first tuple (the stream starts with the
 /// plain 19-byte header); `None` for an empty or malformed stream.
-pub fn tuple_width(stream: &[u8]) -> Option<usize> {
+pub(crate) fn tuple_width(stream: &[u8]) -> Option<usize> {
     let count = stream.get(HEADER_LEN..HEADER_LEN + 2)?;
     usize::try_from(i16::from_be_bytes([count[0], count[1]])).ok()
 }
@@ -110,29 +110,9 @@ impl Iterator for Tuples<'_> {
 /// (the trailer, or the rest of a malformed stream) too, so the server
 /// sees and reports exactly what it would have without the column.
 ///
-/// ```
-/// use bytes::BytesMut;
-/// use ringtrail::chain::canonical::StoredRow;
-/// use ringtrail::encode::copy::{tuples, CopyEncoder, WithColumn};
-/// use ringtrail::Row;
-///
-/// let mut enc = CopyEncoder::new();
-/// enc.push_row(&Row { message: "a", ..Row::default() });
-/// enc.push_row(&Row { message: "b", ..Row::default() });
-/// let stream = enc.finish();
-///
-/// let mut with = WithColumn::new(&stream, &[7; 16]);
-/// let mut out = BytesMut::new();
-/// while with.fill(&mut out, 64 * 1024) {}
-/// let widened: Vec<_> = tuples(&out).map(|r| out[r].to_vec()).collect();
-/// assert_eq!(widened.len(), 2);
-/// let (tuple, column) = widened[1].split_at(widened[1].len() - 20);
-/// assert_eq!(column, [&16i32.to_be_bytes()[..], &[7; 16]].concat());
-/// assert_eq!(i16::from_be_bytes([tuple[0], tuple[1]]), 19);
-/// assert_eq!(out.len(), stream.len() + 2 * 20);
-/// ```
+/// (`encode::copy`'s tests show it on a two-row batch.)
 #[derive(Debug)]
-pub struct WithColumn<'a> {
+pub(crate) struct WithColumn<'a> {
     stream: &'a [u8],
     tuples: Tuples<'a>,
     value: &'a [u8],
