@@ -16,21 +16,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`parse_duration`] fits clap's `value_parser` as it is:
+//! [`parse_duration`] fits clap's `value_parser` as it is
+//! (`value_parser = ringtrail::time::parse_duration`: the CLI's `--grace`,
+//! `--keep` and `--ahead` take it), and its one-line [`DurationError`] is
+//! what clap prints.
 //!
-//! ```ignore
-//! use std::time::Duration;
-//! use clap::Parser;
-//!
-//! #[derive(Parser)]
-//! struct Args {
-//!     #[arg(long, default_value = "5m", value_parser = ringtrail::time::parse_duration)]
-//!     grace: Duration,
-//! }
-//! let args = Args::parse_from(["prog", "--grace", "90s"]);
-//! assert_eq!(args.grace, Duration::from_secs(90));
-//! assert!(Args::try_parse_from(["prog", "--grace", "90"]).is_err());
-//! ```
+//! The grammar is ringtrail's own and stricter than a general parser's: it
+//! refuses a bare number, a fraction, a space, a sign, a local time
+//! without an offset and a leap second, each with its own reason. The
+//! calendar behind an RFC 3339 instant (which days exist, offsets, the
+//! instant itself) is `jiff`'s.
 //!
 //! # Duration syntax
 //!
@@ -237,12 +232,14 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, DurationError> {
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return Err(bad("not a date"));
     }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    let Some(date) = i16::try_from(year)
+        .ok()
+        .and_then(|y| jiff::civil::Date::new(y, month as i8, day as i8).ok())
+    else {
         return Err(bad("no such day"));
-    }
-    let days = days_from_civil(year, month, day);
+    };
     if b.len() == 10 {
-        return system_time(days * 86_400, 0).ok_or_else(|| bad("out of range"));
+        return instant(date, 0, 0, 0, 0, 0).ok_or_else(|| bad("out of range"));
     }
     if !matches!(b[10], b'T' | b't' | b' ') {
         return Err(bad("unexpected text after the date"));
@@ -293,8 +290,7 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, DurationError> {
         [] => return Err(bad("the time needs an offset (Z or ±HH:MM)")),
         _ => return Err(bad("not an offset")),
     };
-    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_secs;
-    system_time(secs, nanos).ok_or_else(|| bad("out of range"))
+    instant(date, hour, minute, second, nanos, offset_secs).ok_or_else(|| bad("out of range"))
 }
 
 /// An instant as typed on a command line: a duration back from now
@@ -370,8 +366,21 @@ impl std::str::FromStr for When {
     }
 }
 
-/// `secs` + `nanos` (0..1e9) since the epoch, either side of it.
-fn system_time(secs: i64, nanos: i64) -> Option<SystemTime> {
+/// The instant of `date` at `hour:minute:second.nanos`, `offset_secs`
+/// east of UTC (all already checked to be in their ranges). The day count
+/// is `jiff`'s; the arithmetic after it is plain, because `jiff`'s own
+/// instants stop a day short of the year 9999's end, which RFC 3339 and
+/// PostgreSQL both reach.
+fn instant(
+    date: jiff::civil::Date,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    nanos: i64,
+    offset_secs: i64,
+) -> Option<SystemTime> {
+    let days = i64::from(date.since(jiff::civil::date(1970, 1, 1)).ok()?.get_days());
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_secs;
     let nanos = u32::try_from(nanos).ok()?;
     if secs >= 0 {
         UNIX_EPOCH.checked_add(Duration::new(secs.unsigned_abs(), nanos))
@@ -380,31 +389,6 @@ fn system_time(secs: i64, nanos: i64) -> Option<SystemTime> {
             .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
             .checked_add(Duration::from_nanos(nanos.into()))
     }
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// days-from-civil, the inverse of the one in `text.rs`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
