@@ -18,7 +18,6 @@
 //! | `digest` | `BatchDigest::push` of each `Row`, then `finish`: the digest from the rows alone (re-encodes every value), hashed one at a time |
 //! | `canonical_only` | the canonical tuple of each `Row`, not hashed |
 //! | `sha256_floor` | SHA-256 (`sha2`, SHA-NI here) of one row's digest input (294 bytes), 1,000 times |
-//! | `sha256_x16` | the same 1,000 inputs through `chain::sha256x16::digest_many` (AVX-512, sixteen lanes) |
 //! | `digest_from_tuples` | `BatchDigest::push_tuple` over the encoded batch: verification's path for bytes (parses the JSON back) |
 //!
 //! And the row ids the writer makes, 1,000 at a time (group `ids`):
@@ -35,7 +34,7 @@
 //! On a shared 2-core Xeon with SHA-NI and AVX-512 (December 2026,
 //! `--measurement-time 2`), per 1,000 rows: `encode` 161 µs,
 //! `encode_and_digest` 450 µs (so the chain adds 289 µs), `digest_encoded`
-//! 296 µs, `digest` 474 µs, `sha256_floor` 198 µs, `sha256_x16` 110 µs,
+//! 296 µs, `digest` 474 µs, `sha256_floor` 198 µs (and a sixteen-lane AVX-512 SHA-256, since removed, 110 µs),
 //! `canonical_only` 259 µs, `digest_from_tuples` 818 µs.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -167,16 +166,6 @@ fn bench(c: &mut Criterion) {
                 x ^= sha2::Sha256::digest(std::hint::black_box(&canon))[0];
             }
             x
-        })
-    });
-    group.bench_function("sha256_x16", |b| {
-        let mut domain_canon = ringtrail::chain::canonical::ROW_DOMAIN.to_vec();
-        domain_canon.extend_from_slice(&canon);
-        let messages: Vec<&[u8]> = vec![&domain_canon[..]; ROWS];
-        let mut out = vec![[0u8; 32]; ROWS];
-        b.iter(|| {
-            ringtrail::chain::sha256x16::digest_many(std::hint::black_box(&messages), &mut out);
-            out[ROWS - 1][0]
         })
     });
     group.bench_function("canonical_only", |b| {

@@ -46,7 +46,6 @@
 use sha2::{Digest, Sha256};
 
 use super::canonical::{RowHasher, StoredRow, ROW_DOMAIN};
-use super::sha256x16::{digest_many, LANES};
 use crate::encode::copy::LOG_COLUMNS;
 use crate::row::Row;
 
@@ -59,12 +58,8 @@ pub struct BatchDigest {
     hasher: RowHasher,
     /// `(row id, row digest)` of each row so far.
     rows: Vec<([u8; 16], [u8; 32])>,
-    /// Digest inputs (`ROW_DOMAIN ‖ canonical tuple`) of rows added by
-    /// [`push_encoded`](Self::push_encoded) and not hashed yet, back to
-    /// back: they are hashed [`LANES`] at a time ([`digest_many`]).
-    pending: Vec<u8>,
-    /// The id of each pending row and where its input ends in `pending`.
-    pending_rows: Vec<([u8; 16], usize)>,
+    /// Reused for one row's digest input (`ROW_DOMAIN ‖ canonical tuple`).
+    input: Vec<u8>,
 }
 
 impl BatchDigest {
@@ -89,19 +84,11 @@ impl BatchDigest {
     /// buffers have grown.
     #[inline]
     pub fn push_encoded(&mut self, tuple: &[u8], row: &Row<'_>) {
-        let start = self.pending.len();
-        self.pending.extend_from_slice(ROW_DOMAIN);
-        match self.hasher.encoded_canonical(tuple, &mut self.pending) {
-            Some(id) => {
-                self.pending_rows.push((id, self.pending.len()));
-                if self.pending_rows.len() == LANES {
-                    self.hash_pending();
-                }
-            }
-            None => {
-                self.pending.truncate(start);
-                self.push(row);
-            }
+        self.input.clear();
+        self.input.extend_from_slice(ROW_DOMAIN);
+        match self.hasher.encoded_canonical(tuple, &mut self.input) {
+            Some(id) => self.rows.push((id, Sha256::digest(&self.input).into())),
+            None => self.push(row),
         }
     }
 
@@ -137,41 +124,18 @@ impl BatchDigest {
         };
         // The tuple less the jsonb version byte before `fields`' text.
         let len = (fields.len() - 1) as i32;
-        let start = self.pending.len();
-        self.pending.extend_from_slice(ROW_DOMAIN);
-        self.pending.extend_from_slice(&tuple[..fields.start - 4]);
-        self.pending.extend_from_slice(&len.to_be_bytes());
-        self.pending.extend_from_slice(&tuple[fields.start + 1..]);
+        self.input.clear();
+        self.input.extend_from_slice(ROW_DOMAIN);
+        self.input.extend_from_slice(&tuple[..fields.start - 4]);
+        self.input.extend_from_slice(&len.to_be_bytes());
+        self.input.extend_from_slice(&tuple[fields.start + 1..]);
+        let digest: [u8; 32] = Sha256::digest(&self.input).into();
         debug_assert_eq!(
-            <[u8; 32]>::from(Sha256::digest(&self.pending[start..])),
+            digest,
             self.hasher.row_digest(row),
             "push_canonical: not the canonical tuple of {row:?}"
         );
-        self.pending_rows.push((id, self.pending.len()));
-        if self.pending_rows.len() == LANES {
-            self.hash_pending();
-        }
-    }
-
-    /// Hashes the pending rows, all at once.
-    fn hash_pending(&mut self) {
-        let n = self.pending_rows.len();
-        if n == 0 {
-            return;
-        }
-        let mut inputs: [&[u8]; LANES] = [&[]; LANES];
-        let mut start = 0;
-        for (input, &(_, end)) in inputs.iter_mut().zip(&self.pending_rows) {
-            *input = &self.pending[start..end];
-            start = end;
-        }
-        let mut digests = [[0u8; 32]; LANES];
-        digest_many(&inputs[..n], &mut digests[..n]);
-        for (&(id, _), digest) in self.pending_rows.iter().zip(digests) {
-            self.rows.push((id, digest));
-        }
-        self.pending.clear();
-        self.pending_rows.clear();
+        self.rows.push((id, digest));
     }
 
     /// Adds a row read back from the table.
@@ -202,13 +166,12 @@ impl BatchDigest {
 
     /// Rows added since the last [`finish`](Self::finish).
     pub fn rows(&self) -> u64 {
-        (self.rows.len() + self.pending_rows.len()) as u64
+        self.rows.len() as u64
     }
 
     /// The batch digest of the rows added, in canonical order; the builder
     /// is then empty (keeping its buffers) for the next batch.
     pub fn finish(&mut self) -> [u8; 32] {
-        self.hash_pending();
         // The writer's rows usually come sorted already.
         if !self.rows.is_sorted() {
             self.rows.sort_unstable();
@@ -226,8 +189,7 @@ impl BatchDigest {
     /// Discards the rows added since the last [`finish`](Self::finish).
     pub fn clear(&mut self) {
         self.rows.clear();
-        self.pending.clear();
-        self.pending_rows.clear();
+        self.input.clear();
     }
 }
 

@@ -75,5 +75,3 @@ pub(crate) mod json;
 pub mod key;
 pub mod link;
 pub(crate) mod number;
-#[doc(hidden)] // public for benches/chain.rs only
-pub mod sha256x16;
