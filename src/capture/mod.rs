@@ -10,8 +10,10 @@
 //! What happens per event, in order: one `ArrayQueue` pop (claim a slot),
 //! one clock read, a `memcpy` of the packed span context, field values and
 //! the formatted message written straight into the slot, one `ArrayQueue`
-//! push (publish), and one relaxed load to see whether the writer sleeps.
-//! No allocation, lock, await or system call.
+//! push (publish), then a SeqCst fence and one relaxed load to see whether
+//! the writer sleeps (the doorbell, `ring/doorbell.rs`). No allocation,
+//! lock or await; no system call unless the writer sleeps and must be
+//! woken (one `unpark`), or a full ring under `Block` yields.
 
 mod context;
 mod layer;
