@@ -48,11 +48,22 @@ pub enum FindingCode {
     CheckpointMismatch,
     /// `bad_signature`.
     BadSignature,
+    /// `retention_unproven`: a `ringtrail.retention_log` entry no real
+    /// retention can have written (its partition still attached, or its
+    /// range still held by one, or in the future).
+    RetentionUnproven,
+    /// `unanchored_chain`: with a trusted key, a chain that no checkpoint
+    /// signed by that key covers (anyone who can insert ledger rows can
+    /// have written it).
+    UnanchoredChain,
+    /// `unsigned_tail`: with a trusted key, batches after the newest
+    /// checkpoint that key signed for their chain.
+    UnsignedTail,
 }
 
 impl FindingCode {
     /// Every code, in this order.
-    pub const ALL: [FindingCode; 7] = [
+    pub const ALL: [FindingCode; 10] = [
         FindingCode::RowChanged,
         FindingCode::RowMissing,
         FindingCode::RowAdded,
@@ -60,6 +71,9 @@ impl FindingCode {
         FindingCode::BrokenLink,
         FindingCode::CheckpointMismatch,
         FindingCode::BadSignature,
+        FindingCode::RetentionUnproven,
+        FindingCode::UnanchoredChain,
+        FindingCode::UnsignedTail,
     ];
 
     /// The code, e.g. `broken_link`.
@@ -72,6 +86,9 @@ impl FindingCode {
             FindingCode::BrokenLink => "broken_link",
             FindingCode::CheckpointMismatch => "checkpoint_mismatch",
             FindingCode::BadSignature => "bad_signature",
+            FindingCode::RetentionUnproven => "retention_unproven",
+            FindingCode::UnanchoredChain => "unanchored_chain",
+            FindingCode::UnsignedTail => "unsigned_tail",
         }
     }
 }

@@ -79,6 +79,8 @@ struct Chained {
     file: PathBuf,
     key: SigningKey,
     chain: Chain,
+    /// The chain's id ([`CHAIN`] unless made with [`Chained::with_chain`]).
+    chain_id: ChainId,
     next_id: u32,
 }
 
@@ -92,6 +94,11 @@ struct Spec {
 
 impl Chained {
     fn new(url: String) -> Chained {
+        Chained::with_chain(url, CHAIN, [7; 32])
+    }
+
+    /// A chain `chain_id` signed by the key of `seed`.
+    fn with_chain(url: String, chain_id: ChainId, seed: [u8; 32]) -> Chained {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "ringtrail-verify-{}-{}",
@@ -101,7 +108,7 @@ impl Chained {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("checkpoints");
-        let key = SigningKey::from_seed("ringtrail-test", [7; 32]).unwrap();
+        let key = SigningKey::from_seed("ringtrail-test", seed).unwrap();
         let key_path = PathBuf::from(format!("{}.key", file.display()));
         std::fs::write(public_path(&key_path), format!("{}\n", key.verifier())).unwrap();
         migrate(&url);
@@ -110,7 +117,8 @@ impl Chained {
             dir,
             file,
             key,
-            chain: Chain::new(CHAIN),
+            chain: Chain::new(chain_id),
+            chain_id,
             next_id: 1,
         }
     }
@@ -226,7 +234,7 @@ impl Chained {
                     &(rows.len() as i32),
                     &meta.first_ts,
                     &meta.last_ts,
-                    &uuid(CHAIN.0),
+                    &uuid(self.chain_id.0),
                     &(link.seq as i64),
                     &uuid(sealed_id),
                     &(meta.rows as i32),
@@ -256,7 +264,7 @@ impl Chained {
     /// Signs the chain's head into the table and the file.
     fn checkpoint(&mut self) {
         let cp = Checkpoint {
-            chain: CHAIN,
+            chain: self.chain_id,
             seq: self.chain.seq(),
             head: self.chain.head(),
             time_micros: unix_nanos(SystemTime::now()) / 1000,
@@ -267,7 +275,7 @@ impl Chained {
                 "INSERT INTO ringtrail.checkpoints (chain_id, seq, head, note, public_key, signed_at) \
                  VALUES ($1, $2, $3, $4, $5, now())",
                 &[
-                    &uuid(CHAIN.0),
+                    &uuid(self.chain_id.0),
                     &(cp.seq as i64),
                     &cp.head.as_slice(),
                     &note,
@@ -385,7 +393,8 @@ fn every_tampering_is_found() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert_eq!(
         text(&out.stdout),
-        "verified 6 batches, 0 rows in 1 chain: clean\n"
+        "verified 6 batches, 0 rows in 1 chain \
+         (6 batches not checked: 6 ended before --since): clean\n"
     );
     let _ = std::fs::remove_dir_all(&c.dir);
 }
@@ -585,7 +594,8 @@ fn a_chain_verifies_clean_after_retention() {
     );
     assert_eq!(
         text(&out.stdout),
-        "verified 4 batches, 20 rows in 1 chain: clean\n"
+        "verified 4 batches, 20 rows in 1 chain \
+         (2 batches not checked: 2 had rows dropped by retention): clean\n"
     );
     // A row deleted from a batch retention left is still found.
     common::client(&c.url)
@@ -595,6 +605,183 @@ fn a_chain_verifies_clean_after_retention() {
     assert_eq!(
         (out.status.code(), codes(&out)),
         (Some(3), vec!["row_missing".to_owned()])
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// H1: one forged row in `ringtrail.retention_log` (no partition was
+/// dropped) neither switches the row checks off nor passes itself.
+#[test]
+fn a_forged_retention_entry_hides_nothing_and_is_itself_found() {
+    let c = chained();
+    let url = copy_of(&c.url, "forged_retention");
+    common::client(&url)
+        .batch_execute(
+            "INSERT INTO ringtrail.retention_log (partition, rows, range_to, dropped_by) \
+             VALUES ('x', 0, 'infinity', 'x'); \
+             UPDATE ringtrail.logs SET message = 'edited' \
+             WHERE id = (SELECT id FROM ringtrail.logs ORDER BY ts LIMIT 1)",
+        )
+        .unwrap();
+    let out = verify(&url, &["--checkpoints", c.file(), "--json"]);
+    let got = codes(&out);
+    assert_eq!(out.status.code(), Some(3), "{got:?}");
+    assert!(got.contains(&"row_changed".to_owned()), "{got:?}");
+    assert!(got.contains(&"retention_unproven".to_owned()), "{got:?}");
+    // Alone, the forged entry is a finding too, in the human form.
+    let url = copy_of(&c.url, "forged_retention_alone");
+    common::client(&url)
+        .batch_execute(
+            "INSERT INTO ringtrail.retention_log (partition, rows, range_from, range_to, dropped_by) \
+             VALUES ('ringtrail.logs_p1', 0, now() - interval '1 day', now() + interval '1 day', 'x')",
+        )
+        .unwrap();
+    let out = verify(&url, &["--checkpoints", c.file()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("retention_unproven chain="),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// H2: a row without a `batch_id` is found whatever its time, a chain no
+/// checkpoint of the trusted key covers is found, and so is a tail of
+/// batches after the last such checkpoint.
+#[test]
+fn unbatched_rows_and_unanchored_chains_are_found() {
+    let c = chained();
+    let key = c.key.verifier().to_string();
+    // A backdated audit row, inserted by hand.
+    let url = copy_of(&c.url, "backdated");
+    common::client(&url)
+        .batch_execute(
+            "INSERT INTO ringtrail.logs (ts, id, level, target, message, fields, trace_id, truncated, kind) \
+             VALUES ('2000-01-01', gen_random_uuid(), 9, 'ringtrail::audit', '', \
+                     '{\"audit.point\":\"permission\",\"decision\":\"allow\"}', 't-1', false, 3)",
+        )
+        .unwrap();
+    for flags in [vec!["--json"], vec!["--json", "--public-key", &key]] {
+        let out = verify(&url, &flags);
+        assert_eq!(
+            (out.status.code(), codes(&out)),
+            (Some(3), vec!["row_added".to_owned()]),
+            "{flags:?}"
+        );
+    }
+
+    // A whole chain forged with the published algorithm, with checkpoints
+    // signed by another key: clean without a trusted key (nothing can
+    // tell), found with one.
+    let url = copy_of(&c.url, "forged_chain");
+    let mut forged = Chained::with_chain(url.clone(), ChainId([0x0f; 16]), [9; 32]);
+    forged.next_id = 1_000;
+    let start = unix_nanos(SystemTime::now()) - 1_800_000_000_000;
+    forged.batch(&Spec {
+        times: (0..5).map(|i| start + i * 1_000_000).collect(),
+        poison: None,
+        bisect: false,
+    });
+    forged.checkpoint();
+    let out = verify(&url, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", codes(&out));
+    for flags in [
+        vec!["--json", "--public-key", &key],
+        vec!["--json", "--checkpoints", c.file()],
+    ] {
+        let out = verify(&url, &flags);
+        let got = codes(&out);
+        assert_eq!(out.status.code(), Some(3), "{flags:?} {got:?}");
+        assert!(got.contains(&"unanchored_chain".to_owned()), "{got:?}");
+        assert!(got.contains(&"bad_signature".to_owned()) || flags.len() == 3, "{got:?}");
+    }
+    let _ = std::fs::remove_dir_all(&forged.dir);
+
+    // Batches after the newest checkpoint: an unsigned tail.
+    let url = copy_of(&c.url, "tail");
+    let mut more = Chained::new(url.clone());
+    more.chain = c.chain.clone();
+    more.next_id = c.next_id;
+    more.batch(&Spec {
+        times: (0..3).map(|i| start + 3_000_000_000_000 + i).collect(),
+        poison: None,
+        bisect: false,
+    });
+    let out = verify(&url, &["--json", "--public-key", &key]);
+    assert_eq!(
+        (out.status.code(), codes(&out)),
+        (Some(3), vec!["unsigned_tail".to_owned()])
+    );
+    let out = verify(&url, &["--public-key", &key]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("unsigned_tail chain={CHAIN} seq=7: ")),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&more.dir);
+
+    // Everything deleted: the checkpoint file says there was more.
+    let url = copy_of(&c.url, "emptied");
+    common::client(&url)
+        .batch_execute(
+            "TRUNCATE ringtrail.logs, ringtrail.batches, ringtrail.checkpoints, ringtrail.dead_letters",
+        )
+        .unwrap();
+    let out = verify(&url, &["--json", "--checkpoints", c.file()]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", codes(&out));
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// M5: a batch whose rows straddle the bound of a partition retention
+/// dropped is not `row_missing`; the summary says what was skipped, and
+/// why.
+#[test]
+fn retention_through_the_middle_of_a_batch_is_no_alarm() {
+    let url = common::database();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = common::connect(&url).await;
+        ringtrail::schema::apply(&mut client).await.unwrap();
+        ringtrail::schema::partitions::ensure(&mut client, DAY, 14, SystemTime::now() - 12 * DAY)
+            .await
+            .unwrap();
+    });
+    let mut c = Chained::new(url);
+    let now = unix_nanos(SystemTime::now());
+    let day = 86_400_000_000_000i64;
+    // Midnight (UTC) ten days ago: the bound between two partitions.
+    let midnight = (now / day - 9) * day;
+    c.batch(&Spec {
+        times: (-5..5).map(|i| midnight + i * 200_000).collect(), // ±1 ms
+        poison: None,
+        bisect: false,
+    });
+    c.batch(&Spec {
+        times: (0..10).map(|i| now - 3_600_000_000_000 + i).collect(),
+        poison: None,
+        bisect: false,
+    });
+    c.checkpoint();
+    let out = command(&["retention", "--keep", "9d", "--database-url", &c.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(common::count(&c.url), 15, "half of the first batch is gone");
+    let out = verify(&c.url, &["--checkpoints", c.file()]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (
+            Some(0),
+            "verified 2 batches, 10 rows in 1 chain \
+             (1 batch not checked: its rows were dropped by retention): clean\n"
+                .to_owned()
+        ),
+        "{}",
+        text(&out.stderr)
     );
     let _ = std::fs::remove_dir_all(&c.dir);
 }

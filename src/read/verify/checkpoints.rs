@@ -34,9 +34,23 @@ type Heads = Vec<([u8; 32], Source)>;
 #[derive(Debug, Default)]
 pub(super) struct Expected {
     heads: BTreeMap<ChainId, BTreeMap<u64, Heads>>,
+    /// The newest seq of each chain a checkpoint signed by the trusted
+    /// key names: the chain is anchored up to it.
+    anchored: BTreeMap<ChainId, u64>,
 }
 
 impl Expected {
+    /// Records that a checkpoint signed by the trusted key names `seq`.
+    pub(super) fn anchor(&mut self, chain: ChainId, seq: u64) {
+        let newest = self.anchored.entry(chain).or_insert(seq);
+        *newest = (*newest).max(seq);
+    }
+
+    /// The newest seq of `chain` a trusted checkpoint names, if any.
+    pub(super) fn anchored(&self, chain: ChainId) -> Option<u64> {
+        self.anchored.get(&chain).copied()
+    }
+
     pub(super) fn add(&mut self, chain: ChainId, seq: u64, head: [u8; 32], source: Source) {
         self.heads
             .entry(chain)
@@ -149,6 +163,9 @@ pub(super) fn table_checkpoint(
         Err(e) => return Some(bad_signature(chain, Some(seq), &e)),
     };
     expected.add(cp.chain, cp.seq, cp.head, Source::Table);
+    if options.public_key.is_some() {
+        expected.anchor(cp.chain, cp.seq);
+    }
     if cp.chain != chain || cp.seq != seq || cp.head.as_slice() != head {
         return Some(Finding {
             code: FindingCode::CheckpointMismatch,

@@ -11,12 +11,10 @@ use crate::encode::copy::{WireMicros, WireUuid};
 /// How many ledger rows one `FETCH` takes.
 const FETCH: usize = 1_000;
 
-/// How much of the ledger is chained, and where the chains begin.
+/// How much of the ledger is chained, and its oldest chain.
 pub(super) struct Extent {
     /// Chained ledger rows in all.
     pub(super) rows: u64,
-    /// The `first_ts` of the chains' first batch.
-    pub(super) chain_start: Option<WireMicros>,
     /// The chain of the first batch: the oldest one.
     pub(super) first_chain: Option<ChainId>,
 }
@@ -25,12 +23,11 @@ impl Extent {
     pub(super) async fn read(tx: &Transaction<'_>) -> Result<Extent, tokio_postgres::Error> {
         let totals = tx
             .query_one(
-                "SELECT count(*), min(first_ts) FROM ringtrail.batches WHERE chain_id IS NOT NULL",
+                "SELECT count(*) FROM ringtrail.batches WHERE chain_id IS NOT NULL",
                 &[],
             )
             .await?;
         let rows = totals.try_get::<_, i64>(0)?.max(0) as u64;
-        let chain_start: Option<WireMicros> = totals.try_get(1)?;
         let first_chain: Option<ChainId> = tx
             .query_opt(
                 "SELECT chain_id FROM ringtrail.batches WHERE chain_id IS NOT NULL \
@@ -42,7 +39,6 @@ impl Extent {
             .transpose()?;
         Ok(Extent {
             rows,
-            chain_start,
             first_chain,
         })
     }

@@ -113,11 +113,11 @@ impl Orphans {
     }
 
     /// `row_added` for the orphaned dead letters no seq took (their `ts`
-    /// not before `skip_before`, whose batches were not checked).
-    pub(super) fn unclaimed(&self, chain: ChainId, skip_before: Option<i64>) -> Vec<Finding> {
+    /// not before `since`, whose batches were not checked).
+    pub(super) fn unclaimed(&self, chain: ChainId, since: Option<i64>) -> Vec<Finding> {
         let mut by_batch: BTreeMap<[u8; 16], u64> = BTreeMap::new();
         for o in &self.0 {
-            let skipped = match (o.row, skip_before) {
+            let skipped = match (o.row, since) {
                 (Some((_, ts)), Some(t)) => ts < t,
                 _ => false,
             };

@@ -45,14 +45,30 @@
 //!    ledger and checkpoint rows) and a chain recomputed consistently
 //!    without the key.
 //! 5. **Rows outside any batch.** Rows whose `batch_id` names no chained
-//!    ledger row (only a chained writer sets it), and rows committed at or
-//!    after the first batch of the chains (its `first_ts`) whose
-//!    `batch_id` is NULL, are `row_added` (their chain: the oldest one).
+//!    ledger row (only a chained writer sets it), and rows whose
+//!    `batch_id` is NULL (inserted by hand), whatever their `ts`, are
+//!    `row_added` (their chain: the oldest one).
+//! 6. **Every retention entry** ([`retention`]): a row of
+//!    `ringtrail.retention_log` that no real retention can have written
+//!    (its partition still attached, its range still held by another
+//!    partition, or ending in the future) is `retention_unproven`, and
+//!    counts for nothing.
+//! 7. **Anchoring**, with a trusted key ([`VerifyOptions::public_key`],
+//!    or the key `--checkpoints` is checked with): a chain no checkpoint
+//!    signed by that key names is `unanchored_chain` (anyone who can
+//!    insert ledger rows can compute a self-consistent chain), and the
+//!    batches of a chain after the newest such checkpoint are
+//!    `unsigned_tail`.
 //!
-//! A batch whose `last_ts` is before the newest `range_to` of
-//! `ringtrail.retention_log` may have lost its rows to retention, and a
-//! batch whose `last_ts` is before [`VerifyOptions::since`] is outside
-//! the window asked for: their rows are not checked, their links are.
+//! No entry of `ringtrail.retention_log` makes verify skip a batch's
+//! rows: they are always read. A batch found short whose window overlaps
+//! a range retention is proven to have dropped, and none of whose rows
+//! found lies in such a range, lost its rows (all, or those on one side
+//! of a dropped partition's bound) to retention: it is counted in
+//! [`VerifySummary::skipped_retention`], not reported. A batch whose
+//! `last_ts` is before [`VerifyOptions::since`] is outside the window
+//! asked for ([`VerifySummary::skipped_since`]): its rows are not read.
+//! The links of both are walked.
 //!
 //! Everything is read in one `REPEATABLE READ` snapshot, so batches a
 //! running writer commits meanwhile are not half seen. External
@@ -83,6 +99,7 @@
 mod checkpoints;
 mod ledger;
 mod legacy;
+mod retention;
 mod rows;
 
 use std::time::SystemTime;
@@ -97,6 +114,7 @@ use crate::encode::copy::{WireMicros, WireUuid, PG_EPOCH_UNIX_MICROS};
 
 use self::checkpoints::{external, table_checkpoint, Expected, Source};
 use self::ledger::{Extent, Group, Ledger};
+use self::retention::Dropped;
 use self::rows::{DeadLetters, Reader};
 
 /// What [`verify()`] checks against.
@@ -123,9 +141,16 @@ pub struct VerifySummary {
     pub chains: u64,
     /// Batches (seqs) walked.
     pub batches: u64,
-    /// Batches whose rows were not checked (before `since`, or before the
-    /// newest retention cut).
+    /// Batches whose rows were not checked: `skipped_since +
+    /// skipped_retention`.
     pub skipped: u64,
+    /// Batches whose rows were not read: they ended before
+    /// [`VerifyOptions::since`].
+    pub skipped_since: u64,
+    /// Batches whose rows were read but could not be checked against
+    /// their digest: some or all of them were in partitions retention is
+    /// proven to have dropped (see [`FindingCode::RetentionUnproven`]).
+    pub skipped_retention: u64,
     /// Rows digested (dead letters included); the rows of skipped
     /// batches are not counted.
     pub rows: u64,
@@ -175,6 +200,7 @@ pub async fn verify(
         summary: VerifySummary::default(),
         expected: Expected::default(),
         walk: None,
+        tail: Tail::default(),
         findings: Vec::new(),
         progress: Progress::default(),
         on_finding,
@@ -193,6 +219,9 @@ struct Verifier<'o, F, P> {
     expected: Expected,
     /// The chain being walked.
     walk: Option<ChainWalk>,
+    /// The batches of the chain being walked past its newest trusted
+    /// checkpoint: the first one's seq, how many, their rows.
+    tail: Tail,
     /// Findings not handed on yet.
     findings: Vec<Finding>,
     progress: Progress,
@@ -213,19 +242,26 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
             .start()
             .await?;
         self.table_checkpoints(&tx).await?;
-        let window = Window::read(&tx, self.options).await?;
+        let since = self
+            .options
+            .since
+            .map(|t| crate::time::micros(t) - PG_EPOCH_UNIX_MICROS);
+        let (dropped, unproven) = Dropped::read(&tx).await?;
         let dead = DeadLetters::read(&tx).await?;
         let extent = Extent::read(&tx).await?;
-        self.progress.ledger_rows = extent.rows;
-        let mut reader = Reader::new(&tx, dead, window.skip_before).await?;
-        self.walk_ledger(&tx, &mut reader).await?;
         let chain = extent.first_chain.unwrap_or(ChainId([0; 16]));
+        for mut f in unproven {
+            f.chain = chain;
+            self.emit(&f);
+        }
+        self.progress.ledger_rows = extent.rows;
+        let mut reader = Reader::new(&tx, dead, since, dropped).await?;
+        self.walk_ledger(&tx, &mut reader).await?;
         // Orphaned dead letters from before migration 0008 no seq took.
         for f in reader.unclaimed(chain) {
             self.emit(&f);
         }
-        self.unbatched_rows(&tx, chain, window.since, extent.chain_start)
-            .await?;
+        self.unbatched_rows(&tx, chain, since).await?;
         tx.commit().await?;
         Ok(self.summary)
     }
@@ -240,9 +276,11 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
         for note in checkpoint::split_notes(text) {
             self.summary.external_checkpoints += 1;
             match external(note, options.public_key.as_ref()) {
-                Ok(cp) => self
-                    .expected
-                    .add(cp.chain, cp.seq, cp.head, Source::File(name.clone())),
+                Ok(cp) => {
+                    self.expected.anchor(cp.chain, cp.seq);
+                    self.expected
+                        .add(cp.chain, cp.seq, cp.head, Source::File(name.clone()));
+                }
                 Err(f) => self.emit(&f),
             }
         }
@@ -298,7 +336,7 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
             }
         }
         if let Some(w) = self.walk.take() {
-            self.expected.finish_chain(w, &mut self.findings);
+            self.end_chain(w);
         }
         // Chains only checkpoints know: every batch of them is gone.
         for chain in self.expected.chains() {
@@ -332,6 +370,13 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
             });
         }
         let found = self.found_rows(tx, reader, group).await?;
+        if self
+            .expected
+            .anchored(group.chain)
+            .is_none_or(|newest| group.seq > newest)
+        {
+            self.tail.add(group.seq, entry.meta.rows);
+        }
         if let Some(w) = self.walk.as_mut() {
             w.push(entry, &found, &mut self.findings);
         }
@@ -345,11 +390,51 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
     fn enter_chain(&mut self, chain: ChainId) {
         if self.walk.as_ref().is_none_or(|w| w.chain() != chain) {
             if let Some(done) = self.walk.take() {
-                self.expected.finish_chain(done, &mut self.findings);
+                self.end_chain(done);
             }
             self.walk = Some(ChainWalk::new(chain));
             self.summary.chains += 1;
         }
+    }
+
+    /// Ends the walk of a chain: the checkpoints past its end, and, with
+    /// a trusted key, whether a checkpoint of that key covers it
+    /// (`unanchored_chain`, `unsigned_tail`).
+    fn end_chain(&mut self, walk: ChainWalk) {
+        let chain = walk.chain();
+        let tail = std::mem::take(&mut self.tail);
+        self.expected.finish_chain(walk, &mut self.findings);
+        if self.options.public_key.is_none() || tail.batches == 0 {
+            return;
+        }
+        let (code, detail) = match self.expected.anchored(chain) {
+            None => (
+                FindingCode::UnanchoredChain,
+                format!(
+                    "no checkpoint signed by the trusted key covers this chain: its {} ({}) \
+                     could have been written by anyone able to insert ledger rows",
+                    count(tail.batches, "batch", "batches"),
+                    count(tail.rows, "row", "rows"),
+                ),
+            ),
+            Some(newest) => (
+                FindingCode::UnsignedTail,
+                format!(
+                    "{} ({}) after seq {newest}, the newest checkpoint signed by the trusted \
+                     key, are covered by none (a writer still running, or one that stopped \
+                     before its last checkpoint, or batches appended by hand)",
+                    count(tail.batches, "batch", "batches"),
+                    count(tail.rows, "row", "rows"),
+                ),
+            ),
+        };
+        self.findings.push(Finding {
+            code,
+            chain,
+            seq: Some(tail.first_seq),
+            batch_id: None,
+            detail,
+        });
     }
 
     /// A seq's rows as found, or as the ledger says when they are skipped.
@@ -360,38 +445,44 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
         group: &Group,
     ) -> crate::Result<Recount> {
         let entry = &group.entry;
+        let as_committed = Recount {
+            rows: u64::from(entry.meta.rows),
+            digest: entry.digest,
+        };
         if reader.skips(entry) {
             self.summary.skipped += 1;
-            return Ok(Recount {
-                rows: u64::from(entry.meta.rows),
-                digest: entry.digest,
-            });
+            self.summary.skipped_since += 1;
+            return Ok(as_committed);
         }
         let found = reader.recount(tx, group).await?;
+        if found != as_committed && reader.lost_to_retention(entry, &found) {
+            self.summary.skipped += 1;
+            self.summary.skipped_retention += 1;
+            return Ok(as_committed);
+        }
         self.summary.rows += found.rows;
         Ok(found)
     }
 
-    /// Rows no chained batch accounts for: a row naming a batch the chained
-    /// ledger lacks (only a chained writer sets batch_id), at any time; a
-    /// row without a batch_id from the chains' first batch on.
+    /// Rows no chained batch accounts for, from `since` on (at any time
+    /// without it): a row naming a batch the chained ledger lacks (only a
+    /// chained writer sets `batch_id`), and a row without a `batch_id`
+    /// (inserted by hand), whatever its time.
     async fn unbatched_rows(
         &mut self,
         tx: &Transaction<'_>,
         chain: ChainId,
         since: Option<i64>,
-        chain_start: Option<WireMicros>,
     ) -> crate::Result<()> {
         let from = WireMicros(since.unwrap_or(i64::MIN)); // i64::MIN is -infinity
-        let unbatched_from = WireMicros(chain_start.map_or(i64::MAX, |s| s.0)); // +infinity
         for row in tx
             .query(
                 "SELECT batch_id, count(*) FROM ringtrail.logs l \
-                 WHERE ts >= $1 AND CASE WHEN batch_id IS NULL THEN ts >= $2 ELSE NOT EXISTS ( \
+                 WHERE ts >= $1 AND (batch_id IS NULL OR NOT EXISTS ( \
                      SELECT 1 FROM ringtrail.batches b \
-                     WHERE b.batch_id = l.batch_id AND b.chain_id IS NOT NULL) END \
+                     WHERE b.batch_id = l.batch_id AND b.chain_id IS NOT NULL)) \
                  GROUP BY batch_id ORDER BY batch_id NULLS FIRST",
-                &[&from, &unbatched_from],
+                &[&from],
             )
             .await?
         {
@@ -405,8 +496,8 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
                     seq: None,
                     batch_id: None,
                     detail: format!(
-                        "{n} rows committed since the chain began have no batch_id \
-                         (written outside the writer)"
+                        "{} no batch_id: written outside the writer",
+                        count(n, "row has", "rows have")
                     ),
                 },
             };
@@ -437,29 +528,25 @@ impl<F: FnMut(&Finding), P: FnMut(&Progress)> Verifier<'_, F, P> {
     }
 }
 
-/// Which batches get their rows checked.
-struct Window {
-    /// [`VerifyOptions::since`], in microseconds since 2000-01-01 UTC.
-    since: Option<i64>,
-    /// A batch ending before this has its rows skipped: the newest
-    /// retention cut, or `since`, whichever is later.
-    skip_before: Option<i64>,
+/// The batches of a chain past its newest trusted checkpoint.
+#[derive(Debug, Default)]
+struct Tail {
+    first_seq: u64,
+    batches: u64,
+    rows: u64,
 }
 
-impl Window {
-    async fn read(tx: &Transaction<'_>, options: &VerifyOptions) -> crate::Result<Window> {
-        let retention: Option<WireMicros> = tx
-            .query_one("SELECT max(range_to) FROM ringtrail.retention_log", &[])
-            .await?
-            .try_get(0)?;
-        let since = options
-            .since
-            .map(|t| crate::time::micros(t) - PG_EPOCH_UNIX_MICROS);
-        // A batch ending before this has its rows skipped.
-        let skip_before = match (retention, since) {
-            (Some(r), Some(s)) => Some(r.0.max(s)),
-            (r, s) => r.map(|r| r.0).or(s),
-        };
-        Ok(Window { since, skip_before })
+impl Tail {
+    fn add(&mut self, seq: u64, rows: u32) {
+        if self.batches == 0 {
+            self.first_seq = seq;
+        }
+        self.batches += 1;
+        self.rows += u64::from(rows);
     }
+}
+
+/// `1 row`, `2 rows`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -13,6 +13,7 @@ use crate::chain::link::ChainId;
 
 use super::ledger::Group;
 use super::legacy::Orphans;
+use super::retention::Dropped;
 use crate::encode::copy::{WireMicros, WireUuid};
 
 /// A row's id and row digest, as a [`BatchDigest`] takes them.
@@ -65,8 +66,12 @@ pub(super) struct Reader {
     dead: tokio_postgres::Statement,
     /// The ids of the batches that have dead letters.
     dead_ids: HashSet<[u8; 16]>,
-    /// A batch ending before this has its rows skipped.
-    skip_before: Option<i64>,
+    /// A batch ending before this (`--since`) has its rows skipped.
+    since: Option<i64>,
+    /// The ranges retention is proven to have dropped.
+    dropped: Dropped,
+    /// Whether a row of the seq being checked lies in a dropped range.
+    found_in_dropped: bool,
     hasher: RowHasher,
     /// `(row id, row digest)` of the seq being checked.
     pairs: Vec<Pair>,
@@ -81,7 +86,8 @@ impl Reader {
     pub(super) async fn new(
         tx: &Transaction<'_>,
         dead: DeadLetters,
-        skip_before: Option<i64>,
+        since: Option<i64>,
+        dropped: Dropped,
     ) -> Result<Reader, tokio_postgres::Error> {
         let ids = "batch_id = ANY($1::text[]::uuid[])";
         let dead_of = if dead.sealed {
@@ -108,7 +114,9 @@ impl Reader {
                 ))
                 .await?,
             dead_ids: dead.ids,
-            skip_before,
+            since,
+            dropped,
+            found_in_dropped: false,
             hasher: RowHasher::new(),
             pairs: Vec::new(),
             digest: BatchDigest::new(),
@@ -118,14 +126,24 @@ impl Reader {
         Ok(reader)
     }
 
-    /// Whether a batch's rows go unchecked: it ended before `skip_before`.
+    /// Whether a batch's rows go unchecked: it ended before `--since`.
     pub(super) fn skips(&self, entry: &LedgerEntry) -> bool {
-        self.skip_before.is_some_and(|t| entry.meta.last_ts < t)
+        self.since.is_some_and(|t| entry.meta.last_ts < t)
+    }
+
+    /// Whether a batch the last [`recount`](Self::recount) found short
+    /// lost its missing rows to retention: its window overlaps a range
+    /// retention is proven to have dropped, fewer rows than committed
+    /// were found, and none of them lies in a dropped range.
+    pub(super) fn lost_to_retention(&self, entry: &LedgerEntry, found: &Recount) -> bool {
+        found.rows < u64::from(entry.meta.rows)
+            && !self.found_in_dropped
+            && self.dropped.overlaps(entry.meta.first_ts, entry.meta.last_ts)
     }
 
     /// `row_added` for the orphaned dead letters no seq took.
     pub(super) fn unclaimed(&self, chain: ChainId) -> Vec<Finding> {
-        self.orphans.unclaimed(chain, self.skip_before)
+        self.orphans.unclaimed(chain, self.since)
     }
 
     /// Counts and digests a seq's rows and dead letters.
@@ -143,6 +161,7 @@ impl Reader {
         let to = WireMicros(group.entry.meta.last_ts);
         let params: [&(dyn ToSql + Sync); 3] = [&ids, &from, &to];
         self.pairs.clear();
+        self.found_in_dropped = false;
         self.rows_of(tx, &self.rows.clone(), &params).await?;
         self.dead_letters_of(tx, group).await?;
         let meta = group.entry.meta;
@@ -204,6 +223,7 @@ impl Reader {
         while let Some(row) = stream.next().await {
             let row = row?;
             let stored = StoredRow::from_pg(&row)?;
+            self.found_in_dropped |= self.dropped.holds(stored.ts_micros);
             let digest = self.hasher.stored_digest(&stored);
             self.pairs.push((stored.id, digest));
         }

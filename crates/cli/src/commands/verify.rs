@@ -228,22 +228,58 @@ pub fn finding_json(f: &Finding) -> String {
     )
 }
 
-/// `verified N batches, M rows in K chains: clean` (or `: F findings`).
+/// `verified N batches, M rows in K chains: clean` (or `: F findings`),
+/// with, before the colon, how many batches' rows were not checked and
+/// why: `(3 batches not checked: 2 ended before --since, 1 lost rows to
+/// retention)`.
 fn summary_line(s: &VerifySummary) -> String {
     let verdict = if s.clean() {
         "clean".to_owned()
     } else {
         format!("{} finding{}", s.findings, plural(s.findings))
     };
+    let skipped = match (s.skipped_since, s.skipped_retention) {
+        (0, 0) => String::new(),
+        (n, 0) => format!(" ({} not checked: {})", batches(n), ended_before(n)),
+        (0, n) => format!(" ({} not checked: {})", batches(n), retained(n)),
+        (a, b) => format!(
+            " ({} not checked: {}, {})",
+            batches(a + b),
+            ended_before(a),
+            retained(b)
+        ),
+    };
     format!(
-        "verified {} batch{}, {} row{} in {} chain{}: {verdict}",
-        s.batches,
-        if s.batches == 1 { "" } else { "es" },
+        "verified {}, {} row{} in {} chain{}{skipped}: {verdict}",
+        batches(s.batches),
         s.rows,
         plural(s.rows),
         s.chains,
         plural(s.chains),
     )
+}
+
+/// `1 batch`, `2 batches`.
+fn batches(n: u64) -> String {
+    format!("{n} batch{}", if n == 1 { "" } else { "es" })
+}
+
+/// Why `n` batches were skipped: `--since`.
+fn ended_before(n: u64) -> String {
+    if n == 1 {
+        "it ended before --since".to_owned()
+    } else {
+        format!("{n} ended before --since")
+    }
+}
+
+/// Why `n` batches were skipped: retention.
+fn retained(n: u64) -> String {
+    if n == 1 {
+        "its rows were dropped by retention".to_owned()
+    } else {
+        format!("{n} had rows dropped by retention")
+    }
 }
 
 fn plural(n: u64) -> &'static str {
@@ -294,6 +330,20 @@ mod tests {
         assert_eq!(
             summary_line(&s),
             "verified 1 batch, 7680 rows in 2 chains: 1 finding"
+        );
+        s.skipped_since = 1;
+        assert_eq!(
+            summary_line(&s),
+            "verified 1 batch, 7680 rows in 2 chains \
+             (1 batch not checked: it ended before --since): 1 finding"
+        );
+        s.skipped_since = 2;
+        s.skipped_retention = 3;
+        s.findings = 0;
+        assert_eq!(
+            summary_line(&s),
+            "verified 1 batch, 7680 rows in 2 chains (5 batches not checked: \
+             2 ended before --since, 3 had rows dropped by retention): clean"
         );
     }
 
