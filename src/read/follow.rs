@@ -46,6 +46,13 @@
 //! committed after it was printed. After a lost connection, a follower
 //! simply polls again on a new one from the cursor it kept.
 //!
+//! A ledger row's `xid` is set by a trigger (migration `0009_hardening`)
+//! to the inserting transaction's, whatever the INSERT said; and a
+//! follower ignores ledger rows whose `xid` its snapshot says cannot have
+//! started yet (at or past `pg_snapshot_xmax`), so a forged row (say, by
+//! an owner who disabled the trigger) can neither hide a later batch nor
+//! overflow the cursor.
+//!
 //! Batches only: rows inserted by hand (no ledger row) and ledger rows of
 //! batches committed before `0006_follow` (their `xid` is NULL) are in
 //! the backlog but never followed. In-band drop reports travel in batches
@@ -292,7 +299,8 @@ impl Follower {
         let xmin = snapshot_xmin(&tx).await?;
         let shown = tx
             .query(
-                "SELECT xid::text::bigint FROM ringtrail.batches WHERE xid >= $1::text::xid8",
+                "SELECT xid::text::bigint FROM ringtrail.batches WHERE xid >= $1::text::xid8 \
+                 AND xid < pg_snapshot_xmax(pg_current_snapshot())",
                 &[&xmin.to_string()],
             )
             .await?
@@ -347,6 +355,7 @@ impl Follower {
             .query(
                 "SELECT xid::text::bigint, first_ts, last_ts FROM ringtrail.batches
                  WHERE xid >= $1::text::xid8 AND NOT (xid = ANY($2::text[]::xid8[]))
+                   AND xid < pg_snapshot_xmax(pg_current_snapshot())
                  ORDER BY xid LIMIT $3",
                 &[
                     &self.cursor.horizon.to_string(),

@@ -59,7 +59,12 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0006_follow",
     "0007_chain",
     "0008_dead_letter_sealed",
+    "0009_hardening",
 ];
+
+/// The roles `ringtrail_writer` and `ringtrail_reader` and their grants
+/// (`docs/roles.md`), run after the migrations by every [`apply`].
+pub const ROLES: &str = include_str!("roles.sql");
 
 /// The advisory-lock key that serializes concurrent migrators
 /// (the bytes of "ringtrai" as a big-endian i64).
@@ -79,6 +84,7 @@ pub async fn apply(client: &mut tokio_postgres::Client) -> Result<Vec<&'static s
          );",
     )
     .await?;
+    check_owner(&tx).await?;
     let done: Vec<String> = tx
         .query("SELECT version FROM ringtrail.schema_migrations", &[])
         .await?
@@ -103,8 +109,38 @@ pub async fn apply(client: &mut tokio_postgres::Client) -> Result<Vec<&'static s
         .await?;
         applied.push(migration.version);
     }
+    tx.batch_execute(ROLES).await?;
     tx.commit().await?;
     Ok(applied)
+}
+
+/// Refuses a schema `ringtrail` that another role made first: its
+/// functions and triggers would run with the migrating role's rights. The
+/// schema is adopted when its owner is the migrating role, a role it is a
+/// member of (not merely as a superuser), or a superuser.
+async fn check_owner(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    let row = tx
+        .query_one(
+            "SELECT o.rolname::text,
+                    o.rolname = current_user
+                    OR o.rolsuper
+                    OR (NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                        AND pg_catalog.pg_has_role(current_user, o.oid, 'MEMBER'))
+             FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner
+             WHERE n.nspname = 'ringtrail'",
+            &[],
+        )
+        .await?;
+    let (owner, trusted): (String, bool) = (row.get(0), row.get(1));
+    if trusted {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "schema ringtrail is owned by role {owner:?}, which the migrating role neither is \
+             nor belongs to: migrate as that role (or ALTER SCHEMA ringtrail OWNER TO the \
+             migrating role)"
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -795,3 +795,49 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
     assert_one_line_failure(&run(&["follow"]), 2, "follow");
     assert_one_line_failure(&run(&["stats"]), 2, "--database-url");
 }
+
+/// Forged ledger rows (an INSERT into `ringtrail.batches` naming its own
+/// `xid`): one past bigint must not break `tail`, and future ones must
+/// not hide the batches that later commit with those ids. The trigger of
+/// migration 0009 overwrites a forged `xid`; with it disabled (an owner
+/// can), the follower still ignores ids its snapshot says cannot exist
+/// yet.
+#[test]
+fn forged_ledger_rows_neither_break_nor_blind_tail() {
+    let url = common::migrated_database();
+    let forge = "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts, xid) \
+                 VALUES (gen_random_uuid(), 0, 0, now(), now(), '18446744073709551615'); \
+                 INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts, xid) \
+                 SELECT gen_random_uuid(), 0, 0, now(), now(), \
+                        (pg_current_xact_id()::text::bigint + g)::text::xid8 \
+                 FROM generate_series(1, 1000) g;";
+    for bypass in [false, true] {
+        let sql = if bypass {
+            format!(
+                "ALTER TABLE ringtrail.batches DISABLE TRIGGER batches_xid; {forge} \
+                 ALTER TABLE ringtrail.batches ENABLE TRIGGER batches_xid;"
+            )
+        } else {
+            forge.to_owned()
+        };
+        common::client(&url).batch_execute(&sql).unwrap();
+        let out = run(&["tail", "-n", "1", "--database-url", &url]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+        let follow = Follow::start(&url, &["-n", "0"]);
+        let (dispatch, guard) = common::start(common::builder(&url));
+        let message = if bypass {
+            "after bypass"
+        } else {
+            "after forgery"
+        };
+        // Enough batches to pass the forged ids.
+        for _ in 0..20 {
+            emit(&dispatch, message, 1);
+            guard.flush().expect("flush");
+        }
+        drop(guard);
+        follow.wait_rows(20, Duration::from_secs(30));
+        assert_eq!(follow.messages(), vec![message; 20]);
+    }
+}

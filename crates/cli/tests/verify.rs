@@ -639,10 +639,7 @@ fn a_forged_retention_entry_hides_nothing_and_is_itself_found() {
     let out = verify(&url, &["--checkpoints", c.file()]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
-    assert!(
-        stdout.starts_with("retention_unproven chain="),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("retention_unproven chain="), "{stdout}");
     let _ = std::fs::remove_dir_all(&c.dir);
 }
 
@@ -694,7 +691,10 @@ fn unbatched_rows_and_unanchored_chains_are_found() {
         let got = codes(&out);
         assert_eq!(out.status.code(), Some(3), "{flags:?} {got:?}");
         assert!(got.contains(&"unanchored_chain".to_owned()), "{got:?}");
-        assert!(got.contains(&"bad_signature".to_owned()) || flags.len() == 3, "{got:?}");
+        assert!(
+            got.contains(&"bad_signature".to_owned()) || flags.len() == 3,
+            "{got:?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&forged.dir);
 

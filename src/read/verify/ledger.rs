@@ -37,10 +37,7 @@ impl Extent {
             .await?
             .map(|r| r.try_get::<_, WireUuid>(0).map(|u| ChainId(u.0)))
             .transpose()?;
-        Ok(Extent {
-            rows,
-            first_chain,
-        })
+        Ok(Extent { rows, first_chain })
     }
 }
 

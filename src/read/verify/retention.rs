@@ -37,9 +37,7 @@ impl Dropped {
     /// Reads `ringtrail.retention_log` and the partitions attached now,
     /// returning the proven ranges and a finding for each entry no real
     /// retention can have written.
-    pub(super) async fn read(
-        tx: &Transaction<'_>,
-    ) -> crate::Result<(Dropped, Vec<Finding>)> {
+    pub(super) async fn read(tx: &Transaction<'_>) -> crate::Result<(Dropped, Vec<Finding>)> {
         let now: WireMicros = tx.query_one("SELECT now()", &[]).await?.try_get(0)?;
         let attached = partitions::list(tx).await?;
         let mut dropped = Dropped::default();
@@ -68,7 +66,14 @@ impl Dropped {
                 attached
                     .iter()
                     .filter(|p| !p.is_default)
-                    .find(|p| overlaps(pg_micros(p.from_micros, i64::MIN), pg_micros(p.to_micros, i64::MAX), from, to))
+                    .find(|p| {
+                        overlaps(
+                            pg_micros(p.from_micros, i64::MIN),
+                            pg_micros(p.to_micros, i64::MAX),
+                            from,
+                            to,
+                        )
+                    })
                     .map(|p| format!("partition {} still holds part of its range", p.name))
             };
             match why {
@@ -101,7 +106,6 @@ impl Dropped {
     pub(super) fn holds(&self, ts: i64) -> bool {
         self.ranges.iter().any(|&(from, to)| from <= ts && ts < to)
     }
-
 }
 
 /// Whether `[a_from, a_to)` and `[b_from, b_to)` share an instant.

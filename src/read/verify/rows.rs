@@ -138,7 +138,9 @@ impl Reader {
     pub(super) fn lost_to_retention(&self, entry: &LedgerEntry, found: &Recount) -> bool {
         found.rows < u64::from(entry.meta.rows)
             && !self.found_in_dropped
-            && self.dropped.overlaps(entry.meta.first_ts, entry.meta.last_ts)
+            && self
+                .dropped
+                .overlaps(entry.meta.first_ts, entry.meta.last_ts)
     }
 
     /// `row_added` for the orphaned dead letters no seq took.
