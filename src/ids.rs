@@ -87,13 +87,17 @@ pub(crate) fn derive_id(parent: &[u8; 16], salt: u64) -> [u8; 16] {
     id
 }
 
-/// Generates UUIDv7 ids, monotonic for one generator, without a system
-/// call per id.
+/// Generates UUIDv7 ids, monotonic for one generator: without a system
+/// call per id ([`Uuid7::new`], for row ids), or with the random bits of
+/// each id from the operating system ([`Uuid7::unpredictable`], for batch
+/// ids).
 #[derive(Debug)]
 pub struct Uuid7 {
     last_ms: u64,
     counter: u16,
     rng: Xorshift,
+    /// Each id's random bits from `getrandom`, not from `rng`.
+    unpredictable: bool,
 }
 
 impl Uuid7 {
@@ -104,6 +108,20 @@ impl Uuid7 {
             last_ms: 0,
             counter: 0,
             rng: Xorshift::from_entropy(),
+            unpredictable: false,
+        }
+    }
+
+    /// A generator whose ids cannot be predicted from earlier ones: the
+    /// 62 random bits of each come from the operating system's CSPRNG
+    /// (one `getrandom` call per id). Batch ids are made so: the ledger's
+    /// key is a batch id, and an insert-only role that could predict the
+    /// next one could take it first. xorshift64* ([`Uuid7::new`]) is
+    /// invertible: one id gives its state away.
+    pub fn unpredictable() -> Uuid7 {
+        Uuid7 {
+            unpredictable: true,
+            ..Uuid7::new()
         }
     }
 
@@ -123,7 +141,17 @@ impl Uuid7 {
             self.last_ms += 1;
             self.counter = 0;
         }
-        let random = self.rng.next_u64();
+        let random = if self.unpredictable {
+            let mut bytes = [0u8; 8];
+            match getrandom::fill(&mut bytes) {
+                Ok(()) => u64::from_ne_bytes(bytes),
+                // The OS never fails this on a supported system; should it,
+                // the id is still unique, only no longer unpredictable.
+                Err(_) => self.rng.next_u64(),
+            }
+        } else {
+            self.rng.next_u64()
+        };
         let hi = (self.last_ms << 16) | 0x7000 | self.counter as u64;
         let lo = (random >> 2) | 0x8000_0000_0000_0000;
         let mut id = [0u8; 16];
@@ -136,6 +164,40 @@ impl Uuid7 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The xorshift64* state behind an id, from its 62 random bits: the
+    /// output is the state times an odd constant, so for each guess of
+    /// the 2 bits the id drops, multiplying by the inverse gives a state;
+    /// the one whose next output matches the next id is the generator's.
+    fn predict_next(first: [u8; 16], second: [u8; 16]) -> Option<u64> {
+        const C: u64 = 0x2545_F491_4F6C_DD1D;
+        // The inverse of C modulo 2^64, by Newton's iteration.
+        let mut inv: u64 = C;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(C.wrapping_mul(inv)));
+        }
+        let low62 = |id: [u8; 16]| u64::from_be_bytes(id[8..].try_into().unwrap()) & !(3 << 62);
+        (0..4u64)
+            .map(|guess| ((low62(first) << 2) | guess).wrapping_mul(inv))
+            .find_map(|state| {
+                let mut rng = Xorshift { state };
+                let next = rng.next_u64();
+                (next >> 2 == low62(second)).then(|| rng.next_u64() >> 2)
+            })
+    }
+
+    #[test]
+    fn fast_ids_give_their_generator_away_batch_ids_do_not() {
+        let t = 1_796_119_200_000_000_000;
+        let mut fast = Uuid7::new();
+        let (a, b, c) = (fast.next(t), fast.next(t), fast.next(t));
+        let low62 = |id: [u8; 16]| u64::from_be_bytes(id[8..].try_into().unwrap()) & !(3 << 62);
+        assert_eq!(predict_next(a, b), Some(low62(c)), "xorshift ids are predictable");
+        let mut batch = Uuid7::unpredictable();
+        let (a, b, c) = (batch.next(t), batch.next(t), batch.next(t));
+        assert!(a < b && b < c, "still monotonic");
+        assert_ne!(predict_next(a, b), Some(low62(c)));
+    }
 
     #[test]
     fn derived_ids_are_stable_distinct_and_v8() {

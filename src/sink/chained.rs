@@ -202,7 +202,7 @@ impl Chainer {
                 None => SigningKey::generate(DEFAULT_KEY_NAME).map_err(bad_key)?,
             },
         };
-        let id = Uuid7::new().next(unix_nanos_now());
+        let id = Uuid7::unpredictable().next(unix_nanos_now());
         Ok(Some(Chainer {
             chain: Chain::new(ChainId(id)),
             digest: BatchDigest::new(),

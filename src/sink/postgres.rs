@@ -141,7 +141,8 @@ impl PostgresSink {
             current: 0,
             span: None,
             reports: 0,
-            ids: Uuid7::new(),
+            // Batch ids are the ledger's key: unpredictable (see Uuid7).
+            ids: Uuid7::unpredictable(),
             lanes,
             done,
             queue_bytes: config.batch_queue_bytes,
