@@ -192,7 +192,11 @@ mod tests {
         let mut fast = Uuid7::new();
         let (a, b, c) = (fast.next(t), fast.next(t), fast.next(t));
         let low62 = |id: [u8; 16]| u64::from_be_bytes(id[8..].try_into().unwrap()) & !(3 << 62);
-        assert_eq!(predict_next(a, b), Some(low62(c)), "xorshift ids are predictable");
+        assert_eq!(
+            predict_next(a, b),
+            Some(low62(c)),
+            "xorshift ids are predictable"
+        );
         let mut batch = Uuid7::unpredictable();
         let (a, b, c) = (batch.next(t), batch.next(t), batch.next(t));
         assert!(a < b && b < c, "still monotonic");

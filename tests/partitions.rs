@@ -736,3 +736,31 @@ fn dispatcher_loop(dispatch: &tracing::Dispatch, n: u64) {
         }
     });
 }
+
+/// L1: an index on `ringtrail.logs` whose name carries SQL (made by
+/// whoever owns the table) is renamed on a new partition without that
+/// SQL ever running: names are quoted by the server (`format('%I')`).
+#[test]
+fn an_index_name_carrying_sql_is_quoted_not_run() {
+    let url = common::database();
+    runtime().block_on(async {
+        let mut client = migrated(&url).await;
+        client
+            .batch_execute(
+                r#"CREATE INDEX "x"";CREATE TABLE public.pwned();--" ON ringtrail.logs (level)"#,
+            )
+            .await
+            .unwrap();
+        let day = Duration::from_secs(86_400);
+        let made = partitions::ensure(&mut client, day, 1, SystemTime::now() + 30 * day)
+            .await
+            .unwrap();
+        assert!(!made.is_empty());
+        assert!(!exists(&client, "public.pwned").await, "the name's SQL ran");
+        let names = index_names(&client, made[0].name.trim_start_matches("ringtrail.")).await;
+        assert!(
+            names.iter().any(|n| n.starts_with("x\";CREATE TABLE")),
+            "renamed after its parent: {names:?}"
+        );
+    });
+}

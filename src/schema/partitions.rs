@@ -383,11 +383,16 @@ async fn name_indexes(client: &impl GenericClient, partition: &str) -> Result<()
         let (child, parent): (String, String) = (row.get(0), row.get(1));
         let wanted = format!("{parent}_{suffix}");
         if child != wanted && wanted.len() <= 63 {
-            client
-                .batch_execute(&format!(
-                    "ALTER INDEX ringtrail.\"{child}\" RENAME TO \"{wanted}\""
-                ))
-                .await?;
+            // The names come from the catalog, where whoever owns the
+            // table chose them: the server quotes them (`%I`).
+            let rename: String = client
+                .query_one(
+                    "SELECT format('ALTER INDEX ringtrail.%I RENAME TO %I', $1::text, $2::text)",
+                    &[&child, &wanted],
+                )
+                .await?
+                .get(0);
+            client.batch_execute(&rename).await?;
         }
     }
     Ok(())

@@ -259,3 +259,50 @@ fn help_describes_both_commands() {
         "{text}"
     );
 }
+
+/// A `--keep` shorter than one partition would drop every partition
+/// before now: refused (exit 2, one line) unless `--force`; `6m` is six
+/// minutes, and the error says so.
+#[test]
+fn a_keep_shorter_than_a_partition_needs_force() {
+    let url = common::migrated_database();
+    let partitions =
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ringtrail.logs'::regclass";
+    let before = scalar(&url, partitions);
+    let err = assert_one_line_failure(
+        &run(&["retention", "--keep", "6m", "--database-url", &url]),
+        2,
+        "shorter than one partition (1d)",
+    );
+    assert!(err.contains("m is minutes: for months"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_one_line_failure(
+        &run(&["retention", "--keep", "0s", "--database-url", &url]),
+        2,
+        "shorter than one partition",
+    );
+    assert_one_line_failure(
+        &run(&[
+            "retention",
+            "--keep",
+            "23h",
+            "--dry-run",
+            "--database-url",
+            &url,
+        ]),
+        2,
+        "shorter than one partition",
+    );
+    assert_eq!(scalar(&url, partitions), before, "nothing dropped");
+    let out = assert_success(&run(&[
+        "retention",
+        "--keep",
+        "6m",
+        "--force",
+        "--dry-run",
+        "--database-url",
+        &url,
+    ]));
+    assert!(out.contains("would be dropped"), "{out}");
+    assert_eq!(scalar(&url, partitions), before, "a dry run drops nothing");
+}
