@@ -8,7 +8,7 @@ use ringtrail_testkit as common;
 use std::thread;
 use std::time::Duration;
 
-use ringtrail::{OverflowPolicy, Spool};
+use ringtrail::Spool;
 use tracing::dispatcher;
 
 fn event_rows(url: &str) -> (i64, i64) {
@@ -30,9 +30,7 @@ fn four_lanes_load_every_event_once_and_flush_stays_exact() {
             .lanes(4)
             .batch_rows(500)
             .capacity(1 << 16)
-            .overflow(OverflowPolicy::Block {
-                timeout: Duration::from_secs(10),
-            }),
+            .overflow(common::no_drops()),
     );
     thread::scope(|s| {
         for t in 0..3u64 {
@@ -65,15 +63,20 @@ fn four_lanes_load_every_event_once_and_flush_stays_exact() {
 fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
     let url = common::migrated_database();
     let spool = common::spool_dir("spill");
-    // Every COPY takes 200 ms more: far slower than the events come.
+    // Every COPY waits until the test lets it go: until then the database
+    // takes nothing, whatever this machine's speed, so everything past
+    // the batch queue must spill.
     common::client(&url)
         .batch_execute(
-            "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$;
-             CREATE TRIGGER slow_copy AFTER INSERT ON ringtrail.logs
-               FOR EACH STATEMENT EXECUTE FUNCTION public.slow_copy();",
+            "CREATE FUNCTION public.held_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_lock_shared(7171); PERFORM pg_advisory_unlock_shared(7171);
+                   RETURN NULL; END $$;
+             CREATE TRIGGER held_copy AFTER INSERT ON ringtrail.logs
+               FOR EACH STATEMENT EXECUTE FUNCTION public.held_copy();",
         )
         .unwrap();
+    let mut gate = common::client(&url);
+    gate.batch_execute("SELECT pg_advisory_lock(7171)").unwrap();
     let (dispatch, guard) = common::start(
         common::builder(&url)
             .spool(Spool::dir(&spool))
@@ -82,21 +85,23 @@ fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
             // Room for about one batch in flight: the rest must spill.
             .batch_queue_bytes(64 << 10)
             .capacity(4_096)
-            // Dropping is what spilling must make unnecessary.
-            .overflow(OverflowPolicy::DropNewest),
+            // A full ring waits (two minutes) instead of dropping: were the
+            // writer waiting on the held database instead of spilling, the
+            // events below would wait out that timeout and be dropped.
+            .overflow(common::no_drops()),
     );
-    // Paced at about 25,000 events/s: well within what the writer drains,
-    // five times what this database takes.
     dispatcher::with_default(&dispatch, || {
         for i in 0..50_000u64 {
             tracing::info!(t = 0u64, i, "spill");
-            if i % 25 == 24 {
-                thread::sleep(Duration::from_millis(1));
-            }
         }
     });
     let during = guard.stats();
     assert_eq!(during.dropped, 0, "the spool took the overload: {during:?}");
+    assert!(
+        during.spooled >= 40_000,
+        "nothing can commit yet, so all but a few batches spilled: {during:?}"
+    );
+    gate.batch_execute("SELECT pg_advisory_unlock(7171)").unwrap();
     // Catching up: the first lane replays the spool between live batches.
     let stats = common::settle(&guard, Duration::from_secs(120));
     assert_eq!((stats.written, stats.lost, stats.dropped), (50_000, 0, 0));

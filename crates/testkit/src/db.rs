@@ -39,6 +39,17 @@ pub fn builder(url: &str) -> ringtrail::Builder {
         .flush_interval(Duration::from_millis(50))
 }
 
+/// The overflow policy of a test that asserts zero drops: a full ring
+/// makes the caller wait, for two minutes, so a drop is impossible unless
+/// the writer hangs (which is then the failure). A test that asserts no
+/// drop must make drops impossible, never merely unlikely on a fast
+/// machine: this, or a ring with room for every event.
+pub fn no_drops() -> ringtrail::OverflowPolicy {
+    ringtrail::OverflowPolicy::Block {
+        timeout: Duration::from_secs(120),
+    }
+}
+
 /// A dispatcher with only the ringtrail layer, for `dispatcher::with_default`
 /// (tests run in parallel, so none of them sets the global default).
 pub fn dispatch(layer: ringtrail::Layer) -> Dispatch {
