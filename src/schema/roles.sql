@@ -19,8 +19,13 @@ BEGIN
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-            EXCEPTION WHEN insufficient_privilege THEN
-                RAISE NOTICE 'ringtrail: role % not made (no CREATEROLE); a DBA can run CREATE ROLE % NOLOGIN, then ringtrail migrate', r, r;
+            EXCEPTION
+                WHEN insufficient_privilege THEN
+                    RAISE NOTICE 'ringtrail: role % not made (no CREATEROLE); a DBA can run CREATE ROLE % NOLOGIN, then ringtrail migrate', r, r;
+                -- Roles are the cluster's: a migration of another database
+                -- made it meanwhile (the advisory lock is per database).
+                WHEN unique_violation OR duplicate_object THEN
+                    NULL;
             END;
         END IF;
     END LOOP;
