@@ -338,7 +338,11 @@ fn a_shutdown_deadline_spools_the_rest_and_the_next_start_replays_it() {
 #[test]
 fn block_waits_for_room_instead_of_dropping() {
     let url = common::database();
-    let (dispatch, guard) = common::start(common::builder(&url).capacity(16).overflow(common::no_drops()));
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(16)
+            .overflow(common::no_drops()),
+    );
     dispatcher::with_default(&dispatch, || {
         for i in 0..20_000u64 {
             tracing::info!(i, "blocking");

@@ -90,10 +90,7 @@ fn hang_and_recover(pg: &TempCluster, name: &str, stall: Duration) {
     // what this test is about.
     let builder = || {
         common::builder(&url)
-            .overflow_at_or_above(
-                tracing::Level::WARN,
-                common::no_drops(),
-            )
+            .overflow_at_or_above(tracing::Level::WARN, common::no_drops())
             .synchronous_commit(true)
             .spool(Spool::dir(&spool))
             .shutdown_timeout(deadline)

@@ -101,7 +101,8 @@ fn a_database_slower_than_the_inflow_fills_the_spool_not_the_drop_counter() {
         during.spooled >= 40_000,
         "nothing can commit yet, so all but a few batches spilled: {during:?}"
     );
-    gate.batch_execute("SELECT pg_advisory_unlock(7171)").unwrap();
+    gate.batch_execute("SELECT pg_advisory_unlock(7171)")
+        .unwrap();
     // Catching up: the first lane replays the spool between live batches.
     let stats = common::settle(&guard, Duration::from_secs(120));
     assert_eq!((stats.written, stats.lost, stats.dropped), (50_000, 0, 0));

@@ -70,6 +70,8 @@ pub(crate) struct PostgresSink {
     current: usize,
     /// Earliest and latest event time in the batch in progress.
     span: Option<(i64, i64)>,
+    /// The partition the batch in progress holds rows of.
+    fence: PartitionFence,
     /// Drop-report rows in the batch in progress.
     reports: u32,
     ids: Uuid7,
@@ -85,6 +87,46 @@ pub(crate) struct PostgresSink {
     chainer: Option<Chainer>,
     /// The lane handed the latest batch.
     last_lane: Option<usize>,
+}
+
+/// Keeps a batch inside one partition of `ringtrail.logs` (partitions
+/// are aligned on multiples of their width since the Unix epoch): a row
+/// of another partition than the batch's seals the batch first. Retention
+/// then drops whole batches, and `verify` checks every batch it keeps in
+/// full. Rarely more than one extra batch at a partition bound.
+#[derive(Debug)]
+struct PartitionFence {
+    width_nanos: i64,
+    /// The partition (`ts / width`) of the batch in progress.
+    current: Option<i64>,
+}
+
+impl PartitionFence {
+    fn new(width: std::time::Duration) -> PartitionFence {
+        PartitionFence {
+            width_nanos: i64::try_from(width.as_nanos()).unwrap_or(i64::MAX).max(1),
+            current: None,
+        }
+    }
+
+    /// Takes a row at `ts`: whether the batch must be sealed before it
+    /// (it is of another partition). After a seal, [`reset`](Self::reset)
+    /// and take the row again.
+    fn crosses(&mut self, ts: i64) -> bool {
+        let partition = ts.div_euclid(self.width_nanos);
+        match self.current {
+            Some(p) if p != partition => true,
+            _ => {
+                self.current = Some(partition);
+                false
+            }
+        }
+    }
+
+    /// The batch was sealed.
+    fn reset(&mut self) {
+        self.current = None;
+    }
 }
 
 /// What a lane is handed.
@@ -140,6 +182,7 @@ impl PostgresSink {
             encoders,
             current: 0,
             span: None,
+            fence: PartitionFence::new(config.partitions.width),
             reports: 0,
             // Batch ids are the ledger's key: unpredictable (see Uuid7).
             ids: Uuid7::unpredictable(),
@@ -296,6 +339,10 @@ fn run_lane(
 
 impl Sink for PostgresSink {
     fn append(&mut self, row: &Row<'_>) {
+        if self.fence.crosses(row.ts_unix_nanos) {
+            self.commit();
+            self.fence.crosses(row.ts_unix_nanos);
+        }
         let encoder = &mut self.encoders[self.current];
         encoder.push_row(row);
         if let Some(chainer) = &mut self.chainer {
@@ -327,6 +374,7 @@ impl Sink for PostgresSink {
             return;
         }
         let (first_ts, last_ts) = self.span.take().unwrap_or((0, 0));
+        self.fence.reset();
         let id = self.ids.next(unix_nanos_now());
         let (chain, checkpoint) = match &mut self.chainer {
             Some(chainer) => {
@@ -426,5 +474,26 @@ impl Sink for PostgresSink {
         // the process may exit.
         self.shared.sync_spilled();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PartitionFence;
+    use std::time::Duration;
+
+    #[test]
+    fn a_batch_never_crosses_a_partition_bound() {
+        let hour = 3_600_000_000_000i64;
+        let mut fence = PartitionFence::new(Duration::from_secs(3_600));
+        assert!(!fence.crosses(5 * hour - 1));
+        assert!(!fence.crosses(4 * hour), "same partition");
+        assert!(fence.crosses(5 * hour), "the next one: seal first");
+        fence.reset();
+        assert!(!fence.crosses(5 * hour));
+        assert!(fence.crosses(5 * hour - 1), "a late row of the last one");
+        fence.reset();
+        assert!(!fence.crosses(-1), "before 1970: floor, not truncation");
+        assert!(fence.crosses(0));
     }
 }
