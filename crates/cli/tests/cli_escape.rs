@@ -403,3 +403,23 @@ fn stats_and_verify_escape_what_the_tables_hold() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_limit_beyond_i64_is_a_usage_error() {
+    let too_many = (i64::MAX as u64 + 1).to_string();
+    for args in [
+        &["query", "--limit", &too_many][..],
+        &["tail", "-n", &too_many][..],
+        &["tail", "--lines", &too_many][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", "postgres://nowhere.invalid/db"]);
+        let out = run(&all);
+        let line = assert_one_line_failure(&out, 2, "is not in 0..=9223372036854775807");
+        assert!(line.contains(&too_many), "{line}");
+    }
+    let db = Db::new();
+    let max = i64::MAX.to_string();
+    clean_ok(&db, &["query", "--limit", &max], false);
+    clean_ok(&db, &["tail", "-n", &max], false);
+}

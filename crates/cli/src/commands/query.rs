@@ -40,8 +40,10 @@ use super::{CliResult, Failure};
 pub struct QueryArgs {
     #[command(flatten)]
     filters: FilterArgs,
-    /// At most this many rows (the oldest first); 0 for no limit.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    /// At most this many rows (the oldest first); 0 for no limit. At
+    /// most 9223372036854775807 (i64::MAX).
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     limit: u64,
     #[command(flatten)]
     output: RowOutputArgs,

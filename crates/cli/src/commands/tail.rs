@@ -77,7 +77,8 @@ pub struct TailArgs {
     filters: FilterArgs,
     /// Show the last N rows first (default 10; with -f and --since,
     /// every row since then).
-    #[arg(short = 'n', long = "lines", value_name = "N")]
+    #[arg(short = 'n', long = "lines", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     lines: Option<u64>,
     /// Keep following: print every row as its batch commits.
     #[arg(short, long)]
