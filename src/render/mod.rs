@@ -33,6 +33,13 @@
 //!   inside (JSON escapes them), so the buffer always holds whole lines
 //!   and many rows can go into one buffer before one write.
 //! - **Valid UTF-8**, as the row's texts are.
+//! - **Safe to show on a terminal.** No character that drives a terminal
+//!   or reorders text is written raw: C0 and C1 controls, DEL, Unicode
+//!   format characters (the bidi overrides and isolates, zero-width
+//!   characters, the BOM, …) and U+2028/U+2029 come out as `\u0080`-style
+//!   escapes ([`is_unsafe`], [`escape_unsafe_json`]), so `tail -f` of a
+//!   JSON-lines file cannot be attacked by what was logged. JSON readers
+//!   read the same strings back.
 //! - **Reused buffers.** A [`Renderer`] keeps its scratch space (which
 //!   fields were placed, the keys of an object) from row to row; the
 //!   output buffer is the caller's. (The timestamp and row id texts still
@@ -78,6 +85,7 @@ mod native;
 mod ocsf;
 mod otlp;
 mod pick;
+mod safe;
 #[cfg(test)]
 mod tests;
 
@@ -88,6 +96,7 @@ use crate::row::Row;
 
 pub use ecs::ECS_VERSION;
 pub use ocsf::OCSF_VERSION;
+pub use safe::{escape_unsafe_json, is_unsafe};
 
 /// The service name written where a schema needs one and none was given
 /// ([`Renderer::with_service_name`]): OpenTelemetry's default.
@@ -260,12 +269,14 @@ impl Renderer {
     /// never panics; what was in `out` before stays.
     pub fn render(&mut self, row: &Row<'_>, out: &mut Vec<u8>) {
         let s = &mut self.scratch;
+        let start = out.len();
         match self.format {
             Format::Ecs => ecs::render(s, &self.service, row, out),
             Format::Ocsf => ocsf::render(s, &self.service, row, out),
             Format::Otlp => otlp::render(s, &self.service, row, out),
             Format::Native => native::render(row, out),
         }
+        escape_unsafe_json(out, start);
     }
 }
 

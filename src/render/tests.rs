@@ -945,6 +945,11 @@ fn every_format_renders_random_and_adversarial_rows_as_one_valid_line() {
         };
         for r in &mut renderers {
             let text = line(r, &row);
+            let body = text.strip_suffix('\n').unwrap_or(&text);
+            assert!(
+                !body.chars().any(crate::render::is_unsafe),
+                "a raw control or format character: {text:?}"
+            );
             match r.format() {
                 Format::Ecs => check_ecs(&text, &row),
                 Format::Ocsf => {

@@ -25,7 +25,7 @@ use ringtrail::time::rfc3339_micros;
 use ringtrail::time::{format_duration, When};
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
-use super::output::{paint, RED};
+use super::output::{put_line, Printer, RED};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail audit-gaps`.
@@ -67,26 +67,22 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
         .into());
     }
     let config = args.database.config()?;
-    let color = args.color.enabled();
-    let mut out = std::io::stdout().lock();
-    // The first write error; the rest of the scan is then not printed.
-    let mut written: std::io::Result<()> = Ok(());
+    let mut out = Printer::stdout(!args.json && args.color.enabled());
     let scan = runtime()?.block_on(async {
         let client = connect(&config).await?;
         ringtrail::read::each_gap(&client, since, until, args.grace, now, |gap| {
-            if written.is_ok() {
-                written = if args.json {
-                    writeln!(out, "{}", gap.to_json())
-                } else {
-                    write_gap(&mut out, &gap, color)
-                };
+            // After a failed write the rest of the scan is not printed.
+            if args.json {
+                out.json(&gap.to_json().to_string());
+            } else {
+                write_gap(&mut out, &gap);
             }
         })
         .await
         .map_err(|e| Failure::database("cannot list the incomplete traces", e))
     })?;
-    if written.is_ok() && !args.json {
-        written = writeln!(
+    if !args.json {
+        put_line!(
             out,
             "{} incomplete trace{} of {} with audit points from {} to {} (grace {})",
             scan.gaps,
@@ -97,13 +93,14 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
             format_duration(args.grace),
         );
     }
-    finish_output(written.and_then(|()| out.flush()))
+    finish_output(out.finish())
 }
 
 /// One incomplete trace, for people: a header line, then a line per
-/// finding (its code red when `color`), then a blank line.
-fn write_gap(out: &mut impl Write, gap: &Gap, color: bool) -> std::io::Result<()> {
-    writeln!(
+/// finding (its code red when the printer is colored), then a blank
+/// line.
+fn write_gap<W: Write>(out: &mut Printer<W>, gap: &Gap) {
+    put_line!(
         out,
         "{}  {} point{}  {} → {}",
         gap.trace_id,
@@ -111,13 +108,52 @@ fn write_gap(out: &mut impl Write, gap: &Gap, color: bool) -> std::io::Result<()
         if gap.points == 1 { "" } else { "s" },
         rfc3339_micros(gap.first_ts_micros),
         rfc3339_micros(gap.last_ts_micros),
-    )?;
+    );
     for f in &gap.findings {
-        let code = paint(&format!("{:<20}", f.code.as_str()), RED, color);
-        match &f.row_id {
-            Some(id) => writeln!(out, "  {code} {}  (row {id})", f.detail)?,
-            None => writeln!(out, "  {code} {}", f.detail)?,
+        let mut line = out.line();
+        line.text("  ")
+            .styled(format_args!("{:<20}", f.code.as_str()), RED)
+            .put(format_args!(" {}", f.detail));
+        if let Some(id) = &f.row_id {
+            line.put(format_args!("  (row {id})"));
         }
     }
-    writeln!(out)
+    out.blank();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::output::tests::{assert_terminal_safe, CSI8, OSC52, RLO};
+    use ringtrail::audit::rules::{check, PointRow};
+    use ringtrail::audit::Point;
+
+    #[test]
+    fn stored_text_cannot_attack_the_reader() {
+        let findings = check(
+            &[PointRow {
+                point: Some(Point::Tool),
+                id: RLO,
+                tool_name: Some(OSC52),
+                call_id: Some(CSI8),
+                ..Default::default()
+            }],
+            0,
+            Duration::from_secs(300),
+        );
+        let gap = Gap {
+            trace_id: OSC52.into(),
+            findings,
+            points: 1,
+            first_ts_micros: 0,
+            last_ts_micros: 0,
+        };
+        for color in [false, true] {
+            let mut out = Vec::new();
+            let mut p = Printer::new(&mut out, color);
+            write_gap(&mut p, &gap);
+            p.finish().unwrap();
+            assert_terminal_safe(&out, color);
+        }
+    }
 }

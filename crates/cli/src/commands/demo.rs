@@ -22,13 +22,12 @@
 //! Exit codes: 0 the run's rows are all in the table, 1 anything failed
 //! (including a row count that does not match), 2 invalid arguments.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::prelude::*;
 
 use ringtrail::audit::{Agent, Finish, Identity, Permission, Status, Tool, Trace};
@@ -36,6 +35,7 @@ use ringtrail::time::parse_duration;
 use ringtrail::{Checkpoints, Jsonl};
 use ringtrail_cluster::TempCluster;
 
+use super::output::{eprint_line, put_line, stderr_is_terminal, Printer, Progress};
 use super::CliResult;
 
 /// The error of a step of [`run`].
@@ -206,13 +206,12 @@ fn handle_request(worker: usize, n: usize, latency: &mut Histogram<u64>) -> u64 
 }
 
 /// The live line on stderr: events/s, ring depth, drops, rows written.
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+fn progress_bar() -> Progress {
+    Progress::new(
+        None,
+        "{spinner} {elapsed:>3} {msg}",
+        Some(Duration::from_millis(120)),
+    )
 }
 
 /// Runs `ringtrail demo`: the workload, a flush, and the report (on
@@ -222,7 +221,13 @@ pub fn run(args: DemoArgs) -> CliResult {
     let (url, _cluster) = database(args.database_url.clone())?;
     let started_at = SystemTime::now();
     let (guard, report_on_stderr) = start_pipeline(&args, &url)?;
-    let mut out = report_writer(report_on_stderr);
+    // Colors only on a terminal, and never when the report goes to
+    // stderr because the JSON lines took stdout.
+    let mut out = if report_on_stderr {
+        Printer::stderr_boxed()
+    } else {
+        Printer::stdout_boxed(args.color.enabled())
+    };
     let threads = args.threads.max(1);
     announce(&args, threads);
     let (produced, latency) = run_workload(&args, threads, &guard)?;
@@ -231,15 +236,13 @@ pub fn run(args: DemoArgs) -> CliResult {
     let stats = guard.stats();
     let latency = collect_latency(latency)?;
     let table = read_back(&url, started_at)?;
-    write_rates(&mut out, args.rate, &produced, total, &stats, &latency)?;
-    write_counts(&mut out, &args, &stats, table.rows)?;
-    write_audit(&mut out, produced.traces, &table.gaps)?;
+    write_rates(&mut out, args.rate, &produced, total, &stats, &latency);
+    write_counts(&mut out, &args, &stats, table.rows);
+    write_audit(&mut out, produced.traces, &table.gaps);
     if let Some(report) = &table.sample {
-        // Colors only on a terminal, and never when the report goes to
-        // stderr because the JSON lines took stdout.
-        let color = args.color.enabled() && !report_on_stderr;
-        write_sample(&mut out, report, color)?;
+        write_sample(&mut out, report);
     }
+    out.finish()?;
     drop(guard);
     check_count(table.rows, &stats)
 }
@@ -250,7 +253,7 @@ fn database(database_url: Option<String>) -> Result<(String, Option<TempCluster>
     Ok(match database_url {
         Some(url) => (url, None),
         None => {
-            eprintln!("starting a throwaway PostgreSQL cluster…");
+            eprint_line("starting a throwaway PostgreSQL cluster…");
             let cluster = TempCluster::start()?;
             (cluster.admin_url(), Some(cluster))
         }
@@ -282,15 +285,6 @@ fn start_pipeline(args: &DemoArgs, url: &str) -> Result<(ringtrail::Guard, bool)
     Ok((guard, report_on_stderr))
 }
 
-/// Where the report goes.
-fn report_writer(report_on_stderr: bool) -> Box<dyn Write> {
-    if report_on_stderr {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
-    }
-}
-
 /// The plan, on stderr.
 fn announce(args: &DemoArgs, threads: usize) {
     let plan = match args.duration {
@@ -302,10 +296,10 @@ fn announce(args: &DemoArgs, threads: usize) {
     } else {
         format!("at {} events/s", args.rate)
     };
-    eprintln!(
+    eprint_line(format_args!(
         "{threads} threads, {plan} {pace}: nested spans, mixed levels; every \
          {AUDITED_EVERY}th request an agent call with a five-point audit trace"
-    );
+    ));
 }
 
 /// What the producer threads share.
@@ -366,7 +360,7 @@ fn run_workload(
         deadline: args.duration.map(|d| begin + d),
     };
     let barrier = Arc::new(Barrier::new(threads));
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
+    let bar = (!args.quiet && stderr_is_terminal()).then(progress_bar);
     std::thread::scope(|s| {
         let mut producers = Vec::with_capacity(threads);
         for worker in 0..threads {
@@ -436,7 +430,7 @@ fn produce(worker: usize, plan: Plan, barrier: &Barrier, shared: &Shared) {
 }
 
 /// Updates the live line every 250 ms until the producers are done.
-fn live_line(bar: &ProgressBar, guard: &ringtrail::Guard, shared: &Shared) {
+fn live_line(bar: &Progress, guard: &ringtrail::Guard, shared: &Shared) {
     let mut last = (Instant::now(), 0u64);
     while !shared.done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(250));
@@ -444,7 +438,7 @@ fn live_line(bar: &ProgressBar, guard: &ringtrail::Guard, shared: &Shared) {
         let rate = (n - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
         last = (now, n);
         let stats = guard.stats();
-        bar.set_message(format!(
+        bar.set_message(format_args!(
             "{n} events  {rate:>8.0} events/s  ring depth {:>6}  dropped {}  written {}",
             stats.queued, stats.dropped, stats.written
         ));
@@ -500,17 +494,17 @@ fn read_back(url: &str, started_at: SystemTime) -> Result<Table, BoxError> {
 
 /// The report's rates: emitted, ingested, and the hot path's latency.
 fn write_rates(
-    out: &mut dyn Write,
+    out: &mut Printer<impl Write>,
     target: u64,
     produced: &Produced,
     total: Duration,
     stats: &ringtrail::Stats,
     latency: &Histogram<u64>,
-) -> std::io::Result<()> {
+) {
     let events = produced.events;
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
-    writeln!(out, "events emitted     {events}")?;
-    writeln!(
+    put_line!(out, "events emitted     {events}");
+    put_line!(
         out,
         "emit rate          {:>12.0} events/s  (target {})",
         rate(events, produced.emitted_in),
@@ -519,67 +513,70 @@ fn write_rates(
         } else {
             target.to_string()
         }
-    )?;
-    writeln!(
+    );
+    put_line!(
         out,
         "ingest rate        {:>12.0} rows/s    (rows written / (emit + flush), {:.2} s)",
         rate(stats.written, total),
         total.as_secs_f64()
-    )?;
+    );
     let ns = |q: f64| latency.value_at_quantile(q);
-    writeln!(
+    put_line!(
         out,
         "hot path           p50 {} ns  p99 {} ns  p99.9 {} ns  ({} sampled events, 1 request in {SAMPLE_EVERY})",
         ns(0.5),
         ns(0.99),
         ns(0.999),
         latency.len()
-    )
+    );
 }
 
 /// The report's counts: the pipeline's, the JSON lines', the table's.
 fn write_counts(
-    out: &mut dyn Write,
+    out: &mut Printer<impl Write>,
     args: &DemoArgs,
     stats: &ringtrail::Stats,
     rows: i64,
-) -> std::io::Result<()> {
-    writeln!(out, "enqueued           {}", stats.enqueued)?;
-    writeln!(
+) {
+    put_line!(out, "enqueued           {}", stats.enqueued);
+    put_line!(
         out,
         "dropped            {}  (ring full {}, evicted {}, block timeout {})",
-        stats.dropped, stats.dropped_ring_full, stats.dropped_evicted, stats.dropped_block_timeout
-    )?;
-    writeln!(out, "written            {}", stats.written)?;
-    writeln!(
+        stats.dropped,
+        stats.dropped_ring_full,
+        stats.dropped_evicted,
+        stats.dropped_block_timeout
+    );
+    put_line!(out, "written            {}", stats.written);
+    put_line!(
         out,
         "batches            {}  (avg {:.0} rows)",
         stats.batches,
         stats.written as f64 / stats.batches.max(1) as f64
-    )?;
-    writeln!(out, "lost               {}", stats.lost)?;
-    writeln!(
+    );
+    put_line!(out, "lost               {}", stats.lost);
+    put_line!(
         out,
         "drop reports       {}  (in-band `ringtrail::dropped` rows)",
         stats.drop_reports
-    )?;
+    );
     if let Some(path) = &args.jsonl {
-        write_jsonl(out, path, args.format, stats)?;
+        write_jsonl(out, path, args.format, stats);
     }
-    writeln!(
+    put_line!(
         out,
         "rows in table      {rows}  (SELECT count(*) since start = written + drop reports)"
-    )
+    );
 }
 
 /// The report's line on the JSON lines.
 fn write_jsonl(
-    out: &mut dyn Write,
+    out: &mut Printer<impl Write>,
     path: &std::path::Path,
     format: ringtrail::Format,
     stats: &ringtrail::Stats,
-) -> std::io::Result<()> {
-    writeln!(
+) {
+    put_line!(
         out,
         "json lines         {} written, {} missed  ({}, {}; a stalled reader costs only these)",
         stats.jsonl.written,
@@ -590,41 +587,33 @@ fn write_jsonl(
         } else {
             path.display().to_string()
         },
-    )
+    );
 }
 
 /// The audit-gaps summary: traces, incomplete ones, findings by code.
-fn write_audit(
-    out: &mut dyn Write,
-    traces: u64,
-    gaps: &[ringtrail::read::Gap],
-) -> std::io::Result<()> {
+fn write_audit(out: &mut Printer<impl Write>, traces: u64, gaps: &[ringtrail::read::Gap]) {
     let by_code = findings_by_code(gaps);
-    writeln!(
+    put_line!(
         out,
         "audit traces       {}  ({} incomplete; `ringtrail audit-gaps` lists them)",
         traces,
         gaps.len(),
-    )?;
+    );
     for (code, n) in &by_code {
-        writeln!(out, "  {code:<20} {n}")?;
+        put_line!(out, "  {code:<20} {n}");
     }
-    Ok(())
 }
 
 /// One incomplete trace's timeline.
-fn write_sample(
-    mut out: &mut dyn Write,
-    report: &ringtrail::read::TraceReport,
-    color: bool,
-) -> CliResult {
-    writeln!(
+fn write_sample(out: &mut Printer<impl Write>, report: &ringtrail::read::TraceReport) {
+    out.blank();
+    put_line!(
         out,
-        "\none incomplete trace (`ringtrail trace {}`):\n",
+        "one incomplete trace (`ringtrail trace {}`):",
         report.trace_id
-    )?;
-    super::trace::write_timeline(&mut out, report, color)?;
-    Ok(())
+    );
+    out.blank();
+    super::trace::write_timeline(out, report);
 }
 
 /// Fails unless the table holds every row written and every drop report.

@@ -29,16 +29,16 @@
 //! stderr.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringtrail::render::{Format, Renderer};
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::filter::FilterArgs;
+use super::output::{eprint_line, stderr_is_terminal, stdout_is_terminal, Printer, Progress};
 use super::{CliResult, Failure};
 
 /// How much rendered output is gathered before one write.
@@ -79,53 +79,50 @@ pub fn run(args: ExportArgs) -> CliResult {
     // Progress and the summary are for a person at a terminal: not when
     // stdout goes to a pipe or a file. The spinner only when the rows go
     // to a file, so it never garbles rows printed on that terminal.
-    let at_terminal =
-        !args.quiet && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let at_terminal = !args.quiet && stdout_is_terminal() && stderr_is_terminal();
     let show_progress = at_terminal && path.is_some();
     runtime()?.block_on(async {
         let client = connect(&config).await?;
-        let sink: Box<dyn Write> =
-            match &path {
-                Some(path) => Box::new(File::create(path).map_err(|e| {
+        let mut out = match &path {
+            Some(path) => Printer::new(
+                Box::new(File::create(path).map_err(|e| {
                     Failure::new(1, format!("cannot create {}: {e}", path.display()))
-                })?),
-                None => Box::new(std::io::stdout().lock()),
-            };
-        let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, sink);
+                })?) as Box<dyn Write>,
+                false,
+            ),
+            None => Printer::stdout_boxed(false),
+        }
+        .spill_at(Some(OUTPUT_BUFFER));
         let progress = show_progress.then(|| spinner(args.format));
         let started = Instant::now();
         let mut renderer =
             Renderer::new(args.format).with_service_name(args.service_name.unwrap_or_default());
-        let mut line = Vec::with_capacity(1024);
-        // The first write error; the export stops there.
-        let mut written: std::io::Result<()> = Ok(());
         let mut rows: u64 = 0;
         let done = ringtrail::read::export(&client, &filter, |row| {
-            line.clear();
-            renderer.render(row, &mut line);
-            if let Err(e) = out.write_all(&line) {
-                written = Err(e);
+            out.json_with(|buf| renderer.render(row, buf));
+            if out.failed() {
+                // The first write error; the export stops there.
                 return ControlFlow::Break(());
             }
             rows += 1;
             match &progress {
                 Some(bar) if rows.is_multiple_of(PROGRESS_EVERY) => {
                     bar.set_position(rows);
-                    bar.set_message(format!("{:.0} rows/s", rate(rows, started.elapsed())));
+                    bar.set_message(format_args!("{:.0} rows/s", rate(rows, started.elapsed())));
                 }
                 _ => {}
             }
             ControlFlow::Continue(())
         })
         .await;
-        let written = written.and_then(|()| out.flush());
+        let written = out.finish();
         if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
         let done = done.map_err(|e| Failure::database("cannot export the rows", e))?;
         finish_output(written)?;
         if at_terminal && !done.stopped {
-            eprintln!("{}", summary(done.rows, started.elapsed()));
+            eprint_line(summary(done.rows, started.elapsed()));
         }
         Ok(())
     })
@@ -133,16 +130,14 @@ pub fn run(args: ExportArgs) -> CliResult {
 
 /// The spinner on stderr: rows written, rows/s (over the run so far),
 /// time elapsed.
-fn spinner(format: Format) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
+fn spinner(format: Format) -> Progress {
+    let bar = Progress::new(
+        None,
         "{spinner} exporting {prefix}: {human_pos} rows, {msg}, {elapsed}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
+        Some(Duration::from_millis(120)),
+    );
     bar.set_prefix(format.as_str());
     bar.set_message("0 rows/s");
-    bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 

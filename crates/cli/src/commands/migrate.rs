@@ -28,6 +28,7 @@ use ringtrail::schema::partitions::{self, Created};
 use ringtrail::time::rfc3339_micros;
 
 use super::db::{finish_output, runtime, DatabaseArgs};
+use super::output::{put_line, Printer};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail migrate`.
@@ -66,18 +67,14 @@ pub fn run(args: MigrateArgs) -> CliResult {
             .map_err(|e| Failure::runtime("cannot create the partitions", e))?;
         Ok::<_, Failure>((applied, created))
     })?;
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
+    let mut out = Printer::stdout(false);
+    if args.json {
         let created: Vec<serde_json::Value> = created.iter().map(created_json).collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({ "applied": applied, "created": created })
-        )
+        out.json(&serde_json::json!({ "applied": applied, "created": created }).to_string());
     } else {
-        write_text(&mut out, &applied, &created)
-    };
-    finish_output(written.and_then(|()| out.flush()))
+        write_text(&mut out, &applied, &created);
+    }
+    finish_output(out.finish())
 }
 
 /// One created partition as JSON: `{"partition", "from", "to", "moved"}`.
@@ -90,31 +87,34 @@ fn created_json(c: &Created) -> serde_json::Value {
     })
 }
 
-fn write_text(out: &mut impl Write, applied: &[&str], created: &[Created]) -> std::io::Result<()> {
+fn write_text<W: Write>(out: &mut Printer<W>, applied: &[&str], created: &[Created]) {
     for version in applied {
-        writeln!(out, "applied {version}")?;
+        put_line!(out, "applied {version}");
     }
     for c in created {
-        write!(
-            out,
+        let mut line = out.line();
+        line.put(format_args!(
             "created {}  {} → {}",
             c.name,
             rfc3339_micros(c.from_micros),
             rfc3339_micros(c.to_micros)
-        )?;
-        match c.moved {
-            0 => writeln!(out)?,
-            n => writeln!(out, "  (moved {n} row{} out of DEFAULT)", plural(n))?,
+        ));
+        if c.moved > 0 {
+            line.put(format_args!(
+                "  (moved {} row{} out of DEFAULT)",
+                c.moved,
+                plural(c.moved)
+            ));
         }
     }
-    writeln!(
+    put_line!(
         out,
         "{} migration{} applied, {} partition{} created",
         applied.len(),
         plural(applied.len() as u64),
         created.len(),
         plural(created.len() as u64),
-    )
+    );
 }
 
 /// `"s"` unless `n` is 1.

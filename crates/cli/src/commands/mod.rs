@@ -16,6 +16,12 @@
 //!   (`--color auto|always|never`, `NO_COLOR` honoured); `--json` prints
 //!   data only on stdout (one JSON object per row, or one document for a
 //!   summary); status and progress go to stderr.
+//! - **Output cannot attack the reader:** every byte goes out through
+//!   [`output`] (a [`output::Printer`] on stdout, [`output::eprint_line`]
+//!   on stderr, [`output::Progress`] bars), which escapes control and
+//!   bidi/zero-width characters from stored text (`\u{1b}` in human
+//!   output, `\u001b` in JSON). A command never writes to stdout or
+//!   stderr itself; a test fails if one does.
 //! - **Times:** `--since` and `--until` take `15m`, `2h`, `7d` or an
 //!   RFC 3339 instant ([`ringtrail::time::When`]).
 
@@ -42,9 +48,13 @@ pub type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
 
 /// Prints `error` on one line of stderr: `ringtrail: ` followed by the error
 /// and its whole [`source`](Error::source) chain
-/// ([`ringtrail::error::chain`]).
+/// ([`ringtrail::error::chain`]), escaped as all output is
+/// ([`output::eprint_line`]): a cause may quote stored text.
 pub fn report_error(error: &(dyn Error + 'static)) {
-    eprintln!("ringtrail: {}", ringtrail::error::chain(error));
+    output::eprint_line(format_args!(
+        "ringtrail: {}",
+        ringtrail::error::chain(error)
+    ));
 }
 
 /// Exit code: an error at run time. What any failure that is not a
@@ -159,10 +169,10 @@ pub fn parse_failed(error: clap::Error) -> ExitCode {
         // Any other mistake (a missing or unknown argument, a bad
         // subcommand): clap's message folded onto one line.
         _ => {
-            eprintln!(
+            output::eprint_line(format_args!(
                 "ringtrail: {} (see --help)",
                 one_line(&error.render().to_string())
-            );
+            ));
             return ExitCode::from(EXIT_USAGE);
         }
     }
@@ -174,7 +184,7 @@ pub fn parse_failed(error: clap::Error) -> ExitCode {
         Some(cause) => ringtrail::error::chain(cause),
         None => error.kind().to_string(),
     };
-    eprintln!("ringtrail: {arg}: {why}");
+    output::eprint_line(format_args!("ringtrail: {arg}: {why}"));
     ExitCode::from(EXIT_USAGE)
 }
 

@@ -27,13 +27,12 @@
 //! could not be written, 2 invalid arguments. Every failure is one line
 //! on stderr.
 
-use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::time::SystemTime;
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
 use super::filter::FilterArgs;
-use super::output::RowOutputArgs;
+use super::output::{eprint_line, stderr_is_terminal, RowOutputArgs};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail query`.
@@ -41,8 +40,10 @@ use super::{CliResult, Failure};
 pub struct QueryArgs {
     #[command(flatten)]
     filters: FilterArgs,
-    /// At most this many rows (the oldest first); 0 for no limit.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    /// At most this many rows (the oldest first); 0 for no limit. At
+    /// most 9223372036854775807 (i64::MAX).
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     limit: u64,
     #[command(flatten)]
     output: RowOutputArgs,
@@ -56,30 +57,25 @@ pub fn run(args: QueryArgs) -> CliResult {
     let config = args.database.config()?;
     let limit = (args.limit > 0).then_some(args.limit);
     let mut writer = args.output.writer();
+    let mut printer = args.output.printer();
     runtime()?.block_on(async {
         let client = connect(&config).await?;
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        let mut line = Vec::with_capacity(1024);
-        let mut written: std::io::Result<()> = Ok(());
         let done = ringtrail::read::query(&client, &filter, limit, |row| {
-            line.clear();
-            writer.write(row, &mut line);
-            match out.write_all(&line) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    written = Err(e);
-                    ControlFlow::Break(())
-                }
+            writer.write(row, &mut printer);
+            if printer.failed() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
         })
         .await
         .map_err(|e| Failure::database("cannot query the rows", e))?;
-        finish_output(written.and_then(|()| out.flush()))?;
-        if limit == Some(done.rows) && std::io::stderr().is_terminal() {
-            eprintln!(
+        finish_output(printer.finish())?;
+        if limit == Some(done.rows) && stderr_is_terminal() {
+            eprint_line(format_args!(
                 "ringtrail: showed the first {} rows (--limit); there may be more",
                 done.rows
-            );
+            ));
         }
         Ok(())
     })

@@ -41,6 +41,7 @@ use ringtrail::time::{micros, rfc3339_micros};
 
 use super::db::{finish_output, runtime, DatabaseArgs};
 use super::migrate::plural;
+use super::output::{put_line, Printer};
 use super::{CliResult, Failure};
 
 /// `dropped_by` in `ringtrail.retention_log` for this command.
@@ -108,38 +109,37 @@ pub fn run(args: RetentionArgs) -> CliResult {
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>((now, dropped))
     })?;
     let cutoff = micros(now).saturating_sub(i64::try_from(keep.as_micros()).unwrap_or(i64::MAX));
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
+    let mut out = Printer::stdout(false);
+    if args.json {
         let partitions: Vec<serde_json::Value> = dropped.iter().map(Dropped::to_json).collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({
+        out.json(
+            &serde_json::json!({
                 "dry_run": args.dry_run,
                 "keep": format_duration(keep),
                 "cutoff": rfc3339_micros(cutoff),
                 "partitions": partitions,
             })
-        )
+            .to_string(),
+        );
     } else {
-        write_text(&mut out, &args, cutoff, &dropped)
-    };
-    finish_output(written.and_then(|()| out.flush()))
+        write_text(&mut out, &args, cutoff, &dropped);
+    }
+    finish_output(out.finish())
 }
 
-fn write_text(
-    out: &mut impl Write,
+fn write_text<W: Write>(
+    out: &mut Printer<W>,
     args: &RetentionArgs,
     cutoff: i64,
     dropped: &[Dropped],
-) -> std::io::Result<()> {
+) {
     let verb = if args.dry_run {
         "would drop"
     } else {
         "dropped"
     };
     for d in dropped {
-        writeln!(
+        put_line!(
             out,
             "{verb} {}  {} row{}  {} → {}",
             d.partition,
@@ -147,9 +147,9 @@ fn write_text(
             plural(d.rows.unsigned_abs()),
             d.from_micros.map_or("MINVALUE".to_owned(), rfc3339_micros),
             rfc3339_micros(d.to_micros),
-        )?;
+        );
     }
-    writeln!(
+    put_line!(
         out,
         "{} partition{} {} (cutoff {}, keep {})",
         dropped.len(),
@@ -161,7 +161,7 @@ fn write_text(
         },
         rfc3339_micros(cutoff),
         format_duration(args.keep.duration),
-    )
+    );
 }
 
 /// The widest attached partition with both bounds, if any.

@@ -36,7 +36,7 @@ use ringtrail::time::{micros, rfc3339_micros};
 use serde_json::{json, Map, Value};
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
-use super::output::{level_color, paint, ColorArgs, BOLD};
+use super::output::{level_color, ColorArgs, Line, Printer, BOLD};
 use super::{CliResult, Failure};
 
 /// Flags of `ringtrail stats`.
@@ -105,13 +105,13 @@ pub fn run(args: StatsArgs) -> CliResult {
             .await
             .map_err(|e| Failure::database("cannot read the statistics", e))
     })?;
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        writeln!(out, "{}", document(&stats, spool.as_ref()))
+    let mut out = Printer::stdout(!args.json && args.color.enabled());
+    if args.json {
+        out.json(&document(&stats, spool.as_ref()).to_string());
     } else {
-        out.write_all(human(&stats, spool.as_ref(), args.color.enabled()).as_bytes())
-    };
-    finish_output(written.and_then(|()| out.flush()))
+        human(&mut out, &stats, spool.as_ref());
+    }
+    finish_output(out.finish())
 }
 
 /// An instant as RFC 3339, or null.
@@ -173,11 +173,19 @@ fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// The width of the labels' column.
+const LABEL_WIDTH: usize = 14;
+
 /// The human table.
-fn human(stats: &TableStats, spool: Option<&Spool>, color: bool) -> String {
-    let mut text = String::new();
-    let mut line = |label: &str, value: String| {
-        text.push_str(&format!("{:<14}{value}\n", paint(label, BOLD, color)));
+fn human<W: Write>(out: &mut Printer<W>, stats: &TableStats, spool: Option<&Spool>) {
+    let mut line = |label: &str, value: &dyn Fn(&mut Line<'_>)| {
+        let mut line = out.line();
+        line.styled(label, BOLD).put(format_args!(
+            "{:pad$}",
+            "",
+            pad = LABEL_WIDTH.saturating_sub(label.chars().count())
+        ));
+        value(&mut line);
     };
     let window = match (stats.oldest, stats.newest) {
         (Some(oldest), Some(newest)) => format!(
@@ -187,58 +195,66 @@ fn human(stats: &TableStats, spool: Option<&Spool>, color: bool) -> String {
         ),
         _ => String::new(),
     };
-    line("rows", format!("{}{window}", stats.rows));
-    line("by level", levels(stats, color));
+    line("rows", &|l| {
+        l.put(format_args!("{}{window}", stats.rows));
+    });
+    line("by level", &|l| levels(l, stats));
     if stats.by_day.is_empty() {
-        line("by day", "-".to_owned());
+        line("by day", &|l| {
+            l.text("-");
+        });
     }
     for (i, (day, n)) in stats.by_day.iter().enumerate() {
-        line(if i == 0 { "by day" } else { "" }, format!("{day} {n}"));
+        line(if i == 0 { "by day" } else { "" }, &|l| {
+            l.put(format_args!("{day} {n}"));
+        });
     }
-    line(
-        "size",
-        format!(
+    line("size", &|l| {
+        l.put(format_args!(
             "ringtrail.logs {} (ringtrail.batches {}, ringtrail.dead_letters {})",
             size(stats.logs_bytes),
             size(stats.batches_bytes),
             size(stats.dead_letters_bytes)
-        ),
-    );
+        ));
+    });
     let partitioned = stats
         .partitions
         .iter()
         .any(|(name, _)| name != "ringtrail.logs");
     if partitioned {
         for (name, bytes) in &stats.partitions {
-            line("", format!("  {name} {}", size(*bytes)));
+            line("", &|l| {
+                l.put(format_args!("  {name} {}", size(*bytes)));
+            });
         }
     }
-    line(
-        "last hour",
-        format!(
+    line("last hour", &|l| {
+        l.put(format_args!(
             "{} batches, {} rows committed",
             stats.last_hour_batches, stats.last_hour_rows
-        ),
-    );
-    line("dead letters", stats.dead_letters.to_string());
-    line(
-        "spool",
-        match spool {
-            Some(s) => format!(
+        ));
+    });
+    line("dead letters", &|l| {
+        l.put(stats.dead_letters);
+    });
+    line("spool", &|l| match spool {
+        Some(s) => {
+            l.put(format_args!(
                 "{}: {} segments, {}",
                 s.dir.display(),
                 s.segments,
                 size(s.bytes)
-            ),
-            None => "not given (--spool-dir: the writer's spool is a directory on its machine)"
-                .to_owned(),
-        },
-    );
-    text
+            ));
+        }
+        None => {
+            l.text("not given (--spool-dir: the writer's spool is a directory on its machine)");
+        }
+    });
 }
 
-/// The level counts in severity order (TRACE … ERROR, then any other).
-fn levels(stats: &TableStats, color: bool) -> String {
+/// The level counts in severity order (TRACE … ERROR, then any other),
+/// each name in its level's color.
+fn levels(line: &mut Line<'_>, stats: &TableStats) {
     let mut levels: Vec<(i16, &str, u64)> = stats
         .by_level
         .iter()
@@ -251,11 +267,13 @@ fn levels(stats: &TableStats, color: bool) -> String {
         })
         .collect();
     levels.sort();
-    levels
-        .iter()
-        .map(|(_, name, n)| format!("{} {n}", paint(name, level_color(name), color)))
-        .collect::<Vec<_>>()
-        .join("  ")
+    for (i, (_, name, n)) in levels.iter().enumerate() {
+        if i > 0 {
+            line.text("  ");
+        }
+        line.styled(name, level_color(name))
+            .put(format_args!(" {n}"));
+    }
 }
 
 #[cfg(test)]

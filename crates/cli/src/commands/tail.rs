@@ -58,7 +58,7 @@ use tokio_postgres::Client;
 
 use super::db::{finish_output, runtime, DatabaseArgs};
 use super::filter::FilterArgs;
-use super::output::{flush_to, RowOutputArgs};
+use super::output::{eprint_line, Printer, RowOutputArgs};
 use super::{CliResult, Failure};
 
 /// How much backlog output is gathered before one write.
@@ -77,7 +77,8 @@ pub struct TailArgs {
     filters: FilterArgs,
     /// Show the last N rows first (default 10; with -f and --since,
     /// every row since then).
-    #[arg(short = 'n', long = "lines", value_name = "N")]
+    #[arg(short = 'n', long = "lines", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     lines: Option<u64>,
     /// Keep following: print every row as its batch commits.
     #[arg(short, long)]
@@ -106,8 +107,8 @@ pub fn run(args: TailArgs) -> CliResult {
         None => Backlog::Last(10),
     };
     let mut writer = args.output.writer();
-    let mut buf = Vec::with_capacity(OUTPUT_BUFFER);
-    let mut out = std::io::stdout().lock();
+    // Written when asked only: a poll's rows go out whole, after it.
+    let mut out = args.output.printer().spill_at(None);
     runtime()?.block_on(async {
         let (mut client, mut wake) = listen(&config).await?;
         let resuming = args.after.is_some();
@@ -116,9 +117,9 @@ pub fn run(args: TailArgs) -> CliResult {
         let mut follower = match args.after {
             Some(cursor) => Follower::resume(filter, cursor),
             None => Follower::start(&mut client, filter, backlog, |row| {
-                writer.write(row, &mut buf);
-                if buf.len() >= OUTPUT_BUFFER {
-                    if let Err(e) = flush_to(&mut out, &mut buf) {
+                writer.write(row, &mut out);
+                if out.buffered() >= OUTPUT_BUFFER {
+                    if let Err(e) = out.flush() {
                         write_error = Some(e);
                         return ControlFlow::Break(());
                     }
@@ -136,19 +137,22 @@ pub fn run(args: TailArgs) -> CliResult {
             loop {
                 let polled = follower
                     .poll(&mut client, |row| {
-                        writer.write(row, &mut buf);
+                        writer.write(row, &mut out);
                         ControlFlow::Continue(())
                     })
                     .await
-                    .map_err(cannot_follow)?;
-                if !emit(&mut out, &mut buf)? {
+                    .map_err(|e| {
+                        out.discard();
+                        cannot_follow(e)
+                    })?;
+                if !emit(&mut out)? {
                     return Ok(());
                 }
                 if polled.caught_up {
                     break;
                 }
             }
-        } else if !emit(&mut out, &mut buf)? {
+        } else if !emit(&mut out)? {
             return Ok(());
         }
         show_cursor(args.show_cursor, &follower);
@@ -162,14 +166,14 @@ pub fn run(args: TailArgs) -> CliResult {
             }
             let polled = follower
                 .poll(&mut client, |row| {
-                    writer.write(row, &mut buf);
+                    writer.write(row, &mut out);
                     ControlFlow::Continue(())
                 })
                 .await;
             match polled {
                 Ok(polled) => {
                     behind = !polled.caught_up;
-                    if !emit(&mut out, &mut buf)? {
+                    if !emit(&mut out)? {
                         return Ok(());
                     }
                     if polled.batches > 0 {
@@ -177,27 +181,30 @@ pub fn run(args: TailArgs) -> CliResult {
                     }
                 }
                 Err(e) if connection_lost(&e, &client) => {
-                    buf.clear();
-                    eprintln!(
+                    out.discard();
+                    eprint_line(format_args!(
                         "ringtrail: lost the database connection ({}); reconnecting",
                         ringtrail::error::chain(&e)
-                    );
+                    ));
                     (client, wake) = reconnect(&config).await;
-                    eprintln!("ringtrail: reconnected");
+                    eprint_line("ringtrail: reconnected");
                 }
-                Err(e) => return Err(cannot_follow(e).into()),
+                Err(e) => {
+                    out.discard();
+                    return Err(cannot_follow(e).into());
+                }
             }
         }
     })
 }
 
-/// Writes the rows gathered in `buf` to `out`. `Ok(false)`: the reader
-/// closed the pipe, stop quietly.
-fn emit(out: &mut impl Write, buf: &mut Vec<u8>) -> Result<bool, Failure> {
-    if buf.is_empty() {
+/// Writes the rows gathered in `out`. `Ok(false)`: the reader closed
+/// the pipe, stop quietly.
+fn emit(out: &mut Printer<impl Write>) -> Result<bool, Failure> {
+    if out.buffered() == 0 {
         return Ok(true);
     }
-    match flush_to(out, buf) {
+    match out.flush() {
         Ok(()) => Ok(true),
         Err(e) => finish_output(Err(e))
             .map(|()| false)
@@ -208,7 +215,7 @@ fn emit(out: &mut impl Write, buf: &mut Vec<u8>) -> Result<bool, Failure> {
 /// `cursor <c>` on stderr when asked.
 fn show_cursor(asked: bool, follower: &Follower) {
     if asked {
-        eprintln!("cursor {}", follower.cursor());
+        eprint_line(format_args!("cursor {}", follower.cursor()));
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 use ringtrail::read::{TraceReport, TraceRow};
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
-use super::output::{level_color, paint};
+use super::output::{cut, level_color, put_line, show_str, Printer};
 use super::{CliResult, Failure, EXIT_RUNTIME};
 
 /// Flags of `ringtrail trace`.
@@ -63,32 +63,29 @@ pub fn run(args: TraceArgs) -> CliResult {
     let Some(report) = report else {
         return Err(Failure::new(EXIT_RUNTIME, format!("no trace {:?}", args.trace_id)).into());
     };
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        writeln!(out, "{}", report.to_json())
+    let mut out = Printer::stdout(!args.json && args.color.enabled());
+    if args.json {
+        out.json(&report.to_json().to_string());
     } else {
-        write_timeline(&mut out, &report, args.color.enabled())
-    };
-    finish_output(written.and_then(|()| out.flush()))
+        write_timeline(&mut out, &report);
+    }
+    finish_output(out.finish())
 }
 
-/// The human-readable timeline of `report`, its levels colored when
-/// `color`.
-pub fn write_timeline(
-    out: &mut impl Write,
-    report: &TraceReport,
-    color: bool,
-) -> std::io::Result<()> {
+/// The human-readable timeline of `report`, its levels colored when the
+/// printer is.
+pub fn write_timeline<W: Write>(out: &mut Printer<W>, report: &TraceReport) {
     let rows = &report.rows;
-    writeln!(
+    put_line!(
         out,
-        "trace {}: {} row{}, {} audit point{}\n",
+        "trace {}: {} row{}, {} audit point{}",
         report.trace_id,
         rows.len(),
         plural(rows.len()),
         report.points(),
         plural(report.points())
-    )?;
+    );
+    out.blank();
     let index_width = format!("#{}", rows.len().saturating_sub(1)).len();
     let target_width = rows
         .iter()
@@ -98,37 +95,35 @@ pub fn write_timeline(
         .min(32);
     for (i, row) in rows.iter().enumerate() {
         let marker = row.point.map_or(String::new(), |p| format!("[{p}]"));
-        let mut line = format!(
-            "{:<index_width$}  {}  {:<12}  {}  {:<target_width$}",
+        let mut line = out.line();
+        line.put(format_args!(
+            "{:<index_width$}  {}  {:<12}  ",
             format!("#{i}"),
             row.ts(),
-            marker,
-            paint(
-                &format!("{:<5}", row.level_name()),
-                level_color(row.level_name()),
-                color
-            ),
-            row.target,
-        );
-        for part in [one_line(&row.message, 120), key_fields(row)] {
+            marker
+        ))
+        .styled(
+            format_args!("{:<5}", row.level_name()),
+            level_color(row.level_name()),
+        )
+        .put(format_args!("  {:<target_width$}", row.target));
+        for part in [cut(&row.message, 120).into_owned(), key_fields(row)] {
             if !part.is_empty() {
-                line.push_str("  ");
-                line.push_str(&part);
+                line.text("  ").text(&part);
             }
         }
-        writeln!(out, "{}", line.trim_end())?;
     }
-    writeln!(out)?;
+    out.blank();
     if report.complete() {
-        return writeln!(out, "complete: no findings");
+        put_line!(out, "complete: no findings");
+        return;
     }
     let n = report.findings.len();
-    writeln!(out, "incomplete: {n} finding{}", plural(n))?;
+    put_line!(out, "incomplete: {n} finding{}", plural(n));
     for f in &report.findings {
         let at = f.row.map_or("trace".to_owned(), |r| format!("#{r}"));
-        writeln!(out, "  {at:<6} {:<20} {}", f.code.as_str(), f.detail)?;
+        put_line!(out, "  {at:<6} {:<20} {}", f.code.as_str(), f.detail);
     }
-    Ok(())
 }
 
 /// `key=value` for the row's context columns, then its fields: for an
@@ -138,7 +133,7 @@ fn key_fields(row: &TraceRow) -> String {
     let mut parts: Vec<String> = row
         .context
         .iter()
-        .map(|(k, v)| format!("{k}={}", show(&serde_json::Value::from(v.as_str()))))
+        .map(|(k, v)| format!("{k}={}", cut(&show_str(v), 80)))
         .collect();
     let Some(fields) = row.fields.as_object() else {
         parts.push(format!("fields={}", show(&row.fields)));
@@ -171,36 +166,14 @@ fn key_fields(row: &TraceRow) -> String {
     parts.join(" ")
 }
 
-/// A field value for the terminal: a string bare unless it has spaces,
-/// quotes or `=`, anything else as JSON; at most 80 characters.
+/// A field value for people: a string as [`show_str`] shows it, anything
+/// else as JSON; at most 80 characters (the printer escapes it).
 fn show(value: &serde_json::Value) -> String {
     let text = match value {
-        serde_json::Value::String(s)
-            if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || "\"'=".contains(c)) =>
-        {
-            s.clone()
-        }
-        other => other.to_string(),
+        serde_json::Value::String(s) => show_str(s),
+        other => other.to_string().into(),
     };
-    one_line(&text, 80)
-}
-
-/// `text` on one line (control characters escaped), cut to `max`
-/// characters with an ellipsis.
-fn one_line(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    cut(&text, 80).into_owned()
 }
 
 fn plural(n: usize) -> &'static str {
@@ -241,10 +214,19 @@ mod tests {
         );
     }
 
+    /// `report`'s timeline through a printer.
+    fn timeline(report: &TraceReport, color: bool) -> String {
+        let mut out = Vec::new();
+        let mut p = Printer::new(&mut out, color);
+        write_timeline(&mut p, report);
+        p.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn values_stay_on_one_line() {
-        assert_eq!(one_line("a\nb", 10), "a\\nb");
-        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(show(&serde_json::json!("a\nb")), "\"a\nb\"");
+        assert_eq!(cut("abcdef", 3), "abc…");
         assert_eq!(show(&serde_json::json!("")), "\"\"");
         assert_eq!(show(&serde_json::json!({"a": [1]})), r#"{"a":[1]}"#);
     }
@@ -270,9 +252,7 @@ mod tests {
                 Duration::from_secs(300),
             ),
         };
-        let mut out = Vec::new();
-        write_timeline(&mut out, &report, false).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = timeline(&report, false);
         assert!(
             text.starts_with("trace t-1: 2 rows, 1 audit point\n"),
             "{text}"
@@ -284,5 +264,45 @@ mod tests {
         assert!(text.contains("incomplete: 3 findings"), "{text}");
         assert!(text.contains("#0     missing_permission"), "{text}");
         assert!(text.contains("trace  missing_identity"), "{text}");
+    }
+
+    #[test]
+    fn stored_text_cannot_attack_the_reader() {
+        use crate::commands::output::tests::{assert_terminal_safe, CSI8, OSC52, RLO};
+        let mut point = row(
+            Some(Point::Tool),
+            serde_json::json!({"gen_ai.tool.name": OSC52, "gen_ai.tool.call.id": CSI8, OSC52: RLO}),
+        );
+        point.target = OSC52.into();
+        point.message = CSI8.into();
+        point.context = vec![("user_id", RLO.into())];
+        let mut plain = row(None, serde_json::json!({"x": [CSI8]}));
+        plain.message = format!("{OSC52}{RLO}");
+        let report = TraceReport {
+            trace_id: OSC52.into(),
+            findings: ringtrail::audit::check(
+                &[ringtrail::audit::PointRow {
+                    point: Some(Point::Tool),
+                    tool_name: Some(OSC52),
+                    call_id: Some(CSI8),
+                    ..Default::default()
+                }],
+                0,
+                Duration::from_secs(300),
+            ),
+            rows: vec![point, plain],
+        };
+        for color in [false, true] {
+            assert_terminal_safe(timeline(&report, color).as_bytes(), color);
+        }
+        let text = timeline(&report, false);
+        assert!(
+            text.starts_with("trace a\\u{1b}]52;c;SGk=\\u{7}b: 2 rows, 1 audit point\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tool `a\\u{1b}]52;c;SGk=\\u{7}b` (call `x\\u{9b}2J`)"),
+            "{text}"
+        );
     }
 }

@@ -45,17 +45,16 @@
 //! cannot be read or is not a key); 2 invalid arguments. Every failure
 //! is one line on stderr.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringtrail::chain::finding::Finding;
 use ringtrail::chain::key::{public_path, VerifierKey};
-use ringtrail::read::verify::{Progress, VerifyOptions, VerifySummary};
+use ringtrail::read::verify::{Progress as VerifyProgress, VerifyOptions, VerifySummary};
 use ringtrail::time::When;
 
 use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::output::{put_line, stderr_is_terminal, Printer, Progress};
 use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED};
 
 /// Flags of `ringtrail verify`.
@@ -116,21 +115,18 @@ pub fn run(args: VerifyArgs) -> CliResult {
         checkpoints,
     };
     let json = args.json;
-    let bar = std::io::stderr().is_terminal().then(progress_bar);
-    let mut out = std::io::stdout().lock();
-    let mut written: std::io::Result<()> = Ok(());
+    let bar = stderr_is_terminal().then(progress_bar);
+    let mut out = Printer::stdout(false);
     let summary = runtime()?.block_on(async {
         let mut client = connect(&config).await?;
         ringtrail::read::verify(
             &mut client,
             &options,
             |f| {
-                if written.is_ok() {
-                    written = if json {
-                        writeln!(out, "{}", finding_json(f))
-                    } else {
-                        writeln!(out, "{f}")
-                    };
+                if json {
+                    out.json(&finding_json(f));
+                } else {
+                    put_line!(out, "{f}");
                 }
             },
             |p| {
@@ -148,18 +144,16 @@ pub fn run(args: VerifyArgs) -> CliResult {
     let summary = summary?;
     if !json {
         if !trusted && summary.checkpoints > 0 {
-            written = written.and_then(|()| {
-                writeln!(
-                    out,
-                    "note: checkpoint signatures were checked against the public_key stored in \
-                     ringtrail.checkpoints; whoever can rewrite that table can replace it \
-                     (pass --public-key)"
-                )
-            });
+            put_line!(
+                out,
+                "note: checkpoint signatures were checked against the public_key stored in \
+                 ringtrail.checkpoints; whoever can rewrite that table can replace it \
+                 (pass --public-key)"
+            );
         }
-        written = written.and_then(|()| writeln!(out, "{}", summary_line(&summary)));
+        put_line!(out, "{}", summary_line(&summary));
     }
-    finish_output(written.and_then(|()| out.flush()))?;
+    finish_output(out.finish())?;
     if summary.clean() {
         Ok(())
     } else {
@@ -290,20 +284,18 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
+fn progress_bar() -> Progress {
+    Progress::new(
+        Some(0),
         "{bar:30} verifying: {human_pos}/{human_len} ledger rows, {msg}, {elapsed}",
+        None,
     )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }
 
-fn show(bar: &ProgressBar, p: &Progress) {
+fn show(bar: &Progress, p: &VerifyProgress) {
     bar.set_length(p.ledger_rows);
     bar.set_position(p.ledger_done);
-    bar.set_message(format!("{} rows", p.rows));
+    bar.set_message(format_args!("{} rows", p.rows));
 }
 
 #[cfg(test)]
