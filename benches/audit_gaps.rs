@@ -112,7 +112,7 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
-        let config: tokio_postgres::Config = url.parse().expect("the database URL");
+        let config: ringtrail::tls::ConnectOptions = url.parse().expect("the database URL");
         let mut client = read::connect(&config).await.expect("connect");
         ringtrail::schema::apply(&mut client).await.expect("migrations");
 

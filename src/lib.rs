@@ -106,6 +106,7 @@ mod stats;
 mod text;
 mod thread;
 pub mod time;
+pub mod tls;
 mod writer;
 
 pub use builder::Builder;

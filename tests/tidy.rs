@@ -25,8 +25,10 @@ const LAYERS: &[&[&str]] = &[
     ],
     // 1: pure transformations of rows, with no I/O of their own.
     &["encode", "render", "redact", "chain", "audit"],
-    // 2: the library's error type (it wraps the stages' errors).
-    &["error"],
+    // 2: the library's error type (it wraps the stages' errors), and the
+    // one reader of connection URLs with its TLS connector (sink and read
+    // both connect through it; its errors are `Error::Config`).
+    &["error", "tls"],
     // 3: the hot path: the caller's thread writes records into the ring.
     &["ring", "capture"],
     // 4: where batches go, and the schema they go into.

@@ -65,7 +65,7 @@
 //! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
-//!     let config: tokio_postgres::Config = url.parse()?;
+//!     let config: ringtrail::tls::ConnectOptions = url.parse()?;
 //!     let mut client = read::connect(&config).await?;
 //!     ringtrail::schema::apply(&mut client).await?;
 //!     client.batch_execute(r#"

@@ -76,8 +76,8 @@
 //! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
-//!     let config: tokio_postgres::Config = url.parse()?;
-//!     let (mut client, _wake) = read::follow::connect_listening(&config).await?;
+//!     let options = ringtrail::tls::ConnectOptions::parse(&url)?;
+//!     let (mut client, _wake) = read::follow::connect_listening(&options).await?;
 //!     ringtrail::schema::apply(&mut client).await?;
 //!     // A batch as the shipper commits one: rows, then the ledger row.
 //!     let batch = "BEGIN;
@@ -460,15 +460,15 @@ impl Wake {
 /// # Errors
 ///
 /// [`Error::Postgres`](crate::Error::Postgres) when the server cannot be
-/// reached or refuses the login.
+/// reached, the TLS handshake fails or the server refuses the login.
 pub async fn connect_listening(
-    config: &tokio_postgres::Config,
+    options: &crate::tls::ConnectOptions,
 ) -> crate::Result<(Client, Arc<Wake>)> {
-    let mut config = config.clone();
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(super::CONNECT_TIMEOUT);
+    let mut options = options.clone();
+    if options.config().get_connect_timeout().is_none() {
+        options.config_mut().connect_timeout(super::CONNECT_TIMEOUT);
     }
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let (client, mut connection) = options.connect().await?;
     let wake = Arc::new(Wake::default());
     let raised = Arc::clone(&wake);
     tokio::spawn(async move {

@@ -32,7 +32,10 @@
 //!   signed checkpoints, as [`Finding`](crate::chain::finding::Finding)s
 //!   and a [`VerifySummary`].
 //!
-//! All are async functions over a `&tokio_postgres::Client`; the
+//! All are async functions over a `&tokio_postgres::Client`, which
+//! [`connect`] makes from a URL read by
+//! [`ConnectOptions::parse`](crate::tls::ConnectOptions::parse) (its
+//! `sslmode`, `sslrootcert`, `sslcert` and `sslkey` honoured); the
 //! `ringtrail trace`, `audit-gaps`, `export`, `query`, `tail` and `stats`
 //! commands are thin renderers of them. Times are [`SystemTime`](std::time::SystemTime)s (PostgreSQL's
 //! `timestamptz`), row times microseconds since the Unix epoch, shown
@@ -46,8 +49,8 @@
 //! let url = ringtrail_cluster::fresh_database()?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
-//!     let config: tokio_postgres::Config = url.parse()?;
-//!     let mut client = read::connect(&config).await?;
+//!     let options = ringtrail::tls::ConnectOptions::parse(&url)?;
+//!     let mut client = read::connect(&options).await?;
 //!     ringtrail::schema::apply(&mut client).await?;
 //!     // A trace that ran a tool nobody allowed (rows as the writer stores them).
 //!     client.batch_execute(r#"
@@ -106,20 +109,43 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(300);
 /// no `connect_timeout`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connects to PostgreSQL for reading (no TLS) and drives the connection
-/// on a task of the current tokio runtime. Without a `connect_timeout` in
-/// `config`, [`CONNECT_TIMEOUT`] applies.
+/// Connects to PostgreSQL for reading, with the TLS its
+/// [`ConnectOptions`](crate::tls::ConnectOptions) ask for, and drives the
+/// connection on a task of the current tokio runtime. Without a
+/// `connect_timeout` in the settings, [`CONNECT_TIMEOUT`] applies.
+///
+/// A `tokio_postgres::Config` made in code connects through
+/// `ConnectOptions::from(&config)`: its own `sslmode` (`disable`,
+/// `prefer` or `require`), the server's certificate unchecked.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let url = ringtrail_cluster::fresh_database()?;
+/// // In production: "postgres://app@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ringtrail/ca.pem"
+/// let options = ringtrail::tls::ConnectOptions::parse(&url)?;
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// rt.block_on(async {
+///     let client = ringtrail::read::connect(&options).await?;
+///     client.simple_query("SELECT 1").await?;
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok(()) }
+/// ```
 ///
 /// # Errors
 ///
 /// [`Error::Postgres`](crate::Error::Postgres) when the server cannot be
-/// reached or refuses the login.
-pub async fn connect(config: &tokio_postgres::Config) -> crate::Result<tokio_postgres::Client> {
-    let mut config = config.clone();
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
+/// reached, the TLS handshake fails (no TLS on the server under
+/// `sslmode=require`, a certificate that fails its check) or the server
+/// refuses the login.
+pub async fn connect(
+    options: &crate::tls::ConnectOptions,
+) -> crate::Result<tokio_postgres::Client> {
+    let mut options = options.clone();
+    if options.config().get_connect_timeout().is_none() {
+        options.config_mut().connect_timeout(CONNECT_TIMEOUT);
     }
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    let (client, connection) = options.connect().await?;
     tokio::spawn(connection);
     Ok(client)
 }

@@ -70,13 +70,12 @@ pub fn start(builder: ringtrail::Builder) -> (Dispatch, ringtrail::Guard) {
     (dispatch(layer), guard)
 }
 
-/// A tokio-postgres client whose connection runs on the current runtime.
+/// A tokio-postgres client whose connection runs on the current runtime,
+/// connected as ringtrail connects (`sslmode`, `sslrootcert` and the rest
+/// honoured: [`ringtrail::tls::ConnectOptions`]).
 pub async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
+    let options = ringtrail::tls::ConnectOptions::parse(url).expect("a valid URL");
+    ringtrail::read::connect(&options).await.expect("connect")
 }
 
 /// Loads one encoded batch with `COPY ringtrail.logs … (FORMAT binary)` in

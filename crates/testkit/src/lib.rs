@@ -13,6 +13,8 @@
 //!   encoder.
 //! - [`fuzz_checks`]: the fuzz targets' check logic, shared with the corpus
 //!   replay under `cargo test`.
+//! - [`tls`] (feature `db`): a server with TLS on, its CA, a wrong CA and
+//!   a client certificate, for the TLS tests.
 //! - [`rows`]: the one seeded PRNG the tests use, with the text generator
 //!   that stresses encoders.
 //!
@@ -39,6 +41,8 @@ pub mod cutter;
 pub mod db;
 pub mod fuzz_checks;
 pub mod rows;
+#[cfg(feature = "db")]
+pub mod tls;
 
 #[cfg(feature = "db")]
 pub use db::*;

@@ -21,7 +21,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::future::{select, Either};
 use futures_util::SinkExt;
 use tokio_postgres::config::Host;
-use tokio_postgres::NoTls;
 
 use crate::encode::copy::{
     copy_statement_with_batch, tuple_width, WithColumn, LOG_COLUMNS, OLDEST_TUPLE_WIDTH,
@@ -31,6 +30,7 @@ use crate::schema::{partitions, retention};
 use crate::sink::batch::{CheckpointRow, HeadCheckpoint, Removed, SealedBatch};
 use crate::sink::{Cutoff, Partitions, PostgresConfig};
 use crate::text::uuid_text;
+use crate::tls::{ConnectOptions, Connector};
 use crate::{schema, Error, Result};
 
 /// How much COPY data goes out in one message: large enough that framing
@@ -51,6 +51,8 @@ pub(super) struct Session {
     pool: Pool,
     /// The settings, for probes on a connection of their own.
     config: tokio_postgres::Config,
+    /// The URL's TLS (`sslmode`, `sslrootcert`, …), for every connection.
+    connector: Connector,
     /// `host:port` (or the socket directory), for error messages.
     target: String,
     /// The connection held between batches.
@@ -92,10 +94,7 @@ impl Connection {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let mut pg: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e| Error::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let (mut pg, connector) = ConnectOptions::parse(&config.url)?.into_parts();
         if pg.get_application_name().is_none() {
             pg.application_name("ringtrail");
         }
@@ -123,7 +122,7 @@ impl Connection {
         // instead of failing the next batch.
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Verified,
             },
@@ -142,6 +141,7 @@ impl Connection {
             session: Session {
                 pool,
                 config: probe_config,
+                connector,
                 target,
                 client: None,
                 statement: copy_statement_with_batch(LOG_COLUMNS.len()),
@@ -240,7 +240,12 @@ impl Session {
     /// live batch), within the stall timeout: does the server answer?
     pub(super) async fn probe(&mut self) -> Result<()> {
         let stall = self.stall;
-        let (client, connection) = step(stall, "probing", self.config.connect(NoTls)).await?;
+        let (client, connection) = step(
+            stall,
+            "probing",
+            self.config.connect(self.connector.clone()),
+        )
+        .await?;
         let connection = tokio::spawn(connection);
         let answered = step(stall, "probing", client.simple_query("SELECT 1")).await;
         drop(client);
@@ -251,7 +256,7 @@ impl Session {
     /// See [`Connection::maintain_partitions`]: how many partitions were
     /// created and dropped.
     async fn maintain_partitions(&mut self, config: &Partitions) -> Result<(usize, usize)> {
-        let (mut client, connection) = self.config.connect(NoTls).await?;
+        let (mut client, connection) = self.config.connect(self.connector.clone()).await?;
         let connection = tokio::spawn(connection);
         let done = async {
             let now = std::time::SystemTime::now();

@@ -1,29 +1,34 @@
 //! The database flag every subcommand shares, connecting with it, the
 //! tokio runtime a subcommand runs on, and how a subcommand's output ends.
 
+use ringtrail::tls::ConnectOptions;
+
 use super::{CliResult, Failure, EXIT_RUNTIME};
 
 /// Where to read from or maintain: `--database-url`, or `DATABASE_URL`.
 #[derive(clap::Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL: a postgres:// URL or a key=value connection string.
+    /// TLS as libpq's sslmode says (disable, prefer, require, verify-ca,
+    /// verify-full), with sslrootcert, sslcert and sslkey (docs/tls.md).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
 }
 
 impl DatabaseArgs {
-    /// The parsed connection settings; an unparsable URL is an error at
+    /// The parsed connection settings and their TLS connector
+    /// ([`ConnectOptions::parse`], the one reader of a URL); an unparsable
+    /// URL, a bad `sslmode` or an unreadable `sslrootcert` is an error at
     /// run time, exit code 1 (the URL itself is not repeated: it may hold
     /// a password).
-    pub fn config(&self) -> Result<tokio_postgres::Config, Failure> {
-        self.database_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| {
-                Failure::new(
-                    EXIT_RUNTIME,
-                    format!("invalid --database-url: {}", ringtrail::error::chain(&e)),
-                )
-            })
+    pub fn config(&self) -> Result<ConnectOptions, Failure> {
+        ConnectOptions::parse(&self.database_url).map_err(|e| {
+            let why = match e {
+                ringtrail::Error::Config(why) => why,
+                other => other.chain(),
+            };
+            Failure::new(EXIT_RUNTIME, format!("invalid --database-url: {why}"))
+        })
     }
 
     /// Parses the URL and connects ([`config`](Self::config), then
@@ -42,7 +47,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 /// Connects; a failure is exit code 1 with the server's reason.
-pub async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, Failure> {
+pub async fn connect(config: &ConnectOptions) -> Result<tokio_postgres::Client, Failure> {
     ringtrail::read::connect(config)
         .await
         .map_err(|e| Failure::database("cannot connect to the database", e))

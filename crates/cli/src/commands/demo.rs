@@ -469,8 +469,7 @@ fn read_back(url: &str, started_at: SystemTime) -> Result<Table, BoxError> {
         .enable_all()
         .build()?;
     let (rows, gaps, sample) = rt.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
+        let client = ringtrail::read::connect(&ringtrail::tls::ConnectOptions::parse(url)?).await?;
         let row = client
             .query_one(
                 "SELECT count(*) FROM ringtrail.logs WHERE ts >= $1",

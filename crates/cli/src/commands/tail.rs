@@ -54,6 +54,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ringtrail::read::follow::{connect_listening, Wake, POLL_INTERVAL};
 use ringtrail::read::{Backlog, Cursor, Follower};
+use ringtrail::tls::ConnectOptions;
 use tokio_postgres::Client;
 
 use super::db::{finish_output, runtime, DatabaseArgs};
@@ -220,7 +221,7 @@ fn show_cursor(asked: bool, follower: &Follower) {
 }
 
 /// Connects and LISTENs; a failure is exit code 1.
-async fn listen(config: &tokio_postgres::Config) -> Result<(Client, Arc<Wake>), Failure> {
+async fn listen(config: &ConnectOptions) -> Result<(Client, Arc<Wake>), Failure> {
     connect_listening(config)
         .await
         .map_err(|e| Failure::database("cannot connect to the database", e))
@@ -239,7 +240,7 @@ async fn wait(wake: &Wake) {
 }
 
 /// Reconnects with backoff until it works.
-async fn reconnect(config: &tokio_postgres::Config) -> (Client, Arc<Wake>) {
+async fn reconnect(config: &ConnectOptions) -> (Client, Arc<Wake>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         tokio::time::sleep(backoff).await;
