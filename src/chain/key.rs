@@ -598,6 +598,44 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn key_files_through_symlinks_or_of_another_user_are_refused() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = temp_dir("links");
+        let real = dir.join("real.key");
+        SigningKey::load_or_generate(&real, "ringtrail").unwrap();
+        // The key through a link: refused, loaded or not.
+        let link = dir.join("link.key");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let refused = SigningKey::load(&link, "ringtrail").unwrap_err();
+        assert!(refused.to_string().contains("symbolic link"), "{refused}");
+        assert!(SigningKey::load_or_generate(&link, "ringtrail").is_err());
+        // A .pub planted as a link is not written through.
+        let other = dir.join("other.key");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, public_path(&other)).unwrap();
+        assert!(SigningKey::load_or_generate(&other, "ringtrail").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        // A key file owned by someone else (as root: chown it away).
+        let me = std::fs::metadata(&real).unwrap().uid();
+        let them = if me == 65534 { 65533 } else { 65534 };
+        if std::os::unix::fs::chown(&real, Some(them), None).is_ok() {
+            let refused = SigningKey::load(&real, "ringtrail").unwrap_err();
+            assert!(refused.to_string().contains("owned by uid"), "{refused}");
+        }
+        // Group access of any kind, not only reading, is refused too.
+        let w = dir.join("w.key");
+        SigningKey::load_or_generate(&w, "ringtrail").unwrap();
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o620)).unwrap();
+        assert!(matches!(
+            SigningKey::load(&w, "ringtrail"),
+            Err(KeyError::Permissions { mode: 0o620, .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn signatures_verify_only_for_their_key_and_message() {
         let a = SigningKey::from_seed("a", [1; 32]).unwrap();

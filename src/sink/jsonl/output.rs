@@ -280,9 +280,40 @@ mod tests {
             fs::read(&path).unwrap(),
             b"{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n"
         );
-        fs::write(&path, b"no newline at all").unwrap();
+        fs::write(&path, b"{\"no newline at all").unwrap();
         drop(Output::open(&path, 0, 3).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_not_followed() {
+        let dir = dir("symlink");
+        let victim = dir.join("victim.ndjson");
+        fs::write(&victim, b"{\"a\":1}\n{\"torn\":").unwrap();
+        let path = dir.join("app.ndjson");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let err = Output::open(&path, 0, 3).err().expect("a symlink is refused");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"{\"a\":1}\n{\"torn\":");
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_lines_is_never_cut() {
+        let dir = dir("not-json");
+        let path = dir.join("notes.txt");
+        let text: &[u8] = b"dear diary\nno trailing newline";
+        fs::write(&path, text).unwrap();
+        let err = Output::open(&path, 0, 3).err().expect("refused");
+        assert!(err.to_string().contains("JSON lines"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), text, "untouched");
+        // JSON lines whose torn tail is not the start of a line either.
+        fs::write(&path, b"{\"a\":1}\nnot json").unwrap();
+        assert!(Output::open(&path, 0, 3).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\nnot json");
+        // An empty file is fine.
+        fs::write(&path, b"").unwrap();
+        drop(Output::open(&path, 0, 3).unwrap());
     }
 
     #[test]
