@@ -34,10 +34,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ringtrail-modes-{}-{name}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("ringtrail-modes-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -48,7 +45,10 @@ fn modes_in(dir: &Path) -> Vec<(String, u32)> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), mode(&e.path()))
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                mode(&e.path()),
+            )
         })
         .collect();
     out.sort();
@@ -82,7 +82,10 @@ fn the_spool_directory_and_its_files_are_owner_only() {
     assert_eq!(mode(&spool), 0o700, "the spool directory");
     assert_eq!(mode(&root.join("a")), 0o700, "directories made on the way");
     let files = modes_in(&spool);
-    assert!(files.iter().any(|(n, _)| n.ends_with(".pgcopy")), "{files:?}");
+    assert!(
+        files.iter().any(|(n, _)| n.ends_with(".pgcopy")),
+        "{files:?}"
+    );
     for (name, m) in &files {
         assert_eq!(*m, 0o600, "{name}");
     }
@@ -191,8 +194,11 @@ fn the_checkpoint_file_and_the_key_are_owner_only() {
     let key = dir.join("keys/checkpoint.key");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     let (dispatch, guard) = common::start(
-        common::builder(&url)
-            .checkpoints(Checkpoints::file(&file).key(&key).every(1, Duration::from_secs(3600))),
+        common::builder(&url).checkpoints(
+            Checkpoints::file(&file)
+                .key(&key)
+                .every(1, Duration::from_secs(3600)),
+        ),
     );
     dispatcher::with_default(&dispatch, || tracing::info!("checkpointed"));
     guard.flush().unwrap();
@@ -202,5 +208,49 @@ fn the_checkpoint_file_and_the_key_are_owner_only() {
     assert_eq!(mode(key.parent().unwrap()), 0o700, "the key's directory");
     // The public key is for anyone to read.
     assert_eq!(mode(&ringtrail::chain::key::public_path(&key)), 0o644);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The checkpoint file is the copy kept outside the database: when it
+/// cannot be written (here a directory, then a symbolic link, where the
+/// file should be) each checkpoint missing from it is counted in
+/// `Stats::checkpoint_file_errors`, not only printed; the table still
+/// gets every one, and a link's target is left alone.
+#[test]
+fn a_checkpoint_file_that_cannot_be_written_is_counted() {
+    umask_zero();
+    let dir = temp("checkpoint-errors");
+    let key = dir.join("keys/checkpoint.key");
+    let victim = dir.join("victim");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&victim, "precious\n").unwrap();
+    let directory = dir.join("out/checkpoints");
+    std::fs::create_dir_all(&directory).unwrap();
+    let link = dir.join("out/linked");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for file in [directory, link] {
+        let url = common::database();
+        let (dispatch, guard) = common::start(
+            common::builder(&url)
+                .flush_interval(Duration::from_secs(3600))
+                .checkpoints(
+                    Checkpoints::file(&file)
+                        .key(&key)
+                        .every(1, Duration::from_secs(3600)),
+                ),
+        );
+        for i in 0..3 {
+            dispatcher::with_default(&dispatch, || tracing::info!(i, "checkpointed"));
+            guard.flush().unwrap();
+        }
+        let stats = guard.stats();
+        let in_table: i64 = common::client(&url)
+            .query_one("SELECT count(*) FROM ringtrail.checkpoints", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(in_table, 3, "{}", file.display());
+        assert_eq!(stats.checkpoint_file_errors, 3, "{stats:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
