@@ -221,17 +221,24 @@ pub fn cursor(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// `spool_segment`: any bytes as a spool segment file. Never panics; a
-/// segment that parses is written back byte for byte by the spool's own
-/// writer, and parses again to the same batch.
+/// `spool_segment`: any bytes as a spool segment file, checked with a
+/// fixed spool key (the seeds' key). Never panics; a segment that parses
+/// is written back byte for byte by the spool's own writer, and parses
+/// again to the same batch, authenticated.
 pub fn spool_segment(data: &[u8]) -> Result<(), String> {
-    use crate::sink::spool::segment::{parse_segment, segment_body, segment_header};
-    let Some(batch) = parse_segment(data) else {
+    use crate::sink::spool::segment::{
+        parse_segment, segment_body, segment_header, Trust, TEST_KEY,
+    };
+    let Ok((batch, _)) = parse_segment(data, &TEST_KEY) else {
         return Ok(());
     };
-    let mut written = segment_header(&batch).to_vec();
+    let mut written = segment_header(&batch, &TEST_KEY).to_vec();
     written.extend_from_slice(segment_body(&batch));
-    let again = parse_segment(&written).ok_or("its own segment does not parse")?;
+    let (again, trust) =
+        parse_segment(&written, &TEST_KEY).map_err(|e| format!("its own segment is {e:?}"))?;
+    if trust != Trust::Authenticated {
+        return Err("its own segment is not authenticated".to_owned());
+    }
     let same = again.id == batch.id
         && again.bytes == batch.bytes
         && (again.rows, again.reports) == (batch.rows, batch.reports)

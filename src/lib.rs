@@ -87,6 +87,7 @@ pub mod contract;
 mod counters;
 pub mod encode;
 pub mod error;
+mod files;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzz;

@@ -21,6 +21,8 @@
 //! | `ringtrail_rows_lost_total` | counter | `lost` |
 //! | `ringtrail_rows_recovered_total` | counter | `recovered` |
 //! | `ringtrail_rows_inherited_lost_total` | counter | `inherited_lost` |
+//! | `ringtrail_spool_segments_refused_total` | counter | `spool_refused` |
+//! | `ringtrail_checkpoint_file_errors_total` | counter | `checkpoint_file_errors` |
 //! | `ringtrail_drop_reports_total` | counter | `drop_reports` |
 //! | `ringtrail_redactions_total` | counter | `redacted` |
 //! | `ringtrail_ring_queued` | gauge | `queued` |
@@ -121,6 +123,20 @@ const SERIES: &[Series] = &[
         unit: Unit::Count,
         help: "Rows of an earlier process's spool that could not be replayed",
         value: |s| s.inherited_lost,
+    },
+    Series {
+        name: "ringtrail_spool_segments_refused_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Spool segments not trusted (no valid MAC, not a regular file of ours, too large), set aside and never replayed",
+        value: |s| s.spool_refused,
+    },
+    Series {
+        name: "ringtrail_checkpoint_file_errors_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Signed checkpoints that could not be appended to the checkpoint file",
+        value: |s| s.checkpoint_file_errors,
     },
     Series {
         name: "ringtrail_drop_reports_total",

@@ -71,6 +71,20 @@ pub struct Stats {
     /// nor spooled again (a corrupt segment, a full disk). Not part of this
     /// process's `enqueued`; reported in band as `inherited_lost`.
     pub inherited_lost: u64,
+    /// Spool segments set aside as `.refused` and never replayed: not
+    /// authenticated with the spool's key (planted, or copied from another
+    /// spool), a link or not a regular file of this user's, or larger than
+    /// the spool's `max_bytes`. Counts segments, not rows, and is not part
+    /// of `inherited_lost` (an untrusted header's row count means
+    /// nothing); a refused segment of this process's own is in `lost`
+    /// too. Reported in band with reason `spool_refused`.
+    pub spool_refused: u64,
+    /// Signed checkpoints that could not be appended to the checkpoint
+    /// file ([`Checkpoints::file`](crate::Checkpoints::file)): it is gone,
+    /// not writable, a link, or another user's. Each is also one line on
+    /// stderr; the checkpoint itself still goes to the table and the
+    /// JSON-lines sink.
+    pub checkpoint_file_errors: u64,
     /// In-band `ringtrail::dropped` rows added to the log.
     pub drop_reports: u64,
     /// Values or spans of text that redaction replaced before storage, over

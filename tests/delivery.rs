@@ -454,12 +454,16 @@ fn a_block_timeout_drops_and_counts_the_event() {
     assert_eq!(reported as u64, stats.dropped_block_timeout);
 }
 
-/// Rewrites every spool segment in `dir` as an older version wrote it:
-/// 16-column tuples (before `kind` and `redacted`), CRC recomputed. Each
-/// tuple's last two fields must be `kind` NULL and `redacted` 0.
+/// Rewrites the spool directory `dir` as an older version left it: every
+/// segment in the third format (`RTSPOOL3`: no MAC, which came with the
+/// spool's key) with 16-column tuples (before `kind` and `redacted`), CRC
+/// recomputed, and no `spool.key`. Each tuple's last two fields must be
+/// `kind` NULL and `redacted` 0.
 fn downgrade_segments_to_16_columns(dir: &std::path::Path) -> usize {
     const HEADER: usize = 19;
+    const MAC: usize = 32;
     const TAIL: [u8; 10] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, 0, 0];
+    std::fs::remove_file(dir.join("spool.key")).unwrap();
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -468,7 +472,11 @@ fn downgrade_segments_to_16_columns(dir: &std::path::Path) -> usize {
         }
         let data = std::fs::read(&path).unwrap();
         let ext_len = u32::from_be_bytes(data[15..19].try_into().unwrap()) as usize;
-        let mut ext = data[HEADER..HEADER + ext_len].to_vec();
+        let ext = &data[HEADER..HEADER + ext_len];
+        assert_eq!(&ext[..8], b"RTSPOOL4");
+        // The fields and the chain, without the MAC and the CRC.
+        let mut ext = ext[..ext_len - MAC - 4].to_vec();
+        ext[..8].copy_from_slice(b"RTSPOOL3");
         let stream = &data[HEADER + ext_len..];
         // Walk the tuples with the plain header in front, as `tuples` expects.
         let mut plain = data[..HEADER].to_vec();
@@ -483,12 +491,12 @@ fn downgrade_segments_to_16_columns(dir: &std::path::Path) -> usize {
             body.extend_from_slice(&tuple[2..tuple.len() - 10]);
         }
         body.extend_from_slice(&(-1i16).to_be_bytes());
-        let crc_at = ext_len - 4;
         let mut crc = crc32fast::Hasher::new();
-        crc.update(&ext[..crc_at]);
+        crc.update(&ext);
         crc.update(&body);
-        ext[crc_at..].copy_from_slice(&crc.finalize().to_be_bytes());
+        ext.extend_from_slice(&crc.finalize().to_be_bytes());
         let mut out = data[..HEADER].to_vec();
+        out[15..19].copy_from_slice(&(ext.len() as u32).to_be_bytes());
         out.extend_from_slice(&ext);
         out.extend_from_slice(&body);
         std::fs::write(&path, out).unwrap();

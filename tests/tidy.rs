@@ -18,10 +18,11 @@ use std::path::{Path, PathBuf};
 /// (`lib` is the crate root, which re-exports from every layer).
 const LAYERS: &[&[&str]] = &[
     // 0: the vocabulary: the row, the wire names, time, ids, levels, text,
-    // counter sets and the counters' public snapshot (`Stats`), and the
-    // thread spawner every ringtrail thread goes through.
+    // counter sets and the counters' public snapshot (`Stats`), the
+    // thread spawner every ringtrail thread goes through, and how private
+    // files are made and opened.
     &[
-        "row", "contract", "time", "ids", "level", "text", "counters", "stats", "thread",
+        "row", "contract", "time", "ids", "level", "text", "counters", "stats", "thread", "files",
     ],
     // 1: pure transformations of rows, with no I/O of their own.
     &["encode", "render", "redact", "chain", "audit"],

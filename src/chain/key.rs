@@ -17,10 +17,16 @@
 //!    holding either the private-key form above or the base64 of a bare
 //!    32-byte seed (named [`DEFAULT_KEY_NAME`] then);
 //! 3. a key file ([`SigningKey::load_or_generate`]): read when it exists
-//!    (either form, refused when group or others may read it), else
-//!    generated from the operating system's randomness and written with
-//!    mode 0600 (created atomically: two processes starting at once end
-//!    up with one key), its public key written beside it as `<path>.pub`.
+//!    (either form; refused when it is a symbolic link, not a regular
+//!    file, owned by another user, or when group or others have any
+//!    access to it), else generated from the operating system's
+//!    randomness and written with mode 0600 (created atomically: two
+//!    processes starting at once end up with one key; a missing directory
+//!    is made 0700), its public key written beside it as `<path>.pub`
+//!    (mode 0644: a public key is for anyone to read; never written
+//!    through a symbolic link). The writer's default key file is
+//!    [`default_key_path`], in a per-user directory, never beside the
+//!    checkpoint file.
 //!
 //! The secret never leaves this module as text except into that file:
 //! [`SigningKey`]'s `Debug` shows the name and the public key only. Print
@@ -40,7 +46,7 @@
 //! ```
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -49,11 +55,37 @@ use base64::Engine as _;
 use ed25519_dalek::Signer as _;
 use sha2::{Digest, Sha256};
 
+use crate::files::{
+    check_owned_file, create_private_dir_all, is_symlink_error, private_nonblocking_options,
+    private_options, NotPrivate,
+};
+
 /// The environment variable the writer reads a signing key from.
 pub const KEY_ENV: &str = "RINGTRAIL_CHECKPOINT_KEY";
 
 /// The key name of a bare seed (from [`KEY_ENV`] or a key file).
 pub const DEFAULT_KEY_NAME: &str = "ringtrail";
+
+/// The largest key file read: a key is some 100 bytes.
+const MAX_KEY_FILE: u64 = 4096;
+
+/// The per-user signing key the writer uses with a checkpoint file when no
+/// other is given: `$XDG_DATA_HOME/ringtrail/checkpoint.key`, else
+/// `$HOME/.local/share/ringtrail/checkpoint.key` (only absolute values
+/// count, as the XDG base directory specification says); `None` when
+/// neither is set. Its directory is made 0700. Kept away from the
+/// checkpoint file on purpose: whoever may write where the checkpoints are
+/// kept must not be able to swap, or read, the key that signs them.
+pub fn default_key_path() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let data = absolute("XDG_DATA_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local/share")))?;
+    Some(data.join("ringtrail").join("checkpoint.key"))
+}
 
 /// C2SP signed-note signature type of Ed25519.
 const ALG_ED25519: u8 = 0x01;
@@ -74,6 +106,14 @@ pub enum KeyError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// The key file (or its `.pub`) is a symbolic link, not a regular
+    /// file, or owned by another user: it is not used.
+    NotPrivate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// Reading or writing the key file failed.
     Io {
@@ -96,6 +136,11 @@ impl fmt::Display for KeyError {
             KeyError::Permissions { path, mode } => write!(
                 f,
                 "key file {} has mode {mode:o}; it must be readable by its owner only (chmod 600)",
+                path.display()
+            ),
+            KeyError::NotPrivate { path, reason } => write!(
+                f,
+                "key file {} {reason}; it must be a regular file of this user's, not a link",
                 path.display()
             ),
             KeyError::Io { path, .. } => write!(f, "key file {}", path.display()),
@@ -259,24 +304,27 @@ impl SigningKey {
         }
     }
 
-    /// Reads the key file at `path` (refused when group or others may
-    /// read it), or, when there is none, generates a key named `name`,
-    /// writes it there with mode 0600 and its public key to `<path>.pub`
-    /// (written again when it is missing beside an existing key).
+    /// Reads the key file at `path` (see [`load`](Self::load) for what is
+    /// refused), or, when there is none, generates a key named `name`,
+    /// writes it there with mode 0600 (a missing directory made 0700) and
+    /// its public key to `<path>.pub` (written again when it is missing
+    /// beside an existing key).
     ///
     /// # Errors
     ///
-    /// [`KeyError::Io`], [`KeyError::Permissions`], a malformed file.
+    /// [`KeyError::Io`], [`KeyError::Permissions`],
+    /// [`KeyError::NotPrivate`], a malformed file.
     pub fn load_or_generate(path: &Path, name: &str) -> Result<LoadedKey, KeyError> {
         let public_path = public_path(path);
         let io = |source| KeyError::Io {
             path: path.to_owned(),
             source,
         };
-        match std::fs::metadata(path) {
+        // Not followed: a link is there, and `load` refuses it.
+        match std::fs::symlink_metadata(path) {
             Ok(_) => {
                 let key = SigningKey::load(path, name)?;
-                if !public_path.exists() {
+                if std::fs::symlink_metadata(&public_path).is_err() {
                     write_public(&public_path, &key)?;
                 }
                 return Ok(LoadedKey {
@@ -290,7 +338,7 @@ impl SigningKey {
         }
         let key = SigningKey::generate(name)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            create_private_dir_all(dir).map_err(io)?;
         }
         // Written whole to a private temporary file, then linked into
         // place: the path never shows a half-written key, and if another
@@ -323,28 +371,39 @@ impl SigningKey {
     }
 
     /// Reads a key file (either text form; a bare seed is named
-    /// `default_name`), refusing one that group or others may read.
+    /// `default_name`). It is opened without following a symbolic link,
+    /// and refused unless it is a regular file owned by this process's
+    /// user to which group and others have no access.
     ///
     /// # Errors
     ///
-    /// [`KeyError::Io`], [`KeyError::Permissions`], a malformed file.
+    /// [`KeyError::Io`], [`KeyError::Permissions`],
+    /// [`KeyError::NotPrivate`], a malformed file.
     pub fn load(path: &Path, default_name: &str) -> Result<SigningKey, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_owned(),
             source,
         };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions {
-                    path: path.to_owned(),
-                    mode,
-                });
-            }
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let not_private = |why: NotPrivate| match why {
+            NotPrivate::Mode(mode) => KeyError::Permissions {
+                path: path.to_owned(),
+                mode,
+            },
+            why => KeyError::NotPrivate {
+                path: path.to_owned(),
+                reason: why.to_string(),
+            },
+        };
+        let file = match private_nonblocking_options().read(true).open(path) {
+            Ok(file) => file,
+            Err(e) if is_symlink_error(&e) => return Err(not_private(NotPrivate::Symlink)),
+            Err(e) => return Err(io(e)),
+        };
+        check_owned_file(&file.metadata().map_err(io)?, 0o077).map_err(not_private)?;
+        let mut text = String::new();
+        file.take(MAX_KEY_FILE)
+            .read_to_string(&mut text)
+            .map_err(io)?;
         SigningKey::parse(&text, default_name)
     }
 
@@ -399,22 +458,41 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes `key`'s public key to `path`, one line.
+/// Writes `key`'s public key to `path`, one line, mode 0644 (a public key
+/// is for anyone to read). Never through a symbolic link, and never over a
+/// file of another user's.
 fn write_public(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
-    std::fs::write(path, format!("{}\n", key.verifier())).map_err(|source| KeyError::Io {
+    let io = |source| KeyError::Io {
         path: path.to_owned(),
         source,
-    })
+    };
+    #[allow(unused_mut)]
+    let mut options = private_options();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    let mut file = match options.write(true).create(true).open(path) {
+        Ok(file) => file,
+        Err(e) if is_symlink_error(&e) => {
+            return Err(KeyError::NotPrivate {
+                path: path.to_owned(),
+                reason: NotPrivate::Symlink.to_string(),
+            })
+        }
+        Err(e) => return Err(io(e)),
+    };
+    check_owned_file(&file.metadata().map_err(io)?, 0o022).map_err(|why| KeyError::NotPrivate {
+        path: path.to_owned(),
+        reason: why.to_string(),
+    })?;
+    file.set_len(0).map_err(io)?;
+    file.write_all(format!("{}\n", key.verifier()).as_bytes())
+        .map_err(io)
 }
 
-/// Creates `path` (it must not exist) readable by its owner only, with
-/// `text`, synced.
+/// Creates `path` (it must not exist; a link there is not followed)
+/// readable by its owner only, with `text`, synced.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
+    let mut file = private_options().write(true).create_new(true).open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }
@@ -594,6 +672,44 @@ mod tests {
         assert!(matches!(
             SigningKey::load_or_generate(&path, "ringtrail"),
             Err(KeyError::Permissions { mode: 0o644, .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_through_symlinks_or_of_another_user_are_refused() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = temp_dir("links");
+        let real = dir.join("real.key");
+        SigningKey::load_or_generate(&real, "ringtrail").unwrap();
+        // The key through a link: refused, loaded or not.
+        let link = dir.join("link.key");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let refused = SigningKey::load(&link, "ringtrail").unwrap_err();
+        assert!(refused.to_string().contains("symbolic link"), "{refused}");
+        assert!(SigningKey::load_or_generate(&link, "ringtrail").is_err());
+        // A .pub planted as a link is not written through.
+        let other = dir.join("other.key");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, public_path(&other)).unwrap();
+        assert!(SigningKey::load_or_generate(&other, "ringtrail").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        // A key file owned by someone else (as root: chown it away).
+        let me = std::fs::metadata(&real).unwrap().uid();
+        let them = if me == 65534 { 65533 } else { 65534 };
+        if std::os::unix::fs::chown(&real, Some(them), None).is_ok() {
+            let refused = SigningKey::load(&real, "ringtrail").unwrap_err();
+            assert!(refused.to_string().contains("owned by uid"), "{refused}");
+        }
+        // Group access of any kind, not only reading, is refused too.
+        let w = dir.join("w.key");
+        SigningKey::load_or_generate(&w, "ringtrail").unwrap();
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o620)).unwrap();
+        assert!(matches!(
+            SigningKey::load(&w, "ringtrail"),
+            Err(KeyError::Permissions { mode: 0o620, .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -12,9 +12,8 @@
 //! fsynced) to the checkpoint file when there is one, and is handed to the
 //! JSON-lines sink when that one is on.
 
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +21,11 @@ use super::batch::{ChainEntry, CheckpointRow, HeadCheckpoint};
 use crate::chain::canonical::stored_micros;
 use crate::chain::checkpoint::Checkpoint;
 use crate::chain::digest::BatchDigest;
-use crate::chain::key::{SigningKey, DEFAULT_KEY_NAME};
+use crate::chain::key::{default_key_path, SigningKey, VerifierKey, DEFAULT_KEY_NAME, KEY_ENV};
 use crate::chain::link::{BatchMeta, Chain, ChainId};
 use crate::encode::CopyEncoder;
 use crate::error::check_duration;
+use crate::files::{check_owned_file, mode_of, private_options, FILE_MODE};
 use crate::ids::Uuid7;
 use crate::time::clock::unix_nanos_now;
 use crate::{Error, Result, Row};
@@ -41,10 +41,16 @@ use crate::{Error, Result, Row};
 /// [`file`](Checkpoints::file), each is also appended (and fsynced) to it:
 /// the copy `ringtrail verify --checkpoints` checks the database against.
 ///
+/// The signing key is never kept beside the checkpoints it signs: whoever
+/// may write the checkpoint file's directory could otherwise swap the key
+/// (or read it, where the file is shipped or shared). A
+/// [`key`](Checkpoints::key) in the checkpoint file's directory is
+/// refused.
+///
 /// | setting | default |
 /// |---|---|
 /// | [`file`](Checkpoints::file) | none: checkpoints in the database only ([`Checkpoints::new`]) |
-/// | [`key`](Checkpoints::key) | `<file>.key` beside the file; without a file, `RINGTRAIL_CHECKPOINT_KEY`, else a key made for this process |
+/// | [`key`](Checkpoints::key) | `RINGTRAIL_CHECKPOINT_KEY` when set; else, with a file, the per-user key [`default_key_path`] (`$XDG_DATA_HOME/ringtrail/checkpoint.key`, else `~/.local/share/ringtrail/checkpoint.key`); else a key made for this process |
 /// | [`every`](Checkpoints::every) | 64 batches or 60 s, whichever comes first (and at shutdown) |
 ///
 /// ```no_run
@@ -63,8 +69,7 @@ use crate::{Error, Result, Row};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Checkpoints {
-    /// Where signed checkpoints are appended; the key lives beside it
-    /// (`<path>.key`, `<path>.key.pub`) unless `key` says otherwise.
+    /// Where signed checkpoints are appended.
     pub(crate) file: Option<PathBuf>,
     pub(crate) key: Option<PathBuf>,
     pub(crate) every_batches: u64,
@@ -88,10 +93,12 @@ impl Checkpoints {
     }
 
     /// Appends every signed checkpoint (and fsyncs) to the file at `path`
-    /// as well. The signing key is kept beside it (`<path>.key`,
-    /// owner-only, made at first start with its public key printed on
-    /// stderr and written to `<path>.key.pub`) unless
-    /// [`key`](Checkpoints::key) names another.
+    /// as well (made owner-only; never through a symbolic link). Unless
+    /// [`key`](Checkpoints::key) names one or `RINGTRAIL_CHECKPOINT_KEY`
+    /// holds one, the signing key is this user's
+    /// [`default_key_path`] (owner-only in an owner-only directory, made at
+    /// first start with its public key printed on stderr and written
+    /// beside it as `checkpoint.key.pub`).
     pub fn file(path: impl Into<PathBuf>) -> Checkpoints {
         Checkpoints {
             file: Some(path.into()),
@@ -99,10 +106,14 @@ impl Checkpoints {
         }
     }
 
-    /// The file of the signing key (made at first start when missing).
-    /// Without it and without a [`file`](Checkpoints::file), the key comes
-    /// from `RINGTRAIL_CHECKPOINT_KEY`, else one is made for this process
-    /// (its public key is stored with each checkpoint).
+    /// The file of the signing key (made at first start when missing,
+    /// 0600, its public key written to `<path>.pub`). It must be a regular
+    /// file of this process's user that group and others cannot access,
+    /// not a symbolic link, and not in the checkpoint file's directory.
+    /// Without it the key comes from `RINGTRAIL_CHECKPOINT_KEY`, else, with
+    /// a [`file`](Checkpoints::file), from [`default_key_path`], else one
+    /// is made for this process (its public key is stored with each
+    /// checkpoint).
     pub fn key(mut self, path: impl Into<PathBuf>) -> Checkpoints {
         self.key = Some(path.into());
         self
@@ -158,6 +169,8 @@ pub(crate) struct Chainer {
     file: Option<PathBuf>,
     every_batches: u64,
     every: Duration,
+    /// Checkpoints that could not be appended to `file`, not yet counted.
+    file_errors: u64,
     /// Batches linked since the last checkpoint, and when it was.
     since: u64,
     signed_at: Instant,
@@ -166,11 +179,12 @@ pub(crate) struct Chainer {
 }
 
 impl Chainer {
-    /// The key, in this order: the key file given, the one beside the
-    /// checkpoint file (made at first start, mode 0600, its public key
-    /// printed on stderr and written to `.pub`), `RINGTRAIL_CHECKPOINT_KEY`,
-    /// else a key made for this process only (its public key is stored
-    /// with each checkpoint in `ringtrail.checkpoints`).
+    /// The key, in this order: the key file given, `RINGTRAIL_CHECKPOINT_KEY`,
+    /// with a checkpoint file the per-user [`default_key_path`] (made at
+    /// first start, mode 0600, its public key printed on stderr and written
+    /// to `.pub`), else a key made for this process only (its public key is
+    /// stored with each checkpoint in `ringtrail.checkpoints`). A key file
+    /// in the checkpoint file's directory is refused.
     pub(crate) fn new(config: &ChainConfig) -> Result<Option<Chainer>> {
         if !config.enabled {
             return Ok(None);
@@ -178,27 +192,45 @@ impl Chainer {
         let bad_key =
             |e: crate::chain::key::KeyError| Error::Config(format!("checkpoint key: {e}"));
         let checkpoints = &config.checkpoints;
-        let beside = checkpoints.file.as_ref().map(|p| {
-            let mut name = p.clone().into_os_string();
-            name.push(".key");
-            PathBuf::from(name)
-        });
-        let key = match checkpoints.key.as_ref().or(beside.as_ref()) {
-            Some(path) => {
-                let loaded =
-                    SigningKey::load_or_generate(path, DEFAULT_KEY_NAME).map_err(bad_key)?;
-                if loaded.generated {
-                    eprintln!(
-                        "ringtrail: made a checkpoint signing key at {} (owner-only); its public key, also in {}: {}",
+        let from_file = |path: &Path| -> Result<SigningKey> {
+            if let Some(file) = &checkpoints.file {
+                if same_directory(path, file) {
+                    return Err(Error::Config(format!(
+                        "checkpoint key: {} is in the directory of the checkpoint file {}; \
+                         keep the key apart from the checkpoints it signs",
                         path.display(),
-                        loaded.public_path.display(),
-                        loaded.key.verifier()
-                    );
+                        file.display()
+                    )));
                 }
-                loaded.key
             }
+            let loaded = SigningKey::load_or_generate(path, DEFAULT_KEY_NAME).map_err(bad_key)?;
+            if loaded.generated {
+                eprintln!(
+                    "ringtrail: made a checkpoint signing key at {} (owner-only); its public key, also in {}: {}",
+                    path.display(),
+                    loaded.public_path.display(),
+                    loaded.key.verifier()
+                );
+            }
+            Ok(loaded.key)
+        };
+        let key = match &checkpoints.key {
+            Some(path) => from_file(path)?,
             None => match SigningKey::from_env(DEFAULT_KEY_NAME).map_err(bad_key)? {
                 Some(key) => key,
+                None if checkpoints.file.is_some() => match default_key_path() {
+                    Some(path) => {
+                        refuse_old_key_beside(checkpoints.file.as_deref())?;
+                        from_file(&path)?
+                    }
+                    None => {
+                        return Err(Error::Config(format!(
+                            "checkpoint key: a checkpoint file needs a key kept elsewhere: \
+                             set Checkpoints::key or {KEY_ENV} (neither XDG_DATA_HOME nor HOME \
+                             is set for the default)"
+                        )))
+                    }
+                },
                 None => SigningKey::generate(DEFAULT_KEY_NAME).map_err(bad_key)?,
             },
         };
@@ -209,6 +241,7 @@ impl Chainer {
             public_key: key.verifier().to_string(),
             key,
             file: checkpoints.file.clone(),
+            file_errors: 0,
             every_batches: checkpoints.every_batches.max(1),
             every: checkpoints.every,
             since: 0,
@@ -276,6 +309,10 @@ impl Chainer {
         .sign(&self.key);
         if let Some(path) = &self.file {
             if let Err(e) = append_synced(path, &note) {
+                // Counted (`Stats::checkpoint_file_errors`, and its
+                // metric): the copy outside the database must not stop
+                // unnoticed.
+                self.file_errors += 1;
                 eprintln!(
                     "ringtrail: cannot write checkpoint to {}: {e}",
                     path.display()
@@ -312,12 +349,76 @@ impl Chainer {
     pub(crate) fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
     }
+
+    /// Checkpoints that could not be appended to the file since the last
+    /// call.
+    pub(crate) fn take_file_errors(&mut self) -> u64 {
+        std::mem::take(&mut self.file_errors)
+    }
+
+    /// The public key checkpoints are signed with.
+    pub(crate) fn verifier(&self) -> VerifierKey {
+        self.key.verifier()
+    }
+}
+
+/// Before the key moved to [`default_key_path`], a key was made beside the
+/// checkpoint file as `<file>.key`. One still there would silently stop
+/// being used (checkpoints would switch to another key): refused, with
+/// what to do.
+fn refuse_old_key_beside(file: Option<&Path>) -> Result<()> {
+    let Some(file) = file else { return Ok(()) };
+    let mut beside = file.as_os_str().to_owned();
+    beside.push(".key");
+    let beside = PathBuf::from(beside);
+    if std::fs::symlink_metadata(&beside).is_ok() {
+        return Err(Error::Config(format!(
+            "checkpoint key: {} is a signing key beside the checkpoint file, where keys are no \
+             longer kept; move it to another directory and name it with Checkpoints::key (or \
+             to the default {}), or remove it",
+            beside.display(),
+            default_key_path().map_or_else(|| "-".to_owned(), |p| p.display().to_string())
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name files in the same directory (compared after
+/// resolving the directories, where they exist).
+fn same_directory(a: &Path, b: &Path) -> bool {
+    let dir = |p: &Path| {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::canonicalize(parent)
+            .or_else(|_| std::path::absolute(parent))
+            .unwrap_or_else(|_| parent.to_owned())
+    };
+    dir(a) == dir(b)
 }
 
 /// Appends `note` and a blank line to `path`, and fsyncs: the point of a
-/// checkpoint kept outside the database is that it survives.
-fn append_synced(path: &std::path::Path, note: &str) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+/// checkpoint kept outside the database is that it survives. The file is
+/// made 0600; it is never opened through a symbolic link, and must be a
+/// regular file of this user's that group and others cannot write (one
+/// they may read, from before, is made 0600).
+fn append_synced(path: &Path, note: &str) -> std::io::Result<()> {
+    let mut file = private_options().create(true).append(true).open(path)?;
+    let meta = file.metadata()?;
+    check_owned_file(&meta, 0o022).map_err(|why| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} {why}", path.display()),
+        )
+    })?;
+    if mode_of(&meta) & 0o077 != 0 {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+        }
+    }
     let mut text = note.to_owned();
     if !text.ends_with('\n') {
         text.push('\n');
@@ -325,4 +426,49 @@ fn append_synced(path: &std::path::Path, note: &str) -> std::io::Result<()> {
     text.push('\n');
     file.write_all(text.as_bytes())?;
     file.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(file: &Path, key: Option<&Path>) -> ChainConfig {
+        let mut checkpoints = Checkpoints::file(file);
+        if let Some(key) = key {
+            checkpoints = checkpoints.key(key);
+        }
+        ChainConfig {
+            enabled: true,
+            checkpoints,
+        }
+    }
+
+    #[test]
+    fn a_key_beside_the_checkpoint_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!(
+            "ringtrail-chained-{}-{}",
+            std::process::id(),
+            unix_nanos_now()
+        ));
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let file = dir.join("out/checkpoints");
+        // The same directory, however it is spelled.
+        for key in [
+            dir.join("out/checkpoints.key"),
+            dir.join("out/../out/k"),
+            dir.join("out/./k"),
+        ] {
+            let err = Chainer::new(&config(&file, Some(&key))).err().unwrap();
+            assert!(err.to_string().contains("keep the key apart"), "{err}");
+            assert!(!key.exists(), "nothing made");
+        }
+        assert!(same_directory(Path::new("cp"), Path::new("./k")));
+        assert!(!same_directory(Path::new("a/cp"), Path::new("b/k")));
+        // Elsewhere: made there, owner-only.
+        let key = dir.join("keys/checkpoint.key");
+        let chainer = Chainer::new(&config(&file, Some(&key))).unwrap().unwrap();
+        let loaded = SigningKey::load(&key, DEFAULT_KEY_NAME).unwrap();
+        assert_eq!(loaded.verifier(), chainer.verifier());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

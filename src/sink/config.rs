@@ -51,8 +51,12 @@ impl Spool {
     /// The default [`after`](Spool::after): 5 s.
     pub(crate) const AFTER: Duration = Duration::from_secs(5);
 
-    /// A spool in `dir` (created if missing; one pipeline at a time, by a
-    /// lock file), with the defaults.
+    /// A spool in `dir` (created 0700 if missing; one pipeline at a time,
+    /// by a lock file), with the defaults. `build()` refuses a `dir` that
+    /// is a symbolic link, that another user owns, or that group or others
+    /// can write; segments are authenticated with a key kept in `dir`, and
+    /// one that is not (planted, or another spool's) is set aside, never
+    /// replayed (`Stats::spool_refused`; docs/delivery.md).
     pub fn dir(dir: impl Into<PathBuf>) -> Spool {
         Spool {
             dir: dir.into(),
@@ -61,8 +65,10 @@ impl Spool {
         }
     }
 
-    /// The most disk the spool may use (default 1 GiB). Batches beyond it
-    /// are lost and counted in [`Stats::lost`](crate::Stats::lost).
+    /// The most disk the spool may use (default 1 GiB), set-aside
+    /// `.corrupt` and `.refused` files included. Batches beyond it are
+    /// lost and counted in [`Stats::lost`](crate::Stats::lost); a segment
+    /// file larger than it is never read.
     pub fn max_bytes(mut self, bytes: u64) -> Spool {
         self.max_bytes = bytes;
         self

@@ -37,6 +37,13 @@ counters! {
         /// Rows from an earlier process's spool that could be neither
         /// committed nor spooled again.
         inherited_lost,
+        /// Spool segments set aside as `.refused`, never replayed: not
+        /// authenticated with the spool's key, not a regular file of this
+        /// user's, or larger than the spool (segments, not rows).
+        spool_refused,
+        /// Checkpoints that could not be appended to the checkpoint file
+        /// (checkpoints, not rows).
+        checkpoint_file_errors,
     }
     + {
         /// Why rows were not committed, when they were not.

@@ -145,7 +145,7 @@ impl PostgresSink {
     /// which obey `cutoff` once shutdown sets it.
     pub(crate) fn connect(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<PostgresSink> {
         let chainer = Chainer::new(&config.chain)?;
-        let shared = Shared::open(config, cutoff)?;
+        let shared = Shared::open(config, cutoff, chainer.as_ref().map(Chainer::verifier))?;
         let (done_tx, done) = mpsc::channel::<Done>();
         // Called on the writer thread: a lane wakes it after each batch, so
         // counters and flushes see outcomes without waiting for the
@@ -382,6 +382,7 @@ impl Sink for PostgresSink {
                 // commits: those carry a checkpoint into the table.
                 let closing = self.shared.cutoff.get().is_some();
                 let (entry, checkpoint) = chainer.seal(id, rows as u32, first_ts, last_ts, closing);
+                self.received.checkpoint_file_errors += chainer.take_file_errors();
                 (Some(entry), checkpoint)
             }
             None => (None, None),
@@ -434,6 +435,9 @@ impl Sink for PostgresSink {
 
     fn close(&mut self) -> Outcome {
         let head = self.chainer.as_mut().and_then(Chainer::finish);
+        if let Some(chainer) = &mut self.chainer {
+            self.received.checkpoint_file_errors += chainer.take_file_errors();
+        }
         if let (Some(head), Some(lane)) = (head, self.last_lane) {
             // After the head's batch, on its lane: it has committed by then.
             if let Some(queue) = &self.lanes[lane].queue {

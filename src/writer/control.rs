@@ -59,6 +59,11 @@ impl Counters {
         read(&self.outcomes.inherited_lost)
     }
 
+    /// Spool segments refused, never replayed.
+    pub(crate) fn spool_refused(&self) -> u64 {
+        read(&self.outcomes.spool_refused)
+    }
+
     /// The highest completed flush ticket.
     pub(crate) fn completed(&self) -> u64 {
         self.completed.load(Ordering::Acquire)
@@ -222,6 +227,8 @@ impl Control {
             lost: outcomes.lost.saturating_sub(outcomes.resolved),
             recovered: outcomes.recovered,
             inherited_lost: outcomes.inherited_lost,
+            spool_refused: outcomes.spool_refused,
+            checkpoint_file_errors: outcomes.checkpoint_file_errors,
             drop_reports: writer.drop_reports,
             redacted: writer.redacted,
         }

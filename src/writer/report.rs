@@ -5,8 +5,11 @@
 //!
 //! The reasons are the ring's drop reasons (`ring_full`, `evicted_oldest`,
 //! `block_timeout`, `after_shutdown`), plus `lost` (rows of this process
-//! that could be neither committed nor spooled) and `inherited_lost` (rows
-//! of an earlier process's spool that could not be replayed or re-spooled).
+//! that could be neither committed nor spooled), `inherited_lost` (rows
+//! of an earlier process's spool that could not be replayed or re-spooled)
+//! and `spool_refused` (spool segments not trusted, never replayed: its
+//! `count` is of segments, since an untrusted header's row count means
+//! nothing).
 
 use crate::contract::{report_fields, DROPPED_TARGET};
 use crate::ids::Uuid7;
@@ -17,8 +20,12 @@ use crate::time::clock::unix_nanos_now;
 use crate::time::rfc3339;
 use crate::writer::control::Counters;
 
-/// How many reasons are reported: the ring's, `lost` and `inherited_lost`.
-const REASONS: usize = DropReason::ALL.len() + 2;
+/// How many reasons are reported: the ring's, `lost`, `inherited_lost` and
+/// `spool_refused`.
+const REASONS: usize = DropReason::ALL.len() + 3;
+
+/// The reason of the report of refused spool segments.
+const SPOOL_REFUSED: &str = "spool_refused";
 
 /// What has been reported so far.
 pub(crate) struct DropReporter {
@@ -32,8 +39,9 @@ fn totals(ring: &Ring, counters: &Counters) -> [(&'static str, u64); REASONS] {
     for (slot, reason) in totals.iter_mut().zip(DropReason::ALL) {
         *slot = (reason.as_str(), ring.dropped(reason));
     }
-    totals[REASONS - 2] = ("lost", counters.lost_total());
-    totals[REASONS - 1] = ("inherited_lost", counters.inherited_lost());
+    totals[REASONS - 3] = ("lost", counters.lost_total());
+    totals[REASONS - 2] = ("inherited_lost", counters.inherited_lost());
+    totals[REASONS - 1] = (SPOOL_REFUSED, counters.spool_refused());
     totals
 }
 
@@ -75,7 +83,10 @@ impl DropReporter {
                 continue;
             }
             *reported = total;
-            let message = format!("{count} events dropped ({reason})");
+            let message = match reason {
+                SPOOL_REFUSED => format!("{count} spool segments refused ({reason})"),
+                _ => format!("{count} events dropped ({reason})"),
+            };
             let fields = report_fields(count, reason, &from, &to);
             sink.append_report(&Row {
                 ts_unix_nanos: now,

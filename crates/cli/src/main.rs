@@ -112,7 +112,8 @@ enum Command {
     /// per finding, then `verified N batches, M rows in K chains: clean`
     /// (or `: F findings`); --json: one object per finding, nothing else.
     ///
-    /// Without --public-key (or FILE.key.pub beside --checkpoints FILE),
+    /// Without --public-key (or, with --checkpoints, this user's default
+    /// ~/.local/share/ringtrail/checkpoint.key.pub),
     /// signatures are checked against the key stored in each checkpoint
     /// row, which is weaker: whoever can rewrite the table can replace
     /// the key.

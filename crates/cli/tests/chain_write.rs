@@ -2,7 +2,8 @@
 //! PostgreSQL: every row names its batch, the ledger's links recompute
 //! from its own columns, every batch digest recomputes from the stored
 //! rows, and signed checkpoints land in the table, the checkpoint file and
-//! the JSON-lines stream, all verifying with the key kept beside the file.
+//! the JSON-lines stream, all verifying with the key (kept in a directory
+//! of its own, never beside the checkpoint file).
 
 use ringtrail_testkit as common;
 
@@ -29,7 +30,11 @@ fn batches_are_digested_linked_and_checkpointed_everywhere() {
     let (file, lines) = (dir.join("checkpoints"), dir.join("lines.ndjson"));
     let (layer, guard) = common::builder(&url)
         .batch_rows(100)
-        .checkpoints(Checkpoints::file(&file).every(3, Duration::from_secs(3600)))
+        .checkpoints(
+            Checkpoints::file(&file)
+                .key(dir.join("keys/checkpoint.key"))
+                .every(3, Duration::from_secs(3600)),
+        )
         .jsonl(Jsonl::file(&lines, Format::Native))
         .build()
         .unwrap();
@@ -106,8 +111,9 @@ fn batches_are_digested_linked_and_checkpointed_everywhere() {
     let head = prev;
     let last_seq = ledger.len() as u64;
 
-    // The key was made beside the file; its public key verifies every copy.
-    let public = std::fs::read_to_string(dir.join("checkpoints.key.pub")).unwrap();
+    // The key was made in its own directory; its public key verifies
+    // every copy.
+    let public = std::fs::read_to_string(dir.join("keys/checkpoint.key.pub")).unwrap();
     let key: VerifierKey = public.trim().parse().unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     let from_file: Vec<_> = split_notes(&text)
@@ -160,7 +166,11 @@ fn a_shutdown_after_a_flush_stores_the_head_checkpoint_in_the_table() {
     let file = dir.join("checkpoints");
     let (layer, guard) = common::builder(&url)
         .batch_rows(100)
-        .checkpoints(Checkpoints::file(&file).every(1_000, Duration::from_secs(3600)))
+        .checkpoints(
+            Checkpoints::file(&file)
+                .key(dir.join("keys/checkpoint.key"))
+                .every(1_000, Duration::from_secs(3600)),
+        )
         .build()
         .unwrap();
     let dispatch = common::dispatch(layer);
@@ -183,7 +193,7 @@ fn a_shutdown_after_a_flush_stores_the_head_checkpoint_in_the_table() {
         (row.get(0), row.get(1), row.get(2))
     };
     assert_eq!(last_seq, 5, "450 rows in batches of 100");
-    let public = std::fs::read_to_string(dir.join("checkpoints.key.pub")).unwrap();
+    let public = std::fs::read_to_string(dir.join("keys/checkpoint.key.pub")).unwrap();
     let key: VerifierKey = public.trim().parse().unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     let notes = split_notes(&text);
@@ -209,7 +219,16 @@ fn a_shutdown_after_a_flush_stores_the_head_checkpoint_in_the_table() {
         open(notes[0], &key).unwrap(),
         "the same signed note as the file's"
     );
-    let (code, out) = verify(&url, &["--checkpoints", file.to_str().unwrap()]);
+    let public_key = dir.join("keys/checkpoint.key.pub");
+    let (code, out) = verify(
+        &url,
+        &[
+            "--checkpoints",
+            file.to_str().unwrap(),
+            "--public-key",
+            public_key.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, Some(0), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -247,7 +266,11 @@ fn batches_spooled_while_the_server_was_down_keep_their_place_on_the_chain() {
         .batch_rows(200)
         .spool(Spool::dir(dir.join("spool")).after(Duration::ZERO))
         .max_retries(0)
-        .checkpoints(Checkpoints::file(&file).every(2, Duration::from_secs(3600)))
+        .checkpoints(
+            Checkpoints::file(&file)
+                .key(dir.join("keys/checkpoint.key"))
+                .every(2, Duration::from_secs(3600)),
+        )
         .build()
         .unwrap();
     let dispatch = common::dispatch(layer);
@@ -280,8 +303,86 @@ fn batches_spooled_while_the_server_was_down_keep_their_place_on_the_chain() {
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     let file = file.to_str().unwrap();
-    let (code, text) = verify(&url, &["--checkpoints", file]);
+    let public_key = dir.join("keys/checkpoint.key.pub");
+    let public_key = public_key.to_str().unwrap();
+    let (code, text) = verify(&url, &["--checkpoints", file, "--public-key", public_key]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains(": clean"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The signing key is never kept beside the checkpoints it signs: with
+/// `--checkpoints FILE` alone the key is this user's default one
+/// (`$XDG_DATA_HOME/ringtrail/checkpoint.key`, owner-only in an
+/// owner-only directory), which `verify --checkpoints FILE` finds again;
+/// a key named in the checkpoint file's directory is refused, and so is a
+/// key left beside the file by an older version.
+#[test]
+fn the_key_lives_apart_from_the_checkpoint_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let url = common::database();
+    let dir = std::env::temp_dir().join(format!("ringtrail-chain-keyhome-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (out, xdg) = (dir.join("out"), dir.join("xdg"));
+    std::fs::create_dir_all(&out).unwrap();
+    let file = out.join("checkpoints");
+    let ringtrail = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringtrail"))
+            .args(args)
+            .args(["--database-url", &url])
+            .env_remove("DATABASE_URL")
+            .env_remove("RINGTRAIL_CHECKPOINT_KEY")
+            .env("XDG_DATA_HOME", &xdg)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let file_text = file.to_str().unwrap();
+    let demo = [
+        "demo",
+        "--events",
+        "2000",
+        "--quiet",
+        "--checkpoints",
+        file_text,
+    ];
+    let run = ringtrail(&demo);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let key = xdg.join("ringtrail/checkpoint.key");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(key.parent().unwrap()), 0o700);
+    let beside: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["checkpoints"], "nothing but the checkpoints there");
+    let check = ringtrail(&["verify", "--checkpoints", file_text]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A key in the checkpoint file's directory.
+    let near = out.join("my.key");
+    let mut args = demo.to_vec();
+    args.extend(["--checkpoint-key", near.to_str().unwrap()]);
+    let refused = ringtrail(&args);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("keep the key apart"), "{err}");
+    assert!(!near.exists());
+    // A key an older version left beside the file.
+    std::fs::copy(&key, out.join("checkpoints.key")).unwrap();
+    let refused = ringtrail(&demo);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("beside the checkpoint file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -422,3 +422,53 @@ fn a_large_table_exports_in_constant_memory() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(err, "");
 }
+
+/// `--output` holds rows as sensitive as the table: the file is made
+/// owner-only whatever the umask (the binary runs under umask 0 here), an
+/// existing one is made owner-only too, and a symbolic link is refused,
+/// not written through.
+#[test]
+fn an_output_file_is_owner_only_and_never_written_through_a_link() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let db = common::migrated_database();
+    let dir = std::env::temp_dir().join(format!("ringtrail-export-modes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let under_umask_zero = |output: &Path| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"umask 0; exec "$0" "$@""#)
+            .arg(bin())
+            .args([
+                "export",
+                "--format",
+                "ecs",
+                "--quiet",
+                "--database-url",
+                &db,
+            ])
+            .arg("--output")
+            .arg(output)
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let fresh = dir.join("fresh.ndjson");
+    assert_success(&under_umask_zero(&fresh));
+    assert_eq!(mode(&fresh), 0o600);
+    let existing = dir.join("existing.ndjson");
+    std::fs::write(&existing, "old rows\n").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_success(&under_umask_zero(&existing));
+    assert_eq!(mode(&existing), 0o600);
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "", "truncated");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let link = dir.join("link.ndjson");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    assert_one_line_failure(&under_umask_zero(&link), 1, "symbolic link");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,9 +35,43 @@ const CHAIN: ChainId = ChainId([0x0c; 16]);
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn verify(url: &str, extra: &[&str]) -> Output {
+    verify_as(url, extra, test_user_data())
+}
+
+/// `ringtrail verify` for a user whose `XDG_DATA_HOME` is `data`: the
+/// default public key `verify --checkpoints` reads is
+/// `data/ringtrail/checkpoint.key.pub`.
+fn verify_as(url: &str, extra: &[&str], data: &std::path::Path) -> Output {
     let mut args = vec!["verify", "--database-url", url];
     args.extend(extra);
-    command(&args).output().expect("the ringtrail binary runs")
+    command(&args)
+        .env("XDG_DATA_HOME", data)
+        .output()
+        .expect("the ringtrail binary runs")
+}
+
+/// The key [`Chained::new`] signs with.
+fn test_key() -> SigningKey {
+    SigningKey::from_seed("ringtrail-test", [7; 32]).unwrap()
+}
+
+/// This test process's `XDG_DATA_HOME` for `verify`: its default public
+/// key is [`test_key`]'s (the writer's default key is never beside the
+/// checkpoint file, so neither is the public key verify finds).
+fn test_user_data() -> &'static std::path::Path {
+    static DATA: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        let data =
+            std::env::temp_dir().join(format!("ringtrail-verify-data-{}", std::process::id()));
+        let key_path = data.join("ringtrail/checkpoint.key");
+        std::fs::create_dir_all(key_path.parent().unwrap()).unwrap();
+        std::fs::write(
+            public_path(&key_path),
+            format!("{}\n", test_key().verifier()),
+        )
+        .unwrap();
+        data
+    })
 }
 
 fn text(b: &[u8]) -> String {
@@ -109,8 +143,6 @@ impl Chained {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("checkpoints");
         let key = SigningKey::from_seed("ringtrail-test", seed).unwrap();
-        let key_path = PathBuf::from(format!("{}.key", file.display()));
-        std::fs::write(public_path(&key_path), format!("{}\n", key.verifier())).unwrap();
         migrate(&url);
         Chained {
             url,
@@ -437,7 +469,7 @@ fn tampering_is_found(base: &str, file: &str, key: &str) {
         ("ledger_edit", "UPDATE ringtrail.batches SET rows = rows, sealed_rows = sealed_rows - 1 WHERE seq = 2".into(), vec![], "broken_link"),
         ("truncated_tail", "DELETE FROM ringtrail.logs WHERE batch_id IN (SELECT batch_id FROM ringtrail.batches WHERE seq >= 5); \
                             DELETE FROM ringtrail.batches WHERE seq >= 5; DELETE FROM ringtrail.checkpoints WHERE seq >= 5".into(),
-            vec!["--checkpoints", &file], "checkpoint_mismatch"),
+            vec!["--checkpoints", &file, "--public-key", key], "checkpoint_mismatch"),
         ("forged_checkpoint", format!("UPDATE ringtrail.checkpoints SET note = $${forged_note}$$ WHERE seq = 4"),
             vec!["--public-key", key], "bad_signature"),
     ];
@@ -822,7 +854,7 @@ fn mistakes_are_one_line_with_their_exit_code() {
     let lone = dir.join("checkpoints");
     std::fs::write(&lone, "").unwrap();
     assert_one_line_failure(
-        &verify(&url, &["--checkpoints", lone.to_str().unwrap()]),
+        &verify_as(&url, &["--checkpoints", lone.to_str().unwrap()], &dir),
         1,
         "--checkpoints needs --public-key",
     );
@@ -859,10 +891,15 @@ fn the_real_pipeline_verifies_and_tampering_shows() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("checkpoints");
+    let key_path = dir.join("keys/checkpoint.key");
     let (dispatch, guard) = common::start(
         common::builder(&url)
             .flush_interval(Duration::from_secs(3600))
-            .checkpoints(Checkpoints::file(&file).every(2, Duration::from_secs(3600))),
+            .checkpoints(
+                Checkpoints::file(&file)
+                    .key(&key_path)
+                    .every(2, Duration::from_secs(3600)),
+            ),
     );
     common::client(&url)
         .batch_execute(
@@ -885,10 +922,10 @@ fn the_real_pipeline_verifies_and_tampering_shows() {
     drop(guard);
     drop(dispatch);
 
-    let pub_key = std::fs::read_to_string(format!("{}.key.pub", file.display())).unwrap();
+    let pub_key = std::fs::read_to_string(public_path(&key_path)).unwrap();
     let key = pub_key.trim().to_owned();
     let file = file.to_str().unwrap().to_owned();
-    let out = verify(&url, &["--checkpoints", &file]);
+    let out = verify(&url, &["--checkpoints", &file, "--public-key", &key]);
     assert_eq!(
         out.status.code(),
         Some(0),

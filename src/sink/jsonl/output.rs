@@ -27,10 +27,24 @@
 //! had not written back, and can leave a torn last line: opening the file
 //! again cuts any bytes after its last newline, so a reader never sees
 //! half a line.
+//!
+//! # What it will not touch
+//!
+//! A file is created 0600 (owner-only, whatever the umask) and never
+//! opened through a symbolic link: a link planted at the path, or left by
+//! a mistake, is refused rather than followed into someone else's file.
+//! An existing file that does not look like JSON lines (not empty, and
+//! its first byte is not `{`) is refused too, and so is one whose torn
+//! tail does not start a line with `{`: a mistyped path never has its
+//! tail cut off. (A FIFO or a device, `/dev/stdout` included, is still
+//! written as a stream, through a link if need be: there is nothing to
+//! cut.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use crate::files::{is_symlink_error, private_options};
 
 /// The path that means standard output.
 pub(crate) const STDOUT: &str = "-";
@@ -50,14 +64,15 @@ pub(crate) struct Written {
 }
 
 impl Output {
-    /// Opens `path` (`-` for standard output), cutting a torn last line.
+    /// Opens `path` (`-` for standard output), cutting a torn last line
+    /// (see the [module docs](self) for what is refused).
     pub(crate) fn open(path: &Path, rotate_bytes: u64, keep: usize) -> io::Result<Output> {
         if path.as_os_str() == STDOUT {
             return Ok(Output::Stdout(io::stdout()));
         }
-        // A FIFO or a device (`/dev/stdout`) cannot be cut or renamed:
-        // written as a stream, like standard output.
-        if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // A FIFO or a device (`/dev/stdout`, a link) cannot be cut or
+        // renamed: written as a stream, like standard output.
+        if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
             return OpenOptions::new()
                 .append(true)
                 .open(path)
@@ -194,21 +209,66 @@ impl Rotating {
     }
 }
 
-/// Opens `path` for appending (creating it), and cuts any bytes after its
-/// last newline: the torn line a machine crash can leave. Returns the file
-/// and its length.
+/// Opens `path` for appending (creating it 0600; never through a link),
+/// and cuts any bytes after its last newline: the torn line a machine
+/// crash can leave. Refuses a file that does not look like JSON lines.
+/// Returns the file and its length.
 fn open_whole(path: &Path) -> io::Result<(File, u64)> {
-    let mut file = OpenOptions::new()
+    let mut file = match private_options()
         .read(true)
         .append(true)
         .create(true)
-        .open(path)?;
-    let len = file.metadata()?.len();
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if is_symlink_error(&e) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symbolic link; name the file itself",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let len = meta.len();
+    let not_json = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} does not look like JSON lines; refusing to write to it or cut it",
+                path.display()
+            ),
+        )
+    };
+    if len > 0 && first_byte(&mut file, 0)? != b'{' {
+        return Err(not_json());
+    }
     let whole = whole_length(&mut file, len)?;
     if whole < len {
+        // A torn line starts like any other.
+        if first_byte(&mut file, whole)? != b'{' {
+            return Err(not_json());
+        }
         file.set_len(whole)?;
     }
     Ok((file, whole))
+}
+
+/// The byte of `file` at `at` (which must be before its end).
+fn first_byte(file: &mut File, at: u64) -> io::Result<u8> {
+    let mut byte = [0u8; 1];
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(&mut byte)?;
+    Ok(byte[0])
 }
 
 /// The length of the file up to and including its last newline.
@@ -280,9 +340,42 @@ mod tests {
             fs::read(&path).unwrap(),
             b"{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n"
         );
-        fs::write(&path, b"no newline at all").unwrap();
+        fs::write(&path, b"{\"no newline at all").unwrap();
         drop(Output::open(&path, 0, 3).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_not_followed() {
+        let dir = dir("symlink");
+        let victim = dir.join("victim.ndjson");
+        fs::write(&victim, b"{\"a\":1}\n{\"torn\":").unwrap();
+        let path = dir.join("app.ndjson");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let err = Output::open(&path, 0, 3)
+            .err()
+            .expect("a symlink is refused");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"{\"a\":1}\n{\"torn\":");
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_lines_is_never_cut() {
+        let dir = dir("not-json");
+        let path = dir.join("notes.txt");
+        let text: &[u8] = b"dear diary\nno trailing newline";
+        fs::write(&path, text).unwrap();
+        let err = Output::open(&path, 0, 3).err().expect("refused");
+        assert!(err.to_string().contains("JSON lines"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), text, "untouched");
+        // JSON lines whose torn tail is not the start of a line either.
+        fs::write(&path, b"{\"a\":1}\nnot json").unwrap();
+        assert!(Output::open(&path, 0, 3).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\nnot json");
+        // An empty file is fine.
+        fs::write(&path, b"").unwrap();
+        drop(Output::open(&path, 0, 3).unwrap());
     }
 
     #[test]

@@ -321,24 +321,23 @@ impl Session {
     /// its head (see [`HeadCheckpoint`]).
     pub(super) async fn store_checkpoint(&mut self, cp: &HeadCheckpoint) -> Result<()> {
         self.migrate_once().await?;
-        let mut sql = String::with_capacity(512);
-        checkpoint_sql(&mut sql, cp.chain_id, cp.seq, &cp.head, &cp.row, true);
+        let params = CheckpointParams::new(cp.chain_id, cp.seq, &cp.head, &cp.row, true);
         let stall = self.stall;
         let client = self.client().await?;
-        step(
-            stall,
-            "storing the shutdown checkpoint",
-            client.execute(&sql, &[]),
-        )
-        .await?;
+        let insert = async {
+            let statement = client.prepare_cached(CHECKPOINT_INSERT).await?;
+            client.execute(&statement, &params.bind()).await
+        };
+        step(stall, "storing the shutdown checkpoint", insert).await?;
         Ok(())
     }
 
     /// Ships `batch` unless `check_ledger` finds it committed already:
     /// `BEGIN; COPY …; INSERT ledger; COMMIT` in three round trips (BEGIN
-    /// is pipelined with the start of the COPY, and the ledger row travels
-    /// with the COMMIT in one simple query). Migrations come first, on a
-    /// shipper that could not apply them at start.
+    /// is pipelined with the start of the COPY; the ledger row, and the
+    /// checkpoint the batch carries, are prepared INSERTs whose values are
+    /// bound parameters, pipelined with the COMMIT). Migrations come first,
+    /// on a shipper that could not apply them at start.
     pub(super) async fn ship(&mut self, batch: &SealedBatch, check_ledger: bool) -> Result<()> {
         self.migrate_once().await?;
         if check_ledger && self.is_committed(batch).await? {
@@ -355,8 +354,15 @@ impl Session {
         };
         let mut buf = std::mem::take(&mut self.copy_buf);
         let client = self.client().await?;
-        let copy_statement =
-            step(stall, "preparing COPY", client.prepare_cached(&statement)).await?;
+        // Cached on the connection: a round trip (the three pipelined) only
+        // on its first batch.
+        let prepare = futures_util::future::try_join3(
+            client.prepare_cached(&statement),
+            client.prepare_cached(LEDGER_INSERT),
+            client.prepare_cached(CHECKPOINT_INSERT),
+        );
+        let (copy_statement, ledger_insert, checkpoint_insert) =
+            step(stall, "preparing COPY", prepare).await?;
         let start = futures_util::future::try_join(
             client.batch_execute("BEGIN"),
             client.copy_in::<_, Bytes>(&copy_statement),
@@ -373,10 +379,32 @@ impl Session {
             step(stall, "sending COPY data", copy.send(piece)).await?;
         }
         step(stall, "finishing COPY", copy.as_mut().finish()).await?;
-        // Only values this process formatted itself go into the text: a
-        // UUID and integers.
-        let ledger = ledger_sql(batch);
-        let committed = step(stall, "committing", client.batch_execute(&ledger)).await;
+        // The ledger row, the checkpoint and the COMMIT go out together
+        // (requests polled at once are pipelined, in order): one round
+        // trip. Should an INSERT fail, the COMMIT finds the transaction
+        // aborted and rolls it back.
+        let ledger = LedgerParams::new(batch);
+        let checkpoint = match (&batch.chain, &batch.checkpoint) {
+            (Some(c), Some(cp)) => {
+                Some(CheckpointParams::new(c.chain_id, c.seq, &c.hash, cp, false))
+            }
+            _ => None,
+        };
+        let ledger = ledger.bind();
+        let commit = futures_util::future::try_join3(
+            client.execute(&ledger_insert, &ledger),
+            async {
+                match &checkpoint {
+                    Some(cp) => client
+                        .execute(&checkpoint_insert, &cp.bind())
+                        .await
+                        .map(drop),
+                    None => Ok(()),
+                }
+            },
+            client.batch_execute("COMMIT"),
+        );
+        let committed = step(stall, "committing", commit).await.map(drop);
         self.copy_buf = buf;
         match committed {
             Err(Error::Postgres(e)) if is_ledger_clash(&e) => {
@@ -441,98 +469,131 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
     }
 }
 
-/// The ledger row of `batch` (with its place on the chain, and the
-/// checkpoint it carries) and the COMMIT, as one simple query. Only values
-/// this process formatted itself go into the text: UUIDs, integers, hex,
-/// and a checkpoint note whose quotes are doubled.
-fn ledger_sql(batch: &SealedBatch) -> String {
-    use std::fmt::Write as _;
-    let micros = |nanos: i64| nanos.div_euclid(1_000);
-    let ts = |nanos: i64| {
-        format!(
-            "'epoch'::timestamptz + {} * interval '1 microsecond'",
-            micros(nanos)
-        )
-    };
-    let hex = |bytes: &[u8]| {
-        let mut s = String::with_capacity(4 + 2 * bytes.len());
-        s.push_str("'\\x");
-        for b in bytes {
-            let _ = write!(s, "{b:02x}");
-        }
-        s.push('\'');
-        s
-    };
-    let mut sql = String::with_capacity(512);
-    let _ = write!(
-        sql,
-        "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts"
-    );
-    if batch.chain.is_some() {
-        sql.push_str(", chain_id, seq, sealed_id, sealed_rows, digest, prev_hash, hash");
-    }
-    let _ = write!(
-        sql,
-        ") VALUES ('{}', {}, {}, {}, {}",
-        batch.id_text(),
-        batch.rows,
-        batch.bytes.len(),
-        ts(batch.first_ts),
-        ts(batch.last_ts)
-    );
-    if let Some(c) = &batch.chain {
-        let _ = write!(
-            sql,
-            ", '{}', {}, '{}', {}, {}, {}, {}",
-            uuid_text(&c.chain_id),
-            c.seq,
-            uuid_text(&c.sealed_id),
-            c.sealed_rows,
-            hex(&c.digest),
-            hex(&c.prev_hash),
-            hex(&c.hash)
-        );
-    }
-    sql.push_str("); ");
-    if let (Some(c), Some(cp)) = (&batch.chain, &batch.checkpoint) {
-        checkpoint_sql(&mut sql, c.chain_id, c.seq, &c.hash, cp, false);
-        sql.push_str("; ");
-    }
-    sql.push_str("COMMIT");
-    sql
+/// The ledger row of a batch, with its place on the chain (NULL without
+/// one). Every value is a bound parameter: nothing of a batch, a segment
+/// or a checkpoint is ever spliced into SQL text, so it holds whatever the
+/// session's `standard_conforming_strings`.
+const LEDGER_INSERT: &str = "INSERT INTO ringtrail.batches \
+     (batch_id, rows, bytes, first_ts, last_ts, \
+      chain_id, seq, sealed_id, sealed_rows, digest, prev_hash, hash) \
+     VALUES ($1::text::uuid, $2::int8, $3::int8, \
+      timestamptz 'epoch' + $4::int8 * interval '1 microsecond', \
+      timestamptz 'epoch' + $5::int8 * interval '1 microsecond', \
+      $6::text::uuid, $7::int8, $8::text::uuid, $9::int8, $10::bytea, $11::bytea, $12::bytea)";
+
+/// A checkpoint row at (`chain_id`, `seq`) with head `head`; when `$7`
+/// (if committed) is true, only if the ledger holds that seq with that
+/// hash (a checkpoint stored apart from its batch never names a head the
+/// table lacks). Bound parameters only, as [`LEDGER_INSERT`].
+const CHECKPOINT_INSERT: &str = "INSERT INTO ringtrail.checkpoints \
+     (chain_id, seq, head, note, public_key, signed_at) \
+     SELECT $1::text::uuid, $2::int8, $3::bytea, $4::text, $5::text, \
+      timestamptz 'epoch' + $6::int8 * interval '1 microsecond' \
+     WHERE NOT $7::bool OR EXISTS (SELECT 1 FROM ringtrail.batches \
+      WHERE chain_id = $1::text::uuid AND seq = $2::int8 AND hash = $3::bytea) \
+     ON CONFLICT DO NOTHING";
+
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// Unix nanoseconds as the microseconds PostgreSQL stores.
+fn micros(nanos: i64) -> i64 {
+    nanos.div_euclid(1_000)
 }
 
-/// Appends the `INSERT` of a checkpoint row at (`chain_id`, `seq`) with
-/// head `head`; `if_committed`: only when the ledger holds that seq with
-/// that hash (a checkpoint stored apart from its batch never names a head
-/// the table lacks).
-fn checkpoint_sql(
-    sql: &mut String,
-    chain_id: [u8; 16],
-    seq: u64,
-    head: &[u8; 32],
-    cp: &CheckpointRow,
-    if_committed: bool,
-) {
-    use std::fmt::Write as _;
-    let quoted = |text: &str| text.replace('\0', "").replace('\'', "''");
-    let head: String = head.iter().map(|b| format!("{b:02x}")).collect();
-    let chain = uuid_text(&chain_id);
-    let _ = write!(
-        sql,
-        "INSERT INTO ringtrail.checkpoints (chain_id, seq, head, note, public_key, signed_at) \
-         SELECT '{chain}', {seq}, '\\x{head}', '{}', '{}', \
-         'epoch'::timestamptz + {} * interval '1 microsecond'",
-        quoted(&cp.note),
-        quoted(&cp.public_key),
-        cp.signed_at.div_euclid(1_000)
-    );
-    if if_committed {
-        let _ = write!(
-            sql,
-            " WHERE EXISTS (SELECT 1 FROM ringtrail.batches \
-             WHERE chain_id = '{chain}' AND seq = {seq} AND hash = '\\x{head}')"
-        );
+/// The parameters of [`LEDGER_INSERT`] for one batch.
+struct LedgerParams<'a> {
+    batch_id: String,
+    rows: i64,
+    bytes: i64,
+    first_ts: i64,
+    last_ts: i64,
+    chain_id: Option<String>,
+    seq: Option<i64>,
+    sealed_id: Option<String>,
+    sealed_rows: Option<i64>,
+    digest: Option<&'a [u8]>,
+    prev_hash: Option<&'a [u8]>,
+    hash: Option<&'a [u8]>,
+}
+
+impl<'a> LedgerParams<'a> {
+    fn new(batch: &'a SealedBatch) -> LedgerParams<'a> {
+        let chain = batch.chain.as_ref();
+        LedgerParams {
+            batch_id: batch.id_text(),
+            rows: i64::from(batch.rows),
+            bytes: batch.bytes.len() as i64,
+            first_ts: micros(batch.first_ts),
+            last_ts: micros(batch.last_ts),
+            chain_id: chain.map(|c| uuid_text(&c.chain_id)),
+            seq: chain.map(|c| c.seq as i64),
+            sealed_id: chain.map(|c| uuid_text(&c.sealed_id)),
+            sealed_rows: chain.map(|c| i64::from(c.sealed_rows)),
+            digest: chain.map(|c| &c.digest[..]),
+            prev_hash: chain.map(|c| &c.prev_hash[..]),
+            hash: chain.map(|c| &c.hash[..]),
+        }
     }
-    sql.push_str(" ON CONFLICT DO NOTHING");
+
+    fn bind(&self) -> [Param<'_>; 12] {
+        [
+            &self.batch_id,
+            &self.rows,
+            &self.bytes,
+            &self.first_ts,
+            &self.last_ts,
+            &self.chain_id,
+            &self.seq,
+            &self.sealed_id,
+            &self.sealed_rows,
+            &self.digest,
+            &self.prev_hash,
+            &self.hash,
+        ]
+    }
+}
+
+/// The parameters of [`CHECKPOINT_INSERT`].
+struct CheckpointParams<'a> {
+    chain_id: String,
+    seq: i64,
+    head: &'a [u8],
+    note: String,
+    public_key: String,
+    signed_at: i64,
+    if_committed: bool,
+}
+
+impl<'a> CheckpointParams<'a> {
+    fn new(
+        chain_id: [u8; 16],
+        seq: u64,
+        head: &'a [u8; 32],
+        cp: &CheckpointRow,
+        if_committed: bool,
+    ) -> CheckpointParams<'a> {
+        // `text` holds no NUL; a note never has one.
+        let text = |t: &str| t.replace('\0', "");
+        CheckpointParams {
+            chain_id: uuid_text(&chain_id),
+            seq: seq as i64,
+            head: &head[..],
+            note: text(&cp.note),
+            public_key: text(&cp.public_key),
+            signed_at: micros(cp.signed_at),
+            if_committed,
+        }
+    }
+
+    fn bind(&self) -> [Param<'_>; 7] {
+        [
+            &self.chain_id,
+            &self.seq,
+            &self.head,
+            &self.note,
+            &self.public_key,
+            &self.signed_at,
+            &self.if_committed,
+        ]
+    }
 }

@@ -1,13 +1,15 @@
 //! Replaying the spool: one segment at a time, through the ledger, when
 //! PostgreSQL may take it; corrupt or vanished segments set aside and
-//! counted; partly replayed segments replaced by what is left of them.
+//! counted, untrusted ones (planted, foreign) set aside and counted in
+//! `spool_refused`; partly replayed segments replaced by what is left of
+//! them.
 
 use std::time::Duration;
 
 use super::health::PROBE_INTERVAL;
 use super::{tally_spooled, Origin, Shipper};
 use crate::sink::batch::SealedBatch;
-use crate::sink::spool::{LoadError, Spool};
+use crate::sink::spool::{LoadError, Spool, CORRUPT, REFUSED};
 use crate::sink::Outcome;
 
 impl Shipper {
@@ -17,8 +19,11 @@ impl Shipper {
     pub(crate) fn maintain(&mut self) -> (Outcome, Option<Duration>) {
         let mut out = Outcome::default();
         self.shared.sync_spilled();
-        let oldest = self.shared.spool().and_then(|s| s.oldest().cloned());
-        let Some(segment) = oldest else {
+        let oldest = self
+            .shared
+            .spool()
+            .and_then(|s| Some((s.oldest().cloned()?, s.reader())));
+        let Some((segment, reader)) = oldest else {
             return (out, None);
         };
         if self.shared.cutoff.get().is_some() {
@@ -28,7 +33,7 @@ impl Shipper {
             return (out, Some(self.until_probe()));
         }
         let inherited = segment.inherited;
-        let batch = match Spool::load(&segment) {
+        let batch = match Spool::load(&segment, &reader) {
             Ok(batch) => batch,
             Err(LoadError::Read(e)) if e.kind() != std::io::ErrorKind::NotFound => {
                 // EMFILE, EIO…: not the segment's fault. Later.
@@ -39,15 +44,19 @@ impl Shipper {
                 return (out, Some(PROBE_INTERVAL));
             }
             Err(failure) => {
-                let what = match failure {
-                    LoadError::Corrupt => "corrupt; renamed to .corrupt",
-                    LoadError::Read(_) => "gone",
+                let (what, forget) = match failure {
+                    LoadError::Corrupt => (
+                        "is corrupt; renamed to .corrupt".to_owned(),
+                        Forget::Corrupt,
+                    ),
+                    LoadError::Refused(why) => (
+                        format!("is refused: it {why}; renamed to .refused, not replayed"),
+                        Forget::Refused,
+                    ),
+                    LoadError::Read(_) => ("is gone".to_owned(), Forget::Gone),
                 };
-                eprintln!(
-                    "ringtrail: spool segment {} is {what}",
-                    segment.path.display()
-                );
-                self.forget_oldest(matches!(failure, LoadError::Corrupt), &mut out);
+                eprintln!("ringtrail: spool segment {} {what}", segment.path.display());
+                self.forget_oldest(forget, &mut out);
                 return (out, Some(Duration::ZERO));
             }
         };
@@ -75,25 +84,36 @@ impl Shipper {
         self.shared.health().until_probe().unwrap_or(PROBE_INTERVAL)
     }
 
-    /// Drops the oldest segment from the spool (quarantined as `.corrupt`,
-    /// or already gone) and counts its rows lost.
-    fn forget_oldest(&mut self, corrupt: bool, out: &mut Outcome) {
+    /// Drops the oldest segment from the spool (set aside as `.corrupt` or
+    /// `.refused`, or already gone) and counts it: a corrupt or vanished
+    /// one's rows lost; a refused one as refused, its rows lost only if
+    /// they were this process's (an inherited one's header is not to be
+    /// believed: it may be anyone's file).
+    fn forget_oldest(&mut self, forget: Forget, out: &mut Outcome) {
         let Some(mut spool) = self.shared.spool() else {
             return;
         };
         let segment = spool.oldest().cloned();
-        let forgotten = match corrupt {
-            true => spool.quarantine_oldest(),
-            false => spool.remove_oldest().map(|()| segment),
+        let forgotten = match forget {
+            Forget::Corrupt => spool.set_aside_oldest(CORRUPT),
+            Forget::Refused => spool.set_aside_oldest(REFUSED),
+            Forget::Gone => spool.remove_oldest().map(|()| segment),
         };
-        match forgotten {
-            Ok(Some(segment)) if segment.inherited => out.inherited_lost += segment.events,
-            Ok(Some(segment)) => {
+        let segment = match forgotten {
+            Ok(Some(segment)) => segment,
+            Ok(None) => return,
+            Err(e) => return eprintln!("ringtrail: spool segment: {e}"),
+        };
+        if forget == Forget::Refused {
+            out.spool_refused += 1;
+        }
+        match (segment.inherited, forget) {
+            (true, Forget::Refused) => {}
+            (true, _) => out.inherited_lost += segment.events,
+            (false, _) => {
                 out.unspooled += segment.events;
                 out.lost += segment.events;
             }
-            Ok(None) => {}
-            Err(e) => eprintln!("ringtrail: spool segment: {e}"),
         }
     }
 
@@ -115,4 +135,15 @@ impl Shipper {
         out.lost += moved.lost;
         out.inherited_lost += moved.inherited_lost;
     }
+}
+
+/// What becomes of a segment that cannot be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forget {
+    /// Torn or damaged: set aside as `.corrupt`.
+    Corrupt,
+    /// Not trusted: set aside as `.refused`.
+    Refused,
+    /// Already gone.
+    Gone,
 }

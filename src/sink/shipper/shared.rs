@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::health::Health;
 use super::tally_spooled;
+use crate::chain::key::VerifierKey;
 use crate::sink::batch::SealedBatch;
 use crate::sink::spool::{sync_files, Durability, Spool};
 use crate::sink::{Cutoff, Outcome, PostgresConfig};
@@ -26,10 +27,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Opens the spool (taking its lock) when one is configured.
-    pub(crate) fn open(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<Arc<Shared>> {
+    /// Opens the spool (taking its lock) when one is configured. `signer`:
+    /// the key this process signs checkpoints with, if any.
+    pub(crate) fn open(
+        config: &PostgresConfig,
+        cutoff: Arc<Cutoff>,
+        signer: Option<VerifierKey>,
+    ) -> Result<Arc<Shared>> {
         let spool = match &config.spool {
-            Some(options) => Some(Mutex::new(Spool::open(&options.dir, options.max_bytes)?)),
+            Some(options) => Some(Mutex::new(Spool::open(
+                &options.dir,
+                options.max_bytes,
+                signer,
+            )?)),
             None => None,
         };
         Ok(Arc::new(Shared {

@@ -76,9 +76,16 @@ pub struct DemoArgs {
     #[arg(long, default_value = "ecs", requires = "jsonl")]
     format: ringtrail::Format,
     /// Append the signed checkpoints of the batches' hash chain to this
-    /// file (the key goes beside it), for `ringtrail verify --checkpoints`.
+    /// file, for `ringtrail verify --checkpoints`. The signing key is
+    /// --checkpoint-key, else $RINGTRAIL_CHECKPOINT_KEY, else this user's
+    /// ~/.local/share/ringtrail/checkpoint.key (made at first use), never
+    /// beside the file.
     #[arg(long, value_name = "FILE")]
     checkpoints: Option<std::path::PathBuf>,
+    /// The signing key file for --checkpoints (made when missing; not in
+    /// the checkpoint file's directory).
+    #[arg(long, value_name = "FILE", requires = "checkpoints")]
+    checkpoint_key: Option<std::path::PathBuf>,
     /// No live progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -275,7 +282,11 @@ fn start_pipeline(args: &DemoArgs, url: &str) -> Result<(ringtrail::Guard, bool)
         builder = builder.jsonl(Jsonl::file(path, args.format));
     }
     if let Some(path) = &args.checkpoints {
-        builder = builder.checkpoints(Checkpoints::file(path));
+        let mut checkpoints = Checkpoints::file(path);
+        if let Some(key) = &args.checkpoint_key {
+            checkpoints = checkpoints.key(key);
+        }
+        builder = builder.checkpoints(checkpoints);
     }
     let (layer, guard) = builder.build()?;
     // Not `init()`: that would also bridge the `log` records of the

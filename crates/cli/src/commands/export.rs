@@ -13,7 +13,10 @@
 //! an RFC 3339 timestamp; `--trace-id` one trace's rows; `--level` that
 //! level and above; `--target`, `--user`, `--session`, `--grep`,
 //! `--field key=value`. Without a filter every row is exported. Rows come ordered by `ts`, then `id`. `--output -` or
-//! no `--output` writes to stdout.
+//! no `--output` writes to stdout. An `--output` file is made owner-only
+//! (0600, whatever the umask; an existing one is truncated and made 0600),
+//! and never written through a symbolic link (a FIFO or a device, such as
+//! `/dev/stdout`, is written as it is).
 //!
 //! When stdout is a terminal (and without `--quiet`), the last line on
 //! stderr says `exported N rows in X s (R rows/s)`, and while rows go to
@@ -31,7 +34,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use ringtrail::render::{Format, Renderer};
@@ -85,7 +88,7 @@ pub fn run(args: ExportArgs) -> CliResult {
         let client = connect(&config).await?;
         let mut out = match &path {
             Some(path) => Printer::new(
-                Box::new(File::create(path).map_err(|e| {
+                Box::new(create_output(path).map_err(|e| {
                     Failure::new(1, format!("cannot create {}: {e}", path.display()))
                 })?) as Box<dyn Write>,
                 false,
@@ -159,6 +162,38 @@ fn rate(rows: u64, took: Duration) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Opens `--output`: a FIFO or a device as it is; otherwise a regular
+/// file, created 0600 or truncated and made 0600, never through a
+/// symbolic link. Exported rows are as sensitive as the table.
+fn create_output(path: &Path) -> std::io::Result<File> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::OpenOptions::new().write(true).open(path);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        let file = options.open(path).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a symbolic link; name the file itself",
+                )
+            } else {
+                e
+            }
+        })?;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 #[cfg(test)]

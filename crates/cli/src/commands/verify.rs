@@ -14,8 +14,12 @@
 //!   truncated tail or a chain recomputed without the key.
 //! - `--public-key KEY`: the verifier key, as its text
 //!   (`name+id+base64`) or the path of a file holding it (the `.pub`
-//!   beside the key). Without it, the key is `FILE.key.pub` beside
-//!   `--checkpoints FILE` (an error when there is none); without either, each row of
+//!   beside the key). Without it, with `--checkpoints`, the key is this
+//!   user's default one, the `.pub` of `ringtrail::chain::key::default_key_path`
+//!   (`$XDG_DATA_HOME/ringtrail/checkpoint.key.pub`, else
+//!   `~/.local/share/ringtrail/checkpoint.key.pub`: an error when there is
+//!   none), never a file beside the checkpoints, which whoever can replace
+//!   the checkpoint file could replace too; without either, each row of
 //!   `ringtrail.checkpoints` is checked against the `public_key` stored
 //!   in it, which is weaker: whoever can rewrite that table can replace
 //!   the key too (the human output says so).
@@ -49,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use ringtrail::chain::finding::Finding;
-use ringtrail::chain::key::{public_path, VerifierKey};
+use ringtrail::chain::key::{default_key_path, public_path, VerifierKey};
 use ringtrail::read::verify::{Progress as VerifyProgress, VerifyOptions, VerifySummary};
 use ringtrail::time::When;
 
@@ -65,8 +69,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     checkpoints: Option<PathBuf>,
     /// The verifier key (name+id+base64), or a file holding it. Without
-    /// it: FILE.key.pub beside --checkpoints, else the key stored in each
-    /// ringtrail.checkpoints row (weaker).
+    /// it: with --checkpoints, this user's default key's .pub
+    /// (~/.local/share/ringtrail/checkpoint.key.pub); else the key stored
+    /// in each ringtrail.checkpoints row (weaker).
     #[arg(long, value_name = "KEY")]
     public_key: Option<String>,
     /// Check the rows of batches ending at or after this (30m, 2h, 7d or
@@ -94,18 +99,16 @@ pub fn run(args: VerifyArgs) -> CliResult {
         })?;
         checkpoints = Some((path.display().to_string(), text));
         if public_key.is_none() {
-            let beside = public_path(&sibling(path, ".key"));
-            if !beside.exists() {
+            let default = default_key_path().map(|key| public_path(&key));
+            let Some(default) = default.filter(|p| p.exists()) else {
                 return Err(Failure::new(
                     EXIT_RUNTIME,
-                    format!(
-                        "--checkpoints needs --public-key: there is no {} beside it",
-                        beside.display()
-                    ),
+                    "--checkpoints needs --public-key: this user has no default checkpoint key \
+                     (~/.local/share/ringtrail/checkpoint.key.pub)",
                 )
                 .into());
-            }
-            public_key = Some(read_key_file(&beside)?);
+            };
+            public_key = Some(read_key_file(&default)?);
         }
     }
     let trusted = public_key.is_some();
@@ -198,12 +201,6 @@ fn read_key_file(path: &Path) -> Result<VerifierKey, Failure> {
 }
 
 /// `<path><suffix>`.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// One finding as `{"code","chain","seq","batch_id","detail"}`, keys in
 /// that order.
 pub fn finding_json(f: &Finding) -> String {
