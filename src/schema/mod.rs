@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0006_follow",
     "0007_chain",
     "0008_dead_letter_sealed",
+    "0010_seq",
 ];
 
 /// The advisory-lock key that serializes concurrent migrators

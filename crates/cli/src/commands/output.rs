@@ -254,6 +254,7 @@ mod tests {
             truncated: false,
             kind: None,
             redacted: 0,
+            seq: 0,
         };
         let mut out = Vec::new();
         RowWriter::Human { color: false }.write(&row, &mut out);
