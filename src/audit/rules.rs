@@ -62,6 +62,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::contract::{field, Decision, Outcome, Point, POINT_FIELD};
@@ -576,11 +577,14 @@ impl Checker {
 
 /// A permission point with a valid decision, as the index keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its texts are shared by every map that holds it (and by their keys),
+/// so a permission costs its texts once.
 struct Latest {
     index: usize,
     decision: Decision,
-    tool_name: Option<String>,
-    call_id: Option<String>,
+    tool_name: Option<Arc<str>>,
+    call_id: Option<Arc<str>>,
 }
 
 impl Latest {
@@ -588,8 +592,8 @@ impl Latest {
         Latest {
             index,
             decision,
-            tool_name: row.tool_name.map(str::to_owned),
-            call_id: row.call_id.map(str::to_owned),
+            tool_name: row.tool_name.map(Arc::from),
+            call_id: row.call_id.map(Arc::from),
         }
     }
 }
@@ -599,13 +603,13 @@ impl Latest {
 #[derive(Debug, Default)]
 struct Decisions {
     /// By `gen_ai.tool.call.id` (rule 1).
-    by_call: HashMap<String, Latest>,
+    by_call: HashMap<Arc<str>, Latest>,
     /// By `gen_ai.tool.name`, whatever the call id (rule 2, for a target
     /// without a call id).
-    by_name: HashMap<String, Latest>,
+    by_name: HashMap<Arc<str>, Latest>,
     /// By `gen_ai.tool.name`, permissions without a call id (rule 2, for a
     /// target with one).
-    by_name_without_call: HashMap<String, Latest>,
+    by_name_without_call: HashMap<Arc<str>, Latest>,
     /// Neither (rule 3).
     blanket: Option<Latest>,
 }

@@ -48,8 +48,10 @@ pub const PLAIN_ROW_MARGIN: Duration = Duration::from_secs(60);
 /// [`each_gap`](super::each_gap) checks); a trace with more is reported
 /// with `trace_too_large`. A hundred thousand rows: a real trace has
 /// tens, and a `trace_id` an attacker shares among millions of rows costs
-/// at most this many (about 100 MB at 1 KiB a row for `trace`, a few MB
-/// for `audit-gaps`, which keeps no rows).
+/// at most this many: for `trace`, about 100 MB at 1 KiB a row; for
+/// `audit-gaps`, which keeps no rows, the latest decision per distinct
+/// tool name and call id among them (each text stored once) and the
+/// findings.
 pub const MAX_TRACE_ROWS: usize = 100_000;
 
 /// One row of a trace: an audit point or a plain log row.
