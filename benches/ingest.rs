@@ -650,6 +650,7 @@ fn encode_batches(t: &Shape, rows: &[Generated]) -> Vec<Bytes> {
                     truncated: t.truncated,
                     kind: None,
                     redacted: 0,
+                    seq: 0,
                 });
             }
             // Copied out of the encoder's buffer: every batch stays alive.

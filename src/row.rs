@@ -110,6 +110,12 @@ pub struct Row<'a> {
     /// How many values or spans of text the writer's redaction replaced in
     /// this row (0 when nothing was, or redaction is off).
     pub redacted: u32,
+    /// The event's sequence number on the thread that emitted it: 1 for
+    /// the thread's first event, then one more per event, whichever slot
+    /// class each used; 0 for a row that no thread emitted (the writer's
+    /// drop reports). Within one microsecond it keeps a thread's events in
+    /// the order they happened (`ORDER BY ts, seq, id`).
+    pub seq: u64,
 }
 
 impl Default for Row<'_> {
@@ -128,6 +134,7 @@ impl Default for Row<'_> {
             truncated: false,
             kind: None,
             redacted: 0,
+            seq: 0,
         }
     }
 }

@@ -172,6 +172,7 @@ struct OwnedRow {
     truncated: bool,
     kind: Option<i16>,
     redacted: u32,
+    seq: u64,
 }
 
 fn owned_row(rng: &mut Rng, n: u64) -> OwnedRow {
@@ -203,6 +204,8 @@ fn owned_row(rng: &mut Rng, n: u64) -> OwnedRow {
     let line = rng.pick(&[0, 1, u32::MAX, r4 as u32]);
     let kind = rng.pick(&[1, 5, r5 as i16]);
     let redacted = rng.pick(&[0, 1, 40_000, u32::MAX, r5 as u32 % 100]);
+    // 0 (a row hashed as the first version) and any other (the second).
+    let seq = rng.pick(&[0, 0, 1, r2, i64::MAX as u64 + 1, u64::MAX]);
     OwnedRow {
         ts,
         id,
@@ -221,6 +224,7 @@ fn owned_row(rng: &mut Rng, n: u64) -> OwnedRow {
         truncated: rng.percent(20),
         kind: rng.percent(30).then_some(kind),
         redacted,
+        seq,
     }
 }
 
@@ -257,6 +261,7 @@ fn row_of<'a>(row: &'a OwnedRow, fields: &'a [Field<'a>]) -> Row<'a> {
         truncated: row.truncated,
         kind: row.kind,
         redacted: row.redacted,
+        seq: row.seq,
     }
 }
 

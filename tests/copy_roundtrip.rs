@@ -76,6 +76,7 @@ async fn every_column_survives_the_round_trip() {
             truncated: true,
             kind: Some(5),
             redacted: 3,
+            seq: 7,
         },
         Row {
             id: uuid(2),
@@ -105,7 +106,7 @@ async fn every_column_survives_the_round_trip() {
         .query(
             "SELECT (extract(epoch FROM ts) * 1000000)::bigint, id::text, level, target, message,
                     fields::text, trace_id, user_id, session_id, task_id, context_id, client_id,
-                    span_name, file, line, truncated, kind, redacted
+                    span_name, file, line, truncated, kind, redacted, seq
              FROM ringtrail.logs ORDER BY id",
             &[],
         )
@@ -165,6 +166,7 @@ async fn every_column_survives_the_round_trip() {
     assert!(r.get::<_, bool>(15));
     assert_eq!(r.get::<_, Option<i16>>(16), Some(5));
     assert_eq!(r.get::<_, i16>(17), 3);
+    assert_eq!(r.get::<_, i64>(18), 7);
 
     let r = &got[1];
     assert_eq!(r.get::<_, i64>(0), -1);
@@ -188,6 +190,7 @@ async fn every_column_survives_the_round_trip() {
     assert!(!r.get::<_, bool>(15));
     assert_eq!(r.get::<_, Option<i16>>(16), None);
     assert_eq!(r.get::<_, i16>(17), 0);
+    assert_eq!(r.get::<_, i64>(18), 0, "no sequence number");
 
     let r = &got[2];
     assert_eq!(r.get::<_, i64>(0), i64::MAX / 1000);

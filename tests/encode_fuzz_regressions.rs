@@ -150,6 +150,7 @@ fn nasty_row() -> OwnedRow {
         truncated: true,
         kind: Some(-3),
         redacted: 2,
+        seq: 9,
     }
 }
 
@@ -191,6 +192,7 @@ fn known_answer_row() {
     assert!(r.truncated);
     assert_eq!(r.kind, Some(-3));
     assert_eq!(r.redacted, 2);
+    assert_eq!(r.seq, 9);
     let s = |v: &str| Json::String(v.to_owned());
     assert_eq!(
         r.fields.value,
@@ -220,20 +222,23 @@ fn valid_stream() -> Vec<u8> {
 /// Offset of the first tuple's field count.
 const FIRST_TUPLE: usize = HEADER_LEN;
 
+/// Columns of a tuple of `ringtrail.logs`.
+const W: usize = COLUMNS.len();
+
 #[test]
 fn decoder_accepts_and_round_trips_valid_streams() {
     let stream = valid_stream();
-    let tuples = decode(&stream, 18).unwrap();
+    let tuples = decode(&stream, W).unwrap();
     assert_eq!(tuples.len(), 2);
     assert_eq!(encode(&tuples), stream, "decode and encode are inverses");
-    assert_eq!(decode(&encode(&[]), 18).unwrap(), Vec::<Tuple>::new());
+    assert_eq!(decode(&encode(&[]), W).unwrap(), Vec::<Tuple>::new());
 }
 
 #[test]
 fn decoder_refuses_every_truncation() {
     let stream = valid_stream();
     for cut in 0..stream.len() {
-        match decode(&stream[..cut], 18) {
+        match decode(&stream[..cut], W) {
             Err(DecodeError::Truncated { .. }) => {}
             other => panic!("cut at {cut}: {other:?}"),
         }
@@ -246,29 +251,29 @@ fn decoder_refuses_bad_headers() {
     let mut s = stream.clone();
     s[0] = b'X';
     assert!(matches!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::BadSignature { .. })
     ));
     assert!(matches!(
-        decode(b"COPY", 18),
+        decode(b"COPY", W),
         Err(DecodeError::BadSignature { .. })
     ));
     let mut s = stream.clone();
     s[14] = 1; // flags low byte
     assert_eq!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::UnsupportedFlags { flags: 1 })
     );
     let mut s = stream.clone();
     s[12] = 1; // flags bit 16: OIDs
     assert_eq!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::UnsupportedFlags { flags: 1 << 16 })
     );
     let mut s = stream;
     s[18] = 4;
     assert_eq!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::UnexpectedExtension { len: 4 })
     );
 }
@@ -277,29 +282,29 @@ fn decoder_refuses_bad_headers() {
 fn decoder_refuses_bad_tuples_and_trailers() {
     let stream = valid_stream();
     let mut s = stream.clone();
-    s[FIRST_TUPLE + 1] = 17;
+    s[FIRST_TUPLE + 1] = (W - 1) as u8;
     assert_eq!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::WrongFieldCount {
             tuple: 0,
-            expected: 18,
-            got: 17
+            expected: W,
+            got: W - 1
         })
     );
     assert!(matches!(
-        decode(&stream, 17),
-        Err(DecodeError::WrongFieldCount { got: 18, .. })
+        decode(&stream, W - 1),
+        Err(DecodeError::WrongFieldCount { got: W, .. })
     ));
     let mut s = stream.clone();
     s[FIRST_TUPLE..FIRST_TUPLE + 2].copy_from_slice(&(-2i16).to_be_bytes());
     assert!(matches!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::BadFieldCount { count: -2, .. })
     ));
     let mut s = stream.clone();
     s[FIRST_TUPLE + 2..FIRST_TUPLE + 6].copy_from_slice(&(-2i32).to_be_bytes());
     assert!(matches!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::BadFieldLength {
             tuple: 0,
             field: 0,
@@ -310,7 +315,7 @@ fn decoder_refuses_bad_tuples_and_trailers() {
     let mut s = stream.clone();
     s.push(0);
     assert_eq!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::TrailingBytes {
             offset: stream.len(),
             count: 1
@@ -319,14 +324,14 @@ fn decoder_refuses_bad_tuples_and_trailers() {
     let mut s = stream.clone();
     s.extend_from_slice(&[0xff, 0xff]);
     assert!(matches!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::TrailingBytes { count: 2, .. })
     ));
     // A field length that runs past the end.
     let mut s = stream;
     s[FIRST_TUPLE + 2..FIRST_TUPLE + 6].copy_from_slice(&i32::MAX.to_be_bytes());
     assert!(matches!(
-        decode(&s, 18),
+        decode(&s, W),
         Err(DecodeError::Truncated {
             what: "field bytes",
             ..
@@ -336,7 +341,7 @@ fn decoder_refuses_bad_tuples_and_trailers() {
 
 /// The first valid tuple with field `i` replaced.
 fn tuple_with(i: usize, value: Option<&[u8]>) -> Result<LogRow, DecodeError> {
-    let mut t = decode(&valid_stream(), 18).unwrap().swap_remove(0);
+    let mut t = decode(&valid_stream(), W).unwrap().swap_remove(0);
     t[i] = value.map(<[u8]>::to_vec);
     LogRow::from_tuple(&t)
 }
@@ -519,7 +524,7 @@ type Tamper = Box<dyn FnOnce(&mut Tuple)>;
 /// returns what `verify_stream` says about the re-encoded result.
 fn verify_tampered(tamper: impl FnOnce(&mut Tuple)) -> Result<(), String> {
     let rows = [nasty_row(), OwnedRow::default()];
-    let mut tuples = decode(&encode_rows(&rows), 18).unwrap();
+    let mut tuples = decode(&encode_rows(&rows), W).unwrap();
     tamper(&mut tuples[0]);
     verify_stream(&rows, &encode(&tuples))
 }
@@ -569,6 +574,10 @@ fn checks_catch_tampered_streams() {
         (
             "kind",
             Box::new(|t| t[16] = Some(2i16.to_be_bytes().to_vec())),
+        ),
+        (
+            "seq",
+            Box::new(|t| t[18] = Some(8i64.to_be_bytes().to_vec())),
         ),
         ("columns swapped", Box::new(|t| t.swap(12, 13))),
         (

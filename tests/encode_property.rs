@@ -155,6 +155,10 @@ impl Rng {
                 0 => self.pick(&[0, i16::MAX as u32, i16::MAX as u32 + 1, u32::MAX]),
                 _ => self.below(8) as u32,
             },
+            seq: match self.below(4) {
+                0 => self.pick(&[0, 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX]),
+                _ => self.next(),
+            },
         }
     }
 }

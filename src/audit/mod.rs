@@ -82,10 +82,13 @@
 //!
 //! # Completeness
 //!
-//! [`rules::check`] takes a trace's rows in order and returns its
+//! [`rules::check`] takes a trace's rows in order (`ts`, then the
+//! thread's sequence number `seq`, then `id`) and returns its
 //! [`Finding`]s: `missing_identity`, `missing_agent`,
 //! `missing_permission`, `executed_after_deny`, `missing_result`,
-//! `abandoned`, `out_of_order`. A complete trace has none.
+//! `abandoned`, `out_of_order`, and `trace_too_large` from a reader that
+//! stopped at its limit. A complete trace has none. [`rules::Checker`]
+//! takes the rows one at a time, in linear time.
 
 mod api;
 pub mod contract;

@@ -11,7 +11,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::context;
-use super::record::RecordWriter;
+use super::record::{next_seq, RecordWriter};
 use crate::ring::{Ring, SlotPool};
 
 /// The ringtrail `tracing` layer. Made by [`Builder::build`](crate::Builder::build).
@@ -122,9 +122,10 @@ where
         // `buf` does not outlive either.
         let buf = unsafe { pool.slot_mut(index) };
         let ts = ring.clock.raw();
-        let cut = self.write_record(buf, ts, event, &ctx);
+        let seq = next_seq();
+        let cut = self.write_record(buf, ts, seq, event, &ctx);
         match ring.large() {
-            Some(large) if cut => self.move_to_large(large, claim, ts, event, &ctx),
+            Some(large) if cut => self.move_to_large(large, claim, ts, seq, event, &ctx),
             _ => claim.publish(),
         }
         ring.notify_writer(*metadata.level() == Level::ERROR);
@@ -138,13 +139,14 @@ impl Layer {
         &self,
         buf: &mut [u8],
         ts: u64,
+        seq: u64,
         event: &Event<'_>,
         ctx: &Context<'_, S>,
     ) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let mut record = RecordWriter::begin(buf, ts, event.metadata());
+        let mut record = RecordWriter::begin(buf, ts, seq, event.metadata());
         if event.is_contextual() {
             context::with_current(self.id, |c| {
                 record.put_context(c.span, &c.packed, c.truncated)
@@ -169,6 +171,7 @@ impl Layer {
         large: &SlotPool,
         standard: Claim<'_>,
         ts: u64,
+        seq: u64,
         event: &Event<'_>,
         ctx: &Context<'_, S>,
     ) where
@@ -185,7 +188,7 @@ impl Layer {
         // thread holds that slot exclusively until `claim.publish()` or the
         // claim's drop; `buf` does not outlive either.
         let buf = unsafe { large.slot_mut(index) };
-        self.write_record(buf, ts, event, ctx);
+        self.write_record(buf, ts, seq, event, ctx);
         drop(standard); // back to the free queue, unpublished
         claim.publish();
     }

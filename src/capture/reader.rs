@@ -32,6 +32,8 @@ pub(crate) enum Entry<'a> {
 pub(crate) struct RecordReader<'a> {
     /// Raw clock reading of the event's time.
     pub(crate) ts_raw: u64,
+    /// The event's sequence number on its thread (see `record::next_seq`).
+    pub(crate) seq: u64,
     /// The event's call-site metadata.
     pub(crate) event: &'static Metadata<'static>,
     /// The innermost span's metadata, if the event had span context.
@@ -65,6 +67,7 @@ impl<'a> RecordReader<'a> {
         let context_end = HEADER_LEN + context_len;
         RecordReader {
             ts_raw: u64::from_ne_bytes(buf[0..8].try_into().expect("an 8-byte header word")),
+            seq: u64::from_ne_bytes(buf[32..40].try_into().expect("an 8-byte header word")),
             // SAFETY: by this function's contract the record stores a
             // pointer obtained from a `&'static Metadata<'static>` (event
             // metadata is static by tracing's contract), so it is

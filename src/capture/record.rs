@@ -12,8 +12,9 @@
 //!     24     2  context length C
 //!     26     2  entries length E
 //!     28     1  flags (bit 0: something was truncated)
-//!     32     C  packed span context (see `pack_context`)
-//!   32+C     E  entries, in call-site order:
+//!     32     8  the thread's sequence number (see `next_seq`)
+//!     40     C  packed span context (see `pack_context`)
+//!   40+C     E  entries, in call-site order:
 //!                 MESSAGE      len:u16 utf8
 //!                 MESSAGE_CUT  len:u16 utf8 original_len:u32
 //!                 STR          field:u8 len:u16 utf8
@@ -37,6 +38,7 @@
 //! out, also setting the flag. Writing never fails, never panics and never
 //! allocates.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
@@ -50,7 +52,7 @@ const _: () = assert!(CONTEXT_LEN <= 8, "the context presence mask is a u8");
 // Each packed id's length is one byte.
 const _: () = assert!(CONTEXT_MAX_LEN <= u8::MAX as usize);
 
-pub(super) const HEADER_LEN: usize = 32;
+pub(super) const HEADER_LEN: usize = 40;
 pub(super) const FLAG_TRUNCATED: u8 = 1;
 
 pub(super) const TAG_MESSAGE: u8 = 1;
@@ -63,6 +65,26 @@ pub(super) const TAG_I128: u8 = 7;
 pub(super) const TAG_U128: u8 = 8;
 pub(super) const TAG_MESSAGE_CUT: u8 = 9;
 pub(super) const TAG_STR_CUT: u8 = 10;
+
+thread_local! {
+    /// The sequence number of this thread's last event (0: none yet).
+    /// Const-initialised and without a destructor: reading it never
+    /// allocates or registers anything.
+    static SEQ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The next sequence number of the calling thread: 1 for its first event,
+/// then one more per event. Events of one thread are numbered in the
+/// order it emitted them, whichever slot class each lands in, so the
+/// writer and the read side can restore that order (`seq` column).
+#[inline]
+pub(crate) fn next_seq() -> u64 {
+    SEQ.with(|seq| {
+        let next = seq.get().wrapping_add(1);
+        seq.set(next);
+        next
+    })
+}
 
 /// Bytes a text value leaves free for each field still to come: room for
 /// any number (tag, index, 16 bytes) or the start of a short string.
@@ -85,13 +107,20 @@ pub(crate) struct RecordWriter<'a> {
 }
 
 impl<'a> RecordWriter<'a> {
-    /// Starts a record in `buf` (a whole slot, at least 128 bytes).
+    /// Starts a record in `buf` (a whole slot, at least 128 bytes) for
+    /// the event read at `ts_raw`, the `seq`th of its thread.
     #[inline]
-    pub(crate) fn begin(buf: &'a mut [u8], ts_raw: u64, event: &'static Metadata<'static>) -> Self {
+    pub(crate) fn begin(
+        buf: &'a mut [u8],
+        ts_raw: u64,
+        seq: u64,
+        event: &'static Metadata<'static>,
+    ) -> Self {
         debug_assert!(buf.len() >= HEADER_LEN && buf.len() <= MAX_RECORD_SIZE);
         buf[0..8].copy_from_slice(&ts_raw.to_ne_bytes());
         buf[8..16].copy_from_slice(&(event as *const Metadata<'static> as usize).to_ne_bytes());
         buf[16..24].copy_from_slice(&0usize.to_ne_bytes());
+        buf[32..40].copy_from_slice(&seq.to_ne_bytes());
         RecordWriter {
             buf,
             pos: HEADER_LEN,

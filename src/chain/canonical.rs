@@ -6,8 +6,8 @@
 //! # The canonical tuple
 //!
 //! The canonical form is a tuple shaped like a binary COPY tuple: an
-//! `int16` column count (18), then each column of
-//! [`LOG_COLUMNS`], in that order, as an
+//! `int16` column count (19, or 18 in the first version, below), then
+//! each column of [`LOG_COLUMNS`], in that order, as an
 //! `int32` big-endian byte length and that many bytes, or the length `-1`
 //! for NULL (so NULL and empty text differ, and no bytes can shift from
 //! one column into another). Each column holds what the table stores:
@@ -25,8 +25,19 @@
 //! | `truncated` | one byte, 0 or 1 | `truncated`, or a context id was cut |
 //! | `kind` | `int16` BE or NULL | `kind` |
 //! | `redacted` | `int16` BE | above `i16::MAX` clamped |
+//! | `seq` | `int64` BE | above `i64::MAX` clamped |
 //!
-//! The row digest is `SHA-256(ROW_DOMAIN ‖ canonical tuple)`.
+//! The row digest is `SHA-256(domain ‖ canonical tuple)`, in one of two
+//! versions told apart by the row itself:
+//!
+//! - a row whose `seq` is 0 (written before migration `0010_seq`, or by
+//!   no thread: a drop report) is hashed exactly as before `seq` existed:
+//!   [`ROW_DOMAIN`] (`ringtrail/row/v1`) and the 18 columns before `seq`,
+//!   so every digest committed earlier still verifies;
+//! - any other row under [`ROW_DOMAIN_V2`] (`ringtrail/row/v2`) with all
+//!   19 columns, so `seq`, which orders a thread's events within a
+//!   microsecond, is as tamper-evident as `ts` (setting it to 0 changes
+//!   the version, and so the digest, too).
 //!
 //! Not covered: a text over 2 GiB or `fields` JSON over 2 GiB, which the
 //! encoder cuts (PostgreSQL refuses a field over 1 GiB anyway), and a
@@ -56,8 +67,8 @@ use super::json;
 
 use crate::encode::copy::decode::TupleReader;
 use crate::encode::copy::fields::{
-    put_bool, put_framed, put_i16, put_i32, put_micros, put_null, put_opt_raw, put_raw, put_uuid,
-    timestamptz_micros,
+    put_bool, put_framed, put_i16, put_i32, put_i64, put_micros, put_null, put_opt_raw, put_raw,
+    put_uuid, timestamptz_micros,
 };
 use crate::encode::copy::{
     col, put_row_with, WireMicros, WireUuid, LOG_COLUMNS, OLDEST_TUPLE_WIDTH, PG_EPOCH_UNIX_MICROS,
@@ -65,8 +76,71 @@ use crate::encode::copy::{
 };
 use crate::row::{Row, CONTEXT_LEN, LEVEL_INFO};
 
-/// Prefix of every row digest's input: the form and its version.
+/// Prefix of the digest input of a row whose `seq` is 0: the form and its
+/// first version, whose canonical tuple has the 18 columns before `seq`.
 pub const ROW_DOMAIN: &[u8] = b"ringtrail/row/v1\n";
+
+/// Prefix of the digest input of a row with a sequence number (`seq` not
+/// 0): the second version, whose canonical tuple has every column.
+pub const ROW_DOMAIN_V2: &[u8] = b"ringtrail/row/v2\n";
+
+// The version is settled after the tuple is written, in place.
+const _: () = assert!(ROW_DOMAIN.len() == ROW_DOMAIN_V2.len());
+
+/// Columns of the first version's canonical tuple: all but `seq`.
+const V1_WIDTH: usize = col::SEQ;
+const _: () = assert!(col::SEQ == LOG_COLUMNS.len() - 1, "seq is the last column");
+
+/// Bytes `seq` takes at the end of a canonical tuple: its length, 8.
+const SEQ_BYTES: usize = 4 + 8;
+
+/// The domain a canonical tuple (as [`RowHasher::canonical_row`] and
+/// [`RowHasher::canonical_stored`] write it) is hashed under: [`ROW_DOMAIN`]
+/// for the first version's 18 columns, else [`ROW_DOMAIN_V2`].
+///
+/// ```
+/// use ringtrail::chain::canonical::{row_domain, RowHasher, ROW_DOMAIN, ROW_DOMAIN_V2};
+/// use ringtrail::Row;
+///
+/// let mut h = RowHasher::new();
+/// let (mut old, mut new) = (Vec::new(), Vec::new());
+/// h.canonical_row(&Row::default(), &mut old);
+/// h.canonical_row(&Row { seq: 7, ..Row::default() }, &mut new);
+/// assert_eq!((row_domain(&old), row_domain(&new)), (ROW_DOMAIN, ROW_DOMAIN_V2));
+/// assert_eq!(new.len(), old.len() + 12);
+/// ```
+pub fn row_domain(canonical: &[u8]) -> &'static [u8] {
+    if canonical.get(..2) == Some(&(V1_WIDTH as i16).to_be_bytes()[..]) {
+        ROW_DOMAIN
+    } else {
+        ROW_DOMAIN_V2
+    }
+}
+
+/// Settles the version of the canonical tuple of the current width at
+/// `out[at..]`, whose last column is `seq`: a row with `seq` 0 loses that
+/// column and is counted as 18 columns (the first version). Returns the
+/// domain to hash it under.
+fn settle_version(out: &mut Vec<u8>, at: usize) -> &'static [u8] {
+    let end = out.len();
+    debug_assert!(end >= at + 2 + SEQ_BYTES);
+    debug_assert_eq!(out[end - SEQ_BYTES..end - 8], 8i32.to_be_bytes());
+    if out[end - 8..] != [0; 8] {
+        return ROW_DOMAIN_V2;
+    }
+    out.truncate(end - SEQ_BYTES);
+    out[at..at + 2].copy_from_slice(&(V1_WIDTH as i16).to_be_bytes());
+    ROW_DOMAIN
+}
+
+/// The row digest of `input`: a placeholder of [`ROW_DOMAIN`]'s length,
+/// then a canonical tuple of the current width, whose version is settled
+/// (and the domain written) first.
+pub(crate) fn digest_input(input: &mut Vec<u8>) -> [u8; 32] {
+    let domain = settle_version(input, ROW_DOMAIN.len());
+    input[..domain.len()].copy_from_slice(domain);
+    Sha256::digest(&input[..]).into()
+}
 
 /// The columns to SELECT for [`StoredRow::from_pg`], in its order:
 /// every column of the canonical tuple, `fields` as its text.
@@ -123,6 +197,8 @@ pub struct StoredRow<'a> {
     pub kind: Option<i16>,
     /// `redacted`.
     pub redacted: i16,
+    /// `seq`: 0 for a row without a sequence number.
+    pub seq: i64,
 }
 
 impl Default for StoredRow<'_> {
@@ -142,6 +218,7 @@ impl Default for StoredRow<'_> {
             truncated: false,
             kind: None,
             redacted: 0,
+            seq: 0,
         }
     }
 }
@@ -172,6 +249,7 @@ impl<'a> StoredRow<'a> {
             truncated: row.try_get(col::TRUNCATED)?,
             kind: row.try_get(col::KIND)?,
             redacted: row.try_get(col::REDACTED)?,
+            seq: row.try_get(col::SEQ)?,
         })
     }
 }
@@ -184,8 +262,9 @@ impl<'a> StoredRow<'a> {
     /// from its bytes alone: on the shipper for a bisected piece, at spool
     /// replay, and by `verify` for a dead-lettered row.
     ///
-    /// A tuple of an older width (16 or 17 columns, before `kind` and
-    /// `redacted`) reads those columns as the table fills them: NULL and 0.
+    /// A tuple of an older width (16, 17 or 18 columns, before `kind`,
+    /// `redacted` and `seq`) reads those columns as the table fills them:
+    /// NULL, 0 and 0.
     /// `None` when the bytes are not such a tuple.
     ///
     /// ```
@@ -226,6 +305,7 @@ impl<'a> StoredRow<'a> {
         // Columns an older tuple lacks read as the table fills them.
         let kind = if width > 16 { t.opt_smallint()? } else { None };
         let redacted = if width > 17 { t.smallint()? } else { 0 };
+        let seq = if width > 18 { t.bigint()? } else { 0 };
         t.end()?;
         Some(StoredRow {
             ts_micros,
@@ -241,6 +321,7 @@ impl<'a> StoredRow<'a> {
             truncated,
             kind,
             redacted,
+            seq,
         })
     }
 }
@@ -249,8 +330,9 @@ impl<'a> StoredRow<'a> {
 /// allocates nothing once they have grown to the largest row.
 #[derive(Debug, Default)]
 pub struct RowHasher {
-    /// [`ROW_DOMAIN`] and the canonical tuple of the row at hand: hashed
-    /// in one call, which is much faster than a call per column.
+    /// The row's domain ([`ROW_DOMAIN`] or [`ROW_DOMAIN_V2`]) and its
+    /// canonical tuple: hashed in one call, which is much faster than a
+    /// call per column.
     buf: Vec<u8>,
     /// Field order scratch for [`json::write_fields`].
     order: Vec<u32>,
@@ -269,7 +351,7 @@ impl RowHasher {
         self.buf.clear();
         self.buf.extend_from_slice(ROW_DOMAIN);
         write_row(&mut self.buf, &mut self.order, row);
-        Sha256::digest(&self.buf).into()
+        digest_input(&mut self.buf)
     }
 
     /// The row digest of a row read back from the table.
@@ -277,7 +359,7 @@ impl RowHasher {
         self.buf.clear();
         self.buf.extend_from_slice(ROW_DOMAIN);
         write_stored(&mut self.buf, row);
-        Sha256::digest(&self.buf).into()
+        digest_input(&mut self.buf)
     }
 
     /// The id and row digest of a binary COPY tuple as the encoder writes
@@ -319,34 +401,43 @@ impl RowHasher {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.extend_from_slice(ROW_DOMAIN);
-        let id = self.encoded_canonical(tuple, &mut buf);
-        let digest = id.map(|id| (id, Sha256::digest(&buf).into()));
+        let id = write_encoded(&mut buf, &mut self.members, tuple);
+        let digest = id.map(|id| (id, digest_input(&mut buf)));
         self.buf = buf;
         digest
     }
 
-    /// The canonical tuple of an encoder-written `tuple` (without
-    /// [`ROW_DOMAIN`]) appended to `out`, and the row's id: the input of
-    /// [`encoded_digest`](Self::encoded_digest), for callers that hash
-    /// many rows at once. `None`, leaving `out` as it was, off the path.
+    /// The canonical tuple of an encoder-written `tuple` (without its
+    /// domain, which [`row_domain`] tells) appended to `out`, and the
+    /// row's id: for callers that hash many rows at once. `None`, leaving
+    /// `out` as it was, off the path of
+    /// [`encoded_digest`](Self::encoded_digest).
     pub fn encoded_canonical(&mut self, tuple: &[u8], out: &mut Vec<u8>) -> Option<[u8; 16]> {
         let at = out.len();
         let id = write_encoded(out, &mut self.members, tuple);
-        if id.is_none() {
-            out.truncate(at);
+        match id {
+            Some(_) => {
+                settle_version(out, at);
+            }
+            None => out.truncate(at),
         }
         id
     }
 
-    /// The canonical tuple of `row` (without [`ROW_DOMAIN`]), appended to
-    /// `out`: for tests and for looking at what is hashed.
+    /// The canonical tuple of `row` (without its domain, which
+    /// [`row_domain`] tells), appended to `out`: for tests and for looking
+    /// at what is hashed.
     pub fn canonical_row(&mut self, row: &Row<'_>, out: &mut Vec<u8>) {
+        let at = out.len();
         write_row(out, &mut self.order, row);
+        settle_version(out, at);
     }
 
     /// The canonical tuple of a stored row, appended to `out`.
     pub fn canonical_stored(&mut self, row: &StoredRow<'_>, out: &mut Vec<u8>) {
+        let at = out.len();
         write_stored(out, row);
+        settle_version(out, at);
     }
 }
 
@@ -449,6 +540,7 @@ fn write_stored(out: &mut Vec<u8>, row: &StoredRow<'_>) {
         None => put_null(out),
     }
     put_i16(out, row.redacted);
+    put_i64(out, row.seq);
 }
 
 #[cfg(test)]
@@ -537,6 +629,7 @@ mod tests {
             truncated: false,
             kind: Some(3),
             redacted: 70_000,
+            seq: u64::MAX,
         };
         let cut = &long[..254];
         let stored = StoredRow {
@@ -553,6 +646,7 @@ mod tests {
             truncated: true,
             kind: Some(3),
             redacted: i16::MAX,
+            seq: i64::MAX,
         };
         let mut h = RowHasher::new();
         assert_eq!(h.row_digest(&row), h.stored_digest(&stored));
@@ -574,6 +668,10 @@ mod tests {
                 kind: None,
                 ..stored
             },
+            StoredRow { seq: 1, ..stored },
+            // No sequence number: hashed as the first version, which
+            // differs too.
+            StoredRow { seq: 0, ..stored },
             StoredRow {
                 context: [Some(cut), None, Some("s\u{FFFD}"), None, None, None],
                 ..stored
@@ -630,6 +728,7 @@ mod tests {
             kind: Some(2),
             redacted: 4,
             line: Some(9),
+            seq: 5,
             ..Row::default()
         };
         let mut enc = CopyEncoder::new();
@@ -640,15 +739,27 @@ mod tests {
         let mut h = RowHasher::new();
         let stored = StoredRow::from_tuple(tuple).unwrap();
         assert_eq!(h.stored_digest(&stored), h.row_digest(&row));
-        // The same tuple cut to 17 and 16 columns, as older versions wrote.
+        // The same tuple cut to 18, 17 and 16 columns, as older versions
+        // wrote.
+        let seq_len = 4 + 8;
         let redacted_len = 4 + 2;
         let kind_len = 4 + 2;
         for (width, cut, like) in [
-            (17i16, redacted_len, Row { redacted: 0, ..row }),
+            (18i16, seq_len, Row { seq: 0, ..row }),
+            (
+                17,
+                seq_len + redacted_len,
+                Row {
+                    seq: 0,
+                    redacted: 0,
+                    ..row
+                },
+            ),
             (
                 16,
-                redacted_len + kind_len,
+                seq_len + redacted_len + kind_len,
                 Row {
+                    seq: 0,
                     redacted: 0,
                     kind: None,
                     ..row
@@ -670,7 +781,7 @@ mod tests {
         long.push(0);
         assert!(StoredRow::from_tuple(&long).is_none());
         let mut wide = tuple.to_vec();
-        wide[..2].copy_from_slice(&19i16.to_be_bytes());
+        wide[..2].copy_from_slice(&20i16.to_be_bytes());
         assert!(StoredRow::from_tuple(&wide).is_none());
         assert!(StoredRow::from_tuple(&[]).is_none());
     }

@@ -45,7 +45,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::canonical::{RowHasher, StoredRow, ROW_DOMAIN};
+use super::canonical::{digest_input, RowHasher, StoredRow, ROW_DOMAIN};
 use crate::encode::copy::LOG_COLUMNS;
 use crate::row::Row;
 
@@ -58,7 +58,7 @@ pub struct BatchDigest {
     hasher: RowHasher,
     /// `(row id, row digest)` of each row so far.
     rows: Vec<([u8; 16], [u8; 32])>,
-    /// Reused for one row's digest input (`ROW_DOMAIN ‖ canonical tuple`).
+    /// Reused for one row's digest input (domain ‖ canonical tuple).
     input: Vec<u8>,
 }
 
@@ -85,9 +85,13 @@ impl BatchDigest {
     #[inline]
     pub fn push_encoded(&mut self, tuple: &[u8], row: &Row<'_>) {
         self.input.clear();
-        self.input.extend_from_slice(ROW_DOMAIN);
+        self.input.extend_from_slice(ROW_DOMAIN); // settled below
         match self.hasher.encoded_canonical(tuple, &mut self.input) {
-            Some(id) => self.rows.push((id, Sha256::digest(&self.input).into())),
+            Some(id) => {
+                let domain = super::canonical::row_domain(&self.input[ROW_DOMAIN.len()..]);
+                self.input[..domain.len()].copy_from_slice(domain);
+                self.rows.push((id, Sha256::digest(&self.input).into()));
+            }
             None => self.push(row),
         }
     }
@@ -125,11 +129,11 @@ impl BatchDigest {
         // The tuple less the jsonb version byte before `fields`' text.
         let len = (fields.len() - 1) as i32;
         self.input.clear();
-        self.input.extend_from_slice(ROW_DOMAIN);
+        self.input.extend_from_slice(ROW_DOMAIN); // settled by digest_input
         self.input.extend_from_slice(&tuple[..fields.start - 4]);
         self.input.extend_from_slice(&len.to_be_bytes());
         self.input.extend_from_slice(&tuple[fields.start + 1..]);
-        let digest: [u8; 32] = Sha256::digest(&self.input).into();
+        let digest = digest_input(&mut self.input);
         debug_assert_eq!(
             digest,
             self.hasher.row_digest(row),

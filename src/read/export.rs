@@ -222,6 +222,7 @@ fn to_row<'a>(row: &'a tokio_postgres::Row, fields: &'a [Field<'a>]) -> Row<'a> 
         truncated: row.get(col::TRUNCATED),
         kind: row.get(col::KIND),
         redacted: u32::try_from(redacted).unwrap_or(0),
+        seq: u64::try_from(row.get::<_, i64>(col::SEQ)).unwrap_or(0),
     }
 }
 

@@ -5,13 +5,25 @@
 //! # The query
 //!
 //! One statement, [`GAPS_SQL`]: every audit point (`kind IS NOT NULL`) of
-//! every trace that has one in `[since, until)`, in timeline order,
-//! carrying only the four `fields` keys the rules read (`decision`,
-//! `gen_ai.tool.name`, `gen_ai.tool.call.id`, `outcome`; the names come
-//! from [`audit::contract::field`](crate::audit::contract::field)). A
-//! trace's points outside the window are read too, so a trace that
-//! started before `since` is judged whole. The rows are streamed and
-//! grouped by trace in Rust; one trace's rows are in memory at a time.
+//! every trace that has one in `[since, until)`, in timeline order (`ts`,
+//! then the thread's sequence number `seq`, then `id`), carrying only the
+//! four `fields` keys the rules read (`decision`, `gen_ai.tool.name`,
+//! `gen_ai.tool.call.id`, `outcome`; the names come from
+//! [`audit::contract::field`](crate::audit::contract::field)). A trace's
+//! points outside the window are read too, so a trace that started before
+//! `since` is judged whole.
+//!
+//! # Memory and time
+//!
+//! The rows are streamed, grouped by trace, and each is handed to a
+//! [`Checker`] as it arrives and dropped: no trace's rows are held. The
+//! checker is linear in the points and keeps only an index of the latest
+//! decisions (by call id, tool name, blanket) and the findings. A trace
+//! with more than [`MAX_TRACE_ROWS`] points (or the limit given to
+//! [`each_gap_limited`]) has its first points checked, the rest counted
+//! and skipped, and is reported with `trace_too_large`, so an
+//! attacker-chosen `trace_id` shared by millions of points costs bounded
+//! memory.
 //!
 //! The audit points come out of the partial index `logs_audit_trace
 //! (trace_id, ts) WHERE kind IS NOT NULL`, which plain rows never enter:
@@ -30,7 +42,7 @@
 //!
 //! ```text
 //! -- --since 1h: 5,980 traces, 29,189 points; 74.5 ms for gaps(), median of 5
-//! Sort  (Sort Key: l.trace_id, l.ts, l.id)
+//! Sort  (Sort Key: l.trace_id, l.ts, l.seq, l.id)
 //!   InitPlan 1 (returns $0)
 //!     ->  HashAggregate  (Group Key: w.trace_id)
 //!           ->  Bitmap Heap Scan on logs w  (Filter: kind IS NOT NULL)
@@ -50,8 +62,9 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
+use super::trace::MAX_TRACE_ROWS;
 use crate::audit::contract::field;
-use crate::audit::rules::{check, Finding, PointRow};
+use crate::audit::rules::{Checker, Finding, PointRow};
 
 /// The statement [`gaps()`] runs. Parameters: `$1` since and `$2` until
 /// (`timestamptz`), `$3` to `$6` the `fields` keys
@@ -59,12 +72,13 @@ use crate::audit::rules::{check, Finding, PointRow};
 /// [`field::OUTCOME`].
 pub const GAPS_SQL: &str = "\
 SELECT l.trace_id, l.ts, l.id::text, l.kind,
-       l.fields ->> $3::text, l.fields ->> $4::text, l.fields ->> $5::text, l.fields ->> $6::text
+       l.fields ->> $3::text, l.fields ->> $4::text, l.fields ->> $5::text, l.fields ->> $6::text,
+       l.seq
 FROM ringtrail.logs l
 WHERE l.kind IS NOT NULL
   AND l.trace_id = ANY (ARRAY(SELECT DISTINCT w.trace_id FROM ringtrail.logs w
                               WHERE w.kind IS NOT NULL AND w.ts >= $1 AND w.ts < $2))
-ORDER BY l.trace_id, l.ts, l.id";
+ORDER BY l.trace_id, l.ts, l.seq, l.id";
 
 /// An incomplete trace, from [`gaps()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +146,9 @@ pub async fn gaps(
 }
 
 /// [`gaps()`], handing each gap to `on_gap` as soon as its trace has been
-/// read (for output that streams), and returning what was read.
+/// read (for output that streams), and returning what was read. A trace
+/// with more than [`MAX_TRACE_ROWS`] points is checked that far and
+/// reported with `trace_too_large` (see [`each_gap_limited`]).
 ///
 /// # Errors
 ///
@@ -143,6 +159,27 @@ pub async fn each_gap(
     until: SystemTime,
     grace: Duration,
     now: SystemTime,
+    on_gap: impl FnMut(Gap),
+) -> crate::Result<Scan> {
+    each_gap_limited(client, since, until, grace, now, MAX_TRACE_ROWS, on_gap).await
+}
+
+/// [`each_gap`], checking at most `max_points` audit points of a trace:
+/// past that its points are counted (in [`Gap::points`] and
+/// [`Scan::points`]) and not checked, and it is reported with the
+/// findings of the points checked, then `trace_too_large`. Memory is
+/// bounded by `max_points`, whatever a trace holds.
+///
+/// # Errors
+///
+/// [`Error::Postgres`](crate::Error::Postgres) when the query fails.
+pub async fn each_gap_limited(
+    client: &Client,
+    since: SystemTime,
+    until: SystemTime,
+    grace: Duration,
+    now: SystemTime,
+    max_points: usize,
     mut on_gap: impl FnMut(Gap),
 ) -> crate::Result<Scan> {
     let keys = [
@@ -158,58 +195,82 @@ pub async fn each_gap(
     pin_mut!(stream);
     let now = crate::time::micros(now);
     let mut scan = Scan::default();
-    // One trace's rows at a time; the PointRows borrow from them.
-    let mut rows: Vec<tokio_postgres::Row> = Vec::new();
-    let mut finish = |rows: &mut Vec<tokio_postgres::Row>, scan: &mut Scan| {
-        if rows.is_empty() {
-            return;
-        }
+    let mut finish = |open: Open, scan: &mut Scan| {
+        let points = open.checker.rows();
         scan.traces += 1;
-        scan.points += rows.len() as u64;
-        let points: Vec<PointRow<'_>> = rows.iter().map(point_row).collect();
-        let findings = check(&points, now, grace);
+        scan.points += points as u64;
+        let findings = open.checker.finish(now, grace);
         if !findings.is_empty() {
             scan.gaps += 1;
             on_gap(Gap {
-                trace_id: rows[0].get(0),
+                trace_id: open.trace_id,
                 findings,
-                points: points.len(),
-                first_ts_micros: points[0].ts_micros,
-                last_ts_micros: points[points.len() - 1].ts_micros,
+                points,
+                first_ts_micros: open.first_ts_micros,
+                last_ts_micros: open.last_ts_micros,
             });
         }
-        rows.clear();
     };
+    // The trace being read: its rows go through the checker one by one,
+    // none is kept.
+    let mut open: Option<Open> = None;
     while let Some(row) = stream.next().await {
         let row = row?;
-        if rows
-            .first()
-            .is_some_and(|first| first.get::<_, &str>(0) != row.get::<_, &str>(0))
-        {
-            finish(&mut rows, &mut scan);
+        let point = point_row(&row);
+        let trace_id: &str = row.get(0);
+        match &mut open {
+            Some(o) if o.trace_id == trace_id => o.last_ts_micros = point.ts_micros,
+            _ => {
+                if let Some(done) = open.take() {
+                    finish(done, &mut scan);
+                }
+                open = Some(Open {
+                    trace_id: trace_id.to_owned(),
+                    checker: Checker::with_limit(max_points),
+                    first_ts_micros: point.ts_micros,
+                    last_ts_micros: point.ts_micros,
+                });
+            }
         }
-        rows.push(row);
+        if let Some(o) = &mut open {
+            o.checker.push(&point);
+        }
     }
-    finish(&mut rows, &mut scan);
+    if let Some(done) = open {
+        finish(done, &mut scan);
+    }
     Ok(scan)
+}
+
+/// A trace [`each_gap_limited`] is reading.
+struct Open {
+    trace_id: String,
+    checker: Checker,
+    first_ts_micros: i64,
+    last_ts_micros: i64,
 }
 
 /// A row of [`GAPS_SQL`] as the rules see it.
 fn point_row(row: &tokio_postgres::Row) -> PointRow<'_> {
     let ts: SystemTime = row.get(1);
     let (decision, tool, call, outcome) = (row.get(4), row.get(5), row.get(6), row.get(7));
-    PointRow::from_fields(
-        crate::time::micros(ts),
-        row.get(2),
-        row.get(3),
-        |name| match name {
-            field::DECISION => decision,
-            field::TOOL_NAME => tool,
-            field::TOOL_CALL_ID => call,
-            field::OUTCOME => outcome,
-            _ => None,
-        },
-    )
+    let point =
+        PointRow::from_fields(
+            crate::time::micros(ts),
+            row.get(2),
+            row.get(3),
+            |name| match name {
+                field::DECISION => decision,
+                field::TOOL_NAME => tool,
+                field::TOOL_CALL_ID => call,
+                field::OUTCOME => outcome,
+                _ => None,
+            },
+        );
+    PointRow {
+        seq: row.get(8),
+        ..point
+    }
 }
 
 /// `EXPLAIN` (with `ANALYZE` when `analyze`) of [`GAPS_SQL`] for the
@@ -259,7 +320,7 @@ mod tests {
     fn gap_json_shape() {
         let gap = Gap {
             trace_id: "t-1".into(),
-            findings: vec![check(&[], 0, Duration::ZERO)[0].clone()],
+            findings: vec![crate::audit::check(&[], 0, Duration::ZERO)[0].clone()],
             points: 3,
             first_ts_micros: 0,
             last_ts_micros: 1_500_000,

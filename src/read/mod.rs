@@ -95,10 +95,10 @@ use std::time::Duration;
 
 pub use export::{export, ExportFilter, Exported};
 pub use follow::{Backlog, Cursor, CursorError, Follower, Polled};
-pub use gaps::{each_gap, gaps, Gap, Scan};
+pub use gaps::{each_gap, each_gap_limited, gaps, Gap, Scan};
 pub use query::{last, query};
 pub use stats::{stats, TableStats};
-pub use trace::{trace, TraceReport, TraceRow};
+pub use trace::{trace, trace_limited, TraceReport, TraceRow, MAX_TRACE_ROWS};
 pub use verify::{verify, VerifyOptions, VerifySummary};
 
 /// The default grace period: a trace without a result whose last point is

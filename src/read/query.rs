@@ -45,15 +45,16 @@
 
 use std::ops::ControlFlow;
 
-use futures_util::{pin_mut, StreamExt};
 use tokio_postgres::GenericClient;
 
-use super::export::{select, stream, with_row, Exported};
-use super::filter::{as_refs, ExportFilter};
+use super::export::{select, stream, Exported};
+use super::filter::ExportFilter;
 use crate::row::Row;
 
 /// Streams the rows `filter` keeps, ordered by `ts` then `id`, at most
-/// `limit` of them (`None`: all), to `on_row`, in constant memory.
+/// `limit` of them (`None`: all), to `on_row`, in constant memory. A
+/// limit past `i64::MAX` (what PostgreSQL's `LIMIT` takes) reads as
+/// `i64::MAX`: no table holds more rows.
 ///
 /// # Errors
 ///
@@ -68,13 +69,26 @@ pub async fn query(
     sql.push_str(" ORDER BY ts, id");
     if let Some(limit) = limit {
         // A number this process formatted, not user text.
-        sql.push_str(&format!(" LIMIT {limit}"));
+        sql.push_str(&format!(" LIMIT {}", sql_limit(limit)));
     }
     stream(client, &sql, &params, on_row).await
 }
 
+/// `n` as PostgreSQL's `LIMIT` takes it: at most `i64::MAX`, which no
+/// table reaches, so the rows read are the same.
+fn sql_limit(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Hands the newest `n` rows `filter` keeps to `on_row`, oldest first
-/// (by `ts`, then `id`), like `tail -n`.
+/// (by `ts`, then `id`), like `tail -n`, in constant memory here.
+///
+/// The newest `n` are picked and put back in order by the server
+/// (`ORDER BY ts DESC, id DESC LIMIT n` in a subquery, sorted again
+/// outside it), and streamed: this process holds one row at a time,
+/// whatever `n` is. The server's top-`n` sort keeps `n` rows in
+/// `work_mem` and spills to disk past it. A limit past `i64::MAX` reads
+/// as `i64::MAX`.
 ///
 /// # Errors
 ///
@@ -83,23 +97,26 @@ pub async fn last(
     client: &impl GenericClient,
     filter: &ExportFilter,
     n: u64,
-    mut on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
+    on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let (mut sql, params) = select(filter, 1);
-    sql.push_str(&format!(" ORDER BY ts DESC, id DESC LIMIT {n}"));
-    let stream = client.query_raw(&sql, as_refs(&params)).await?;
-    pin_mut!(stream);
-    let mut rows = Vec::new();
-    while let Some(row) = stream.next().await {
-        rows.push(row?);
+    let (sql, params) = select(filter, 1);
+    // `SELECT *` of the subquery keeps its column list, and names: the
+    // columns `stream` reads by position.
+    let sql = format!(
+        "SELECT * FROM ({sql} ORDER BY ts DESC, id DESC LIMIT {}) newest ORDER BY ts, id",
+        sql_limit(n)
+    );
+    stream(client, &sql, &params, on_row).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sql_limit;
+
+    #[test]
+    fn limits_past_i64_max_read_as_i64_max() {
+        assert_eq!(sql_limit(0), 0);
+        assert_eq!(sql_limit(i64::MAX as u64), i64::MAX);
+        assert_eq!(sql_limit(u64::MAX), i64::MAX);
     }
-    let mut done = Exported::default();
-    for row in rows.iter().rev() {
-        if with_row(row, &mut on_row).is_break() {
-            done.stopped = true;
-            break;
-        }
-        done.rows += 1;
-    }
-    Ok(done)
 }

@@ -4,7 +4,7 @@
 //! # Queries
 //!
 //! 1. The audit points: `WHERE trace_id = $1 AND kind IS NOT NULL
-//!    ORDER BY ts, id`, an index scan of the partial index
+//!    ORDER BY ts, seq, id`, an index scan of the partial index
 //!    `logs_audit_trace (trace_id, ts) WHERE kind IS NOT NULL`.
 //! 2. The plain rows (`kind IS NULL`) with that `trace_id` from
 //!    [`PLAIN_ROW_MARGIN`] before the first point to as long after the
@@ -13,13 +13,29 @@
 //!
 //! A trace with no audit point at all (plain rows only) falls back to
 //! `WHERE trace_id = $1`, which scans the table.
+//!
+//! The timeline is ordered by `ts`, then `seq` (the row's sequence number
+//! on the thread that emitted it), then `id`: stored time has microsecond
+//! precision and ids follow the order the writer drained the ring in, so
+//! within one microsecond only `seq` keeps one thread's rows in the order
+//! it emitted them.
+//!
+//! # Memory
+//!
+//! Each query stops after [`MAX_TRACE_ROWS`] + 1 rows (or the limit given
+//! to [`trace_limited`]), decoded as they stream in. A trace with more
+//! rows keeps the first [`MAX_TRACE_ROWS`] of its timeline, their
+//! findings, and `trace_too_large` ([`Checker::with_limit`]).
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use crate::audit::rules::{check, Finding, PointRow};
+use futures_util::{pin_mut, StreamExt};
+use tokio_postgres::types::ToSql;
+
+use crate::audit::rules::{Checker, Finding, PointRow};
 use crate::audit::{Point, POINT_FIELD, TARGET};
 use crate::encode::copy::{col, WireUuid, SELECT_COLUMNS};
 use crate::row::CONTEXT_KEYS;
@@ -27,6 +43,16 @@ use crate::row::CONTEXT_KEYS;
 /// How far before a trace's first audit point and after its last one
 /// [`trace()`] looks for plain rows carrying its `trace_id`.
 pub const PLAIN_ROW_MARGIN: Duration = Duration::from_secs(60);
+
+/// The most rows of one trace [`trace()`] reads (and audit points
+/// [`each_gap`](super::each_gap) checks); a trace with more is reported
+/// with `trace_too_large`. A hundred thousand rows: a real trace has
+/// tens, and a `trace_id` an attacker shares among millions of rows costs
+/// at most this many: for `trace`, about 100 MB at 1 KiB a row; for
+/// `audit-gaps`, which keeps no rows, the latest decision per distinct
+/// tool name and call id among them (each text stored once) and the
+/// findings.
+pub const MAX_TRACE_ROWS: usize = 100_000;
 
 /// One row of a trace: an audit point or a plain log row.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +141,9 @@ pub struct TraceReport {
     /// Its rows, audit points and plain rows, ordered by `ts`, then `id`.
     pub rows: Vec<TraceRow>,
     /// What [`rules::check`](crate::audit::rules::check) finds in `rows`.
-    /// A finding's `row` indexes `rows`.
+    /// A finding's `row` indexes `rows`. For a trace of more rows than
+    /// were read (see [`MAX_TRACE_ROWS`]), the findings of the rows read,
+    /// then `trace_too_large`.
     pub findings: Vec<Finding>,
 }
 
@@ -143,9 +171,29 @@ impl TraceReport {
     }
 }
 
+/// A [`TraceRow`] and its `seq`, which orders it.
+struct Timed {
+    seq: i64,
+    row: TraceRow,
+}
+
+impl Timed {
+    fn key(&self) -> (i64, i64, &str) {
+        (self.row.ts_micros, self.seq, &self.row.id)
+    }
+}
+
 /// A row of [`SELECT_COLUMNS`], which every query here selects, as a
-/// [`TraceRow`].
-fn decode(row: &tokio_postgres::Row) -> TraceRow {
+/// [`TraceRow`] and its `seq`.
+fn decode(row: &tokio_postgres::Row) -> Timed {
+    Timed {
+        seq: row.get(col::SEQ),
+        row: decode_row(row),
+    }
+}
+
+/// [`decode`]'s row.
+fn decode_row(row: &tokio_postgres::Row) -> TraceRow {
     let ts: SystemTime = row.get(col::TS);
     let kind: Option<i16> = row.get(col::KIND);
     let target: String = row.get(col::TARGET);
@@ -183,10 +231,11 @@ fn decode(row: &tokio_postgres::Row) -> TraceRow {
 }
 
 /// Reads trace `trace_id`: its audit points and the plain rows that carry
-/// its `trace_id`, ordered by `ts` then `id`, and its findings. `now` and
-/// `grace` decide whether a trace without a result is stale
-/// (`missing_result`) or still in flight. `None` when no row has that
-/// trace id. See the [module docs](self) for the queries.
+/// its `trace_id`, ordered by `ts`, then `seq`, then `id`, and its
+/// findings. `now` and `grace` decide whether a trace without a result is
+/// stale (`missing_result`) or still in flight. `None` when no row has
+/// that trace id. At most [`MAX_TRACE_ROWS`] rows are kept (see
+/// [`trace_limited`]). See the [module docs](self) for the queries.
 ///
 /// # Errors
 ///
@@ -197,72 +246,113 @@ pub async fn trace(
     now: SystemTime,
     grace: Duration,
 ) -> crate::Result<Option<TraceReport>> {
+    trace_limited(client, trace_id, now, grace, MAX_TRACE_ROWS).await
+}
+
+/// [`trace()`], keeping at most `max_rows` rows: the first `max_rows` of
+/// the trace's timeline, their findings, then `trace_too_large` when the
+/// trace has more. Each query stops after `max_rows + 1` rows, so memory
+/// is bounded by `max_rows`, whatever the trace holds.
+///
+/// # Errors
+///
+/// [`Error::Postgres`](crate::Error::Postgres) when a query fails.
+pub async fn trace_limited(
+    client: &Client,
+    trace_id: &str,
+    now: SystemTime,
+    grace: Duration,
+    max_rows: usize,
+) -> crate::Result<Option<TraceReport>> {
     let columns = SELECT_COLUMNS;
-    let points = client
-        .query(
-            &format!(
-                "SELECT {columns} FROM ringtrail.logs
-                 WHERE trace_id = $1 AND kind IS NOT NULL ORDER BY ts, id"
-            ),
-            &[&trace_id],
-        )
-        .await?;
-    let rows: Vec<TraceRow> = if let (Some(first), Some(last)) = (points.first(), points.last()) {
-        let from: SystemTime = first.get(0);
-        let to: SystemTime = last.get(0);
+    // One row past the limit tells a trace that has more.
+    let fetch = i64::try_from(max_rows.saturating_add(1)).unwrap_or(i64::MAX);
+    let points = fetch_rows(
+        client,
+        &format!(
+            "SELECT {columns} FROM ringtrail.logs
+             WHERE trace_id = $1 AND kind IS NOT NULL ORDER BY ts, seq, id LIMIT $2"
+        ),
+        &[&trace_id, &fetch],
+    )
+    .await?;
+    let mut rows = if let (Some(first), Some(last)) = (points.first(), points.last()) {
+        // Everything of the timeline up to the limit lies before the
+        // (limit + 1)th point, so the points read bound the window.
+        let from = crate::time::from_micros(first.row.ts_micros);
+        let to = crate::time::from_micros(last.row.ts_micros);
         let from = from.checked_sub(PLAIN_ROW_MARGIN).unwrap_or(from);
         let to = to.checked_add(PLAIN_ROW_MARGIN).unwrap_or(to);
-        let plain = client
-            .query(
-                &format!(
-                    "SELECT {columns} FROM ringtrail.logs
-                     WHERE trace_id = $1 AND kind IS NULL AND ts >= $2 AND ts <= $3
-                     ORDER BY ts, id"
-                ),
-                &[&trace_id, &from, &to],
-            )
-            .await?;
-        merge(
-            points.iter().map(decode).collect(),
-            plain.iter().map(decode).collect(),
+        let plain = fetch_rows(
+            client,
+            &format!(
+                "SELECT {columns} FROM ringtrail.logs
+                 WHERE trace_id = $1 AND kind IS NULL AND ts >= $2 AND ts <= $3
+                 ORDER BY ts, seq, id LIMIT $4"
+            ),
+            &[&trace_id, &from, &to, &fetch],
         )
+        .await?;
+        merge(points, plain)
     } else {
-        client
-            .query(
-                &format!(
-                    "SELECT {columns} FROM ringtrail.logs WHERE trace_id = $1 ORDER BY ts, id"
-                ),
-                &[&trace_id],
-            )
-            .await?
-            .iter()
-            .map(decode)
-            .collect()
+        fetch_rows(
+            client,
+            &format!(
+                "SELECT {columns} FROM ringtrail.logs WHERE trace_id = $1
+                 ORDER BY ts, seq, id LIMIT $2"
+            ),
+            &[&trace_id, &fetch],
+        )
+        .await?
     };
     if rows.is_empty() {
         return Ok(None);
     }
-    let findings = {
-        let point_rows: Vec<PointRow<'_>> = rows.iter().map(TraceRow::point_row).collect();
-        check(&point_rows, crate::time::micros(now), grace)
-    };
+    // Each list holds its first `max_rows + 1`, so the merged list's first
+    // `max_rows` are the timeline's; one more means there are more.
+    let mut checker = Checker::with_limit(max_rows);
+    for timed in &rows {
+        checker.push(&PointRow {
+            seq: timed.seq,
+            ..timed.row.point_row()
+        });
+    }
+    rows.truncate(max_rows);
     Ok(Some(TraceReport {
         trace_id: trace_id.to_owned(),
-        rows,
-        findings,
+        rows: rows.into_iter().map(|t| t.row).collect(),
+        findings: checker.finish(crate::time::micros(now), grace),
     }))
 }
 
-/// Merges two lists sorted by (`ts`, `id`) into one. UUID text sorts like
-/// PostgreSQL's `uuid` order (bytewise), so the result is the order
-/// `ORDER BY ts, id` gives.
-fn merge(a: Vec<TraceRow>, b: Vec<TraceRow>) -> Vec<TraceRow> {
+/// The rows of `sql` (which selects [`SELECT_COLUMNS`]), decoded as they
+/// stream in.
+async fn fetch_rows(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> crate::Result<Vec<Timed>> {
+    let stream = client
+        .query_raw(sql, params.iter().map(|p| *p as &dyn ToSql))
+        .await?;
+    pin_mut!(stream);
+    let mut rows = Vec::new();
+    while let Some(row) = stream.next().await {
+        rows.push(decode(&row?));
+    }
+    Ok(rows)
+}
+
+/// Merges two lists sorted by (`ts`, `seq`, `id`) into one. UUID text
+/// sorts like PostgreSQL's `uuid` order (bytewise), so the result is the
+/// order `ORDER BY ts, seq, id` gives.
+fn merge(a: Vec<Timed>, b: Vec<Timed>) -> Vec<Timed> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let mut a = a.into_iter().peekable();
     let mut b = b.into_iter().peekable();
     loop {
         let take_a = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => (x.ts_micros, &x.id) <= (y.ts_micros, &y.id),
+            (Some(x), Some(y)) => x.key() <= y.key(),
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => return out,
@@ -289,26 +379,48 @@ mod tests {
         }
     }
 
+    fn timed(ts: i64, seq: i64, id: &str, point: Option<Point>) -> Timed {
+        Timed {
+            seq,
+            row: row(ts, id, point),
+        }
+    }
+
     #[test]
-    fn merge_orders_by_ts_then_id() {
+    fn merge_orders_by_ts_then_seq_then_id() {
         let a = vec![
-            row(1, "b", Some(Point::Identity)),
-            row(3, "a", Some(Point::Tool)),
+            timed(1, 0, "b", Some(Point::Identity)),
+            timed(3, 0, "a", Some(Point::Tool)),
+            // One thread's two points in one microsecond: the second
+            // drained first, so its id is smaller; seq keeps them in order.
+            timed(5, 7, "d", Some(Point::Permission)),
+            timed(5, 8, "c", Some(Point::Tool)),
         ];
         let b = vec![
-            row(1, "a", None),
-            row(2, "z", None),
-            row(3, "b", None),
-            row(9, "a", None),
+            timed(1, 0, "a", None),
+            timed(2, 0, "z", None),
+            timed(3, 0, "b", None),
+            timed(5, 9, "a", None),
+            timed(9, 0, "a", None),
         ];
         let merged = merge(a, b);
         let ids: Vec<(i64, &str)> = merged
             .iter()
-            .map(|r| (r.ts_micros, r.id.as_str()))
+            .map(|t| (t.row.ts_micros, t.row.id.as_str()))
             .collect();
         assert_eq!(
             ids,
-            [(1, "a"), (1, "b"), (2, "z"), (3, "a"), (3, "b"), (9, "a")]
+            [
+                (1, "a"),
+                (1, "b"),
+                (2, "z"),
+                (3, "a"),
+                (3, "b"),
+                (5, "d"),
+                (5, "c"),
+                (5, "a"),
+                (9, "a")
+            ]
         );
     }
 

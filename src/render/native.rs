@@ -20,6 +20,7 @@
 //! | `kind` | integer or null | the audit point's number |
 //! | `point` | string or null | its name (`identity` … `result`) |
 //! | `redacted` | integer | clamped to `i16::MAX` as stored |
+//! | `seq` | integer | the event's sequence number on its thread (0: none), clamped to `i64::MAX` as stored |
 //!
 //! The values are the ones the `COPY` encoder stores, so a row read back
 //! from the table renders the same.
@@ -85,6 +86,7 @@ pub(super) fn render(row: &Row<'_>, out: &mut Vec<u8>) {
         "redacted",
         i16::try_from(row.redacted).unwrap_or(i16::MAX).into(),
     );
+    line.int("seq", i64::try_from(row.seq).unwrap_or(i64::MAX));
     line.close();
     line.end_line();
 }
@@ -120,6 +122,7 @@ mod tests {
             line: Some(u32::MAX),
             kind: Some(4),
             redacted: 70_000,
+            seq: u64::MAX,
             ..Row::default()
         };
         row.context[0] = Some("t-1");
@@ -151,6 +154,7 @@ mod tests {
             "kind",
             "point",
             "redacted",
+            "seq",
         ]);
         let mut sorted = want.clone();
         sorted.sort_unstable();
@@ -173,6 +177,7 @@ mod tests {
         assert_eq!(j["kind"], 4);
         assert_eq!(j["point"], "tool");
         assert_eq!(j["redacted"], i16::MAX);
+        assert_eq!(j["seq"], i64::MAX);
     }
 
     #[test]

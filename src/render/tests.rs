@@ -661,8 +661,8 @@ fn check_otlp(text: &str) -> J {
 fn check_native(text: &str) -> J {
     let j = parse(text);
     let top = top_keys(text);
-    assert_eq!(top.len(), 20, "{top:?}");
-    assert_eq!(top.iter().collect::<HashSet<_>>().len(), 20);
+    assert_eq!(top.len(), 21, "{top:?}");
+    assert_eq!(top.iter().collect::<HashSet<_>>().len(), 21);
     assert!(j["ts"].is_string() && j["id"].is_string() && j["fields"].is_object());
     assert!(j["level"].is_i64() && j["truncated"].is_boolean() && j["redacted"].is_i64());
     j
@@ -866,6 +866,7 @@ impl Gen {
             truncated: self.chance(20),
             kind,
             redacted: [0, 0, 1, u32::MAX][self.below(4)],
+            seq: [0, 1, 42, u64::MAX][self.below(4)],
         }
     }
 }
@@ -909,6 +910,7 @@ struct OwnedRow {
     truncated: bool,
     kind: Option<i16>,
     redacted: u32,
+    seq: u64,
 }
 
 #[test]
@@ -942,6 +944,7 @@ fn every_format_renders_random_and_adversarial_rows_as_one_valid_line() {
             truncated: owned.truncated,
             kind: owned.kind,
             redacted: owned.redacted,
+            seq: owned.seq,
         };
         for r in &mut renderers {
             let text = line(r, &row);

@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0007_chain",
     "0008_dead_letter_sealed",
     "0009_hardening",
+    "0010_seq",
 ];
 
 /// The roles `ringtrail_writer` and `ringtrail_reader` and their grants

@@ -175,6 +175,7 @@ impl RowDecoder {
             truncated: record.truncated,
             kind,
             redacted,
+            seq: record.seq,
         };
         let result = use_row(&row);
         self.fields = recycle(fields);

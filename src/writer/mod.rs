@@ -325,3 +325,104 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::audit::{Permission, Point, Tool};
+    use crate::capture::Layer;
+    use crate::ring::RingConfig;
+    use crate::sink::Outcome;
+    use crate::time::clock::Clock;
+    use tracing_subscriber::prelude::*;
+
+    /// A row as the sink got it: stored time (µs), `seq`, id, `kind`.
+    type Got = (i64, u64, [u8; 16], Option<i16>);
+
+    /// A sink that keeps what it is handed.
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<Got>>>);
+
+    impl Sink for Collect {
+        fn append(&mut self, row: &crate::Row<'_>) {
+            let ts = crate::chain::canonical::stored_micros(row.ts_unix_nanos);
+            self.0.lock().unwrap().push((ts, row.seq, row.id, row.kind));
+        }
+        fn append_report(&mut self, _row: &crate::Row<'_>) {}
+        fn pending_rows(&self) -> usize {
+            0
+        }
+        fn pending_bytes(&self) -> usize {
+            0
+        }
+        fn commit(&mut self) {}
+        fn outcomes(&mut self, _wait: Wait) -> Outcome {
+            Outcome::default()
+        }
+        fn close(&mut self) -> Outcome {
+            Outcome::default()
+        }
+    }
+
+    /// Issue 22 §7, without luck: one thread emits a permission and then
+    /// its tool point in the same microsecond; the permission finds the
+    /// last standard slot, the tool point the audit reserve. The writer
+    /// drains the reserve first, so the tool point gets the smaller id:
+    /// by `ts, id` it ran before its permission (`missing_permission`).
+    /// `seq`, taken on the thread as it emitted them, keeps their order.
+    #[test]
+    fn one_threads_points_keep_their_order_whatever_slot_class_each_took() {
+        let config = RingConfig {
+            capacity: 64,
+            shards: 1,
+            large_slots: Some(0),
+            audit_slots: Some(8),
+            ..RingConfig::default()
+        };
+        let mut ring = Ring::new(&config, usize::MAX);
+        // Every reading the same instant: a fast machine's microsecond.
+        ring.clock = Clock::mock().0;
+        let ring = Arc::new(ring);
+        // A flood holds every standard slot but one.
+        let mut flood: Vec<u32> = std::iter::from_fn(|| ring.slots.claim()).collect();
+        ring.slots.release(flood.pop().unwrap());
+        let layer = Layer::new(ring.clone());
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            Permission::allow("p").tool("search").emit("t-1"); // a standard slot
+            Tool::execution("search").emit("t-1"); // the audit reserve
+        });
+        assert_eq!(ring.pool(SlotClass::Audit).ready_len(), 1);
+
+        let got = Collect::default();
+        let sink = Box::new(got.clone());
+        let mut writer = Writer::new(ring.clone(), Arc::default(), sink, WriterConfig::default());
+        let mut pass = ring.drain_pass();
+        while let Some((class, index)) = ring.take_in(&mut pass) {
+            writer.append(class, index);
+        }
+        let rows = got.0.lock().unwrap().clone();
+        let kinds = |rows: &[Got]| -> Vec<Option<i16>> { rows.iter().map(|r| r.3).collect() };
+        let (permission, tool) = (Some(Point::Permission.kind()), Some(Point::Tool.kind()));
+        assert_eq!(
+            kinds(&rows),
+            [tool, permission],
+            "the reserve is drained first"
+        );
+        assert_eq!(rows[0].0, rows[1].0, "one microsecond");
+
+        let mut by_id = rows.clone();
+        by_id.sort_by_key(|r| (r.0, r.2));
+        assert_eq!(kinds(&by_id), [tool, permission], "by ts, id: out of order");
+
+        let mut timeline = rows.clone();
+        timeline.sort_by_key(|r| (r.0, r.1, r.2));
+        assert_eq!(kinds(&timeline), [permission, tool], "by ts, seq, id");
+        assert_eq!(timeline[1].1, timeline[0].1 + 1, "one after the other");
+        for index in flood {
+            ring.slots.release(index);
+        }
+    }
+}

@@ -11,10 +11,10 @@
 //!   `int32` length, `-1` for NULL, and that many bytes), the `int16` `-1`
 //!   trailer, and nothing after it. Every violation is a precise
 //!   [`DecodeError`].
-//! - [`decode_logs`] / [`LogRow::from_tuple`]: the 18 columns of
+//! - [`decode_logs`] / [`LogRow::from_tuple`]: the 19 columns of
 //!   `ringtrail.logs` turned back into an owned [`LogRow`], with the checks the
 //!   server would make on receive: exact widths for `timestamptz`, `uuid`,
-//!   `int2`, `int4` and `bool`; `timestamptz` inside PostgreSQL's range; `text`
+//!   `int2`, `int4`, `int8` and `bool`; `timestamptz` inside PostgreSQL's range; `text`
 //!   valid UTF-8 without NUL; `jsonb` the version byte 1 and JSON text that a
 //!   strict parser ([`parse_json`], also written here) and `serde_json` both
 //!   accept, with no `\u0000` escape and no bare `NaN`/`Infinity`.
@@ -44,7 +44,7 @@ pub const HEADER_LEN: usize = 19;
 
 /// The columns of `ringtrail.logs`, in the order the writer sends them
 /// (the migration's column order).
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 19] = [
     "ts",
     "id",
     "level",
@@ -63,6 +63,7 @@ pub const COLUMNS: [&str; 18] = [
     "truncated",
     "kind",
     "redacted",
+    "seq",
 ];
 
 /// Microseconds in a day.
@@ -418,6 +419,8 @@ pub struct LogRow {
     pub kind: Option<i16>,
     /// `redacted`: replacements made in the row.
     pub redacted: i16,
+    /// `seq`: the event's sequence number on its thread (`int8`, not NULL).
+    pub seq: i64,
 }
 
 fn not_null<'t>(field: &'t Option<Vec<u8>>, column: &'static str) -> Result<&'t [u8], DecodeError> {
@@ -503,7 +506,7 @@ pub fn decode_bool(bytes: &[u8], column: &'static str) -> Result<bool, DecodeErr
 }
 
 impl LogRow {
-    /// Turns one 18-field tuple into a row, checking every column's type
+    /// Turns one 19-field tuple into a row, checking every column's type
     /// (with [`SerdeCheck::Require`]).
     pub fn from_tuple(t: &[Option<Vec<u8>>]) -> Result<LogRow, DecodeError> {
         LogRow::from_tuple_with(t, SerdeCheck::Require)
@@ -546,6 +549,7 @@ impl LogRow {
                 .map(|b| fixed(b, c[16]).map(i16::from_be_bytes))
                 .transpose()?,
             redacted: i16::from_be_bytes(fixed(not_null(&t[17], c[17])?, c[17])?),
+            seq: i64::from_be_bytes(fixed(not_null(&t[18], c[18])?, c[18])?),
         })
     }
 }

@@ -103,6 +103,8 @@ pub struct OwnedRow {
     pub kind: Option<i16>,
     /// [`Row::redacted`].
     pub redacted: u32,
+    /// [`Row::seq`].
+    pub seq: u64,
 }
 
 /// Borrowed [`Field`]s of an owned field list.
@@ -134,6 +136,7 @@ impl OwnedRow {
             truncated: self.truncated,
             kind: self.kind,
             redacted: self.redacted,
+            seq: self.seq,
         };
         f(&row)
     }
@@ -355,6 +358,14 @@ impl<'a> ByteSource<'a> {
             kind: (!id[15].is_multiple_of(6)).then(|| i16::from(id[15] % 6)),
             // Also from the id: 0, small counts, and past the clamp.
             redacted: u32::from(id[14]) * u32::from(id[13]) * 3,
+            // Also from the id: 0 (no sequence number), small, and past
+            // `bigint` (clamped).
+            seq: match id[12] % 4 {
+                0 => 0,
+                1 => u64::from(id[11]),
+                2 => u64::from_le_bytes([id[4], id[5], id[6], id[7], 0, 0, 0, 0]),
+                _ => u64::MAX - u64::from(id[11]),
+            },
             level: self.pick(LEVEL_EDGES, |s| i16::from_le_bytes(s.array())),
             target: self.string(),
             message: self.string(),
@@ -663,6 +674,8 @@ pub fn check_row(expected: &OwnedRow, got: &LogRow, mode: JsonbMode) -> Result<(
         &redacted,
         &got.redacted,
     );
+    let seq = i64::try_from(expected.seq).unwrap_or(i64::MAX);
+    col("seq", got.seq == seq, &seq, &got.seq);
     if let Err(e) = check_fields(&expected.fields, &got.fields.value, mode) {
         let _ = writeln!(
             errors,

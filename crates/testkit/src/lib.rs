@@ -27,7 +27,7 @@
 //! let mut stream = b"PGCOPY\n\xff\r\n\0".to_vec();
 //! stream.extend_from_slice(&[0; 8]);
 //! stream.extend_from_slice(&(-1i16).to_be_bytes());
-//! assert!(decode(&stream, 18).unwrap().is_empty());
+//! assert!(decode(&stream, 19).unwrap().is_empty());
 //! ```
 
 #![warn(missing_docs)]

@@ -24,6 +24,8 @@ pub enum ColumnType {
     Smallint,
     /// `integer`: `int32`.
     Integer,
+    /// `bigint`: `int64`.
+    Bigint,
     /// `boolean`: one byte.
     Boolean,
     /// `text`: UTF-8 without NUL.
@@ -56,13 +58,14 @@ const HEAD: [Column; 6] = [
 ];
 
 /// The columns after the context columns; a new column is appended here.
-const TAIL: [Column; 6] = [
+const TAIL: [Column; 7] = [
     column("span_name", ColumnType::Text),
     column("file", ColumnType::Text),
     column("line", ColumnType::Integer),
     column("truncated", ColumnType::Boolean),
     column("kind", ColumnType::Smallint),
     column("redacted", ColumnType::Smallint),
+    column("seq", ColumnType::Bigint),
 ];
 
 /// How many columns `ringtrail.logs` has (before the shipper's
@@ -167,7 +170,7 @@ const SELECT_BYTES: [u8; select_len()] = {
 ///     ringtrail::encode::copy::SELECT_COLUMNS,
 ///     "ts, id, level, target, message, fields::text, \
 ///      trace_id, user_id, session_id, task_id, context_id, client_id, \
-///      span_name, file, line, truncated, kind, redacted"
+///      span_name, file, line, truncated, kind, redacted, seq"
 /// );
 /// ```
 pub const SELECT_COLUMNS: &str = match core::str::from_utf8(&SELECT_BYTES) {
@@ -235,6 +238,8 @@ pub mod col {
     pub const KIND: usize = position("kind");
     /// `redacted`.
     pub const REDACTED: usize = position("redacted");
+    /// `seq`.
+    pub const SEQ: usize = position("seq");
 }
 
 #[cfg(test)]
@@ -267,6 +272,7 @@ mod tests {
             (col::TRUNCATED, "truncated"),
             (col::KIND, "kind"),
             (col::REDACTED, "redacted"),
+            (col::SEQ, "seq"),
         ] {
             assert_eq!(NAMES[at], name);
         }

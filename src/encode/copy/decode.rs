@@ -88,6 +88,12 @@ impl<'a> TupleReader<'a> {
         Some(self.opt_fixed()?.map(i16::from_be_bytes))
     }
 
+    /// A `bigint`.
+    #[inline]
+    pub(crate) fn bigint(&mut self) -> Option<i64> {
+        self.fixed().map(i64::from_be_bytes)
+    }
+
     /// A nullable `integer`.
     #[inline]
     pub(crate) fn opt_integer(&mut self) -> Option<Option<i32>> {

@@ -272,8 +272,8 @@ impl fmt::Debug for CopyEncoder {
 pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
     // Field count, a length prefix per column, then the fixed-width
     // values: ts 8, uuid 16, level 2, line 4, truncated 1, kind 2,
-    // redacted 2, and the jsonb version byte.
-    const FIXED: usize = 2 + super::LOG_COLUMNS.len() * 4 + 8 + 16 + 2 + 4 + 1 + 2 + 2 + 1;
+    // redacted 2, seq 8, and the jsonb version byte.
+    const FIXED: usize = 2 + super::LOG_COLUMNS.len() * 4 + 8 + 16 + 2 + 4 + 1 + 2 + 2 + 8 + 1;
     let opt = |s: Option<&str>| s.map_or(0, str::len);
     let mut n = FIXED + row.target.len() + row.message.len();
     for ctx in &row.context {
@@ -295,7 +295,7 @@ pub(super) fn tuple_size_hint(row: &Row<'_>) -> usize {
     n
 }
 
-/// Writes one tuple for `row`: the field count and the 18 columns of
+/// Writes one tuple for `row`: the field count and the columns of
 /// [`LOG_COLUMNS`](super::LOG_COLUMNS). No header; [`CopyEncoder::push_row`] adds that.
 #[cfg(test)]
 pub(crate) fn put_row(buf: &mut BytesMut, row: &Row<'_>) {
@@ -351,5 +351,7 @@ pub(crate) fn put_row_with<B: TupleBuf, R>(
         None => put_null(buf),
     }
     put_i16(buf, i16::try_from(row.redacted).unwrap_or(i16::MAX));
+    // `bigint` is signed; no thread emits 2^63 events.
+    put_i64(buf, i64::try_from(row.seq).unwrap_or(i64::MAX));
     written
 }

@@ -60,6 +60,13 @@ pub fn put_i32<B: TupleBuf>(buf: &mut B, v: i32) {
     buf.put_i32(v);
 }
 
+/// Writes an `int8` (`bigint`) field: length 8, then the value big-endian.
+#[inline]
+pub fn put_i64<B: TupleBuf>(buf: &mut B, v: i64) {
+    buf.put_i32(8);
+    buf.put_i64(v);
+}
+
 /// Writes a `bool` field: length 1, then 1 or 0.
 #[inline]
 pub fn put_bool<B: TupleBuf>(buf: &mut B, v: bool) {

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! header   "PGCOPY\n\xff\r\n\0"  flags: i32 = 0  extension length: i32 = 0
-//! tuple    count: i16 = 18  { len: i32, bytes[len] } x 18      (len -1 = NULL)
+//! tuple    count: i16 = 19  { len: i32, bytes[len] } x 19      (len -1 = NULL)
 //! ...
 //! trailer  -1: i16
 //! ```
@@ -30,6 +30,7 @@
 //! | `truncated` | `boolean` | `truncated` | `put_bool` |
 //! | `kind` | `smallint` | `kind` (the audit point, or NULL) | `put_i16` or `put_null` |
 //! | `redacted` | `smallint` | `redacted` (above `i16::MAX` clamped to it) | `put_i16` |
+//! | `seq` | `bigint` | `seq` (above `i64::MAX` clamped to it) | `put_i64` |
 //!
 //! Nothing here does I/O or can fail. Values PostgreSQL would reject are
 //! mapped while encoding (NUL in text becomes U+FFFD, timestamps are clamped
@@ -120,13 +121,13 @@ const MAX_FIELD_LEN: usize = i32::MAX as usize;
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 /// Returns the statement that starts a load of [`CopyEncoder`] batches:
-/// `COPY ringtrail.logs (ts, id, ..., redacted) FROM STDIN (FORMAT binary)`,
+/// `COPY ringtrail.logs (ts, id, ..., seq) FROM STDIN (FORMAT binary)`,
 /// with the columns of [`LOG_COLUMNS`] in order.
 ///
 /// ```
 /// let sql = ringtrail::encode::copy::copy_statement();
 /// assert!(sql.starts_with("COPY ringtrail.logs (ts, id, level, target, message, fields, trace_id,"));
-/// assert!(sql.ends_with(" line, truncated, kind, redacted) FROM STDIN (FORMAT binary)"));
+/// assert!(sql.ends_with(" line, truncated, kind, redacted, seq) FROM STDIN (FORMAT binary)"));
 /// ```
 pub fn copy_statement() -> String {
     copy_statement_for(LOG_COLUMNS.len())
@@ -187,7 +188,7 @@ mod tests {
         let sql = copy_statement_for(OLDEST_TUPLE_WIDTH);
         assert!(sql.ends_with(" file, line, truncated) FROM STDIN (FORMAT binary)"));
         let sql = copy_statement_with_batch(LOG_COLUMNS.len());
-        assert!(sql.ends_with(" kind, redacted, batch_id) FROM STDIN (FORMAT binary)"));
+        assert!(sql.ends_with(" kind, redacted, seq, batch_id) FROM STDIN (FORMAT binary)"));
     }
 
     #[test]
@@ -209,7 +210,7 @@ mod tests {
         assert_eq!(widened.len(), 2);
         let (tuple, column) = widened[1].split_at(widened[1].len() - 20);
         assert_eq!(column, [&16i32.to_be_bytes()[..], &[7; 16]].concat());
-        assert_eq!(i16::from_be_bytes([tuple[0], tuple[1]]), 19);
+        assert_eq!(i16::from_be_bytes([tuple[0], tuple[1]]), 20);
         assert_eq!(out.len(), stream.len() + 2 * 20);
     }
     use bytes::BytesMut;
@@ -481,7 +482,7 @@ mod tests {
             copy_statement(),
             "COPY ringtrail.logs (ts, id, level, target, message, fields, \
              trace_id, user_id, session_id, task_id, context_id, client_id, \
-             span_name, file, line, truncated, kind, redacted) FROM STDIN (FORMAT binary)"
+             span_name, file, line, truncated, kind, redacted, seq) FROM STDIN (FORMAT binary)"
         );
     }
 
@@ -524,6 +525,7 @@ mod tests {
             truncated: true,
             kind: Some(4),
             redacted: 70_000,
+            seq: 42,
         };
         let bare = Row::default();
         let old = Row {
@@ -548,7 +550,7 @@ mod tests {
         let tuples = decode(&batch);
         assert_eq!(tuples.len(), 3);
         for t in &tuples {
-            assert_eq!(t.len(), 18);
+            assert_eq!(t.len(), 19);
         }
 
         let t = &tuples[0];
@@ -575,6 +577,7 @@ mod tests {
         assert_eq!(t[15], Some(vec![1]));
         assert_eq!(t[16], Some(4i16.to_be_bytes().to_vec()));
         assert_eq!(t[17], Some(i16::MAX.to_be_bytes().to_vec()), "clamped");
+        assert_eq!(t[18], Some(42i64.to_be_bytes().to_vec()));
 
         let t = &tuples[1];
         assert_eq!(t[0], Some((-PG_EPOCH_UNIX_MICROS).to_be_bytes().to_vec()));
@@ -586,6 +589,11 @@ mod tests {
         assert_eq!(t[15], Some(vec![0]));
         assert_eq!(t[16], None, "not an audit point");
         assert_eq!(t[17], Some(0i16.to_be_bytes().to_vec()));
+        assert_eq!(
+            t[18],
+            Some(0i64.to_be_bytes().to_vec()),
+            "no sequence number"
+        );
 
         let t = &tuples[2];
         assert_eq!(
@@ -663,9 +671,10 @@ mod tests {
         let one = enc.bytes_len();
         enc.push_row(&Row::default());
         assert_eq!(enc.bytes_len() - one, one - HEADER_LEN);
-        // Default row: 2 + 18 * 4 + ts 8 + uuid 16 + level 2 + jsonb 3
-        // + line NULL + bool 1 + kind NULL + redacted 2 (text "" twice).
-        assert_eq!(one - HEADER_LEN, 2 + 18 * 4 + 8 + 16 + 2 + 3 + 1 + 2);
+        // Default row: 2 + 19 * 4 + ts 8 + uuid 16 + level 2 + jsonb 3
+        // + line NULL + bool 1 + kind NULL + redacted 2 + seq 8 (text ""
+        // twice).
+        assert_eq!(one - HEADER_LEN, 2 + 19 * 4 + 8 + 16 + 2 + 3 + 1 + 2 + 8);
     }
 
     #[test]

@@ -664,6 +664,7 @@ pub(crate) mod tests {
             truncated: false,
             kind: None,
             redacted: 0,
+            seq: 0,
         };
         assert_eq!(
             human(&row, false),
