@@ -458,7 +458,10 @@ mod tests {
                 "batch_missing",
                 "broken_link",
                 "checkpoint_mismatch",
-                "bad_signature"
+                "bad_signature",
+                "retention_unproven",
+                "unanchored_chain",
+                "unsigned_tail"
             ]
         );
     }
