@@ -457,8 +457,8 @@ fn a_block_timeout_drops_and_counts_the_event() {
 /// Rewrites the spool directory `dir` as an older version left it: every
 /// segment in the third format (`RTSPOOL3`: no MAC, which came with the
 /// spool's key) with 16-column tuples (before `kind` and `redacted`), CRC
-/// recomputed, and no `spool.key`. Each tuple's last two fields must be
-/// `kind` NULL and `redacted` 0.
+/// recomputed, and no `spool.key`. Each tuple's last three fields must
+/// be `kind` NULL, `redacted` 0 and `seq`.
 fn downgrade_segments_to_16_columns(dir: &std::path::Path) -> usize {
     const HEADER: usize = 19;
     const MAC: usize = 32;
@@ -485,10 +485,13 @@ fn downgrade_segments_to_16_columns(dir: &std::path::Path) -> usize {
         let mut body = Vec::new();
         for range in ringtrail::encode::copy::tuples(&plain) {
             let tuple = &plain[range];
-            assert_eq!(&tuple[..2], &18i16.to_be_bytes());
-            assert_eq!(&tuple[tuple.len() - 10..], &TAIL);
+            // Today's 19 columns end with `kind`, `redacted`, then `seq`
+            // (an int8: 4 + 8 bytes).
+            assert_eq!(&tuple[..2], &19i16.to_be_bytes());
+            let cut = tuple.len() - 12 - 10;
+            assert_eq!(&tuple[cut..cut + 10], &TAIL);
             body.extend_from_slice(&16i16.to_be_bytes());
-            body.extend_from_slice(&tuple[2..tuple.len() - 10]);
+            body.extend_from_slice(&tuple[2..cut]);
         }
         body.extend_from_slice(&(-1i16).to_be_bytes());
         let mut crc = crc32fast::Hasher::new();

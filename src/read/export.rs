@@ -110,6 +110,34 @@ use crate::row::{jsonb_key_order, Field, Row, Value, CONTEXT_LEN};
 /// [`copy::COLUMNS`](crate::encode::copy::COLUMNS) ([`col`]).
 pub(crate) const COLUMNS: &str = SELECT_COLUMNS;
 
+/// [`COLUMNS`] with `seq` read as `0`: the table before migration
+/// `0010_seq` has no `seq`, and rows from then have no place within
+/// their microsecond.
+static COLUMNS_BEFORE_SEQ: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| SELECT_COLUMNS.replace(", seq", ", 0::int8 AS seq"));
+
+/// The select list for `ringtrail.logs` as it is: [`COLUMNS`], or on a
+/// schema from before migration `0010_seq` the same with `seq` read as
+/// 0, so `query`, `tail`, `export` and `trace` keep working on a
+/// database not migrated yet (`ORDER BY … seq` names the output column).
+pub(crate) async fn columns(
+    client: &impl GenericClient,
+) -> Result<&'static str, tokio_postgres::Error> {
+    let has_seq: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
+             WHERE attrelid = 'ringtrail.logs'::regclass AND attname = 'seq' AND NOT attisdropped)",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(if has_seq {
+        COLUMNS
+    } else {
+        COLUMNS_BEFORE_SEQ.as_str()
+    })
+}
+
 impl ExportFilter {
     /// The statement [`export()`] runs for this filter: only the given
     /// filters' conditions ([`conditions`](ExportFilter::conditions)),
@@ -122,15 +150,16 @@ impl ExportFilter {
     /// assert!(f.sql().ends_with("WHERE trace_id = $1 AND level >= $2 ORDER BY ts, id"));
     /// ```
     pub fn sql(&self) -> String {
-        format!("{} ORDER BY ts, id", select(self, 1).0)
+        format!("{} ORDER BY ts, id", select(COLUMNS, self, 1).0)
     }
 }
 
-/// `SELECT` [`COLUMNS`] `FROM ringtrail.logs`, with `filter`'s `WHERE`
-/// clause (parameters from `$first`), and its parameters.
-pub(crate) fn select(filter: &ExportFilter, first: usize) -> (String, Vec<Param>) {
+/// `SELECT columns FROM ringtrail.logs` ([`COLUMNS`], or what
+/// [`columns()`] says), with `filter`'s `WHERE` clause (parameters from
+/// `$first`), and its parameters.
+pub(crate) fn select(columns: &str, filter: &ExportFilter, first: usize) -> (String, Vec<Param>) {
     let (conditions, params) = filter.conditions(first);
-    let mut sql = format!("SELECT {COLUMNS} FROM ringtrail.logs");
+    let mut sql = format!("SELECT {columns} FROM ringtrail.logs");
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
@@ -162,7 +191,7 @@ pub async fn export(
     filter: &ExportFilter,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let (sql, params) = select(filter, 1);
+    let (sql, params) = select(columns(client).await?, filter, 1);
     stream(client, &format!("{sql} ORDER BY ts, id"), &params, on_row).await
 }
 

@@ -121,7 +121,7 @@ use futures_util::StreamExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, IsolationLevel, Transaction};
 
-use super::export::{select, stream, with_row, COLUMNS};
+use super::export::{columns, select, stream, with_row};
 use super::filter::ExportFilter;
 use super::query::last;
 use crate::encode::copy::{col, WireUuid};
@@ -313,7 +313,7 @@ impl Follower {
                 last(&tx, &filter, n, on_row).await?;
             }
             Backlog::All => {
-                let (sql, params) = select(&filter, 1);
+                let (sql, params) = select(columns(&tx).await?, &filter, 1);
                 stream(&tx, &format!("{sql} ORDER BY ts, id"), &params, on_row).await?;
             }
         }
@@ -407,8 +407,9 @@ impl Follower {
         batches: &[tokio_postgres::Row],
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         let (conditions, params) = self.filter.conditions(4);
+        let columns = columns(tx).await?;
         let mut sql = format!(
-            "SELECT {COLUMNS} FROM ringtrail.logs \
+            "SELECT {columns} FROM ringtrail.logs \
              WHERE ts >= $1 AND ts <= $2 AND xmin = $3::text::xid8::xid"
         );
         for condition in conditions {

@@ -47,7 +47,7 @@ use std::ops::ControlFlow;
 
 use tokio_postgres::GenericClient;
 
-use super::export::{select, stream, Exported};
+use super::export::{columns, select, stream, Exported};
 use super::filter::ExportFilter;
 use crate::row::Row;
 
@@ -65,7 +65,7 @@ pub async fn query(
     limit: Option<u64>,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let (mut sql, params) = select(filter, 1);
+    let (mut sql, params) = select(columns(client).await?, filter, 1);
     sql.push_str(" ORDER BY ts, id");
     if let Some(limit) = limit {
         // A number this process formatted, not user text.
@@ -99,7 +99,7 @@ pub async fn last(
     n: u64,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let (sql, params) = select(filter, 1);
+    let (sql, params) = select(columns(client).await?, filter, 1);
     // `SELECT *` of the subquery keeps its column list, and names: the
     // columns `stream` reads by position.
     let sql = format!(

@@ -37,7 +37,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::audit::rules::{Checker, Finding, PointRow};
 use crate::audit::{Point, POINT_FIELD, TARGET};
-use crate::encode::copy::{col, WireUuid, SELECT_COLUMNS};
+use crate::encode::copy::{col, WireUuid};
 use crate::row::CONTEXT_KEYS;
 
 /// How far before a trace's first audit point and after its last one
@@ -183,7 +183,7 @@ impl Timed {
     }
 }
 
-/// A row of [`SELECT_COLUMNS`], which every query here selects, as a
+/// A row of [`SELECT_COLUMNS`](crate::encode::copy::SELECT_COLUMNS), which every query here selects, as a
 /// [`TraceRow`] and its `seq`.
 fn decode(row: &tokio_postgres::Row) -> Timed {
     Timed {
@@ -264,7 +264,7 @@ pub async fn trace_limited(
     grace: Duration,
     max_rows: usize,
 ) -> crate::Result<Option<TraceReport>> {
-    let columns = SELECT_COLUMNS;
+    let columns = super::export::columns(client).await?;
     // One row past the limit tells a trace that has more.
     let fetch = i64::try_from(max_rows.saturating_add(1)).unwrap_or(i64::MAX);
     let points = fetch_rows(
@@ -325,7 +325,7 @@ pub async fn trace_limited(
     }))
 }
 
-/// The rows of `sql` (which selects [`SELECT_COLUMNS`]), decoded as they
+/// The rows of `sql` (which selects [`SELECT_COLUMNS`](crate::encode::copy::SELECT_COLUMNS)), decoded as they
 /// stream in.
 async fn fetch_rows(
     client: &Client,
@@ -433,8 +433,10 @@ mod tests {
             CONTEXT_KEYS[1..]
         );
         assert!(
-            SELECT_COLUMNS.contains("user_id, session_id, task_id, context_id, client_id"),
-            "{SELECT_COLUMNS}"
+            crate::encode::copy::SELECT_COLUMNS
+                .contains("user_id, session_id, task_id, context_id, client_id"),
+            "{}",
+            crate::encode::copy::SELECT_COLUMNS
         );
     }
 
