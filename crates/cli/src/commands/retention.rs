@@ -168,7 +168,7 @@ fn write_text<W: Write>(
 fn widest(attached: &[partitions::Partition]) -> Option<Duration> {
     attached
         .iter()
-        .filter_map(|p| Some(p.to_micros?.checked_sub(p.from_micros?)?))
+        .filter_map(|p| p.to_micros?.checked_sub(p.from_micros?))
         .filter(|&w| w > 0)
         .max()
         .map(|w| Duration::from_micros(w.unsigned_abs()))
