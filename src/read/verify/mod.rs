@@ -48,7 +48,7 @@
 //!    ledger row (only a chained writer sets it), and rows whose
 //!    `batch_id` is NULL (inserted by hand), whatever their `ts`, are
 //!    `row_added` (their chain: the oldest one).
-//! 6. **Every retention entry** ([`retention`]): a row of
+//! 6. **Every retention entry**: a row of
 //!    `ringtrail.retention_log` that no real retention can have written
 //!    (its partition still attached, its range still held by another
 //!    partition, or ending in the future) is `retention_unproven`, and
