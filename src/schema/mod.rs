@@ -11,14 +11,18 @@
 //! recorded in `ringtrail.schema_migrations` and skips them.
 //!
 //! [`Builder::build`](crate::Builder::build) applies them by default
-//! (`.migrate(false)` turns that off, for a role without DDL rights). To
-//! apply them yourself, from any tokio context:
+//! (`.migrate(false)` turns that off, for a role without DDL rights:
+//! see `docs/roles.md`). Every apply also makes the roles
+//! `ringtrail_writer` and `ringtrail_reader` and keeps their grants
+//! current ([`ROLES`]), and refuses a schema `ringtrail` another role made
+//! first. To apply them yourself, from any tokio context:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), ringtrail::Error> {
-//! let (mut client, connection) =
-//!     tokio_postgres::connect("postgres://postgres@127.0.0.1/app", tokio_postgres::NoTls).await?;
-//! tokio::spawn(connection);
+//! use ringtrail::tls::ConnectOptions;
+//! // The URL's sslmode and sslrootcert apply (docs/tls.md).
+//! let url = "postgres://owner@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem";
+//! let mut client = ringtrail::read::connect(&ConnectOptions::parse(url)?).await?;
 //! let applied = ringtrail::schema::apply(&mut client).await?;
 //! println!("applied {applied:?}");
 //! # Ok(()) }
