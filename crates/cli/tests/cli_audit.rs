@@ -27,16 +27,7 @@ struct Db {
 impl Db {
     fn new() -> Db {
         let url = common::database();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut client = common::connect(&url).await;
-            ringtrail::schema::apply(&mut client)
-                .await
-                .expect("migrations");
-        });
+        common::apply_schema(&url, None);
         let client = common::client(&url);
         Db {
             url,

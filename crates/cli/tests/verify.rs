@@ -585,17 +585,7 @@ fn a_recomputed_chain_is_caught_by_the_external_checkpoints() {
 #[test]
 fn a_chain_verifies_clean_after_retention() {
     let url = common::database();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut client = common::connect(&url).await;
-        ringtrail::schema::apply(&mut client).await.unwrap();
-        ringtrail::schema::partitions::ensure(&mut client, DAY, 14, SystemTime::now() - 12 * DAY)
-            .await
-            .unwrap();
-    });
+    common::apply_schema(&url, Some((DAY, 14, SystemTime::now() - 12 * DAY)));
     let mut c = Chained::new(url);
     let now = unix_nanos(SystemTime::now());
     for days_ago in [10i64, 10, 5, 0] {
@@ -771,17 +761,7 @@ fn unbatched_rows_and_unanchored_chains_are_found() {
 #[test]
 fn retention_through_the_middle_of_a_batch_is_no_alarm() {
     let url = common::database();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut client = common::connect(&url).await;
-        ringtrail::schema::apply(&mut client).await.unwrap();
-        ringtrail::schema::partitions::ensure(&mut client, DAY, 14, SystemTime::now() - 12 * DAY)
-            .await
-            .unwrap();
-    });
+    common::apply_schema(&url, Some((DAY, 14, SystemTime::now() - 12 * DAY)));
     let mut c = Chained::new(url);
     let now = unix_nanos(SystemTime::now());
     let day = 86_400_000_000_000i64;
@@ -870,14 +850,7 @@ fn mistakes_are_one_line_with_their_exit_code() {
 }
 
 fn migrate(url: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut client = common::connect(url).await;
-        ringtrail::schema::apply(&mut client).await.unwrap();
-    });
+    common::apply_schema(url, None);
 }
 
 /// Through the real pipeline (the layer, the writer's chain, binary COPY,

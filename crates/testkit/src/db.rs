@@ -26,6 +26,27 @@ pub fn migrated_database() -> String {
     url
 }
 
+/// Applies ringtrail's schema to `url` with [`ringtrail::schema::apply`]
+/// (no pipeline started), and with `partitions` of that width from
+/// `first` to `ahead` days after it when given.
+pub fn apply_schema(url: &str, partitions: Option<(Duration, u32, std::time::SystemTime)>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let mut client = connect(url).await;
+        ringtrail::schema::apply(&mut client)
+            .await
+            .expect("migrations apply");
+        if let Some((width, ahead, first)) = partitions {
+            ringtrail::schema::partitions::ensure(&mut client, width, ahead, first)
+                .await
+                .expect("partitions");
+        }
+    });
+}
+
 /// A synchronous client for assertions.
 pub fn client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).expect("connect")
