@@ -262,18 +262,10 @@ fn a_dropped_trace_emits_abandoned_even_in_a_panic() {
     }
 }
 
-#[test]
-fn a_debug_flood_never_costs_an_audit_point() {
-    let url = common::database();
-    // An audit point waits for the reserve as long as it takes: with the
-    // default 50 ms, a writer slowed down by a loaded machine could make
-    // it drop points, and this test would measure the machine.
-    let (dispatch, guard) = common::start(
-        common::builder(&url)
-            .capacity(1_024)
-            .audit_timeout(Duration::from_secs(3_600)),
-    );
-    const TRACES: usize = 300;
+/// Three threads flood DEBUG events through `dispatch` while a fourth
+/// writes `traces` complete five-point traces, each point right after the
+/// one before; returns once every trace is written and the flood stopped.
+fn flood_while_tracing(dispatch: &tracing::Dispatch, traces: usize) {
     let stop = AtomicBool::new(false);
     thread::scope(|s| {
         for t in 0..3u64 {
@@ -291,7 +283,7 @@ fn a_debug_flood_never_costs_an_audit_point() {
         let dispatch = dispatch.clone();
         let auditor = s.spawn(move || {
             dispatcher::with_default(&dispatch, || {
-                for n in 0..TRACES {
+                for n in 0..traces {
                     let trace = Trace::start(Identity::user("u-1"));
                     trace.agent(Agent::new("planner"));
                     trace.permission(Permission::allow("p-1").tool("search"));
@@ -300,9 +292,26 @@ fn a_debug_flood_never_costs_an_audit_point() {
                 }
             })
         });
-        auditor.join().unwrap();
+        // The flood stops however the auditor ends, a panic included.
+        let done = auditor.join();
         stop.store(true, Ordering::Relaxed);
+        done.unwrap();
     });
+}
+
+#[test]
+fn a_debug_flood_never_costs_an_audit_point() {
+    let url = common::database();
+    // An audit point waits for the reserve as long as it takes: with the
+    // default 50 ms, a writer slowed down by a loaded machine could make
+    // it drop points, and this test would measure the machine.
+    let (dispatch, guard) = common::start(
+        common::builder(&url)
+            .capacity(1_024)
+            .audit_timeout(Duration::from_secs(3_600)),
+    );
+    const TRACES: usize = 300;
+    flood_while_tracing(&dispatch, TRACES);
     guard.flush().unwrap();
     let stats = guard.stats();
     assert!(
@@ -536,36 +545,7 @@ fn a_flood_never_reorders_a_trace() {
             .capacity(512)
             .audit_timeout(Duration::from_secs(3_600)),
     );
-    let stop = AtomicBool::new(false);
-    thread::scope(|s| {
-        for t in 0..3u64 {
-            let (dispatch, stop) = (dispatch.clone(), &stop);
-            s.spawn(move || {
-                dispatcher::with_default(&dispatch, || {
-                    let mut i = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        tracing::debug!(t, i, "flood");
-                        i += 1;
-                    }
-                })
-            });
-        }
-        let dispatch = dispatch.clone();
-        let auditor = s.spawn(move || {
-            dispatcher::with_default(&dispatch, || {
-                for n in 0..TRACES {
-                    let trace = Trace::start(Identity::user("u-1"));
-                    trace.agent(Agent::new("planner"));
-                    trace.permission(Permission::allow("p-1").tool("search"));
-                    trace.tool(Tool::execution("search").status(Status::Ok));
-                    trace.finish(Finish::success().tokens_total(n as u64));
-                }
-            })
-        });
-        let done = auditor.join();
-        stop.store(true, Ordering::Relaxed);
-        done.unwrap();
-    });
+    flood_while_tracing(&dispatch, TRACES);
     guard.flush().unwrap();
     let stats = guard.stats();
     assert!(
