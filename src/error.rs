@@ -48,6 +48,13 @@ pub enum Error {
     /// No connection could be had: connecting failed, or none came within
     /// the timeout.
     Pool(PoolError),
+    /// A batch's id is taken in `ringtrail.batches` by a ledger row this
+    /// batch did not write (other rows, bytes or link): the shipper then
+    /// commits the batch under an id derived from its own.
+    LedgerKeyTaken {
+        /// The batch's id, as text.
+        batch_id: String,
+    },
     /// A schema migration failed.
     Migration {
         /// The migration, e.g. `0002_delivery`.
@@ -186,6 +193,10 @@ impl fmt::Display for Error {
             },
             Error::Pool(e) => e.fmt(f),
             Error::Migration { version, .. } => write!(f, "migration {version} failed"),
+            Error::LedgerKeyTaken { batch_id } => write!(
+                f,
+                "the ledger key of batch {batch_id} is taken by a row it did not write"
+            ),
             Error::Io(_) => f.write_str("i/o error"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::WriterGone => f.write_str("the ringtrail writer thread is not running"),
@@ -229,7 +240,8 @@ impl std::error::Error for Error {
             | Error::WriterGone
             | Error::Stalled { .. }
             | Error::Backlog { .. }
-            | Error::SpoolInUse { .. } => None,
+            | Error::SpoolInUse { .. }
+            | Error::LedgerKeyTaken { .. } => None,
         }
     }
 }

@@ -564,3 +564,69 @@ fn segments_spooled_by_an_older_version_replay_into_todays_table() {
     assert_eq!(common::segments(&spool), 0);
     let _ = std::fs::remove_dir_all(&spool);
 }
+
+/// M7: a ledger row planted under a batch's id (a spooled batch's id is
+/// in its segment's file name; live ones are unpredictable) is not taken
+/// as that batch committed: the batch commits under an id of its own, and
+/// every row lands.
+#[test]
+fn a_planted_ledger_row_does_not_swallow_a_batch() {
+    let pg = cluster();
+    let url = pg.create_database("planted").unwrap();
+    common::apply_schema(&url, None);
+    pg.stop(StopMode::Fast).unwrap();
+    let spool = common::spool_dir("planted");
+    let (layer, guard) = common::builder(&url)
+        .spool(Spool::dir(&spool))
+        .build()
+        .expect("a spool makes a down server tolerable");
+    dispatcher::with_default(&common::dispatch(layer), || {
+        for i in 0..500u64 {
+            tracing::warn!(i, "spooled, then planted on");
+        }
+    });
+    let _ = guard.shutdown(Duration::from_secs(5));
+    // `<seq>-<batch id>.pgcopy`
+    let ids: Vec<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(".pgcopy")?;
+            Some(stem.split_once('-')?.1.to_owned())
+        })
+        .collect();
+    assert!(!ids.is_empty(), "the events were spooled");
+    pg.start_again().unwrap();
+    common::client(&url)
+        .execute(
+            "INSERT INTO ringtrail.batches (batch_id, rows, bytes, first_ts, last_ts) \
+             SELECT id::uuid, 0, 0, now(), now() FROM unnest($1::text[]) id",
+            &[&ids],
+        )
+        .unwrap();
+    let (_layer, guard) = common::builder(&url)
+        .spool(Spool::dir(&spool))
+        .build()
+        .unwrap();
+    // Inherited segments are replayed by the first lane on its own.
+    let started = Instant::now();
+    while common::segments(&spool) > 0 && started.elapsed() < Duration::from_secs(60) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let stats = common::settle(&guard, Duration::from_secs(60));
+    common::assert_counts_add_up(&stats);
+    assert_eq!(
+        common::event_rows(&url),
+        (500, 500),
+        "every spooled row landed: {stats:?}; segments left {}; ledger {:?}",
+        common::segments(&spool),
+        common::client(&url)
+            .query("SELECT batch_id::text, rows FROM ringtrail.batches", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(common::segments(&spool), 0);
+    let _ = std::fs::remove_dir_all(&spool);
+}

@@ -171,6 +171,22 @@ impl SealedBatch {
         ]
     }
 
+    /// The same batch under an id derived from its own, for when its id
+    /// is taken in the ledger by a row it did not write (see
+    /// [`Error::LedgerKeyTaken`](crate::Error::LedgerKeyTaken)). Like a
+    /// bisected piece, it keeps its chain entry (the sealed id), so
+    /// `verify` finds its rows under the new id. The salt is no half's
+    /// (theirs are row ranges, `start < end`), and the same batch always
+    /// gets the same new id, so a replay recognises it in the ledger.
+    pub(crate) fn reidentified(&self) -> SealedBatch {
+        let tuples = self.tuples();
+        self.subset(
+            derive_id(&self.id, u64::MAX),
+            &tuples,
+            self.reports as usize,
+        )
+    }
+
     /// The id as text, for SQL parameters.
     pub(crate) fn id_text(&self) -> String {
         uuid_text(&self.id)

@@ -287,11 +287,27 @@ impl Session {
         let stall = self.stall;
         let client = self.client().await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-        let query = client.query_one(
-            "SELECT EXISTS (SELECT 1 FROM ringtrail.batches WHERE batch_id = $1::text::uuid)",
+        let query = client.query_opt(
+            "SELECT rows::int8, bytes::int8, hash FROM ringtrail.batches \
+             WHERE batch_id = $1::text::uuid",
             &params,
         );
-        Ok(step(stall, "checking the ledger", query).await?.get(0))
+        let Some(row) = step(stall, "checking the ledger", query).await? else {
+            return Ok(false);
+        };
+        let (rows, bytes, hash): (i64, i64, Option<Vec<u8>>) = (row.get(0), row.get(1), row.get(2));
+        // The ledger row of an earlier attempt is this batch's own: its
+        // rows, its bytes, its link. Any other row under this id was not
+        // written by this batch (an INSERT-only role can write ledger
+        // rows): the batch must commit under an id of its own.
+        let ours = rows == i64::from(batch.rows)
+            && bytes == batch.bytes.len() as i64
+            && hash.as_deref() == batch.chain.as_ref().map(|c| &c.hash[..]);
+        if ours {
+            Ok(true)
+        } else {
+            Err(Error::LedgerKeyTaken { batch_id: id })
+        }
     }
 
     /// Which of `ids` the ledger holds (batches whose outcome was unknown).
@@ -408,11 +424,16 @@ impl Session {
         self.copy_buf = buf;
         match committed {
             Err(Error::Postgres(e)) if is_ledger_clash(&e) => {
-                // An earlier attempt's COMMIT got through after all: this
-                // transaction rolled back, the batch is in once. The
-                // connection is in an aborted transaction; close it.
+                // The batch's id is in the ledger already: an earlier
+                // attempt's COMMIT got through after all (this transaction
+                // rolled back, the batch is in once), or a row someone else
+                // wrote took the id. The connection is in an aborted
+                // transaction; close it, and ask the ledger which.
                 self.discard_client();
-                Ok(())
+                match self.is_committed(batch).await? {
+                    true => Ok(()),
+                    false => Err(Error::Postgres(e)),
+                }
             }
             other => other,
         }

@@ -72,6 +72,14 @@ impl Shipper {
                         d.delivered = out;
                     }
                 }
+                Err(Error::LedgerKeyTaken { batch_id }) => {
+                    // Loud, once per batch: someone wrote ledger rows.
+                    eprintln!(
+                        "ringtrail: the ledger key of batch {batch_id} is taken by a row this \
+                         batch did not write; committing it under an id of its own"
+                    );
+                    d.work.push(batch.reidentified());
+                }
                 Err(error) => match classify(error) {
                     Failure::Data { line, error } => self.quarantine(&mut d, batch, line, error)?,
                     other => self.failed(&mut d, batch, other)?,
