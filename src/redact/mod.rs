@@ -3,8 +3,10 @@
 //! The writer thread runs every decoded row through a [`Redactor`] before
 //! any sink (and before any hash of the row) sees it; the caller's thread
 //! never pays for it. It covers the message, every string field (including
-//! `Display`, `Debug` and error values, which arrive as text) and the
-//! context columns. Numbers and booleans are never redacted.
+//! `Display`, `Debug` and error values, which arrive as text), the
+//! context columns, and numbers under a key that holds a secret
+//! (`otp_token = 482913` is stored as the string `[REDACTED]`; counters
+//! such as `token_count = 5` stay numbers). Booleans are never redacted.
 //!
 //! Three rules find secrets:
 //!
@@ -17,6 +19,12 @@
 //!    passwords in URLs, …), wherever they appear.
 //! 3. **Keys in free text** ([`free_text`]): `password=…`, `"api_key": "…"`,
 //!    `Creds { token: "…" }` inside any text.
+//!
+//! **Cut texts.** A text the record cut short (see `Builder::record_size`)
+//! may end in the start of a secret that no pattern recognises any more
+//! (`ghp_` and 20 of its 36 characters, a URL's password without its
+//! `@`). The writer redacts such texts with [`Redactor::redact_cut_str`],
+//! which also masks the start of a secret at their end.
 //!
 //! Only the secret is replaced; the rest of the text stays readable
 //! ([`replace`] has the replacement formats):
@@ -133,8 +141,8 @@ impl Redactor {
     /// no allocation.
     ///
     /// - `key` on the denylist: the whole value is replaced (1), unless it
-    ///   is empty, already a replacement, or a number under a key that is
-    ///   about secrets rather than one (`token_count`, see
+    ///   is empty, already a replacement, or a number under a key that
+    ///   counts something (`token_count`, `password_length`, see
     ///   [`free_text`]) (0).
     /// - Otherwise every secret found by a value pattern or after a key in
     ///   the text is replaced; overlapping finds count once.
@@ -142,13 +150,48 @@ impl Redactor {
     /// Never panics; `out` stays valid UTF-8 (the text is only cut on
     /// character boundaries).
     pub fn redact_str(&self, key: Option<&str>, text: &str, out: &mut String) -> u32 {
+        self.redact(key, text, false, out)
+    }
+
+    /// Like [`redact_str`](Self::redact_str), for a text that is only the
+    /// start of a longer one: cut by a record's size limit (the writer
+    /// passes every text that carries a `<name>.truncated_from`, and
+    /// context ids that may have been cut at 255 bytes).
+    ///
+    /// A secret cut short may no longer match its pattern (a `ghp_` token
+    /// needs 36 characters, a URL's password its `@`), so on top of
+    /// everything [`redact_str`](Self::redact_str) finds, the start of a
+    /// secret that ends the text is replaced: any built-in value
+    /// pattern's prefix and what follows it (`ghp_aB3…`, `AKIA…`, `eyJ…`,
+    /// `sk-…`, `Bearer …`, `scheme://user:…` short of its `@`, …). A
+    /// value after a denylisted key is replaced by the key rule already,
+    /// however short. A pattern added with
+    /// [`Redaction::add_pattern`] has no known prefix: only its full
+    /// matches are found.
+    ///
+    /// ```
+    /// use ringtrail::redact::Redaction;
+    ///
+    /// let r = Redaction::new().compile()?;
+    /// let mut out = String::new();
+    /// // Cut 8 characters into a GitHub token: no pattern matches any more.
+    /// assert_eq!(r.redact_str(None, "calling with ghp_aB3dE6gH", &mut out), 0);
+    /// assert_eq!(r.redact_cut_str(None, "calling with ghp_aB3dE6gH", &mut out), 1);
+    /// assert_eq!(out, "calling with [REDACTED:github-token]");
+    /// # Ok::<(), ringtrail::redact::RedactionError>(())
+    /// ```
+    pub fn redact_cut_str(&self, key: Option<&str>, text: &str, out: &mut String) -> u32 {
+        self.redact(key, text, true, out)
+    }
+
+    fn redact(&self, key: Option<&str>, text: &str, cut: bool, out: &mut String) -> u32 {
         let inner = &*self.inner;
         if !inner.on || text.is_empty() {
             return 0;
         }
         if let Some(key) = key {
             if inner.keys.matches(key) {
-                let counter = free_text::is_number(text) && !inner.keys.matches_at_end(key);
+                let counter = free_text::is_number(text) && KeyMatcher::is_counter(key);
                 if counter || replace::is_replacement(text) {
                     return 0;
                 }
@@ -156,16 +199,22 @@ impl Redactor {
                 return 1;
             }
         }
-        if !inner.prefilter.is_match(text) {
+        let found = inner.prefilter.is_match(text);
+        if !found && !cut {
             return 0;
         }
         let mut spans = SpanBuf::new();
         for (index, rule) in inner.rules.iter().enumerate() {
             // `compile` keeps the number of rules below `spans::BY_KEY`.
             let index = u16::try_from(index).unwrap_or(spans::BY_KEY - 1);
-            rule.collect(index, text, &mut spans);
+            if found {
+                rule.collect(index, text, &mut spans);
+            }
+            if cut {
+                rule.collect_tail(index, text, &mut spans);
+            }
         }
-        if let Some(trigger) = &inner.trigger {
+        if let (true, Some(trigger)) = (found, &inner.trigger) {
             free_text::collect(trigger, &inner.keys, text, &mut spans);
         }
         if spans.is_empty() {
@@ -173,6 +222,21 @@ impl Redactor {
         }
         let label = |rule: u16| inner.rules.get(usize::from(rule)).map(|r| r.name.as_str());
         spans.write(text, label, &inner.replacer, out)
+    }
+
+    /// Whether a number under a field named `key` is a secret: the key is
+    /// on the denylist and does not count something (`otp_token`,
+    /// `password`, `secret_pin`; not `token_count`, `password_length`).
+    /// The writer stores such a number as the text `[REDACTED]` (or its
+    /// `hmac:` token). Always false when redaction is off.
+    pub fn hides_number(&self, key: &str) -> bool {
+        self.is_secret_key(key) && !KeyMatcher::is_counter(key)
+    }
+
+    /// Appends what replaces the secret `text` found by its key
+    /// (`[REDACTED]`, or its `hmac:` token) to `out`.
+    pub(crate) fn write_mask(&self, text: &str, out: &mut String) {
+        self.inner.replacer.write(None, text, out);
     }
 
     /// Whether a field named `key` holds a secret by its name alone (the

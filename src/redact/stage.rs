@@ -3,17 +3,28 @@
 //! (or any later hash of the row) sees it.
 //!
 //! It covers the message, every string field (`Display`, `Debug` and
-//! `error` values arrive as text) and the six context ids. Body fields
-//! (`gen_ai.prompt`, …) become `sha256:<hex>` plus a `<name>.bytes` field
-//! with their length, unless bodies are kept.
+//! `error` values arrive as text), every number under a key that holds a
+//! secret ([`Redactor::hides_number`]: `otp_token = 482913` is stored as
+//! the string `[REDACTED]`; `token_count = 5` stays a number) and the six
+//! context ids. Body fields (`gen_ai.prompt`, …) become `sha256:<hex>`
+//! plus a `<name>.bytes` field with their length, unless bodies are kept.
+//!
+//! **Cut texts.** A text cut by the record's size limit (the decoder
+//! passes their names, which also get a `<name>.truncated_from`) and a
+//! context id that may have been cut at 255 bytes (252 to 255 bytes long)
+//! go through [`Redactor::redact_cut_str`], so the start of a secret the
+//! cut left at their end is masked too.
 //!
 //! Replacements are written into one [`Scratch`] the writer reuses row
 //! after row, then patched into the row's borrowed texts, so a clean row
 //! costs one scan per text and no allocation; a redacted one allocates
 //! only while the scratch grows to its working size.
 
+use std::fmt::{self, Write as _};
+
 use super::Redactor;
-use crate::row::{Field, Value, CONTEXT_LEN};
+use crate::contract::TRUNCATED_FROM;
+use crate::row::{Field, Value, CONTEXT_KEYS, CONTEXT_LEN, CONTEXT_MAX_LEN};
 
 /// Suffix of the field that keeps a digested body's length in bytes.
 pub(crate) const BODY_BYTES: &str = ".bytes";
@@ -43,12 +54,15 @@ pub(crate) struct Scratch {
 }
 
 /// Redacts a row's texts in place; returns how many values or spans of
-/// text were replaced (the row's `redacted` count).
+/// text were replaced (the row's `redacted` count). `cuts` names the
+/// texts the record cut short (`"message"` for the message, a field's or
+/// a context key's name), with their original lengths.
 pub(crate) fn apply<'a>(
     redactor: &Redactor,
     message: &mut &'a str,
     fields: &mut Vec<Field<'a>>,
     context: &mut [Option<&'a str>; CONTEXT_LEN],
+    cuts: &[(&str, u32)],
     scratch: &'a mut Scratch,
 ) -> u32 {
     let Scratch {
@@ -62,23 +76,41 @@ pub(crate) fn apply<'a>(
     spans.clear();
     body_names.clear();
     bodies.clear();
+    let was_cut = |name: &str| cuts.iter().any(|(cut, _)| *cut == name);
     let mut count = 0;
     let redact = |target: Target,
                   key: Option<&str>,
                   value: &str,
+                  cut: bool,
                   text: &mut String,
                   spans: &mut Vec<(Target, usize, usize)>| {
         let start = text.len();
-        let n = redactor.redact_str(key, value, text);
+        let n = if cut {
+            redactor.redact_cut_str(key, value, text)
+        } else {
+            redactor.redact_str(key, value, text)
+        };
         if n > 0 {
             spans.push((target, start, text.len()));
         }
         n
     };
-    count += redact(Target::Message, None, message, text, spans);
+    let cut = !cuts.is_empty() && was_cut("message");
+    count += redact(Target::Message, None, message, cut, text, spans);
     for (i, field) in fields.iter().enumerate() {
-        let Value::Str(value) = field.value else {
-            continue; // numbers and booleans are never redacted
+        let value = match field.value {
+            Value::Str(value) => value,
+            Value::Bool(_) => continue, // a boolean holds no secret
+            number => {
+                // The decoder's `<name>.truncated_from` are lengths.
+                if !field.name.ends_with(TRUNCATED_FROM) && redactor.hides_number(field.name) {
+                    let start = text.len();
+                    redactor.write_mask(NumberText::of(number).as_str(), text);
+                    spans.push((Target::Field(i), start, text.len()));
+                    count += 1;
+                }
+                continue;
+            }
         };
         if redactor.digests_body(field.name) {
             let start = text.len();
@@ -90,17 +122,21 @@ pub(crate) fn apply<'a>(
             bodies.push((name_start, body_names.len(), value.len() as u64));
             count += 1;
         } else {
-            count += redact(Target::Field(i), Some(field.name), value, text, spans);
+            let cut = !cuts.is_empty() && was_cut(field.name);
+            count += redact(Target::Field(i), Some(field.name), value, cut, text, spans);
         }
     }
     for (i, id) in context.iter().enumerate() {
         let Some(id) = *id else { continue };
-        if clean_context[i] == id {
+        let key = CONTEXT_KEYS.get(i).copied();
+        // A span's id is cut at 255 bytes, on a character boundary.
+        let cut = (CONTEXT_MAX_LEN - 3..=CONTEXT_MAX_LEN).contains(&id.len())
+            || (!cuts.is_empty() && key.is_some_and(was_cut));
+        if !cut && clean_context[i] == id {
             continue;
         }
-        let key = crate::row::CONTEXT_KEYS.get(i).copied();
-        let n = redact(Target::Context(i), key, id, text, spans);
-        if n == 0 {
+        let n = redact(Target::Context(i), key, id, cut, text, spans);
+        if n == 0 && !cut {
             clean_context[i].clear();
             clean_context[i].push_str(id);
         }
@@ -126,6 +162,50 @@ pub(crate) fn apply<'a>(
         });
     }
     count
+}
+
+/// A number's text, written on the stack (what an HMAC token of a
+/// numeric secret is computed over). A float too long for it is cut,
+/// which only a token, never the mask, would show.
+struct NumberText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl NumberText {
+    fn of(value: Value<'_>) -> NumberText {
+        let mut text = NumberText {
+            buf: [0; 64],
+            len: 0,
+        };
+        let _ = match value {
+            Value::I64(v) => write!(text, "{v}"),
+            Value::U64(v) => write!(text, "{v}"),
+            Value::I128(v) => write!(text, "{v}"),
+            Value::U128(v) => write!(text, "{v}"),
+            Value::F64(v) => write!(text, "{v}"),
+            Value::Bool(v) => write!(text, "{v}"),
+            Value::Str(v) => write!(text, "{v}"),
+        };
+        text
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole ASCII pieces are copied in (`write_str`).
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for NumberText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +242,7 @@ mod tests {
             &mut message,
             &mut fields,
             &mut context,
+            &[],
             &mut scratch,
         );
         assert_eq!(n, 3, "password, api_key, the prompt");
@@ -195,6 +276,7 @@ mod tests {
                 &mut message,
                 &mut fields,
                 &mut context,
+                &[],
                 &mut scratch,
             );
             assert_eq!(n == 0, clean, "{id}");
@@ -217,6 +299,7 @@ mod tests {
             &mut message,
             &mut fields,
             &mut context,
+            &[],
             &mut scratch,
         );
         assert_eq!((n, message, fields.len()), (0, "password=hunter2", 1));
