@@ -473,6 +473,12 @@ fn a_secret_in_a_context_id_cut_at_255_bytes_is_never_stored_in_part() {
     let mut g = Gen(0x5ca1_ab1e);
     let token = g.pick(ALNUM, 36);
     let password = format!("Pw{}9", g.pick(ALNUM, 22));
+    let as_field = |pad: &str| {
+        tracing::info!(
+            session_id = format!("{pad}-ghp_{token}").as_str(),
+            "an id as a field"
+        );
+    };
     let url = common::database();
     let (dispatch, guard) = common::start(common::builder(&url));
     dispatcher::with_default(&dispatch, || {
@@ -489,10 +495,35 @@ fn a_secret_in_a_context_id_cut_at_255_bytes_is_never_stored_in_part() {
             let _entered = span.enter();
             tracing::info!("in a span");
         }
+        // An id given as the event's field: whole in the record,
+        // redacted, then cut to 255 bytes by the encoder.
+        for k in 200..=256 {
+            as_field(&"s".repeat(k));
+        }
     });
     guard.flush().unwrap();
-    let rows = stored_text(&url);
-    assert_eq!(rows.len(), 2 * 57);
+    // The same cut short of 255 bytes by a small record, with no large
+    // one to move to.
+    let cut_url = common::database();
+    let (dispatch, cut_guard) =
+        common::start(common::builder(&cut_url).record_size(256).large_records(0));
+    dispatcher::with_default(&dispatch, || {
+        for k in 130..=200 {
+            as_field(&"s".repeat(k));
+        }
+    });
+    cut_guard.flush().unwrap();
+    let cut_rows: i64 = common::client(&cut_url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE fields ? 'session_id.truncated_from'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(cut_rows > 20, "the record cut the ids: {cut_rows}");
+    let mut rows = stored_text(&url);
+    assert_eq!(rows.len(), 3 * 57);
+    rows.extend(stored_text(&cut_url));
     for (what, secret) in [("token", &token), ("password", &password)] {
         let leaked = leaks(&rows, secret);
         assert!(
