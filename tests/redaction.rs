@@ -399,3 +399,190 @@ fn bodies_are_digested_unless_kept_and_a_bad_pattern_fails_the_build() {
         "never echoes the pattern: {text}"
     );
 }
+
+/// Every `n`-byte window of `secret`.
+fn windows(secret: &str, n: usize) -> impl Iterator<Item = &str> {
+    (0..=secret.len().saturating_sub(n)).map(move |i| &secret[i..i + n])
+}
+
+/// The rows' stored texts that hold any 8-byte run of `secret`.
+fn leaks(rows: &[String], secret: &str) -> Vec<String> {
+    rows.iter()
+        .filter(|row| windows(secret, 8).any(|w| row.contains(w)))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_secret_cut_by_the_record_size_is_never_stored_in_part() {
+    let mut g = Gen(0x00c0_ffee);
+    let token = g.pick(ALNUM, 36);
+    let password = format!("Pw{}9", g.pick(ALNUM, 22));
+    let key_id = g.pick(UPPER_DIGITS, 16);
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url).record_size(256).large_records(0));
+    dispatcher::with_default(&dispatch, || {
+        // The message's share of a 256-byte record is a little over 200
+        // bytes: these paddings put the cut before, inside and after each
+        // secret.
+        for k in 140..=230 {
+            let pad = "x".repeat(k);
+            tracing::info!("calling {} with ghp_{}", pad, token);
+            tracing::info!(
+                "calling {} with postgres://app:{}@db.internal/app",
+                pad,
+                password
+            );
+            tracing::info!("calling {} with AKIA{} now", pad, key_id);
+            tracing::info!(note = format!("{pad} ghp_{token}").as_str(), "a cut field");
+        }
+    });
+    guard.flush().unwrap();
+    let rows = stored_text(&url);
+    assert_eq!(rows.len(), 4 * 91);
+    let cut_inside: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE truncated
+             AND (fields ? 'message.truncated_from' OR fields ? 'note.truncated_from')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(cut_inside > 100, "the cuts happened: {cut_inside}");
+    for (what, secret) in [("token", &token), ("password", &password)] {
+        let leaked = leaks(&rows, secret);
+        assert!(
+            leaked.is_empty(),
+            "part of the {what} was stored: {leaked:#?}"
+        );
+    }
+    // An AWS key id is 16 characters after its prefix: any 6 of them
+    // would narrow it down.
+    let leaked: Vec<_> = rows
+        .iter()
+        .filter(|row| windows(&key_id, 6).any(|w| row.contains(w)))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "part of the key id was stored: {leaked:#?}"
+    );
+}
+
+#[test]
+fn a_secret_in_a_context_id_cut_at_255_bytes_is_never_stored_in_part() {
+    let mut g = Gen(0x5ca1_ab1e);
+    let token = g.pick(ALNUM, 36);
+    let password = format!("Pw{}9", g.pick(ALNUM, 22));
+    let as_field = |pad: &str| {
+        tracing::info!(
+            session_id = format!("{pad}-ghp_{token}").as_str(),
+            "an id as a field"
+        );
+    };
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
+        for k in 200..=256 {
+            let pad = "s".repeat(k);
+            // Span context is cut at 255 bytes when the span is made.
+            let span = tracing::info_span!("request", session_id = %format!("{pad}-ghp_{token}"));
+            let _entered = span.enter();
+            tracing::info!("in a span");
+            let span = tracing::info_span!(
+                "request",
+                trace_id = %format!("{pad}-postgres://app:{password}@db/app")
+            );
+            let _entered = span.enter();
+            tracing::info!("in a span");
+        }
+        // An id given as the event's field: whole in the record,
+        // redacted, then cut to 255 bytes by the encoder.
+        for k in 200..=256 {
+            as_field(&"s".repeat(k));
+        }
+    });
+    guard.flush().unwrap();
+    // The same cut short of 255 bytes by a small record, with no large
+    // one to move to.
+    let cut_url = common::database();
+    let (dispatch, cut_guard) =
+        common::start(common::builder(&cut_url).record_size(256).large_records(0));
+    dispatcher::with_default(&dispatch, || {
+        for k in 130..=200 {
+            as_field(&"s".repeat(k));
+        }
+    });
+    cut_guard.flush().unwrap();
+    let cut_rows: i64 = common::client(&cut_url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE fields ? 'session_id.truncated_from'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(cut_rows > 20, "the record cut the ids: {cut_rows}");
+    let mut rows = stored_text(&url);
+    assert_eq!(rows.len(), 3 * 57);
+    rows.extend(stored_text(&cut_url));
+    for (what, secret) in [("token", &token), ("password", &password)] {
+        let leaked = leaks(&rows, secret);
+        assert!(
+            leaked.is_empty(),
+            "part of the {what} was stored: {leaked:#?}"
+        );
+    }
+}
+
+#[test]
+fn numbers_under_secret_keys_are_masked_and_counters_stay() {
+    let url = common::database();
+    let (dispatch, guard) = common::start(common::builder(&url));
+    dispatcher::with_default(&dispatch, || {
+        tracing::info!(
+            otp_token = 482913u32,
+            password = 123456i64,
+            api_key = 9876543210u64,
+            secret_pin = 1234u64,
+            token_value = 839201u64,
+            pin = 4321.0f64,
+            "numbers under secret keys"
+        );
+        tracing::info!(
+            token_count = 5u64,
+            max_tokens = 512u64,
+            prompt_tokens = 10u64,
+            gen_ai.usage.input_tokens = 1234u64,
+            password_length = 16u64,
+            cookie_max_age = -1i64,
+            keyboard = 3u64,
+            "counters"
+        );
+    });
+    guard.flush().unwrap();
+    let rows = common::client(&url)
+        .query(
+            "SELECT fields, redacted FROM ringtrail.logs ORDER BY message DESC",
+            &[],
+        )
+        .unwrap();
+    let secrets: serde_json::Value = rows[0].get(0);
+    for key in [
+        "otp_token",
+        "password",
+        "api_key",
+        "secret_pin",
+        "token_value",
+        "pin",
+    ] {
+        assert_eq!(secrets[key], "[REDACTED]", "{key}: {secrets}");
+    }
+    assert_eq!(rows[0].get::<_, i16>(1), 6);
+    let counters: serde_json::Value = rows[1].get(0);
+    assert_eq!(
+        counters,
+        serde_json::json!({"token_count": 5, "max_tokens": 512, "prompt_tokens": 10,
+                           "gen_ai.usage.input_tokens": 1234, "password_length": 16,
+                           "cookie_max_age": -1, "keyboard": 3})
+    );
+    assert_eq!(rows[1].get::<_, i16>(1), 0);
+}

@@ -15,33 +15,50 @@
 //! | `Creds { user: "bob", password: "hunter2" }` | `Creds { user: "bob", password: "[REDACTED]" }` |
 //! | `Config { token: Some("abc") }` | `Config { token: Some("[REDACTED]") }` |
 //! | `{\"password\":\"hunter2\"}` (JSON inside a JSON string) | `{\"password\":\"[REDACTED]\"}` |
+//! | `Keys { signing_key: [12, 201, 7] }` | `Keys { signing_key: [REDACTED] }` |
+//! | `password={noop}hunter2` | `password=[REDACTED]` |
 //! | `Authorization: Bearer abc.def` | `Authorization: Bearer [REDACTED]` |
 //! | `Cookie: sid=abc; theme=dark` | `Cookie: [REDACTED]` |
 //!
 //! **The key** is the run of letters, digits, `_`, `.` and `-` around a
-//! denylisted word; it may be quoted (`"key"`, `'key'`, `\"key\"`).
+//! denylisted word; it may be quoted (`"key"`, `'key'`, `\"key\"`, or
+//! any run of backslashes before the quote: `\\\"key\\\"` is JSON in a
+//! JSON string in a JSON string).
 //! **The separator** is `=`, `:`, `=>` or `:=`, with blanks around it
 //! (`::` and `==` are not separators: `token::parse`, `token == x`).
 //! **The value** is
 //!
-//! - a quoted string (`"…"` with `\"` escapes, `'…'`, or `\"…\"`): its
-//!   contents, up to the closing quote or the end of the text;
+//! - a quoted string (`"…"` with `\"` escapes, `'…'`, or `\"…\"` with
+//!   any run of backslashes, closed by as many): its contents, up to the
+//!   closing quote or the end of the text;
 //! - a Debug newtype such as `Some("…")` or `Secret("…")`: the quoted
 //!   contents;
+//! - a structure (`{`, `[`, `(`, `<`, or a newtype such as `Some([…])`)
+//!   whose first item is not a key: all of it, through its closing
+//!   bracket (or the end of the text) and anything glued after it, so
+//!   `[104, 117, 110]`, `{bcrypt}$2a$…`, `(hunter2)` and `<abc>` go. A
+//!   structure that starts with a key (`{"user": …}`, `{user: 1}`) is
+//!   left to the keys inside, judged on their own;
 //! - otherwise the characters up to whitespace, `&`, `,`, `;`, `}`, `"`
 //!   or `\"`;
 //! - for the headers `Authorization`, `Proxy-Authorization`, `Cookie` and
 //!   `Set-Cookie` written unquoted, the rest of the line; an
 //!   authorization scheme word (`Bearer`, `Basic`, `Digest`, …) stays.
 //!
-//! Nothing is replaced when the value is empty, starts a structure (`{`,
-//! `[`, `(`, `<`: the keys inside are judged on their own), is one of
-//! `null`, `None`, `nil`, `true`, `false`, `undefined`, or is already a
-//! replacement (`[REDACTED]`, `hmac:…`). Nor when it is a number after a
-//! key that is *about* secrets rather than one, i.e. whose denylisted
-//! words do not end it: `token_count=3`, `secrets_scanned=12` and
-//! `password_length: 16` stay, while `password=123456` and
+//! Nothing is replaced when the value is empty (or an empty structure),
+//! is one of `null`, `None`, `nil`, `true`, `false`, `undefined`, or is
+//! already a replacement (`[REDACTED]`, `hmac:…`). Nor when it is a
+//! number after a key that counts something (its last word is `count`,
+//! `length`, `size`, `scanned`, `max`, `ttl`, …; see
+//! [`keys`](super::keys)): `token_count=3`, `secrets_scanned=12` and
+//! `password_length: 16` stay, while `password=123456`,
+//! `password_reset_code=482913`, `secret_pin=1234` and
 //! `token_type=bearer` do not.
+//!
+//! A structure whose first item is a key can still hide a secret under
+//! a key that is not denylisted (`password=(user=bob)` keeps `bob`), and
+//! a Debug struct value (`password: Secret { inner: "…" }`) is not a
+//! structure of this kind: only its name goes.
 //!
 //! A denylisted word followed by `:` in prose is taken as a key too:
 //! `invalid token: expired` becomes `invalid token: [REDACTED]`. That is
@@ -63,28 +80,31 @@ use super::keys::{Entry, KeyMatcher, Words};
 use super::replace::is_replacement;
 use super::spans::{SpanBuf, BY_KEY};
 
-/// The regex that finds candidate keys: a denylisted word not followed by
-/// a lowercase letter (so `tokens=`, `tokenizer:` and `keyboard=` are no
-/// candidates), the rest of its identifier, an optional closing quote,
+/// The regex that finds candidate keys: a denylist entry (its words, with
+/// any `_`, `.` or `-` between them: `mfa_code`, `mfaCode`) not followed
+/// by a lowercase letter (so `tokens=`, `tokenizer:` and `keyboard=` are
+/// no candidates), the rest of its identifier, an optional closing quote,
 /// and a separator. `None` when the denylist is empty.
 ///
 /// It is a locator and a prefilter only (the same regex sits in the
 /// one-scan prefilter set); [`collect`] judges each candidate with the
 /// key matcher.
 pub(crate) fn trigger_pattern(entries: &[Entry]) -> Option<String> {
-    let mut words: Vec<&str> = entries
+    let mut alternation: Vec<String> = entries
         .iter()
-        .filter_map(|e| e.words.last())
-        .map(String::as_str)
+        .map(|e| {
+            let words: Vec<String> = e.words.iter().map(|w| regex::escape(w)).collect();
+            words.join(r"[_.\-]*")
+        })
+        .filter(|w| !w.is_empty())
         .collect();
-    words.sort_unstable();
-    words.dedup();
-    if words.is_empty() {
+    alternation.sort_unstable();
+    alternation.dedup();
+    if alternation.is_empty() {
         return None;
     }
-    let alternation: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
     Some(format!(
-        r#"(?i:{})(?:[A-Z0-9_.\-][A-Za-z0-9_.\-]*)?(?:\\?["'])?[ \t]*[:=]"#,
+        r#"(?i:{})(?:[A-Z0-9_.\-][A-Za-z0-9_.\-]*)?(?:\\*["'])?[ \t]*[:=]"#,
         alternation.join("|")
     ))
 }
@@ -127,7 +147,7 @@ pub(crate) fn collect(trigger: &Regex, keys: &KeyMatcher, text: &str, spans: &mu
         if let Some(v) = text.get(start..end) {
             // A number after a key *about* secrets (`token_count=3`,
             // `secrets_scanned=12`) is a counter, not a secret.
-            let counter = is_number(v) && !keys.matches_at_end(key);
+            let counter = is_number(v) && KeyMatcher::is_counter(key);
             if !is_inert(v) && !counter {
                 spans.push(start, end, BY_KEY);
             }
@@ -147,8 +167,8 @@ fn is_blank(b: Option<&u8>) -> bool {
 /// After a key ending at `i`: an optional closing quote, blanks, `=`, `:`,
 /// `=>` or `:=`, blanks. Returns where the value starts.
 fn separator(b: &[u8], mut i: usize) -> Option<usize> {
-    if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'"') {
-        i += 2;
+    if let Some(run) = escaped_quote(b, i) {
+        i += run + 1;
     } else if matches!(b.get(i), Some(b'"' | b'\'')) {
         i += 1;
     }
@@ -196,10 +216,13 @@ fn header(key: &str) -> Header {
 fn value(text: &str, i: usize, header: Header) -> Option<(usize, usize, usize)> {
     let b = text.as_bytes();
     let (start, end, resume) = match *b.get(i)? {
-        b'\\' if b.get(i + 1) == Some(&b'"') => {
-            let start = i + 2;
-            let end = find(b, start, b"\\\"").unwrap_or(b.len());
-            (start, end, (end + 2).min(b.len()))
+        b'\\' if escaped_quote(b, i).is_some() => {
+            // `\"…\"`, `\\\"…\\\"`: closed by the same run of backslashes
+            // and a quote.
+            let run = escaped_quote(b, i)?;
+            let start = i + run + 1;
+            let end = closing_escaped_quote(b, start, run);
+            (start, end, (end + run + 1).min(b.len()))
         }
         b'"' => {
             let end = closing_quote(b, i + 1);
@@ -209,7 +232,10 @@ fn value(text: &str, i: usize, header: Header) -> Option<(usize, usize, usize)> 
             let end = find(b, i + 1, b"'").unwrap_or(b.len());
             (i + 1, end, (end + 1).min(b.len()))
         }
-        b'{' | b'[' | b'(' | b'<' => return None,
+        b'{' | b'[' | b'(' | b'<' => {
+            let end = structure(b, i)?;
+            (i, end, end)
+        }
         _ if header != Header::None => {
             let end = b[i..]
                 .iter()
@@ -220,7 +246,7 @@ fn value(text: &str, i: usize, header: Header) -> Option<(usize, usize, usize)> 
         first => {
             if first.is_ascii_uppercase() {
                 if let Some(inner) = newtype(b, i) {
-                    return Some(inner);
+                    return inner;
                 }
             }
             let end = unquoted_end(b, i);
@@ -233,6 +259,89 @@ fn value(text: &str, i: usize, header: Header) -> Option<(usize, usize, usize)> 
         start
     };
     Some((start, end, resume))
+}
+
+/// The length of the run of backslashes at `i` when a `"` follows it
+/// (`\"`, `\\\"`, …).
+fn escaped_quote(b: &[u8], i: usize) -> Option<usize> {
+    let run = b.get(i..)?.iter().take_while(|&&c| c == b'\\').count();
+    (run > 0 && b.get(i + run) == Some(&b'"')).then_some(run)
+}
+
+/// Where the string opened by `run` backslashes and a quote, whose
+/// contents start at `i`, is closed by as many backslashes and a quote
+/// (a quote after another number of them is inside it), or the end of
+/// the text.
+fn closing_escaped_quote(b: &[u8], i: usize, run: usize) -> usize {
+    let mut j = i;
+    while j < b.len() {
+        match escaped_quote(b, j) {
+            Some(n) if n == run => return j,
+            Some(n) => j += n + 1,
+            None => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// A value that opens a structure at `i` (`{`, `[`, `(`, `<`): where it
+/// ends (past its closing bracket and anything glued to it, as in
+/// `{noop}hunter2`). `None` when it holds keys of its own (`{"user": …}`,
+/// `{user: 1}`: they are judged on their own), or nothing (`{}`, `[ ]`).
+fn structure(b: &[u8], i: usize) -> Option<usize> {
+    let inner = i + 1 + b[i + 1..].iter().take_while(|&c| is_blank(Some(c))).count();
+    if inner >= b.len() || b[inner] == closer(b[i]) || starts_with_key(b, inner) {
+        return None;
+    }
+    Some(unquoted_end(b, matching_closer(b, i)))
+}
+
+/// The bracket that closes `open`.
+fn closer(open: u8) -> u8 {
+    match open {
+        b'{' => b'}',
+        b'[' => b']',
+        b'(' => b')',
+        _ => b'>',
+    }
+}
+
+/// Past the bracket closing the one at `i` (nested pairs of its kind and
+/// double-quoted strings skipped), or the end of the text.
+fn matching_closer(b: &[u8], i: usize) -> usize {
+    let (open, close) = (b[i], closer(b[i]));
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < b.len() {
+        match b[j] {
+            b'"' => j = closing_quote(b, j + 1),
+            c if c == open => depth += 1,
+            c if c == close => {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    b.len()
+}
+
+/// Whether the text at `i` is a key and its separator: a run of key bytes
+/// or a quoted name, then `=`, `:`, `=>` or `:=`.
+fn starts_with_key(b: &[u8], i: usize) -> bool {
+    let end = match b[i] {
+        b'"' => closing_quote(b, i + 1),
+        b'\'' => find(b, i + 1, b"'").unwrap_or(b.len()),
+        b'\\' => match escaped_quote(b, i) {
+            Some(run) => closing_escaped_quote(b, i + run + 1, run),
+            None => return false,
+        },
+        _ => i + b[i..].iter().take_while(|&&c| is_key_byte(c)).count(),
+    };
+    end > i && end < b.len() && separator(b, end).is_some()
 }
 
 /// The index of the `"` closing a string whose contents start at `i`
@@ -262,25 +371,31 @@ fn unquoted_end(b: &[u8], i: usize) -> usize {
         match b[j] {
             c if c.is_ascii_whitespace() => break,
             b'&' | b',' | b';' | b'}' | b'"' => break,
-            b'\\' if b.get(j + 1) == Some(&b'"') => break,
+            b'\\' if escaped_quote(b, j).is_some() => break,
             _ => j += 1,
         }
     }
     j
 }
 
-/// `Some("…")`, `Secret("…")`: a capitalised name, `(`, a quoted string.
-fn newtype(b: &[u8], i: usize) -> Option<(usize, usize, usize)> {
+/// A Debug newtype at `i`: a capitalised name and `(`. `Some("…")` and
+/// `Secret("…")` give their quoted contents; `Some([1, 2])` is a structure
+/// from the name on (see [`structure`]), `Some(Creds { user: … })` one
+/// with keys of its own (no value). `None` when no `(` follows the name.
+fn newtype(b: &[u8], i: usize) -> Option<Option<(usize, usize, usize)>> {
     let name = b[i..]
         .iter()
         .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
         .count();
     let open = i + name;
-    if b.get(open) != Some(&b'(') || b.get(open + 1) != Some(&b'"') {
+    if b.get(open) != Some(&b'(') {
         return None;
     }
-    let end = closing_quote(b, open + 2);
-    Some((open + 2, end, (end + 1).min(b.len())))
+    if b.get(open + 1) == Some(&b'"') {
+        let end = closing_quote(b, open + 2);
+        return Some(Some((open + 2, end, (end + 1).min(b.len()))));
+    }
+    Some(structure(b, open).map(|end| (i, end, end)))
 }
 
 /// Past a known authorization scheme word and its blanks, when a
@@ -430,7 +545,7 @@ mod tests {
             ("päss=1 password=é€ x", "päss=1 password=[REDACTED] x"),
             (
                 "pin_code=1 password=123456 token_type=bearer",
-                "pin_code=1 password=[REDACTED] token_type=[REDACTED]",
+                "pin_code=[REDACTED] password=[REDACTED] token_type=[REDACTED]",
             ),
         ];
         for (text, want) in table {
@@ -457,6 +572,7 @@ mod tests {
             "password=",
             "password: null, token: None, secret=true",
             "credentials: {user: 1}",
+            "password: {}, token: [ ], secret=()",
             "password=[REDACTED] token=hmac:0123456789abcdef",
             "auth::token::verify failed",
             "if token == expected",
@@ -482,5 +598,6 @@ mod tests {
             redact("invalid token: expired"),
             "invalid token: [REDACTED]"
         );
+        assert_eq!(redact("GPIO pin: 4"), "GPIO pin: [REDACTED]");
     }
 }

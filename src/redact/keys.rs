@@ -27,29 +27,46 @@
 //!   `secretKey`; not `key_id`, which names a key rather than holding it).
 //!
 //! For *whole* and *last*, trailing all-digit words are ignored, so
-//! `signing_key_2` still ends in `key`. Words are compared whole, so
-//! `monkey`, `keyboard`, `tokens`, `tokenizer`, `secretary` and
-//! `passwordless` never match `key`, `token`, `secret` or `password`.
+//! `signing_key_2` still ends in `key`.
+//!
+//! **Run-together words.** A word glued to others without a case change
+//! or separator (`accesstoken`, `PGPASSWORD`, `apisecret`, `SECRETKEY`)
+//! matches an entry of five letters or more (its words run together)
+//! that *ends* it. Shorter entries (`pass`, `pin`, `otp`, `sig`, `key`,
+//! `pwd`, `auth`) match only as words of their own, and nothing matches
+//! at the start or in the middle of a word, so `monkey`, `keyboard`,
+//! `tokens`, `tokenizer`, `secretary`, `passwordless`, `passenger`,
+//! `bypass`, `compass`, `spin`, `pinned`, `opinion`, `signal` and
+//! `design` never match.
 //!
 //! The default list:
 //!
 //! | entry | where | examples it catches |
 //! |---|---|---|
-//! | `password`, `passwords`, `passwd`, `pwd`, `passphrase` | anywhere | `db.password`, `userPassword`, `passwd` |
-//! | `secret`, `secrets` | anywhere | `client_secret`, `webhookSecret` |
-//! | `token` | anywhere | `access_token`, `id_token`, `refreshToken`, `X-Auth-Token` |
+//! | `password`, `passwords`, `passwd`, `pwd`, `passphrase`, `passcode` | anywhere | `db.password`, `userPassword`, `newpassword`, `PGPASSWORD`, `passwd` |
+//! | `secret`, `secrets` | anywhere | `client_secret`, `webhookSecret`, `apisecret` |
+//! | `token` | anywhere | `access_token`, `id_token`, `refreshToken`, `X-Auth-Token`, `accesstoken` |
 //! | `api key` | anywhere | `apiKey`, `api_key_v2`, `APIKEY` |
 //! | `authorization` | anywhere | `Authorization`, `proxy-authorization` |
 //! | `auth` | whole | `auth`, `AUTH` (not `auth.method`) |
 //! | `cookie`, `cookies`, `set cookie` | anywhere | `Cookie`, `Set-Cookie` |
 //! | `credential`, `credentials` | anywhere | `aws.credentials` |
-//! | `private key`, `client secret`, `access key`, `session token` | anywhere | `privateKey`, `AWS_ACCESS_KEY_ID` |
+//! | `private key`, `client secret`, `access key`, `secret key`, `session token` | anywhere | `privateKey`, `AWS_ACCESS_KEY_ID`, `secretkey` |
 //! | `bearer` | anywhere | `bearer` |
+//! | `pin`, `otp`, `mfa code` | anywhere | `pin`, `secret_pin`, `otp_token`, `mfa_code` |
 //! | `key` | last | `signing_key`, `X-Api-Key`, `secretKey`, `key` |
+//! | `pass` | last | `DB_PASS`, `smtp.pass` (not `pass_rate`) |
+//! | `sig`, `signature` | last | `sig` (Azure SAS), `X-Amz-Signature`, `X-Goog-Signature` (not `signature_method`) |
 //!
-//! A word glued to another without a case change or separator is one
-//! word: `PGPASSWORD` is the single word `pgpassword` and does not match
-//! (nor does `signingkey`); `APIKEY` does, because `api key` is listed.
+//! **Counters.** A number under a denylisted key is a secret
+//! (`password = 123456`, `otp_token = 482913`, `secret_pin = 1234`)
+//! unless the key's last word says it counts something: `count`,
+//! `length`, `len`, `size`, `bytes`, `chars`, `scanned`, `total`, `max`,
+//! `min`, `age`, `ttl`, `limit`, `remaining`, `used`, `attempts`,
+//! `retries`, `failures`, `expiry`, `expires`, `timeout`, `lifetime`,
+//! `seconds`, `secs`, `ms`, `version` (`token_count = 5`,
+//! `password_length = 16`, `cookie_max_age = -1`). `max_tokens` and
+//! `prompt_tokens` are no secret keys at all (`tokens` is not `token`).
 //!
 //! Matching is cheap: the words are found in place (no allocation for
 //! keys of up to 32 words) and compared with ASCII case folding; a key
@@ -63,7 +80,7 @@
 //! for key in ["apiKey", "db.password", "X-Api-Key", "client_secret", "access_token", "auth"] {
 //!     assert!(r.is_secret_key(key), "{key}");
 //! }
-//! for key in ["auth.method", "session_id", "gen_ai.usage.input_tokens", "tokens.total", "monkey", "key_id"] {
+//! for key in ["auth.method", "session_id", "gen_ai.usage.input_tokens", "tokens.total", "monkey", "key_id", "bypass"] {
 //!     assert!(!r.is_secret_key(key), "{key}");
 //! }
 //! ```
@@ -101,33 +118,82 @@ impl Entry {
         }
     }
 
-    /// Whether this entry matches a key cut into `words`; with `at_end`,
-    /// only where it ends the key.
-    fn matches(&self, words: &[&str], at_end: bool) -> bool {
+    /// Whether this entry matches a key cut into `words`.
+    fn matches(&self, words: &[&str]) -> bool {
         let n = self.words.len();
-        let place = if at_end && self.place == Place::Anywhere {
-            Place::Last
-        } else {
-            self.place
-        };
-        match place {
+        match self.place {
             Place::Anywhere => {
-                words.windows(n).any(|w| seq_eq(w, &self.words))
-                    || (n > 1 && words.iter().any(|w| joined_eq(w, &self.words)))
+                (n > 1 && words.windows(n).any(|w| seq_eq(w, &self.words)))
+                    || words.iter().any(|w| self.ends_word(w))
             }
             Place::Whole => {
                 let core = trim_digits(words);
-                seq_eq(core, &self.words)
-                    || (n > 1 && core.len() == 1 && joined_eq(core[0], &self.words))
+                seq_eq(core, &self.words) || (core.len() == 1 && self.ends_word(core[0]))
             }
             Place::Last => {
                 let core = trim_digits(words);
                 (core.len() >= n && seq_eq(&core[core.len() - n..], &self.words))
-                    || (n > 1 && core.last().is_some_and(|w| joined_eq(w, &self.words)))
+                    || core.last().is_some_and(|w| self.ends_word(w))
             }
         }
     }
+
+    /// Whether one word of a key is this entry's words run together, or
+    /// (for an entry of [`SUFFIX_MIN`] letters or more) ends with them:
+    /// `accesstoken`, `PGPASSWORD`, `apisecret`, `SECRETKEY`.
+    fn ends_word(&self, word: &str) -> bool {
+        let len: usize = self.words.iter().map(String::len).sum();
+        if word.len() == len {
+            joined_eq(word, &self.words)
+        } else {
+            len >= SUFFIX_MIN
+                && word.len() > len
+                && word.is_char_boundary(word.len() - len)
+                && joined_eq(&word[word.len() - len..], &self.words)
+        }
+    }
 }
+
+/// The shortest entry (its words run together) that also matches at the
+/// end of a longer word: `token` ends `accesstoken`, while `pass`, `pin`,
+/// `sig` and `key` must be words of their own (`bypass`, `spin`,
+/// `monkey`).
+pub(crate) const SUFFIX_MIN: usize = 5;
+
+/// The last words of keys that count something about secrets rather than
+/// hold one: a number under `token_count` or `password_length` is kept.
+/// Any other number under a denylisted key (`password_reset_code`,
+/// `secret_pin`, `token_value`) is masked.
+const COUNTER_WORDS: &[&str] = &[
+    "count",
+    "counts",
+    "cnt",
+    "length",
+    "len",
+    "size",
+    "bytes",
+    "chars",
+    "scanned",
+    "total",
+    "max",
+    "min",
+    "age",
+    "ttl",
+    "limit",
+    "remaining",
+    "used",
+    "attempts",
+    "retries",
+    "failures",
+    "expiry",
+    "expires",
+    "timeout",
+    "lifetime",
+    "seconds",
+    "secs",
+    "ms",
+    "version",
+];
 
 /// The default denylist, in the order of the table in the module docs.
 pub(crate) fn default_entries() -> Vec<Entry> {
@@ -137,6 +203,7 @@ pub(crate) fn default_entries() -> Vec<Entry> {
         "passwd",
         "pwd",
         "passphrase",
+        "passcode",
         "secret",
         "secrets",
         "token",
@@ -150,15 +217,20 @@ pub(crate) fn default_entries() -> Vec<Entry> {
         "private key",
         "client secret",
         "access key",
+        "secret key",
         "session token",
         "bearer",
+        "pin",
+        "otp",
+        "mfa code",
     ];
+    const LAST: &[&str] = &["key", "pass", "sig", "signature"];
     let mut list: Vec<Entry> = ANYWHERE
         .iter()
         .filter_map(|name| Entry::new(name, Place::Anywhere))
         .collect();
     list.extend(Entry::new("auth", Place::Whole));
-    list.extend(Entry::new("key", Place::Last));
+    list.extend(LAST.iter().filter_map(|name| Entry::new(name, Place::Last)));
     list
 }
 
@@ -169,9 +241,12 @@ pub(crate) struct KeyMatcher {
     /// Exempt keys, each as its words run together (lowercase).
     exempt: Vec<String>,
     /// Every word an entry can match on (its words, and multi-word entries
-    /// run together), by length: a key none of whose words is here cannot
-    /// match, and most keys are rejected by this alone.
+    /// run together), by length: a key none of whose words is here (or,
+    /// for `suffixes`, ends with one) cannot match, and most keys are
+    /// rejected by this alone.
     vocabulary: Vec<Vec<String>>,
+    /// Entries run together that may end a longer word ([`SUFFIX_MIN`]).
+    suffixes: Vec<String>,
 }
 
 impl KeyMatcher {
@@ -187,22 +262,32 @@ impl KeyMatcher {
                 vocabulary[word.len()].push(word);
             }
         };
+        let mut suffixes: Vec<String> = Vec::new();
         for e in &entries {
             e.words.iter().cloned().for_each(&mut add);
-            add(e.words.concat());
+            let joined = e.words.concat();
+            if joined.len() >= SUFFIX_MIN && !suffixes.contains(&joined) {
+                suffixes.push(joined.clone());
+            }
+            add(joined);
         }
         KeyMatcher {
             entries,
             exempt: exempt.iter().map(|words| words.concat()).collect(),
             vocabulary,
+            suffixes,
         }
     }
 
     /// Whether `word` could take part in a match.
     fn known(&self, word: &str) -> bool {
+        let b = word.as_bytes();
         self.vocabulary
             .get(word.len())
             .is_some_and(|words| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
+            || self.suffixes.iter().any(|s| {
+                b.len() > s.len() && b[b.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+            })
     }
 
     /// The entries, in order.
@@ -212,16 +297,6 @@ impl KeyMatcher {
 
     /// Whether `key` names a secret.
     pub(crate) fn matches(&self, key: &str) -> bool {
-        self.matches_where(key, false)
-    }
-
-    /// Whether `key` names a secret with an entry at its end: `api_token`
-    /// does, `token_count` (a key about tokens, not one) does not.
-    pub(crate) fn matches_at_end(&self, key: &str) -> bool {
-        self.matches_where(key, true)
-    }
-
-    fn matches_where(&self, key: &str, at_end: bool) -> bool {
         if !Words::new(key).any(|w| self.known(w)) {
             return false;
         }
@@ -232,7 +307,19 @@ impl KeyMatcher {
             if self.exempt.iter().any(|e| joined_eq(e, words)) {
                 return false;
             }
-            self.entries.iter().any(|e| e.matches(words, at_end))
+            self.entries.iter().any(|e| e.matches(words))
+        })
+    }
+
+    /// Whether a number under `key` counts something rather than being a
+    /// secret: its last word (less trailing digits) is a counter's
+    /// (`token_count`, `password_length`, `cookie_max_age`, `token_ttl`;
+    /// not `token_value`, `secret_pin`, `password_reset_code`).
+    pub(crate) fn is_counter(key: &str) -> bool {
+        with_words(key, |words| {
+            trim_digits(words)
+                .last()
+                .is_some_and(|w| COUNTER_WORDS.iter().any(|c| c.eq_ignore_ascii_case(w)))
         })
     }
 }
@@ -460,6 +547,17 @@ mod tests {
             "aws_secret_access_key",
             "bearer",
             "passphrase",
+            "PGPASSWORD",
+            "accesstoken",
+            "apisecret",
+            "secretkey",
+            "DB_PASS",
+            "passcode",
+            "pin",
+            "otp",
+            "mfa_code",
+            "sig",
+            "x-amz-signature",
         ];
         for k in positives {
             assert!(m.matches(k), "should match: {k}");
@@ -485,8 +583,18 @@ mod tests {
             "keyId",
             "secretary",
             "passwordless",
-            "PGPASSWORD",
             "signingkey",
+            "passenger",
+            "bypass",
+            "compass",
+            "pass_rate",
+            "spin",
+            "pinned",
+            "opinion",
+            "signal",
+            "design",
+            "signature_method",
+            "max_tokens",
             "message",
             "author",
             "authority",
@@ -511,26 +619,29 @@ mod tests {
     }
 
     #[test]
-    fn at_end_tells_a_secret_from_a_key_about_secrets() {
+    fn counters_are_told_by_their_last_word() {
         let m = default_matcher();
-        for k in [
-            "api_token",
-            "db.password",
-            "clientSecret",
-            "auth",
-            "x-api-key",
-            "APIKEY",
-            "signing_key_2",
-        ] {
-            assert!(m.matches_at_end(k), "{k}");
-        }
         for k in [
             "token_count",
             "secrets_scanned",
             "password_length",
             "cookie_max_age",
+            "token_ttl",
+            "pin_attempts",
+            "secret_size_2",
         ] {
-            assert!(m.matches(k) && !m.matches_at_end(k), "{k}");
+            assert!(m.matches(k) && KeyMatcher::is_counter(k), "{k}");
+        }
+        for k in [
+            "api_token",
+            "db.password",
+            "password_reset_code",
+            "secret_pin",
+            "token_value",
+            "otp",
+            "counter_token",
+        ] {
+            assert!(m.matches(k) && !KeyMatcher::is_counter(k), "{k}");
         }
     }
 

@@ -185,6 +185,37 @@ fn secrets(g: &mut Gen) -> Vec<Secret> {
         format!(r#"Creds {{ user: "bob", password: "{pass}" }}"#),
         pass,
     );
+    // The review's bypasses (M1).
+    let pass = g.alnum(14);
+    let key = g.pick(&[
+        "accesstoken",
+        "refreshtoken",
+        "apisecret",
+        "DB_PASS",
+        "newpassword",
+    ]);
+    add("kv-run-together", format!("{key}={pass}"), pass);
+    let pass = g.alnum(12);
+    add("kv-spring", format!("password={{noop}}{pass}"), pass);
+    let bytes: Vec<String> = g.bytes(12).iter().map(|b| b.to_string()).collect();
+    let bytes = bytes.join(", ");
+    add(
+        "kv-debug-bytes",
+        format!("Keys {{ signing_key: [{bytes}] }}"),
+        bytes,
+    );
+    let pass = format!("{}/{}#{}", g.alnum(6), g.alnum(5), g.alnum(4));
+    add(
+        "url-slash",
+        format!("postgres://app:{pass}@db{}.internal/app", g.digits(2)),
+        pass,
+    );
+    let pass = g.alnum(12);
+    add(
+        "kv-double-escaped",
+        format!(r#"{{\\\"password\\\":\\\"{pass}\\\"}}"#),
+        pass,
+    );
     v
 }
 
@@ -467,6 +498,12 @@ fn random_and_adversarial_input_never_panics() {
                 found += 1;
                 assert!(!out.is_empty());
             }
+            // As the start of a longer text: at least what the whole text
+            // gives is replaced.
+            let mut cut = String::new();
+            let m = red.redact_cut_str(key, &text, &mut cut);
+            assert!(m >= n.min(1), "{text:?}");
+            assert_eq!(m == 0, cut.is_empty());
         }
         // The one-scan prefilter never hides what a rule would find.
         if !r.inner.prefilter.is_match(&text) {
@@ -562,5 +599,291 @@ fn timing() {
         }
         let per = start.elapsed().as_nanos() / n;
         println!("{name}: {per} ns per call ({} bytes)", text.len());
+    }
+    // What a number costs the writer: its field name judged.
+    for (name, key) in [
+        ("number, clean name", "user_id_hash"),
+        ("number, counter name", "gen_ai.usage.input_tokens"),
+    ] {
+        let n = 200_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(r.hides_number(std::hint::black_box(key)));
+        }
+        let per = start.elapsed().as_nanos() / n;
+        println!("{name}: {per} ns per call ({} bytes)", key.len());
+    }
+}
+
+/// `text` as free text, redacted (or as it is).
+fn free(r: &Redactor, text: &str) -> String {
+    run(r, None, text).1
+}
+
+#[test]
+fn review_m1_bypasses_are_closed() {
+    let r = redactor();
+    let table = [
+        // Values that start with a bracket.
+        ("password={noop}hunter2 next", "password=[REDACTED] next"),
+        (
+            "password={bcrypt}$2a$10$N9qo8uLOickgx2ZMRZoMye, ok",
+            "password=[REDACTED], ok",
+        ),
+        ("password=(hunter2) next", "password=[REDACTED] next"),
+        ("token=<abc>&x=1", "token=[REDACTED]&x=1"),
+        (
+            "Keys { signing_key: [12, 201, 7] }",
+            "Keys { signing_key: [REDACTED] }",
+        ),
+        (
+            r#"Creds { user: "bob", password: [104, 117, 110] }"#,
+            r#"Creds { user: "bob", password: [REDACTED] }"#,
+        ),
+        (
+            "Creds { password: Some([104, 117, 110]) }",
+            "Creds { password: [REDACTED] }",
+        ),
+        ("password=(hunter2", "password=[REDACTED]"),
+        // Numbers after keys that hold secrets, not counters.
+        (
+            "password_reset_code=123456",
+            "password_reset_code=[REDACTED]",
+        ),
+        ("secret_pin=1234 ok", "secret_pin=[REDACTED] ok"),
+        ("token_value: 839201", "token_value: [REDACTED]"),
+        (
+            "pin_code=1 password=123456",
+            "pin_code=[REDACTED] password=[REDACTED]",
+        ),
+        // JSON inside a JSON string inside a JSON string: any run of
+        // backslashes before the quote.
+        (
+            r#"{\\\"password\\\":\\\"x\\\"}"#,
+            r#"{\\\"password\\\":\\\"[REDACTED]\\\"}"#,
+        ),
+        (
+            r#"{\\\\\\\"api_key\\\\\\\": \\\\\\\"abc\\\\\\\", \\\\\\\"n\\\\\\\":1}"#,
+            r#"{\\\\\\\"api_key\\\\\\\": \\\\\\\"[REDACTED]\\\\\\\", \\\\\\\"n\\\\\\\":1}"#,
+        ),
+        (r#"\\\"token\\\"=abc"#, r#"\\\"token\\\"=[REDACTED]"#),
+        // URL passwords with `/`, `#` or `?` in them.
+        (
+            "dsn postgres://app:pa/ss@db:5432/x ok",
+            "dsn postgres://app:[REDACTED:url-password]@db:5432/x ok",
+        ),
+        (
+            "postgres://app:p#ss@db/x",
+            "postgres://app:[REDACTED:url-password]@db/x",
+        ),
+        (
+            "postgres://app:p?ss@db/x",
+            "postgres://app:[REDACTED:url-password]@db/x",
+        ),
+        (
+            "amqp://app:12345@mq/x",
+            "amqp://app:[REDACTED:url-password]@mq/x",
+        ),
+        // Signed URLs.
+        (
+            "GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=AbC%2Bx9z&se=2025",
+            "GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=[REDACTED]&se=2025",
+        ),
+        (
+            "GET /k?X-Amz-Date=20250101T000000Z&X-Amz-Signature=0a1b2c3d4e",
+            "GET /k?X-Amz-Date=20250101T000000Z&X-Amz-Signature=[REDACTED]",
+        ),
+        (
+            "GET /o?X-Goog-Signature=0a1b2c3d4e&x=1",
+            "GET /o?X-Goog-Signature=[REDACTED]&x=1",
+        ),
+    ];
+    let mut missed = Vec::new();
+    for (text, want) in table {
+        let got = free(&r, text);
+        if got != want {
+            missed.push(format!("{text:?} became {got:?}"));
+        }
+    }
+    // Run-together and short keys, in free text and as field names.
+    for key in [
+        "accesstoken",
+        "refreshtoken",
+        "authtoken",
+        "apitoken",
+        "idtoken",
+        "ACCESSTOKEN",
+        "secretkey",
+        "SECRETKEY",
+        "apisecret",
+        "newpassword",
+        "oldpassword",
+        "confirmpassword",
+        "userpassword",
+        "PGPASSWORD",
+        "db_pass",
+        "DB_PASS",
+        "SMTP_PASS",
+        "passcode",
+        "pin",
+        "otp",
+        "mfa_code",
+        "mfaCode",
+        "x-amz-signature",
+        "X-Amz-Signature",
+        "X-Goog-Signature",
+        "sig",
+    ] {
+        let text = format!("a {key}=s3cr3t b");
+        if !r.is_secret_key(key)
+            || free(&r, &text) != format!("a {key}=[REDACTED] b")
+            || run(&r, Some(key), "s3cr3t") != (1, "[REDACTED]".into())
+            || run(&r, Some(key), "123456") != (1, "[REDACTED]".into())
+        {
+            missed.push(format!("key {key}"));
+        }
+    }
+    // Numbers under secret keys, as text (numbers proper: `stage.rs`).
+    for key in [
+        "password",
+        "otp_token",
+        "secret_pin",
+        "token_value",
+        "password_reset_code",
+    ] {
+        if run(&r, Some(key), "482913").0 != 1 {
+            missed.push(format!("a number under {key}"));
+        }
+    }
+    assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+}
+
+#[test]
+fn review_m1_look_alikes_stay() {
+    let r = redactor();
+    for key in [
+        "tokens",
+        "max_tokens",
+        "prompt_tokens",
+        "keyboard",
+        "passenger",
+        "pinned",
+        "signal",
+        "design",
+        "spin",
+        "opinion",
+        "compass",
+        "bypass",
+        "monkey",
+        "turkey",
+        "passwordless",
+        "secretary",
+        "tokenizer",
+        "sig_alg_name_long",
+        "key_id",
+        "auth.method",
+    ] {
+        assert!(!r.is_secret_key(key), "{key}");
+    }
+    for text in [
+        "tokens=1234 token_count=5 max_tokens: 512 prompt_tokens=10",
+        "keyboard=us passenger=ada pinned=yes signal=TERM design=flat",
+        "spin=3 opinion=good compass=north bypass=cache",
+        "password_length: 16 secrets_scanned=12 cookie_max_age=-1 token_ttl=3600",
+        "pin_count=3 otp_attempts=2 token_limit=4096 secret_size=32 pass_count=2",
+        "GET https://example.com:8443/users?email=bob@example.com 200",
+        "https://example.com:8443/path?q=a:b@c",
+        "see https://example.com/a:b@c and mailto:bob@example.com",
+    ] {
+        assert_eq!(free(&r, text), text, "{text}");
+    }
+    // Counters under secret-looking keys, as text.
+    for key in [
+        "token_count",
+        "password_length",
+        "pin_count",
+        "cookie_max_age",
+    ] {
+        assert_eq!(run(&r, Some(key), "16").0, 0, "{key}");
+    }
+}
+
+/// `text` redacted as the start of a longer text (cut by a record's size
+/// limit).
+fn cut(r: &Redactor, text: &str) -> String {
+    let mut out = String::new();
+    if r.redact_cut_str(None, text, &mut out) == 0 {
+        assert!(out.is_empty());
+        return text.to_owned();
+    }
+    out
+}
+
+#[test]
+fn review_m2_the_start_of_a_secret_at_a_cut_is_masked() {
+    let r = redactor();
+    let table = [
+        (
+            "calling x with ghp_",
+            "calling x with [REDACTED:github-token]",
+        ),
+        (
+            "calling x with ghp_aB3",
+            "calling x with [REDACTED:github-token]",
+        ),
+        ("with github_pat_11ABC", "with [REDACTED:github-token]"),
+        ("key AKIAIOSF", "key [REDACTED:aws-access-key-id]"),
+        ("using sk-proj-Q7x", "using [REDACTED:openai-key]"),
+        ("using sk-ant-api03-ab", "using [REDACTED:anthropic-key]"),
+        ("slack xoxb-1234", "slack [REDACTED:slack-token]"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIi", "jwt [REDACTED:jwt]"),
+        ("with Bearer ab", "with Bearer [REDACTED:bearer]"),
+        ("with Basic YWxh", "with Basic [REDACTED:basic-auth]"),
+        (
+            "connecting to postgres://app:S3cr",
+            "connecting to postgres://app:[REDACTED:url-password]",
+        ),
+        (
+            "connecting to postgres://app:pa/ss",
+            "connecting to postgres://app:[REDACTED:url-password]",
+        ),
+        (
+            "hook https://hooks.slack.com/services/T000",
+            "hook https://hooks.slack.com/services/[REDACTED:slack-webhook]",
+        ),
+        // The `@` may be a password's own: the host goes too.
+        (
+            "to postgres://app:pw@db.int",
+            "to postgres://app:[REDACTED:url-password]",
+        ),
+        // A key's value cut short.
+        ("login password=hun", "login password=[REDACTED]"),
+        (r#"{"api_key":"ab"#, r#"{"api_key":"[REDACTED]"#),
+        ("password=(hun", "password=[REDACTED]"),
+        (
+            "Authorization: Bearer a",
+            "Authorization: Bearer [REDACTED:bearer]",
+        ),
+    ];
+    for (text, want) in table {
+        assert_eq!(cut(&r, text), want, "{text}");
+    }
+    // Whole texts, and cut ones with no secret's start at their end, stay.
+    for text in [
+        "calling x with ghp_aB3",
+        "connecting to postgres://app:S3cr",
+        "with Bearer ab",
+    ] {
+        assert_eq!(free(&r, text), text, "not cut: {text}");
+    }
+    for text in [
+        "the tokenizer split the prompt into",
+        "GET https://example.com:8443/api/v1/us",
+        "listening on https://example.com:84",
+        "order 12345 shipped to Par",
+        "task-scheduler-for-the-queue",
+        "risk",
+    ] {
+        assert_eq!(cut(&r, text), text, "{text}");
     }
 }

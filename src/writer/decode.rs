@@ -141,6 +141,7 @@ impl RowDecoder {
                 &mut message,
                 &mut fields,
                 &mut context,
+                &self.cuts,
                 &mut self.redaction,
             ),
             None => 0,
