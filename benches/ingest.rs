@@ -158,7 +158,7 @@ const FIELDS: [Field<'static>; 4] = [
 ];
 
 /// Column types, in [`LOG_COLUMNS`] order, for the UNNEST casts.
-const COLUMN_TYPES: [&str; 18] = [
+const COLUMN_TYPES: [&str; 19] = [
     "timestamptz",
     "uuid",
     "smallint",
@@ -177,6 +177,7 @@ const COLUMN_TYPES: [&str; 18] = [
     "boolean",
     "smallint",
     "smallint",
+    "bigint",
 ];
 
 /// The one event every variant stores. Must stay the only `info!` here: its
@@ -916,7 +917,7 @@ fn unnest_statement() -> String {
     )
 }
 
-/// Rows and a connection with the 18-column INSERT prepared.
+/// Rows and a connection with the 19-column INSERT prepared.
 struct InsertPerRow {
     client: Client,
     statement: tokio_postgres::Statement,
@@ -947,7 +948,7 @@ impl Load for InsertPerRow {
                 for chunk in rows.chunks(PER_ROW_TX) {
                     let tx = client.transaction().await.expect("BEGIN");
                     for g in chunk {
-                        let params: [&(dyn ToSql + Sync); 18] = [
+                        let params: [&(dyn ToSql + Sync); 19] = [
                             &g.ts,
                             &g.id,
                             &t.level,
@@ -966,6 +967,7 @@ impl Load for InsertPerRow {
                             &t.truncated,
                             &None::<i16>,
                             &0i16,
+                            &0i64,
                         ];
                         tx.execute(statement, &params).await.expect("INSERT");
                     }
@@ -990,6 +992,7 @@ struct Columns {
     truncated: Vec<bool>,
     kind: Vec<Option<i16>>,
     redacted: Vec<i16>,
+    seq: Vec<i64>,
 }
 
 impl Columns {
@@ -1018,10 +1021,11 @@ impl Columns {
             truncated: vec![t.truncated; n],
             kind: vec![None; n],
             redacted: vec![0; n],
+            seq: vec![0; n],
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 18] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 19] {
         [
             &self.ts,
             &self.id,
@@ -1041,6 +1045,7 @@ impl Columns {
             &self.truncated,
             &self.kind,
             &self.redacted,
+            &self.seq,
         ]
     }
 }
