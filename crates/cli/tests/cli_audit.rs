@@ -17,23 +17,19 @@ use ringtrail::time::{micros, rfc3339_micros};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// A fresh migrated database and a client that inserts rows into it.
-struct Db {
-    url: String,
-    client: postgres::Client,
-    ids: u64,
+/// A fresh migrated database whose rows the test writes by hand.
+struct Db(common::HandRows);
+
+impl std::ops::Deref for Db {
+    type Target = common::HandRows;
+    fn deref(&self) -> &common::HandRows {
+        &self.0
+    }
 }
 
 impl Db {
     fn new() -> Db {
-        let url = common::database();
-        common::apply_schema(&url, None);
-        let client = common::client(&url);
-        Db {
-            url,
-            client,
-            ids: 0,
-        }
+        Db(common::HandRows::new())
     }
 
     /// Inserts one row; ids increase with every call.
@@ -49,19 +45,16 @@ impl Db {
         fields: Value,
         user_id: Option<&str>,
     ) -> String {
-        self.ids += 1;
-        let id = format!("0190f5a2-0000-7000-8000-{:012x}", self.ids);
-        self.client
-            .execute(
-                "INSERT INTO ringtrail.logs
-                     (ts, id, level, target, message, fields, trace_id, user_id, truncated, kind)
-                 VALUES ($1, $2::text::uuid, $3, $4, $5, $6, $7, $8, false, $9)",
-                &[
-                    &ts, &id, &level, &target, &message, &fields, &trace_id, &user_id, &kind,
-                ],
-            )
-            .expect("insert");
-        id
+        self.0.insert(common::HandRow {
+            trace_id,
+            ts,
+            kind,
+            level,
+            target,
+            message,
+            fields,
+            user_id,
+        })
     }
 
     /// An audit point: target `ringtrail::audit`, `audit.point` in fields.
@@ -123,13 +116,6 @@ impl Db {
             Point::Result,
             json!({"outcome": "success"}),
         );
-    }
-
-    /// Runs the binary with `args` and `--database-url`.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--database-url", &self.url]);
-        run(&all)
     }
 }
 
@@ -622,11 +608,7 @@ fn traces_written_through_the_pipeline() {
     });
     guard.flush().expect("flush");
 
-    let db = Db {
-        client: common::client(&url),
-        url,
-        ids: 0,
-    };
+    let db = Db(common::HandRows::on(url));
     let out = db.run(&["trace", "tp-ok", "--json"]);
     assert_ok(&out);
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -10,7 +10,6 @@
 use ringtrail_testkit as common;
 use ringtrail_testkit::cli::*;
 
-use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -68,26 +67,22 @@ fn assert_clean(what: &str, bytes: &[u8], color: bool) {
     }
 }
 
-/// A fresh migrated database and a client inserting rows into it.
-struct Db {
-    url: String,
-    client: postgres::Client,
-    ids: u64,
+/// A fresh migrated database whose rows the test writes by hand.
+struct Db(common::HandRows);
+
+impl std::ops::Deref for Db {
+    type Target = common::HandRows;
+    fn deref(&self) -> &common::HandRows {
+        &self.0
+    }
 }
 
 impl Db {
     fn new() -> Db {
-        let url = common::database();
-        common::apply_schema(&url, None);
-        let client = common::client(&url);
-        Db {
-            url,
-            client,
-            ids: 0,
-        }
+        Db(common::HandRows::new())
     }
 
-    /// Inserts one row `ago` before now.
+    /// Inserts one WARN row `ago` before now.
     #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
@@ -99,26 +94,16 @@ impl Db {
         trace_id: &str,
         user_id: Option<&str>,
     ) {
-        self.ids += 1;
-        let id = format!("0190f5a2-0000-7000-8000-{:012x}", self.ids);
-        let ts = SystemTime::now() - ago;
-        self.client
-            .execute(
-                "INSERT INTO ringtrail.logs
-                     (ts, id, level, target, message, fields, trace_id, user_id, truncated, kind)
-                 VALUES ($1, $2::text::uuid, 13, $3, $4, $5, $6, $7, false, $8)",
-                &[
-                    &ts, &id, &target, &message, &fields, &trace_id, &user_id, &kind,
-                ],
-            )
-            .expect("insert");
-    }
-
-    /// Runs the binary with `args` and `--database-url`.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut all = args.to_vec();
-        all.extend(["--database-url", &self.url]);
-        run(&all)
+        self.0.insert(common::HandRow {
+            trace_id: Some(trace_id),
+            ts: SystemTime::now() - ago,
+            kind,
+            level: 13,
+            target,
+            message,
+            fields,
+            user_id,
+        });
     }
 }
 

@@ -190,3 +190,92 @@ pub fn reported_drops(url: &str, reason: &str) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// A fresh migrated database whose rows a test writes by hand, one
+/// `INSERT` each, with increasing ids (`0190f5a2-0000-7000-8000-<n>`):
+/// for the read side's tests, which need exact times, kinds and text.
+pub struct HandRows {
+    /// The database's URL.
+    pub url: String,
+    client: postgres::Client,
+    ids: u64,
+}
+
+/// One row for [`HandRows::insert`]; unset columns are NULL (`kind`,
+/// `trace_id`, `user_id`) or an INFO level and empty fields.
+#[derive(Debug, Clone)]
+pub struct HandRow<'a> {
+    /// `trace_id`.
+    pub trace_id: Option<&'a str>,
+    /// `ts`.
+    pub ts: std::time::SystemTime,
+    /// `kind` (an audit point's, or NULL).
+    pub kind: Option<i16>,
+    /// `level`.
+    pub level: i16,
+    /// `target`.
+    pub target: &'a str,
+    /// `message`.
+    pub message: &'a str,
+    /// `fields`.
+    pub fields: serde_json::Value,
+    /// `user_id`.
+    pub user_id: Option<&'a str>,
+}
+
+impl HandRows {
+    /// A new database with the schema applied.
+    pub fn new() -> HandRows {
+        let url = database();
+        apply_schema(&url, None);
+        HandRows::on(url)
+    }
+
+    /// An existing database with the schema applied (`url`).
+    pub fn on(url: String) -> HandRows {
+        let client = client(&url);
+        HandRows {
+            url,
+            client,
+            ids: 0,
+        }
+    }
+
+    /// Inserts `row`; returns its id.
+    pub fn insert(&mut self, row: HandRow<'_>) -> String {
+        self.ids += 1;
+        let id = format!("0190f5a2-0000-7000-8000-{:012x}", self.ids);
+        self.client
+            .execute(
+                "INSERT INTO ringtrail.logs
+                     (ts, id, level, target, message, fields, trace_id, user_id, truncated, kind)
+                 VALUES ($1, $2::text::uuid, $3, $4, $5, $6, $7, $8, false, $9)",
+                &[
+                    &row.ts,
+                    &id,
+                    &row.level,
+                    &row.target,
+                    &row.message,
+                    &row.fields,
+                    &row.trace_id,
+                    &row.user_id,
+                    &row.kind,
+                ],
+            )
+            .expect("insert");
+        id
+    }
+
+    /// The real binary with `args` and `--database-url` this database.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", &self.url]);
+        crate::cli::run(&all)
+    }
+}
+
+impl Default for HandRows {
+    fn default() -> Self {
+        HandRows::new()
+    }
+}
