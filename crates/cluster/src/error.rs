@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Everything that can go wrong while finding, creating, starting, stopping
-/// or using a throwaway PostgreSQL cluster.
+/// or using a throwaway PostgreSQL cluster or a [`LocalStore`].
+///
+/// [`LocalStore`]: super::LocalStore
 ///
 /// The wrapping variants ([`Io`](Self::Io), [`Postgres`](Self::Postgres),
 /// [`Shared`](Self::Shared)) say what was being done and hand the cause out
@@ -45,16 +47,16 @@ impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClusterError::Missing(m) | ClusterError::Setup(m) => {
-                write!(f, "throwaway PostgreSQL cluster: {m}")
+                write!(f, "PostgreSQL cluster: {m}")
             }
             ClusterError::BadUrl(url) => write!(
                 f,
                 "DATABASE_URL must be a postgres:// or postgresql:// URL or a key=value \
                  connection string, not {url:?}"
             ),
-            ClusterError::Io(_) => f.write_str("throwaway PostgreSQL cluster: i/o error"),
+            ClusterError::Io(_) => f.write_str("PostgreSQL cluster: i/o error"),
             ClusterError::Postgres(_) => {
-                f.write_str("throwaway PostgreSQL cluster: database server error")
+                f.write_str("PostgreSQL cluster: database server error")
             }
             ClusterError::Timeout(what) => write!(f, "timed out: {what}"),
             ClusterError::Shared(_) => f.write_str("the shared throwaway cluster failed to start"),
@@ -111,7 +113,7 @@ mod tests {
         let shared = ClusterError::Shared(Arc::new(io));
         assert!(!shared.to_string().contains("i/o"), "{shared}");
         let first = shared.source().unwrap();
-        assert_eq!(first.to_string(), "throwaway PostgreSQL cluster: i/o error");
+        assert_eq!(first.to_string(), "PostgreSQL cluster: i/o error");
         assert_eq!(first.source().unwrap().to_string(), "disk on fire");
     }
 

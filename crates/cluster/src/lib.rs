@@ -1,5 +1,6 @@
-//! A self-starting, throwaway PostgreSQL cluster for tests, benchmarks and the
-//! `ringtrail` CLI.
+//! A self-starting PostgreSQL cluster for tests, benchmarks and the
+//! `ringtrail` CLI: throwaway ([`TempCluster`]), or kept in a data directory
+//! ([`LocalStore`], the CLI's database when it is given no URL).
 //!
 //! ringtrail is only useful against a real PostgreSQL, so its tests must not
 //! depend on someone having set one up. This module finds the PostgreSQL
@@ -41,6 +42,14 @@
 //! # }
 //! ```
 //!
+//! # The local store
+//!
+//! [`LocalStore::open`] is the persistent kind: a cluster in a data
+//! directory of its own ([`LocalStore::default_dir`] by default), created
+//! on first use, started when not running and left running, listening on
+//! a private Unix socket only, with password authentication; see
+//! [`LocalStore`] for its layout.
+//!
 //! # Running as root
 //!
 //! PostgreSQL refuses to run as root. When the process is root (common in
@@ -79,6 +88,7 @@ mod cluster;
 mod error;
 mod pg_ctl;
 mod shared;
+mod store;
 mod watchdog;
 
 pub use bindir::find_bindir;
@@ -86,3 +96,4 @@ pub use cluster::{ClusterOptions, TempCluster};
 pub use error::{ClusterError, Result};
 pub use pg_ctl::StopMode;
 pub use shared::{durable_database, fresh_database};
+pub use store::{LocalStore, ROOT_DEFAULT_DIR, STORE_DATABASE};

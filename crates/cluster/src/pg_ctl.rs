@@ -71,6 +71,10 @@ pub(super) struct PgCtl {
     log: PathBuf,
     /// `Some` when we are root and run the server as `postgres`.
     run_as: Option<Account>,
+    /// Run the binaries in a process group of their own, so that the
+    /// server they start outlives us and a Ctrl-C aimed at us (the
+    /// terminal's foreground group) does not shut it down.
+    detached: bool,
 }
 
 /// Why `pg_ctl start` failed, and whether another port might help.
@@ -91,7 +95,16 @@ impl PgCtl {
             data,
             log,
             run_as,
+            detached: false,
         }
+    }
+
+    /// The same binaries, run in a process group of their own: the server
+    /// they start is not ours to stop (a persistent store), so neither a
+    /// Ctrl-C aimed at us nor our exit reaches it.
+    pub(super) fn detached(mut self) -> PgCtl {
+        self.detached = true;
+        self
     }
 
     /// The path of one of the server binaries.
@@ -130,21 +143,31 @@ impl PgCtl {
         if let Some(account) = self.run_as {
             command.uid(account.uid).gid(account.gid);
         }
+        if self.detached {
+            command.process_group(0);
+        }
         command
     }
 
-    /// `initdb` with C.UTF-8, or plain C where that locale is missing.
+    /// `initdb` of a throwaway cluster: `trust` authentication, no fsync.
     pub(super) fn initdb(&self) -> Result<()> {
+        // Nothing survives this cluster; skipping fsync saves seconds.
+        self.initdb_with(&["-A".as_ref(), "trust".as_ref(), "--no-sync".as_ref()])
+    }
+
+    /// `initdb` as the `postgres` superuser in UTF-8, with C.UTF-8, or
+    /// plain C where that locale is missing, and `extra` arguments
+    /// (authentication, syncing).
+    pub(super) fn initdb_with(&self, extra: &[&std::ffi::OsStr]) -> Result<()> {
         let mut failures = Vec::new();
         for locale in ["C.UTF-8", "C"] {
             let output = self
                 .command("initdb")
                 .arg("-D")
                 .arg(&self.data)
-                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8"])
+                .args(["-U", "postgres", "-E", "UTF8"])
+                .args(extra)
                 .arg(format!("--locale={locale}"))
-                // Nothing survives this cluster; skipping fsync saves seconds.
-                .arg("--no-sync")
                 .output()?;
             if output.status.success() {
                 return Ok(());

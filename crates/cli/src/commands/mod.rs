@@ -222,7 +222,7 @@ mod tests {
         let error = ringtrail_cluster::ClusterError::Io(io);
         assert_eq!(
             chain(&error),
-            "throwaway PostgreSQL cluster: i/o error: no initdb"
+            "PostgreSQL cluster: i/o error: no initdb"
         );
         let boxed: Box<dyn std::error::Error + Send + Sync> = "row count 1 != 2".into();
         assert_eq!(chain(&*boxed), "row count 1 != 2");
