@@ -858,6 +858,40 @@ mod tests {
     }
 
     #[test]
+    fn socket_directory_hosts_never_use_tls() {
+        use std::path::Path;
+        use tokio_postgres::config::{Host, SslMode as Pg};
+        // The local store's form (crates/cluster: `LocalStore::url`), and
+        // the same as a URL with the directory percent-encoded.
+        for url in [
+            "host='/var/lib/my store/run' port=5432 user='postgres' password='it\\'s' \
+             dbname='ringtrail' sslmode=disable",
+            "host=/var/lib/ringtrail/run port=5432 dbname=ringtrail sslmode=prefer",
+            "postgresql://postgres:pw@%2Fvar%2Flib%2Fringtrail%2Frun:5432/ringtrail?sslmode=prefer",
+            "postgresql://postgres@%2Fvar%2Flib%2Fringtrail%2Frun/ringtrail",
+        ] {
+            let options = ConnectOptions::parse(url).unwrap();
+            let config = options.config();
+            assert!(
+                matches!(&config.get_hosts()[..], [Host::Unix(dir)] if dir.starts_with("/var/lib")),
+                "{url}: {:?}",
+                config.get_hosts()
+            );
+            assert_eq!(config.get_ssl_mode(), Pg::Disable, "{url}");
+            assert_eq!(config.get_dbname(), Some("ringtrail"), "{url}");
+        }
+        let options = ConnectOptions::parse(
+            "host='/var/lib/my store/run' user=postgres password='it\\'s' dbname=ringtrail",
+        )
+        .unwrap();
+        assert_eq!(
+            options.config().get_hosts(),
+            [Host::Unix(Path::new("/var/lib/my store/run").into())]
+        );
+        assert_eq!(options.config().get_password(), Some(&b"it's"[..]));
+    }
+
+    #[test]
     fn bad_tls_parameters_are_configuration_errors_without_the_url() {
         for (url, needle) in [
             (

@@ -1,9 +1,12 @@
 //! The `ringtrail` command-line tool.
 //!
 //! `ringtrail demo` runs the project's main job end to end: a realistic
-//! multi-threaded workload through the layer into PostgreSQL, on a
-//! throwaway cluster unless `--database-url` (or `DATABASE_URL`) names a
-//! server. `ringtrail trace` shows one audit trace's timeline and
+//! multi-threaded workload through the layer into PostgreSQL. Every
+//! command uses the server `--database-url` (or `DATABASE_URL`) names,
+//! else the local store: a PostgreSQL cluster in `--data-dir` (or
+//! `RINGTRAIL_DATA_DIR`, default `~/.local/share/ringtrail`), created on
+//! first use and left running (`demo --throwaway` uses a cluster removed
+//! afterwards instead). `ringtrail trace` shows one audit trace's timeline and
 //! findings; `ringtrail audit-gaps` lists the incomplete traces of a time
 //! window; `ringtrail export` writes a window's rows as ECS, OCSF, OTLP or
 //! native JSON lines; `ringtrail migrate` applies the schema and creates
@@ -35,6 +38,10 @@ struct Cli {
 enum Command {
     /// Run a realistic workload through the layer into PostgreSQL and
     /// report throughput, drops, batches and the row count.
+    ///
+    /// It writes into --database-url, else the local store (--data-dir),
+    /// where the `ringtrail trace <id>` it prints finds the trace
+    /// afterwards; --throwaway writes into a cluster removed at the end.
     Demo(commands::demo::DemoArgs),
     /// Show one trace's timeline: every row in order, the five audit
     /// points marked, and its findings at the end.

@@ -576,11 +576,13 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
     let err = assert_one_line_failure(&out, 1, "");
     assert!(err.contains("invalid --database-url"), "{err}");
     assert!(!err.contains("secret"), "{err}");
-    // No database URL at all, an unknown flag, an unknown subcommand:
-    // clap's usage errors, folded onto one line.
+    // No database URL and a local store that cannot be made: a run-time
+    // error on one line.
+    let err = assert_one_line_failure(&run(&["audit-gaps"]), 1, "");
+    assert!(err.contains("cannot open the local store in"), "{err}");
+    // An unknown flag, an unknown subcommand: clap's usage errors, folded
+    // onto one line.
     for (args, needle) in [
-        (&["audit-gaps"][..], "--database-url"),
-        (&["trace", "t", "--bogus"][..], "--bogus"),
         (&["frobnicate"][..], "frobnicate"),
     ] {
         let err = assert_one_line_failure(&run(args), 2, "");

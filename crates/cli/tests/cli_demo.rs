@@ -12,6 +12,7 @@ fn demo(args: &[&str]) -> Output {
         .arg("demo")
         .args(args)
         .env_remove("DATABASE_URL")
+        .env("RINGTRAIL_DATA_DIR", NO_STORE)
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::null())
         .output()
@@ -104,7 +105,9 @@ fn bad_knobs_are_one_line_and_exit_2() {
         &["--events", "many"][..],
         &["--format", "ecs"][..], // --format needs --jsonl
     ] {
-        let out = demo(args);
+        let mut all = vec!["--throwaway"];
+        all.extend(args);
+        let out = demo(&all);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");

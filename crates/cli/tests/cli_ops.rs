@@ -757,6 +757,7 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(0));
         assert!(stdout(&out).contains("--database-url"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("--data-dir"), "{}", stdout(&out));
         // A bad --color.
         let mut args = command.to_vec();
         args.extend(["--color", "sometimes", "--database-url", nowhere]);
@@ -791,9 +792,10 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
         let out = run(&[command, "--database-url", &empty]);
         assert_one_line_failure(&out, 1, "does not exist");
     }
-    // An unknown subcommand, and no database URL at all.
+    // An unknown subcommand, and no database URL with a local store that
+    // cannot be made (the harness's RINGTRAIL_DATA_DIR).
     assert_one_line_failure(&run(&["follow"]), 2, "follow");
-    assert_one_line_failure(&run(&["stats"]), 2, "--database-url");
+    assert_one_line_failure(&run(&["stats"]), 1, "cannot open the local store in");
 }
 
 /// Forged ledger rows (an INSERT into `ringtrail.batches` naming its own

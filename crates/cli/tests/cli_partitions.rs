@@ -14,6 +14,7 @@ fn run_with(args: &[&str], database_url: Option<&str>) -> Output {
     command
         .args(args)
         .env_remove("DATABASE_URL")
+        .env("RINGTRAIL_DATA_DIR", NO_STORE)
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::null());
     if let Some(url) = database_url {

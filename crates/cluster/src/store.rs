@@ -496,6 +496,94 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    /// A fresh path for a store (not created: `open` makes it), in a
+    /// directory the server's user can reach when we are root.
+    fn scratch_dir(name: &str) -> PathBuf {
+        let base = std::env::temp_dir();
+        let base = if unreachable_ancestor(&base.join("x")).is_some() {
+            PathBuf::from("/tmp")
+        } else {
+            base
+        };
+        let dir = base.join(format!("rt-store-{name}-{}", std::process::id()));
+        let _ = LocalStore::stop_at(&dir, StopMode::Immediate);
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_store_is_created_kept_and_restarted() {
+        use crate::admin::scalar;
+        use std::os::unix::fs::MetadataExt;
+
+        let dir = scratch_dir("lifecycle");
+        let store = LocalStore::open(&dir).unwrap();
+        assert!(store.created() && store.started());
+        assert!(store.is_running());
+        assert_eq!(store.dir(), dir);
+        let url = store.url();
+        assert!(!format!("{store:?}").contains(&store.password));
+        assert_eq!(
+            scalar(&url, "SELECT current_database()").unwrap().as_deref(),
+            Some(STORE_DATABASE)
+        );
+        // Unix socket only, password authentication, durable.
+        assert_eq!(
+            scalar(&url, "SHOW listen_addresses").unwrap().as_deref(),
+            Some("")
+        );
+        assert_eq!(scalar(&url, "SHOW fsync").unwrap().as_deref(), Some("on"));
+        let hba = scalar(
+            &url,
+            "SELECT string_agg(DISTINCT auth_method, ',') FROM pg_hba_file_rules",
+        )
+        .unwrap();
+        assert_eq!(hba.as_deref(), Some("scram-sha-256"));
+        let wrong = url.replace(&store.password, "wrong");
+        assert!(matches!(
+            scalar(&wrong, "SELECT 1"),
+            Err(ClusterError::Postgres(_))
+        ));
+        crate::admin::simple_query(&url, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)")
+            .unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&store.socket_dir()), 0o700);
+        assert_eq!(mode(&dir.join("password")), 0o600);
+
+        // Open again while running: reused, not started.
+        let again = LocalStore::open(&dir).unwrap();
+        assert!(!again.created() && !again.started());
+        assert_eq!(again.url(), url);
+
+        // Stopped: the next open starts it, and the rows are there.
+        LocalStore::stop_at(&dir, StopMode::Fast).unwrap();
+        assert!(!store.is_running());
+        let restarted = LocalStore::open(&dir).unwrap();
+        assert!(!restarted.created() && restarted.started());
+        assert_eq!(
+            scalar(&url, "SELECT x FROM kept").unwrap().as_deref(),
+            Some("7")
+        );
+        restarted.stop(StopMode::Fast).unwrap();
+        assert!(!restarted.is_running());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_first_opens_make_one_store() {
+        let dir = scratch_dir("race");
+        let opened: Vec<LocalStore> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3).map(|_| s.spawn(|| LocalStore::open(&dir))).collect();
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert_eq!(opened.iter().filter(|s| s.created()).count(), 1);
+        assert_eq!(opened.iter().filter(|s| s.started()).count(), 1);
+        assert!(opened.iter().all(|s| s.url() == opened[0].url()));
+        LocalStore::stop_at(&dir, StopMode::Fast).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn the_default_dir_is_absolute() {
         if let Ok(dir) = LocalStore::default_dir() {

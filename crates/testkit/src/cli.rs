@@ -39,12 +39,20 @@ pub fn bin() -> &'static PathBuf {
     })
 }
 
+/// A `RINGTRAIL_DATA_DIR` no store can be made in (a path below
+/// `/dev/null`): [`command`] sets it, so that a test that forgets its
+/// database fails instead of writing to the real default local store.
+/// A test of the store passes `--data-dir` with a directory of its own.
+pub const NO_STORE: &str = "/dev/null/no-local-store-in-tests";
+
 /// `ringtrail args…` with a clean environment: no `DATABASE_URL`,
-/// `RUST_BACKTRACE` or `NO_COLOR` inherited, stdin from `/dev/null`.
+/// `RUST_BACKTRACE` or `NO_COLOR` inherited, `RINGTRAIL_DATA_DIR` set to
+/// [`NO_STORE`], stdin from `/dev/null`.
 pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("DATABASE_URL")
+        .env("RINGTRAIL_DATA_DIR", NO_STORE)
         .env_remove("RUST_BACKTRACE")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null());

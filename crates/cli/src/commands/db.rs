@@ -1,41 +1,154 @@
-//! The database flag every subcommand shares, connecting with it, the
+//! The database flags every subcommand shares (`--database-url`, else the
+//! local store in `--data-dir`), connecting with them, the
 //! tokio runtime a subcommand runs on, and how a subcommand's output ends.
 
-use ringtrail::tls::ConnectOptions;
+use std::path::{Path, PathBuf};
 
+use ringtrail::tls::ConnectOptions;
+use ringtrail_cluster::LocalStore;
+
+use super::output::eprint_line;
 use super::{CliResult, Failure, EXIT_RUNTIME};
 
-/// Where to read from or maintain: `--database-url`, or `DATABASE_URL`.
+/// Where to read from, write to or maintain: `--database-url` (or
+/// `DATABASE_URL`) when given, else the local store in `--data-dir` (or
+/// `RINGTRAIL_DATA_DIR`, or the default directory).
 #[derive(clap::Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL: a postgres:// URL or a key=value connection string.
     /// TLS as libpq's sslmode says (disable, prefer, require, verify-ca,
     /// verify-full), with sslrootcert, sslcert and sslkey (docs/tls.md).
+    /// Without it, the local store (--data-dir).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    database_url: Option<String>,
+    /// The local store used without --database-url: a PostgreSQL cluster
+    /// in this directory, created on first use and left running, on a
+    /// Unix socket in it only (docs/local-store.md). Default:
+    /// $XDG_DATA_HOME/ringtrail, else ~/.local/share/ringtrail; as root,
+    /// /var/lib/ringtrail (the server runs as the postgres user).
+    #[arg(long, env = "RINGTRAIL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
-impl DatabaseArgs {
+/// The database a command uses, as [`DatabaseArgs::resolve`] found it.
+pub struct Target {
+    /// The connection string. It may hold a password: never printed.
+    url: String,
+    /// The local store it points at, when no URL was given.
+    store: Option<LocalStore>,
+}
+
+impl Target {
+    /// The connection string (a URL, or for the local store a `key=value`
+    /// string naming its socket directory). It may hold a password: do
+    /// not print it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The local store, when no database URL was given.
+    pub fn store(&self) -> Option<&LocalStore> {
+        self.store.as_ref()
+    }
+
     /// The parsed connection settings and their TLS connector
     /// ([`ConnectOptions::parse`], the one reader of a URL); an unparsable
     /// URL, a bad `sslmode` or an unreadable `sslrootcert` is an error at
     /// run time, exit code 1 (the URL itself is not repeated: it may hold
     /// a password).
-    pub fn config(&self) -> Result<ConnectOptions, Failure> {
-        ConnectOptions::parse(&self.database_url).map_err(|e| {
+    pub fn options(&self) -> Result<ConnectOptions, Failure> {
+        ConnectOptions::parse(&self.url).map_err(|e| {
             let why = match e {
                 ringtrail::Error::Config(why) => why,
                 other => other.chain(),
             };
-            Failure::new(EXIT_RUNTIME, format!("invalid --database-url: {why}"))
+            let what = if self.store.is_some() {
+                "the local store's connection string"
+            } else {
+                "--database-url"
+            };
+            Failure::new(EXIT_RUNTIME, format!("invalid {what}: {why}"))
+        })
+    }
+}
+
+impl DatabaseArgs {
+    /// The database to use: `--database-url`/`DATABASE_URL` when given;
+    /// otherwise the local store in `--data-dir`/`RINGTRAIL_DATA_DIR` (or
+    /// [`LocalStore::default_dir`]), opened (created and started when
+    /// needed, a line on stderr saying so) with its schema applied. A
+    /// store that cannot be opened is one line, exit code 1.
+    ///
+    /// Safe to call inside a tokio runtime: the blocking work runs on
+    /// helper threads.
+    pub fn resolve(&self) -> Result<Target, Failure> {
+        if let Some(url) = &self.database_url {
+            return Ok(Target {
+                url: url.clone(),
+                store: None,
+            });
+        }
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => LocalStore::default_dir()
+                .map_err(|e| Failure::runtime("no database: give --database-url", e))?,
+        };
+        let store = open_store(&dir)?;
+        Ok(Target {
+            url: store.url(),
+            store: Some(store),
         })
     }
 
-    /// Parses the URL and connects ([`config`](Self::config), then
+    /// The parsed connection settings of the database to use
+    /// ([`resolve`](Self::resolve), then [`Target::options`]).
+    pub fn config(&self) -> Result<ConnectOptions, Failure> {
+        self.resolve()?.options()
+    }
+
+    /// Resolves and connects ([`config`](Self::config), then
     /// [`connect`]).
     pub async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {
         connect(&self.config()?).await
     }
+}
+
+/// Opens the local store in `dir` and applies the schema, so that every
+/// command works on a fresh store. Says on stderr when it created or
+/// started the store.
+fn open_store(dir: &Path) -> Result<LocalStore, Failure> {
+    let doing = || format!("cannot open the local store in {}", dir.display());
+    let store = LocalStore::open(dir).map_err(|e| Failure::runtime(&doing(), e))?;
+    if store.created() {
+        eprint_line(format_args!(
+            "created a PostgreSQL store in {} (left running)",
+            store.dir().display()
+        ));
+    } else if store.started() {
+        eprint_line(format_args!(
+            "started the PostgreSQL store in {} (left running)",
+            store.dir().display()
+        ));
+    }
+    let url = store.url();
+    // A runtime of its own on a helper thread: the caller may be inside
+    // one already, where blocking on another panics.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            runtime()?.block_on(async {
+                let mut client = connect(&ConnectOptions::parse(&url).map_err(|e| {
+                    Failure::runtime("the local store's connection string", e)
+                })?)
+                .await?;
+                ringtrail::schema::apply(&mut client)
+                    .await
+                    .map_err(|e| Failure::runtime("cannot apply the schema to the local store", e))
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Failure::new(EXIT_RUNTIME, "the schema thread panicked")))
+    })?;
+    Ok(store)
 }
 
 /// A current-thread tokio runtime for one subcommand.

@@ -1,8 +1,11 @@
 //! `ringtrail demo`: the project's main job end to end, showing its work.
 //! A realistic multi-threaded workload (nested spans carrying ids, mixed
 //! levels, complete and incomplete five-point audit traces) goes through
-//! the layer into PostgreSQL, on a throwaway cluster unless
-//! `--database-url` (or `DATABASE_URL`) names a server.
+//! the layer into PostgreSQL: the server `--database-url` (or
+//! `DATABASE_URL`) names, else the local store (`--data-dir`, created on
+//! first use and left running, so that the `ringtrail trace <id>` the
+//! report prints works afterwards), or with `--throwaway` a cluster
+//! started for this run and removed at its end.
 //!
 //! While it runs, a live line on stderr (a terminal only) shows events/s,
 //! the ring's depth, drops and rows written. The report at the end: events,
@@ -14,6 +17,7 @@
 //!
 //! ```text
 //! ringtrail demo                                  # ~300,000 events at 50,000/s
+//! ringtrail demo --throwaway                      # into a cluster removed afterwards
 //! ringtrail demo --threads 8 --rate 0             # flat out: watch the drops
 //! ringtrail demo --duration 30s --rate 20000      # a steady stream for 30 s
 //! ringtrail demo --jsonl - --format ecs | jq .    # JSON lines beside PostgreSQL
@@ -44,10 +48,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Flags of `ringtrail demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// PostgreSQL to write to. Without it, a throwaway cluster is started
-    /// from the local server binaries and removed afterwards.
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    database: super::db::DatabaseArgs,
+    /// Write into a throwaway cluster, started from the local server
+    /// binaries and removed when the run ends, instead of the database
+    /// or local store above (which it ignores).
+    #[arg(long)]
+    throwaway: bool,
     /// Producer threads.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -162,6 +169,19 @@ fn agent_call(n: usize) -> u64 {
     points + 1
 }
 
+/// This run's part of every trace id, so that runs into the same store
+/// (the local store keeps them all) never share one: the seconds and
+/// nanoseconds of the first call, mixed.
+fn run_id() -> u32 {
+    static RUN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *RUN.get_or_init(|| {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        (now.as_secs() as u32).rotate_left(16) ^ now.subsec_nanos()
+    })
+}
+
 /// One request of the demo workload: nested spans with identity context,
 /// and mixed levels. Returns the events it emitted. Every
 /// [`SAMPLE_EVERY`]th request records how long its first event took on
@@ -169,7 +189,7 @@ fn agent_call(n: usize) -> u64 {
 fn handle_request(worker: usize, n: usize, latency: &mut Histogram<u64>) -> u64 {
     let request = tracing::info_span!(
         "request",
-        trace_id = %format_args!("{worker:04x}{n:012x}"),
+        trace_id = %format_args!("{:08x}{worker:04x}{n:012x}", run_id()),
         user_id = %format_args!("user-{}", n % 1_000),
         session_id = %format_args!("sess-{worker}-{}", n / 100),
         client_id = "demo",
@@ -225,7 +245,8 @@ fn progress_bar() -> Progress {
 /// stdout, or stderr when the JSON lines take stdout). Fails when the row
 /// count in the table does not match what the writer says it wrote.
 pub fn run(args: DemoArgs) -> CliResult {
-    let (url, _cluster) = database(args.database_url.clone())?;
+    let (url, _cluster) = database(&args)?;
+    run_id();
     let started_at = SystemTime::now();
     let (guard, report_on_stderr) = start_pipeline(&args, &url)?;
     // Colors only on a terminal, and never when the report goes to
@@ -254,17 +275,17 @@ pub fn run(args: DemoArgs) -> CliResult {
     check_count(table.rows, &stats)
 }
 
-/// The server to write to: `database_url`, or a throwaway cluster started
-/// here (kept until the run ends).
-fn database(database_url: Option<String>) -> Result<(String, Option<TempCluster>), BoxError> {
-    Ok(match database_url {
-        Some(url) => (url, None),
-        None => {
-            eprint_line("starting a throwaway PostgreSQL cluster…");
-            let cluster = TempCluster::start()?;
-            (cluster.admin_url(), Some(cluster))
-        }
-    })
+/// The server to write to: with `--throwaway` a cluster started here
+/// (kept until the run ends), else the database or local store of the
+/// database flags.
+fn database(args: &DemoArgs) -> Result<(String, Option<TempCluster>), BoxError> {
+    if args.throwaway {
+        eprint_line("starting a throwaway PostgreSQL cluster…");
+        let cluster = TempCluster::start()?;
+        return Ok((cluster.admin_url(), Some(cluster)));
+    }
+    let target = args.database.resolve()?;
+    Ok((target.url().to_owned(), None))
 }
 
 /// Builds the pipeline and installs its layer as the global subscriber;

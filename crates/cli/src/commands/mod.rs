@@ -4,7 +4,10 @@
 //!
 //! # Conventions (every subcommand)
 //!
-//! - **Connection:** `--database-url`, or `DATABASE_URL`.
+//! - **Connection:** `--database-url`, or `DATABASE_URL`; without
+//!   either, the local store in `--data-dir` (or `RINGTRAIL_DATA_DIR`,
+//!   or the default directory), created and started when needed
+//!   ([`db::DatabaseArgs::resolve`]).
 //! - **Exit codes:** 0 success; 1 an error at run time, an unreachable
 //!   database and a malformed database URL included (and `trace` of an
 //!   unknown trace id); 2 a usage error: an unknown command or flag, a
