@@ -106,7 +106,12 @@ fn demo_writes_into_the_store_and_trace_finds_it_after_a_restart() {
     assert_eq!(mode(&store.dir.join("run")), 0o700);
     assert_eq!(mode(&store.dir.join("password")), 0o600);
     let conf = std::fs::read_to_string(store.dir.join("pgdata/pg_hba.conf")).unwrap();
-    assert!(!conf.lines().any(|l| l.contains("trust") && !l.starts_with('#')), "{conf}");
+    assert!(
+        !conf
+            .lines()
+            .any(|l| l.contains("trust") && !l.starts_with('#')),
+        "{conf}"
+    );
     let first_rows = store.rows();
     assert!(first_rows > 0);
 

@@ -55,9 +55,7 @@ impl fmt::Display for ClusterError {
                  connection string, not {url:?}"
             ),
             ClusterError::Io(_) => f.write_str("PostgreSQL cluster: i/o error"),
-            ClusterError::Postgres(_) => {
-                f.write_str("PostgreSQL cluster: database server error")
-            }
+            ClusterError::Postgres(_) => f.write_str("PostgreSQL cluster: database server error"),
             ClusterError::Timeout(what) => write!(f, "timed out: {what}"),
             ClusterError::Shared(_) => f.write_str("the shared throwaway cluster failed to start"),
         }

@@ -172,13 +172,8 @@ impl LocalStore {
         prepare_dir(&dir, run_as)?;
         let _lock = Lock::take(&dir.join("lock"))?;
 
-        let pg_ctl = PgCtl::new(
-            bindir,
-            dir.join("pgdata"),
-            dir.join("server.log"),
-            run_as,
-        )
-        .detached();
+        let pg_ctl =
+            PgCtl::new(bindir, dir.join("pgdata"), dir.join("server.log"), run_as).detached();
         let created = if pg_ctl.data().join("PG_VERSION").is_file() {
             false
         } else {
@@ -524,7 +519,9 @@ mod tests {
         let url = store.url();
         assert!(!format!("{store:?}").contains(&store.password));
         assert_eq!(
-            scalar(&url, "SELECT current_database()").unwrap().as_deref(),
+            scalar(&url, "SELECT current_database()")
+                .unwrap()
+                .as_deref(),
             Some(STORE_DATABASE)
         );
         // Unix socket only, password authentication, durable.
@@ -544,8 +541,11 @@ mod tests {
             scalar(&wrong, "SELECT 1"),
             Err(ClusterError::Postgres(_))
         ));
-        crate::admin::simple_query(&url, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)")
-            .unwrap();
+        crate::admin::simple_query(
+            &url,
+            "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)",
+        )
+        .unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&store.socket_dir()), 0o700);
@@ -575,7 +575,10 @@ mod tests {
         let dir = scratch_dir("race");
         let opened: Vec<LocalStore> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..3).map(|_| s.spawn(|| LocalStore::open(&dir))).collect();
-            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
         });
         assert_eq!(opened.iter().filter(|s| s.created()).count(), 1);
         assert_eq!(opened.iter().filter(|s| s.started()).count(), 1);

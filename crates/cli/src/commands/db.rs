@@ -47,6 +47,7 @@ impl Target {
     }
 
     /// The local store, when no database URL was given.
+    #[allow(dead_code, reason = "for `ringtrail serve`, which shares these flags")]
     pub fn store(&self) -> Option<&LocalStore> {
         self.store.as_ref()
     }
@@ -136,9 +137,10 @@ fn open_store(dir: &Path) -> Result<LocalStore, Failure> {
     std::thread::scope(|s| {
         s.spawn(|| {
             runtime()?.block_on(async {
-                let mut client = connect(&ConnectOptions::parse(&url).map_err(|e| {
-                    Failure::runtime("the local store's connection string", e)
-                })?)
+                let mut client = connect(
+                    &ConnectOptions::parse(&url)
+                        .map_err(|e| Failure::runtime("the local store's connection string", e))?,
+                )
                 .await?;
                 ringtrail::schema::apply(&mut client)
                     .await

@@ -223,10 +223,7 @@ mod tests {
     fn subcommand_errors_print_on_one_line() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no initdb");
         let error = ringtrail_cluster::ClusterError::Io(io);
-        assert_eq!(
-            chain(&error),
-            "PostgreSQL cluster: i/o error: no initdb"
-        );
+        assert_eq!(chain(&error), "PostgreSQL cluster: i/o error: no initdb");
         let boxed: Box<dyn std::error::Error + Send + Sync> = "row count 1 != 2".into();
         assert_eq!(chain(&*boxed), "row count 1 != 2");
     }
