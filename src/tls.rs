@@ -873,7 +873,7 @@ mod tests {
             let options = ConnectOptions::parse(url).unwrap();
             let config = options.config();
             assert!(
-                matches!(&config.get_hosts()[..], [Host::Unix(dir)] if dir.starts_with("/var/lib")),
+                matches!(config.get_hosts(), [Host::Unix(dir)] if dir.starts_with("/var/lib")),
                 "{url}: {:?}",
                 config.get_hosts()
             );

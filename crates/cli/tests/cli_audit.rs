@@ -582,7 +582,10 @@ fn user_mistakes_are_one_line_and_a_documented_code() {
     assert!(err.contains("cannot open the local store in"), "{err}");
     // An unknown flag, an unknown subcommand: clap's usage errors, folded
     // onto one line.
-    for (args, needle) in [(&["frobnicate"][..], "frobnicate")] {
+    for (args, needle) in [
+        (&["trace", "t", "--bogus"][..], "--bogus"),
+        (&["frobnicate"][..], "frobnicate"),
+    ] {
         let err = assert_one_line_failure(&run(args), 2, "");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
