@@ -31,6 +31,12 @@ impl DatabaseArgs {
         })
     }
 
+    /// The URL, for a pipeline's [`Builder::postgres`](ringtrail::Builder::postgres).
+    pub fn url(&self) -> Result<String, Failure> {
+        self.config()?;
+        Ok(self.database_url.clone())
+    }
+
     /// Parses the URL and connects ([`config`](Self::config), then
     /// [`connect`]).
     pub async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {
