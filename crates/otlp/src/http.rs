@@ -89,13 +89,16 @@ impl Format {
 
 /// One OTLP signal: how its request decodes and maps, and its answer.
 trait Signal: Message + Default + serde::de::DeserializeOwned {
-    type Response: Message + serde::Serialize;
+    type Response: Message;
     fn rows(&self, received: i64) -> Vec<OwnedRow>;
     fn response(rejected: i64, message: String) -> Self::Response;
+    /// The JSON name of the rejected count in `partial_success`.
+    const REJECTED: &'static str;
 }
 
 impl Signal for ExportLogsServiceRequest {
     type Response = ExportLogsServiceResponse;
+    const REJECTED: &'static str = "rejectedLogRecords";
     fn rows(&self, received: i64) -> Vec<OwnedRow> {
         crate::map::logs(self, received)
     }
@@ -111,6 +114,7 @@ impl Signal for ExportLogsServiceRequest {
 
 impl Signal for ExportTraceServiceRequest {
     type Response = ExportTraceServiceResponse;
+    const REJECTED: &'static str = "rejectedSpans";
     fn rows(&self, _received: i64) -> Vec<OwnedRow> {
         crate::map::traces(self)
     }
@@ -296,10 +300,15 @@ async fn export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: Body) -
         }
     };
     drop(admitted);
-    let answer = S::response(rejected, message);
     let body = match format {
-        Format::Protobuf => answer.encode_to_vec(),
-        Format::Json => serde_json::to_vec(&answer).unwrap_or_else(|_| b"{}".to_vec()),
+        Format::Protobuf => S::response(rejected, message).encode_to_vec(),
+        // Proto3 JSON: an int64 as a string, an unset message left out.
+        Format::Json if rejected == 0 => b"{}".to_vec(),
+        Format::Json => serde_json::json!({
+            "partialSuccess": {S::REJECTED: rejected.to_string(), "errorMessage": message}
+        })
+        .to_string()
+        .into_bytes(),
     };
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(

@@ -1,0 +1,392 @@
+//! `ringtrail serve`: the real binary, a real PostgreSQL, and real HTTP
+//! requests (curl) for every answer the OTLP/HTTP spec names.
+
+use ringtrail_testkit as common;
+use ringtrail_testkit::cli::*;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use prost::Message;
+
+/// A running `ringtrail serve`, stopped (SIGTERM) when dropped.
+pub struct Serve {
+    child: Child,
+    pub http: String,
+    pub grpc: String,
+    pub url: String,
+}
+
+impl Serve {
+    pub fn start(url: &str, extra: &[&str]) -> Serve {
+        let mut child = command(&["serve"])
+            .args([
+                "--database-url",
+                url,
+                "--http",
+                "127.0.0.1:0",
+                "--grpc",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ringtrail serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let (mut http, mut grpc) = (None, None);
+        while http.is_none() || grpc.is_none() {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("serve exited: {:?}", child.try_wait()))
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("ringtrail: OTLP/HTTP listening on ") {
+                http = Some(rest.to_owned());
+            } else if let Some(rest) = line.strip_prefix("ringtrail: OTLP/gRPC listening on ") {
+                grpc = Some(rest.to_owned());
+            }
+        }
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Serve {
+            child,
+            http: http.unwrap(),
+            grpc: grpc.unwrap(),
+            url: url.to_owned(),
+        }
+    }
+
+    /// SIGTERM, and the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A curl answer: status, headers (lowercased names) and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+/// `curl` with `args`, the body from stdin.
+pub fn curl(args: &[&str], body: &[u8]) -> Answer {
+    let dir = std::env::temp_dir();
+    let headers = dir.join(format!(
+        "rt-serve-h-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut child = Command::new("curl")
+        .args(["-s", "-o", "-", "-D"])
+        .arg(&headers)
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("curl runs");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = out.stdout;
+    let split = text.iter().rposition(|b| *b == b'\n').unwrap();
+    let status = std::str::from_utf8(&text[split + 1..])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let headers_text = std::fs::read_to_string(&headers)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let _ = std::fs::remove_file(&headers);
+    Answer {
+        status,
+        headers: headers_text,
+        body: text[..split].to_vec(),
+    }
+}
+
+fn kv(key: &str, v: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..KeyValue::default()
+    }
+}
+
+/// A logs request of `n` records whose messages start with `tag`.
+pub fn logs_request(tag: &str, n: usize) -> ExportLogsServiceRequest {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let records = (0..n)
+        .map(|i| LogRecord {
+            time_unix_nano: now,
+            severity_number: 13,
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(format!("{tag} {i}"))),
+            }),
+            attributes: vec![kv("i", any_value::Value::IntValue(i as i64))],
+            trace_id: vec![0x4b; 16],
+            span_id: vec![0x0c; 8],
+            ..LogRecord::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    }
+}
+
+fn rows_like(url: &str, tag: &str) -> i64 {
+    common::client(url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE message LIKE $1 || ' %'",
+            &[&tag],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn wait_rows(url: &str, tag: &str, want: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = rows_like(url, tag);
+        if n >= want || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const PB: &str = "Content-Type: application/x-protobuf";
+const JSON: &str = "Content-Type: application/json";
+
+#[test]
+fn every_status_code_from_real_requests() {
+    let url = common::migrated_database();
+    let serve = Serve::start(&url, &["--max-body", "100000", "--token", "s3cret"]);
+    let logs = format!(
+        "http://{}/v1/logs",
+        serve.http.trim_start_matches("http://")
+    );
+    let auth = "Authorization: Bearer s3cret";
+    let body = logs_request("status", 3).encode_to_vec();
+
+    let ok = curl(&["-H", PB, "-H", auth, "--data-binary", "@-", &logs], &body);
+    assert_eq!(ok.status, 200);
+    assert!(ok.headers.contains("content-type: application/x-protobuf"));
+    let json_body = serde_json::to_vec(&logs_request("statusjson", 2)).unwrap();
+    let ok = curl(
+        &["-H", JSON, "-H", auth, "--data-binary", "@-", &logs],
+        &json_body,
+    );
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(ok.body, b"{}", "no partial_success when all were taken");
+
+    let missing = curl(&["-H", PB, "--data-binary", "@-", &logs], &body);
+    assert_eq!(missing.status, 401);
+    let wrong = curl(
+        &[
+            "-H",
+            PB,
+            "-H",
+            "Authorization: Bearer s3cre",
+            "--data-binary",
+            "@-",
+            &logs,
+        ],
+        &body,
+    );
+    assert_eq!(wrong.status, 401);
+    let garbage = curl(
+        &["-H", PB, "-H", auth, "--data-binary", "@-", &logs],
+        b"\xff\xff\xff not protobuf",
+    );
+    assert_eq!(garbage.status, 400);
+    let bad_json = curl(
+        &["-H", JSON, "-H", auth, "--data-binary", "@-", &logs],
+        b"{\"resourceLogs\": [",
+    );
+    assert_eq!(bad_json.status, 400);
+    let text = curl(
+        &[
+            "-H",
+            "Content-Type: text/plain",
+            "-H",
+            auth,
+            "--data-binary",
+            "@-",
+            &logs,
+        ],
+        &body,
+    );
+    assert_eq!(text.status, 415);
+    let unknown = curl(
+        &[
+            "-H",
+            PB,
+            "-H",
+            auth,
+            "--data-binary",
+            "@-",
+            &logs.replace("/v1/logs", "/v1/metricz"),
+        ],
+        &body,
+    );
+    assert_eq!(unknown.status, 404);
+    let get = curl(&["-H", auth, &logs], b"");
+    assert_eq!(get.status, 405);
+    let big = vec![b'x'; 200_000];
+    let too_large = curl(&["-H", PB, "-H", auth, "--data-binary", "@-", &logs], &big);
+    assert_eq!(too_large.status, 413);
+    // A gzip bomb: 50 MiB of zeros in ~50 KiB, under the limit as sent.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 50 << 20]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 100_000);
+    let bombed = curl(
+        &[
+            "-H",
+            PB,
+            "-H",
+            auth,
+            "-H",
+            "Content-Encoding: gzip",
+            "--data-binary",
+            "@-",
+            &logs,
+        ],
+        &bomb,
+    );
+    assert_eq!(bombed.status, 413);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&logs_request("gzipped", 4).encode_to_vec())
+        .unwrap();
+    let gzipped = curl(
+        &[
+            "-H",
+            PB,
+            "-H",
+            auth,
+            "-H",
+            "Content-Encoding: gzip",
+            "--data-binary",
+            "@-",
+            &logs,
+        ],
+        &gz.finish().unwrap(),
+    );
+    assert_eq!(gzipped.status, 200);
+    let health = curl(&[&logs.replace("/v1/logs", "/healthz")], b"");
+    assert_eq!(health.status, 200, "no token needed");
+
+    assert_eq!(wait_rows(&url, "status", 3), 3);
+    assert_eq!(wait_rows(&url, "statusjson", 2), 2);
+    assert_eq!(wait_rows(&url, "gzipped", 4), 4);
+    assert_eq!(serve.stop(), Some(0), "SIGTERM stops it cleanly");
+    // Nothing the bad requests sent was stored.
+    let total: i64 = common::client(&url)
+        .query_one("SELECT count(*) FROM ringtrail.logs", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 9);
+    let verify = run(&["verify", "--database-url", &url]);
+    assert_success(&verify);
+}
+
+#[test]
+fn a_full_ring_answers_429_and_the_rows_stored_are_exactly_those_answered_200() {
+    let url = common::migrated_database();
+    // A tiny ring: concurrent requests of 40 records cannot all fit.
+    let serve = Serve::start(&url, &["--capacity", "128"]);
+    let logs = format!("{}/v1/logs", serve.http);
+    let mut handles = Vec::new();
+    for client in 0..8 {
+        let logs = logs.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut accepted = 0;
+            let mut refused = 0;
+            for round in 0..15 {
+                let tag = format!("flood-{client}-{round}");
+                let body = logs_request(&tag, 40).encode_to_vec();
+                let answer = curl(&["-H", PB, "--data-binary", "@-", &logs], &body);
+                match answer.status {
+                    200 => {
+                        let response = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse::decode(answer.body.as_slice()).unwrap();
+                        let rejected = response.partial_success.map_or(0, |p| p.rejected_log_records);
+                        accepted += 40 - rejected;
+                    }
+                    429 | 503 => {
+                        assert!(answer.headers.contains("retry-after: "), "{}", answer.headers);
+                        refused += 40;
+                    }
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            (accepted, refused)
+        }));
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for h in handles {
+        let (a, r) = h.join().unwrap();
+        accepted += a;
+        refused += r;
+    }
+    assert_eq!(serve.stop(), Some(0));
+    let stored: i64 = common::client(&url)
+        .query_one(
+            "SELECT count(*) FROM ringtrail.logs WHERE message LIKE 'flood-%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stored, accepted,
+        "stored = answered 200 ({refused} refused)"
+    );
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused_at_start() {
+    let out = run(&[
+        "serve",
+        "--database-url",
+        "postgres://x@127.0.0.1:1/x",
+        "--http",
+        "0.0.0.0:0",
+        "--grpc",
+        "off",
+    ]);
+    assert_one_line_failure(&out, 2, "--token");
+    let out = run(&["serve", "--http", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+}
