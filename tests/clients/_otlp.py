@@ -17,8 +17,10 @@ from typing import Any, Sequence
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
+    SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
@@ -192,11 +194,41 @@ def resource(service: str, **extra: Any) -> Resource:
     return Resource.create(attrs)
 
 
-def tracer_provider(args: argparse.Namespace, res: Resource) -> tuple[TracerProvider, CheckedSpanExporter]:
+class SpanRecorder(SpanProcessor):
+    """Remembers every span that ended (name, kind, ids, scope), in order:
+    what a client reports, and how many spans it must see exported."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.spans: list[dict[str, Any]] = []
+
+    def on_end(self, span: Any) -> None:
+        sc = span.get_span_context()
+        with self.lock:
+            self.spans.append(
+                {
+                    "name": span.name,
+                    "kind": span.kind.name,
+                    "trace_id": format(sc.trace_id, "032x"),
+                    "span_id": format(sc.span_id, "016x"),
+                    "parent_span_id": format(span.parent.span_id, "016x") if span.parent else None,
+                    "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
+                }
+            )
+
+
+def tracer_provider(
+    args: argparse.Namespace, res: Resource, *, simple: bool = False
+) -> tuple[TracerProvider, CheckedSpanExporter, SpanRecorder]:
+    """A provider exporting to the endpoint (batched, or each span as it
+    ends with `simple`), its checked exporter, and a recorder of the spans
+    that ended (added first, so it sees every span the exporter gets)."""
     exp = span_exporter(args)
+    rec = SpanRecorder()
     tp = TracerProvider(resource=res)
-    tp.add_span_processor(BatchSpanProcessor(exp))
-    return tp, exp
+    tp.add_span_processor(rec)
+    tp.add_span_processor(SimpleSpanProcessor(exp) if simple else BatchSpanProcessor(exp))
+    return tp, exp, rec
 
 
 def logger_provider(args: argparse.Namespace, res: Resource):
@@ -219,15 +251,16 @@ def hex_span(ctx_or_span: Any) -> str:
     return format(sc.span_id, "016x")
 
 
-def finish(summary: dict[str, Any], expect: dict[str, tuple[Any, int]]) -> int:
+def finish(summary: dict[str, Any], expect: dict[str, tuple[Any, int]], also_ok: bool = True) -> int:
     """Checks each exporter's tally against the expected count, adds the
     tallies to `summary`, prints it as one JSON line on stdout, and returns
     the exit code: 0 when every item was exported, 1 otherwise (with the
     reason on stderr).
 
     `expect` maps a name (`spans`, `logs`) to (checked exporter, count).
-    Call after the providers' shutdown (which flushes)."""
-    ok = True
+    Call after the providers' shutdown (which flushes). `also_ok` False
+    (a check of the caller's own failed) makes it fail too."""
+    ok = also_ok
     exported: dict[str, int] = {}
     for name, (exp, want) in expect.items():
         t = exp.tally

@@ -75,7 +75,7 @@ def main() -> int:
     service = args.service or "otel-genai-py"
 
     res = _otlp.resource(service)
-    tp, span_exp = _otlp.tracer_provider(args, res)
+    tp, span_exp, _ = _otlp.tracer_provider(args, res)
     tracer = tp.get_tracer("ringtrail.tests.otel_genai", "0.1.0")
     lp = log_exp = audit_logger = None
     if args.audit == "logs":
