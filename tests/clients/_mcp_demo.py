@@ -192,6 +192,10 @@ def finish(
         "server_service": server_service,
         **extra,
         "tools_called": called,
+        # the agent's trace: the root span's (null with --no-root)
+        "trace_id": next(
+            (s["trace_id"] for s in spans if s["name"] == "invoke_agent order-assistant"), None
+        ),
         "trace_ids": trace_ids,
         "points": audit.emitted,
         "client_spans": spans,

@@ -21,7 +21,8 @@ covers refund_order: with --refund the trace has a missing_permission gap.
 stdout: one JSON line
   {"client":"mcp2_demo","protocol":"http","service":"mcp2-agent","server_service":"mcp2-orders-server",
    "mcp_version":"2.3.0","mode":"auto","tools_called":["lookup_order"],
-   "trace_ids":["<32 hex>"],
+   "trace_id":"<32 hex: the root span's; null with --no-root>",
+   "trace_ids":["<32 hex>",..every trace id among both processes' spans],
    "points":[{"point":"identity","trace_id":".."},{"point":"permission","trace_id":"..","tool":"lookup_order"},..],
    "client_spans":[{"name","kind","trace_id","span_id","parent_span_id","scope"},..],
    "server_spans":[..same..],"server_exported":N,
