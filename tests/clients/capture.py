@@ -6,7 +6,8 @@
       OTLP/HTTP (POST /v1/logs, /v1/traces; protobuf or JSON; gzip) and
       OTLP/gRPC; each export request is appended to FILE as one JSON line
       {"signal":"logs"|"traces","transport":"http-proto"|"http-json"|"grpc",
-       "gzip":bool (grpc: always false, not visible),"auth":HEADER|null,"body":{...}} with ids in lowercase hex.
+       "gzip":bool (grpc: always false, not visible),"auth":HEADER|null,"body":{...}} with ids in lowercase hex,
+      and for OTLP/JSON "raw_json": the request exactly as sent.
       With --token, a request without `Bearer T` gets 401 / UNAUTHENTICATED.
       Prints "ready" on stdout once listening; stops on SIGTERM/SIGINT.
   capture.py summarize FILE
@@ -50,12 +51,23 @@ def hexify(o):
     return o
 
 
-def record(out: str, signal_: str, transport: str, gz: bool, auth, msg) -> None:
+def unhex(o):
+    if isinstance(o, dict):
+        return {
+            k: (base64.b64encode(bytes.fromhex(v)).decode() if k in HEX_KEYS and isinstance(v, str) and v else unhex(v))
+            for k, v in o.items()
+        }
+    if isinstance(o, list):
+        return [unhex(x) for x in o]
+    return o
+
+
+def record(out: str, signal_: str, transport: str, gz: bool, auth, msg, raw_json=None) -> None:
     body = hexify(json_format.MessageToDict(msg))
-    line = json.dumps(
-        {"signal": signal_, "transport": transport, "gzip": gz, "auth": auth, "body": body},
-        separators=(",", ":"),
-    )
+    rec = {"signal": signal_, "transport": transport, "gzip": gz, "auth": auth, "body": body}
+    if raw_json is not None:
+        rec["raw_json"] = raw_json
+    line = json.dumps(rec, separators=(",", ":"))
     with LOCK, open(out, "a") as f:
         f.write(line + "\n")
 
@@ -71,6 +83,18 @@ def serve(args) -> int:
         def log_message(self, *a):  # quiet
             pass
 
+        def body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                out = b""
+                while True:
+                    n = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if n == 0:
+                        self.rfile.readline()
+                        return out
+                    out += self.rfile.read(n)
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
         def do_POST(self):
             k = kinds.get(self.path.split("?")[0])
             if not k:
@@ -81,19 +105,22 @@ def serve(args) -> int:
                 self.send_response(401)
                 self.end_headers()
                 return
-            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            raw = self.body()
             gz = self.headers.get("Content-Encoding", "") == "gzip"
             if gz:
                 raw = gzip.decompress(raw)
             ctype = self.headers.get("Content-Type", "")
             msg = k[1]()
             if "json" in ctype:
-                json_format.Parse(raw, msg)
+                # OTLP/JSON writes ids as hex, proto3 JSON as base64
+                raw_json = json.loads(raw)
+                json_format.ParseDict(unhex(raw_json), msg)
                 transport = "http-json"
             else:
                 msg.ParseFromString(raw)
                 transport = "http-proto"
-            record(args.out, k[0], transport, gz, auth, msg)
+                raw_json = None
+            record(args.out, k[0], transport, gz, auth, msg, raw_json)
             resp = k[2]()
             if "json" in ctype:
                 data, rtype = b"{}", "application/json"
