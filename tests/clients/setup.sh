@@ -70,8 +70,8 @@ venv() { # venv NAME REQUIREMENTS IMPORTS...
   fi
   log "installing $name from $(basename "$req") with $python"
   rm -rf "$dir"
-  "$python" -m venv "$dir" || die "python -m venv $dir failed"
-  "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req" ||
+  "$python" -m venv "$dir" >&2 || die "python -m venv $dir failed"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req" >&2 ||
     die "pip install -r $req failed"
   "$dir/bin/python" -m pip check >&2 || die "$name: pip check failed"
   local m
