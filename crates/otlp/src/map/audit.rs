@@ -8,7 +8,7 @@
 //! | `gen_ai.operation.name` = `invoke_agent`, `create_agent` | agent | `agent.id` from `gen_ai.agent.id`, else `gen_ai.agent.name`, else the span name |
 //! | `gen_ai.operation.name` = `execute_tool` | tool | `gen_ai.tool.name` kept |
 //! | `gen_ai.operation.name` = `chat`, `text_completion`, `generate_content`, `embeddings` | tool (a model call) | `gen_ai.operation.name` kept |
-//! | `mcp.method.name` = `tools/call` | tool | `gen_ai.tool.name` from `gen_ai.tool.name`, else `mcp.tool.name`, else the span name's first word |
+//! | `mcp.method.name` = `tools/call` | tool | `gen_ai.tool.name` from `gen_ai.tool.name`, else `mcp.tool.name`, else the word after `tools/call` in the span name (the MCP SDK's client span, `MCP send tools/call lookup_order`, names its tool only there) |
 //! | `traceloop.span.kind` = `tool` (OpenLLMetry) | tool | `gen_ai.tool.name` from `traceloop.entity.name`, else the span name less `.tool` |
 //! | `traceloop.span.kind` = `agent` (OpenLLMetry) | agent | `agent.id` from `traceloop.entity.name` |
 //! | a root span (no parent) with `user.id` or `user_id` that is an agent point | identity, as a row of its own just before the agent's | `user_id` |
@@ -75,8 +75,7 @@ pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(
         if row.field(field::TOOL_NAME).is_none() {
             let name = row
                 .str_field("mcp.tool.name")
-                .or_else(|| span_name.and_then(|s| s.split_whitespace().nth(1)))
-                .or(span_name)?;
+                .or_else(|| span_name.and_then(tool_in_span_name))?;
             add.push((field::TOOL_NAME.to_owned(), text(name)));
         }
         return Some((Point::Tool, add));
@@ -100,6 +99,15 @@ pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(
         }
         _ => None,
     }
+}
+
+/// The tool a span name names after `tools/call`: `tools/call
+/// lookup_order` (the MCP SDK's server span), `MCP send tools/call
+/// lookup_order` (its client span).
+fn tool_in_span_name(name: &str) -> Option<&str> {
+    let mut words = name.split_whitespace();
+    words.find(|w| *w == "tools/call")?;
+    words.next()
 }
 
 /// Makes `row` the point `point`: target [`TARGET`], the scope's name as
