@@ -211,7 +211,7 @@ impl RowDecoder {
 
 /// Empties the cut list and gives it back with another lifetime, keeping
 /// its allocation (as [`recycle`] does for fields).
-fn recycle_cuts<'a, 'b>(mut cuts: Vec<(&'a str, u32)>) -> Vec<(&'b str, u32)> {
+fn recycle_cuts<'b>(mut cuts: Vec<(&str, u32)>) -> Vec<(&'b str, u32)> {
     cuts.clear();
     cuts.into_iter().map(|_| unreachable!("empty")).collect()
 }
