@@ -276,3 +276,98 @@ fn a_public_address_without_a_token_is_refused_at_start() {
     let out = run(&["serve", "--http", "nonsense"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A tonic client (what Rust agents export with) to `serve`'s gRPC
+/// listener, with `token` as its bearer token and gzip when asked.
+async fn grpc_export(
+    addr: &str,
+    token: Option<&str>,
+    gzip: bool,
+    request: ExportLogsServiceRequest,
+) -> Result<(), tonic::Status> {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    let mut client = LogsServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    if gzip {
+        client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
+    let mut request = tonic::Request::new(request);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    client.export(request).await.map(|_| ())
+}
+
+#[test]
+fn grpc_answers_with_the_matching_status_codes() {
+    let url = common::migrated_database();
+    let serve = Serve::start(&url, &["--max-body", "200000", "--token", "s3cret"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let grpc = serve.grpc.clone();
+    rt.block_on(async {
+        grpc_export(&grpc, Some("s3cret"), true, logs_request("grpc", 5))
+            .await
+            .expect("taken");
+        let code = |r: Result<(), tonic::Status>| r.unwrap_err().code();
+        assert_eq!(
+            code(grpc_export(&grpc, None, false, logs_request("nope", 1)).await),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            code(grpc_export(&grpc, Some("wrong"), false, logs_request("nope", 1)).await),
+            tonic::Code::Unauthenticated
+        );
+        // Over --max-body as sent, and (gzip: about 1 KiB sent) only once
+        // inflated: tonic's OUT_OF_RANGE and RESOURCE_EXHAUSTED.
+        let mut big = logs_request("nope", 1);
+        big.resource_logs[0].scope_logs[0].log_records[0].body = Some(AnyValue {
+            value: Some(any_value::Value::StringValue("z".repeat(1 << 20))),
+        });
+        assert_eq!(
+            code(grpc_export(&grpc, Some("s3cret"), false, big.clone()).await),
+            tonic::Code::OutOfRange
+        );
+        assert_eq!(
+            code(grpc_export(&grpc, Some("s3cret"), true, big).await),
+            tonic::Code::ResourceExhausted
+        );
+    });
+    assert_eq!(wait_rows(&url, "grpc", 5), 5);
+    assert_eq!(serve.stop(), Some(0));
+    assert_eq!(rows_like(&url, "nope"), 0);
+}
+
+#[test]
+fn tls_serves_https_with_the_given_certificate_and_no_plain_http() {
+    let url = common::migrated_database();
+    let dir = common::tls::Certs::new();
+    let cert = dir.server_cert.to_str().unwrap();
+    let key = dir.server_key.to_str().unwrap();
+    let serve = Serve::start(&url, &["--tls-cert", cert, "--tls-key", key]);
+    assert!(serve.http.starts_with("https://"), "{}", serve.http);
+    let logs = format!("{}/v1/logs", serve.http).replace("127.0.0.1", "localhost");
+    let body = logs_request("tls", 2).encode_to_vec();
+    let ca = dir.ca_cert.to_str().unwrap();
+    let ok = curl(
+        &["--cacert", ca, "-H", PB, "--data-binary", "@-", &logs],
+        &body,
+    );
+    assert_eq!(ok.status, 200);
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = curl(
+        &[
+            "-H",
+            PB,
+            "--data-binary",
+            "@-",
+            &logs.replace("https://", "http://"),
+        ],
+        &body,
+    );
+    assert_eq!(plain.status, 0);
+    assert_eq!(wait_rows(&url, "tls", 2), 2);
+    assert_eq!(serve.stop(), Some(0));
+}

@@ -7,7 +7,7 @@
 //! | `OK` (with `partial_success` when some were refused) | as OTLP/HTTP's 200 |
 //! | `INVALID_ARGUMENT` | a message that does not decode |
 //! | `UNAUTHENTICATED` | no or a wrong bearer token |
-//! | `RESOURCE_EXHAUSTED` | a message over `--max-body` |
+//! | `OUT_OF_RANGE`, `RESOURCE_EXHAUSTED` | a message over `--max-body` as sent, or once inflated (tonic's checks) |
 //! | `UNAVAILABLE` | the ring is full, the bounds are reached, or shutting down: nothing was enqueued; exporters retry it |
 
 use std::sync::Arc;
