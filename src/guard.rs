@@ -64,6 +64,13 @@ impl Guard {
         flush(&self.ring, &self.control, deadline)
     }
 
+    /// An [`Ingest`](crate::Ingest) handle pushing records that are not
+    /// `tracing` events into this pipeline's ring (OTLP logs and spans,
+    /// say), each answered taken or refused.
+    pub fn ingest(&self) -> crate::Ingest {
+        crate::Ingest::new(Arc::clone(&self.ring))
+    }
+
     /// The pipeline's counters now.
     pub fn stats(&self) -> Stats {
         self.control.stats(&self.ring)

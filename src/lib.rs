@@ -111,7 +111,7 @@ pub mod tls;
 mod writer;
 
 pub use builder::Builder;
-pub use capture::Layer;
+pub use capture::{Ingest, Layer, Record, Refused, MAX_JSON_DEPTH};
 pub use contract::DROPPED_TARGET;
 pub use error::{Error, Fate, Result};
 pub use guard::Guard;

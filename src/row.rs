@@ -64,6 +64,14 @@ pub enum Value<'a> {
     F64(f64),
     /// A string, or the text of a `Display`/`Debug`/`Error` value.
     Str(&'a str),
+    /// A JSON array or object, as its text: an OpenTelemetry attribute
+    /// that is an array or a map, given through [`Ingest`](crate::Ingest).
+    /// [`Ingest`](crate::Ingest) checks and rewrites it in the encoder's
+    /// form (no whitespace, NUL as U+FFFD, nesting at most
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) deep), so it is
+    /// stored as a `jsonb` array or object as it stands. A `tracing`
+    /// event never produces one.
+    Json(&'a str),
 }
 
 /// A named field of an event (not the message, and not span context).

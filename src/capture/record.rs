@@ -25,7 +25,23 @@
 //! ```
 //!
 //! Field names are not copied: an entry stores the field's index in the
-//! call site's static `FieldSet`. Integers are native-endian because the
+//! call site's static `FieldSet`.
+//!
+//! **External records** (pushed through [`Ingest`](crate::Ingest), e.g. by
+//! `ringtrail serve`) have no call site. Flag bit 1 marks them; the header
+//! then holds the event's Unix time in nanoseconds at 0 (not a clock
+//! reading), 0 at 8 and 16, and the OpenTelemetry severity number as an
+//! `i16` at 30. Their entries name themselves (`external.rs` writes them):
+//!
+//! ```text
+//!                 MESSAGE / MESSAGE_CUT  as above
+//!                 TARGET       len:u16 utf8
+//!                 SPAN_NAME    len:u16 utf8
+//!                 NAMED        name_len:u8 name value_tag:u8 value
+//!                                (value as a STR, STR_CUT, BOOL, I64, U64,
+//!                                F64, I128 or U128 entry after its field
+//!                                byte, or JSON len:u16 utf8)
+//! ``` Integers are native-endian because the
 //! record never leaves the process.
 //!
 //! **A long text never evicts the fields after it.** A text value may use
@@ -54,6 +70,10 @@ const _: () = assert!(CONTEXT_MAX_LEN <= u8::MAX as usize);
 
 pub(super) const HEADER_LEN: usize = 40;
 pub(super) const FLAG_TRUNCATED: u8 = 1;
+/// An external record (see the module docs).
+pub(super) const FLAG_EXTERNAL: u8 = 2;
+/// Where an external record keeps its severity number (`i16`).
+pub(super) const LEVEL_AT: usize = 30;
 
 pub(super) const TAG_MESSAGE: u8 = 1;
 pub(super) const TAG_STR: u8 = 2;
@@ -65,6 +85,10 @@ pub(super) const TAG_I128: u8 = 7;
 pub(super) const TAG_U128: u8 = 8;
 pub(super) const TAG_MESSAGE_CUT: u8 = 9;
 pub(super) const TAG_STR_CUT: u8 = 10;
+pub(super) const TAG_TARGET: u8 = 11;
+pub(super) const TAG_SPAN_NAME: u8 = 12;
+pub(super) const TAG_NAMED: u8 = 13;
+pub(super) const TAG_JSON: u8 = 14;
 
 thread_local! {
     /// The sequence number of this thread's last event (0: none yet).

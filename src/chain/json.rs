@@ -102,6 +102,11 @@ fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
         Value::F64(f) if f > 0.0 => out.extend_from_slice(b"\"Infinity\""),
         Value::F64(_) => out.extend_from_slice(b"\"-Infinity\""),
         Value::Str(s) => write_str(out, s),
+        // The encoder stores it as it stands; its canonical form is the
+        // stored form's. `Ingest` wrote it, so it is JSON.
+        Value::Json(text) => {
+            let _ = write_stored(out, text);
+        }
     }
 }
 

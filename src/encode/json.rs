@@ -160,6 +160,8 @@ pub fn write_value<B: BufMut>(out: &mut B, v: &Value<'_>) {
         Value::U64(n) => out.put_slice(itoa::Buffer::new().format(n).as_bytes()),
         Value::I128(n) => out.put_slice(itoa::Buffer::new().format(n).as_bytes()),
         Value::U128(n) => out.put_slice(itoa::Buffer::new().format(n).as_bytes()),
+        // Checked and written in this encoder's form when it was pushed.
+        Value::Json(text) => out.put_slice(text.as_bytes()),
         Value::F64(f) => {
             if f.is_finite() {
                 // ryu always writes a JSON-valid number: a digit before any

@@ -35,9 +35,10 @@
 //! strings `"NaN"`, `"Infinity"` and `"-Infinity"` the encoder writes for
 //! non-finite floats stay strings); an integer [`Value::U64`] (or
 //! [`Value::I64`] when negative); a number with a fraction or exponent
-//! [`Value::F64`]; a boolean [`Value::Bool`]; anything else (`null`,
-//! objects and arrays, which ringtrail never writes) its JSON text as a
-//! [`Value::Str`].
+//! [`Value::F64`]; a boolean [`Value::Bool`]; an array or an object (an
+//! OpenTelemetry attribute that was one, from `ringtrail serve`) its JSON
+//! text as a [`Value::Json`]; `null` (which ringtrail never writes) the
+//! string `null`.
 //!
 //! A row read back can differ from the event that was written in a few
 //! corners, because `jsonb` stores numbers as `numeric` and the crate's
@@ -288,10 +289,15 @@ impl ParsedFields {
         let mut texts = self.texts.iter();
         self.entries
             .iter()
-            .map(|(name, v)| Field {
-                name,
-                value: scalar(v)
-                    .unwrap_or_else(|| Value::Str(texts.next().map_or("", String::as_str))),
+            .map(|(name, v)| {
+                let value = scalar(v).unwrap_or_else(|| {
+                    let text = texts.next().map_or("", String::as_str);
+                    match v {
+                        Json::Array(_) | Json::Object(_) => Value::Json(text),
+                        _ => Value::Str(text),
+                    }
+                });
+                Field { name, value }
             })
             .collect()
     }

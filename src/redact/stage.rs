@@ -99,7 +99,9 @@ pub(crate) fn apply<'a>(
     count += redact(Target::Message, no_key, message, cut, text, spans);
     for (i, field) in fields.iter().enumerate() {
         let value = match field.value {
-            Value::Str(value) => value,
+            // An array or a map is scanned as its JSON text; a replacement
+            // stores that text, masked, as a string.
+            Value::Str(value) | Value::Json(value) => value,
             Value::Bool(_) => continue, // a boolean holds no secret
             number => {
                 // The decoder's `<name>.truncated_from` are lengths.
@@ -251,7 +253,7 @@ impl NumberText {
             Value::U128(v) => write!(text, "{v}"),
             Value::F64(v) => write!(text, "{v}"),
             Value::Bool(v) => write!(text, "{v}"),
-            Value::Str(v) => write!(text, "{v}"),
+            Value::Str(v) | Value::Json(v) => write!(text, "{v}"),
         };
         text
     }

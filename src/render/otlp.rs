@@ -22,7 +22,10 @@
 //! - `body` is the message as a `stringValue`.
 //! - `traceId` is the trace id, lower-cased, when it is a valid W3C id (32
 //!   hex digits, not all zero); any other trace id is the attribute
-//!   `trace_id`. There is no `spanId`: a row has no span id.
+//!   `trace_id`. `spanId` is the field `span_id` when it is a valid W3C
+//!   span id (16 hex digits, not all zero), as rows ingested from
+//!   OpenTelemetry (`ringtrail serve`) keep it; otherwise that field is an
+//!   attribute like any other.
 //! - `attributes`, with unique keys, the first kept: `target`,
 //!   `code.file.path`, `code.line.number`, `log.record.uid` (the row id),
 //!   `user.id`, `session.id`, and `task_id`, `context_id`, `client_id` as
@@ -34,7 +37,8 @@
 //! `{"doubleValue":2.5}` (NaN and the infinities as proto3 JSON's
 //! `"NaN"`, `"Infinity"`, `"-Infinity"`). An integer beyond `i64` (a large
 //! `u64`, `u128`, `i128`) is a `stringValue` of its digits, exact, rather
-//! than a rounded double.
+//! than a rounded double. An array or a map ([`Value::Json`], read back
+//! from a `jsonb` array or object) is an `arrayValue` or a `kvlistValue`.
 
 use crate::encode::json::{write_str, write_value};
 use crate::row::{Row, Value, CONTEXT_MAX_LEN};
@@ -64,6 +68,15 @@ const CONTEXT_ATTRIBUTES: [&str; 6] = [
 /// True for a valid W3C trace id: 32 hex digits, not all zero.
 pub(super) fn is_trace_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0')
+}
+
+/// The field a row ingested from OpenTelemetry keeps its span id in
+/// (16 hex digits), written back as the record's `spanId`.
+pub(super) const SPAN_ID_FIELD: &str = "span_id";
+
+/// True for a valid W3C span id: 16 hex digits, not all zero.
+pub(super) fn is_span_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0')
 }
 
 /// Writes one `AnyValue` object for `v`.
@@ -102,12 +115,64 @@ fn any_value(out: &mut Vec<u8>, v: &Value<'_>) {
             Ok(n) => int(n, out),
             Err(_) => digits(out),
         },
+        Value::Json(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(json) => json_any_value(out, &json),
+            // Only `Ingest` makes one, always valid JSON; were it not, the
+            // text is still the value.
+            Err(_) => {
+                out.extend_from_slice(b"{\"stringValue\":");
+                write_str(out, text);
+                out.push(b'}');
+            }
+        },
         Value::F64(_) => {
             // write_value: shortest round-trip number, or "NaN",
             // "Infinity", "-Infinity", proto3 JSON's spellings.
             out.extend_from_slice(b"{\"doubleValue\":");
             write_value(out, v);
             out.push(b'}');
+        }
+    }
+}
+
+/// Writes the `AnyValue` of a JSON value read back from a
+/// [`Value::Json`]: an array is an `arrayValue`, an object a
+/// `kvlistValue`, an integer in `i64` an `intValue`, any other number a
+/// `doubleValue`, `null` the empty `AnyValue`.
+fn json_any_value(out: &mut Vec<u8>, json: &serde_json::Value) {
+    use serde_json::Value as Json;
+    match json {
+        Json::Null => out.extend_from_slice(b"{}"),
+        Json::Bool(b) => any_value(out, &Value::Bool(*b)),
+        Json::String(s) => any_value(out, &Value::Str(s)),
+        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => any_value(out, &Value::I64(i)),
+            (None, Some(u)) => any_value(out, &Value::U64(u)),
+            _ => any_value(out, &Value::F64(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Json::Array(items) => {
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_any_value(out, item);
+            }
+            out.extend_from_slice(b"]}}");
+        }
+        Json::Object(members) => {
+            out.extend_from_slice(b"{\"kvlistValue\":{\"values\":[");
+            for (i, (key, value)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"key\":");
+                write_str(out, key);
+                out.extend_from_slice(b",\"value\":");
+                json_any_value(out, value);
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}}");
         }
     }
 }
@@ -129,6 +194,15 @@ pub(super) fn render(s: &mut Scratch, service: &Service, row: &Row<'_>, out: &mu
     let mut pick = Pick::new(row, &mut used);
     let trace = pick.context(0);
     let trace_id = trace.filter(|t| is_trace_id(t));
+    // A row ingested from OpenTelemetry keeps its span id as a field.
+    let span_id = pick.peek(SPAN_ID_FIELD).and_then(|(at, v)| {
+        super::pick::as_str(v)
+            .filter(|id| is_span_id(id))
+            .map(|id| (at, id))
+    });
+    if let Some((at, _)) = span_id {
+        pick.mark(at);
+    }
     let mut truncated = row.truncated;
     for id in row.context.iter().flatten() {
         truncated |= id.len() > CONTEXT_MAX_LEN;
@@ -225,6 +299,13 @@ pub(super) fn render(s: &mut Scratch, service: &Service, row: &Row<'_>, out: &mu
         let out = line.buf();
         out.push(b'"');
         out.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
+        out.push(b'"');
+    }
+    if let Some((_, id)) = span_id {
+        line.key("spanId");
+        let out = line.buf();
+        out.push(b'"');
+        out.extend(id.bytes().map(|b| b.to_ascii_lowercase()));
         out.push(b'"');
     }
 

@@ -124,7 +124,7 @@ pub(super) fn as_f64(v: Value<'_>) -> Option<f64> {
         Value::U128(n) => n as f64,
         Value::F64(f) => f,
         Value::Str(s) => s.parse().ok()?,
-        Value::Bool(_) => return None,
+        Value::Bool(_) | Value::Json(_) => return None,
     };
     f.is_finite().then_some(f)
 }

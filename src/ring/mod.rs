@@ -255,6 +255,11 @@ impl Ring {
         self.audit.as_ref().map_or(0, SlotPool::capacity)
     }
 
+    /// The audit reserve, if this ring has one.
+    pub(crate) fn audit_pool(&self) -> Option<&SlotPool> {
+        self.audit.as_ref()
+    }
+
     /// The large class, if this ring has one.
     pub(crate) fn large(&self) -> Option<&SlotPool> {
         self.large.as_ref()

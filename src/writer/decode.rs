@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::audit::contract::{point_of, Point};
-use crate::capture::reader::{unpack_context, Entry, RecordReader};
+use crate::capture::reader::{unpack_context, Entry, Origin, RecordReader};
 use crate::contract::{TRUNCATED_FROM, TS_ORIGINAL};
 use crate::ids::Uuid7;
 use crate::redact::stage::{self, Scratch};
@@ -85,36 +85,59 @@ impl RowDecoder {
         use_row: impl FnOnce(&Row<'_>) -> R,
     ) -> R {
         let mut fields = recycle(std::mem::take(&mut self.fields));
-        let mut cuts = std::mem::take(&mut self.cuts);
-        cuts.clear();
+        let mut cuts = recycle_cuts(std::mem::take(&mut self.cuts));
         let mut message = "";
         // Context ids given as fields of the event itself: they fill their
         // column, win over the span's, and are not repeated in `fields`.
         let mut event_context: [Option<Value<'_>>; CONTEXT_LEN] = [None; CONTEXT_LEN];
-        let names = record.event.fields();
+        let (mut target, mut span_name, level, file, line) = match record.origin {
+            Origin::Event { event, span } => (
+                event.target(),
+                span.map(|s| s.name()),
+                severity_number(event.level()),
+                event.file(),
+                event.line(),
+            ),
+            Origin::External { level } => ("", None, level, None, None),
+        };
+        let names = match record.origin {
+            Origin::Event { event, .. } => Some(event.fields()),
+            Origin::External { .. } => None,
+        };
         for entry in record.entries() {
-            match entry {
+            let (name, value, cut_from) = match entry {
                 Entry::Message { text, cut_from } => {
                     message = text;
                     cuts.extend(cut_from.map(|n| ("message", n)));
+                    continue;
+                }
+                Entry::Target(text) => {
+                    target = text;
+                    continue;
+                }
+                Entry::SpanName(text) => {
+                    span_name = Some(text);
+                    continue;
                 }
                 Entry::Field {
                     index,
                     value,
                     cut_from,
-                } => {
-                    if let Some(field) = names.iter().nth(index) {
-                        match CONTEXT_KEYS.iter().position(|k| *k == field.name()) {
-                            Some(key) => event_context[key] = Some(value),
-                            None => fields.push(Field {
-                                name: field.name(),
-                                value,
-                            }),
-                        }
-                        cuts.extend(cut_from.map(|n| (field.name(), n)));
-                    }
-                }
+                } => match names.and_then(|n| n.iter().nth(index)) {
+                    Some(field) => (field.name(), value, cut_from),
+                    None => continue,
+                },
+                Entry::Named {
+                    name,
+                    value,
+                    cut_from,
+                } => (name, value, cut_from),
+            };
+            match CONTEXT_KEYS.iter().position(|k| *k == name) {
+                Some(key) => event_context[key] = Some(value),
+                None => fields.push(Field { name, value }),
             }
+            cuts.extend(cut_from.map(|n| (name, n)));
         }
         // Each cut text's original length, as `<name>.truncated_from`.
         self.cut_names.clear();
@@ -131,22 +154,24 @@ impl RowDecoder {
             });
             at += len;
         }
-        self.cuts = cuts;
         let mut context = unpack_context(record.context);
         override_context(&mut context, &event_context, &mut self.context_text);
-        let kind = point_of(record.event.target(), &fields).map(Point::kind);
+        let kind = point_of(target, &fields).map(Point::kind);
         let redacted = match &self.redactor {
             Some(redactor) => stage::apply(
                 redactor,
                 &mut message,
                 &mut fields,
                 &mut context,
-                &self.cuts,
+                &cuts,
                 &mut self.redaction,
             ),
             None => 0,
         };
-        let mut ts_unix_nanos = self.wall.unix_nanos(record.ts_raw);
+        let mut ts_unix_nanos = match record.origin {
+            Origin::Event { .. } => self.wall.unix_nanos(record.ts_raw),
+            Origin::External { .. } => record.ts_raw as i64,
+        };
         if let Some(clamped) = clamp(
             ts_unix_nanos,
             self.now_nanos,
@@ -161,18 +186,17 @@ impl RowDecoder {
             });
             ts_unix_nanos = clamped;
         }
-        let level = severity_number(record.event.level());
         let row = Row {
             ts_unix_nanos,
             id: ids.next(ts_unix_nanos),
             level,
-            target: record.event.target(),
+            target,
             message,
             fields: &fields,
             context,
-            span_name: record.span.map(|s| s.name()),
-            file: record.event.file(),
-            line: record.event.line(),
+            span_name,
+            file,
+            line,
             truncated: record.truncated,
             kind,
             redacted,
@@ -180,8 +204,16 @@ impl RowDecoder {
         };
         let result = use_row(&row);
         self.fields = recycle(fields);
+        self.cuts = recycle_cuts(cuts);
         result
     }
+}
+
+/// Empties the cut list and gives it back with another lifetime, keeping
+/// its allocation (as [`recycle`] does for fields).
+fn recycle_cuts<'b>(mut cuts: Vec<(&str, u32)>) -> Vec<(&'b str, u32)> {
+    cuts.clear();
+    cuts.into_iter().map(|_| unreachable!("empty")).collect()
 }
 
 /// The time to store for an event at `ts` when it lies more than `past`
@@ -210,7 +242,7 @@ fn override_context<'a>(
     for (i, value) in event.iter().enumerate() {
         let start = text.len();
         let _ = match value {
-            None | Some(Value::Str(_)) => continue,
+            None | Some(Value::Str(_) | Value::Json(_)) => continue,
             Some(Value::Bool(v)) => write!(text, "{v}"),
             Some(Value::I64(v)) => write!(text, "{v}"),
             Some(Value::U64(v)) => write!(text, "{v}"),
@@ -224,7 +256,7 @@ fn override_context<'a>(
     for (i, value) in event.iter().enumerate() {
         match value {
             None => {}
-            Some(Value::Str(s)) => context[i] = Some(s),
+            Some(Value::Str(s) | Value::Json(s)) => context[i] = Some(s),
             Some(_) => context[i] = Some(&text[spans[i].0..spans[i].1]),
         }
     }

@@ -130,6 +130,22 @@ enum Command {
     /// key or checkpoint file that cannot be read), 2 invalid arguments.
     /// Every failure is one line on stderr.
     Verify(commands::verify::VerifyArgs),
+    /// Receive OpenTelemetry logs and spans over OTLP/HTTP (protobuf or
+    /// JSON, gzip) and OTLP/gRPC, and write them through the pipeline:
+    /// redaction, audit points from the GenAI and MCP conventions, the
+    /// chain, partitions. Runs in the foreground; SIGINT or SIGTERM stops
+    /// it, flushing first.
+    ///
+    /// A record is answered 200 only once it is in the ring; 429 or 503
+    /// (with Retry-After) means none of the request's records were taken.
+    /// The chosen ports are printed on stderr.
+    ///
+    /// Exit codes: 0 stopped cleanly, 1 a runtime error (an address in
+    /// use, an unreadable certificate, a database that cannot be
+    /// reached, rows not committed at shutdown), 2 invalid arguments (a
+    /// non-loopback address without --token included). Every failure is
+    /// one line on stderr.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -148,6 +164,7 @@ fn main() -> ExitCode {
         Command::Tail(args) => commands::tail::run(args),
         Command::Stats(args) => commands::stats::run(args),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

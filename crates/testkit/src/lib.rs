@@ -42,6 +42,8 @@ pub mod db;
 pub mod fuzz_checks;
 pub mod rows;
 #[cfg(feature = "db")]
+pub mod serve;
+#[cfg(feature = "db")]
 pub mod tls;
 
 #[cfg(feature = "db")]

@@ -210,3 +210,47 @@ fn leaf(
     let cert = params.signed_by(&key, ca).expect("a certificate");
     (cert.pem(), key.serialize_pem())
 }
+
+/// A test CA and a server certificate for `localhost` it signed, as PEM
+/// files in a directory of their own: for a TLS server under test
+/// (`ringtrail serve --tls-cert --tls-key`).
+#[derive(Debug)]
+pub struct Certs {
+    /// The CA's certificate, for the client to trust.
+    pub ca_cert: PathBuf,
+    /// The server's certificate (for `localhost`).
+    pub server_cert: PathBuf,
+    /// The server's private key.
+    pub server_key: PathBuf,
+}
+
+impl Certs {
+    /// Makes the files in a new directory under the temp dir.
+    pub fn new() -> Certs {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ringtrail-certs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&dir).expect("a directory for the certificates");
+        let (ca_pem, ca) = new_ca("ringtrail test CA");
+        let (server_pem, server_key) = leaf(&ca, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            fs::write(&path, text).expect("write a certificate file");
+            path
+        };
+        Certs {
+            ca_cert: write("ca.pem", &ca_pem),
+            server_cert: write("server.crt", &server_pem),
+            server_key: write("server.key", &server_key),
+        }
+    }
+}
+
+impl Default for Certs {
+    fn default() -> Certs {
+        Certs::new()
+    }
+}

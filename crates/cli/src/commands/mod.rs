@@ -37,6 +37,7 @@ pub mod migrate;
 pub mod output;
 pub mod query;
 pub mod retention;
+pub mod serve;
 pub mod stats;
 pub mod tail;
 pub mod trace;

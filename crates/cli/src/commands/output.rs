@@ -193,6 +193,7 @@ fn human_line(row: &Row<'_>, line: &mut Line<'_>) {
 fn show(value: Value<'_>) -> Cow<'_, str> {
     match value {
         Value::Str(s) => show_str(s),
+        Value::Json(s) => show_str(s),
         Value::Bool(b) => b.to_string().into(),
         Value::I64(n) => n.to_string().into(),
         Value::U64(n) => n.to_string().into(),

@@ -1,0 +1,190 @@
+//! `ringtrail serve`: the OTLP receiver ([`ringtrail_otlp`]) in front of a
+//! ringtrail pipeline, in the foreground until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringtrail::time::parse_duration;
+use ringtrail::{Checkpoints, Jsonl, Spool};
+use ringtrail_otlp::{Config, Server, Token};
+
+use super::output::eprint_line;
+use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_USAGE};
+
+/// Flags of `ringtrail serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    db: super::db::DatabaseArgs,
+    /// OTLP/HTTP: POST /v1/logs and /v1/traces (protobuf or JSON, gzip),
+    /// GET /healthz. Port 0 picks a free port (printed on stderr);
+    /// `off` listens for no HTTP.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318", value_parser = parse_listen)]
+    http: Listen,
+    /// OTLP/gRPC: LogsService/Export and TraceService/Export (gzip).
+    /// `off` listens for no gRPC.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317", value_parser = parse_listen)]
+    grpc: Listen,
+    /// The largest request body, in bytes, as sent and again after
+    /// decompression (413, gRPC RESOURCE_EXHAUSTED).
+    #[arg(long, value_name = "BYTES", default_value_t = ringtrail_otlp::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// Every request must carry `Authorization: Bearer TOKEN` (gRPC
+    /// metadata `authorization`). Required to listen on an address that
+    /// is not loopback.
+    #[arg(long, env = "RINGTRAIL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Serve HTTPS and gRPC over TLS with this PEM certificate chain.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Records in the ring.
+    #[arg(long, default_value_t = 65_536)]
+    capacity: usize,
+    /// Requests served at once; more are answered 429 (gRPC UNAVAILABLE).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_requests: usize,
+    /// Decoded request bytes held at once; past them requests are
+    /// answered 429 (gRPC UNAVAILABLE).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    max_inflight_bytes: usize,
+    /// Spool batches PostgreSQL cannot take to this directory, and
+    /// replay them when it is back.
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+    /// Also write every row as a JSON line to this file, beside
+    /// PostgreSQL.
+    #[arg(long, value_name = "PATH")]
+    jsonl: Option<PathBuf>,
+    /// The schema of the --jsonl lines: ecs, ocsf, otlp or native.
+    #[arg(long, default_value = "ecs", requires = "jsonl")]
+    format: ringtrail::Format,
+    /// Append the signed checkpoints of the batches' hash chain to this
+    /// file, for `ringtrail verify --checkpoints`.
+    #[arg(long, value_name = "FILE")]
+    checkpoints: Option<PathBuf>,
+    /// The signing key file for --checkpoints (made when missing).
+    #[arg(long, value_name = "FILE", requires = "checkpoints")]
+    checkpoint_key: Option<PathBuf>,
+    /// How long SIGINT or SIGTERM may take: requests in flight finish,
+    /// the ring is flushed, and whatever is not committed by then is
+    /// spooled (with --spool-dir) or counted lost.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+/// A listen address, or none.
+#[derive(Clone, Copy)]
+pub struct Listen(Option<SocketAddr>);
+
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    if text == "off" {
+        return Ok(Listen(None));
+    }
+    text.parse()
+        .map(|a| Listen(Some(a)))
+        .map_err(|_| format!("expected IP:PORT or off, got {text:?}"))
+}
+
+pub fn run(args: ServeArgs) -> CliResult {
+    let token = args.token.as_deref().and_then(Token::new);
+    for (flag, addr) in [("--http", args.http.0), ("--grpc", args.grpc.0)] {
+        if let Some(addr) = addr {
+            if !addr.ip().is_loopback() && token.is_none() {
+                return Err(Box::new(Failure::new(
+                    EXIT_USAGE,
+                    format!("{flag} {addr} is not a loopback address: set --token (or RINGTRAIL_TOKEN) to listen there"),
+                )));
+            }
+        }
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ringtrail_otlp::server_config(cert, key)
+                .map_err(|why| Failure::new(EXIT_RUNTIME, why))?,
+        ),
+        _ => None,
+    };
+    let url = args.db.url()?;
+    let mut builder = ringtrail::Builder::new()
+        .postgres(url.as_str())
+        .capacity(args.capacity)
+        .service_name("ringtrail-serve");
+    if let Some(dir) = &args.spool_dir {
+        builder = builder.spool(Spool::dir(dir));
+    }
+    if let Some(path) = &args.jsonl {
+        builder = builder.jsonl(Jsonl::file(path, args.format));
+    }
+    if let Some(path) = &args.checkpoints {
+        let mut checkpoints = Checkpoints::file(path);
+        if let Some(key) = &args.checkpoint_key {
+            checkpoints = checkpoints.key(key);
+        }
+        builder = builder.checkpoints(checkpoints);
+    }
+    let (_layer, guard) = builder.build()?;
+    let config = Config {
+        http: args.http.0,
+        grpc: args.grpc.0,
+        max_body: args.max_body,
+        token,
+        tls,
+        max_requests: args.max_requests,
+        max_inflight_bytes: args.max_inflight_bytes,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ringtrail-serve")
+        .build()
+        .map_err(|e| Failure::runtime("cannot start a runtime", e))?;
+    let deadline = args.shutdown_timeout;
+    let served = runtime.block_on(async {
+        let server = Server::start(config, guard.ingest())
+            .await
+            .map_err(|why| Failure::new(EXIT_RUNTIME, why))?;
+        let scheme = if args.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if let Some(addr) = server.http_addr() {
+            eprint_line(format_args!(
+                "ringtrail: OTLP/HTTP listening on {scheme}://{addr}"
+            ));
+        }
+        if let Some(addr) = server.grpc_addr() {
+            eprint_line(format_args!("ringtrail: OTLP/gRPC listening on {addr}"));
+        }
+        wait_for_signal().await?;
+        eprint_line("ringtrail: stopping: finishing requests in flight, then flushing");
+        server.stop(deadline / 2).await;
+        Ok::<(), Failure>(())
+    });
+    drop(runtime);
+    served?;
+    let stats = guard.shutdown(deadline / 2)?;
+    eprint_line(format_args!(
+        "ringtrail: stopped: {} rows written, {} spooled, {} lost",
+        stats.written, stats.spooled, stats.lost
+    ));
+    Ok(())
+}
+
+/// Returns on SIGINT or SIGTERM.
+async fn wait_for_signal() -> Result<(), Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| Failure::runtime("cannot watch SIGTERM", e))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| Failure::runtime("cannot watch SIGINT", e))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
