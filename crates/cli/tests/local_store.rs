@@ -186,6 +186,7 @@ fn help_names_the_flag_the_variable_and_the_default_directory() {
         "migrate",
         "retention",
         "demo",
+        "serve",
     ] {
         let out = run(&[command, "--help"]);
         assert_eq!(out.status.code(), Some(0));
