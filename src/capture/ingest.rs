@@ -158,6 +158,13 @@ impl Ingest {
         (self.ring.slots.capacity() / 2).max(1)
     }
 
+    /// True while the pipeline takes records: it is not shutting down and
+    /// the ring has a free standard slot now (a snapshot; a push may still
+    /// be refused a moment later). What a health check reports.
+    pub fn is_accepting(&self) -> bool {
+        !self.ring.is_closed() && self.ring.slots.free_len() > 0
+    }
+
     /// True once the pipeline shuts down.
     pub fn is_closed(&self) -> bool {
         self.ring.is_closed()
