@@ -132,14 +132,21 @@ fn a_pushed_record_is_stored_with_its_names_types_and_context() {
 #[test]
 fn push_all_takes_every_record_or_none() {
     let url = common::migrated_database();
-    // 64 standard slots, no audit reserve, no large class.
+    // 64 standard slots, no audit reserve, no large class, and a writer
+    // that cannot get rid of anything: one lane, a batch queue of one
+    // byte, and the table locked by another session. So the ring fills
+    // and refusals are certain, not likely.
     let builder = common::builder(&url)
         .capacity(64)
         .audit_reserve(0)
-        .large_records(0);
+        .large_records(0)
+        .batch_rows(4)
+        .lanes(1)
+        .batch_queue_bytes(1);
     let (_layer, guard) = builder.build().unwrap();
     let ingest = guard.ingest();
     assert_eq!(ingest.capacity(), 32);
+    assert!(ingest.is_accepting());
     let records: Vec<Record<'_>> = (0..33)
         .map(|_| Record {
             ts_unix_nanos: now_nanos(),
@@ -152,17 +159,33 @@ fn push_all_takes_every_record_or_none() {
         Err(Refused::Full),
         "over capacity"
     );
-    // Fill the ring while the writer cannot drain: the database is gone
-    // for no one, so hold slots by pushing until refused, counting.
-    let mut taken = 0;
-    let mut refused = 0;
-    for _ in 0..200 {
+    let mut locker = common::client(&url);
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE ringtrail.logs IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let (mut taken, mut refused) = (0, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while refused < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ring never filled"
+        );
         match ingest.push_all(&records[..20]) {
             Ok(()) => taken += 20,
-            Err(Refused::Full) => refused += 20,
+            Err(Refused::Full) => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
             Err(Refused::Closed) => unreachable!(),
         }
     }
+    // The ring's 64 slots, plus the few rows the blocked writer holds.
+    assert!(
+        taken > 0 && taken <= 200,
+        "{taken} taken before the ring filled"
+    );
+    lock.rollback().unwrap();
+    drop(locker);
     guard.flush().unwrap();
     let stored: i64 = common::client(&url)
         .query_one(
@@ -173,11 +196,12 @@ fn push_all_takes_every_record_or_none() {
         .get(0);
     assert_eq!(
         stored, taken,
-        "rows stored = records taken ({refused} refused)"
+        "rows stored = records taken; a refused push took none"
     );
     let stats = guard.shutdown(Duration::from_secs(10)).unwrap();
     assert_eq!(stats.dropped, 0, "a refused record is not a drop");
     assert_eq!(ingest.push(&records[0]), Err(Refused::Closed));
+    assert!(!ingest.is_accepting());
 }
 
 #[test]

@@ -212,6 +212,74 @@ fn the_writer_allocates_per_batch_not_per_row() {
 }
 
 #[test]
+fn the_writer_decodes_pushed_records_without_allocating_per_row() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let url = common::database();
+    let batch_rows = 5_000;
+    let (_layer, guard) = common::builder(&url)
+        .capacity(1 << 17)
+        .batch_rows(batch_rows)
+        .flush_interval(std::time::Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let ingest = guard.ingest();
+    let fields = [
+        ringtrail::Field {
+            name: "http.status",
+            value: ringtrail::Value::I64(200),
+        },
+        ringtrail::Field {
+            name: "route",
+            value: ringtrail::Value::Str("/v1/orders"),
+        },
+        ringtrail::Field {
+            name: "user_id",
+            value: ringtrail::Value::Str("u-1"),
+        },
+    ];
+    let mut context = [None; ringtrail::row::CONTEXT_LEN];
+    context[0] = Some("4bf92f3577b34da6a3ce929d0e0e4736");
+    let record = ringtrail::Record {
+        ts_unix_nanos: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64,
+        target: "gateway.access",
+        message: "GET /v1/orders",
+        span_name: Some("request"),
+        context,
+        fields: &fields,
+        ..ringtrail::Record::default()
+    };
+    let records = vec![record; 1_000];
+    let push = |n: usize| {
+        for _ in 0..n / records.len() {
+            while ingest.push_all(&records).is_err() {
+                std::thread::yield_now();
+            }
+        }
+    };
+    // Warm the writer's buffers with one full batch.
+    push(batch_rows);
+    guard.flush().unwrap();
+    let stats_before = guard.stats();
+    COUNT_HERE.with(|c| c.set(true));
+    let before = ELSEWHERE.load(Ordering::Relaxed);
+    let rows = 100_000;
+    push(rows);
+    guard.flush().unwrap();
+    let writer_allocations = ELSEWHERE.load(Ordering::Relaxed) - before;
+    COUNT_HERE.with(|c| c.set(false));
+    let stats = guard.stats();
+    assert_eq!(stats.written, (batch_rows + rows) as u64);
+    let batches = stats.batches - stats_before.batches;
+    assert!(
+        writer_allocations < batches * 200 && writer_allocations < rows as u64 / 20,
+        "{writer_allocations} allocations for {rows} pushed rows in {batches} batches"
+    );
+}
+
+#[test]
 fn events_too_big_for_a_slot_do_not_allocate_either() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let url = common::database();

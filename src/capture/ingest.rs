@@ -43,6 +43,7 @@
 //! own in the slot (`record.rs`), which only this module writes and only
 //! the writer's decoder reads.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -123,7 +124,8 @@ impl std::error::Error for Refused {}
 /// from any thread.
 ///
 /// Pushing never blocks and never waits: a record is taken at once, or
-/// refused. It allocates only to rewrite an array or a map.
+/// refused. It allocates two small vectors a call, and a copy of the
+/// fields of a record with an array or a map, to rewrite those.
 #[derive(Clone)]
 pub struct Ingest {
     ring: Arc<Ring>,
@@ -154,6 +156,13 @@ impl Ingest {
     /// [`Refused::Full`]; push it in parts).
     pub fn capacity(&self) -> usize {
         (self.ring.slots.capacity() / 2).max(1)
+    }
+
+    /// True while the pipeline takes records: it is not shutting down and
+    /// the ring has a free standard slot now (a snapshot; a push may still
+    /// be refused a moment later). What a health check reports.
+    pub fn is_accepting(&self) -> bool {
+        !self.ring.is_closed() && self.ring.slots.free_len() > 0
     }
 
     /// True once the pipeline shuts down.
@@ -190,9 +199,18 @@ impl Ingest {
             }
         }
         let mut texts = texts.iter();
-        let fields: Vec<Vec<Field<'_>>> = records
+        // A record's own fields, unless it has an array or a map to swap
+        // for its rewritten text.
+        let fields: Vec<Cow<'_, [Field<'_>]>> = records
             .iter()
             .map(|record| {
+                if !record
+                    .fields
+                    .iter()
+                    .any(|f| matches!(f.value, Value::Json(_)))
+                {
+                    return Cow::Borrowed(record.fields);
+                }
                 let mut fields = record.fields.to_vec();
                 for field in &mut fields {
                     if let Value::Json(_) = field.value {
@@ -203,7 +221,7 @@ impl Ingest {
                         };
                     }
                 }
-                fields
+                Cow::Owned(fields)
             })
             .collect();
         let claimed = self.claim(records, &fields)?;
@@ -228,7 +246,7 @@ impl Ingest {
     fn claim<'r>(
         &'r self,
         records: &[Record<'_>],
-        fields: &[Vec<Field<'_>>],
+        fields: &[Cow<'_, [Field<'_>]>],
     ) -> Result<Vec<Claimed<'r>>, Refused> {
         let ring = &*self.ring;
         let standard = ring.slots.record_size();

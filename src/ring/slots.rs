@@ -210,6 +210,11 @@ impl SlotPool {
         self.shards.iter().map(|s| s.ready.len()).sum()
     }
 
+    /// Slots free now (a snapshot: producers and the writer move them).
+    pub(crate) fn free_len(&self) -> usize {
+        self.shards.iter().map(|s| s.free.len()).sum()
+    }
+
     /// Claims a free slot for writing, from this thread's home shard if it
     /// can, or `None` when every slot is in use.
     #[inline]

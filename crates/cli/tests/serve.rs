@@ -371,3 +371,56 @@ fn tls_serves_https_with_the_given_certificate_and_no_plain_http() {
     assert_eq!(wait_rows(&url, "tls", 2), 2);
     assert_eq!(serve.stop(), Some(0));
 }
+
+#[test]
+fn ingested_rows_are_redacted_in_the_table_and_the_jsonl_sink_and_verify_clean() {
+    let url = common::migrated_database();
+    let dir = common::spool_dir("serve-jsonl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let jsonl = dir.join("rows.jsonl");
+    let serve = Serve::start(
+        &url,
+        &["--jsonl", jsonl.to_str().unwrap(), "--format", "native"],
+    );
+    let mut request = logs_request("secret", 1);
+    let record = &mut request.resource_logs[0].scope_logs[0].log_records[0];
+    record.attributes.extend([
+        kv("password", any_value::Value::StringValue("hunter2".into())),
+        kv(
+            "api_key",
+            any_value::Value::StringValue("k-1234567890".into()),
+        ),
+        kv(
+            "note",
+            any_value::Value::StringValue("auth Bearer abcdef0123456789xyz".into()),
+        ),
+    ]);
+    let answer = curl(
+        &[
+            "-H",
+            PB,
+            "--data-binary",
+            "@-",
+            &format!("{}/v1/logs", serve.http),
+        ],
+        &request.encode_to_vec(),
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(wait_rows(&url, "secret", 1), 1);
+    assert_eq!(serve.stop(), Some(0));
+    let fields: String = common::client(&url)
+        .query_one(
+            "SELECT fields::text FROM ringtrail.logs WHERE message = 'secret 0'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let lines = std::fs::read_to_string(&jsonl).unwrap();
+    assert!(lines.contains("secret 0"), "{lines}");
+    for stored in [&fields, &lines] {
+        for secret in ["hunter2", "k-1234567890", "abcdef0123456789xyz"] {
+            assert!(!stored.contains(secret), "{secret} in {stored}");
+        }
+    }
+    assert_success(&run(&["verify", "--database-url", &url]));
+}

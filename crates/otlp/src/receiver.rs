@@ -67,9 +67,9 @@ impl Receiver {
         }
     }
 
-    /// True while the pipeline takes records.
+    /// True while the pipeline takes records ([`Ingest::is_accepting`]).
     pub fn healthy(&self) -> bool {
-        !self.ingest.is_closed()
+        self.ingest.is_accepting()
     }
 
     /// A slot among the concurrent requests, or `None` (answer busy).

@@ -62,7 +62,10 @@ fn the_receiver_uses_only_the_ingest_api_and_the_mapping_is_pure() {
                     let names = &list[..list.find('}').unwrap_or(list.len())];
                     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                         let full = format!("ringtrail::{name}");
-                        if !PIPELINE_API.iter().any(|ok| full.starts_with(ok.trim_end_matches('{'))) {
+                        if !PIPELINE_API
+                            .iter()
+                            .any(|ok| full.starts_with(ok.trim_end_matches('{')))
+                        {
                             bad.push(format!("{}:{n}: {name}", file.display()));
                         }
                     }
@@ -70,7 +73,15 @@ fn the_receiver_uses_only_the_ingest_api_and_the_mapping_is_pure() {
                 rest = &path["ringtrail::".len()..];
             }
             if in_map {
-                for banned in ["crate::http", "crate::grpc", "crate::receiver", "crate::wire", "tokio", "std::net", "std::fs"] {
+                for banned in [
+                    "crate::http",
+                    "crate::grpc",
+                    "crate::receiver",
+                    "crate::wire",
+                    "tokio",
+                    "std::net",
+                    "std::fs",
+                ] {
                     if line.contains(banned) {
                         bad.push(format!("{}:{n}: the mapping uses {banned}", file.display()));
                     }
@@ -78,5 +89,9 @@ fn the_receiver_uses_only_the_ingest_api_and_the_mapping_is_pure() {
             }
         }
     }
-    assert!(bad.is_empty(), "outside the receiver's boundaries:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "outside the receiver's boundaries:\n{}",
+        bad.join("\n")
+    );
 }

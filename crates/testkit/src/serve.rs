@@ -39,11 +39,13 @@ impl Serve {
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let (mut http, mut grpc) = (None, None);
+        let mut seen = String::new();
         while http.is_none() || grpc.is_none() {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("serve exited: {:?}", child.try_wait()))
-                .unwrap();
+            let Some(Ok(line)) = lines.next() else {
+                panic!("serve exited ({:?}):\n{seen}", child.wait());
+            };
+            seen.push_str(&line);
+            seen.push('\n');
             if let Some(rest) = line.strip_prefix("ringtrail: OTLP/HTTP listening on ") {
                 http = Some(rest.to_owned());
             } else if let Some(rest) = line.strip_prefix("ringtrail: OTLP/gRPC listening on ") {
