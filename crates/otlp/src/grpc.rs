@@ -112,8 +112,7 @@ impl LogsService for Services {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let request = request.into_inner();
         let bytes = request.encoded_len();
-        let rows = crate::map::logs(&request, crate::now_unix_nanos());
-        drop(request);
+        let rows = crate::map::logs(request, crate::now_unix_nanos());
         let rejected = self.take(&rows, bytes).await?;
         Ok(Response::new(ExportLogsServiceResponse {
             partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
@@ -132,8 +131,7 @@ impl TraceService for Services {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let request = request.into_inner();
         let bytes = request.encoded_len();
-        let rows = crate::map::traces(&request);
-        drop(request);
+        let rows = crate::map::traces(request);
         let rejected = self.take(&rows, bytes).await?;
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {

@@ -90,7 +90,7 @@ impl Format {
 /// One OTLP signal: how its request decodes and maps, and its answer.
 trait Signal: Message + Default + serde::de::DeserializeOwned {
     type Response: Message;
-    fn rows(&self, received: i64) -> Vec<OwnedRow>;
+    fn rows(self, received: i64) -> Vec<OwnedRow>;
     fn response(rejected: i64, message: String) -> Self::Response;
     /// The JSON name of the rejected count in `partial_success`.
     const REJECTED: &'static str;
@@ -99,7 +99,7 @@ trait Signal: Message + Default + serde::de::DeserializeOwned {
 impl Signal for ExportLogsServiceRequest {
     type Response = ExportLogsServiceResponse;
     const REJECTED: &'static str = "rejectedLogRecords";
-    fn rows(&self, received: i64) -> Vec<OwnedRow> {
+    fn rows(self, received: i64) -> Vec<OwnedRow> {
         crate::map::logs(self, received)
     }
     fn response(rejected: i64, message: String) -> Self::Response {
@@ -115,7 +115,7 @@ impl Signal for ExportLogsServiceRequest {
 impl Signal for ExportTraceServiceRequest {
     type Response = ExportTraceServiceResponse;
     const REJECTED: &'static str = "rejectedSpans";
-    fn rows(&self, _received: i64) -> Vec<OwnedRow> {
+    fn rows(self, _received: i64) -> Vec<OwnedRow> {
         crate::map::traces(self)
     }
     fn response(rejected: i64, message: String) -> Self::Response {
@@ -279,7 +279,6 @@ async fn export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: Body) -
     };
     drop(raw);
     let rows = request.rows(crate::now_unix_nanos());
-    drop(request);
     let (rejected, message) = match state.receiver.take(&rows).await {
         Taken::All => (0, String::new()),
         Taken::Part { taken, rejected } => (

@@ -87,7 +87,7 @@ fn a_log_record_is_one_row() {
         span_id: vec![0xCD; 8],
         ..LogRecord::default()
     };
-    let rows = logs(&log_request(vec![record], "app.disk"), 42);
+    let rows = logs(log_request(vec![record], "app.disk"), 42);
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.ts_unix_nanos, 1_700_000_000_123_456_000);
@@ -146,7 +146,7 @@ fn log_times_bodies_and_levels_fall_back_as_documented() {
         ..LogRecord::default()
     };
     let neither = LogRecord::default();
-    let rows = logs(&log_request(vec![observed, neither], ""), 777);
+    let rows = logs(log_request(vec![observed, neither], ""), 777);
     assert_eq!(
         rows[0].ts_unix_nanos, 5_000,
         "observed time when there is no time"
@@ -203,7 +203,7 @@ fn a_span_is_one_row_and_its_events_rows_of_their_own() {
             ..span::Event::default()
         },
     ];
-    let rows = traces(&trace_request(vec![sp], "http"));
+    let rows = traces(trace_request(vec![sp], "http"));
     assert_eq!(rows.len(), 3);
     let (row, exception, retry) = (&rows[0], &rows[1], &rows[2]);
     assert_eq!(row.ts_unix_nanos, 1_000);
@@ -295,7 +295,7 @@ fn genai_and_mcp_conventions_become_audit_points() {
         ],
         Some([1; 8]),
     );
-    let rows = traces(&trace_request(
+    let rows = traces(trace_request(
         vec![
             root, chat, tool, mcp_client, mcp_list, traceloop, workflow, wire,
         ],
@@ -346,7 +346,7 @@ fn a_log_record_with_the_wire_contract_is_its_point() {
         attributes: vec![kv("audit.point", s("identity")), kv("user_id", s("bob"))],
         ..LogRecord::default()
     };
-    let rows = logs(&log_request(vec![record], "ringtrail::audit"), 1);
+    let rows = logs(log_request(vec![record], "ringtrail::audit"), 1);
     assert_eq!(point(&rows[0]), Some("identity"));
     assert_eq!(rows[0].target, ringtrail::audit::TARGET);
     assert!(

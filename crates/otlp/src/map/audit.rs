@@ -25,7 +25,7 @@
 use ringtrail::audit::contract::{field, POINT_FIELD};
 use ringtrail::audit::{Point, TARGET};
 
-use super::value::{Owned, OwnedRow};
+use super::value::{Name, Owned, OwnedRow};
 
 /// The field that keeps the scope's name on a row made a point.
 pub const SCOPE_FIELD: &str = "otel.scope.name";
@@ -35,7 +35,7 @@ const MODEL_CALLS: &[&str] = &["chat", "text_completion", "generate_content", "e
 
 /// The point `row` is by the conventions above, if any, with its fields
 /// completed. `span_name` is the span's name (for a span's row).
-pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(String, Owned)>)> {
+pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(Name, Owned)>)> {
     if let Some(point) = row.str_field(POINT_FIELD) {
         return Point::from_name(point).map(|p| (p, Vec::new()));
     }
@@ -49,20 +49,20 @@ pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(
                     .str_field("gen_ai.agent.id")
                     .or(row.str_field("gen_ai.agent.name"))
                     .or(span_name)?;
-                add.push((field::AGENT_ID.to_owned(), text(id)));
+                add.push((Name::Borrowed(field::AGENT_ID), text(id)));
             }
             if let (None, Some(name)) = (
                 row.field(field::AGENT_NAME),
                 row.str_field("gen_ai.agent.name"),
             ) {
-                add.push((field::AGENT_NAME.to_owned(), text(name)));
+                add.push((Name::Borrowed(field::AGENT_NAME), text(name)));
             }
             return Some((Point::Agent, add));
         }
         if op == "execute_tool" {
             if row.field(field::TOOL_NAME).is_none() {
                 if let Some(name) = row.str_field("mcp.tool.name") {
-                    add.push((field::TOOL_NAME.to_owned(), text(name)));
+                    add.push((Name::Borrowed(field::TOOL_NAME), text(name)));
                 }
             }
             return Some((Point::Tool, add));
@@ -76,7 +76,7 @@ pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(
             let name = row
                 .str_field("mcp.tool.name")
                 .or_else(|| span_name.and_then(tool_in_span_name))?;
-            add.push((field::TOOL_NAME.to_owned(), text(name)));
+            add.push((Name::Borrowed(field::TOOL_NAME), text(name)));
         }
         return Some((Point::Tool, add));
     }
@@ -86,14 +86,14 @@ pub fn classify(row: &OwnedRow, span_name: Option<&str>) -> Option<(Point, Vec<(
                 let name = row
                     .str_field("traceloop.entity.name")
                     .or_else(|| span_name.map(|s| s.strip_suffix(".tool").unwrap_or(s)))?;
-                add.push((field::TOOL_NAME.to_owned(), text(name)));
+                add.push((Name::Borrowed(field::TOOL_NAME), text(name)));
             }
             Some((Point::Tool, add))
         }
         Some("agent") => {
             if row.field(field::AGENT_ID).is_none() {
                 let id = row.str_field("traceloop.entity.name").or(span_name)?;
-                add.push((field::AGENT_ID.to_owned(), text(id)));
+                add.push((Name::Borrowed(field::AGENT_ID), text(id)));
             }
             Some((Point::Agent, add))
         }
@@ -112,7 +112,7 @@ fn tool_in_span_name(name: &str) -> Option<&str> {
 
 /// Makes `row` the point `point`: target [`TARGET`], the scope's name as
 /// [`SCOPE_FIELD`], `audit.point` and the completed fields.
-pub fn mark(row: &mut OwnedRow, point: Point, add: Vec<(String, Owned)>) {
+pub fn mark(row: &mut OwnedRow, point: Point, add: Vec<(Name, Owned)>) {
     if row.target != TARGET {
         let scope = std::mem::replace(&mut row.target, TARGET.to_owned());
         if !scope.is_empty() {
@@ -120,13 +120,10 @@ pub fn mark(row: &mut OwnedRow, point: Point, add: Vec<(String, Owned)>) {
         }
     }
     if row.field(POINT_FIELD).is_none() {
-        row.fields.push((
-            POINT_FIELD.to_owned(),
-            Owned::Str(point.as_str().to_owned()),
-        ));
+        row.push(POINT_FIELD, Owned::Str(point.as_str().to_owned()));
     }
     for (name, value) in add {
-        row.set(&name, value);
+        row.set(name, value);
     }
 }
 
@@ -138,7 +135,7 @@ mod tests {
         OwnedRow {
             fields: fields
                 .iter()
-                .map(|(k, v)| (k.to_string(), Owned::Str(v.to_string())))
+                .map(|(k, v)| (Name::from(k.to_string()), Owned::Str(v.to_string())))
                 .collect(),
             ..OwnedRow::default()
         }

@@ -31,7 +31,7 @@ use ringtrail::audit::contract::field;
 use ringtrail::audit::Point;
 use ringtrail::row::{CONTEXT_KEYS, LEVEL_ERROR, LEVEL_INFO};
 
-use value::{hex_id, owned, Owned, OwnedRow};
+use value::{hex_id, into_owned, owned, Name, Owned, OwnedRow};
 
 /// The target of a row whose scope has no name.
 pub const DEFAULT_TARGET: &str = "otlp";
@@ -51,14 +51,16 @@ const CONTEXT_ALIASES: &[(usize, &[&str])] = &[
     ),
 ];
 
-/// The rows of a logs request, in request order.
-pub fn logs(request: &ExportLogsServiceRequest, received_unix_nanos: i64) -> Vec<OwnedRow> {
+/// The rows of a logs request, in request order. The request is taken
+/// apart: its strings move into the rows.
+pub fn logs(request: ExportLogsServiceRequest, received_unix_nanos: i64) -> Vec<OwnedRow> {
     let mut rows = Vec::new();
-    for resource_logs in &request.resource_logs {
+    for resource_logs in request.resource_logs {
         let service = service_name(resource_logs.resource.as_ref());
-        for scope_logs in &resource_logs.scope_logs {
+        for scope_logs in resource_logs.scope_logs {
             let target = target(scope_logs.scope.as_ref());
-            for record in &scope_logs.log_records {
+            rows.reserve(scope_logs.log_records.len());
+            for record in scope_logs.log_records {
                 let mut row = log_row(record, received_unix_nanos);
                 row.target = target.clone();
                 finish(&mut row, service.as_deref(), None);
@@ -69,21 +71,24 @@ pub fn logs(request: &ExportLogsServiceRequest, received_unix_nanos: i64) -> Vec
     rows
 }
 
-/// The rows of a traces request: each span, then its events.
-pub fn traces(request: &ExportTraceServiceRequest) -> Vec<OwnedRow> {
+/// The rows of a traces request: each span, then its events. The
+/// request is taken apart: its strings move into the rows.
+pub fn traces(request: ExportTraceServiceRequest) -> Vec<OwnedRow> {
     let mut rows = Vec::new();
-    for resource_spans in &request.resource_spans {
+    for resource_spans in request.resource_spans {
         let service = service_name(resource_spans.resource.as_ref());
-        for scope_spans in &resource_spans.scope_spans {
+        for scope_spans in resource_spans.scope_spans {
             let target = target(scope_spans.scope.as_ref());
-            for span in &scope_spans.spans {
-                let mut row = span_row(span);
+            for mut span in scope_spans.spans {
+                let events = std::mem::take(&mut span.events);
+                let attributes = std::mem::take(&mut span.attributes);
+                let mut row = span_row(&span, attributes);
                 row.target = target.clone();
                 finish(&mut row, service.as_deref(), None);
                 let root = span.parent_span_id.iter().all(|b| *b == 0);
                 push_point(&mut rows, row, Some(&span.name), root);
-                for event in &span.events {
-                    let mut row = event_row(span, event);
+                for event in events {
+                    let mut row = event_row(&span, event);
                     row.target = target.clone();
                     finish(&mut row, service.as_deref(), Some(&span.name));
                     push_point(&mut rows, row, None, false);
@@ -114,12 +119,10 @@ fn push_point(rows: &mut Vec<OwnedRow>, mut row: OwnedRow, span_name: Option<&st
                 };
                 for name in [SPAN_ID, audit::SCOPE_FIELD, "service.name"] {
                     if let Some(v) = row.field(name) {
-                        identity.fields.push((name.to_owned(), v.clone()));
+                        identity.push(name, v.clone());
                     }
                 }
-                identity
-                    .fields
-                    .push((field::USER_ID.to_owned(), Owned::Str(user)));
+                identity.push(field::USER_ID, Owned::Str(user));
                 audit::mark(&mut identity, Point::Identity, Vec::new());
                 rows.push(identity);
             }
@@ -145,10 +148,12 @@ fn target(scope: Option<&InstrumentationScope>) -> String {
     }
 }
 
-fn attributes(row: &mut OwnedRow, attributes: &[KeyValue]) {
+/// Moves `attributes` into the row's fields, room made for `more`.
+fn attributes(row: &mut OwnedRow, attributes: Vec<KeyValue>, more: usize) {
+    row.fields.reserve(attributes.len() + more);
     for kv in attributes {
-        if let Some(value) = kv.value.as_ref().and_then(owned) {
-            row.fields.push((kv.key.clone(), value));
+        if let Some(value) = kv.value.and_then(into_owned) {
+            row.fields.push((Name::Owned(kv.key), value));
         }
     }
 }
@@ -158,7 +163,7 @@ fn nanos(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn log_row(record: &LogRecord, received: i64) -> OwnedRow {
+fn log_row(record: LogRecord, received: i64) -> OwnedRow {
     let ts = match (record.time_unix_nano, record.observed_time_unix_nano) {
         (0, 0) => received,
         (0, observed) => nanos(observed),
@@ -171,29 +176,26 @@ fn log_row(record: &LogRecord, received: i64) -> OwnedRow {
     let mut row = OwnedRow {
         ts_unix_nanos: ts,
         level,
-        message: value::body_text(record.body.as_ref()),
+        message: value::body_text(record.body),
         ..OwnedRow::default()
     };
     row.context[0] = hex_id(&record.trace_id);
-    attributes(&mut row, &record.attributes);
+    // span_id, service.name, and two more.
+    attributes(&mut row, record.attributes, 4);
     if let Some(id) = hex_id(&record.span_id) {
-        row.fields.push((SPAN_ID.to_owned(), Owned::Str(id)));
+        row.push(SPAN_ID, Owned::Str(id));
     }
-    let text = record.severity_text.as_str();
-    if !text.is_empty() && !ringtrail::level::name(level).eq_ignore_ascii_case(text) {
-        row.fields
-            .push(("severity_text".to_owned(), Owned::Str(text.to_owned())));
+    let text = record.severity_text;
+    if !text.is_empty() && !ringtrail::level::name(level).eq_ignore_ascii_case(&text) {
+        row.push("severity_text", Owned::Str(text));
     }
     if !record.event_name.is_empty() {
-        row.fields.push((
-            "event.name".to_owned(),
-            Owned::Str(record.event_name.clone()),
-        ));
+        row.push("event.name", Owned::Str(record.event_name));
     }
     row
 }
 
-fn span_row(s: &Span) -> OwnedRow {
+fn span_row(s: &Span, attrs: Vec<KeyValue>) -> OwnedRow {
     let error = s.status.as_ref().map(|st| st.code) == Some(status::StatusCode::Error as i32);
     let mut row = OwnedRow {
         ts_unix_nanos: nanos(s.start_time_unix_nano),
@@ -203,8 +205,10 @@ fn span_row(s: &Span) -> OwnedRow {
         ..OwnedRow::default()
     };
     row.context[0] = hex_id(&s.trace_id);
-    attributes(&mut row, &s.attributes);
-    let mut put = |name: &str, value: Owned| row.fields.push((name.to_owned(), value));
+    // span_id, parent_span_id, duration, kind, status, its message,
+    // service.name.
+    attributes(&mut row, attrs, 7);
+    let mut put = |name: &'static str, value: Owned| row.push(name, value);
     if let Some(id) = hex_id(&s.span_id) {
         put(SPAN_ID, Owned::Str(id));
     }
@@ -231,18 +235,16 @@ fn span_row(s: &Span) -> OwnedRow {
         // A span's `status` is OpenTelemetry's; a wire-contract tool point
         // that carries its own `status` attribute keeps that one.
         if row.field(field::STATUS).is_none() {
-            row.fields
-                .push((field::STATUS.to_owned(), Owned::Str(code.to_owned())));
+            row.push(field::STATUS, Owned::Str(code.to_owned()));
         }
         if !st.message.is_empty() {
-            row.fields
-                .push(("status.message".to_owned(), Owned::Str(st.message.clone())));
+            row.push("status.message", Owned::Str(st.message.clone()));
         }
     }
     row
 }
 
-fn event_row(s: &Span, event: &span::Event) -> OwnedRow {
+fn event_row(s: &Span, event: span::Event) -> OwnedRow {
     let mut row = OwnedRow {
         ts_unix_nanos: nanos(event.time_unix_nano),
         level: if event.name == "exception" {
@@ -250,14 +252,14 @@ fn event_row(s: &Span, event: &span::Event) -> OwnedRow {
         } else {
             LEVEL_INFO
         },
-        message: event.name.clone(),
+        message: event.name,
         span_name: Some(s.name.clone()),
         ..OwnedRow::default()
     };
     row.context[0] = hex_id(&s.trace_id);
-    attributes(&mut row, &event.attributes);
+    attributes(&mut row, event.attributes, 2);
     if let Some(id) = hex_id(&s.span_id) {
-        row.fields.push((SPAN_ID.to_owned(), Owned::Str(id)));
+        row.push(SPAN_ID, Owned::Str(id));
     }
     row
 }
@@ -282,14 +284,13 @@ fn finish(row: &mut OwnedRow, service: Option<&str>, _span: Option<&str>) {
         if let Some((at, text)) = found {
             // `user.id` and `session.id` are the column; the others stay
             // fields too.
-            if matches!(row.fields[at].0.as_str(), "user.id" | "session.id") {
+            if matches!(&*row.fields[at].0, "user.id" | "session.id") {
                 row.fields.remove(at);
             }
             row.context[column] = Some(text);
         }
     }
     if let Some(service) = service {
-        row.fields
-            .push(("service.name".to_owned(), Owned::Str(service.to_owned())));
+        row.push("service.name", Owned::Str(service.to_owned()));
     }
 }

@@ -1,5 +1,7 @@
 //! OTLP `AnyValue`s as row values, and the owned row the mapping builds.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use ringtrail::row::CONTEXT_LEN;
 use ringtrail::{Field, Record, Value};
@@ -40,6 +42,10 @@ impl Owned {
     }
 }
 
+/// A field's name: the mapping's own names are `&'static str`, an
+/// attribute's is moved out of the decoded request, so neither is copied.
+pub type Name = Cow<'static, str>;
+
 /// One row the mapping made, owning its texts.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OwnedRow {
@@ -56,7 +62,7 @@ pub struct OwnedRow {
     /// Context ids, indexed like [`ringtrail::row::CONTEXT_KEYS`].
     pub context: [Option<String>; CONTEXT_LEN],
     /// Fields, in order.
-    pub fields: Vec<(String, Owned)>,
+    pub fields: Vec<(Name, Owned)>,
 }
 
 impl OwnedRow {
@@ -71,11 +77,17 @@ impl OwnedRow {
     }
 
     /// Sets `name` (replacing an earlier value) or adds it.
-    pub fn set(&mut self, name: &str, value: Owned) {
-        match self.fields.iter_mut().find(|(n, _)| n == name) {
+    pub fn set(&mut self, name: impl Into<Name>, value: Owned) {
+        let name = name.into();
+        match self.fields.iter_mut().find(|(n, _)| *n == name) {
             Some((_, v)) => *v = value,
-            None => self.fields.push((name.to_owned(), value)),
+            None => self.fields.push((name, value)),
         }
+    }
+
+    /// Adds a field named by one of the mapping's own names.
+    pub fn push(&mut self, name: &'static str, value: Owned) {
+        self.fields.push((Cow::Borrowed(name), value));
     }
 
     /// The row's fields as [`Field`]s, into `out` (cleared first).
@@ -103,6 +115,14 @@ impl OwnedRow {
             context,
             fields,
         }
+    }
+}
+
+/// [`owned`], moving a string out of `value` instead of copying it.
+pub fn into_owned(value: AnyValue) -> Option<Owned> {
+    match value.value? {
+        any_value::Value::StringValue(s) => Some(Owned::Str(s)),
+        other => owned(&AnyValue { value: Some(other) }),
     }
 }
 
@@ -148,13 +168,15 @@ pub fn json(value: &AnyValue) -> serde_json::Value {
     }
 }
 
-/// The text a body is stored as: a string as itself, anything else as
-/// its JSON.
-pub fn body_text(body: Option<&AnyValue>) -> String {
-    match body.and_then(|b| b.value.as_ref()) {
-        None => String::new(),
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(_) => json(body.expect("a value")).to_string(),
+/// The text a body is stored as: a string as itself (moved), anything
+/// else as its JSON.
+pub fn body_text(body: Option<AnyValue>) -> String {
+    match body {
+        None | Some(AnyValue { value: None }) => String::new(),
+        Some(AnyValue {
+            value: Some(any_value::Value::StringValue(s)),
+        }) => s,
+        Some(other) => json(&other).to_string(),
     }
 }
 
@@ -223,7 +245,7 @@ mod tests {
         }));
         assert_eq!(owned(&map), Some(Owned::Json(r#"{"k":["a",1]}"#.into())));
         assert_eq!(owned(&AnyValue { value: None }), None);
-        assert_eq!(body_text(Some(&map)), r#"{"k":["a",1]}"#);
+        assert_eq!(body_text(Some(map.clone())), r#"{"k":["a",1]}"#);
         assert_eq!(hex_id(&[0; 16]), None);
         assert_eq!(hex_id(&[0xAB, 1]), Some("ab01".into()));
     }
