@@ -495,17 +495,18 @@ fn flood(rt: &tokio::runtime::Runtime, url: &str, seconds: u64, body: &Bytes) ->
     // The database stops for the first half: the table locked, the writer
     // waits, the batch queue and the ring fill, and the receiver must
     // answer 429 rather than hold more. Then it catches up.
-    let locker = rt.block_on(async {
+    let admin = rt.block_on(async {
         let admin = connect(url).await;
         admin
             .batch_execute("BEGIN; LOCK TABLE ringtrail.logs IN ACCESS EXCLUSIVE MODE")
             .await
             .expect("the lock");
-        let hold = Duration::from_millis(seconds * 500);
-        tokio::spawn(async move {
-            tokio::time::sleep(hold).await;
-            admin.batch_execute("COMMIT").await.expect("unlock");
-        })
+        admin
+    });
+    let hold = Duration::from_millis(seconds * 500);
+    let locker = rt.spawn(async move {
+        tokio::time::sleep(hold).await;
+        admin.batch_execute("COMMIT").await.expect("unlock");
     });
     let until = Instant::now() + Duration::from_secs(seconds);
     rt.block_on(async {
