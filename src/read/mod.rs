@@ -96,7 +96,7 @@ use std::time::Duration;
 pub use export::{export, ExportFilter, Exported};
 pub use follow::{Backlog, Cursor, CursorError, Follower, Polled};
 pub use gaps::{each_gap, each_gap_limited, gaps, Gap, Scan};
-pub use query::{last, query};
+pub use query::{last, page, query, PageKey};
 pub use stats::{stats, TableStats};
 pub use trace::{trace, trace_limited, TraceReport, TraceRow, MAX_TRACE_ROWS};
 pub use verify::{verify, VerifyOptions, VerifySummary};

@@ -109,6 +109,95 @@ pub async fn last(
     stream(client, &sql, &params, on_row).await
 }
 
+/// Where a page of [`page()`] stops: the `(ts, id)` of its oldest row.
+/// The next (older) page is the rows strictly before it. Prints as
+/// `<unix microseconds>.<uuid>` for a URL, and parses back.
+///
+/// ```
+/// use ringtrail::read::PageKey;
+/// let key: PageKey = "1733570000000123.0190f5a2-0000-7000-8000-000000000001".parse().unwrap();
+/// assert_eq!(key.ts_micros, 1_733_570_000_000_123);
+/// assert_eq!(key.to_string(), "1733570000000123.0190f5a2-0000-7000-8000-000000000001");
+/// assert!("yesterday".parse::<PageKey>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageKey {
+    /// The row's `ts`, in Unix microseconds (the column's precision).
+    pub ts_micros: i64,
+    /// The row's id.
+    pub id: uuid::Uuid,
+}
+
+impl PageKey {
+    /// The key of `row`.
+    pub fn of(row: &Row<'_>) -> PageKey {
+        PageKey {
+            ts_micros: row.ts_unix_nanos.div_euclid(1_000),
+            id: uuid::Uuid::from_bytes(row.id),
+        }
+    }
+}
+
+impl std::fmt::Display for PageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.ts_micros, self.id.hyphenated())
+    }
+}
+
+impl std::str::FromStr for PageKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PageKey, String> {
+        let bad = || format!("{s:?}: not a page key (expected <unix micros>.<uuid>)");
+        let (ts, id) = s.split_once('.').ok_or_else(bad)?;
+        Ok(PageKey {
+            ts_micros: ts.parse().map_err(|_| bad())?,
+            id: uuid::Uuid::try_parse(id).map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Hands one page of the rows `filter` keeps to `on_row`, **newest
+/// first** (by `ts`, then `id`, descending): the `n` newest, or with
+/// `before` the `n` newest strictly older than that key ([`PageKey::of`]
+/// the last row of the page before). Keyset paging: each page is one
+/// index range scan on `(ts)` however deep, and a row committed meanwhile
+/// never shifts a page.
+///
+/// # Errors
+///
+/// [`Error::Postgres`](crate::Error::Postgres) when the query fails.
+pub async fn page(
+    client: &impl GenericClient,
+    filter: &ExportFilter,
+    before: Option<PageKey>,
+    n: u64,
+    on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
+) -> crate::Result<Exported> {
+    let (mut sql, mut params) = select(columns(client).await?, filter, 1);
+    if let Some(key) = before {
+        let at = crate::time::from_micros(key.ts_micros);
+        let k = params.len() + 1;
+        sql.push_str(if sql.contains(" WHERE ") {
+            " AND "
+        } else {
+            " WHERE "
+        });
+        // `ts <= key` first, so the planner uses the ts index; then the
+        // exact (ts, id) order.
+        sql.push_str(&format!(
+            "ts <= ${k} AND (ts, id) < (${k}, ${}::text::uuid)",
+            k + 1
+        ));
+        params.push(Box::new(at));
+        params.push(Box::new(key.id.hyphenated().to_string()));
+    }
+    sql.push_str(&format!(
+        " ORDER BY ts DESC, id DESC LIMIT {}",
+        sql_limit(n)
+    ));
+    stream(client, &sql, &params, on_row).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::sql_limit;

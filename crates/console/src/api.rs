@@ -1,0 +1,298 @@
+//! The JSON API behind every page (`docs/console.md` documents each
+//! answer). Errors are `{"error": "..."}` with 400 (a bad parameter), 401
+//! (no token), 404 (no such trace), 503 (the database did not answer).
+
+use std::ops::ControlFlow;
+use std::time::SystemTime;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ringtrail::read::{PageKey, TableStats};
+use ringtrail::render::{render, Format};
+use ringtrail::time::{micros, rfc3339_micros};
+use serde_json::{json, Value};
+
+use crate::params::Params;
+use crate::{Shared, VerifyState};
+
+/// Rows a `/logs` page shows by default, and at most.
+pub const PAGE_ROWS: u64 = 100;
+/// The most rows one page may ask for (`limit`).
+pub const MAX_PAGE_ROWS: u64 = 1_000;
+/// Rows of one trace the console reads, at most.
+pub const TRACE_ROWS: usize = 5_000;
+
+/// An error answer.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// A database failure, as an answer: 503, its reason.
+pub fn db_error(e: ringtrail::Error) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the database: {}", e.chain()),
+    )
+}
+
+/// One page of rows, newest first, and the key of the next (older) page.
+pub(crate) struct LogPage {
+    pub rows: Vec<Value>,
+    pub next: Option<PageKey>,
+}
+
+/// Reads the page `params` ask for.
+pub(crate) async fn log_page(state: &Shared, params: &Params) -> Result<LogPage, Response> {
+    let now = SystemTime::now();
+    let filter = params
+        .filter(now)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    let before = match params.get("before") {
+        Some(key) => Some(
+            key.parse::<PageKey>()
+                .map_err(|e| error(StatusCode::BAD_REQUEST, e))?,
+        ),
+        None => None,
+    };
+    let limit = match params.get("limit") {
+        Some(n) => n
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_ROWS).contains(n))
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit {n:?}: expected 1 to {MAX_PAGE_ROWS}"),
+                )
+            })?,
+        None => PAGE_ROWS,
+    };
+    let client = state.db.get().await.map_err(db_error)?;
+    let mut rows = Vec::new();
+    let mut last = None;
+    let mut buf = Vec::new();
+    ringtrail::read::page(&*client, &filter, before, limit, |row| {
+        buf.clear();
+        render(Format::Native, row, &mut buf);
+        if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+            rows.push(v);
+        }
+        last = Some(PageKey::of(row));
+        ControlFlow::Continue(())
+    })
+    .await
+    .map_err(db_error)?;
+    let next = if rows.len() as u64 == limit {
+        last
+    } else {
+        None
+    };
+    Ok(LogPage { rows, next })
+}
+
+/// `GET /api/logs`: `{"rows": [native rows, newest first], "next": key or null}`.
+pub async fn logs(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    match log_page(&state, &params).await {
+        Ok(page) => Json(json!({
+            "rows": page.rows,
+            "next": page.next.map(|k| k.to_string()),
+        }))
+        .into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Reads one trace, or the answer to give instead.
+pub(crate) async fn read_trace(
+    state: &Shared,
+    trace_id: &str,
+) -> Result<ringtrail::read::TraceReport, Response> {
+    let client = state.db.get().await.map_err(db_error)?;
+    match ringtrail::read::trace_limited(
+        &client,
+        trace_id,
+        SystemTime::now(),
+        state.grace,
+        TRACE_ROWS,
+    )
+    .await
+    {
+        Ok(Some(report)) => Ok(report),
+        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no row has this trace id")),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// `GET /api/traces/{trace_id}`: what `ringtrail trace --json` prints.
+pub async fn trace(State(state): State<Shared>, Path(trace_id): Path<String>) -> Response {
+    match read_trace(&state, &trace_id).await {
+        Ok(report) => Json(report.to_json()).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// The incomplete traces `params` ask for, and how many traces were
+/// checked.
+pub(crate) async fn read_gaps(
+    state: &Shared,
+    params: &Params,
+) -> Result<(Vec<ringtrail::read::Gap>, ringtrail::read::Scan), Response> {
+    let now = SystemTime::now();
+    let (since, until) = params
+        .window(now, "24h")
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    let code = match params.get("code") {
+        Some(name) => Some(
+            ringtrail::audit::rules::FindingCode::from_name(name).ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("code {name:?}: no such finding code"),
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let client = state.db.get().await.map_err(db_error)?;
+    let mut gaps = Vec::new();
+    let scan = ringtrail::read::each_gap(&client, since, until, state.grace, now, |gap| {
+        if code.is_none_or(|c| gap.findings.iter().any(|f| f.code == c)) {
+            gaps.push(gap);
+        }
+    })
+    .await
+    .map_err(db_error)?;
+    Ok((gaps, scan))
+}
+
+/// `GET /api/gaps`: `{"gaps": [as audit-gaps --json], "traces", "points"}`.
+pub async fn gaps(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    match read_gaps(&state, &params).await {
+        Ok((gaps, scan)) => Json(json!({
+            "gaps": gaps.iter().map(|g| g.to_json()).collect::<Vec<_>>(),
+            "traces": scan.traces,
+            "points": scan.points,
+        }))
+        .into_response(),
+        Err(response) => response,
+    }
+}
+
+/// The table's statistics as JSON.
+pub(crate) fn stats_json(s: &TableStats) -> Value {
+    let ts = |t: Option<SystemTime>| t.map(|t| rfc3339_micros(micros(t)));
+    json!({
+        "rows": s.rows,
+        "by_level": s.by_level,
+        "by_day": s.by_day,
+        "oldest": ts(s.oldest),
+        "newest": ts(s.newest),
+        "logs_bytes": s.logs_bytes,
+        "batches_bytes": s.batches_bytes,
+        "dead_letters_bytes": s.dead_letters_bytes,
+        "last_hour_batches": s.last_hour_batches,
+        "last_hour_rows": s.last_hour_rows,
+        "dead_letters": s.dead_letters,
+        "partitions": s.partitions.iter().map(|(name, bytes)| json!({"name": name, "bytes": bytes})).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/stats`: what `ringtrail stats --json` reads.
+pub async fn stats(State(state): State<Shared>) -> Response {
+    let client = match state.db.get().await {
+        Ok(c) => c,
+        Err(e) => return db_error(e),
+    };
+    match ringtrail::read::stats(&client).await {
+        Ok(s) => Json(stats_json(&s)).into_response(),
+        Err(e) => db_error(e),
+    }
+}
+
+/// Reads the overview `params` ask for.
+pub(crate) async fn read_overview(
+    state: &Shared,
+    params: &Params,
+) -> Result<crate::overview::Overview, Response> {
+    let (since, until) = params
+        .window(SystemTime::now(), "24h")
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    let client = state.db.get().await.map_err(db_error)?;
+    crate::overview::read(&client, since, until, state.grace)
+        .await
+        .map_err(db_error)
+}
+
+/// `GET /api/overview`: the overview's series, and the chain's state.
+pub async fn overview(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    match read_overview(&state, &params).await {
+        Ok(o) => {
+            let mut v = o.to_json();
+            v["verify"] = verify_json(&state);
+            Json(v).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+/// The last `verify`, as JSON: `{"state": "never" | "running" | "clean" |
+/// "findings" | "failed", "at", ...}`.
+pub(crate) fn verify_json(state: &Shared) -> Value {
+    let at = |t: &SystemTime| rfc3339_micros(micros(*t));
+    match &*state.verify.lock().unwrap_or_else(|e| e.into_inner()) {
+        VerifyState::Never => json!({"state": "never"}),
+        VerifyState::Running(since) => json!({"state": "running", "at": at(since)}),
+        VerifyState::Done(when, Ok(s)) => json!({
+            "state": if s.clean() { "clean" } else { "findings" },
+            "at": at(when),
+            "chains": s.chains,
+            "batches": s.batches,
+            "rows": s.rows,
+            "checkpoints": s.checkpoints,
+            "findings": s.findings,
+        }),
+        VerifyState::Done(when, Err(why)) => {
+            json!({"state": "failed", "at": at(when), "error": why})
+        }
+    }
+}
+
+/// `GET /api/verify`: the last run's state.
+pub async fn verify_state(State(state): State<Shared>) -> Response {
+    Json(verify_json(&state)).into_response()
+}
+
+/// `POST /api/verify`: starts `verify` over the whole chain (once at a
+/// time) and answers 202 with its state; `GET /api/verify` tells when it
+/// is done. Same-origin only (see [`auth`](crate::auth)).
+pub async fn verify_run(State(state): State<Shared>) -> Response {
+    start_verify(&state);
+    (StatusCode::ACCEPTED, Json(verify_json(&state))).into_response()
+}
+
+/// Starts a `verify` unless one is running.
+pub(crate) fn start_verify(state: &Shared) {
+    {
+        let mut v = state.verify.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*v, VerifyState::Running(_)) {
+            return;
+        }
+        *v = VerifyState::Running(SystemTime::now());
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let result = async {
+            let mut client = state.db.get().await.map_err(|e| e.chain())?;
+            ringtrail::read::verify(&mut client, &Default::default(), |_| {}, |_| {})
+                .await
+                .map_err(|e| e.chain())
+        }
+        .await;
+        *state.verify.lock().unwrap_or_else(|e| e.into_inner()) =
+            VerifyState::Done(SystemTime::now(), result);
+    });
+}
