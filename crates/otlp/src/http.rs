@@ -59,6 +59,18 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
+/// Only `/healthz` (200: nothing to be unhealthy about) and the 404
+/// fallback: the listener of `ringtrail serve --read-only`, which adds
+/// the console's routes.
+pub fn read_only_router() -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { (StatusCode::OK, "ok (read-only)\n") }),
+        )
+        .fallback(not_found)
+}
+
 async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
     match state.receiver.healthy() {
         true => (StatusCode::OK, "ok\n").into_response(),

@@ -79,6 +79,10 @@ pub struct Config {
     /// How long a request waits for room in the ring before it is
     /// answered 429.
     pub push_wait: Duration,
+    /// More routes served on the HTTP listener beside OTLP's (the web
+    /// console). They must set no fallback; OTLP's paths win, and
+    /// unknown paths still answer 404. They do their own access checks.
+    pub routes: Option<axum::Router>,
 }
 
 /// The default `--max-body`: 20 MiB.
@@ -95,6 +99,7 @@ impl Default for Config {
             max_requests: 64,
             max_inflight_bytes: 256 << 20,
             push_wait: Duration::from_millis(200),
+            routes: None,
         }
     }
 }
@@ -111,12 +116,28 @@ impl Server {
     /// Binds the listeners and starts serving on the current tokio
     /// runtime. Fails when an address cannot be bound.
     pub async fn start(config: Config, ingest: ringtrail::Ingest) -> Result<Server, String> {
-        let receiver = Arc::new(receiver::Receiver::new(
-            ingest,
-            config.max_requests,
-            config.max_inflight_bytes,
-            config.push_wait,
-        ));
+        Server::start_with(config, Some(ingest)).await
+    }
+
+    /// Serves [`Config::routes`] alone on the HTTP listener, with a
+    /// `/healthz` that answers 200: no OTLP endpoint, no gRPC listener
+    /// (`ringtrail serve --read-only`).
+    pub async fn start_read_only(config: Config) -> Result<Server, String> {
+        Server::start_with(config, None).await
+    }
+
+    async fn start_with(
+        config: Config,
+        ingest: Option<ringtrail::Ingest>,
+    ) -> Result<Server, String> {
+        let receiver = ingest.map(|ingest| {
+            Arc::new(receiver::Receiver::new(
+                ingest,
+                config.max_requests,
+                config.max_inflight_bytes,
+                config.push_wait,
+            ))
+        });
         let (stop, stopped) = watch::channel(false);
         let mut server = Server {
             http_addr: None,
@@ -127,12 +148,18 @@ impl Server {
         if let Some(addr) = config.http {
             let listener = bind(addr, "--http").await?;
             server.http_addr = listener.local_addr().ok();
-            let state = Arc::new(http::HttpState {
-                receiver: Arc::clone(&receiver),
-                token: config.token.clone(),
-                max_body: config.max_body,
-            });
-            let router = http::router(state);
+            let router = match &receiver {
+                Some(receiver) => http::router(Arc::new(http::HttpState {
+                    receiver: Arc::clone(receiver),
+                    token: config.token.clone(),
+                    max_body: config.max_body,
+                })),
+                None => http::read_only_router(),
+            };
+            let router = match config.routes.clone() {
+                Some(routes) => router.merge(routes),
+                None => router,
+            };
             server.loops.push(tokio::spawn(serve(
                 listener,
                 router,
@@ -140,10 +167,10 @@ impl Server {
                 stopped.clone(),
             )));
         }
-        if let Some(addr) = config.grpc {
+        if let (Some(addr), Some(receiver)) = (config.grpc, &receiver) {
             let listener = bind(addr, "--grpc").await?;
             server.grpc_addr = listener.local_addr().ok();
-            let router = grpc::router(Arc::clone(&receiver), config.token.clone(), config.max_body);
+            let router = grpc::router(Arc::clone(receiver), config.token.clone(), config.max_body);
             server.loops.push(tokio::spawn(serve(
                 listener,
                 router,

@@ -39,8 +39,10 @@ impl Serve {
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let (mut http, mut grpc) = (None, None);
+        // `--read-only` serves the console alone: no gRPC line.
+        let read_only = extra.contains(&"--read-only");
         let mut seen = String::new();
-        while http.is_none() || grpc.is_none() {
+        while http.is_none() || (grpc.is_none() && !read_only) {
             let Some(Ok(line)) = lines.next() else {
                 panic!("serve exited ({:?}):\n{seen}", child.wait());
             };
@@ -48,6 +50,8 @@ impl Serve {
             seen.push('\n');
             if let Some(rest) = line.strip_prefix("ringtrail: OTLP/HTTP listening on ") {
                 http = Some(rest.to_owned());
+            } else if let Some(rest) = line.strip_prefix("ringtrail: console (read-only) on ") {
+                http = Some(rest.trim_end_matches('/').to_owned());
             } else if let Some(rest) = line.strip_prefix("ringtrail: OTLP/gRPC listening on ") {
                 grpc = Some(rest.to_owned());
             }
@@ -57,7 +61,7 @@ impl Serve {
         Serve {
             child,
             http: http.unwrap(),
-            grpc: grpc.unwrap(),
+            grpc: grpc.unwrap_or_default(),
             url: url.to_owned(),
         }
     }

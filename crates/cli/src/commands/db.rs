@@ -107,15 +107,6 @@ impl DatabaseArgs {
         self.resolve()?.options()
     }
 
-    /// The connection string, checked, for a pipeline's
-    /// [`Builder::postgres`](ringtrail::Builder::postgres): the URL, or
-    /// the local store's (opened here). It may hold a password.
-    pub fn url(&self) -> Result<String, Failure> {
-        let target = self.resolve()?;
-        target.options()?;
-        Ok(target.url().to_owned())
-    }
-
     /// Resolves and connects ([`config`](Self::config), then
     /// [`connect`]).
     pub async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {

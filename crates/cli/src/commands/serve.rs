@@ -1,5 +1,8 @@
 //! `ringtrail serve`: the OTLP receiver ([`ringtrail_otlp`]) in front of a
-//! ringtrail pipeline, in the foreground until SIGINT or SIGTERM.
+//! ringtrail pipeline, and the web console ([`ringtrail_console`]) on the
+//! same HTTP listener, in the foreground until SIGINT or SIGTERM. With
+//! `--read-only`, the console alone: no pipeline, no OTLP endpoint, and a
+//! role that can only `SELECT` is enough.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +72,11 @@ pub struct ServeArgs {
     /// The signing key file for --checkpoints (made when missing).
     #[arg(long, value_name = "FILE", requires = "checkpoints")]
     checkpoint_key: Option<PathBuf>,
+    /// Serve the console only: no OTLP endpoints, no gRPC listener, no
+    /// writer and no migrations, so a role that can only SELECT
+    /// (`ringtrail_reader`) is enough.
+    #[arg(long)]
+    read_only: bool,
     /// How long SIGINT or SIGTERM may take: requests in flight finish,
     /// the ring is flushed, and whatever is not committed by then is
     /// spooled (with --spool-dir) or counted lost.
@@ -108,9 +116,29 @@ pub fn run(args: ServeArgs) -> CliResult {
         ),
         _ => None,
     };
-    let url = args.db.url()?;
+    let target = args.db.resolve()?;
+    let options = target.options()?;
+    let mut console = ringtrail_console::Config::new(options);
+    console.token = args.token.clone().filter(|t| !t.is_empty());
+    console.tls = tls.is_some();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let config = Config {
+        http: args.http.0,
+        grpc: if args.read_only { None } else { args.grpc.0 },
+        max_body: args.max_body,
+        token,
+        tls,
+        max_requests: args.max_requests,
+        max_inflight_bytes: args.max_inflight_bytes,
+        routes: Some(ringtrail_console::router(console)),
+        ..Config::default()
+    };
+    if args.read_only {
+        return read_only(config, scheme, args.shutdown_timeout);
+    }
+    let url = target.url();
     let mut builder = ringtrail::Builder::new()
-        .postgres(url.as_str())
+        .postgres(url)
         .capacity(args.capacity)
         .service_name("ringtrail-serve");
     if let Some(dir) = &args.spool_dir {
@@ -127,35 +155,17 @@ pub fn run(args: ServeArgs) -> CliResult {
         builder = builder.checkpoints(checkpoints);
     }
     let (_layer, guard) = builder.build()?;
-    let config = Config {
-        http: args.http.0,
-        grpc: args.grpc.0,
-        max_body: args.max_body,
-        token,
-        tls,
-        max_requests: args.max_requests,
-        max_inflight_bytes: args.max_inflight_bytes,
-        ..Config::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("ringtrail-serve")
-        .build()
-        .map_err(|e| Failure::runtime("cannot start a runtime", e))?;
+    let runtime = serve_runtime()?;
     let deadline = args.shutdown_timeout;
     let served = runtime.block_on(async {
         let server = Server::start(config, guard.ingest())
             .await
             .map_err(|why| Failure::new(EXIT_RUNTIME, why))?;
-        let scheme = if args.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         if let Some(addr) = server.http_addr() {
             eprint_line(format_args!(
                 "ringtrail: OTLP/HTTP listening on {scheme}://{addr}"
             ));
+            eprint_line(format_args!("ringtrail: console on {scheme}://{addr}/"));
         }
         if let Some(addr) = server.grpc_addr() {
             eprint_line(format_args!("ringtrail: OTLP/gRPC listening on {addr}"));
@@ -173,6 +183,34 @@ pub fn run(args: ServeArgs) -> CliResult {
         stats.written, stats.spooled, stats.lost
     ));
     Ok(())
+}
+
+/// `--read-only`: the console alone, until SIGINT or SIGTERM.
+fn read_only(config: Config, scheme: &str, deadline: Duration) -> CliResult {
+    let runtime = serve_runtime()?;
+    runtime.block_on(async {
+        let server = Server::start_read_only(config)
+            .await
+            .map_err(|why| Failure::new(EXIT_RUNTIME, why))?;
+        if let Some(addr) = server.http_addr() {
+            eprint_line(format_args!(
+                "ringtrail: console (read-only) on {scheme}://{addr}/"
+            ));
+        }
+        wait_for_signal().await?;
+        eprint_line("ringtrail: stopping");
+        server.stop(deadline).await;
+        Ok::<(), Failure>(())
+    })?;
+    Ok(())
+}
+
+fn serve_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ringtrail-serve")
+        .build()
+        .map_err(|e| Failure::runtime("cannot start a runtime", e))
 }
 
 /// Returns on SIGINT or SIGTERM.
