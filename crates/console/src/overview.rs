@@ -1,7 +1,7 @@
 //! What the overview shows, read in a few aggregate queries over one
 //! window: rows per level per time bucket, rows committed per bucket
-//! (the ledger), drops and lost rows (the writer's `ringtrail::dropped`
-//! reports), dead letters, and audit traces complete or not, by finding
+//! (the ledger), drops and lost rows (the writer's drop reports,
+//! [`DROPPED_TARGET`](ringtrail::contract::DROPPED_TARGET)), dead letters, and audit traces complete or not, by finding
 //! code, per bucket. Every count is exact.
 
 use std::collections::BTreeMap;
@@ -115,9 +115,9 @@ pub async fn read(
             "SELECT coalesce(fields->>'reason', 'unknown'), \
                     coalesce(sum(CASE WHEN jsonb_typeof(fields->'count') = 'number' \
                                       THEN (fields->>'count')::numeric END), 0)::bigint \
-             FROM ringtrail.logs WHERE target = 'ringtrail::dropped' AND ts >= $1 AND ts < $2 \
+             FROM ringtrail.logs WHERE target = $3 AND ts >= $1 AND ts < $2 \
              GROUP BY 1",
-            &[&since, &until],
+            &[&since, &until, &ringtrail::contract::DROPPED_TARGET],
         )
         .await?;
     for r in rows {
