@@ -5,6 +5,7 @@
 //! install it, so the tests never skip silently.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,10 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // A process group of its own, so the browser it starts goes
+        // with it, whatever way the test ends (see `Drop`).
         let driver = Command::new(&driver_bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -125,17 +129,18 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// Ends the session and stops `chromedriver`.
-    pub async fn close(mut self) {
+    /// Ends the session, then stops `chromedriver` and the browser.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Kills `chromedriver`'s whole process group: the driver and every
+    /// browser process it started, even after a failed assertion.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
