@@ -74,7 +74,8 @@ pub struct UsageArgs {
 
 /// `--by`'s parser: clap reports a bad value as a usage error (exit 2).
 fn parse_by(s: &str) -> Result<By, String> {
-    s.parse::<By>().map_err(|_| "expected model, user, agent or day".to_owned())
+    s.parse::<By>()
+        .map_err(|_| format!("{s:?} is not a grouping: expected model, user, agent or day"))
 }
 
 /// Runs `ringtrail usage`.
