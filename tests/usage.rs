@@ -243,3 +243,52 @@ fn the_example_price_file_parses() {
     let missing = Prices::load(std::path::Path::new("/nonexistent/prices.toml")).unwrap_err();
     assert!(missing.to_string().contains("/nonexistent/prices.toml: cannot read it"), "{missing}");
 }
+
+#[test]
+fn disagreeing_points_take_the_least_value_and_lone_points_are_priced() {
+    let mut db = common::HandRows::new();
+    let at = SystemTime::now() - Duration::from_secs(60);
+    let mut point = |trace: Option<&str>, point: Point, user: Option<&str>, mut fields: serde_json::Value| {
+        fields["audit.point"] = json!(point.as_str());
+        db.insert(common::HandRow {
+            trace_id: trace,
+            ts: at,
+            kind: Some(point.kind()),
+            level: ringtrail::row::LEVEL_INFO,
+            target: TARGET,
+            message: point.as_str(),
+            fields,
+            user_id: user,
+        });
+    };
+    let t = Some("t-1");
+    point(t, Point::Identity, Some("zed"), json!({}));
+    point(t, Point::Identity, Some("amy"), json!({}));
+    point(t, Point::Agent, None, json!({"agent.id": "z-agent", "gen_ai.request.model": "gpt-4o-mini"}));
+    point(t, Point::Agent, None, json!({"agent.id": "b-agent", "agent.name": "", "gen_ai.request.model": "gpt-4o"}));
+    // No model of its own: the least agent model, gpt-4o (1000 × 2.5).
+    point(t, Point::Tool, None, json!({"gen_ai.tool.name": "search", "gen_ai.usage.input_tokens": 1000}));
+    // No trace id: priced with its own model (1 × 10), user from its column.
+    point(None, Point::Tool, Some("solo"), json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": "1"}));
+    // A result without a trace id gives its cost under its own model.
+    point(None, Point::Result, None, json!({"outcome": "success", "cost.micro_usd": 3, "gen_ai.request.model": "claude"}));
+    // Not counts: ignored.
+    point(t, Point::Tool, None, json!({"gen_ai.usage.input_tokens": -5, "gen_ai.usage.output_tokens": 1.5,
+                                        "gen_ai.usage.cached_tokens": "12345678901234567890"}));
+    drop(point);
+    let prices = Prices::parse(PRICES).unwrap();
+    let now = SystemTime::now();
+    let q = |by| UsageQuery { since: now - Duration::from_secs(3600), until: now, by };
+    assert_eq!(
+        run(&db.url, &q(By::User), &prices),
+        [group("amy", [2, 1000, 0, 0, 2_500]), group("solo", [1, 0, 1, 0, 10]), group(NONE, [0, 0, 0, 0, 3])]
+    );
+    assert_eq!(
+        run(&db.url, &q(By::Agent), &prices),
+        [group("b-agent", [2, 1000, 0, 0, 2_500]), group(NONE, [1, 0, 1, 0, 13])]
+    );
+    assert_eq!(
+        run(&db.url, &q(By::Model), &prices),
+        [group("gpt-4o", [3, 1000, 1, 0, 2_510]), group("claude", [0, 0, 0, 0, 3])]
+    );
+}

@@ -92,13 +92,15 @@
 //! - **Which model:** a tool point's is its `gen_ai.request.model`, else
 //!   its trace's agent point's. A result's cost counts for the model named
 //!   on the result, else the trace's agent point's model, else the model
-//!   of the trace's first tool point that names one.
+//!   of a tool point of the trace that names one.
 //! - **Which user:** the point's `user_id` column, else the `user_id` of
 //!   its trace's identity point. **Which agent:** the trace's agent point's
 //!   `agent.name`, else its `agent.id`. **Which day:** the UTC day of the
-//!   point's `ts`, `YYYY-MM-DD`. When a trace has several identity or
-//!   agent points, the first (by `ts`, `seq`, `id`) that has the value
-//!   counts.
+//!   point's `ts`, `YYYY-MM-DD`. When a trace's identity points name
+//!   different users, its agent points different agents or models, or its
+//!   model calls different models, the least value in byte order
+//!   (`COLLATE "C"`) counts: deterministic, and it needs no sort (a trace
+//!   normally has one user and one agent).
 //! - **No value:** a point with no model, user or agent (NULL or empty)
 //!   counts in the group [`NONE`], `(none)` (a model really named
 //!   `(none)` shares it).
@@ -492,19 +494,14 @@ WITH w AS MATERIALIZED (
 ),
 t AS (
     SELECT c.trace_id,
-           (array_agg(NULLIF(c.fields ->> $8::text, '') ORDER BY c.ts, c.seq, c.id)
-              FILTER (WHERE c.kind = 2 AND NULLIF(c.fields ->> $8::text, '') IS NOT NULL))[1] AS agent_model,
-           (array_agg(COALESCE(NULLIF(c.fields ->> $9::text, ''), NULLIF(c.fields ->> $10::text, ''))
-                      ORDER BY c.ts, c.seq, c.id)
-              FILTER (WHERE c.kind = 2 AND COALESCE(NULLIF(c.fields ->> $9::text, ''),
-                                                    NULLIF(c.fields ->> $10::text, '')) IS NOT NULL))[1] AS agent,
-           (array_agg(NULLIF(c.user_id, '') ORDER BY c.ts, c.seq, c.id)
-              FILTER (WHERE c.kind = 1 AND NULLIF(c.user_id, '') IS NOT NULL))[1] AS user_id,
-           (array_agg(NULLIF(c.fields ->> $8::text, '') ORDER BY c.ts, c.seq, c.id)
-              FILTER (WHERE c.kind = 4 AND NULLIF(c.fields ->> $8::text, '') IS NOT NULL))[1] AS call_model,
+           min(NULLIF(c.fields ->> $8::text, '') COLLATE \"C\") FILTER (WHERE c.kind = 2) AS agent_model,
+           min(COALESCE(NULLIF(c.fields ->> $9::text, ''), NULLIF(c.fields ->> $10::text, '')) COLLATE \"C\")
+               FILTER (WHERE c.kind = 2) AS agent,
+           min(NULLIF(c.user_id, '') COLLATE \"C\") FILTER (WHERE c.kind = 1) AS user_id,
+           min(NULLIF(c.fields ->> $8::text, '') COLLATE \"C\") FILTER (WHERE c.kind = 4) AS call_model,
            bool_or(c.kind = 5 AND c.fields ->> $7::text ~ '^[0-9]{1,18}$') AS costed
     FROM ringtrail.logs c
-    WHERE c.kind IS NOT NULL
+    WHERE c.kind IS NOT NULL AND c.kind IN (1, 2, 4, 5)
       AND c.trace_id = ANY (ARRAY(SELECT DISTINCT w.trace_id FROM w WHERE w.trace_id IS NOT NULL))
     GROUP BY c.trace_id
 ),
