@@ -27,6 +27,10 @@
 //!   -f`.
 //! - [`stats()`](crate::read::stats()): rows per level and per day,
 //!   sizes, the ledger's last hour, dead letters, as [`TableStats`].
+//! - [`usage()`](crate::read::usage()): the tokens and cost of AI calls in
+//!   a time window, per model, user, agent or day, priced exactly from a
+//!   price file ([`Prices`]) where no result gives the cost, as
+//!   [`Group`]s.
 //! - [`verify()`](crate::read::verify()): the tamper evidence checked:
 //!   every batch's rows against its digest, the chain's links, the
 //!   signed checkpoints, as [`Finding`](crate::chain::finding::Finding)s
@@ -89,6 +93,7 @@ pub mod gaps;
 pub mod query;
 pub mod stats;
 pub mod trace;
+pub mod usage;
 pub mod verify;
 
 use std::time::Duration;
@@ -99,6 +104,7 @@ pub use gaps::{each_gap, each_gap_limited, gaps, Gap, Scan};
 pub use query::{last, page, query, PageKey};
 pub use stats::{stats, TableStats};
 pub use trace::{trace, trace_limited, TraceReport, TraceRow, MAX_TRACE_ROWS};
+pub use usage::{usage, By, Group, Price, Prices, UsageQuery};
 pub use verify::{verify, VerifyOptions, VerifySummary};
 
 /// The default grace period: a trace without a result whose last point is

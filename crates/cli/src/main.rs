@@ -8,7 +8,8 @@
 //! first use and left running (`demo --throwaway` uses a cluster removed
 //! afterwards instead). `ringtrail trace` shows one audit trace's timeline and
 //! findings; `ringtrail audit-gaps` lists the incomplete traces of a time
-//! window; `ringtrail export` writes a window's rows as ECS, OCSF, OTLP or
+//! window; `ringtrail usage` adds up the tokens and cost of AI calls per
+//! model, user, agent or day; `ringtrail export` writes a window's rows as ECS, OCSF, OTLP or
 //! native JSON lines; `ringtrail migrate` applies the schema and creates
 //! partitions ahead; `ringtrail retention` drops old partitions;
 //! `ringtrail verify` checks the tamper evidence (exit code 3 when it
@@ -59,6 +60,22 @@ enum Command {
     /// included), 2 invalid arguments. Every failure is one line on
     /// stderr.
     AuditGaps(commands::audit_gaps::AuditGapsArgs),
+    /// Tokens and cost of the AI calls of a time window, per model, user,
+    /// agent or day, from the audit points: tool points' token counts,
+    /// results' cost.micro_usd, and a --prices file for the rest.
+    ///
+    /// A trace whose result gives cost.micro_usd costs that, and its
+    /// tokens are not priced again; the tokens of other traces are priced
+    /// with the price file (USD per million tokens, exact decimals),
+    /// rounded once per group. Every figure is an exact integer. --json
+    /// prints one {"group", "calls", "input_tokens", "output_tokens",
+    /// "cached_tokens", "cost_micro_usd"} per line (docs/usage.md).
+    ///
+    /// Exit codes: 0 done, 1 the database could not be reached or queried
+    /// (a malformed URL included), 2 invalid arguments (a bad --by, a
+    /// price file that cannot be read or parsed). Every failure is one
+    /// line on stderr.
+    Usage(commands::usage::UsageArgs),
     /// Write the rows of a window as JSON lines in a SIEM's schema (ECS,
     /// OCSF, OTLP or ringtrail's native JSON), ordered by time.
     ///
@@ -157,6 +174,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Trace(args) => commands::trace::run(args),
         Command::AuditGaps(args) => commands::audit_gaps::run(args),
+        Command::Usage(args) => commands::usage::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Retention(args) => commands::retention::run(args),

@@ -180,6 +180,7 @@ fn help_names_the_flag_the_variable_and_the_default_directory() {
         "tail",
         "trace",
         "audit-gaps",
+        "usage",
         "export",
         "stats",
         "verify",

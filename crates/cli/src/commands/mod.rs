@@ -41,6 +41,7 @@ pub mod serve;
 pub mod stats;
 pub mod tail;
 pub mod trace;
+pub mod usage;
 pub mod verify;
 
 use std::error::Error;

@@ -1,6 +1,6 @@
 //! Everything the reading subcommands print goes through here: human
 //! lines, JSON, status lines on stderr and progress bars. One place, so
-//! `query`, `tail`, `trace`, `audit-gaps`, `stats`, `verify`, `export`,
+//! `query`, `tail`, `trace`, `audit-gaps`, `usage`, `stats`, `verify`, `export`,
 //! `migrate`, `retention` and `demo` agree, and so stored text cannot
 //! attack the reader.
 //!
