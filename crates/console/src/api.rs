@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ringtrail::read::usage::{By, Group, UsageQuery};
 use ringtrail::read::{PageKey, TableStats};
 use ringtrail::render::{render, Format};
 use ringtrail::time::{micros, rfc3339_micros};
@@ -295,4 +296,40 @@ pub(crate) fn start_verify(state: &Shared) {
         *state.verify.lock().unwrap_or_else(|e| e.into_inner()) =
             VerifyState::Done(SystemTime::now(), result);
     });
+}
+
+/// The usage `params` ask for (`since`, default 24h; `until`; `by`,
+/// default `model`).
+pub(crate) async fn read_usage(
+    state: &Shared,
+    params: &Params,
+) -> Result<(By, Vec<Group>), Response> {
+    let (since, until) = params
+        .window(SystemTime::now(), "24h")
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    let by = match params.get("by") {
+        Some(b) => b
+            .parse::<By>()
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?,
+        None => By::Model,
+    };
+    let client = state.db.get().await.map_err(db_error)?;
+    let query = UsageQuery { since, until, by };
+    let groups = ringtrail::read::usage::usage(&*client, &query, &state.prices)
+        .await
+        .map_err(db_error)?;
+    Ok((by, groups))
+}
+
+/// `GET /api/usage`: `{"by", "groups": [as ringtrail usage --json]}`.
+pub async fn usage(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    match read_usage(&state, &params).await {
+        Ok((by, groups)) => Json(json!({
+            "by": by.as_str(),
+            "groups": groups.iter().map(Group::to_json).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(response) => response,
+    }
 }

@@ -52,6 +52,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use ringtrail::read::usage::Prices;
 use ringtrail::tls::ConnectOptions;
 
 /// The `Content-Security-Policy` of every console response: only this
@@ -74,6 +75,8 @@ pub struct Config {
     pub connections: usize,
     /// How long one query may run.
     pub statement_timeout: Duration,
+    /// Prices for `/usage` (`ringtrail serve --prices`).
+    pub prices: Prices,
     /// How long a trace without a result counts as in flight, as
     /// `ringtrail audit-gaps --grace`.
     pub grace: Duration,
@@ -90,6 +93,7 @@ impl Config {
             tls: false,
             connections: 8,
             statement_timeout: db::STATEMENT_TIMEOUT,
+            prices: Prices::default(),
             grace: Duration::from_secs(300),
             max_tails: 32,
         }
@@ -111,6 +115,7 @@ pub(crate) enum VerifyState {
 pub(crate) struct Console {
     pub db: Arc<db::Db>,
     pub auth: auth::Auth,
+    pub prices: Prices,
     pub grace: Duration,
     pub verify: Mutex<VerifyState>,
     pub tails: Arc<tokio::sync::Semaphore>,
@@ -128,6 +133,7 @@ pub fn router(config: Config) -> Router {
             config.statement_timeout,
         ),
         auth: auth::Auth::new(config.token.as_deref(), config.tls),
+        prices: config.prices,
         grace: config.grace,
         verify: Mutex::new(VerifyState::Never),
         tails: Arc::new(tokio::sync::Semaphore::new(config.max_tails.max(1))),
@@ -137,11 +143,13 @@ pub fn router(config: Config) -> Router {
         .route("/logs", get(pages::logs))
         .route("/traces/{trace_id}", get(pages::trace))
         .route("/gaps", get(pages::gaps))
+        .route("/usage", get(pages::usage))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/api/logs", get(api::logs))
         .route("/api/traces/{trace_id}", get(api::trace))
         .route("/api/gaps", get(api::gaps))
+        .route("/api/usage", get(api::usage))
         .route("/api/stats", get(api::stats))
         .route("/api/overview", get(api::overview))
         .route("/api/verify", get(api::verify_state).post(api::verify_run))

@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// The signing key file for --checkpoints (made when missing).
     #[arg(long, value_name = "FILE", requires = "checkpoints")]
     checkpoint_key: Option<PathBuf>,
+    /// Prices for the console's /usage page: TOML, USD per million
+    /// tokens per model (docs/usage.md), as `ringtrail usage --prices`.
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
     /// Serve the console only: no OTLP endpoints, no gRPC listener, no
     /// writer and no migrations, so a role that can only SELECT
     /// (`ringtrail_reader`) is enough.
@@ -119,6 +123,10 @@ pub fn run(args: ServeArgs) -> CliResult {
     let target = args.db.resolve()?;
     let options = target.options()?;
     let mut console = ringtrail_console::Config::new(options);
+    if let Some(path) = &args.prices {
+        console.prices = ringtrail::read::usage::Prices::load(path)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--prices {}: {}", path.display(), e.chain())))?;
+    }
     console.token = args.token.clone().filter(|t| !t.is_empty());
     console.tls = tls.is_some();
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -7,11 +7,13 @@ mod gaps;
 mod logs;
 mod overview;
 mod trace;
+mod usage;
 
 pub use gaps::gaps;
 pub use logs::logs;
 pub use overview::overview;
 pub use trace::trace;
+pub use usage::usage;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
