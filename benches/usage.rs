@@ -159,7 +159,9 @@ fn main() {
     rt.block_on(async {
         let config: ringtrail::tls::ConnectOptions = url.parse().expect("the database URL");
         let mut client = read::connect(&config).await.expect("connect");
-        ringtrail::schema::apply(&mut client).await.expect("migrations");
+        ringtrail::schema::apply(&mut client)
+            .await
+            .expect("migrations");
 
         let begin = Instant::now();
         client

@@ -115,14 +115,32 @@ fn load() -> (String, SystemTime, SystemTime) {
     let now = SystemTime::now();
     // Outside the window: counts for nothing.
     let old = now - Duration::from_secs(3 * 3600);
-    point("t-old", old, Point::Tool, json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 999_999}));
-    point("t-old", old, Point::Result, json!({"outcome": "success", "cost.micro_usd": 777}));
+    point(
+        "t-old",
+        old,
+        Point::Tool,
+        json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 999_999}),
+    );
+    point(
+        "t-old",
+        old,
+        Point::Result,
+        json!({"outcome": "success", "cost.micro_usd": 777}),
+    );
     // In the window, its result with a cost after it: the tokens count,
     // unpriced; the cost counts in the result's window, not this one.
-    point("t-late", now - Duration::from_secs(30), Point::Tool,
-          json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": "x"}));
-    point("t-late", until + Duration::from_secs(3600), Point::Result,
-          json!({"outcome": "success", "cost.micro_usd": 50}));
+    point(
+        "t-late",
+        now - Duration::from_secs(30),
+        Point::Tool,
+        json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": "x"}),
+    );
+    point(
+        "t-late",
+        until + Duration::from_secs(3600),
+        Point::Result,
+        json!({"outcome": "success", "cost.micro_usd": 50}),
+    );
     (url, since, until)
 }
 
@@ -176,10 +194,18 @@ fn exact_sums_for_every_grouping() {
         ]
     );
     let days = run(&url, &q(By::Day), &prices);
-    let day = |t: SystemTime| ringtrail::time::rfc3339_micros(ringtrail::time::micros(t))[..10].to_owned();
+    let day = |t: SystemTime| {
+        ringtrail::time::rfc3339_micros(ringtrail::time::micros(t))[..10].to_owned()
+    };
     let total = days.iter().fold([0i64; 5], |mut t, g| {
         assert!(g.group == day(since) || g.group == day(until), "{g:?}");
-        for (t, f) in t.iter_mut().zip([g.calls, g.input_tokens, g.output_tokens, g.cached_tokens, g.cost_micro_usd]) {
+        for (t, f) in t.iter_mut().zip([
+            g.calls,
+            g.input_tokens,
+            g.output_tokens,
+            g.cached_tokens,
+            g.cost_micro_usd,
+        ]) {
             *t += f;
         }
         t
@@ -191,14 +217,37 @@ fn exact_sums_for_every_grouping() {
 
     // Without prices only the given costs count.
     let by_model = run(&url, &q(By::Model), &Prices::default());
-    let costs: Vec<(&str, i64)> = by_model.iter().map(|g| (g.group.as_str(), g.cost_micro_usd)).collect();
-    assert_eq!(costs, [("claude", 12_345), ("gpt-4o", 1_000), ("(none)", 0), (EVIL_MODEL, 0), ("gpt-4o-mini", 0)]);
+    let costs: Vec<(&str, i64)> = by_model
+        .iter()
+        .map(|g| (g.group.as_str(), g.cost_micro_usd))
+        .collect();
+    assert_eq!(
+        costs,
+        [
+            ("claude", 12_345),
+            ("gpt-4o", 1_000),
+            ("(none)", 0),
+            (EVIL_MODEL, 0),
+            ("gpt-4o-mini", 0)
+        ]
+    );
 
     // A window holding only the late result: its cost, no calls.
-    let later = UsageQuery { since: until, until: until + Duration::from_secs(7200), by: By::Model };
-    assert_eq!(run(&url, &later, &prices), [group("gpt-4o", [0, 0, 0, 0, 50])]);
+    let later = UsageQuery {
+        since: until,
+        until: until + Duration::from_secs(7200),
+        by: By::Model,
+    };
+    assert_eq!(
+        run(&url, &later, &prices),
+        [group("gpt-4o", [0, 0, 0, 0, 50])]
+    );
     // An empty window.
-    let empty = UsageQuery { since: until + Duration::from_secs(7200), until: until + Duration::from_secs(7300), by: By::User };
+    let empty = UsageQuery {
+        since: until + Duration::from_secs(7200),
+        until: until + Duration::from_secs(7300),
+        by: By::User,
+    };
     assert_eq!(run(&url, &empty, &prices), []);
 
     // JSON: exactly the six keys, names literal.
@@ -223,10 +272,19 @@ fn the_query_uses_the_audit_index() {
         // Without statistics on an empty table the planner may pick
         // anything: make scans of the table look dear, as they are on a
         // large one.
-        client.batch_execute("SET enable_seqscan = off").await.unwrap();
+        client
+            .batch_execute("SET enable_seqscan = off")
+            .await
+            .unwrap();
         let now = SystemTime::now();
-        let q = UsageQuery { since: now - Duration::from_secs(3600), until: now, by: By::Model };
-        ringtrail::read::usage::explain(&client, &q, false).await.unwrap()
+        let q = UsageQuery {
+            since: now - Duration::from_secs(3600),
+            until: now,
+            by: By::Model,
+        };
+        ringtrail::read::usage::explain(&client, &q, false)
+            .await
+            .unwrap()
     });
     assert!(plan.contains("logs_audit_trace"), "{plan}");
 }
@@ -237,58 +295,111 @@ fn the_example_price_file_parses() {
     let prices = Prices::load(&path).unwrap();
     assert_eq!(
         prices.get("gpt-4o"),
-        Some(Price { input: 2_500_000, output: 10_000_000, cached: 1_250_000 })
+        Some(Price {
+            input: 2_500_000,
+            output: 10_000_000,
+            cached: 1_250_000
+        })
     );
     assert!(prices.models().count() >= 3);
     let missing = Prices::load(std::path::Path::new("/nonexistent/prices.toml")).unwrap_err();
-    assert!(missing.to_string().contains("/nonexistent/prices.toml: cannot read it"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("/nonexistent/prices.toml: cannot read it"),
+        "{missing}"
+    );
 }
 
 #[test]
 fn disagreeing_points_take_the_least_value_and_lone_points_are_priced() {
     let mut db = common::HandRows::new();
     let at = SystemTime::now() - Duration::from_secs(60);
-    let mut point = |trace: Option<&str>, point: Point, user: Option<&str>, mut fields: serde_json::Value| {
-        fields["audit.point"] = json!(point.as_str());
-        db.insert(common::HandRow {
-            trace_id: trace,
-            ts: at,
-            kind: Some(point.kind()),
-            level: ringtrail::row::LEVEL_INFO,
-            target: TARGET,
-            message: point.as_str(),
-            fields,
-            user_id: user,
-        });
-    };
+    let mut point =
+        |trace: Option<&str>, point: Point, user: Option<&str>, mut fields: serde_json::Value| {
+            fields["audit.point"] = json!(point.as_str());
+            db.insert(common::HandRow {
+                trace_id: trace,
+                ts: at,
+                kind: Some(point.kind()),
+                level: ringtrail::row::LEVEL_INFO,
+                target: TARGET,
+                message: point.as_str(),
+                fields,
+                user_id: user,
+            });
+        };
     let t = Some("t-1");
     point(t, Point::Identity, Some("zed"), json!({}));
     point(t, Point::Identity, Some("amy"), json!({}));
-    point(t, Point::Agent, None, json!({"agent.id": "z-agent", "gen_ai.request.model": "gpt-4o-mini"}));
-    point(t, Point::Agent, None, json!({"agent.id": "b-agent", "agent.name": "", "gen_ai.request.model": "gpt-4o"}));
+    point(
+        t,
+        Point::Agent,
+        None,
+        json!({"agent.id": "z-agent", "gen_ai.request.model": "gpt-4o-mini"}),
+    );
+    point(
+        t,
+        Point::Agent,
+        None,
+        json!({"agent.id": "b-agent", "agent.name": "", "gen_ai.request.model": "gpt-4o"}),
+    );
     // No model of its own: the least agent model, gpt-4o (1000 × 2.5).
-    point(t, Point::Tool, None, json!({"gen_ai.tool.name": "search", "gen_ai.usage.input_tokens": 1000}));
+    point(
+        t,
+        Point::Tool,
+        None,
+        json!({"gen_ai.tool.name": "search", "gen_ai.usage.input_tokens": 1000}),
+    );
     // No trace id: priced with its own model (1 × 10), user from its column.
-    point(None, Point::Tool, Some("solo"), json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": "1"}));
+    point(
+        None,
+        Point::Tool,
+        Some("solo"),
+        json!({"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": "1"}),
+    );
     // A result without a trace id gives its cost under its own model.
-    point(None, Point::Result, None, json!({"outcome": "success", "cost.micro_usd": 3, "gen_ai.request.model": "claude"}));
+    point(
+        None,
+        Point::Result,
+        None,
+        json!({"outcome": "success", "cost.micro_usd": 3, "gen_ai.request.model": "claude"}),
+    );
     // Not counts: ignored.
-    point(t, Point::Tool, None, json!({"gen_ai.usage.input_tokens": -5, "gen_ai.usage.output_tokens": 1.5,
-                                        "gen_ai.usage.cached_tokens": "12345678901234567890"}));
-    drop(point);
+    point(
+        t,
+        Point::Tool,
+        None,
+        json!({"gen_ai.usage.input_tokens": -5, "gen_ai.usage.output_tokens": 1.5,
+                                        "gen_ai.usage.cached_tokens": "12345678901234567890"}),
+    );
     let prices = Prices::parse(PRICES).unwrap();
     let now = SystemTime::now();
-    let q = |by| UsageQuery { since: now - Duration::from_secs(3600), until: now, by };
+    let q = |by| UsageQuery {
+        since: now - Duration::from_secs(3600),
+        until: now,
+        by,
+    };
     assert_eq!(
         run(&db.url, &q(By::User), &prices),
-        [group("amy", [2, 1000, 0, 0, 2_500]), group("solo", [1, 0, 1, 0, 10]), group(NONE, [0, 0, 0, 0, 3])]
+        [
+            group("amy", [2, 1000, 0, 0, 2_500]),
+            group("solo", [1, 0, 1, 0, 10]),
+            group(NONE, [0, 0, 0, 0, 3])
+        ]
     );
     assert_eq!(
         run(&db.url, &q(By::Agent), &prices),
-        [group("b-agent", [2, 1000, 0, 0, 2_500]), group(NONE, [1, 0, 1, 0, 13])]
+        [
+            group("b-agent", [2, 1000, 0, 0, 2_500]),
+            group(NONE, [1, 0, 1, 0, 13])
+        ]
     );
     assert_eq!(
         run(&db.url, &q(By::Model), &prices),
-        [group("gpt-4o", [3, 1000, 1, 0, 2_510]), group("claude", [0, 0, 0, 0, 3])]
+        [
+            group("gpt-4o", [3, 1000, 1, 0, 2_510]),
+            group("claude", [0, 0, 0, 0, 3])
+        ]
     );
 }

@@ -36,16 +36,33 @@ fn db() -> common::HandRows {
         });
     };
     point("t-1", Point::Identity, Some(SCRIPT), json!({}));
-    point("t-1", Point::Agent, None, json!({"agent.id": "a", "gen_ai.request.model": ESC_MODEL}));
-    point("t-1", Point::Tool, None,
-          json!({"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 1_234_567,
-                 "gen_ai.usage.output_tokens": 1_000, "gen_ai.usage.cached_tokens": 3}));
+    point(
+        "t-1",
+        Point::Agent,
+        None,
+        json!({"agent.id": "a", "gen_ai.request.model": ESC_MODEL}),
+    );
+    point(
+        "t-1",
+        Point::Tool,
+        None,
+        json!({"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 1_234_567,
+                 "gen_ai.usage.output_tokens": 1_000, "gen_ai.usage.cached_tokens": 3}),
+    );
     point("t-2", Point::Identity, Some("bob"), json!({}));
-    point("t-2", Point::Tool, None,
-          json!({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
-                 "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 20}));
-    point("t-2", Point::Result, None, json!({"outcome": "success", "cost.micro_usd": 2_500_001}));
-    drop(point);
+    point(
+        "t-2",
+        Point::Tool,
+        None,
+        json!({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                 "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 20}),
+    );
+    point(
+        "t-2",
+        Point::Result,
+        None,
+        json!({"outcome": "success", "cost.micro_usd": 2_500_001}),
+    );
     db
 }
 
@@ -70,10 +87,16 @@ fn the_table_is_exact_and_escaped_and_json_is_literal() {
     // Colored, the styles are the printer's own; the stored text is escaped.
     let out = assert_success(&db.run(&["usage", "--prices", prices, "--color", "always"]));
     assert!(out.contains("evil\\u{1b}[2J\\u{9b}31m"), "{out:?}");
-    assert!(!out.contains('\u{9b}') && !out.contains("\u{1b}[2J"), "{out:?}");
+    assert!(
+        !out.contains('\u{9b}') && !out.contains("\u{1b}[2J"),
+        "{out:?}"
+    );
 
     let out = assert_success(&db.run(&["usage", "--prices", prices]));
-    assert!(!out.contains('\u{1b}') && !out.contains('\u{9b}'), "raw control bytes: {out:?}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{9b}'),
+        "raw control bytes: {out:?}"
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 6, "{out}");
     assert!(lines[1].starts_with("gpt-4o "), "{out}");
@@ -82,16 +105,30 @@ fn the_table_is_exact_and_escaped_and_json_is_literal() {
     for figure in ["1,234,567", "1,000", "  3", "0.618784"] {
         assert!(lines[2].contains(figure), "{figure} in {out}");
     }
-    assert!(lines[3].starts_with("total") && lines[3].contains("1,234,577") && lines[3].ends_with("3.118785"), "{out}");
+    assert!(
+        lines[3].starts_with("total")
+            && lines[3].contains("1,234,577")
+            && lines[3].ends_with("3.118785"),
+        "{out}"
+    );
     assert_eq!(lines[4], "");
-    assert!(lines[5].starts_with("by model, ") && lines[5].contains("prices from"), "{out}");
+    assert!(
+        lines[5].starts_with("by model, ") && lines[5].contains("prices from"),
+        "{out}"
+    );
 
     let out = assert_success(&db.run(&["usage", "--by", "user", "--prices", prices]));
-    assert!(out.contains(SCRIPT), "shown as text (a terminal does not run it): {out}");
+    assert!(
+        out.contains(SCRIPT),
+        "shown as text (a terminal does not run it): {out}"
+    );
 
     // --json: the six keys, the names literal (JSON escapes the control bytes).
     let out = assert_success(&db.run(&["usage", "--json", "--prices", prices]));
-    let groups: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let groups: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(
         groups,
         [
@@ -101,14 +138,27 @@ fn the_table_is_exact_and_escaped_and_json_is_literal() {
                    "cached_tokens": 3, "cost_micro_usd": 618_784}),
         ]
     );
-    assert!(!out.contains('\u{1b}') && !out.contains('\u{9b}'), "{out:?}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{9b}'),
+        "{out:?}"
+    );
     let out = assert_success(&db.run(&["usage", "--json", "--by", "user"]));
-    let users: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let users: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(users[0]["group"], "bob");
     assert_eq!(users[1]["group"], SCRIPT);
     for g in &users {
         let keys: Vec<&str> = g.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut want = ["group", "calls", "input_tokens", "output_tokens", "cached_tokens", "cost_micro_usd"];
+        let mut want = [
+            "group",
+            "calls",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "cost_micro_usd",
+        ];
         want.sort();
         let mut keys = keys;
         keys.sort();
@@ -124,8 +174,17 @@ fn the_table_is_exact_and_escaped_and_json_is_literal() {
 
 #[test]
 fn mistakes_are_usage_errors() {
-    let bad = prices_file("bad.toml", "[models.\"gpt-4o\"]\ninput = -2.50\noutput = 10\ncached = 1\n");
-    let out = run(&["usage", "--prices", bad.to_str().unwrap(), "--database-url", "postgres://127.0.0.1:1/none"]);
+    let bad = prices_file(
+        "bad.toml",
+        "[models.\"gpt-4o\"]\ninput = -2.50\noutput = 10\ncached = 1\n",
+    );
+    let out = run(&[
+        "usage",
+        "--prices",
+        bad.to_str().unwrap(),
+        "--database-url",
+        "postgres://127.0.0.1:1/none",
+    ]);
     assert_one_line_failure(&out, 2, "model \"gpt-4o\": `input` is negative");
 
     let out = run(&["usage", "--prices", "/nonexistent/prices.toml"]);
@@ -142,6 +201,10 @@ fn mistakes_are_usage_errors() {
     assert_one_line_failure(&out, 2, "is not before --until");
 
     // An unreachable database is a run-time failure.
-    let out = run(&["usage", "--database-url", "postgres://127.0.0.1:1/none?connect_timeout=2"]);
+    let out = run(&[
+        "usage",
+        "--database-url",
+        "postgres://127.0.0.1:1/none?connect_timeout=2",
+    ]);
     assert_one_line_failure(&out, 1, "cannot connect");
 }

@@ -1,6 +1,7 @@
 //! `ringtrail usage`: the tokens and cost of AI calls in a time window,
 //! per model, user, agent or day (`ringtrail::read::usage` does the
-//! reading, in one query; `docs/usage.md` has the rules).
+//! reading, in one query; `docs/usage.md` has the rules). The format,
+//! with figures made up for the example:
 //!
 //! ```text
 //! $ ringtrail usage --since 7d --prices prices.toml
