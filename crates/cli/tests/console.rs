@@ -341,6 +341,21 @@ fn the_pages_show_the_known_data_and_hostile_text_only_as_text() {
         assert!(page.contains("audit traces incomplete"), "{page}");
         not_pwned(&b, "/").await;
 
+        // Usage: the sums are exact, and the same as `ringtrail usage`.
+        b.client.goto(&format!("{origin}/usage?since=1h&by=agent")).await.unwrap();
+        let table = b
+            .eval("return Array.from(document.querySelectorAll('table.usage tbody tr')).map(r => \
+                   Array.from(r.cells).map(c => c.textContent));")
+            .await;
+        assert_eq!(
+            table,
+            json!([
+                ["support-bot", "2", "1,250", "300", "0", "$0.004321", "4,321"],
+                ["evil-bot", "1", "0", "0", "0", "$0.000000", "0"],
+            ])
+        );
+        not_pwned(&b, "/usage").await;
+
         // Nothing on any page left the origin.
         assert_eq!(b.foreign_requests(&origin).await, Vec::<String>::new());
 
@@ -376,6 +391,27 @@ fn the_pages_show_the_known_data_and_hostile_text_only_as_text() {
         }
         b.close().await;
     });
+    // The API and the command line give the same groups.
+    let api: Value = serde_json::from_slice(
+        &curl(&[&format!("{origin}/api/usage?since=1h&by=model")], b"").body,
+    )
+    .unwrap();
+    assert_eq!(
+        api,
+        json!({"by": "model", "groups": [
+            {"group": "gpt-test", "calls": 1, "input_tokens": 1200, "output_tokens": 300, "cached_tokens": 0, "cost_micro_usd": 4321},
+            {"group": "(none)", "calls": 2, "input_tokens": 50, "output_tokens": 0, "cached_tokens": 0, "cost_micro_usd": 0},
+        ]})
+    );
+    let cli = ringtrail_testkit::cli::run_with_url(
+        &["usage", "--since", "1h", "--by", "model", "--json"],
+        &url,
+    );
+    let lines: Vec<Value> = ringtrail_testkit::cli::assert_success(&cli)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(Value::from(lines), api["groups"]);
     // Every answer carries the policy, and a foreign Host is refused.
     let answer = curl(&[&format!("{origin}/logs")], b"");
     assert!(

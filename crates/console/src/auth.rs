@@ -66,7 +66,8 @@ impl Auth {
         if self.token.is_none() && !local_host(headers) {
             return Err(Refusal::ForeignHost);
         }
-        if !(method == Method::GET || method == Method::HEAD) && !same_origin(headers) {
+        let safe = method == Method::GET || method == Method::HEAD;
+        if !safe && !same_origin(headers) {
             return Err(Refusal::CrossSite);
         }
         if self.token.is_some() && !self.authenticated(headers) {

@@ -124,8 +124,12 @@ pub fn run(args: ServeArgs) -> CliResult {
     let options = target.options()?;
     let mut console = ringtrail_console::Config::new(options);
     if let Some(path) = &args.prices {
-        console.prices = ringtrail::read::usage::Prices::load(path)
-            .map_err(|e| Failure::new(EXIT_USAGE, format!("--prices {}: {}", path.display(), e.chain())))?;
+        console.prices = ringtrail::read::usage::Prices::load(path).map_err(|e| {
+            Failure::new(
+                EXIT_USAGE,
+                format!("--prices {}: {}", path.display(), e.chain()),
+            )
+        })?;
     }
     console.token = args.token.clone().filter(|t| !t.is_empty());
     console.tls = tls.is_some();

@@ -17,7 +17,11 @@ use crate::Shared;
 pub(crate) fn usd(micro: i64) -> String {
     let sign = if micro < 0 { "-" } else { "" };
     let m = micro.unsigned_abs();
-    format!("{sign}${}.{:06}", crate::html::thousands((m / 1_000_000) as i64), m % 1_000_000)
+    format!(
+        "{sign}${}.{:06}",
+        crate::html::thousands((m / 1_000_000) as i64),
+        m % 1_000_000
+    )
 }
 
 /// `GET /usage`.
@@ -49,7 +53,10 @@ pub async fn usage(State(state): State<Shared>, RawQuery(query): RawQuery) -> Re
             .raw("<th class=\"num\">cost (USD)</th><th class=\"num\">cost (micro-USD)</th></tr></thead><tbody>");
         let mut total = ringtrail::read::usage::Group::default();
         for g in &groups {
-            h.raw("<tr data-group=\"").text(&g.group).raw("\"><td class=\"mono\">").text(&g.group);
+            h.raw("<tr data-group=\"")
+                .text(&g.group)
+                .raw("\"><td class=\"mono\">")
+                .text(&g.group);
             cells(&mut h, g);
             total.calls += g.calls;
             total.input_tokens += g.input_tokens;
@@ -60,10 +67,17 @@ pub async fn usage(State(state): State<Shared>, RawQuery(query): RawQuery) -> Re
         h.raw("</tbody><tfoot><tr><th>total");
         cells(&mut h, &total);
         h.raw("</tfoot></table>");
-        h.raw("<h2>Cost per ").text(by.as_str()).raw(" (micro-USD)</h2>");
-        let items: Vec<(String, i64)> = groups.iter().map(|g| (g.group.clone(), g.cost_micro_usd)).collect();
+        h.raw("<h2>Cost per ")
+            .text(by.as_str())
+            .raw(" (micro-USD)</h2>");
+        let items: Vec<(String, i64)> = groups
+            .iter()
+            .map(|g| (g.group.clone(), g.cost_micro_usd))
+            .collect();
         chart::bars(&mut h, &items, "µUSD", "cost per group");
-        h.raw("<h2>Tokens per ").text(by.as_str()).raw(" (input + output)</h2>");
+        h.raw("<h2>Tokens per ")
+            .text(by.as_str())
+            .raw(" (input + output)</h2>");
         let items: Vec<(String, i64)> = groups
             .iter()
             .map(|g| (g.group.clone(), g.input_tokens + g.output_tokens))
