@@ -15,7 +15,7 @@
 //!   replay under `cargo test`.
 //! - [`tls`] (feature `db`): a server with TLS on, its CA, a wrong CA and
 //!   a client certificate, for the TLS tests.
-//! - [`browser`] (feature `browser`): a real headless Chromium through
+//! - `browser` (feature `browser`): a real headless Chromium through
 //!   chromedriver, for the console's tests.
 //! - [`rows`]: the one seeded PRNG the tests use, with the text generator
 //!   that stresses encoders.
