@@ -377,12 +377,15 @@ fn the_pages_show_the_known_data_and_hostile_text_only_as_text() {
         assert!(b.wait_for(&count, Duration::from_secs(1)).await, "and only once");
         assert_eq!(b.foreign_requests(&origin).await, Vec::<String>::new());
 
+        // The docs' screenshots: RINGTRAIL_SCREENSHOTS=docs/img cargo test
+        // -p ringtrail-cli --test console the_pages
         if let Ok(dir) = std::env::var("RINGTRAIL_SCREENSHOTS") {
             for (name, path) in [
                 ("overview", "/?since=1h".to_owned()),
                 ("gaps", "/gaps?since=1h".to_owned()),
                 ("trace", format!("/traces/{B}")),
                 ("logs", "/logs?since=1h".to_owned()),
+                ("usage", "/usage?since=1h&by=agent".to_owned()),
             ] {
                 b.client.goto(&format!("{origin}{path}")).await.unwrap();
                 let png = b.client.screenshot().await.unwrap();

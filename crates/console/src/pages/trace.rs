@@ -69,7 +69,7 @@ pub async fn trace(State(state): State<Shared>, Path(trace_id): Path<String>) ->
     }
     h.raw("<h2>Timeline</h2><table class=\"rows timeline\"><thead><tr><th>time (UTC)</th><th>point</th>")
         .raw("<th>level</th><th>message</th><th class=\"bar\">")
-        .text(&format!("0 → {}", ringtrail::time::format_duration(std::time::Duration::from_micros(span as u64))))
+        .text(&format!("0 → {}", human_span(span)))
         .raw("</th><th>fields</th></tr></thead><tbody>");
     for (i, row) in report.rows.iter().enumerate() {
         let codes: Vec<&str> = report
@@ -156,6 +156,16 @@ fn bar(h: &mut Html, row: &ringtrail::read::TraceRow, start: i64, span: i64) {
         .raw("\" height=\"10\"><title>")
         .text(&format!("+{} µs, {} µs", row.ts_micros - start, d))
         .raw("</title></rect></svg>");
+}
+
+/// A span of microseconds for people: `850 µs`, `12.345 ms`, else the
+/// CLI's durations (`1m30s`).
+fn human_span(micros: i64) -> String {
+    match micros {
+        ..1_000 => format!("{micros} µs"),
+        1_000..1_000_000 => format!("{}.{:03} ms", micros / 1_000, micros % 1_000),
+        _ => ringtrail::time::format_duration(std::time::Duration::from_micros(micros as u64)),
+    }
 }
 
 fn short(id: &str) -> &str {
