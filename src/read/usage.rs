@@ -675,6 +675,46 @@ pub async fn explain(
         .join("\n"))
 }
 
+/// `n` with a comma every three digits, exactly: how usage figures are
+/// shown (never `31.8k`).
+///
+/// ```
+/// use ringtrail::read::usage::thousands;
+/// assert_eq!(thousands(31_804_112), "31,804,112");
+/// assert_eq!(thousands(-999), "-999");
+/// ```
+pub fn thousands(n: i128) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Micro-USD as USD with six decimals, exactly (no float on the way).
+///
+/// ```
+/// use ringtrail::read::usage::usd;
+/// assert_eq!(usd(3_507), "0.003507");
+/// assert_eq!(usd(1_234_567_890), "1,234.567890");
+/// ```
+pub fn usd(micro: i128) -> String {
+    let sign = if micro < 0 { "-" } else { "" };
+    let m = micro.unsigned_abs();
+    format!(
+        "{sign}{}.{:06}",
+        thousands((m / 1_000_000) as i128),
+        m % 1_000_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

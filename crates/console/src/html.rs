@@ -133,20 +133,10 @@ pub fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-/// `n` with a comma every three digits.
+/// `n` with a comma every three digits, as `ringtrail usage` prints it
+/// ([`ringtrail::read::usage::thousands`]).
 pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
+    ringtrail::read::usage::thousands(i128::from(n))
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use ringtrail::read::usage::{thousands, usd};
 use ringtrail::read::usage::{By, Group, Prices, UsageQuery};
 use ringtrail::time::{micros, rfc3339_micros, When};
 
@@ -131,33 +132,6 @@ pub fn run(args: UsageArgs) -> CliResult {
         );
     }
     finish_output(out.finish())
-}
-
-/// `n` with a comma every three digits: `31,804,112`.
-fn thousands(n: i128) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Micro-USD as USD with six decimals, exactly: `3507` → `0.003507`.
-fn usd(micro: i128) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    let m = micro.unsigned_abs();
-    format!(
-        "{sign}{}.{:06}",
-        thousands((m / 1_000_000) as i128),
-        m % 1_000_000
-    )
 }
 
 /// The groups as a table with a total line, a blank line after it.

@@ -15,13 +15,7 @@ use crate::Shared;
 
 /// Micro-USD as dollars, exactly: `1234567` → `$1.234567`.
 pub(crate) fn usd(micro: i64) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    let m = micro.unsigned_abs();
-    format!(
-        "{sign}${}.{:06}",
-        crate::html::thousands((m / 1_000_000) as i64),
-        m % 1_000_000
-    )
+    format!("${}", ringtrail::read::usage::usd(i128::from(micro)))
 }
 
 /// `GET /usage`.
