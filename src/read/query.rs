@@ -156,12 +156,28 @@ impl std::str::FromStr for PageKey {
     }
 }
 
+/// The first window [`page()`] looks back over, before widening it.
+const PAGE_WINDOW_MICROS: i64 = 3_600_000_000;
+/// How much wider each next window is.
+const PAGE_WIDEN: i64 = 16;
+/// Past this the window is dropped: the whole table (or the filter's
+/// `since`) is read.
+const PAGE_WINDOW_MAX_MICROS: i64 = 3_650 * 86_400_000_000;
+
 /// Hands one page of the rows `filter` keeps to `on_row`, **newest
 /// first** (by `ts`, then `id`, descending): the `n` newest, or with
 /// `before` the `n` newest strictly older than that key ([`PageKey::of`]
-/// the last row of the page before). Keyset paging: each page is one
-/// index range scan on `(ts)` however deep, and a row committed meanwhile
-/// never shifts a page.
+/// the last row of the page before). Keyset paging: a row committed
+/// meanwhile never shifts a page.
+///
+/// `ts` has a BRIN index, not a B-tree (so ingest pays nothing for it),
+/// and "the newest `n`" over a whole table would read all of it. So the
+/// page is looked for in a window first: the hour before `before` (or
+/// before now), then a window 16 times wider, and so on, and last the
+/// whole table. A window that holds `n` rows holds the `n` newest, so
+/// the answer is exact; on a table written in time order the first
+/// window is a short BRIN range scan, however large the table. At most
+/// `n` rows are held here.
 ///
 /// # Errors
 ///
@@ -171,31 +187,66 @@ pub async fn page(
     filter: &ExportFilter,
     before: Option<PageKey>,
     n: u64,
-    on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
+    mut on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let (mut sql, mut params) = select(columns(client).await?, filter, 1);
-    if let Some(key) = before {
-        let at = crate::time::from_micros(key.ts_micros);
-        let k = params.len() + 1;
-        sql.push_str(if sql.contains(" WHERE ") {
-            " AND "
-        } else {
-            " WHERE "
-        });
-        // `ts <= key` first, so the planner uses the ts index; then the
-        // exact (ts, id) order.
+    let columns = columns(client).await?;
+    let upper = before.map_or_else(
+        || crate::time::micros(std::time::SystemTime::now()),
+        |k| k.ts_micros,
+    );
+    let since = filter.since.map(crate::time::micros);
+    let mut window = PAGE_WINDOW_MICROS;
+    loop {
+        let lower = upper.saturating_sub(window);
+        // The last try: no window of our own (the filter's `since`, if
+        // any, still holds).
+        let last = window > PAGE_WINDOW_MAX_MICROS || since.is_some_and(|s| lower <= s);
+        let mut bounded = filter.clone();
+        if !last {
+            bounded.since = Some(crate::time::from_micros(lower));
+        }
+        let (mut sql, mut params) = select(columns, &bounded, 1);
+        if let Some(key) = before {
+            let k = params.len() + 1;
+            sql.push_str(if sql.contains(" WHERE ") {
+                " AND "
+            } else {
+                " WHERE "
+            });
+            // `ts <= key` first, so the planner uses the ts index; then
+            // the exact (ts, id) order.
+            sql.push_str(&format!(
+                "ts <= ${k} AND (ts, id) < (${k}, ${}::text::uuid)",
+                k + 1
+            ));
+            params.push(Box::new(crate::time::from_micros(key.ts_micros)));
+            params.push(Box::new(key.id.hyphenated().to_string()));
+        }
         sql.push_str(&format!(
-            "ts <= ${k} AND (ts, id) < (${k}, ${}::text::uuid)",
-            k + 1
+            " ORDER BY ts DESC, id DESC LIMIT {}",
+            sql_limit(n)
         ));
-        params.push(Box::new(at));
-        params.push(Box::new(key.id.hyphenated().to_string()));
+        let stream = client
+            .query_raw(&sql, super::filter::as_refs(&params))
+            .await?;
+        futures_util::pin_mut!(stream);
+        let mut rows = Vec::new();
+        while let Some(row) = futures_util::StreamExt::next(&mut stream).await {
+            rows.push(row?);
+        }
+        if rows.len() as u64 >= n || last {
+            let mut done = Exported::default();
+            for row in &rows {
+                if super::export::with_row(row, &mut on_row).is_break() {
+                    done.stopped = true;
+                    break;
+                }
+                done.rows += 1;
+            }
+            return Ok(done);
+        }
+        window = window.saturating_mul(PAGE_WIDEN);
     }
-    sql.push_str(&format!(
-        " ORDER BY ts DESC, id DESC LIMIT {}",
-        sql_limit(n)
-    ));
-    stream(client, &sql, &params, on_row).await
 }
 
 #[cfg(test)]

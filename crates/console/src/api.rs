@@ -135,12 +135,18 @@ pub async fn trace(State(state): State<Shared>, Path(trace_id): Path<String>) ->
     }
 }
 
-/// The incomplete traces `params` ask for, and how many traces were
-/// checked.
+/// Gaps an answer lists by default (`limit`), and at most.
+pub const GAPS_SHOWN: usize = 500;
+/// The most gaps one answer may list.
+pub const MAX_GAPS_SHOWN: usize = 100_000;
+
+/// The incomplete traces `params` ask for (the first `limit`, oldest
+/// first), how many there are in all (`matched`), and how many traces
+/// were checked.
 pub(crate) async fn read_gaps(
     state: &Shared,
     params: &Params,
-) -> Result<(Vec<ringtrail::read::Gap>, ringtrail::read::Scan), Response> {
+) -> Result<(Vec<ringtrail::read::Gap>, usize, ringtrail::read::Scan), Response> {
     let now = SystemTime::now();
     let (since, until) = params
         .window(now, "24h")
@@ -156,24 +162,43 @@ pub(crate) async fn read_gaps(
         ),
         None => None,
     };
+    let limit = match params.get("limit") {
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_GAPS_SHOWN).contains(n))
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit {n:?}: expected 1 to {MAX_GAPS_SHOWN}"),
+                )
+            })?,
+        None => GAPS_SHOWN,
+    };
     let client = state.db.get().await.map_err(db_error)?;
     let mut gaps = Vec::new();
+    let mut matched = 0;
     let scan = ringtrail::read::each_gap(&client, since, until, state.grace, now, |gap| {
         if code.is_none_or(|c| gap.findings.iter().any(|f| f.code == c)) {
-            gaps.push(gap);
+            matched += 1;
+            if gaps.len() < limit {
+                gaps.push(gap);
+            }
         }
     })
     .await
     .map_err(db_error)?;
-    Ok((gaps, scan))
+    Ok((gaps, matched, scan))
 }
 
-/// `GET /api/gaps`: `{"gaps": [as audit-gaps --json], "traces", "points"}`.
+/// `GET /api/gaps`: `{"gaps": [as audit-gaps --json, the first
+/// `limit`], "incomplete": all that match, "traces", "points"}`.
 pub async fn gaps(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let params = Params::parse(query.as_deref());
     match read_gaps(&state, &params).await {
-        Ok((gaps, scan)) => Json(json!({
+        Ok((gaps, matched, scan)) => Json(json!({
             "gaps": gaps.iter().map(|g| g.to_json()).collect::<Vec<_>>(),
+            "incomplete": matched,
             "traces": scan.traces,
             "points": scan.points,
         }))

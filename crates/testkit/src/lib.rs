@@ -17,6 +17,8 @@
 //!   a client certificate, for the TLS tests.
 //! - `browser` (feature `browser`): a real headless Chromium through
 //!   chromedriver, for the console's tests.
+//! - [`load`]: the SQL that loads a large table of agent traces, for
+//!   the benches that read one.
 //! - [`rows`]: the one seeded PRNG the tests use, with the text generator
 //!   that stresses encoders.
 //!
@@ -44,6 +46,7 @@ pub mod cutter;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod fuzz_checks;
+pub mod load;
 pub mod rows;
 #[cfg(feature = "db")]
 pub mod serve;

@@ -14,7 +14,7 @@ use crate::Shared;
 /// `GET /gaps`.
 pub async fn gaps(State(state): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let params = Params::parse(query.as_deref());
-    let (gaps, scan) = match crate::api::read_gaps(&state, &params).await {
+    let (gaps, matched, scan) = match crate::api::read_gaps(&state, &params).await {
         Ok(g) => g,
         Err(response) => return api_error_page(response, Nav::Gaps).await,
     };
@@ -32,10 +32,16 @@ pub async fn gaps(State(state): State<Shared>, RawQuery(query): RawQuery) -> Res
     }
     h.raw("</select></label><button type=\"submit\">Show</button></form>");
     h.raw("<p><span id=\"gap-count\">")
-        .int(gaps.len() as i64)
+        .int(matched as i64)
         .raw("</span> incomplete of ")
         .int(scan.traces as i64)
-        .raw(" traces with audit points in the window.</p>");
+        .raw(" traces with audit points in the window");
+    if gaps.len() < matched {
+        h.raw("; the first ")
+            .int(gaps.len() as i64)
+            .raw(" are listed (narrow the window, filter by code, or raise <code>limit</code>)");
+    }
+    h.raw(".</p>");
     if gaps.is_empty() {
         h.raw("<p class=\"ok\">No incomplete trace.</p>");
     } else {
