@@ -286,29 +286,20 @@ pub async fn explain(
     until: SystemTime,
     analyze: bool,
 ) -> crate::Result<String> {
-    let options = if analyze {
-        "(ANALYZE, BUFFERS, COSTS OFF)"
-    } else {
-        "(COSTS OFF)"
-    };
-    let rows = client
-        .query(
-            &format!("EXPLAIN {options} {GAPS_SQL}"),
-            &[
-                &since,
-                &until,
-                &field::DECISION,
-                &field::TOOL_NAME,
-                &field::TOOL_CALL_ID,
-                &field::OUTCOME,
-            ],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.get::<_, &str>(0))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    super::explain_sql(
+        client,
+        GAPS_SQL,
+        &[
+            &since,
+            &until,
+            &field::DECISION,
+            &field::TOOL_NAME,
+            &field::TOOL_CALL_ID,
+            &field::OUTCOME,
+        ],
+        analyze,
+    )
+    .await
 }
 
 #[cfg(test)]

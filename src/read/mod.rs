@@ -155,3 +155,26 @@ pub async fn connect(
     tokio::spawn(connection);
     Ok(client)
 }
+
+/// `EXPLAIN` (with `analyze`: `ANALYZE, BUFFERS`) of `sql` with `params`,
+/// costs off, as text: what the benches print and the plan tests read.
+pub(crate) async fn explain_sql(
+    client: &impl tokio_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    analyze: bool,
+) -> crate::Result<String> {
+    let options = if analyze {
+        "(ANALYZE, BUFFERS, COSTS OFF)"
+    } else {
+        "(COSTS OFF)"
+    };
+    let rows = client
+        .query(&format!("EXPLAIN {options} {sql}"), params)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<_, &str>(0))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}

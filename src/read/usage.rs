@@ -138,6 +138,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
 use crate::audit::contract::field;
@@ -553,24 +554,7 @@ pub async fn usage(
     query: &UsageQuery,
     prices: &Prices,
 ) -> crate::Result<Vec<Group>> {
-    let by = query.by.as_str();
-    let rows = client
-        .query(
-            USAGE_SQL,
-            &[
-                &query.since,
-                &query.until,
-                &by,
-                &field::INPUT_TOKENS,
-                &field::OUTPUT_TOKENS,
-                &field::CACHED_TOKENS,
-                &field::COST_MICRO_USD,
-                &field::REQUEST_MODEL,
-                &field::AGENT_NAME,
-                &field::AGENT_ID,
-            ],
-        )
-        .await?;
+    let rows = client.query(USAGE_SQL, &params(query)).await?;
     // Per group: the figures, the given cost and the priced pico-USD.
     let mut groups: BTreeMap<String, (Group, i128, i128)> = BTreeMap::new();
     let overflow = || Error::Config("usage: a group's cost does not fit in 64 bits".into());
@@ -645,34 +629,32 @@ pub async fn explain(
     query: &UsageQuery,
     analyze: bool,
 ) -> crate::Result<String> {
-    let options = if analyze {
-        "(ANALYZE, BUFFERS, COSTS OFF)"
-    } else {
-        "(COSTS OFF)"
-    };
-    let by = query.by.as_str();
-    let rows = client
-        .query(
-            &format!("EXPLAIN {options} {USAGE_SQL}"),
-            &[
-                &query.since,
-                &query.until,
-                &by,
-                &field::INPUT_TOKENS,
-                &field::OUTPUT_TOKENS,
-                &field::CACHED_TOKENS,
-                &field::COST_MICRO_USD,
-                &field::REQUEST_MODEL,
-                &field::AGENT_NAME,
-                &field::AGENT_ID,
-            ],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.get::<_, &str>(0))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    super::explain_sql(client, USAGE_SQL, &params(query), analyze).await
+}
+
+/// [`USAGE_SQL`]'s parameters for `query`.
+fn params(query: &UsageQuery) -> [&(dyn ToSql + Sync); 10] {
+    // The grouping's name, as a parameter that lives as long as `query`.
+    static BY_NAMES: [&str; 4] = [
+        By::ALL[0].as_str(),
+        By::ALL[1].as_str(),
+        By::ALL[2].as_str(),
+        By::ALL[3].as_str(),
+    ];
+    let at = By::ALL.iter().position(|b| *b == query.by).unwrap_or(0);
+    let by: &'static &'static str = &BY_NAMES[at];
+    [
+        &query.since,
+        &query.until,
+        by,
+        &field::INPUT_TOKENS,
+        &field::OUTPUT_TOKENS,
+        &field::CACHED_TOKENS,
+        &field::COST_MICRO_USD,
+        &field::REQUEST_MODEL,
+        &field::AGENT_NAME,
+        &field::AGENT_ID,
+    ]
 }
 
 /// `n` with a comma every three digits, exactly: how usage figures are
