@@ -1,4 +1,4 @@
-//! `ringtrail::read::page`: newest first, keyset pages that cover every
+//! `ringtrail::read::page` and `last`: newest first, keyset pages that cover every
 //! row exactly once, in the table's order, however far back the rows lie
 //! (the search widens its window from an hour to the whole table), with
 //! ties on `ts` broken by `id`, and with filters. A real PostgreSQL.
@@ -87,5 +87,30 @@ fn pages_cover_every_row_once_newest_first_however_old() {
             ..ExportFilter::default()
         };
         assert_eq!(all_pages(&client, &recent, 4).await, recent_rows);
+
+        // `last` (`tail -n`): the newest n, oldest first, found the same
+        // way, whatever n is against the windows.
+        for n in [1usize, 5, 23, 24, 47, 92, 500] {
+            let mut got = Vec::new();
+            read::last(&client, &ExportFilter::default(), n as u64, |row| {
+                got.push(uuid::Uuid::from_bytes(row.id).to_string());
+                ControlFlow::Continue(())
+            })
+            .await
+            .unwrap();
+            let mut want: Vec<String> = all.iter().take(n).cloned().collect();
+            want.reverse();
+            assert_eq!(got, want, "last {n}");
+        }
+        let mut got = Vec::new();
+        read::last(&client, &only_a, 9, |row| {
+            got.push(uuid::Uuid::from_bytes(row.id).to_string());
+            ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+        let mut want: Vec<String> = only_a_rows.iter().take(9).cloned().collect();
+        want.reverse();
+        assert_eq!(got, want, "last 9 of app::a");
     });
 }

@@ -90,6 +90,12 @@ fn sql_limit(n: u64) -> i64 {
 /// `work_mem` and spills to disk past it. A limit past `i64::MAX` reads
 /// as `i64::MAX`.
 ///
+/// As [`page()`] does, the rows are looked for in a window first (the
+/// hour before now, then windows 16 times wider, then the whole table):
+/// a count that stops at `n` tells whether the window holds `n` rows, and
+/// if it does, they are the newest `n`. So on a table written in time
+/// order, `tail -n` reads the last hour's BRIN ranges, not the table.
+///
 /// # Errors
 ///
 /// [`Error::Postgres`](crate::Error::Postgres) when the query fails.
@@ -99,7 +105,9 @@ pub async fn last(
     n: u64,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let (sql, params) = select(columns(client).await?, filter, 1);
+    let columns = columns(client).await?;
+    let bounded = newest_window(client, filter, n).await?;
+    let (sql, params) = select(columns, &bounded, 1);
     // `SELECT *` of the subquery keeps its column list, and names: the
     // columns `stream` reads by position.
     let sql = format!(
@@ -107,6 +115,43 @@ pub async fn last(
         sql_limit(n)
     );
     stream(client, &sql, &params, on_row).await
+}
+
+/// `filter` narrowed to the shortest window back from now (an hour, then
+/// 16 times wider each time) that holds at least `n` of its rows, or
+/// `filter` itself when none does: the newest `n` rows are in it.
+async fn newest_window(
+    client: &impl GenericClient,
+    filter: &ExportFilter,
+    n: u64,
+) -> crate::Result<ExportFilter> {
+    let now = crate::time::micros(std::time::SystemTime::now());
+    let since = filter.since.map(crate::time::micros);
+    let mut window = PAGE_WINDOW_MICROS;
+    while window <= PAGE_WINDOW_MAX_MICROS {
+        let lower = now.saturating_sub(window);
+        if since.is_some_and(|s| lower <= s) {
+            break;
+        }
+        let mut bounded = filter.clone();
+        bounded.since = Some(crate::time::from_micros(lower));
+        let (sql, params) = select("1", &bounded, 1);
+        let count: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM ({sql} LIMIT {}) w", sql_limit(n)),
+                &params
+                    .iter()
+                    .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect::<Vec<_>>(),
+            )
+            .await?
+            .get(0);
+        if count as u64 >= n {
+            return Ok(bounded);
+        }
+        window = window.saturating_mul(PAGE_WIDEN);
+    }
+    Ok(filter.clone())
 }
 
 /// Where a page of [`page()`] stops: the `(ts, id)` of its oldest row.
