@@ -120,17 +120,16 @@ pub fn run(args: ServeArgs) -> CliResult {
         ),
         _ => None,
     };
+    // The price file is checked before any database is opened, as
+    // `ringtrail usage` does.
+    let prices = match &args.prices {
+        Some(path) => ringtrail::read::usage::Prices::load(path).map_err(Failure::usage)?,
+        None => ringtrail::read::usage::Prices::default(),
+    };
     let target = args.db.resolve()?;
     let options = target.options()?;
     let mut console = ringtrail_console::Config::new(options);
-    if let Some(path) = &args.prices {
-        console.prices = ringtrail::read::usage::Prices::load(path).map_err(|e| {
-            Failure::new(
-                EXIT_USAGE,
-                format!("--prices {}: {}", path.display(), e.chain()),
-            )
-        })?;
-    }
+    console.prices = prices;
     console.token = args.token.clone().filter(|t| !t.is_empty());
     console.tls = tls.is_some();
     let scheme = if tls.is_some() { "https" } else { "http" };
