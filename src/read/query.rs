@@ -106,7 +106,7 @@ pub async fn last(
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
     let columns = columns(client).await?;
-    let bounded = newest_window(client, filter, n).await?;
+    let bounded = newest_window(client, filter, None, n).await?;
     let (sql, params) = select(columns, &bounded, 1);
     // `SELECT *` of the subquery keeps its column list, and names: the
     // columns `stream` reads by position.
@@ -117,25 +117,57 @@ pub async fn last(
     stream(client, &sql, &params, on_row).await
 }
 
-/// `filter` narrowed to the shortest window back from now (an hour, then
-/// 16 times wider each time) that holds at least `n` of its rows, or
-/// `filter` itself when none does: the newest `n` rows are in it.
+/// `select(columns, filter)`, and with `before` the rows strictly
+/// before that key: the statement [`page()`] and its window probe run.
+fn select_before(
+    columns: &str,
+    filter: &ExportFilter,
+    before: Option<PageKey>,
+) -> (String, Vec<super::filter::Param>) {
+    let (mut sql, mut params) = select(columns, filter, 1);
+    if let Some(key) = before {
+        let k = params.len() + 1;
+        sql.push_str(if sql.contains(" WHERE ") {
+            " AND "
+        } else {
+            " WHERE "
+        });
+        // `ts <= key` first, so the planner uses the ts index; then the
+        // exact (ts, id) order.
+        sql.push_str(&format!(
+            "ts <= ${k} AND (ts, id) < (${k}, ${}::text::uuid)",
+            k + 1
+        ));
+        params.push(Box::new(crate::time::from_micros(key.ts_micros)));
+        params.push(Box::new(key.id.hyphenated().to_string()));
+    }
+    (sql, params)
+}
+
+/// `filter` narrowed to the shortest window back from `before` (or now)
+/// that holds at least `n` of its rows (an hour, then 16 times wider
+/// each time), or `filter` itself when none does: the newest `n` rows
+/// are in it. Each probe is a count that stops at `n`.
 async fn newest_window(
     client: &impl GenericClient,
     filter: &ExportFilter,
+    before: Option<PageKey>,
     n: u64,
 ) -> crate::Result<ExportFilter> {
-    let now = crate::time::micros(std::time::SystemTime::now());
+    let upper = before.map_or_else(
+        || crate::time::micros(std::time::SystemTime::now()),
+        |k| k.ts_micros,
+    );
     let since = filter.since.map(crate::time::micros);
     let mut window = PAGE_WINDOW_MICROS;
     while window <= PAGE_WINDOW_MAX_MICROS {
-        let lower = now.saturating_sub(window);
+        let lower = upper.saturating_sub(window);
         if since.is_some_and(|s| lower <= s) {
             break;
         }
         let mut bounded = filter.clone();
         bounded.since = Some(crate::time::from_micros(lower));
-        let (sql, params) = select("1", &bounded, 1);
+        let (sql, params) = select_before("1", &bounded, before);
         let count: i64 = client
             .query_one(
                 &format!("SELECT count(*) FROM ({sql} LIMIT {}) w", sql_limit(n)),
@@ -221,8 +253,9 @@ const PAGE_WINDOW_MAX_MICROS: i64 = 3_650 * 86_400_000_000;
 /// before now), then a window 16 times wider, and so on, and last the
 /// whole table. A window that holds `n` rows holds the `n` newest, so
 /// the answer is exact; on a table written in time order the first
-/// window is a short BRIN range scan, however large the table. At most
-/// `n` rows are held here.
+/// window is a short BRIN range scan, however large the table. A count
+/// that stops at `n` picks the window; the rows then stream, one held
+/// at a time.
 ///
 /// # Errors
 ///
@@ -232,66 +265,16 @@ pub async fn page(
     filter: &ExportFilter,
     before: Option<PageKey>,
     n: u64,
-    mut on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
+    on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
     let columns = columns(client).await?;
-    let upper = before.map_or_else(
-        || crate::time::micros(std::time::SystemTime::now()),
-        |k| k.ts_micros,
-    );
-    let since = filter.since.map(crate::time::micros);
-    let mut window = PAGE_WINDOW_MICROS;
-    loop {
-        let lower = upper.saturating_sub(window);
-        // The last try: no window of our own (the filter's `since`, if
-        // any, still holds).
-        let last = window > PAGE_WINDOW_MAX_MICROS || since.is_some_and(|s| lower <= s);
-        let mut bounded = filter.clone();
-        if !last {
-            bounded.since = Some(crate::time::from_micros(lower));
-        }
-        let (mut sql, mut params) = select(columns, &bounded, 1);
-        if let Some(key) = before {
-            let k = params.len() + 1;
-            sql.push_str(if sql.contains(" WHERE ") {
-                " AND "
-            } else {
-                " WHERE "
-            });
-            // `ts <= key` first, so the planner uses the ts index; then
-            // the exact (ts, id) order.
-            sql.push_str(&format!(
-                "ts <= ${k} AND (ts, id) < (${k}, ${}::text::uuid)",
-                k + 1
-            ));
-            params.push(Box::new(crate::time::from_micros(key.ts_micros)));
-            params.push(Box::new(key.id.hyphenated().to_string()));
-        }
-        sql.push_str(&format!(
-            " ORDER BY ts DESC, id DESC LIMIT {}",
-            sql_limit(n)
-        ));
-        let stream = client
-            .query_raw(&sql, super::filter::as_refs(&params))
-            .await?;
-        futures_util::pin_mut!(stream);
-        let mut rows = Vec::new();
-        while let Some(row) = futures_util::StreamExt::next(&mut stream).await {
-            rows.push(row?);
-        }
-        if rows.len() as u64 >= n || last {
-            let mut done = Exported::default();
-            for row in &rows {
-                if super::export::with_row(row, &mut on_row).is_break() {
-                    done.stopped = true;
-                    break;
-                }
-                done.rows += 1;
-            }
-            return Ok(done);
-        }
-        window = window.saturating_mul(PAGE_WIDEN);
-    }
+    let bounded = newest_window(client, filter, before, n).await?;
+    let (mut sql, params) = select_before(columns, &bounded, before);
+    sql.push_str(&format!(
+        " ORDER BY ts DESC, id DESC LIMIT {}",
+        sql_limit(n)
+    ));
+    stream(client, &sql, &params, on_row).await
 }
 
 #[cfg(test)]

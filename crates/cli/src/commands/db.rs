@@ -46,12 +46,6 @@ impl Target {
         &self.url
     }
 
-    /// The local store, when no database URL was given.
-    #[allow(dead_code, reason = "for `ringtrail serve`, which shares these flags")]
-    pub fn store(&self) -> Option<&LocalStore> {
-        self.store.as_ref()
-    }
-
     /// The parsed connection settings and their TLS connector
     /// ([`ConnectOptions::parse`], the one reader of a URL); an unparsable
     /// URL, a bad `sslmode` or an unreadable `sslrootcert` is an error at
