@@ -15,8 +15,9 @@ use crate::guard::install_panic_flush;
 use crate::redact::Redaction;
 use crate::ring::{OverflowPolicy, Ring, RingConfig};
 use crate::sink::{
-    Checkpoints, Destination, Jsonl, JsonlConfig, Partitions, PostgresConfig, Spool,
+    BusConfig, Checkpoints, Destination, Jsonl, JsonlConfig, Partitions, PostgresConfig, Spool,
 };
+use crate::transport::NatsTarget;
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
 
@@ -56,12 +57,20 @@ pub struct Builder {
     /// The JSON-lines sink, alone or beside `sink`.
     jsonl: Option<Jsonl>,
     service_name: String,
+    /// `nats(servers, stream)`, checked at `build`.
+    nats: Option<(String, String)>,
+    /// Database shards (scale-out).
+    shards: u32,
 }
+
+/// The most database shards ([`Builder::shards`]).
+const MAX_SHARDS: u32 = 1024;
 
 /// Which sink `build` connects.
 #[derive(Debug, Clone, Copy)]
 enum SinkChoice {
     Postgres,
+    Nats,
     Null,
     #[cfg(test)]
     Panicking,
@@ -96,6 +105,8 @@ impl Builder {
             redaction: Redaction::new(),
             jsonl: None,
             service_name: String::new(),
+            nats: None,
+            shards: 1,
         }
     }
 
@@ -105,6 +116,51 @@ impl Builder {
     pub fn postgres(mut self, url: impl Into<String>) -> Builder {
         self.sink = Some(SinkChoice::Postgres);
         self.postgres.url = url.into();
+        self
+    }
+
+    /// Scale-out: publishes every sealed batch to the NATS JetStream stream
+    /// `stream` instead of writing PostgreSQL, for `ringtrail sink`
+    /// workers to load into the shards' databases (`docs/scaling.md`).
+    /// `servers` is a comma-separated list of `nats://host:port` URLs.
+    ///
+    /// Each batch is one message (or, over NATS's largest payload, pieces
+    /// that stay exactly once) with `Nats-Msg-Id` = its batch id: its COPY
+    /// rows, its ledger metadata and its chain entry. It counts as written
+    /// once the stream has acknowledged it. The stream is created when
+    /// missing (file storage, 3 replicas on a cluster of 3 or more, a
+    /// 10-minute duplicate window). An unreachable NATS is an outage like
+    /// a PostgreSQL one: with a [`spool`](Builder::spool) the batches go
+    /// there and are replayed. With [`shards`](Builder::shards), each
+    /// shard has a subject, a chain and a spool directory of its own.
+    ///
+    /// ```no_run
+    /// use ringtrail::Spool;
+    ///
+    /// let (layer, guard) = ringtrail::Builder::new()
+    ///     .nats("nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222", "AUDIT")
+    ///     .shards(4)
+    ///     .spool(Spool::dir("/var/spool/app"))
+    ///     .build()?;
+    /// # Ok::<(), ringtrail::Error>(())
+    /// ```
+    pub fn nats(mut self, servers: impl Into<String>, stream: impl Into<String>) -> Builder {
+        self.sink = Some(SinkChoice::Nats);
+        self.nats = Some((servers.into(), stream.into()));
+        self
+    }
+
+    /// How many database shards batches are spread over (default 1; at
+    /// most 1,024), with [`nats`](Builder::nats). All rows of one trace go
+    /// to the same shard (by [`shard_of`](crate::transport::shard_of) of
+    /// their `trace_id`); rows without a trace go to one shard per batch,
+    /// in turn. Each shard gets a hash chain of its own, whole on its own.
+    ///
+    /// (Before scale-out, `shards` set the ring's shards: that is
+    /// [`ring_shards`](Builder::ring_shards) now. A `shards` above 1
+    /// without `nats` fails `build()` saying so.)
+    pub fn shards(mut self, shards: u32) -> Builder {
+        self.shards = shards;
         self
     }
 
@@ -179,7 +235,7 @@ impl Builder {
     /// at most 8). Each producer thread has a home shard, so producers on
     /// different cores rarely contend for the same queue; the capacity is
     /// shared, and the ring is full only when every shard is.
-    pub fn shards(mut self, shards: usize) -> Builder {
+    pub fn ring_shards(mut self, shards: usize) -> Builder {
         self.ring.shards = shards;
         self
     }
@@ -491,6 +547,18 @@ impl Builder {
                 "no sink configured: call .postgres(url) or .jsonl(..)".to_owned(),
             ));
         }
+        if !(1..=MAX_SHARDS).contains(&self.shards) {
+            return Err(Error::Config(format!(
+                "shards must be between 1 and {MAX_SHARDS}"
+            )));
+        }
+        if self.shards > 1 && !matches!(self.sink, Some(SinkChoice::Nats)) {
+            return Err(Error::Config(
+                "shards(n) above 1 spreads batches over database shards through NATS: it needs \
+                 .nats(servers, stream) (the ring's shards are .ring_shards(n))"
+                    .to_owned(),
+            ));
+        }
         self.ring.validate()?;
         self.writer.validate()?;
         self.postgres.validate()?;
@@ -526,6 +594,14 @@ impl Builder {
         });
         let first = match self.sink {
             Some(SinkChoice::Postgres) => Some(Destination::Postgres(self.postgres)),
+            Some(SinkChoice::Nats) => {
+                let (servers, stream) = self.nats.as_ref().expect("set with the choice");
+                Some(Destination::Bus(Box::new(BusConfig {
+                    lanes: self.postgres,
+                    target: NatsTarget::new(servers, stream)?,
+                    shards: self.shards,
+                })))
+            }
             #[cfg(test)]
             Some(SinkChoice::Panicking) => Some(Destination::Panicking),
             Some(SinkChoice::Null) => Some(Destination::Null),

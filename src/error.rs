@@ -100,6 +100,16 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// The message bus of a scale-out pipeline (NATS JetStream) failed:
+    /// unreachable, no acknowledgement within the stall timeout, or it
+    /// refused a message. `what` says what was being done, `source` (the
+    /// client's error) why.
+    Transport {
+        /// What was being done, e.g. `publishing a batch`.
+        what: &'static str,
+        /// The client's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A batch holding some of the flushed events could not be committed.
     Write {
         /// Where its rows went instead.
@@ -201,6 +211,7 @@ impl fmt::Display for Error {
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::WriterGone => f.write_str("the ringtrail writer thread is not running"),
             Error::Write { fate, .. } => write!(f, "a batch could not be committed ({fate})"),
+            Error::Transport { what, .. } => write!(f, "NATS: {what} failed"),
             Error::Stalled { what, after } => write!(
                 f,
                 "PostgreSQL stopped answering while {what} (nothing for {:.1} s)",
@@ -233,6 +244,7 @@ impl std::error::Error for Error {
             Error::Migration { source, .. } => Some(&**source),
             Error::Io(e) => Some(e),
             Error::Write { source, .. } => Some(&**source),
+            Error::Transport { source, .. } => Some(&**source),
             Error::Shutdown { source, .. } => Some(&**source),
             Error::Redaction(e) => Some(e),
             Error::Config(_)

@@ -108,6 +108,8 @@ mod text;
 mod thread;
 pub mod time;
 pub mod tls;
+pub mod transport;
+pub mod worker;
 mod writer;
 
 pub use builder::Builder;

@@ -234,6 +234,26 @@ pub(crate) fn publish(stats: &Stats, pipeline: &str) {
     }
 }
 
+/// A sink worker's progress (`crate::worker`), as `ringtrail_sink_*`
+/// series labelled with its shard.
+pub(crate) fn publish_worker(progress: &crate::worker::Progress) {
+    let shard = progress.shard.to_string();
+    let counters = [
+        ("ringtrail_sink_batches", progress.batches),
+        ("ringtrail_sink_rows", progress.rows),
+        ("ringtrail_sink_dead_lettered", progress.dead_lettered),
+        ("ringtrail_sink_redelivered", progress.redelivered),
+        ("ringtrail_sink_released", progress.released),
+        ("ringtrail_sink_rejected", progress.rejected),
+    ];
+    for (name, value) in counters {
+        counter!(name, "shard" => shard.clone()).absolute(value);
+    }
+    if let Some(lag) = progress.lag {
+        gauge!("ringtrail_sink_lag", "shard" => shard).set(lag as f64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,10 @@ pub(crate) enum OwnThread {
     Shipper,
     /// `ringtrail-jsonl`: writes the JSON-lines sink's batches.
     Jsonl,
+    /// `ringtrail-nats`: the NATS client's runtime (its connection's
+    /// reader, pings and acknowledgements), under a publisher lane or a
+    /// sink worker.
+    Nats,
 }
 
 impl OwnThread {
@@ -30,6 +34,7 @@ impl OwnThread {
             OwnThread::Writer => "ringtrail-writer",
             OwnThread::Shipper => "ringtrail-shipper",
             OwnThread::Jsonl => "ringtrail-jsonl",
+            OwnThread::Nats => "ringtrail-nats",
         }
     }
 
@@ -57,6 +62,13 @@ where
             OWN_THREAD.with(|own| own.set(true));
             f()
         })
+}
+
+/// Marks the calling thread as ringtrail's: for threads that a library
+/// starts on ringtrail's behalf (a tokio runtime's workers, through
+/// `on_thread_start`), which [`spawn_own`] cannot start itself.
+pub(crate) fn mark_own() {
+    OWN_THREAD.with(|own| own.set(true));
 }
 
 /// Whether the calling thread is one of ringtrail's own.

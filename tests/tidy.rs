@@ -26,17 +26,20 @@ const LAYERS: &[&[&str]] = &[
     ],
     // 1: pure transformations of rows, with no I/O of their own.
     &["encode", "render", "redact", "chain", "audit"],
-    // 2: the library's error type (it wraps the stages' errors), and the
+    // 2: the library's error type (it wraps the stages' errors), the
     // one reader of connection URLs with its TLS connector (sink and read
-    // both connect through it; its errors are `Error::Config`).
-    &["error", "tls"],
+    // both connect through it; its errors are `Error::Config`), and the
+    // message bus of scale-out (it knows messages and shards, not rows or
+    // batches).
+    &["error", "tls", "transport"],
     // 3: the hot path: the caller's thread writes records into the ring.
     &["ring", "capture"],
     // 4: where batches go, and the schema they go into.
     &["schema", "sink"],
-    // 5: the writer thread, which drains the ring into the sinks, and the
-    // `metrics` export it publishes.
-    &["writer", "metrics"],
+    // 5: the writer thread, which drains the ring into the sinks, the
+    // `metrics` export it publishes, and the sink worker, which drains a
+    // shard of the bus into the shipper.
+    &["writer", "metrics", "worker"],
     // 6: the public handles.
     &["guard", "builder"],
     // 7: the read side: queries, follow, export, verify. Nothing in the

@@ -15,25 +15,31 @@
 //! | file | what |
 //! |---|---|
 //! | `config.rs` | [`PostgresConfig`] and its option values [`Spool`] and [`Partitions`]: what the builder fills in |
-//! | `postgres.rs` | the writer side: double-buffered encoders, hand-over to the shipper thread |
+//! | `postgres.rs` | the writer side: double-buffered encoders, hand-over to the lanes (`Courier`: a shipper, or a bus publisher) |
 //! | `shipper/` | the `ringtrail-shipper` thread: connection, health, delivery rules |
 //! | `batch.rs` | [`SealedBatch`](batch::SealedBatch): a finished COPY stream and its ledger identity |
 //! | `retry.rs` | which failures are retried, and the backoff |
 //! | `spool/` | the disk spool (`mod.rs`) and its segment format (`segment.rs`) |
 //! | `jsonl/` | the JSON-lines sink: rendered lines, its queue, the `ringtrail-jsonl` thread, rotation |
 //! | `fanout.rs` | PostgreSQL and JSON lines at once, each on its own |
+//! | `bus.rs` | scale-out: a lane that publishes batches to the bus (NATS JetStream) |
+//! | `envelope.rs` | a sealed batch as a bus message, and the pieces of a large one |
+//! | `sharded.rs` | several shards at once: a trace's rows to one shard |
 //! | `null.rs` | the null sink for benchmarks and dry runs |
 
 mod batch;
+mod bus;
 mod chained;
 mod config;
 mod cutoff;
+mod envelope;
 mod fanout;
 pub(crate) mod jsonl;
 mod null;
 mod outcome;
 mod postgres;
 mod retry;
+mod sharded;
 mod shipper;
 pub(crate) mod spool;
 
@@ -47,18 +53,66 @@ pub use jsonl::Jsonl;
 pub(crate) use jsonl::JsonlConfig;
 pub(crate) use null::NullSink;
 pub(crate) use outcome::{BatchFailure, Outcome, OutcomeTotals, Wait};
+pub(crate) use envelope::decode as envelope_decode;
 pub(crate) use postgres::PostgresSink;
+pub(crate) use shipper::{Shared, Shipper};
 
 use std::sync::Arc;
 
+use crate::transport::NatsTarget;
 use crate::Row;
+use bus::BusLane;
 use fanout::Fanout;
 use jsonl::JsonlSink;
+use postgres::LaneSink;
+use sharded::Sharded;
+
+/// Scale-out: batches published to a bus, into `shards` shards, with the
+/// PostgreSQL sink's lanes, batch queue, spool and chain (its `url` and
+/// migrations unused: the sink workers load the shards).
+#[derive(Debug, Clone)]
+pub(crate) struct BusConfig {
+    pub(crate) lanes: PostgresConfig,
+    pub(crate) target: NatsTarget,
+    pub(crate) shards: u32,
+}
+
+impl BusConfig {
+    /// Shard `shard`'s lanes: with several shards, each spools into a
+    /// directory of its own (`shard-<i>` in the spool's), since a spooled
+    /// batch must be replayed to its own shard.
+    fn shard(&self, shard: u32) -> PostgresConfig {
+        let mut config = self.lanes.clone();
+        if self.shards > 1 {
+            if let Some(spool) = &mut config.spool {
+                spool.dir = spool.dir.join(format!("shard-{shard}"));
+            }
+        }
+        config
+    }
+
+    fn connect(&self, cutoff: &Arc<Cutoff>) -> crate::Result<Box<dyn Sink>> {
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(self.shards as usize);
+        for shard in 0..self.shards {
+            let config = self.shard(shard);
+            let sink = LaneSink::connect_with(&config, cutoff.clone(), "NATS", |shared| {
+                BusLane::connect(&self.target, shard, &config, shared)
+            })?;
+            sinks.push(Box::new(sink));
+        }
+        Ok(match sinks.len() {
+            1 => sinks.pop().expect("one shard"),
+            _ => Box::new(Sharded::new(sinks)),
+        })
+    }
+}
 
 /// Where batches go, as the builder chose.
 #[derive(Debug, Clone)]
 pub(crate) enum Destination {
     Postgres(PostgresConfig),
+    /// Scale-out through a bus (NATS JetStream).
+    Bus(Box<BusConfig>),
     Null,
     /// JSON lines alone: a service with no database.
     Jsonl(JsonlConfig),
@@ -84,6 +138,7 @@ impl Destination {
             Destination::Postgres(config) => {
                 Box::new(PostgresSink::connect(config, cutoff.clone())?)
             }
+            Destination::Bus(config) => config.connect(cutoff)?,
             Destination::Null => Box::<NullSink>::default(),
             Destination::Jsonl(config) => Box::new(jsonl(config)?),
             Destination::Fanout(first, config) => {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::batch::{HeadCheckpoint, SealedBatch};
 use super::chained::Chainer;
 use super::shipper::{Shared, Shipper};
-use super::{BatchFailure, Cutoff, Outcome, PostgresConfig, Sink, Wait};
+use super::{BatchFailure, Cutoff, Outcome, Partitions, PostgresConfig, Sink, Wait};
 use crate::encode::CopyEncoder;
 use crate::ids::Uuid7;
 use crate::thread::{spawn_own, OwnThread};
@@ -63,8 +63,54 @@ struct Lane {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What a lane ships batches with: a PostgreSQL [`Shipper`], or a bus
+/// publisher (`sink/bus.rs`) for scale-out. It runs on the lane's own
+/// thread; the writer side ([`LaneSink`]) is the same for both.
+pub(crate) trait Courier: Send + 'static {
+    /// Delivers one live batch: committed, or else spooled (or lost).
+    fn commit(&mut self, batch: SealedBatch) -> Outcome;
+    /// Replays the spool's oldest segment when it may; returns what it did
+    /// and when it wants to run again (`None`: nothing to do).
+    fn maintain(&mut self) -> (Outcome, Option<Duration>);
+    /// Stores the checkpoint signed at shutdown, after its head's batch.
+    fn store_checkpoint(&mut self, checkpoint: &HeadCheckpoint);
+    /// Whether this lane runs partition upkeep.
+    fn keeps_partitions(&self) -> bool {
+        false
+    }
+    /// Partition upkeep; returns when to run it again.
+    fn maintain_partitions(&mut self) -> Duration {
+        Partitions::UPKEEP_EVERY
+    }
+}
+
+impl Courier for Shipper {
+    fn commit(&mut self, batch: SealedBatch) -> Outcome {
+        Shipper::commit(self, batch)
+    }
+
+    fn maintain(&mut self) -> (Outcome, Option<Duration>) {
+        Shipper::maintain(self)
+    }
+
+    fn store_checkpoint(&mut self, checkpoint: &HeadCheckpoint) {
+        Shipper::store_checkpoint(self, checkpoint)
+    }
+
+    fn keeps_partitions(&self) -> bool {
+        Shipper::keeps_partitions(self)
+    }
+
+    fn maintain_partitions(&mut self) -> Duration {
+        Shipper::maintain_partitions(self)
+    }
+}
+
+/// The PostgreSQL sink: a [`LaneSink`] of [`Shipper`]s.
+pub(crate) type PostgresSink = LaneSink;
+
 /// Encodes batches and ships them through the lanes.
-pub(crate) struct PostgresSink {
+pub(crate) struct LaneSink {
     encoders: [CopyEncoder; 2],
     /// Which encoder takes rows now.
     current: usize,
@@ -139,13 +185,35 @@ enum Job {
     Checkpoint(HeadCheckpoint),
 }
 
-impl PostgresSink {
+impl LaneSink {
     /// Connects every lane (and migrates) on the calling thread, so errors
     /// surface in `build()`, then starts the `ringtrail-shipper` threads,
     /// which obey `cutoff` once shutdown sets it.
     pub(crate) fn connect(config: &PostgresConfig, cutoff: Arc<Cutoff>) -> Result<PostgresSink> {
+        LaneSink::connect_with(config, cutoff, "PostgreSQL", |shared| {
+            Shipper::connect(config, shared)
+        })
+    }
+}
+
+impl LaneSink {
+    /// Connects every lane with `courier` (given what the lanes share) on
+    /// the calling thread, so errors surface in `build()`, then starts the
+    /// lanes' threads. `destination` names it in the lines logged when it
+    /// goes down and comes back.
+    pub(crate) fn connect_with<C: Courier>(
+        config: &PostgresConfig,
+        cutoff: Arc<Cutoff>,
+        destination: &'static str,
+        mut courier: impl FnMut(Arc<Shared>) -> Result<C>,
+    ) -> Result<LaneSink> {
         let chainer = Chainer::new(&config.chain)?;
-        let shared = Shared::open(config, cutoff, chainer.as_ref().map(Chainer::verifier))?;
+        let shared = Shared::open(
+            config,
+            cutoff,
+            chainer.as_ref().map(Chainer::verifier),
+            destination,
+        )?;
         let (done_tx, done) = mpsc::channel::<Done>();
         // Called on the writer thread: a lane wakes it after each batch, so
         // counters and flushes see outcomes without waiting for the
@@ -153,7 +221,7 @@ impl PostgresSink {
         let writer = std::thread::current();
         let mut lanes = Vec::with_capacity(config.lanes);
         for lane in 0..config.lanes.max(1) {
-            let mut shipper = Shipper::connect(config, shared.clone())?;
+            let mut shipper = courier(shared.clone())?;
             // The first lane's partition upkeep runs once now, before any
             // batch: today's partition exists before rows arrive (a
             // failure is one line on stderr and a retry later, never a
@@ -178,7 +246,7 @@ impl PostgresSink {
             // tuples are hashed as they are (jsonb stores the same object).
             encoder.sort_fields(chainer.is_some());
         }
-        Ok(PostgresSink {
+        Ok(LaneSink {
             encoders,
             current: 0,
             span: None,
@@ -276,8 +344,8 @@ impl PostgresSink {
 /// spools what is left. The first lane also replays the spool in between
 /// (one segment per batch shipped, so a steady stream cannot starve the
 /// replay).
-fn run_lane(
-    mut shipper: Shipper,
+fn run_lane<C: Courier>(
+    mut shipper: C,
     lane: usize,
     mut partitions_at: Option<Instant>,
     batches: Receiver<Job>,
@@ -337,7 +405,7 @@ fn run_lane(
     }
 }
 
-impl Sink for PostgresSink {
+impl Sink for LaneSink {
     fn append(&mut self, row: &Row<'_>) {
         if self.fence.crosses(row.ts_unix_nanos) {
             self.commit();

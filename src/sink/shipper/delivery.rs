@@ -207,7 +207,7 @@ impl Delivery {
         let out = &mut self.delivered;
         out.batches += 1;
         match self.origin {
-            Origin::Live => out.written += rows,
+            Origin::Live | Origin::Bus => out.written += rows,
             Origin::Spool { inherited: false } => {
                 out.written += rows;
                 out.unspooled += rows;
@@ -219,7 +219,7 @@ impl Delivery {
     fn dead_lettered(&mut self, events: u64) {
         let out = &mut self.delivered;
         match self.origin {
-            Origin::Live => out.dead_lettered += events,
+            Origin::Live | Origin::Bus => out.dead_lettered += events,
             Origin::Spool { inherited: false } => {
                 out.dead_lettered += events;
                 out.unspooled += events;

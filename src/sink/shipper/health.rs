@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use crate::Error;
 
 /// How often a shipper that found PostgreSQL unreachable tries again.
-pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Up, or down since when and why.
-pub(super) struct Health {
+pub(crate) struct Health {
+    /// What is up or down: `PostgreSQL`, `NATS`.
+    destination: &'static str,
     down: Option<Down>,
 }
 
@@ -25,18 +27,21 @@ struct Down {
 }
 
 impl Health {
-    pub(super) fn up() -> Health {
-        Health { down: None }
+    pub(crate) fn up(destination: &'static str) -> Health {
+        Health {
+            destination,
+            down: None,
+        }
     }
 
-    pub(super) fn is_down(&self) -> bool {
+    pub(crate) fn is_down(&self) -> bool {
         self.down.is_some()
     }
 
     /// Marks PostgreSQL down (or keeps it down) because of `cause`, and
     /// schedules the next probe. `fate` says what happens to batches
     /// meanwhile, for the one line logged when it goes down.
-    pub(super) fn mark_down(&mut self, cause: Arc<Error>, fate: &str) {
+    pub(crate) fn mark_down(&mut self, cause: Arc<Error>, fate: &str) {
         let now = Instant::now();
         let next_probe = now + PROBE_INTERVAL;
         match &mut self.down {
@@ -46,7 +51,8 @@ impl Health {
             }
             None => {
                 eprintln!(
-                    "ringtrail: PostgreSQL unreachable ({}); {fate} until it answers",
+                    "ringtrail: {} unreachable ({}); {fate} until it answers",
+                    self.destination,
                     cause.chain()
                 );
                 self.down = Some(Down {
@@ -58,23 +64,24 @@ impl Health {
         }
     }
 
-    pub(super) fn mark_up(&mut self) {
+    pub(crate) fn mark_up(&mut self) {
         if let Some(down) = self.down.take() {
             eprintln!(
-                "ringtrail: PostgreSQL answers again after {:.1} s",
+                "ringtrail: {} answers again after {:.1} s",
+                self.destination,
                 down.since.elapsed().as_secs_f64()
             );
         }
     }
 
     /// Why PostgreSQL is down, while it is.
-    pub(super) fn cause(&self) -> Option<Arc<Error>> {
+    pub(crate) fn cause(&self) -> Option<Arc<Error>> {
         self.down.as_ref().map(|down| down.cause.clone())
     }
 
     /// While down and before the next probe is due: how long until it.
     /// `None` when up, or when a probe is due.
-    pub(super) fn until_probe(&self) -> Option<Duration> {
+    pub(crate) fn until_probe(&self) -> Option<Duration> {
         let down = self.down.as_ref()?;
         let left = down.next_probe.saturating_duration_since(Instant::now());
         (!left.is_zero()).then_some(left)

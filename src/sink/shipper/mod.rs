@@ -24,10 +24,11 @@
 
 mod connection;
 mod delivery;
-mod health;
+pub(crate) mod health;
 mod replay;
 mod shared;
 
+pub(crate) use replay::{remove_oldest, respool_oldest, take_oldest, Oldest};
 pub(crate) use shared::Shared;
 
 use std::sync::Arc;
@@ -44,6 +45,9 @@ use connection::Connection;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Live,
+    /// Taken from the bus by a sink worker: maybe a redelivery, so the
+    /// ledger is asked first.
+    Bus,
     Spool { inherited: bool },
 }
 
@@ -266,6 +270,20 @@ impl Shipper {
             }
         }
         out
+    }
+}
+
+impl Shipper {
+    /// Loads one batch a sink worker took from the bus: committed (its
+    /// refused rows dead-lettered), or an error once the retries are
+    /// spent. Nothing of a failed batch is lost: the bus delivers it
+    /// again, and the ledger, asked before every attempt, recognises
+    /// what of it committed (a redelivery, or the pieces of a bisection).
+    pub(crate) fn load(&mut self, batch: SealedBatch) -> std::result::Result<Outcome, Arc<Error>> {
+        match self.deliver(batch, Origin::Bus) {
+            Ok(delivered) => Ok(delivered),
+            Err(gave_up) => Err(gave_up.error),
+        }
     }
 }
 

@@ -28,11 +28,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     /// Opens the spool (taking its lock) when one is configured. `signer`:
-    /// the key this process signs checkpoints with, if any.
+    /// the key this process signs checkpoints with, if any; `destination`:
+    /// what the lanes ship to, as the lines about its health name it.
     pub(crate) fn open(
         config: &PostgresConfig,
         cutoff: Arc<Cutoff>,
         signer: Option<VerifierKey>,
+        destination: &'static str,
     ) -> Result<Arc<Shared>> {
         let spool = match &config.spool {
             Some(options) => Some(Mutex::new(Spool::open(
@@ -44,7 +46,7 @@ impl Shared {
         };
         Ok(Arc::new(Shared {
             spool,
-            health: Mutex::new(Health::up()),
+            health: Mutex::new(Health::up(destination)),
             cutoff,
         }))
     }
@@ -54,11 +56,11 @@ impl Shared {
     }
 
     /// The spool, locked, when there is one.
-    pub(super) fn spool(&self) -> Option<MutexGuard<'_, Spool>> {
+    pub(crate) fn spool(&self) -> Option<MutexGuard<'_, Spool>> {
         self.spool.as_ref().map(lock)
     }
 
-    pub(super) fn health(&self) -> MutexGuard<'_, Health> {
+    pub(crate) fn health(&self) -> MutexGuard<'_, Health> {
         lock(&self.health)
     }
 

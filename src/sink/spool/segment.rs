@@ -69,7 +69,7 @@ impl fmt::Debug for SpoolKey {
 
 impl SpoolKey {
     /// The key of these bytes.
-    pub(crate) fn new(bytes: [u8; SPOOL_KEY_LEN]) -> SpoolKey {
+    pub(crate) const fn new(bytes: [u8; SPOOL_KEY_LEN]) -> SpoolKey {
         SpoolKey(bytes)
     }
 
