@@ -193,7 +193,11 @@ impl Session {
                 Err(e) => Err(boxed("connecting")(e)),
             }
         })?;
-        let mut js = jetstream::new(client.clone());
+        // The context spawns its acknowledgement task on the runtime.
+        let mut js = {
+            let _entered = runtime.enter();
+            jetstream::new(client.clone())
+        };
         js.set_timeout(stall);
         Ok(Session {
             runtime,

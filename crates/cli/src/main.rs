@@ -163,6 +163,17 @@ enum Command {
     /// non-loopback address without --token included). Every failure is
     /// one line on stderr.
     Serve(commands::serve::ServeArgs),
+    /// Load one shard's batches from a NATS JetStream stream into its
+    /// PostgreSQL, exactly once (scale-out: producers built with
+    /// `Builder::nats`, or `ringtrail serve --nats`, publish them). Runs
+    /// in the foreground until SIGTERM or SIGINT; several workers on one
+    /// shard share its work. Progress and lag go to stderr.
+    ///
+    /// Exit codes: 0 stopped by a signal (after finishing or releasing
+    /// the batch in hand), 1 cannot start (PostgreSQL or NATS
+    /// unreachable), 2 invalid arguments. Every failure is one line on
+    /// stderr.
+    Sink(commands::sink::SinkArgs),
 }
 
 fn main() -> ExitCode {
@@ -183,6 +194,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => commands::stats::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Sink(args) => commands::sink::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,8 @@
 //!   a client certificate, for the TLS tests.
 //! - `browser` (feature `browser`): a real headless Chromium through
 //!   chromedriver, for the console's tests.
+//! - `nats` (feature `nats`): a real NATS JetStream cluster of
+//!   `nats-server` processes on loopback, nodes killed and restarted.
 //! - [`load`]: the SQL that loads a large table of agent traces, for
 //!   the benches that read one.
 //! - [`rows`]: the one seeded PRNG the tests use, with the text generator
@@ -38,6 +40,8 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "db")]
 pub mod cli;
 pub mod copy_decoder;

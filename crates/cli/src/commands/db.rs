@@ -68,6 +68,12 @@ impl Target {
 }
 
 impl DatabaseArgs {
+    /// Whether a database was named (`--database-url` or
+    /// `DATABASE_URL`), rather than left to the local store.
+    pub fn given(&self) -> bool {
+        self.database_url.is_some()
+    }
+
     /// The database to use: `--database-url`/`DATABASE_URL` when given;
     /// otherwise the local store in `--data-dir`/`RINGTRAIL_DATA_DIR` (or
     /// [`LocalStore::default_dir`]), opened (created and started when

@@ -38,6 +38,7 @@ pub mod output;
 pub mod query;
 pub mod retention;
 pub mod serve;
+pub mod sink;
 pub mod stats;
 pub mod tail;
 pub mod trace;

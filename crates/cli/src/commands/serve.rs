@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ringtrail::time::parse_duration;
+use ringtrail::transport::NatsTarget;
 use ringtrail::{Checkpoints, Jsonl, Spool};
 use ringtrail_otlp::{Config, Server, Token};
 
@@ -76,6 +77,20 @@ pub struct ServeArgs {
     /// tokens per model (docs/usage.md), as `ringtrail usage --prices`.
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
+    /// Scale-out: publish the batches to this NATS cluster's JetStream
+    /// stream (comma-separated nats://host:port URLs) instead of writing
+    /// PostgreSQL; `ringtrail sink` workers load the shards. The console
+    /// then reads the databases given with --database-url, if any.
+    #[arg(long, value_name = "SERVERS", conflicts_with = "read_only")]
+    nats: Option<String>,
+    /// The JetStream stream of --nats (created when missing).
+    #[arg(long, value_name = "STREAM", default_value = "ringtrail", requires = "nats")]
+    stream: String,
+    /// Database shards the batches are spread over, with --nats: a
+    /// trace's rows all go to one shard.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "nats",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    shards: u32,
     /// Serve the console only: no OTLP endpoints, no gRPC listener, no
     /// writer and no migrations, so a role that can only SELECT
     /// (`ringtrail_reader`) is enough.
@@ -126,12 +141,29 @@ pub fn run(args: ServeArgs) -> CliResult {
         Some(path) => ringtrail::read::usage::Prices::load(path).map_err(Failure::usage)?,
         None => ringtrail::read::usage::Prices::default(),
     };
-    let target = args.db.resolve()?;
-    let options = target.options()?;
-    let mut console = ringtrail_console::Config::new(options);
-    console.prices = prices;
-    console.token = args.token.clone().filter(|t| !t.is_empty());
-    console.tls = tls.is_some();
+    let nats = match &args.nats {
+        Some(servers) => {
+            Some(NatsTarget::new(servers, &args.stream).map_err(Failure::usage)?)
+        }
+        None => None,
+    };
+    // With --nats the pipeline writes no database: the console reads one
+    // only when it is given.
+    let target = match nats.is_none() || args.db.given() {
+        true => Some(args.db.resolve()?),
+        false => None,
+    };
+    let console = match &target {
+        Some(target) => {
+            let mut console = ringtrail_console::Config::new(target.options()?);
+            console.prices = prices;
+            console.token = args.token.clone().filter(|t| !t.is_empty());
+            console.tls = tls.is_some();
+            Some(ringtrail_console::router(console))
+        }
+        None => None,
+    };
+    let has_console = console.is_some();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let config = Config {
         http: args.http.0,
@@ -141,17 +173,22 @@ pub fn run(args: ServeArgs) -> CliResult {
         tls,
         max_requests: args.max_requests,
         max_inflight_bytes: args.max_inflight_bytes,
-        routes: Some(ringtrail_console::router(console)),
+        routes: console,
         ..Config::default()
     };
     if args.read_only {
         return read_only(config, scheme, args.shutdown_timeout);
     }
-    let url = target.url();
     let mut builder = ringtrail::Builder::new()
-        .postgres(url)
         .capacity(args.capacity)
         .service_name("ringtrail-serve");
+    builder = match (&nats, &target) {
+        (Some(nats), _) => builder
+            .nats(nats.servers().join(","), nats.stream())
+            .shards(args.shards),
+        (None, Some(target)) => builder.postgres(target.url()),
+        (None, None) => unreachable!("a target without --nats"),
+    };
     if let Some(dir) = &args.spool_dir {
         builder = builder.spool(Spool::dir(dir));
     }
@@ -176,10 +213,19 @@ pub fn run(args: ServeArgs) -> CliResult {
             eprint_line(format_args!(
                 "ringtrail: OTLP/HTTP listening on {scheme}://{addr}"
             ));
-            eprint_line(format_args!("ringtrail: console on {scheme}://{addr}/"));
+            if has_console {
+                eprint_line(format_args!("ringtrail: console on {scheme}://{addr}/"));
+            }
         }
         if let Some(addr) = server.grpc_addr() {
             eprint_line(format_args!("ringtrail: OTLP/gRPC listening on {addr}"));
+        }
+        if let Some(nats) = &nats {
+            eprint_line(format_args!(
+                "ringtrail: publishing to NATS stream {} over {} shard(s)",
+                nats.stream(),
+                args.shards
+            ));
         }
         wait_for_signal().await?;
         eprint_line("ringtrail: stopping: finishing requests in flight, then flushing");

@@ -1,0 +1,306 @@
+//! Scale-out with the real engine: producers (`Builder::nats`) publish
+//! batches to a real NATS JetStream cluster (`nats-server` processes on
+//! loopback), and real `ringtrail sink` workers load them into real
+//! PostgreSQL shards, while the stream's leader, a worker and a shard's
+//! server are killed and come back. Then every event must be in exactly
+//! once, every trace on one shard, both shards used, and each shard's
+//! chain clean under `ringtrail verify`.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringtrail::audit::{Agent, Finish, Identity, Permission, Tool, Trace};
+use ringtrail::{Builder, Spool};
+use ringtrail_cluster::{StopMode, TempCluster};
+use ringtrail_testkit::cli;
+use ringtrail_testkit::db::{self, no_drops};
+use ringtrail_testkit::nats::NatsCluster;
+
+const STREAM: &str = "RTTEST";
+
+/// A `ringtrail sink` worker process.
+struct SinkWorker(Child);
+
+impl SinkWorker {
+    fn start(urls: &str, stream: &str, shard: u32, database: &str) -> SinkWorker {
+        let child = cli::command(&[
+            "sink",
+            "--nats",
+            urls,
+            "--stream",
+            stream,
+            "--shard",
+            &shard.to_string(),
+            "--database-url",
+            database,
+            "--ack-wait",
+            "3s",
+            "--progress-every",
+            "1s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ringtrail sink starts");
+        SinkWorker(child)
+    }
+
+    fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid, which it still is (not
+        // yet waited for).
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the worker ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for SinkWorker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The workload: `traces` traces, each with `per_trace` numbered log
+/// events in a span carrying its trace id and a five-point audit trace,
+/// some of them incomplete (no permission, or no result), the same in
+/// every run.
+fn workload(traces: std::ops::Range<usize>, per_trace: usize) {
+    for t in traces {
+        let id = format!("trace-{t:05}");
+        let span = tracing::info_span!("request", trace_id = %id);
+        let _entered = span.enter();
+        for k in 0..per_trace {
+            tracing::info!(n = (t * per_trace + k) as u64, "event {k} of {id}");
+        }
+        let trace = Trace::with_id(&id, Identity::user("ada"));
+        trace.agent(Agent::new("planner").model("gpt-test"));
+        if t % 7 != 0 {
+            trace.permission(Permission::allow("p-1").tool("search"));
+        }
+        trace.tool(Tool::execution("search"));
+        if t % 11 != 0 {
+            trace.finish(Finish::success().tokens_total(10));
+        } else {
+            std::mem::forget(trace);
+        }
+    }
+}
+
+fn scalar(url: &str, sql: &str) -> i64 {
+    db::client(url).query_one(sql, &[]).unwrap().get(0)
+}
+
+fn numbered(url: &str) -> i64 {
+    scalar(url, "SELECT count(*) FROM ringtrail.logs WHERE fields ? 'n'")
+}
+
+/// Waits until the shards hold `expected` numbered events in all.
+fn wait_for(shards: &[&str], expected: i64, within: Duration) -> i64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let total: i64 = shards.iter().map(|url| numbered(url)).sum();
+        if total >= expected || Instant::now() >= deadline {
+            return total;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn one_server_one_shard_exactly_once() {
+    let nats = NatsCluster::start(1);
+    let url = db::database();
+    let worker = SinkWorker::start(&nats.urls(), STREAM, 0, &url);
+    let (dispatch, guard) = db::start(
+        Builder::new()
+            .nats(nats.urls(), STREAM)
+            .overflow(no_drops())
+            .batch_rows(256),
+    );
+    tracing::dispatcher::with_default(&dispatch, || workload(0..40, 50));
+    let stats = guard.shutdown(Duration::from_secs(30)).expect("clean shutdown");
+    assert_eq!(stats.lost, 0);
+    assert_eq!(stats.written, stats.enqueued, "{stats:?}");
+    assert_eq!(wait_for(&[&url], 2_000, Duration::from_secs(60)), 2_000);
+    assert_eq!(
+        scalar(&url, "SELECT count(DISTINCT fields->>'n') FROM ringtrail.logs WHERE fields ? 'n'"),
+        2_000
+    );
+    // Every row of the producer is there: events, audit points, reports.
+    assert_eq!(db::count(&url) as u64, stats.written);
+    assert_eq!(nats.stream_state(STREAM).0, 1, "one server: one replica");
+    assert!(worker.terminate().success(), "SIGTERM: exit 0");
+    cli::assert_success(&cli::run_with_url(&["verify"], &url));
+}
+
+#[test]
+fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
+    let mut nats = NatsCluster::start(3);
+    let urls = nats.urls();
+    // Shard 0 on a server of its own, to stop; shard 1 and the
+    // single-node reference on the shared one.
+    let pg0 = TempCluster::start().expect("shard 0's server");
+    let shard0 = pg0.create_database("shard0").expect("shard 0");
+    let shard1 = db::database();
+    let single = db::database();
+
+    let mut workers0 = vec![
+        SinkWorker::start(&urls, STREAM, 0, &shard0),
+        SinkWorker::start(&urls, STREAM, 0, &shard0),
+    ];
+    let _worker1 = SinkWorker::start(&urls, STREAM, 1, &shard1);
+
+    let (traces, per_trace) = (400usize, 50usize);
+    let expected = (traces * per_trace) as i64;
+    let spool = db::spool_dir("scale-out");
+    let (dispatch, guard) = db::start(
+        Builder::new()
+            .nats(urls.clone(), STREAM)
+            .shards(2)
+            .spool(Spool::dir(&spool).after(Duration::from_secs(1)))
+            .stall_timeout(Duration::from_secs(2))
+            .overflow(no_drops())
+            .batch_rows(500),
+    );
+    let producing = Arc::new(AtomicBool::new(true));
+    let producer = {
+        let producing = producing.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                for chunk in 0..40 {
+                    let step = traces / 40;
+                    workload(chunk * step..(chunk + 1) * step, per_trace);
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+            });
+            producing.store(false, Ordering::Relaxed);
+            guard.shutdown(Duration::from_secs(60))
+        })
+    };
+
+    // Faults while the producer runs.
+    std::thread::sleep(Duration::from_millis(800));
+    let leader = nats.leader_of(STREAM);
+    nats.kill(leader);
+    std::thread::sleep(Duration::from_secs(2));
+    nats.restart(leader);
+
+    workers0.remove(0).kill();
+    workers0.push(SinkWorker::start(&urls, STREAM, 0, &shard0));
+
+    pg0.stop(StopMode::Fast).expect("stop shard 0");
+    std::thread::sleep(Duration::from_secs(3));
+    pg0.start_again().expect("start shard 0");
+    assert!(producing.load(Ordering::Relaxed), "the faults came while producing");
+
+    let stats = producer.join().unwrap().expect("the producer shuts down cleanly");
+    db::assert_counts_add_up(&stats);
+    assert_eq!(stats.lost, 0, "{stats:?}");
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+
+    let loaded = wait_for(&[&shard0, &shard1], expected, Duration::from_secs(120));
+    assert_eq!(loaded, expected, "every event once across the shards");
+    for url in [&shard0, &shard1] {
+        let distinct = scalar(
+            url,
+            "SELECT count(DISTINCT fields->>'n') FROM ringtrail.logs WHERE fields ? 'n'",
+        );
+        assert_eq!(distinct, numbered(url), "no event twice on a shard");
+        assert!(numbered(url) > expected / 5, "both shards used");
+    }
+    let ns = |url: &str| -> HashSet<String> {
+        db::client(url)
+            .query("SELECT fields->>'n' FROM ringtrail.logs WHERE fields ? 'n'", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert!(ns(&shard0).is_disjoint(&ns(&shard1)), "no event on both shards");
+    let traces_of = |url: &str| -> HashSet<String> {
+        db::client(url)
+            .query("SELECT DISTINCT trace_id FROM ringtrail.logs WHERE trace_id IS NOT NULL", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let (t0, t1) = (traces_of(&shard0), traces_of(&shard1));
+    assert!(t0.is_disjoint(&t1), "every trace on one shard");
+    assert_eq!(t0.len() + t1.len(), traces);
+    for trace in &t0 {
+        assert_eq!(ringtrail::transport::shard_of(trace, 2), 0);
+    }
+
+    // The same workload on one node, for the cluster reads to match.
+    let (dispatch, guard) = db::start(db::builder(&single).overflow(no_drops()));
+    tracing::dispatcher::with_default(&dispatch, || workload(0..traces, per_trace));
+    guard.shutdown(Duration::from_secs(60)).expect("the reference");
+
+    // Each shard's chains verify clean.
+    for url in [&shard0, &shard1] {
+        cli::assert_success(&cli::run_with_url(&["verify"], url));
+    }
+    // audit-gaps per shard, together, equal the single node's.
+    let gaps = |urls: &[&str]| -> HashMap<String, usize> {
+        let mut found = HashMap::new();
+        for url in urls {
+            let out = cli::run_with_url(&["audit-gaps", "--json"], url);
+            for line in cli::stdout(&out).lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let key = format!("{} {}", v["trace_id"], v["code"]);
+                *found.entry(key).or_default() += 1;
+            }
+        }
+        found
+    };
+    let cluster = gaps(&[&shard0, &shard1]);
+    assert!(!cluster.is_empty(), "the workload has gaps");
+    assert_eq!(cluster, gaps(&[&single]));
+    // The stream is replicated, and drained: work-queue retention.
+    let (replicas, left) = nats.stream_state(STREAM);
+    assert_eq!(replicas, 3);
+    assert_eq!(left, 0, "every message acknowledged");
+}
+
+#[test]
+fn sink_refuses_bad_arguments_and_unreachable_servers_in_one_line() {
+    let out = cli::run(&["sink", "--nats", "http://x", "--shard", "0", "--database-url", "postgres://x/y"]);
+    cli::assert_one_line_failure(&out, 2, "nats://host:port");
+    let out = cli::run(&["sink", "--nats", "nats://127.0.0.1:1", "--stream", "a.b", "--shard", "0", "--database-url", "postgres://x/y"]);
+    cli::assert_one_line_failure(&out, 2, "stream name");
+    let url = db::database();
+    let out = cli::run(&["sink", "--nats", "nats://127.0.0.1:1", "--shard", "0", "--database-url", &url]);
+    cli::assert_one_line_failure(&out, 1, "NATS");
+    let out = cli::run(&["serve", "--shards", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn shards_without_nats_is_refused_at_build() {
+    let err = Builder::new()
+        .postgres("postgres://127.0.0.1:1/x")
+        .shards(2)
+        .build()
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("nats"), "{err}");
+}
