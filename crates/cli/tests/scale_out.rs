@@ -317,3 +317,73 @@ fn shards_without_nats_is_refused_at_build() {
         .expect("refused");
     assert!(err.to_string().contains("nats"), "{err}");
 }
+
+/// OTLP/JSON logs: `traces` traces of `per_trace` records each.
+fn otlp_logs(traces: usize, per_trace: usize) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let records: Vec<serde_json::Value> = (0..traces * per_trace)
+        .map(|i| {
+            serde_json::json!({
+                "timeUnixNano": now.to_string(),
+                "severityNumber": 9,
+                "body": {"stringValue": format!("otlp {i}")},
+                "traceId": format!("{:032x}", 0xabc0 + i / per_trace),
+                "spanId": "0c0c0c0c0c0c0c0c",
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn serve_publishes_otlp_to_the_shards() {
+    let nats = NatsCluster::start(1);
+    let (shard0, shard1) = (db::database(), db::database());
+    let _workers = [
+        SinkWorker::start(&nats.urls(), "OTLP", 0, &shard0),
+        SinkWorker::start(&nats.urls(), "OTLP", 1, &shard1),
+    ];
+    let serve = ringtrail_testkit::serve::Serve::start(
+        &shard0,
+        &["--nats", &nats.urls(), "--stream", "OTLP", "--shards", "2"],
+    );
+    let answer = ringtrail_testkit::serve::curl(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+            &format!("{}/v1/logs", serve.http),
+        ],
+        &otlp_logs(20, 10),
+    );
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(serve.stop(), Some(0));
+    let count = |url: &str| scalar(url, "SELECT count(*) FROM ringtrail.logs WHERE message LIKE 'otlp %'");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&shard0) + count(&shard1) < 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(count(&shard0) + count(&shard1), 200, "every record once");
+    assert!(count(&shard0) > 0 && count(&shard1) > 0, "both shards used");
+    for (shard, url) in [(0, &shard0), (1, &shard1)] {
+        let traces: Vec<String> = db::client(url)
+            .query(
+                "SELECT DISTINCT trace_id FROM ringtrail.logs WHERE message LIKE 'otlp %'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for trace in traces {
+            assert_eq!(ringtrail::transport::shard_of(&trace, 2), shard, "{trace}");
+        }
+    }
+}
