@@ -42,7 +42,12 @@ fn emit(n: usize, offset: usize) {
         let trace = format!("trace-{:08}", (offset + i) / 50);
         let span = tracing::info_span!("request", trace_id = %trace, user_id = "u-42");
         let _entered = span.enter();
-        tracing::info!(n = (offset + i) as u64, items = 3, "order placed for {}", "ada");
+        tracing::info!(
+            n = (offset + i) as u64,
+            items = 3,
+            "order placed for {}",
+            "ada"
+        );
     }
 }
 
@@ -64,15 +69,29 @@ fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // After the command: state is field 0; utime 11, stime 12.
     (ticks(11) + ticks(12)) / 100.0
 }
 
 fn worker(urls: &str, shard: u32, database: &str) -> Child {
     cli::command(&[
-        "sink", "--nats", urls, "--stream", STREAM, "--shard", &shard.to_string(),
-        "--database-url", database, "--progress-every", "60s",
+        "sink",
+        "--nats",
+        urls,
+        "--stream",
+        STREAM,
+        "--shard",
+        &shard.to_string(),
+        "--database-url",
+        database,
+        "--progress-every",
+        "60s",
     ])
     .stdout(Stdio::null())
     .stderr(Stdio::null())
@@ -103,14 +122,20 @@ fn main() {
     };
     let shards = [shard("rt_scale_shard0"), shard("rt_scale_shard1")];
     db::apply_schema(&direct, None);
-    let mut workers: Vec<Child> = (0..2).map(|i| worker(&urls, i as u32, &shards[i])).collect();
+    let mut workers: Vec<Child> = (0..2)
+        .map(|i| worker(&urls, i as u32, &shards[i]))
+        .collect();
 
     let (mut direct_rates, mut e2e_rates, mut cpu_per_row) = (Vec::new(), Vec::new(), Vec::new());
     let mut batch_sizes = Vec::new();
     for round in 0..rounds {
         // Direct: the same events straight into PostgreSQL.
         truncate(&direct);
-        let (dispatch, guard) = db::start(Builder::new().postgres(direct.as_str()).overflow(no_drops()));
+        let (dispatch, guard) = db::start(
+            Builder::new()
+                .postgres(direct.as_str())
+                .overflow(no_drops()),
+        );
         let start = Instant::now();
         tracing::dispatcher::with_default(&dispatch, || emit(events, round * events));
         guard.flush().expect("direct flush");
@@ -153,12 +178,20 @@ fn main() {
 
     // Publish → ack latency of batch-sized messages on the 3-replica stream.
     batch_sizes.sort_unstable();
-    let size = batch_sizes.get(batch_sizes.len() / 2).copied().unwrap_or(1 << 20) as usize;
+    let size = batch_sizes
+        .get(batch_sizes.len() / 2)
+        .copied()
+        .unwrap_or(1 << 20) as usize;
     let size = size.min(900 * 1024);
     let samples = if full { 200 } else { 10 };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut latencies: Vec<Duration> = rt.block_on(async {
-        let client = async_nats::connect(urls.split(',').collect::<Vec<_>>()).await.unwrap();
+        let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
+            .await
+            .unwrap();
         let js = async_nats::jetstream::new(client);
         let payload = bytes::Bytes::from(vec![7u8; size]);
         let mut out = Vec::with_capacity(samples);
@@ -168,7 +201,10 @@ fn main() {
                 .message_id(format!("latency-{i}"));
             let start = Instant::now();
             // Subject of a shard no worker loads (10): the messages stay.
-            let ack = js.send_publish(format!("{STREAM}.shard.10"), message).await.unwrap();
+            let ack = js
+                .send_publish(format!("{STREAM}.shard.10"), message)
+                .await
+                .unwrap();
             ack.await.unwrap();
             out.push(start.elapsed());
         }

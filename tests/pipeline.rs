@@ -508,7 +508,10 @@ fn flush_is_exact_for_capacities_that_split_into_uneven_shards() {
     // 10,000 slots in 2 shards are 8,192 + 1,808; 3,001 are 2,048 + 953.
     for capacity in [10_000, 3_001] {
         let url = common::database();
-        flush_is_exact_with(&url, common::builder(&url).capacity(capacity).ring_shards(2));
+        flush_is_exact_with(
+            &url,
+            common::builder(&url).capacity(capacity).ring_shards(2),
+        );
     }
 }
 

@@ -238,11 +238,7 @@ impl Courier for BusLane {
                     // Some pieces are on the bus: keep only the others.
                     respool_oldest(&self.shared, &gave_up.remaining, inherited, &mut out);
                 }
-                let wait = self
-                    .shared
-                    .health()
-                    .until_probe()
-                    .unwrap_or(PROBE_INTERVAL);
+                let wait = self.shared.health().until_probe().unwrap_or(PROBE_INTERVAL);
                 (out, Some(wait))
             }
         }

@@ -90,7 +90,9 @@ mod tests {
     use crate::sink::batch::ChainEntry;
 
     fn big(rows: usize) -> SealedBatch {
-        let texts: Vec<String> = (0..rows).map(|i| format!("{i:04} {}", "x".repeat(1000))).collect();
+        let texts: Vec<String> = (0..rows)
+            .map(|i| format!("{i:04} {}", "x".repeat(1000)))
+            .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut batch = batch_of([7; 16], &refs, 2);
         batch.chain = Some(ChainEntry {
@@ -112,7 +114,10 @@ mod tests {
         assert_eq!(back.id, batch.id);
         assert_eq!(back.bytes, batch.bytes);
         assert_eq!((back.rows, back.reports), (3, 2));
-        assert_eq!((back.first_ts, back.last_ts), (batch.first_ts, batch.last_ts));
+        assert_eq!(
+            (back.first_ts, back.last_ts),
+            (batch.first_ts, batch.last_ts)
+        );
         assert_eq!(back.chain, batch.chain);
     }
 

@@ -49,11 +49,11 @@ pub use chained::Checkpoints;
 pub(crate) use config::PostgresConfig;
 pub use config::{Partitions, Spool};
 pub(crate) use cutoff::Cutoff;
+pub(crate) use envelope::decode as envelope_decode;
 pub use jsonl::Jsonl;
 pub(crate) use jsonl::JsonlConfig;
 pub(crate) use null::NullSink;
 pub(crate) use outcome::{BatchFailure, Outcome, OutcomeTotals, Wait};
-pub(crate) use envelope::decode as envelope_decode;
 pub(crate) use postgres::PostgresSink;
 pub(crate) use shipper::{Shared, Shipper};
 

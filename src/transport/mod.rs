@@ -47,8 +47,13 @@ pub(crate) trait Publisher: Send {
     /// the bus has stored it durably (replicated, when the stream is) or
     /// found it a duplicate; fails at `deadline` at the latest. Publishing
     /// the same id again is harmless.
-    fn publish(&mut self, shard: u32, id: &str, payload: Bytes, deadline: Instant)
-        -> Result<Published>;
+    fn publish(
+        &mut self,
+        shard: u32,
+        id: &str,
+        payload: Bytes,
+        deadline: Instant,
+    ) -> Result<Published>;
 
     /// The largest payload one message may carry.
     fn max_payload(&self) -> usize;
@@ -137,7 +142,10 @@ mod tests {
         }
         // A fifth shard takes about a fifth of the traces, all from the
         // others; no trace moves between the old four.
-        let moved: Vec<&String> = ids.iter().filter(|id| shard_of(id, 5) != shard_of(id, 4)).collect();
+        let moved: Vec<&String> = ids
+            .iter()
+            .filter(|id| shard_of(id, 5) != shard_of(id, 4))
+            .collect();
         assert!((3_000..5_000).contains(&moved.len()), "{}", moved.len());
         assert!(moved.iter().all(|id| shard_of(id, 5) == 4));
         assert_eq!(shard_of("x", 0), 0);

@@ -135,7 +135,9 @@ fn transport(what: &'static str) -> impl FnOnce(async_nats::Error) -> Error {
     move |source| Error::Transport { what, source }
 }
 
-fn boxed<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> Error {
+fn boxed<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> Error {
     move |e| Error::Transport {
         what,
         source: Box::new(e),

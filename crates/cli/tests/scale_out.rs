@@ -109,7 +109,10 @@ fn scalar(url: &str, sql: &str) -> i64 {
 }
 
 fn numbered(url: &str) -> i64 {
-    scalar(url, "SELECT count(*) FROM ringtrail.logs WHERE fields ? 'n'")
+    scalar(
+        url,
+        "SELECT count(*) FROM ringtrail.logs WHERE fields ? 'n'",
+    )
 }
 
 /// Waits until the shards hold `expected` numbered events in all.
@@ -136,12 +139,17 @@ fn one_server_one_shard_exactly_once() {
             .batch_rows(256),
     );
     tracing::dispatcher::with_default(&dispatch, || workload(0..40, 50));
-    let stats = guard.shutdown(Duration::from_secs(30)).expect("clean shutdown");
+    let stats = guard
+        .shutdown(Duration::from_secs(30))
+        .expect("clean shutdown");
     assert_eq!(stats.lost, 0);
     assert_eq!(stats.written, stats.enqueued, "{stats:?}");
     assert_eq!(wait_for(&[&url], 2_000, Duration::from_secs(60)), 2_000);
     assert_eq!(
-        scalar(&url, "SELECT count(DISTINCT fields->>'n') FROM ringtrail.logs WHERE fields ? 'n'"),
+        scalar(
+            &url,
+            "SELECT count(DISTINCT fields->>'n') FROM ringtrail.logs WHERE fields ? 'n'"
+        ),
         2_000
     );
     // Every row of the producer is there: events, audit points, reports.
@@ -210,7 +218,10 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
     pg0.stop(StopMode::Fast).expect("stop shard 0");
     std::thread::sleep(Duration::from_secs(3));
     pg0.start_again().expect("start shard 0");
-    assert!(producing.load(Ordering::Relaxed), "the faults came while producing");
+    assert!(
+        producing.load(Ordering::Relaxed),
+        "the faults came while producing"
+    );
 
     // A batch that met the leader's election went to the spool and was
     // replayed: the shutdown reports that failure, with the final counts.
@@ -218,7 +229,13 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
         Ok(stats) => stats,
         Err(ringtrail::Error::Shutdown { stats, source }) => {
             assert!(
-                matches!(*source, ringtrail::Error::Write { fate: ringtrail::Fate::Spooled, .. }),
+                matches!(
+                    *source,
+                    ringtrail::Error::Write {
+                        fate: ringtrail::Fate::Spooled,
+                        ..
+                    }
+                ),
                 "{source}"
             );
             *stats
@@ -241,16 +258,25 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
     }
     let ns = |url: &str| -> HashSet<String> {
         db::client(url)
-            .query("SELECT fields->>'n' FROM ringtrail.logs WHERE fields ? 'n'", &[])
+            .query(
+                "SELECT fields->>'n' FROM ringtrail.logs WHERE fields ? 'n'",
+                &[],
+            )
             .unwrap()
             .iter()
             .map(|r| r.get(0))
             .collect()
     };
-    assert!(ns(&shard0).is_disjoint(&ns(&shard1)), "no event on both shards");
+    assert!(
+        ns(&shard0).is_disjoint(&ns(&shard1)),
+        "no event on both shards"
+    );
     let traces_of = |url: &str| -> HashSet<String> {
         db::client(url)
-            .query("SELECT DISTINCT trace_id FROM ringtrail.logs WHERE trace_id IS NOT NULL", &[])
+            .query(
+                "SELECT DISTINCT trace_id FROM ringtrail.logs WHERE trace_id IS NOT NULL",
+                &[],
+            )
             .unwrap()
             .iter()
             .map(|r| r.get(0))
@@ -266,7 +292,9 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
     // The same workload on one node, for the cluster reads to match.
     let (dispatch, guard) = db::start(db::builder(&single).overflow(no_drops()));
     tracing::dispatcher::with_default(&dispatch, || workload(0..traces, per_trace));
-    guard.shutdown(Duration::from_secs(60)).expect("the reference");
+    guard
+        .shutdown(Duration::from_secs(60))
+        .expect("the reference");
 
     // Each shard's chains verify clean.
     for url in [&shard0, &shard1] {
@@ -296,12 +324,38 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
 
 #[test]
 fn sink_refuses_bad_arguments_and_unreachable_servers_in_one_line() {
-    let out = cli::run(&["sink", "--nats", "http://x", "--shard", "0", "--database-url", "postgres://x/y"]);
+    let out = cli::run(&[
+        "sink",
+        "--nats",
+        "http://x",
+        "--shard",
+        "0",
+        "--database-url",
+        "postgres://x/y",
+    ]);
     cli::assert_one_line_failure(&out, 2, "nats://host:port");
-    let out = cli::run(&["sink", "--nats", "nats://127.0.0.1:1", "--stream", "a.b", "--shard", "0", "--database-url", "postgres://x/y"]);
+    let out = cli::run(&[
+        "sink",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--stream",
+        "a.b",
+        "--shard",
+        "0",
+        "--database-url",
+        "postgres://x/y",
+    ]);
     cli::assert_one_line_failure(&out, 2, "stream name");
     let url = db::database();
-    let out = cli::run(&["sink", "--nats", "nats://127.0.0.1:1", "--shard", "0", "--database-url", &url]);
+    let out = cli::run(&[
+        "sink",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--shard",
+        "0",
+        "--database-url",
+        &url,
+    ]);
     cli::assert_one_line_failure(&out, 1, "NATS");
     let out = cli::run(&["serve", "--shards", "2"]);
     assert_eq!(out.status.code(), Some(2));
@@ -363,9 +417,19 @@ fn serve_publishes_otlp_to_the_shards() {
         ],
         &otlp_logs(20, 10),
     );
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     assert_eq!(serve.stop(), Some(0));
-    let count = |url: &str| scalar(url, "SELECT count(*) FROM ringtrail.logs WHERE message LIKE 'otlp %'");
+    let count = |url: &str| {
+        scalar(
+            url,
+            "SELECT count(*) FROM ringtrail.logs WHERE message LIKE 'otlp %'",
+        )
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while count(&shard0) + count(&shard1) < 200 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));

@@ -40,8 +40,6 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
-#[cfg(feature = "nats")]
-pub mod nats;
 #[cfg(feature = "db")]
 pub mod cli;
 pub mod copy_decoder;
@@ -51,6 +49,8 @@ pub mod cutter;
 pub mod db;
 pub mod fuzz_checks;
 pub mod load;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod rows;
 #[cfg(feature = "db")]
 pub mod serve;

@@ -158,8 +158,13 @@ impl NatsCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = runtime.block_on(async {
-                let client = async_nats::connect(urls.split(',').collect::<Vec<_>>()).await.ok()?;
-                async_nats::jetstream::new(client).query_account().await.ok()
+                let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
+                    .await
+                    .ok()?;
+                async_nats::jetstream::new(client)
+                    .query_account()
+                    .await
+                    .ok()
             });
             if ready.is_some() {
                 return;
@@ -176,7 +181,9 @@ impl NatsCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let leader = runtime.block_on(async {
-                let client = async_nats::connect(urls.split(',').collect::<Vec<_>>()).await.ok()?;
+                let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
+                    .await
+                    .ok()?;
                 let js = async_nats::jetstream::new(client);
                 let mut stream = js.get_stream(stream).await.ok()?;
                 let info = stream.info().await.ok()?;
@@ -194,7 +201,9 @@ impl NatsCluster {
     pub fn stream_state(&self, stream: &str) -> (usize, u64) {
         let urls = self.urls();
         runtime().block_on(async {
-            let client = async_nats::connect(urls.split(',').collect::<Vec<_>>()).await.expect("connect");
+            let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
+                .await
+                .expect("connect");
             let js = async_nats::jetstream::new(client);
             let mut stream = js.get_stream(stream).await.expect("the stream");
             let info = stream.info().await.expect("its info");

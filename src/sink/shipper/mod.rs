@@ -48,7 +48,9 @@ enum Origin {
     /// Taken from the bus by a sink worker: maybe a redelivery, so the
     /// ledger is asked first.
     Bus,
-    Spool { inherited: bool },
+    Spool {
+        inherited: bool,
+    },
 }
 
 /// Ships sealed batches to PostgreSQL through binary COPY.

@@ -84,7 +84,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SERVERS", conflicts_with = "read_only")]
     nats: Option<String>,
     /// The JetStream stream of --nats (created when missing).
-    #[arg(long, value_name = "STREAM", default_value = "ringtrail", requires = "nats")]
+    #[arg(
+        long,
+        value_name = "STREAM",
+        default_value = "ringtrail",
+        requires = "nats"
+    )]
     stream: String,
     /// Database shards the batches are spread over, with --nats: a
     /// trace's rows all go to one shard.
@@ -142,9 +147,7 @@ pub fn run(args: ServeArgs) -> CliResult {
         None => ringtrail::read::usage::Prices::default(),
     };
     let nats = match &args.nats {
-        Some(servers) => {
-            Some(NatsTarget::new(servers, &args.stream).map_err(Failure::usage)?)
-        }
+        Some(servers) => Some(NatsTarget::new(servers, &args.stream).map_err(Failure::usage)?),
         None => None,
     };
     // With --nats the pipeline writes no database: the console reads one

@@ -35,7 +35,12 @@ use super::{CliResult, Failure};
 pub struct SinkArgs {
     /// The NATS servers: comma-separated nats://host:port URLs (any
     /// server of the cluster will do).
-    #[arg(long, value_name = "SERVERS", env = "RINGTRAIL_NATS", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SERVERS",
+        env = "RINGTRAIL_NATS",
+        hide_env_values = true
+    )]
     nats: String,
     /// The JetStream stream the producers publish to (created when
     /// missing).
@@ -64,7 +69,9 @@ pub fn run(args: SinkArgs) -> CliResult {
         return Err(Box::new(Failure::usage("--ack-wait must be at least 1s")));
     }
     if args.progress_every.is_zero() {
-        return Err(Box::new(Failure::usage("--progress-every must be positive")));
+        return Err(Box::new(Failure::usage(
+            "--progress-every must be positive",
+        )));
     }
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone())?;
@@ -81,7 +88,9 @@ pub fn run(args: SinkArgs) -> CliResult {
 
 /// One progress line.
 fn line(p: &Progress) -> String {
-    let lag = p.lag.map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+    let lag = p
+        .lag
+        .map_or_else(|| "unknown".to_owned(), |l| l.to_string());
     format!(
         "shard {}: {} batches, {} rows loaded, {} dead-lettered, {} redelivered, {} released, {} rejected, lag {lag}",
         p.shard, p.batches, p.rows, p.dead_lettered, p.redelivered, p.released, p.rejected
