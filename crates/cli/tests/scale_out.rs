@@ -136,22 +136,37 @@ fn one_server_one_shard_exactly_once() {
         Builder::new()
             .nats(nats.urls(), STREAM)
             .overflow(no_drops())
-            .batch_rows(256),
+            .batch_rows(2_048)
+            .batch_bytes(8 << 20),
     );
-    tracing::dispatcher::with_default(&dispatch, || workload(0..40, 50));
+    tracing::dispatcher::with_default(&dispatch, || {
+        workload(0..40, 50);
+        // Then batches of several MiB, over NATS's 1 MiB payload: each
+        // travels as pieces.
+        guard.flush().expect("flushed");
+        let text = "x".repeat(1_500);
+        let span = tracing::info_span!("big", trace_id = "trace-big");
+        let _entered = span.enter();
+        for k in 0..3_000u64 {
+            tracing::info!(n = 100_000 + k, body = %text, "big {k}");
+        }
+    });
     let stats = guard
         .shutdown(Duration::from_secs(30))
         .expect("clean shutdown");
     assert_eq!(stats.lost, 0);
     assert_eq!(stats.written, stats.enqueued, "{stats:?}");
-    assert_eq!(wait_for(&[&url], 2_000, Duration::from_secs(60)), 2_000);
-    assert_eq!(
-        scalar(
-            &url,
-            "SELECT count(DISTINCT fields->>'n') FROM ringtrail.logs WHERE fields ? 'n'"
-        ),
-        2_000
+    assert_eq!(wait_for(&[&url], 5_000, Duration::from_secs(60)), 5_000);
+    let distinct = "SELECT count(DISTINCT fields->>'n') FROM ringtrail.logs WHERE fields ? 'n'";
+    assert_eq!(scalar(&url, distinct), 5_000);
+    // The large batches arrived as pieces: ledger rows whose sealed batch
+    // has another id, and none over the payload.
+    let pieces = scalar(
+        &url,
+        "SELECT count(*) FROM ringtrail.batches WHERE sealed_id <> batch_id",
     );
+    assert!(pieces >= 2, "{pieces} pieces");
+    assert!(scalar(&url, "SELECT max(bytes) FROM ringtrail.batches") < 1 << 20);
     // Every row of the producer is there: events, audit points, reports.
     assert_eq!(db::count(&url) as u64, stats.written);
     assert_eq!(nats.stream_state(STREAM).0, 1, "one server: one replica");
