@@ -167,6 +167,29 @@ impl VerifySummary {
     pub fn clean(&self) -> bool {
         self.findings == 0
     }
+
+    /// Adds `other`'s counts to these: the summary of two databases
+    /// verified one after the other (the shards of a
+    /// [`cluster`](super::cluster)).
+    ///
+    /// ```
+    /// use ringtrail::read::VerifySummary;
+    /// let mut a = VerifySummary { chains: 1, batches: 3, rows: 30, ..VerifySummary::default() };
+    /// a.merge(&VerifySummary { chains: 2, batches: 1, findings: 1, ..VerifySummary::default() });
+    /// assert_eq!((a.chains, a.batches, a.rows, a.findings), (3, 4, 30, 1));
+    /// assert!(!a.clean());
+    /// ```
+    pub fn merge(&mut self, other: &VerifySummary) {
+        self.chains += other.chains;
+        self.batches += other.batches;
+        self.skipped += other.skipped;
+        self.skipped_since += other.skipped_since;
+        self.skipped_retention += other.skipped_retention;
+        self.rows += other.rows;
+        self.checkpoints += other.checkpoints;
+        self.external_checkpoints += other.external_checkpoints;
+        self.findings += other.findings;
+    }
 }
 
 /// Where [`verify()`] is, for a progress bar.
