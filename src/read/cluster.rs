@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`query()`] | [`read::query`](super::query()) | merged by `ts`, then `id`; `limit` rows overall |
 //! | [`export()`] | [`read::export`](super::export()) | merged by `ts`, then `id` |
+//! | [`page()`] | [`read::page`](super::page()) | merged by `ts`, then `id`, newest first; `n` rows overall |
 //! | [`trace()`] | the trace's timeline | merged by `ts`, `seq`, `id`, then checked once |
 //! | [`each_gap`] / [`gaps()`] | [`read::each_gap`](super::each_gap) | merged by trace id |
 //! | [`stats()`] | [`read::stats`](super::stats()) | summed ([`TableStats::merge`]) |
@@ -96,7 +97,7 @@ use tokio_postgres::{Client, RowStream};
 
 use super::export::{export_statement, open_rows, with_row, ExportFilter, Exported};
 use super::gaps::{Gap, GapReader, Scan, Window, GAPS_SQL, GAPS_SQL_BYTE_ORDER};
-use super::query::query_statement;
+use super::query::{page_statement, query_statement, PageKey};
 use super::stats::TableStats;
 use super::trace::{merge as merge_timelines, report, timeline, TraceReport, MAX_TRACE_ROWS};
 use super::usage::{Group, Prices, Tally, UsageQuery};
@@ -296,9 +297,10 @@ fn by_trace_id(a: &Gap, b: &Gap) -> Ordering {
 }
 
 /// Starts the statement `statement` makes for each shard and merges the
-/// rows by `ts`, then `id`.
+/// rows in `order`.
 async fn merged_rows<'s, F, Fut>(
     shards: &'s [&'s Client],
+    order: fn(&tokio_postgres::Row, &tokio_postgres::Row) -> Ordering,
     statement: F,
 ) -> Result<Merge<Rows>, ShardError>
 where
@@ -314,7 +316,7 @@ where
             ended: false,
         });
     }
-    Ok(Merge::new(sources, by_ts_then_id))
+    Ok(Merge::new(sources, order))
 }
 
 /// Hands the merged rows to `on_row` as [`Row`]s, at most `limit`.
@@ -352,7 +354,7 @@ pub async fn query(
     limit: Option<u64>,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> Result<Exported, ShardError> {
-    let merge = merged_rows(shards, |c| query_statement(c, filter, limit)).await?;
+    let merge = merged_rows(shards, by_ts_then_id, |c| query_statement(c, filter, limit)).await?;
     drain(merge, limit, on_row).await
 }
 
@@ -370,8 +372,32 @@ pub async fn export(
     filter: &ExportFilter,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> Result<Exported, ShardError> {
-    let merge = merged_rows(shards, |c| export_statement(c, filter)).await?;
+    let merge = merged_rows(shards, by_ts_then_id, |c| export_statement(c, filter)).await?;
     drain(merge, None, on_row).await
+}
+
+/// [`read::page`](super::page()) over the cluster: the `n` newest rows
+/// `filter` keeps on any shard (strictly before `before`, with it), newest
+/// first, to `on_row`. Each shard's page (at most `n` rows, its own
+/// window probed) is merged by `ts`, then `id`, descending, and the merge
+/// stops after `n`: one pending row per shard, whatever `n` is.
+///
+/// # Errors
+///
+/// A [`ShardError`] naming the shard whose query failed.
+pub async fn page(
+    shards: &[&Client],
+    filter: &ExportFilter,
+    before: Option<PageKey>,
+    n: u64,
+    on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
+) -> Result<Exported, ShardError> {
+    let newest_first = |a: &tokio_postgres::Row, b: &tokio_postgres::Row| by_ts_then_id(b, a);
+    let merge = merged_rows(shards, newest_first, |c| {
+        page_statement(c, filter, before, n)
+    })
+    .await?;
+    drain(merge, Some(n), on_row).await
 }
 
 /// [`read::trace`](super::trace()) over the cluster: the trace's

@@ -279,6 +279,19 @@ pub async fn page(
     n: u64,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
+    let (sql, params) = page_statement(client, filter, before, n).await?;
+    stream(client, &sql, &params, on_row).await
+}
+
+/// The statement [`page()`] runs on `client` (its window probed first),
+/// and its parameters: its rows ordered by `ts`, then `id`, descending
+/// (what [`cluster::page`](super::cluster::page) merges by).
+pub(crate) async fn page_statement(
+    client: &impl GenericClient,
+    filter: &ExportFilter,
+    before: Option<PageKey>,
+    n: u64,
+) -> crate::Result<(String, Vec<Param>)> {
     let columns = columns(client).await?;
     let bounded = newest_window(client, filter, before, n).await?;
     let (mut sql, params) = select_before(columns, &bounded, before);
@@ -286,7 +299,7 @@ pub async fn page(
         " ORDER BY ts DESC, id DESC LIMIT {}",
         sql_limit(n)
     ));
-    stream(client, &sql, &params, on_row).await
+    Ok((sql, params))
 }
 
 #[cfg(test)]

@@ -9,10 +9,13 @@
 //! (a trace of either shard), `stats` and `usage` (summed, the cost
 //! rounded once). `verify` checks each shard and names the tampered one;
 //! a bad second URL and several URLs for a single-database command fail
-//! on one line.
+//! on one line. `serve --read-only` given both shards serves the console
+//! of the whole cluster: its API answers what it answers for the single
+//! database.
 
 use ringtrail_testkit as common;
 use ringtrail_testkit::cli::*;
+use ringtrail_testkit::serve::{curl, Serve};
 
 use std::io::{Read as _, Write as _};
 use std::process::Output;
@@ -580,4 +583,151 @@ fn one_url_or_database_url_reads_as_before() {
     let env = assert_success(&run_with_url(&args, &c.single));
     assert_eq!(flag, env);
     assert_eq!(flag.lines().count(), 12);
+}
+
+/// `GET origin+path`: 200 and its JSON.
+fn get_json(origin: &str, path: &str) -> Value {
+    let answer = curl(&[&format!("{origin}{path}")], b"");
+    assert_eq!(
+        answer.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    serde_json::from_slice(&answer.body).unwrap()
+}
+
+#[test]
+fn the_read_only_console_reads_the_whole_cluster() {
+    let c = cluster();
+    let both = Serve::start(
+        &c.shards[0],
+        &["--read-only", "--database-url", &c.shards[1]],
+    );
+    let one = Serve::start(&c.single, &["--read-only"]);
+    let [since, until] = c.window();
+    let window = format!("since={since}&until={until}");
+    for path in [
+        format!("/api/logs?{window}&limit=1000"),
+        format!("/api/logs?{window}&limit=25&level=warn"),
+        "/api/traces/trace-010".to_owned(),
+        "/api/traces/trace-015".to_owned(),
+        format!("/api/gaps?{window}"),
+        format!("/api/usage?{window}&by=user"),
+        format!("/api/usage?{window}&by=model"),
+        format!("/api/overview?{window}"),
+    ] {
+        assert_eq!(
+            get_json(&both.http, &path),
+            get_json(&one.http, &path),
+            "{path}"
+        );
+    }
+    // Every row, newest first, and keyset paging across the shards.
+    let all = get_json(&both.http, &format!("/api/logs?{window}&limit=1000"));
+    assert_eq!(
+        all["rows"].as_array().unwrap().len() as i64,
+        rows_in(&c.shards[0]) + rows_in(&c.shards[1])
+    );
+    let first = get_json(&both.http, &format!("/api/logs?{window}&limit=30"));
+    let next = first["next"].as_str().unwrap();
+    let second = get_json(
+        &both.http,
+        &format!("/api/logs?{window}&limit=30&before={next}"),
+    );
+    assert_eq!(
+        second["rows"].as_array().unwrap()[..],
+        all["rows"].as_array().unwrap()[30..60]
+    );
+    let gaps = get_json(&both.http, &format!("/api/gaps?{window}"));
+    assert_eq!(
+        (gaps["incomplete"].clone(), gaps["traces"].clone()),
+        (8.into(), 40.into())
+    );
+    let stats = get_json(&both.http, "/api/stats");
+    let single = get_json(&one.http, "/api/stats");
+    for key in [
+        "rows",
+        "by_level",
+        "by_day",
+        "oldest",
+        "newest",
+        "last_hour_rows",
+    ] {
+        assert_eq!(stats[key], single[key], "{key}");
+    }
+    // The pages render from the cluster.
+    for page in [
+        format!("/?{window}"),
+        format!("/logs?{window}"),
+        format!("/gaps?{window}"),
+        format!("/usage?{window}"),
+        "/traces/trace-015".to_owned(),
+    ] {
+        let answer = curl(&[&format!("{}{page}", both.http)], b"");
+        assert_eq!(answer.status, 200, "{page}");
+    }
+    let page = curl(&[&format!("{}/traces/trace-015", both.http)], b"");
+    assert!(String::from_utf8_lossy(&page.body).contains("trace-015"));
+    // The live tail follows one database only.
+    let answer = curl(&[&format!("{}/api/tail", both.http)], b"");
+    assert_eq!(answer.status, 501);
+    // verify checks both shards' chains.
+    let answer = curl(
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Sec-Fetch-Site: same-origin",
+            &format!("{}/api/verify", both.http),
+        ],
+        b"",
+    );
+    assert_eq!(answer.status, 202);
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        state = get_json(&both.http, "/api/verify");
+        if state["state"] != "running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        (state["state"].clone(), state["chains"].clone()),
+        ("clean".into(), 2.into()),
+        "{state}"
+    );
+    assert_eq!(both.stop(), Some(0));
+    assert_eq!(one.stop(), Some(0));
+}
+
+#[test]
+fn serve_writes_to_one_database_only() {
+    let c = cluster();
+    // Without --read-only, serve writes: one database.
+    let out = run(&[
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--grpc",
+        "off",
+        "--database-url",
+        &c.shards[0],
+        "--database-url",
+        &c.shards[1],
+    ]);
+    assert_one_line_failure(&out, 2, "works on one database");
+    // A bad second shard for the read-only console: one line, exit 1.
+    let out = run(&[
+        "serve",
+        "--read-only",
+        "--http",
+        "127.0.0.1:0",
+        "--database-url",
+        &c.shards[0],
+        "--database-url",
+        "postgres://u:s3cret-pw@localhost/db?sslmode=bogus",
+    ]);
+    let line = assert_one_line_failure(&out, 1, "invalid --database-url of shard 1");
+    assert!(!line.contains("s3cret"));
 }

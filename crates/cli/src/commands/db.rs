@@ -22,8 +22,9 @@ pub struct DatabaseArgs {
     /// TLS as libpq's sslmode says (disable, prefer, require, verify-ca,
     /// verify-full), with sslrootcert, sslcert and sslkey (docs/tls.md).
     /// Without it, the local store (--data-dir). query, export, trace,
-    /// audit-gaps, stats, usage and verify take it once per shard of a
-    /// sharded cluster (shard 0 first) and answer for the whole cluster.
+    /// audit-gaps, stats, usage, verify and serve --read-only take it once
+    /// per shard of a sharded cluster (shard 0 first) and answer for the
+    /// whole cluster.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true,
           action = clap::ArgAction::Append)]
     database_url: Vec<String>,
@@ -91,8 +92,8 @@ impl DatabaseArgs {
         if self.database_url.len() > 1 {
             return Err(Failure::usage(format!(
                 "--database-url is given {} times, but this command works on one database \
-                 (only query, export, trace, audit-gaps, stats, usage and verify read a \
-                 sharded cluster)",
+                 (only query, export, trace, audit-gaps, stats, usage, verify and \
+                 serve --read-only read a sharded cluster)",
                 self.database_url.len()
             )));
         }

@@ -78,7 +78,8 @@ pub struct ServeArgs {
     prices: Option<PathBuf>,
     /// Serve the console only: no OTLP endpoints, no gRPC listener, no
     /// writer and no migrations, so a role that can only SELECT
-    /// (`ringtrail_reader`) is enough.
+    /// (`ringtrail_reader`) is enough. With --database-url once per shard,
+    /// the console reads the whole sharded cluster.
     #[arg(long)]
     read_only: bool,
     /// How long SIGINT or SIGTERM may take: requests in flight finish,
@@ -126,9 +127,19 @@ pub fn run(args: ServeArgs) -> CliResult {
         Some(path) => ringtrail::read::usage::Prices::load(path).map_err(Failure::usage)?,
         None => ringtrail::read::usage::Prices::default(),
     };
-    let target = args.db.resolve()?;
+    // The read-only console reads a sharded cluster: --database-url once
+    // per shard, shard 0 first; the writer writes to one database.
+    let targets = if args.read_only {
+        args.db.resolve_all()?
+    } else {
+        vec![args.db.resolve()?]
+    };
+    let target = &targets[0];
     let options = target.options()?;
     let mut console = ringtrail_console::Config::new(options);
+    for shard in &targets[1..] {
+        console.other_shards.push(shard.options()?);
+    }
     console.prices = prices;
     console.token = args.token.clone().filter(|t| !t.is_empty());
     console.tls = tls.is_some();
