@@ -180,15 +180,27 @@ impl VerifySummary {
     /// assert!(!a.clean());
     /// ```
     pub fn merge(&mut self, other: &VerifySummary) {
-        self.chains += other.chains;
-        self.batches += other.batches;
-        self.skipped += other.skipped;
-        self.skipped_since += other.skipped_since;
-        self.skipped_retention += other.skipped_retention;
-        self.rows += other.rows;
-        self.checkpoints += other.checkpoints;
-        self.external_checkpoints += other.external_checkpoints;
-        self.findings += other.findings;
+        // Every field named: a new count fails to compile until it is summed.
+        let VerifySummary {
+            chains,
+            batches,
+            skipped,
+            skipped_since,
+            skipped_retention,
+            rows,
+            checkpoints,
+            external_checkpoints,
+            findings,
+        } = *other;
+        self.chains += chains;
+        self.batches += batches;
+        self.skipped += skipped;
+        self.skipped_since += skipped_since;
+        self.skipped_retention += skipped_retention;
+        self.rows += rows;
+        self.checkpoints += checkpoints;
+        self.external_checkpoints += external_checkpoints;
+        self.findings += findings;
     }
 }
 
