@@ -192,8 +192,31 @@ pub async fn export(
     filter: &ExportFilter,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
+    let (sql, params) = export_statement(client, filter).await?;
+    stream(client, &sql, &params, on_row).await
+}
+
+/// The statement [`export()`] runs on `client` for `filter`, and its
+/// parameters: its rows ordered by `ts`, then `id` (what
+/// [`cluster::export`](super::cluster::export) merges by).
+pub(crate) async fn export_statement(
+    client: &impl GenericClient,
+    filter: &ExportFilter,
+) -> crate::Result<(String, Vec<Param>)> {
     let (sql, params) = select(columns(client).await?, filter, 1);
-    stream(client, &format!("{sql} ORDER BY ts, id"), &params, on_row).await
+    Ok((format!("{sql} ORDER BY ts, id"), params))
+}
+
+/// Starts `sql` (which selects [`COLUMNS`]) with `params`: its rows, to
+/// be pulled one at a time (`query_raw`), so memory stays flat however
+/// many match. What [`stream`] reads, and what a
+/// [`cluster`](super::cluster) merge pulls from each shard.
+pub(crate) async fn open_rows(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param],
+) -> crate::Result<tokio_postgres::RowStream> {
+    Ok(client.query_raw(sql, as_refs(params)).await?)
 }
 
 /// Runs `sql` (which selects [`COLUMNS`]) with `params` and streams its
@@ -205,7 +228,7 @@ pub(crate) async fn stream(
     params: &[Param],
     mut on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
-    let stream = client.query_raw(sql, as_refs(params)).await?;
+    let stream = open_rows(client, sql, params).await?;
     pin_mut!(stream);
     let mut done = Exported::default();
     while let Some(row) = stream.next().await {

@@ -57,7 +57,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use futures_util::{pin_mut, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
@@ -182,64 +182,151 @@ pub async fn each_gap_limited(
     max_points: usize,
     mut on_gap: impl FnMut(Gap),
 ) -> crate::Result<Scan> {
-    let keys = [
-        field::DECISION,
-        field::TOOL_NAME,
-        field::TOOL_CALL_ID,
-        field::OUTCOME,
-    ];
-    let params: [&(dyn ToSql + Sync); 6] = [&since, &until, &keys[0], &keys[1], &keys[2], &keys[3]];
-    let stream = client
-        .query_raw(GAPS_SQL, params.iter().map(|p| *p as &dyn ToSql))
-        .await?;
-    pin_mut!(stream);
-    let now = crate::time::micros(now);
-    let mut scan = Scan::default();
-    let mut finish = |open: Open, scan: &mut Scan| {
-        let points = open.checker.rows();
-        scan.traces += 1;
-        scan.points += points as u64;
-        let findings = open.checker.finish(now, grace);
-        if !findings.is_empty() {
-            scan.gaps += 1;
-            on_gap(Gap {
-                trace_id: open.trace_id,
-                findings,
-                points,
-                first_ts_micros: open.first_ts_micros,
-                last_ts_micros: open.last_ts_micros,
-            });
-        }
+    let window = Window {
+        since,
+        until,
+        grace,
+        now,
+        max_points,
     };
-    // The trace being read: its rows go through the checker one by one,
-    // none is kept.
-    let mut open: Option<Open> = None;
-    while let Some(row) = stream.next().await {
-        let row = row?;
-        let point = point_row(&row);
-        let trace_id: &str = row.get(0);
-        match &mut open {
-            Some(o) if o.trace_id == trace_id => o.last_ts_micros = point.ts_micros,
-            _ => {
-                if let Some(done) = open.take() {
-                    finish(done, &mut scan);
+    let mut reader = GapReader::open(client, &window, GAPS_SQL).await?;
+    while let Some(gap) = reader.next_gap().await? {
+        on_gap(gap);
+    }
+    Ok(reader.scan)
+}
+
+/// What [`each_gap_limited`] checks: the window, the grace, the time it
+/// is judged at, and the most audit points of a trace checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub since: SystemTime,
+    pub until: SystemTime,
+    pub grace: Duration,
+    pub now: SystemTime,
+    pub max_points: usize,
+}
+
+/// [`GAPS_SQL`] with its traces in byte order (`COLLATE "C"`), whatever
+/// the database's collation: the order a
+/// [`cluster::each_gap`](super::cluster::each_gap) merge compares trace
+/// ids in (`str`'s). On a database whose collation is `C` or `C.UTF-8`
+/// (the local store's) it is [`GAPS_SQL`]'s order.
+pub(crate) static GAPS_SQL_BYTE_ORDER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        GAPS_SQL.replace("ORDER BY l.trace_id,", "ORDER BY l.trace_id COLLATE \"C\",")
+    });
+
+/// The incomplete traces of one database, pulled one at a time: the
+/// rows of a [`GAPS_SQL`]-shaped statement, each trace's rows through a
+/// [`Checker`] as they arrive, none kept. What [`each_gap_limited`]
+/// drives, and each shard of a
+/// [`cluster::each_gap`](super::cluster::each_gap) merge.
+pub(crate) struct GapReader {
+    stream: std::pin::Pin<Box<tokio_postgres::RowStream>>,
+    /// The trace being read, if any.
+    open: Option<Open>,
+    /// Whether the statement's last row has been read.
+    ended: bool,
+    now_micros: i64,
+    grace: Duration,
+    max_points: usize,
+    /// What was read so far.
+    pub scan: Scan,
+}
+
+impl GapReader {
+    /// Starts `sql` ([`GAPS_SQL`] or [`GAPS_SQL_BYTE_ORDER`]) for
+    /// `window` on `client`.
+    pub(crate) async fn open(
+        client: &Client,
+        window: &Window,
+        sql: &str,
+    ) -> crate::Result<GapReader> {
+        let keys = [
+            field::DECISION,
+            field::TOOL_NAME,
+            field::TOOL_CALL_ID,
+            field::OUTCOME,
+        ];
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &window.since,
+            &window.until,
+            &keys[0],
+            &keys[1],
+            &keys[2],
+            &keys[3],
+        ];
+        let stream = client
+            .query_raw(sql, params.iter().map(|p| *p as &dyn ToSql))
+            .await?;
+        Ok(GapReader {
+            stream: Box::pin(stream),
+            open: None,
+            ended: false,
+            now_micros: crate::time::micros(window.now),
+            grace: window.grace,
+            max_points: window.max_points,
+            scan: Scan::default(),
+        })
+    }
+
+    /// The next incomplete trace, once its last row has been read; `None`
+    /// after the last one.
+    pub(crate) async fn next_gap(&mut self) -> crate::Result<Option<Gap>> {
+        if self.ended {
+            return Ok(None);
+        }
+        while let Some(row) = self.stream.next().await {
+            let row = row?;
+            let point = point_row(&row);
+            let trace_id: &str = row.get(0);
+            let mut done = None;
+            match &mut self.open {
+                Some(o) if o.trace_id == trace_id => o.last_ts_micros = point.ts_micros,
+                open => {
+                    done = open.replace(Open {
+                        trace_id: trace_id.to_owned(),
+                        checker: Checker::with_limit(self.max_points),
+                        first_ts_micros: point.ts_micros,
+                        last_ts_micros: point.ts_micros,
+                    });
                 }
-                open = Some(Open {
-                    trace_id: trace_id.to_owned(),
-                    checker: Checker::with_limit(max_points),
-                    first_ts_micros: point.ts_micros,
-                    last_ts_micros: point.ts_micros,
-                });
+            }
+            if let Some(o) = &mut self.open {
+                o.checker.push(&point);
+            }
+            if let Some(gap) = done.and_then(|d| self.finish(d)) {
+                return Ok(Some(gap));
             }
         }
-        if let Some(o) = &mut open {
-            o.checker.push(&point);
+        self.ended = true;
+        if let Some(done) = self.open.take() {
+            if let Some(gap) = self.finish(done) {
+                return Ok(Some(gap));
+            }
         }
+        Ok(None)
     }
-    if let Some(done) = open {
-        finish(done, &mut scan);
+
+    /// Counts a trace read whole, and its gap if it is incomplete.
+    fn finish(&mut self, open: Open) -> Option<Gap> {
+        let points = open.checker.rows();
+        self.scan.traces += 1;
+        self.scan.points += points as u64;
+        let findings = open.checker.finish(self.now_micros, self.grace);
+        if findings.is_empty() {
+            return None;
+        }
+        self.scan.gaps += 1;
+        Some(Gap {
+            trace_id: open.trace_id,
+            findings,
+            points,
+            first_ts_micros: open.first_ts_micros,
+            last_ts_micros: open.last_ts_micros,
+        })
     }
-    Ok(scan)
 }
 
 /// A trace [`each_gap_limited`] is reading.
@@ -326,6 +413,16 @@ mod tests {
                 "first_ts": "1970-01-01T00:00:00.000000Z",
                 "last_ts": "1970-01-01T00:00:01.500000Z",
             })
+        );
+    }
+
+    #[test]
+    fn the_cluster_statement_sorts_trace_ids_bytewise() {
+        assert!(GAPS_SQL.ends_with("ORDER BY l.trace_id, l.ts, l.seq, l.id"));
+        let (select, _) = GAPS_SQL.rsplit_once("ORDER BY").unwrap();
+        assert_eq!(
+            GAPS_SQL_BYTE_ORDER.as_str(),
+            format!("{select}ORDER BY l.trace_id COLLATE \"C\", l.ts, l.seq, l.id")
         );
     }
 

@@ -36,7 +36,14 @@
 //!   signed checkpoints, as [`Finding`](crate::chain::finding::Finding)s
 //!   and a [`VerifySummary`].
 //!
-//! All are async functions over a `&tokio_postgres::Client`, which
+//! - [`cluster`]: the same reads over several databases ("shards", each
+//!   with the whole schema, every trace on one of them): rows merged by
+//!   time in constant memory (a k-way [`Merge`](cluster::Merge) holding
+//!   one pending row per shard), traces and gaps found on their shard,
+//!   statistics and usage summed, each shard's chains verified.
+//!
+//! All are async functions over a `&tokio_postgres::Client` (the
+//! cluster's over a slice of them), which
 //! [`connect`] makes from a URL read by
 //! [`ConnectOptions::parse`](crate::tls::ConnectOptions::parse) (its
 //! `sslmode`, `sslrootcert`, `sslcert` and `sslkey` honoured); the
@@ -86,6 +93,7 @@
 //! # }
 //! ```
 
+pub mod cluster;
 pub mod export;
 pub mod filter;
 pub mod follow;

@@ -48,7 +48,7 @@ use std::ops::ControlFlow;
 use tokio_postgres::GenericClient;
 
 use super::export::{columns, select, stream, Exported};
-use super::filter::ExportFilter;
+use super::filter::{ExportFilter, Param};
 use crate::row::Row;
 
 /// Streams the rows `filter` keeps, ordered by `ts` then `id`, at most
@@ -65,13 +65,25 @@ pub async fn query(
     limit: Option<u64>,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
+    let (sql, params) = query_statement(client, filter, limit).await?;
+    stream(client, &sql, &params, on_row).await
+}
+
+/// The statement [`query()`] runs on `client` for `filter` and `limit`,
+/// and its parameters: its rows ordered by `ts`, then `id` (what
+/// [`cluster::query`](super::cluster::query) merges by).
+pub(crate) async fn query_statement(
+    client: &impl GenericClient,
+    filter: &ExportFilter,
+    limit: Option<u64>,
+) -> crate::Result<(String, Vec<Param>)> {
     let (mut sql, params) = select(columns(client).await?, filter, 1);
     sql.push_str(" ORDER BY ts, id");
     if let Some(limit) = limit {
         // A number this process formatted, not user text.
         sql.push_str(&format!(" LIMIT {}", sql_limit(limit)));
     }
-    stream(client, &sql, &params, on_row).await
+    Ok((sql, params))
 }
 
 /// `n` as PostgreSQL's `LIMIT` takes it: at most `i64::MAX`, which no
@@ -123,7 +135,7 @@ fn select_before(
     columns: &str,
     filter: &ExportFilter,
     before: Option<PageKey>,
-) -> (String, Vec<super::filter::Param>) {
+) -> (String, Vec<Param>) {
     let (mut sql, mut params) = select(columns, filter, 1);
     if let Some(key) = before {
         let k = params.len() + 1;
@@ -267,6 +279,19 @@ pub async fn page(
     n: u64,
     on_row: impl FnMut(&Row<'_>) -> ControlFlow<()>,
 ) -> crate::Result<Exported> {
+    let (sql, params) = page_statement(client, filter, before, n).await?;
+    stream(client, &sql, &params, on_row).await
+}
+
+/// The statement [`page()`] runs on `client` (its window probed first),
+/// and its parameters: its rows ordered by `ts`, then `id`, descending
+/// (what [`cluster::page`](super::cluster::page) merges by).
+pub(crate) async fn page_statement(
+    client: &impl GenericClient,
+    filter: &ExportFilter,
+    before: Option<PageKey>,
+    n: u64,
+) -> crate::Result<(String, Vec<Param>)> {
     let columns = columns(client).await?;
     let bounded = newest_window(client, filter, before, n).await?;
     let (mut sql, params) = select_before(columns, &bounded, before);
@@ -274,7 +299,7 @@ pub async fn page(
         " ORDER BY ts DESC, id DESC LIMIT {}",
         sql_limit(n)
     ));
-    stream(client, &sql, &params, on_row).await
+    Ok((sql, params))
 }
 
 #[cfg(test)]

@@ -79,6 +79,52 @@ pub struct TableStats {
     pub dead_letters: u64,
 }
 
+impl TableStats {
+    /// Adds `other`'s figures to these, as if both databases were one
+    /// (the shards of a [`cluster`](super::cluster)): counts and sizes
+    /// summed, levels, days and partitions of the same name summed (the
+    /// partitions then in name order), the oldest and newest the
+    /// extremes of both.
+    ///
+    /// ```
+    /// use ringtrail::read::TableStats;
+    /// let mut a = TableStats { rows: 2, partitions: vec![("ringtrail.logs_b".into(), 10)], ..TableStats::default() };
+    /// let b = TableStats { rows: 3, partitions: vec![("ringtrail.logs_a".into(), 5), ("ringtrail.logs_b".into(), 1)], ..TableStats::default() };
+    /// a.merge(b);
+    /// assert_eq!(a.rows, 5);
+    /// assert_eq!(a.partitions, [("ringtrail.logs_a".to_owned(), 5), ("ringtrail.logs_b".to_owned(), 11)]);
+    /// ```
+    pub fn merge(&mut self, other: TableStats) {
+        self.rows += other.rows;
+        for (level, n) in other.by_level {
+            *self.by_level.entry(level).or_default() += n;
+        }
+        for (day, n) in other.by_day {
+            *self.by_day.entry(day).or_default() += n;
+        }
+        self.oldest = match (self.oldest, other.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.newest = match (self.newest, other.newest) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.logs_bytes += other.logs_bytes;
+        let mut partitions: BTreeMap<String, u64> =
+            std::mem::take(&mut self.partitions).into_iter().collect();
+        for (name, bytes) in other.partitions {
+            *partitions.entry(name).or_default() += bytes;
+        }
+        self.partitions = partitions.into_iter().collect();
+        self.batches_bytes += other.batches_bytes;
+        self.dead_letters_bytes += other.dead_letters_bytes;
+        self.last_hour_batches += other.last_hour_batches;
+        self.last_hour_rows += other.last_hour_rows;
+        self.dead_letters += other.dead_letters;
+    }
+}
+
 /// A count from SQL (`bigint` or `numeric` cast to bigint) as `u64`.
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)

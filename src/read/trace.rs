@@ -172,7 +172,7 @@ impl TraceReport {
 }
 
 /// A [`TraceRow`] and its `seq`, which orders it.
-struct Timed {
+pub(crate) struct Timed {
     seq: i64,
     row: TraceRow,
 }
@@ -264,6 +264,20 @@ pub async fn trace_limited(
     grace: Duration,
     max_rows: usize,
 ) -> crate::Result<Option<TraceReport>> {
+    let rows = timeline(client, trace_id, max_rows).await?;
+    Ok(report(trace_id, rows, now, grace, max_rows))
+}
+
+/// The first `max_rows + 1` rows of trace `trace_id`'s timeline on the
+/// database `client` is connected to, ordered by `ts`, then `seq`, then
+/// `id` (see the [module docs](self) for the queries): what
+/// [`trace_limited`] reads, and what
+/// [`cluster::trace`](super::cluster::trace) reads on each shard.
+pub(crate) async fn timeline(
+    client: &Client,
+    trace_id: &str,
+    max_rows: usize,
+) -> crate::Result<Vec<Timed>> {
     let columns = super::export::columns(client).await?;
     // One row past the limit tells a trace that has more.
     let fetch = i64::try_from(max_rows.saturating_add(1)).unwrap_or(i64::MAX);
@@ -276,7 +290,7 @@ pub async fn trace_limited(
         &[&trace_id, &fetch],
     )
     .await?;
-    let mut rows = if let (Some(first), Some(last)) = (points.first(), points.last()) {
+    if let (Some(first), Some(last)) = (points.first(), points.last()) {
         // Everything of the timeline up to the limit lies before the
         // (limit + 1)th point, so the points read bound the window.
         let from = crate::time::from_micros(first.row.ts_micros);
@@ -293,7 +307,7 @@ pub async fn trace_limited(
             &[&trace_id, &from, &to, &fetch],
         )
         .await?;
-        merge(points, plain)
+        Ok(merge(points, plain))
     } else {
         fetch_rows(
             client,
@@ -303,10 +317,23 @@ pub async fn trace_limited(
             ),
             &[&trace_id, &fetch],
         )
-        .await?
-    };
+        .await
+    }
+}
+
+/// The report of trace `trace_id` from its timeline `rows` (ordered by
+/// `ts`, `seq`, `id`; each list merged into it held its first
+/// `max_rows + 1`): the first `max_rows` rows and their findings, then
+/// `trace_too_large` when there were more. `None` when `rows` is empty.
+pub(crate) fn report(
+    trace_id: &str,
+    mut rows: Vec<Timed>,
+    now: SystemTime,
+    grace: Duration,
+    max_rows: usize,
+) -> Option<TraceReport> {
     if rows.is_empty() {
-        return Ok(None);
+        return None;
     }
     // Each list holds its first `max_rows + 1`, so the merged list's first
     // `max_rows` are the timeline's; one more means there are more.
@@ -318,11 +345,11 @@ pub async fn trace_limited(
         });
     }
     rows.truncate(max_rows);
-    Ok(Some(TraceReport {
+    Some(TraceReport {
         trace_id: trace_id.to_owned(),
         rows: rows.into_iter().map(|t| t.row).collect(),
         findings: checker.finish(crate::time::micros(now), grace),
-    }))
+    })
 }
 
 /// The rows of `sql` (which selects [`SELECT_COLUMNS`](crate::encode::copy::SELECT_COLUMNS)), decoded as they
@@ -346,7 +373,7 @@ async fn fetch_rows(
 /// Merges two lists sorted by (`ts`, `seq`, `id`) into one. UUID text
 /// sorts like PostgreSQL's `uuid` order (bytewise), so the result is the
 /// order `ORDER BY ts, seq, id` gives.
-fn merge(a: Vec<Timed>, b: Vec<Timed>) -> Vec<Timed> {
+pub(crate) fn merge(a: Vec<Timed>, b: Vec<Timed>) -> Vec<Timed> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let mut a = a.into_iter().peekable();
     let mut b = b.into_iter().peekable();

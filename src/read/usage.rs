@@ -554,63 +554,93 @@ pub async fn usage(
     query: &UsageQuery,
     prices: &Prices,
 ) -> crate::Result<Vec<Group>> {
-    let rows = client.query(USAGE_SQL, &params(query)).await?;
-    // Per group: the figures, the given cost and the priced pico-USD.
-    let mut groups: BTreeMap<String, (Group, i128, i128)> = BTreeMap::new();
-    let overflow = || Error::Config("usage: a group's cost does not fit in 64 bits".into());
-    for row in &rows {
-        let name: Option<String> = row.get(0);
-        let model: Option<&str> = row.get(1);
-        let priced: bool = row.get(2);
-        let (calls, input, output, cached, given): (i64, i64, i64, i64, i64) =
-            (row.get(3), row.get(4), row.get(5), row.get(6), row.get(7));
-        let name = name.unwrap_or_else(|| NONE.to_owned());
-        let (group, given_sum, pico) = groups.entry(name.clone()).or_insert_with(|| {
-            (
-                Group {
-                    group: name,
-                    ..Group::default()
-                },
-                0,
-                0,
-            )
-        });
-        group.calls = group.calls.checked_add(calls).ok_or_else(overflow)?;
-        group.input_tokens = group.input_tokens.checked_add(input).ok_or_else(overflow)?;
-        group.output_tokens = group
-            .output_tokens
-            .checked_add(output)
-            .ok_or_else(overflow)?;
-        group.cached_tokens = group
-            .cached_tokens
-            .checked_add(cached)
-            .ok_or_else(overflow)?;
-        *given_sum += i128::from(given);
-        if priced {
-            if let Some(price) = model.and_then(|m| prices.get(m)) {
-                // At most 3 × 9.2e18 tokens × 1e12 pico-USD per row: far
-                // inside i128, and so is any realistic number of rows.
-                let cost = i128::from(input) * i128::from(price.input)
-                    + i128::from(output) * i128::from(price.output)
-                    + i128::from(cached) * i128::from(price.cached);
-                *pico = pico.checked_add(cost).ok_or_else(overflow)?;
+    let mut tally = Tally::default();
+    tally.add(client, query, prices).await?;
+    tally.finish(query.by)
+}
+
+/// The figures of [`USAGE_SQL`]'s rows, per group, before the priced
+/// pico-USD are rounded: rows of several databases (the shards of a
+/// [`cluster`](super::cluster)) add up in one tally, so each group's cost
+/// is rounded once, as on one database.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Per group: the figures, the given cost and the priced pico-USD.
+    groups: BTreeMap<String, (Group, i128, i128)>,
+}
+
+impl Tally {
+    /// Runs [`USAGE_SQL`] for `query` on `client` and adds its rows,
+    /// priced with `prices`.
+    pub(crate) async fn add(
+        &mut self,
+        client: &impl GenericClient,
+        query: &UsageQuery,
+        prices: &Prices,
+    ) -> crate::Result<()> {
+        let rows = client.query(USAGE_SQL, &params(query)).await?;
+        let overflow = || Error::Config("usage: a group's cost does not fit in 64 bits".into());
+        for row in &rows {
+            let name: Option<String> = row.get(0);
+            let model: Option<&str> = row.get(1);
+            let priced: bool = row.get(2);
+            let (calls, input, output, cached, given): (i64, i64, i64, i64, i64) =
+                (row.get(3), row.get(4), row.get(5), row.get(6), row.get(7));
+            let name = name.unwrap_or_else(|| NONE.to_owned());
+            let (group, given_sum, pico) = self.groups.entry(name.clone()).or_insert_with(|| {
+                (
+                    Group {
+                        group: name,
+                        ..Group::default()
+                    },
+                    0,
+                    0,
+                )
+            });
+            group.calls = group.calls.checked_add(calls).ok_or_else(overflow)?;
+            group.input_tokens = group.input_tokens.checked_add(input).ok_or_else(overflow)?;
+            group.output_tokens = group
+                .output_tokens
+                .checked_add(output)
+                .ok_or_else(overflow)?;
+            group.cached_tokens = group
+                .cached_tokens
+                .checked_add(cached)
+                .ok_or_else(overflow)?;
+            *given_sum += i128::from(given);
+            if priced {
+                if let Some(price) = model.and_then(|m| prices.get(m)) {
+                    // At most 3 × 9.2e18 tokens × 1e12 pico-USD per row: far
+                    // inside i128, and so is any realistic number of rows.
+                    let cost = i128::from(input) * i128::from(price.input)
+                        + i128::from(output) * i128::from(price.output)
+                        + i128::from(cached) * i128::from(price.cached);
+                    *pico = pico.checked_add(cost).ok_or_else(overflow)?;
+                }
             }
         }
+        Ok(())
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for (_, (mut group, given, pico)) in groups {
-        let priced = round_pico_to_micro(pico);
-        group.cost_micro_usd = i64::try_from(given + priced).map_err(|_| overflow())?;
-        out.push(group);
+
+    /// The groups, each cost rounded once, sorted as [`usage()`] sorts
+    /// them for `by`.
+    pub(crate) fn finish(self, by: By) -> crate::Result<Vec<Group>> {
+        let overflow = || Error::Config("usage: a group's cost does not fit in 64 bits".into());
+        let mut out = Vec::with_capacity(self.groups.len());
+        for (_, (mut group, given, pico)) in self.groups {
+            let priced = round_pico_to_micro(pico);
+            group.cost_micro_usd = i64::try_from(given + priced).map_err(|_| overflow())?;
+            out.push(group);
+        }
+        if by != By::Day {
+            out.sort_by(|a, b| {
+                b.cost_micro_usd
+                    .cmp(&a.cost_micro_usd)
+                    .then_with(|| a.group.cmp(&b.group))
+            });
+        }
+        Ok(out)
     }
-    if query.by != By::Day {
-        out.sort_by(|a, b| {
-            b.cost_micro_usd
-                .cmp(&a.cost_micro_usd)
-                .then_with(|| a.group.cmp(&b.group))
-        });
-    }
-    Ok(out)
 }
 
 /// `pico` pico-USD (non-negative) in micro-USD, to the nearest, halves up.

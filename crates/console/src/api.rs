@@ -1,5 +1,7 @@
 //! The JSON API behind every page (`docs/console.md` documents each
-//! answer). Errors are `{"error": "..."}` with 400 (a bad parameter), 401
+//! answer). Every read goes through [`ringtrail::read::cluster`] over a
+//! connection to each shard ([`connections`]): one database is a cluster
+//! of one. Errors are `{"error": "..."}` with 400 (a bad parameter), 401
 //! (no token), 404 (no such trace), 503 (the database did not answer).
 
 use std::ops::ControlFlow;
@@ -9,12 +11,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ringtrail::read::cluster::{self, ShardError};
 use ringtrail::read::usage::{By, Group, UsageQuery};
 use ringtrail::read::{PageKey, TableStats};
 use ringtrail::render::{render, Format};
 use ringtrail::time::{micros, rfc3339_micros};
 use serde_json::{json, Value};
 
+use crate::db::Conn;
 use crate::params::Params;
 use crate::{Shared, VerifyState};
 
@@ -36,6 +40,38 @@ pub fn db_error(e: ringtrail::Error) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         format!("the database: {}", e.chain()),
     )
+}
+
+/// A failure on one shard, as an answer: 503 and its reason; with one
+/// database exactly [`db_error`]'s, of several naming the shard.
+pub(crate) fn shard_error(state: &Shared, e: ShardError) -> Response {
+    if state.shards.len() == 1 {
+        db_error(e.error)
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the database: {e}: {}", e.error.chain()),
+        )
+    }
+}
+
+/// A connection from each shard's pool, shard 0 first (taken in that
+/// order by every request, so two requests never wait on each other).
+pub(crate) async fn connections(state: &Shared) -> Result<Vec<Conn>, Response> {
+    let mut conns = Vec::with_capacity(state.shards.len());
+    for (shard, db) in state.shards.iter().enumerate() {
+        let conn = db
+            .get()
+            .await
+            .map_err(|error| shard_error(state, ShardError { shard, error }))?;
+        conns.push(conn);
+    }
+    Ok(conns)
+}
+
+/// The clients of `conns`, as [`ringtrail::read::cluster`] takes them.
+pub(crate) fn clients(conns: &[Conn]) -> Vec<&tokio_postgres::Client> {
+    conns.iter().map(|c| &**c).collect()
 }
 
 /// One page of rows, newest first, and the key of the next (older) page.
@@ -70,11 +106,11 @@ pub(crate) async fn log_page(state: &Shared, params: &Params) -> Result<LogPage,
             })?,
         None => PAGE_ROWS,
     };
-    let client = state.db.get().await.map_err(db_error)?;
+    let conns = connections(state).await?;
     let mut rows = Vec::new();
     let mut last = None;
     let mut buf = Vec::new();
-    ringtrail::read::page(&*client, &filter, before, limit, |row| {
+    cluster::page(&clients(&conns), &filter, before, limit, |row| {
         buf.clear();
         render(Format::Native, row, &mut buf);
         if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
@@ -84,7 +120,7 @@ pub(crate) async fn log_page(state: &Shared, params: &Params) -> Result<LogPage,
         ControlFlow::Continue(())
     })
     .await
-    .map_err(db_error)?;
+    .map_err(|e| shard_error(state, e))?;
     let next = if rows.len() as u64 == limit {
         last
     } else {
@@ -111,9 +147,9 @@ pub(crate) async fn read_trace(
     state: &Shared,
     trace_id: &str,
 ) -> Result<ringtrail::read::TraceReport, Response> {
-    let client = state.db.get().await.map_err(db_error)?;
-    match ringtrail::read::trace_limited(
-        &client,
+    let conns = connections(state).await?;
+    match cluster::trace_limited(
+        &clients(&conns),
         trace_id,
         SystemTime::now(),
         state.grace,
@@ -123,7 +159,7 @@ pub(crate) async fn read_trace(
     {
         Ok(Some(report)) => Ok(report),
         Ok(None) => Err(error(StatusCode::NOT_FOUND, "no row has this trace id")),
-        Err(e) => Err(db_error(e)),
+        Err(e) => Err(shard_error(state, e)),
     }
 }
 
@@ -175,10 +211,10 @@ pub(crate) async fn read_gaps(
             })?,
         None => GAPS_SHOWN,
     };
-    let client = state.db.get().await.map_err(db_error)?;
+    let conns = connections(state).await?;
     let mut gaps = Vec::new();
     let mut matched = 0;
-    let scan = ringtrail::read::each_gap(&client, since, until, state.grace, now, |gap| {
+    let scan = cluster::each_gap(&clients(&conns), since, until, state.grace, now, |gap| {
         if code.is_none_or(|c| gap.findings.iter().any(|f| f.code == c)) {
             matched += 1;
             if gaps.len() < limit {
@@ -187,7 +223,7 @@ pub(crate) async fn read_gaps(
         }
     })
     .await
-    .map_err(db_error)?;
+    .map_err(|e| shard_error(state, e))?;
     Ok((gaps, matched, scan))
 }
 
@@ -226,15 +262,19 @@ pub(crate) fn stats_json(s: &TableStats) -> Value {
     })
 }
 
+/// The statistics of every shard, summed.
+pub(crate) async fn read_stats(state: &Shared) -> Result<TableStats, Response> {
+    let conns = connections(state).await?;
+    cluster::stats(&clients(&conns))
+        .await
+        .map_err(|e| shard_error(state, e))
+}
+
 /// `GET /api/stats`: what `ringtrail stats --json` reads.
 pub async fn stats(State(state): State<Shared>) -> Response {
-    let client = match state.db.get().await {
-        Ok(c) => c,
-        Err(e) => return db_error(e),
-    };
-    match ringtrail::read::stats(&client).await {
+    match read_stats(&state).await {
         Ok(s) => Json(stats_json(&s)).into_response(),
-        Err(e) => db_error(e),
+        Err(response) => response,
     }
 }
 
@@ -246,10 +286,18 @@ pub(crate) async fn read_overview(
     let (since, until) = params
         .window(SystemTime::now(), "24h")
         .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
-    let client = state.db.get().await.map_err(db_error)?;
-    crate::overview::read(&client, since, until, state.grace)
-        .await
-        .map_err(db_error)
+    let conns = connections(state).await?;
+    let mut total: Option<crate::overview::Overview> = None;
+    for (shard, client) in clients(&conns).into_iter().enumerate() {
+        let o = crate::overview::read(client, since, until, state.grace)
+            .await
+            .map_err(|error| shard_error(state, ShardError { shard, error }))?;
+        match &mut total {
+            Some(total) => total.merge(o),
+            None => total = Some(o),
+        }
+    }
+    Ok(total.unwrap_or_default())
 }
 
 /// `GET /api/overview`: the overview's series, and the chain's state.
@@ -292,8 +340,8 @@ pub async fn verify_state(State(state): State<Shared>) -> Response {
     Json(verify_json(&state)).into_response()
 }
 
-/// `POST /api/verify`: starts `verify` over the whole chain (once at a
-/// time) and answers 202 with its state; `GET /api/verify` tells when it
+/// `POST /api/verify`: starts `verify` over the whole chain, of every
+/// shard (once at a time) and answers 202 with its state; `GET /api/verify` tells when it
 /// is done. Same-origin only (see [`auth`](crate::auth)).
 pub async fn verify_run(State(state): State<Shared>) -> Response {
     start_verify(&state);
@@ -311,11 +359,29 @@ pub(crate) fn start_verify(state: &Shared) {
     }
     let state = state.clone();
     tokio::spawn(async move {
+        let shards = state.shards.len();
+        let why = |e: ShardError| {
+            if shards == 1 {
+                e.error.chain()
+            } else {
+                format!("{e}: {}", e.error.chain())
+            }
+        };
         let result = async {
-            let mut client = state.db.get().await.map_err(|e| e.chain())?;
-            ringtrail::read::verify(&mut client, &Default::default(), |_| {}, |_| {})
+            let mut conns = Vec::with_capacity(shards);
+            for (shard, db) in state.shards.iter().enumerate() {
+                conns.push(
+                    db.get()
+                        .await
+                        .map_err(|error| why(ShardError { shard, error }))?,
+                );
+            }
+            let mut clients: Vec<&mut tokio_postgres::Client> =
+                conns.iter_mut().map(|c| &mut **c).collect();
+            let options = vec![ringtrail::read::VerifyOptions::default(); shards];
+            cluster::verify(&mut clients, &options, |_, _| {}, |_| {})
                 .await
-                .map_err(|e| e.chain())
+                .map_err(why)
         }
         .await;
         *state.verify.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -338,11 +404,11 @@ pub(crate) async fn read_usage(
             .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?,
         None => By::Model,
     };
-    let client = state.db.get().await.map_err(db_error)?;
+    let conns = connections(state).await?;
     let query = UsageQuery { since, until, by };
-    let groups = ringtrail::read::usage::usage(&*client, &query, &state.prices)
+    let groups = cluster::usage(&clients(&conns), &query, &state.prices)
         .await
-        .map_err(db_error)?;
+        .map_err(|e| shard_error(state, e))?;
     Ok((by, groups))
 }
 

@@ -21,6 +21,11 @@
 //! | `/usage` | tokens, calls and cost (`since`, `until`, `by` = `model`, `user`, `agent`, `day`) |
 //! | `/api/…` | the JSON behind each: `logs`, `traces/{id}`, `gaps`, `usage`, `stats`, `overview`, `verify`, and `tail` (Server-Sent Events) |
 //!
+//! With [`Config::other_shards`], the console reads a sharded cluster
+//! (`ringtrail serve --read-only` given `--database-url` once per shard):
+//! every page answers for the whole cluster through
+//! [`ringtrail::read::cluster`], and a failure names its shard.
+//!
 //! Modules: [`html`] (the one escaping layer every page goes through),
 //! [`auth`] (token, cookie, same-origin), [`params`] (query strings as the
 //! CLI's filters), [`db`] (read-only connections), [`overview`], `api`,
@@ -64,8 +69,16 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// The console's settings.
 pub struct Config {
-    /// Where to read (a role that can `SELECT` is enough).
+    /// Where to read (a role that can `SELECT` is enough): the database,
+    /// or shard 0 of a sharded cluster.
     pub database: ConnectOptions,
+    /// The other shards of a sharded cluster (shard 1, 2, …), read beside
+    /// `database` through [`ringtrail::read::cluster`]: logs merged by
+    /// time, a trace from its shard, gaps merged, the overview, statistics
+    /// and usage summed, every shard verified. Empty (the default) for one
+    /// database. The live tail reads one database only, and is refused
+    /// when there are several.
+    pub other_shards: Vec<ConnectOptions>,
     /// The token pages and the API need, if any (`--token`).
     pub token: Option<String>,
     /// Whether the listener is TLS (the login cookie is then `Secure`).
@@ -89,6 +102,7 @@ impl Config {
     pub fn new(database: ConnectOptions) -> Config {
         Config {
             database,
+            other_shards: Vec::new(),
             token: None,
             tls: false,
             connections: 8,
@@ -113,7 +127,10 @@ pub(crate) enum VerifyState {
 
 /// What every handler shares.
 pub(crate) struct Console {
+    /// Shard 0's pool (the one database's): the live tail's.
     pub db: Arc<db::Db>,
+    /// Every shard's pool, shard 0 first (`db` among them).
+    pub shards: Vec<Arc<db::Db>>,
     pub auth: auth::Auth,
     pub prices: Prices,
     pub grace: Duration,
@@ -126,12 +143,13 @@ pub(crate) type Shared = Arc<Console>;
 /// The console's routes, ready to merge into a listener's router (they
 /// set no fallback) or to serve alone.
 pub fn router(config: Config) -> Router {
+    let pool = |options| db::Db::new(options, config.connections, config.statement_timeout);
+    let db = pool(config.database);
+    let mut shards = vec![Arc::clone(&db)];
+    shards.extend(config.other_shards.into_iter().map(pool));
     let state: Shared = Arc::new(Console {
-        db: db::Db::new(
-            config.database,
-            config.connections,
-            config.statement_timeout,
-        ),
+        db,
+        shards,
         auth: auth::Auth::new(config.token.as_deref(), config.tls),
         prices: config.prices,
         grace: config.grace,

@@ -168,6 +168,35 @@ pub async fn read(
 }
 
 impl Overview {
+    /// Adds `other`'s counts to these: the overview of a sharded cluster
+    /// from its shards' (read over the same window, so the same buckets;
+    /// a trace lives on one shard, so its counts are not doubled).
+    pub fn merge(&mut self, other: Overview) {
+        fn add(to: &mut Vec<i64>, from: &[i64]) {
+            if to.len() < from.len() {
+                to.resize(from.len(), 0);
+            }
+            for (t, f) in to.iter_mut().zip(from) {
+                *t += f;
+            }
+        }
+        for (level, series) in other.levels {
+            add(self.levels.entry(level).or_default(), &series);
+        }
+        add(&mut self.committed, &other.committed);
+        for (reason, n) in other.dropped {
+            *self.dropped.entry(reason).or_default() += n;
+        }
+        self.dead_letters += other.dead_letters;
+        add(&mut self.traces, &other.traces);
+        for (code, series) in other.incomplete {
+            add(self.incomplete.entry(code).or_default(), &series);
+        }
+        add(&mut self.incomplete_traces, &other.incomplete_traces);
+        self.incomplete_total += other.incomplete_total;
+        self.traces_total += other.traces_total;
+    }
+
     /// The bucket starts, as RFC 3339.
     pub fn labels(&self) -> Vec<String> {
         (0..self.committed.len())

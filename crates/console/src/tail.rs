@@ -69,6 +69,13 @@ pub async fn tail(
             )
         }
     };
+    if state.shards.len() > 1 {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "the live tail follows one database: a sharded cluster's shards commit in no \
+             common order (search /logs instead)",
+        );
+    }
     let Ok(permit) = Arc::clone(&state.tails).try_acquire_owned() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "too many live tails open");
     };

@@ -167,6 +167,41 @@ impl VerifySummary {
     pub fn clean(&self) -> bool {
         self.findings == 0
     }
+
+    /// Adds `other`'s counts to these: the summary of two databases
+    /// verified one after the other (the shards of a
+    /// [`cluster`](super::cluster)).
+    ///
+    /// ```
+    /// use ringtrail::read::VerifySummary;
+    /// let mut a = VerifySummary { chains: 1, batches: 3, rows: 30, ..VerifySummary::default() };
+    /// a.merge(&VerifySummary { chains: 2, batches: 1, findings: 1, ..VerifySummary::default() });
+    /// assert_eq!((a.chains, a.batches, a.rows, a.findings), (3, 4, 30, 1));
+    /// assert!(!a.clean());
+    /// ```
+    pub fn merge(&mut self, other: &VerifySummary) {
+        // Every field named: a new count fails to compile until it is summed.
+        let VerifySummary {
+            chains,
+            batches,
+            skipped,
+            skipped_since,
+            skipped_retention,
+            rows,
+            checkpoints,
+            external_checkpoints,
+            findings,
+        } = *other;
+        self.chains += chains;
+        self.batches += batches;
+        self.skipped += skipped;
+        self.skipped_since += skipped_since;
+        self.skipped_retention += skipped_retention;
+        self.rows += rows;
+        self.checkpoints += checkpoints;
+        self.external_checkpoints += external_checkpoints;
+        self.findings += findings;
+    }
 }
 
 /// Where [`verify()`] is, for a progress bar.

@@ -13,6 +13,10 @@
 //! else: `{"trace_id", "findings": [{"code", ...}], "points", "first_ts",
 //! "last_ts"}`.
 //!
+//! With `--database-url` once per shard of a sharded cluster, every
+//! shard's incomplete traces merged by trace id, the counts summed
+//! (`ringtrail::read::cluster::each_gap`).
+//!
 //! Exit codes: 0 the window was checked (incomplete traces or not), 1
 //! the database could not be reached or queried (or its URL does not
 //! parse), 2 invalid arguments. Every failure is one line on stderr.
@@ -24,7 +28,7 @@ use ringtrail::read::Gap;
 use ringtrail::time::rfc3339_micros;
 use ringtrail::time::{format_duration, When};
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::output::{put_line, Printer, RED};
 use super::{CliResult, Failure};
 
@@ -66,11 +70,11 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
         ))
         .into());
     }
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
     let mut out = Printer::stdout(!args.json && args.color.enabled());
     let scan = runtime()?.block_on(async {
-        let client = connect(&config).await?;
-        ringtrail::read::each_gap(&client, since, until, args.grace, now, |gap| {
+        let shards = Shards::connect(&configs).await?;
+        ringtrail::read::cluster::each_gap(&shards.all(), since, until, args.grace, now, |gap| {
             // After a failed write the rest of the scan is not printed.
             if args.json {
                 out.json(&gap.to_json().to_string());
@@ -79,7 +83,7 @@ pub fn run(args: AuditGapsArgs) -> CliResult {
             }
         })
         .await
-        .map_err(|e| Failure::database("cannot list the incomplete traces", e))
+        .map_err(|e| shards.failure("cannot list the incomplete traces", e))
     })?;
     if !args.json {
         put_line!(

@@ -18,6 +18,10 @@
 //! and never written through a symbolic link (a FIFO or a device, such as
 //! `/dev/stdout`, is written as it is).
 //!
+//! With `--database-url` once per shard of a sharded cluster, the rows
+//! of every shard merged by `ts`, then `id`, in constant memory
+//! (`ringtrail::read::cluster::export`).
+//!
 //! When stdout is a terminal (and without `--quiet`), the last line on
 //! stderr says `exported N rows in X s (R rows/s)`, and while rows go to
 //! an `--output` file a spinner there shows the rows written and rows/s.
@@ -39,7 +43,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ringtrail::render::{Format, Renderer};
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::filter::FilterArgs;
 use super::output::{eprint_line, stderr_is_terminal, stdout_is_terminal, Printer, Progress};
 use super::{CliResult, Failure};
@@ -77,7 +81,7 @@ pub struct ExportArgs {
 /// Runs `ringtrail export`.
 pub fn run(args: ExportArgs) -> CliResult {
     let filter = args.filters.filter(SystemTime::now())?;
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
     let path = args.output.filter(|p| p.as_os_str() != "-");
     // Progress and the summary are for a person at a terminal: not when
     // stdout goes to a pipe or a file. The spinner only when the rows go
@@ -85,7 +89,7 @@ pub fn run(args: ExportArgs) -> CliResult {
     let at_terminal = !args.quiet && stdout_is_terminal() && stderr_is_terminal();
     let show_progress = at_terminal && path.is_some();
     runtime()?.block_on(async {
-        let client = connect(&config).await?;
+        let shards = Shards::connect(&configs).await?;
         let mut out = match &path {
             Some(path) => Printer::new(
                 Box::new(create_output(path).map_err(|e| {
@@ -101,7 +105,7 @@ pub fn run(args: ExportArgs) -> CliResult {
         let mut renderer =
             Renderer::new(args.format).with_service_name(args.service_name.unwrap_or_default());
         let mut rows: u64 = 0;
-        let done = ringtrail::read::export(&client, &filter, |row| {
+        let done = ringtrail::read::cluster::export(&shards.all(), &filter, |row| {
             out.json_with(|buf| renderer.render(row, buf));
             if out.failed() {
                 // The first write error; the export stops there.
@@ -122,7 +126,7 @@ pub fn run(args: ExportArgs) -> CliResult {
         if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
-        let done = done.map_err(|e| Failure::database("cannot export the rows", e))?;
+        let done = done.map_err(|e| shards.failure("cannot export the rows", e))?;
         finish_output(written)?;
         if at_terminal && !done.stopped {
             eprint_line(summary(done.rows, started.elapsed()));

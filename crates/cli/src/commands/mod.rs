@@ -7,7 +7,10 @@
 //! - **Connection:** `--database-url`, or `DATABASE_URL`; without
 //!   either, the local store in `--data-dir` (or `RINGTRAIL_DATA_DIR`,
 //!   or the default directory), created and started when needed
-//!   ([`db::DatabaseArgs::resolve`]).
+//!   ([`db::DatabaseArgs::resolve`]). `query`, `export`, `trace`,
+//!   `audit-gaps`, `stats`, `usage`, `verify` and `serve --read-only` take `--database-url`
+//!   once per shard of a sharded cluster ([`db::DatabaseArgs::resolve_all`],
+//!   [`db::Shards`]); the others refuse several (exit 2).
 //! - **Exit codes:** 0 success; 1 an error at run time, an unreachable
 //!   database and a malformed database URL included (and `trace` of an
 //!   unknown trace id); 2 a usage error: an unknown command or flag, a

@@ -19,6 +19,11 @@
 //! when it cuts the output short and stderr is a terminal, a note says
 //! so there.
 //!
+//! With `--database-url` once per shard of a sharded cluster, the rows
+//! of every shard merged by time (`ringtrail::read::cluster::query`,
+//! one pending row per shard), `--limit` counting rows of the whole
+//! cluster.
+//!
 //! Output ([`RowOutputArgs`]): one human line per row, or `--json` (one
 //! native JSON object per row), or `--format ecs|ocsf|otlp|native`.
 //!
@@ -30,10 +35,10 @@
 use std::ops::ControlFlow;
 use std::time::SystemTime;
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::filter::FilterArgs;
 use super::output::{eprint_line, stderr_is_terminal, RowOutputArgs};
-use super::{CliResult, Failure};
+use super::CliResult;
 
 /// Flags of `ringtrail query`.
 #[derive(clap::Args)]
@@ -54,13 +59,13 @@ pub struct QueryArgs {
 /// Runs `ringtrail query`.
 pub fn run(args: QueryArgs) -> CliResult {
     let filter = args.filters.filter(SystemTime::now())?;
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
     let limit = (args.limit > 0).then_some(args.limit);
     let mut writer = args.output.writer();
     let mut printer = args.output.printer();
     runtime()?.block_on(async {
-        let client = connect(&config).await?;
-        let done = ringtrail::read::query(&client, &filter, limit, |row| {
+        let shards = Shards::connect(&configs).await?;
+        let done = ringtrail::read::cluster::query(&shards.all(), &filter, limit, |row| {
             writer.write(row, &mut printer);
             if printer.failed() {
                 ControlFlow::Break(())
@@ -69,7 +74,7 @@ pub fn run(args: QueryArgs) -> CliResult {
             }
         })
         .await
-        .map_err(|e| Failure::database("cannot query the rows", e))?;
+        .map_err(|e| shards.failure("cannot query the rows", e))?;
         finish_output(printer.finish())?;
         if limit == Some(done.rows) && stderr_is_terminal() {
             eprint_line(format_args!(

@@ -98,7 +98,8 @@ pub struct ServeArgs {
     shards: u32,
     /// Serve the console only: no OTLP endpoints, no gRPC listener, no
     /// writer and no migrations, so a role that can only SELECT
-    /// (`ringtrail_reader`) is enough.
+    /// (`ringtrail_reader`) is enough. With --database-url once per shard,
+    /// the console reads the whole sharded cluster.
     #[arg(long)]
     read_only: bool,
     /// How long SIGINT or SIGTERM may take: requests in flight finish,
@@ -150,15 +151,23 @@ pub fn run(args: ServeArgs) -> CliResult {
         Some(servers) => Some(NatsTarget::new(servers, &args.stream).map_err(Failure::usage)?),
         None => None,
     };
-    // With --nats the pipeline writes no database: the console reads one
-    // only when it is given.
-    let target = match nats.is_none() || args.db.given() {
-        true => Some(args.db.resolve()?),
-        false => None,
+    // The read-only console, and the console of a pipeline that
+    // publishes to NATS, read a sharded cluster: --database-url once per
+    // shard, shard 0 first. With --nats and no URL there is no console
+    // (the pipeline writes no database); otherwise the writer writes to
+    // one database, which its console reads.
+    let targets = match (args.read_only, &nats) {
+        (true, _) => args.db.resolve_all()?,
+        (false, Some(_)) if !args.db.given() => Vec::new(),
+        (false, Some(_)) => args.db.resolve_all()?,
+        (false, None) => vec![args.db.resolve()?],
     };
-    let console = match &target {
-        Some(target) => {
-            let mut console = ringtrail_console::Config::new(target.options()?);
+    let console = match targets.split_first() {
+        Some((first, others)) => {
+            let mut console = ringtrail_console::Config::new(first.options()?);
+            for shard in others {
+                console.other_shards.push(shard.options()?);
+            }
             console.prices = prices;
             console.token = args.token.clone().filter(|t| !t.is_empty());
             console.tls = tls.is_some();
@@ -167,6 +176,7 @@ pub fn run(args: ServeArgs) -> CliResult {
         None => None,
     };
     let has_console = console.is_some();
+    let target = targets.first();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let config = Config {
         http: args.http.0,

@@ -18,6 +18,9 @@
 //! that does not exist holds nothing (a spool is created on its first
 //! spill).
 //!
+//! With `--database-url` once per shard of a sharded cluster, the
+//! figures of every shard summed (partitions of the same name too).
+//!
 //! `--json` prints one document: `{"rows", "by_level": {"TRACE": n, …},
 //! "by_day": {"YYYY-MM-DD": n, …}, "oldest", "newest" (RFC 3339 or null),
 //! "sizes": {"logs", "batches", "dead_letters", "partitions": {name:
@@ -35,7 +38,7 @@ use ringtrail::read::TableStats;
 use ringtrail::time::{micros, rfc3339_micros};
 use serde_json::{json, Map, Value};
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::output::{level_color, ColorArgs, Line, Printer, BOLD};
 use super::{CliResult, Failure};
 
@@ -89,7 +92,7 @@ fn spool_usage(dir: &Path) -> std::io::Result<Spool> {
 
 /// Runs `ringtrail stats`.
 pub fn run(args: StatsArgs) -> CliResult {
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
     let spool = match &args.spool_dir {
         Some(dir) => Some(spool_usage(dir).map_err(|e| {
             Failure::new(
@@ -100,10 +103,10 @@ pub fn run(args: StatsArgs) -> CliResult {
         None => None,
     };
     let stats = runtime()?.block_on(async {
-        let client = connect(&config).await?;
-        ringtrail::read::stats(&client)
+        let shards = Shards::connect(&configs).await?;
+        ringtrail::read::cluster::stats(&shards.all())
             .await
-            .map_err(|e| Failure::database("cannot read the statistics", e))
+            .map_err(|e| shards.failure("cannot read the statistics", e))
     })?;
     let mut out = Printer::stdout(!args.json && args.color.enabled());
     if args.json {

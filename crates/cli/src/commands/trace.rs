@@ -19,6 +19,9 @@
 //! `{"trace_id", "complete", "findings": [...], "rows": [{"ts", "id",
 //! "point", "level", "target", "message", "fields", "context"}, ...]}`.
 //!
+//! With `--database-url` once per shard of a sharded cluster, the trace
+//! is found on whichever shard holds it (`ringtrail::read::cluster::trace`).
+//!
 //! Exit codes: 0 the trace was shown (complete or not), 1 no row has that
 //! trace id or the database could not be reached or queried (or its URL
 //! does not parse), 2 invalid arguments. Every failure is one line on
@@ -29,7 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use ringtrail::read::{TraceReport, TraceRow};
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::output::{cut, level_color, put_line, show_str, Printer};
 use super::{CliResult, Failure, EXIT_RUNTIME};
 
@@ -53,12 +56,17 @@ pub struct TraceArgs {
 
 /// Runs `ringtrail trace`.
 pub fn run(args: TraceArgs) -> CliResult {
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
     let report = runtime()?.block_on(async {
-        let client = connect(&config).await?;
-        ringtrail::read::trace(&client, &args.trace_id, SystemTime::now(), args.grace)
-            .await
-            .map_err(|e| Failure::database("cannot read the trace", e))
+        let shards = Shards::connect(&configs).await?;
+        ringtrail::read::cluster::trace(
+            &shards.all(),
+            &args.trace_id,
+            SystemTime::now(),
+            args.grace,
+        )
+        .await
+        .map_err(|e| shards.failure("cannot read the trace", e))
     })?;
     let Some(report) = report else {
         return Err(Failure::new(EXIT_RUNTIME, format!("no trace {:?}", args.trace_id)).into());

@@ -20,6 +20,10 @@
 //! [`MAX_GROUP_CHARS`] characters in the table (`--json` has them
 //! whole).
 //!
+//! With `--database-url` once per shard of a sharded cluster, the groups
+//! of every shard in one tally: the same output as one database holding
+//! every shard's rows (`ringtrail::read::cluster::usage`).
+//!
 //! `--json` prints one object per group and line, and nothing else:
 //! `{"group", "calls", "input_tokens", "output_tokens", "cached_tokens",
 //! "cost_micro_usd"}`.
@@ -37,7 +41,7 @@ use ringtrail::read::usage::{thousands, usd};
 use ringtrail::read::usage::{By, Group, Prices, UsageQuery};
 use ringtrail::time::{micros, rfc3339_micros, When};
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::output::{cut, escaped, put_line, ColorArgs, Printer, BOLD};
 use super::{CliResult, Failure};
 
@@ -104,12 +108,12 @@ pub fn run(args: UsageArgs) -> CliResult {
         until,
         by: args.by,
     };
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
     let groups = runtime()?.block_on(async {
-        let client = connect(&config).await?;
-        ringtrail::read::usage(&client, &query, &prices)
+        let shards = Shards::connect(&configs).await?;
+        ringtrail::read::cluster::usage(&shards.all(), &query, &prices)
             .await
-            .map_err(|e| Failure::database("cannot read the usage", e))
+            .map_err(|e| shards.failure("cannot read the usage", e))
     })?;
     let mut out = Printer::stdout(!args.json && args.color.enabled());
     if args.json {

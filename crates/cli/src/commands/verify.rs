@@ -43,6 +43,18 @@
 //! summary object; the exit code says whether it verified. A progress
 //! bar is drawn on stderr only when stderr is a terminal.
 //!
+//! # A sharded cluster
+//!
+//! With `--database-url` once per shard, every shard's chains are
+//! checked in turn (`ringtrail::read::cluster::verify`): each finding is
+//! prefixed `shard N: ` (`"shard": N` first in `--json`; N is the
+//! shard's index, 0-based, in the order of the flags: a URL is never
+//! printed, it may hold a password), the summary line adds up the
+//! shards' counts, and the line on stderr names the shards with
+//! findings. `--checkpoints` is then given once per shard, in the same
+//! order (each shard's writer has its own file), or not at all;
+//! `--public-key` holds for every shard.
+//!
 //! Exit codes: 0 everything verifies; 3 tampering found (one line on
 //! stderr says how many findings); 1 an error (the database cannot be
 //! reached or queried, a malformed URL, a key or checkpoint file that
@@ -57,17 +69,18 @@ use ringtrail::chain::key::{default_key_path, public_path, VerifierKey};
 use ringtrail::read::verify::{Progress as VerifyProgress, VerifyOptions, VerifySummary};
 use ringtrail::time::When;
 
-use super::db::{connect, finish_output, runtime, DatabaseArgs};
+use super::db::{finish_output, runtime, DatabaseArgs, Shards};
 use super::output::{put_line, stderr_is_terminal, Printer, Progress};
-use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED};
+use super::{CliResult, Failure, EXIT_RUNTIME, EXIT_TAMPERED, EXIT_USAGE};
 
 /// Flags of `ringtrail verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
     /// The checkpoint file the writer appends signed notes to: each is
-    /// checked, and the database must still hold its head.
-    #[arg(long, value_name = "FILE")]
-    checkpoints: Option<PathBuf>,
+    /// checked, and the database must still hold its head. With several
+    /// --database-url, once per shard, in the same order.
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    checkpoints: Vec<PathBuf>,
     /// The verifier key (name+id+base64), or a file holding it. Without
     /// it: with --checkpoints, this user's default key's .pub
     /// (~/.local/share/ringtrail/checkpoint.key.pub); else the key stored
@@ -87,49 +100,84 @@ pub struct VerifyArgs {
 
 /// Runs `ringtrail verify`.
 pub fn run(args: VerifyArgs) -> CliResult {
-    let config = args.database.config()?;
+    let configs = args.database.configs()?;
+    let cluster = configs.len() > 1;
+    if args.checkpoints.len() > 1 && args.checkpoints.len() != configs.len() {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "--checkpoints is given {} times for {} database{}: give it once per \
+                 --database-url, in the same order",
+                args.checkpoints.len(),
+                configs.len(),
+                if configs.len() == 1 { "" } else { "s" }
+            ),
+        )
+        .into());
+    }
+    if cluster && args.checkpoints.len() == 1 {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "--checkpoints is given once for {} databases: each shard's writer has its own \
+                 checkpoint file; give it once per --database-url, in the same order",
+                configs.len()
+            ),
+        )
+        .into());
+    }
     let mut public_key = args.public_key.as_deref().map(read_key).transpose()?;
-    let mut checkpoints = None;
-    if let Some(path) = &args.checkpoints {
+    let mut files = Vec::with_capacity(args.checkpoints.len());
+    for path in &args.checkpoints {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::new(
                 EXIT_RUNTIME,
                 format!("cannot read the checkpoint file {}: {e}", path.display()),
             )
         })?;
-        checkpoints = Some((path.display().to_string(), text));
-        if public_key.is_none() {
-            let default = default_key_path().map(|key| public_path(&key));
-            let Some(default) = default.filter(|p| p.exists()) else {
-                return Err(Failure::new(
-                    EXIT_RUNTIME,
-                    "--checkpoints needs --public-key: this user has no default checkpoint key \
-                     (~/.local/share/ringtrail/checkpoint.key.pub)",
-                )
-                .into());
-            };
-            public_key = Some(read_key_file(&default)?);
-        }
+        files.push((path.display().to_string(), text));
+    }
+    if !files.is_empty() && public_key.is_none() {
+        let default = default_key_path().map(|key| public_path(&key));
+        let Some(default) = default.filter(|p| p.exists()) else {
+            return Err(Failure::new(
+                EXIT_RUNTIME,
+                "--checkpoints needs --public-key: this user has no default checkpoint key \
+                 (~/.local/share/ringtrail/checkpoint.key.pub)",
+            )
+            .into());
+        };
+        public_key = Some(read_key_file(&default)?);
     }
     let trusted = public_key.is_some();
-    let options = VerifyOptions {
-        since: args.since.map(|w| w.at(SystemTime::now())),
-        public_key,
-        checkpoints,
-    };
+    let since = args.since.map(|w| w.at(SystemTime::now()));
+    let mut files = files.into_iter();
+    let options: Vec<VerifyOptions> = (0..configs.len())
+        .map(|_| VerifyOptions {
+            since,
+            public_key: public_key.clone(),
+            checkpoints: files.next(),
+        })
+        .collect();
     let json = args.json;
     let bar = stderr_is_terminal().then(progress_bar);
     let mut out = Printer::stdout(false);
+    // The shards that had a finding, for the line on stderr.
+    let mut tampered: Vec<usize> = Vec::new();
     let summary = runtime()?.block_on(async {
-        let mut client = connect(&config).await?;
-        ringtrail::read::verify(
-            &mut client,
+        let mut shards = Shards::connect(&configs).await?;
+        let found = ringtrail::read::cluster::verify(
+            &mut shards.all_mut(),
             &options,
-            |f| {
-                if json {
-                    out.json(&finding_json(f));
-                } else {
-                    put_line!(out, "{f}");
+            |shard, f| {
+                if !tampered.contains(&shard) {
+                    tampered.push(shard);
+                }
+                match (json, cluster) {
+                    (true, false) => out.json(&finding_json(f)),
+                    (true, true) => out.json(&shard_finding_json(shard, f)),
+                    (false, false) => put_line!(out, "{f}"),
+                    (false, true) => put_line!(out, "shard {shard}: {f}"),
                 }
             },
             |p| {
@@ -138,8 +186,8 @@ pub fn run(args: VerifyArgs) -> CliResult {
                 }
             },
         )
-        .await
-        .map_err(|e| Failure::database("cannot verify", e))
+        .await;
+        found.map_err(|e| shards.failure("cannot verify", e))
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -160,10 +208,20 @@ pub fn run(args: VerifyArgs) -> CliResult {
     if summary.clean() {
         Ok(())
     } else {
+        let on = if cluster {
+            let list: Vec<String> = tampered.iter().map(usize::to_string).collect();
+            format!(
+                " on shard{} {}",
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            )
+        } else {
+            String::new()
+        };
         Err(Failure::new(
             EXIT_TAMPERED,
             format!(
-                "verification failed: {} finding{}",
+                "verification failed: {} finding{}{on}",
                 summary.findings,
                 plural(summary.findings)
             ),
@@ -200,7 +258,6 @@ fn read_key_file(path: &Path) -> Result<VerifierKey, Failure> {
         })
 }
 
-/// `<path><suffix>`.
 /// One finding as `{"code","chain","seq","batch_id","detail"}`, keys in
 /// that order.
 pub fn finding_json(f: &Finding) -> String {
@@ -217,6 +274,12 @@ pub fn finding_json(f: &Finding) -> String {
         ),
         value(f.detail.as_str().into()),
     )
+}
+
+/// One finding of shard `shard` of a cluster: [`finding_json`] with
+/// `"shard"` first.
+pub fn shard_finding_json(shard: usize, f: &Finding) -> String {
+    format!(r#"{{"shard":{shard},{}"#, &finding_json(f)[1..])
 }
 
 /// `verified N batches, M rows in K chains: clean` (or `: F findings`),

@@ -17,10 +17,7 @@ pub async fn overview(State(state): State<Shared>, RawQuery(query): RawQuery) ->
         Ok(o) => o,
         Err(response) => return api_error_page(response, Nav::Overview).await,
     };
-    let stats = match state.db.get().await {
-        Ok(client) => ringtrail::read::stats(&client).await.ok(),
-        Err(_) => None,
-    };
+    let stats = crate::api::read_stats(&state).await.ok();
     let since = params.get("since").unwrap_or("");
     let until = params.get("until").unwrap_or("");
     let window = [("since", since), ("until", until)];
