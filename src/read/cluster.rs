@@ -25,7 +25,7 @@
 //! k-way [`Merge`] pulls its rows one at a time (`query_raw`), holding at
 //! most one pending row per shard, and hands on the least. A shard's
 //! connection is not read further than its pending row, so the server
-//! waits on TCP, as for one database ([`export`](super::export) explains
+//! waits on TCP, as for one database ([`export`](fn@super::export) explains
 //! it). `query`'s limit is sent to every shard (none needs more) and
 //! the merge stops after `limit` rows overall. The incomplete traces
 //! merge the same way, one pending [`Gap`] per shard.

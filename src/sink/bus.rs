@@ -99,7 +99,11 @@ impl BusLane {
     /// Publishes every piece of `batch`, each retried with backoff; gives
     /// up as the shipper does (retries spent, the spool's `after`, the
     /// shutdown cutoff, or the bus known down).
-    fn send(&mut self, batch: SealedBatch, origin: Origin) -> std::result::Result<Outcome, GaveUp> {
+    fn send(
+        &mut self,
+        batch: SealedBatch,
+        origin: Origin,
+    ) -> std::result::Result<Outcome, Box<GaveUp>> {
         let max_payload = self.publisher.max_payload();
         let mut pieces = envelope::pieces(batch, max_payload).into_iter().peekable();
         let mut delivered = Outcome::default();
@@ -151,12 +155,12 @@ impl BusLane {
                         let error = Arc::new(error);
                         self.mark_down(error.clone());
                         let remaining: Vec<SealedBatch> = pieces.map(|(piece, _)| piece).collect();
-                        return Err(GaveUp {
+                        return Err(Box::new(GaveUp {
                             delivered,
                             split: split && !remaining.is_empty(),
                             remaining,
                             error,
-                        });
+                        }));
                     }
                     std::thread::sleep(retry_at.saturating_duration_since(Instant::now()));
                 }
@@ -224,7 +228,7 @@ impl Courier for BusLane {
             Oldest::Nothing => return (out, None),
             Oldest::Later(after) => return (out, Some(after)),
             Oldest::Forgotten => return (out, Some(Duration::ZERO)),
-            Oldest::Batch { batch, inherited } => (batch, inherited),
+            Oldest::Batch { batch, inherited } => (*batch, inherited),
         };
         match self.send(batch, Origin::Spool { inherited }) {
             Ok(delivered) => {

@@ -1,6 +1,6 @@
 //! The message bus between producers and sink workers, for scale-out past
 //! one PostgreSQL: a replicated, persistent stream that deduplicates by
-//! message id (NATS JetStream, [`nats`]).
+//! message id (NATS JetStream, `nats.rs`).
 //!
 //! The bus knows messages, not batches: a message is bytes under an id,
 //! on one shard's subject. What the bytes hold (a sealed batch, its
@@ -8,7 +8,7 @@
 //! (`sink/envelope.rs`), and what a worker does with them is the worker's
 //! (`crate::worker`). So another bus (Kafka: a topic with a partition
 //! per shard, the id as the idempotent producer's key) is one more file
-//! here implementing [`Publisher`] and [`Subscriber`]; none is added that
+//! here implementing `Publisher` and `Subscriber`; none is added that
 //! could not be tested here.
 //!
 //! ```text

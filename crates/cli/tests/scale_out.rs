@@ -6,7 +6,7 @@
 //! once, every trace on one shard, both shards used, and each shard's
 //! chain clean under `ringtrail verify`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -416,8 +416,7 @@ fn shards_without_nats_is_refused_at_build() {
         .postgres("postgres://127.0.0.1:1/x")
         .shards(2)
         .build()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("nats"), "{err}");
 }
 

@@ -24,7 +24,10 @@ pub(crate) enum Oldest {
     Forgotten,
     /// The oldest segment's batch, to replay; `inherited` when an earlier
     /// process spooled it.
-    Batch { batch: SealedBatch, inherited: bool },
+    Batch {
+        batch: Box<SealedBatch>,
+        inherited: bool,
+    },
 }
 
 /// Reads the spool's oldest segment back for a replay, setting aside one
@@ -43,7 +46,7 @@ pub(crate) fn take_oldest(shared: &Shared, out: &mut Outcome) -> Oldest {
     }
     match Spool::load(&segment, &reader) {
         Ok(batch) => Oldest::Batch {
-            batch,
+            batch: Box::new(batch),
             inherited: segment.inherited,
         },
         Err(LoadError::Read(e)) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -97,7 +100,7 @@ impl Shipper {
             Oldest::Nothing => return (out, None),
             Oldest::Later(after) => return (out, Some(after)),
             Oldest::Forgotten => return (out, Some(Duration::ZERO)),
-            Oldest::Batch { batch, inherited } => (batch, inherited),
+            Oldest::Batch { batch, inherited } => (*batch, inherited),
         };
         let gave_up = match self.deliver(batch, Origin::Spool { inherited }) {
             Ok(delivered) => {
