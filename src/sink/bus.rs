@@ -143,14 +143,13 @@ impl BusLane {
                     attempt += 1;
                     let since = *first_failure.get_or_insert_with(Instant::now);
                     let retry_at = Instant::now() + self.backoff.delay(attempt);
-                    let give_up = self.shared.health().is_down()
-                        || attempt > self.max_retries
-                        || (self.shared.has_spool() && since.elapsed() >= self.spool_after)
-                        || self
-                            .shared
-                            .cutoff
-                            .get()
-                            .is_some_and(|cutoff| retry_at >= cutoff);
+                    let give_up = self.shared.gives_up(
+                        attempt,
+                        self.max_retries,
+                        since,
+                        self.spool_after,
+                        retry_at,
+                    );
                     if give_up {
                         let error = Arc::new(error);
                         self.mark_down(error.clone());

@@ -366,8 +366,9 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
     );
     assert_eq!(across, alone);
     // The stream is replicated, and drained: work-queue retention.
-    let (replicas, left) = nats.stream_state(STREAM);
+    let (replicas, left, window) = nats.stream_state(STREAM);
     assert_eq!(replicas, 3);
+    assert!(window >= Duration::from_secs(120), "{window:?}");
     assert_eq!(left, 0, "every message acknowledged");
 }
 

@@ -197,8 +197,9 @@ impl NatsCluster {
         }
     }
 
-    /// The stream's replicas and its messages now: `(replicas, messages)`.
-    pub fn stream_state(&self, stream: &str) -> (usize, u64) {
+    /// The stream's replicas, its messages now, and its duplicate window:
+    /// `(replicas, messages, window)`.
+    pub fn stream_state(&self, stream: &str) -> (usize, u64, Duration) {
         let urls = self.urls();
         runtime().block_on(async {
             let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
@@ -207,7 +208,11 @@ impl NatsCluster {
             let js = async_nats::jetstream::new(client);
             let mut stream = js.get_stream(stream).await.expect("the stream");
             let info = stream.info().await.expect("its info");
-            (info.config.num_replicas, info.state.messages)
+            (
+                info.config.num_replicas,
+                info.state.messages,
+                info.config.duplicate_window,
+            )
         })
     }
 }

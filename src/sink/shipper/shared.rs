@@ -5,6 +5,7 @@
 //! across network I/O.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::health::Health;
 use super::tally_spooled;
@@ -53,6 +54,25 @@ impl Shared {
 
     pub(crate) fn has_spool(&self) -> bool {
         self.spool.is_some()
+    }
+
+    /// Whether a delivery failing since `since`, about to try the
+    /// `attempt`th time at `retry_at`, stops trying for now: the
+    /// destination is known down, the retries are spent, with a spool its
+    /// `after` has passed, or the retry would come past the shutdown
+    /// cutoff. The one rule of the PostgreSQL shipper and the bus lane.
+    pub(crate) fn gives_up(
+        &self,
+        attempt: u32,
+        max_retries: u32,
+        since: Instant,
+        spool_after: Duration,
+        retry_at: Instant,
+    ) -> bool {
+        self.health().is_down()
+            || attempt > max_retries
+            || (self.has_spool() && since.elapsed() >= spool_after)
+            || self.cutoff.get().is_some_and(|cutoff| retry_at >= cutoff)
     }
 
     /// The spool, locked, when there is one.
