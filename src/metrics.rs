@@ -245,6 +245,7 @@ pub(crate) fn publish_worker(progress: &crate::worker::Progress) {
         ("ringtrail_sink_redelivered", progress.redelivered),
         ("ringtrail_sink_released", progress.released),
         ("ringtrail_sink_rejected", progress.rejected),
+        ("ringtrail_sink_checkpoints", progress.checkpoints),
     ];
     for (name, value) in counters {
         counter!(name, "shard" => shard.clone()).absolute(value);

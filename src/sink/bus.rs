@@ -248,13 +248,29 @@ impl Courier for BusLane {
     }
 
     fn store_checkpoint(&mut self, checkpoint: &HeadCheckpoint) {
-        // A checkpoint with no batch to ride in has no message of its own
-        // on the bus: it stays in the checkpoint file and the JSON lines
-        // (the chain's last batch carries the shutdown checkpoint when
-        // there is one; see `Chainer::seal`).
-        eprintln!(
-            "ringtrail: the shutdown checkpoint (seq {}) is only in the checkpoint file and the JSON lines: no batch carried it through NATS",
-            checkpoint.seq
-        );
+        // A message of its own, after the head's batch (this lane
+        // published that one); the worker stores it once that batch is in
+        // the shard's ledger. Never past the shutdown cutoff.
+        let now = Instant::now();
+        let deadline = match self.shared.cutoff.get() {
+            Some(cutoff) => cutoff.min(now + self.stall),
+            None => now + self.stall,
+        };
+        let published = match self.shared.health().is_down() || deadline <= now {
+            true => Err(Error::Timeout("the shutdown deadline")),
+            false => self.publisher.publish(
+                self.shard,
+                &envelope::checkpoint_id(checkpoint),
+                envelope::encode_checkpoint(checkpoint),
+                deadline,
+            ),
+        };
+        if let Err(e) = published {
+            eprintln!(
+                "ringtrail: the shutdown checkpoint (seq {}) is only in the checkpoint file and the JSON lines: {}",
+                checkpoint.seq,
+                e.chain()
+            );
+        }
     }
 }

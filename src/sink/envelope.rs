@@ -21,13 +21,18 @@
 //! row, and `verify` checks the pieces against the sealed batch as it
 //! does a bisected one.
 //!
+//! **Checkpoints.** The checkpoint a producer signs at shutdown over a
+//! head no batch is left to carry travels as a message of its own
+//! ([`encode_checkpoint`]: a magic, its fields, a CRC-32), which the
+//! worker stores once the head's batch is in the shard's ledger.
+//!
 //! ```text
 //! batch 018f…(3 MiB) ──► pieces 8c1e…(0.75 MiB) 4a07…(0.75 MiB) 91d2…(0.75 MiB) e630…(0.75 MiB)
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::batch::SealedBatch;
+use super::batch::{CheckpointRow, HeadCheckpoint, SealedBatch};
 use super::spool::segment::{parse_segment, segment_body, segment_header, SpoolKey, Trust};
 
 /// The MAC key of messages: fixed, so the MAC is an integrity check (see
@@ -48,15 +53,92 @@ pub(crate) fn encode(batch: &SealedBatch) -> Bytes {
     out.freeze()
 }
 
-/// Why a message is not a batch.
+/// The first bytes of a checkpoint message.
+const CHECKPOINT_MAGIC: &[u8; 8] = b"RTCKPT01";
+
+/// A shutdown checkpoint as one message: the magic, the chain id, seq and
+/// head, the signing time, the note and the key (each length-prefixed),
+/// and a CRC-32 of all of that.
+pub(crate) fn encode_checkpoint(cp: &HeadCheckpoint) -> Bytes {
+    let mut out = BytesMut::with_capacity(128 + cp.row.note.len() + cp.row.public_key.len());
+    out.put_slice(CHECKPOINT_MAGIC);
+    out.put_slice(&cp.chain_id);
+    out.put_u64(cp.seq);
+    out.put_slice(&cp.head);
+    out.put_i64(cp.row.signed_at);
+    for text in [&cp.row.note, &cp.row.public_key] {
+        out.put_u32(text.len() as u32);
+        out.put_slice(text.as_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.put_u32(crc);
+    out.freeze()
+}
+
+/// The message id of a checkpoint message: one per chain and seq.
+pub(crate) fn checkpoint_id(cp: &HeadCheckpoint) -> String {
+    format!(
+        "checkpoint-{}-{}",
+        crate::text::uuid_text(&cp.chain_id),
+        cp.seq
+    )
+}
+
+fn decode_checkpoint(message: &[u8]) -> Option<HeadCheckpoint> {
+    let (body, crc) = message.split_at_checked(message.len().checked_sub(4)?)?;
+    if crc32fast::hash(body).to_be_bytes() != crc {
+        return None;
+    }
+    let mut rest = body.strip_prefix(CHECKPOINT_MAGIC.as_slice())?;
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        *rest = tail;
+        Some(head)
+    }
+    let chain_id = take(&mut rest, 16)?.try_into().ok()?;
+    let seq = u64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
+    let head = take(&mut rest, 32)?.try_into().ok()?;
+    let signed_at = i64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
+    let mut text = || -> Option<String> {
+        let len = u32::from_be_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
+        String::from_utf8(take(&mut rest, len)?.to_vec()).ok()
+    };
+    let (note, public_key) = (text()?, text()?);
+    rest.is_empty().then_some(HeadCheckpoint {
+        chain_id,
+        seq,
+        head,
+        row: CheckpointRow {
+            note,
+            public_key,
+            signed_at,
+        },
+    })
+}
+
+/// What a message holds.
+#[derive(Debug)]
+pub(crate) enum Message {
+    /// A batch (or a piece of one).
+    Batch(SealedBatch),
+    /// A checkpoint signed at a producer's shutdown that no batch carried.
+    Checkpoint(HeadCheckpoint),
+}
+
+/// Why a message is not a ringtrail message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed;
 
-/// The batch a message holds; [`Malformed`] when it is torn, damaged or
-/// not a ringtrail message at all.
-pub(crate) fn decode(message: &[u8]) -> Result<SealedBatch, Malformed> {
+/// What a message holds; [`Malformed`] when it is torn, damaged or not a
+/// ringtrail message at all.
+pub(crate) fn decode(message: &[u8]) -> Result<Message, Malformed> {
+    if message.starts_with(CHECKPOINT_MAGIC) {
+        return decode_checkpoint(message)
+            .map(Message::Checkpoint)
+            .ok_or(Malformed);
+    }
     match parse_segment(message, &TRANSPORT_KEY) {
-        Ok((batch, Trust::Authenticated)) => Ok(batch),
+        Ok((batch, Trust::Authenticated)) => Ok(Message::Batch(batch)),
         _ => Err(Malformed),
     }
 }
@@ -107,10 +189,52 @@ mod tests {
         batch
     }
 
+    fn batch(message: &[u8]) -> Result<SealedBatch, Malformed> {
+        match decode(message)? {
+            Message::Batch(batch) => Ok(batch),
+            Message::Checkpoint(_) => Err(Malformed),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_travels_alone_and_whole() {
+        let cp = HeadCheckpoint {
+            chain_id: [5; 16],
+            seq: 42,
+            head: [6; 32],
+            row: CheckpointRow {
+                note: "ringtrail/chain\n42\n…".to_owned(),
+                public_key: "ringtrail+abcd".to_owned(),
+                signed_at: 1_700_000_000_000_000_000,
+            },
+        };
+        let message = encode_checkpoint(&cp);
+        match decode(&message) {
+            Ok(Message::Checkpoint(back)) => assert_eq!(back, cp),
+            other => panic!("{other:?}"),
+        }
+        for cut in [1, 4, 10, message.len() - 8] {
+            assert_eq!(
+                decode(&message[..message.len() - cut]).err(),
+                Some(Malformed)
+            );
+        }
+        let mut flipped = message.to_vec();
+        flipped[20] ^= 1;
+        assert_eq!(decode(&flipped).err(), Some(Malformed));
+        assert_ne!(
+            checkpoint_id(&cp),
+            checkpoint_id(&HeadCheckpoint {
+                seq: 43,
+                ..cp.clone()
+            })
+        );
+    }
+
     #[test]
     fn a_message_is_the_batch_whole() {
         let batch = big(3);
-        let back = decode(&encode(&batch)).expect("round trip");
+        let back = super::tests::batch(&encode(&batch)).expect("round trip");
         assert_eq!(back.id, batch.id);
         assert_eq!(back.bytes, batch.bytes);
         assert_eq!((back.rows, back.reports), (3, 2));
@@ -126,13 +250,14 @@ mod tests {
         let message = encode(&big(2));
         let mut torn = message.to_vec();
         torn.truncate(torn.len() - 3);
-        assert_eq!(decode(&torn).err(), Some(Malformed));
+        assert_eq!(batch(&torn).err(), Some(Malformed));
         let mut flipped = message.to_vec();
         let at = flipped.len() - 10;
         flipped[at] ^= 1;
-        assert_eq!(decode(&flipped).err(), Some(Malformed));
-        assert_eq!(decode(b"hello").err(), Some(Malformed));
-        assert_eq!(decode(b"").err(), Some(Malformed));
+        assert_eq!(batch(&flipped).err(), Some(Malformed));
+        assert_eq!(batch(b"hello").err(), Some(Malformed));
+        assert_eq!(batch(b"").err(), Some(Malformed));
+        assert_eq!(decode(b"RTCKPT01").err(), Some(Malformed));
     }
 
     #[test]

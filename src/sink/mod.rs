@@ -49,7 +49,7 @@ pub use chained::Checkpoints;
 pub(crate) use config::PostgresConfig;
 pub use config::{Partitions, Spool};
 pub(crate) use cutoff::Cutoff;
-pub(crate) use envelope::decode as envelope_decode;
+pub(crate) use envelope::{decode as envelope_decode, Message};
 pub use jsonl::Jsonl;
 pub(crate) use jsonl::JsonlConfig;
 pub(crate) use null::NullSink;

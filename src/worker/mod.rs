@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sink::{envelope_decode, Cutoff, PostgresConfig, Shared, Shipper};
+use crate::sink::{envelope_decode, Cutoff, Message, PostgresConfig, Shared, Shipper};
 use crate::transport::nats::NatsSubscriber;
 use crate::transport::{NatsTarget, Received, Subscriber};
 use crate::Result;
@@ -49,6 +49,10 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// How many times a batch is tried before it is released to the stream.
 const TRIES: u32 = 2;
+
+/// How many deliveries a shutdown checkpoint waits for its head's batch
+/// (a second apart) before it is dropped: that batch was lost.
+const CHECKPOINT_TRIES: u64 = 120;
 
 /// Loads one shard of the bus into its PostgreSQL (see the module docs).
 #[derive(Debug, Clone)]
@@ -83,6 +87,9 @@ pub struct Progress {
     pub released: u64,
     /// Messages that are not ringtrail batches, rejected.
     pub rejected: u64,
+    /// Checkpoints signed at a producer's shutdown that no batch carried,
+    /// stored.
+    pub checkpoints: u64,
     /// Messages of the shard not yet delivered to a worker, when last
     /// asked.
     pub lag: Option<u64>,
@@ -194,15 +201,39 @@ impl Worker {
             if message.delivered() > 1 {
                 progress.redelivered += 1;
             }
-            let Ok(batch) = envelope_decode(message.payload()) else {
-                eprintln!(
-                    "ringtrail sink: a message of shard {} ({} bytes) is not a ringtrail batch; rejected",
-                    self.shard,
-                    message.payload().len()
-                );
-                progress.rejected += 1;
-                let _ = subscriber.reject(message);
-                continue;
+            let batch = match envelope_decode(message.payload()) {
+                Ok(Message::Batch(batch)) => batch,
+                Ok(Message::Checkpoint(checkpoint)) => {
+                    match shipper.load_checkpoint(&checkpoint) {
+                        Ok(true) => {
+                            progress.checkpoints += 1;
+                            let _ = subscriber.ack(message);
+                        }
+                        // Its head's batch is not in yet: later, unless it
+                        // never comes (lost on its producer).
+                        Ok(false) if message.delivered() >= CHECKPOINT_TRIES => {
+                            eprintln!(
+                                "ringtrail sink: shard {}: the shutdown checkpoint of chain seq {} names a batch that never arrived; dropped",
+                                self.shard, checkpoint.seq
+                            );
+                            let _ = subscriber.reject(message);
+                        }
+                        Ok(false) | Err(_) => {
+                            let _ = subscriber.release(message, self.release_delay);
+                        }
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    eprintln!(
+                        "ringtrail sink: a message of shard {} ({} bytes) is not a ringtrail batch; rejected",
+                        self.shard,
+                        message.payload().len()
+                    );
+                    progress.rejected += 1;
+                    let _ = subscriber.reject(message);
+                    continue;
+                }
             };
             match shipper.load(batch) {
                 Ok(outcome) => {

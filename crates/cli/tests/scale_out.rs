@@ -127,6 +127,26 @@ fn wait_for(shards: &[&str], expected: i64, within: Duration) -> i64 {
     }
 }
 
+/// Chains on `url` whose head (the highest seq in the ledger) has no
+/// signed checkpoint in `ringtrail.checkpoints`, once none is left or
+/// `within` has passed.
+fn unanchored(url: &str, within: Duration) -> i64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = scalar(
+            url,
+            "SELECT count(*) FROM (SELECT chain_id, max(seq) AS head FROM ringtrail.batches \
+             WHERE chain_id IS NOT NULL GROUP BY chain_id) h \
+             WHERE NOT EXISTS (SELECT 1 FROM ringtrail.checkpoints c \
+             WHERE c.chain_id = h.chain_id AND c.seq = h.head)",
+        );
+        if left == 0 || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn one_server_one_shard_exactly_once() {
     let nats = NatsCluster::start(1);
@@ -167,6 +187,9 @@ fn one_server_one_shard_exactly_once() {
     );
     assert!(pieces >= 2, "{pieces} pieces");
     assert!(scalar(&url, "SELECT max(bytes) FROM ringtrail.batches") < 1 << 20);
+    // The checkpoint signed at shutdown anchors the chain's head, in
+    // the batch it rode in or as a message of its own.
+    assert_eq!(unanchored(&url, Duration::from_secs(30)), 0);
     // Every row of the producer is there: events, audit points, reports.
     assert_eq!(db::count(&url) as u64, stats.written);
     assert_eq!(nats.stream_state(STREAM).0, 1, "one server: one replica");
@@ -321,7 +344,11 @@ fn a_cluster_survives_a_leader_a_worker_and_a_shard_dying() {
         let all: Vec<&str> = args.iter().chain(urls).copied().collect();
         cli::assert_success(&cli::run(&all))
     };
-    // Every shard's chains verify clean, each alone and as a cluster.
+    // Every shard's chains are anchored at their heads, and verify clean,
+    // each alone and as a cluster.
+    for url in [&shard0, &shard1] {
+        assert_eq!(unanchored(url, Duration::from_secs(30)), 0);
+    }
     for url in [&shard0, &shard1] {
         cli::assert_success(&cli::run_with_url(&["verify"], url));
     }

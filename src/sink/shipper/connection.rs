@@ -335,7 +335,7 @@ impl Session {
 
     /// Stores the shutdown checkpoint `cp` on its own, if the ledger holds
     /// its head (see [`HeadCheckpoint`]).
-    pub(super) async fn store_checkpoint(&mut self, cp: &HeadCheckpoint) -> Result<()> {
+    pub(super) async fn store_checkpoint(&mut self, cp: &HeadCheckpoint) -> Result<bool> {
         self.migrate_once().await?;
         let params = CheckpointParams::new(cp.chain_id, cp.seq, &cp.head, &cp.row, true);
         let stall = self.stall;
@@ -344,8 +344,19 @@ impl Session {
             let statement = client.prepare_cached(CHECKPOINT_INSERT).await?;
             client.execute(&statement, &params.bind()).await
         };
-        step(stall, "storing the shutdown checkpoint", insert).await?;
-        Ok(())
+        if step(stall, "storing the shutdown checkpoint", insert).await? == 1 {
+            return Ok(true);
+        }
+        // Nothing inserted: stored before (a repeat), or its head's batch
+        // is not in the ledger (yet).
+        let bind: [Param<'_>; 2] = [&params.chain_id, &params.seq];
+        let stored = client.query_opt(
+            "SELECT 1 FROM ringtrail.checkpoints WHERE chain_id = $1::text::uuid AND seq = $2::int8",
+            &bind,
+        );
+        Ok(step(stall, "storing the shutdown checkpoint", stored)
+            .await?
+            .is_some())
     }
 
     /// Ships `batch` unless `check_ledger` finds it committed already:

@@ -219,7 +219,7 @@ impl Shipper {
         let stored = self.connection.run(
             "storing the shutdown checkpoint",
             timeout,
-            async |session| session.store_checkpoint(cp).await,
+            async |session| session.store_checkpoint(cp).await.map(drop),
         );
         if let Err(e) = stored {
             eprintln!(
@@ -276,6 +276,22 @@ impl Shipper {
 }
 
 impl Shipper {
+    /// Stores a checkpoint signed at a producer's shutdown that no batch
+    /// carried (a sink worker took it from the bus): `true` once it is in
+    /// `ringtrail.checkpoints` (now or before), `false` while its head's
+    /// batch is not in the ledger yet.
+    pub(crate) fn load_checkpoint(
+        &mut self,
+        cp: &HeadCheckpoint,
+    ) -> std::result::Result<bool, Arc<Error>> {
+        let timeout = self.connection.commit_timeout();
+        self.connection
+            .run("storing a checkpoint", timeout, async |session| {
+                session.store_checkpoint(cp).await
+            })
+            .map_err(Arc::new)
+    }
+
     /// Loads one batch a sink worker took from the bus: committed (its
     /// refused rows dead-lettered), or an error once the retries are
     /// spent. Nothing of a failed batch is lost: the bus delivers it

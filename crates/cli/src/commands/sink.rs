@@ -92,8 +92,8 @@ fn line(p: &Progress) -> String {
         .lag
         .map_or_else(|| "unknown".to_owned(), |l| l.to_string());
     format!(
-        "shard {}: {} batches, {} rows loaded, {} dead-lettered, {} redelivered, {} released, {} rejected, lag {lag}",
-        p.shard, p.batches, p.rows, p.dead_lettered, p.redelivered, p.released, p.rejected
+        "shard {}: {} batches, {} rows loaded, {} dead-lettered, {} redelivered, {} released, {} rejected, {} checkpoints, lag {lag}",
+        p.shard, p.batches, p.rows, p.dead_lettered, p.redelivered, p.released, p.rejected, p.checkpoints
     )
 }
 
