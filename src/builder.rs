@@ -14,9 +14,12 @@ use crate::error::check_duration;
 use crate::guard::install_panic_flush;
 use crate::redact::Redaction;
 use crate::ring::{OverflowPolicy, Ring, RingConfig};
+#[cfg(feature = "nats")]
+use crate::sink::BusConfig;
 use crate::sink::{
-    BusConfig, Checkpoints, Destination, Jsonl, JsonlConfig, Partitions, PostgresConfig, Spool,
+    Checkpoints, Destination, Jsonl, JsonlConfig, Partitions, PostgresConfig, Spool,
 };
+#[cfg(feature = "nats")]
 use crate::transport::NatsTarget;
 use crate::writer::{Control, WriterConfig};
 use crate::{Error, Guard, Layer, Result};
@@ -58,6 +61,7 @@ pub struct Builder {
     jsonl: Option<Jsonl>,
     service_name: String,
     /// `nats(servers, stream)`, checked at `build`.
+    #[cfg(feature = "nats")]
     nats: Option<(String, String)>,
     /// Database shards (scale-out).
     shards: u32,
@@ -70,6 +74,7 @@ const MAX_SHARDS: u32 = 1024;
 #[derive(Debug, Clone, Copy)]
 enum SinkChoice {
     Postgres,
+    #[cfg(feature = "nats")]
     Nats,
     Null,
     #[cfg(test)]
@@ -105,6 +110,7 @@ impl Builder {
             redaction: Redaction::new(),
             jsonl: None,
             service_name: String::new(),
+            #[cfg(feature = "nats")]
             nats: None,
             shards: 1,
         }
@@ -123,6 +129,7 @@ impl Builder {
     /// `stream` instead of writing PostgreSQL, for `ringtrail sink`
     /// workers to load into the shards' databases (`docs/scaling.md`).
     /// `servers` is a comma-separated list of `nats://host:port` URLs.
+    /// Needs the `nats` feature (the `ringtrail` binary has it).
     ///
     /// Each batch is one message (or, over NATS's largest payload, pieces
     /// that stay exactly once) with `Nats-Msg-Id` = its batch id: its COPY
@@ -144,6 +151,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), ringtrail::Error>(())
     /// ```
+    #[cfg(feature = "nats")]
     pub fn nats(mut self, servers: impl Into<String>, stream: impl Into<String>) -> Builder {
         self.sink = Some(SinkChoice::Nats);
         self.nats = Some((servers.into(), stream.into()));
@@ -152,7 +160,7 @@ impl Builder {
 
     /// How many database shards batches are spread over (default 1; at
     /// most 1,024), with [`nats`](Builder::nats). All rows of one trace go
-    /// to the same shard (by [`shard_of`](crate::transport::shard_of) of
+    /// to the same shard (by `ringtrail::transport::shard_of` of
     /// their `trace_id`); rows without a trace go to one shard per batch,
     /// in turn. Each shard gets a hash chain of its own, whole on its own.
     ///
@@ -552,10 +560,15 @@ impl Builder {
                 "shards must be between 1 and {MAX_SHARDS}"
             )));
         }
-        if self.shards > 1 && !matches!(self.sink, Some(SinkChoice::Nats)) {
+        #[cfg(feature = "nats")]
+        let to_nats = matches!(self.sink, Some(SinkChoice::Nats));
+        #[cfg(not(feature = "nats"))]
+        let to_nats = false;
+        if self.shards > 1 && !to_nats {
             return Err(Error::Config(
                 "shards(n) above 1 spreads batches over database shards through NATS: it needs \
-                 .nats(servers, stream) (the ring's shards are .ring_shards(n))"
+                 .nats(servers, stream), of the `nats` feature (the ring's shards are \
+                 .ring_shards(n))"
                     .to_owned(),
             ));
         }
@@ -594,6 +607,7 @@ impl Builder {
         });
         let first = match self.sink {
             Some(SinkChoice::Postgres) => Some(Destination::Postgres(self.postgres)),
+            #[cfg(feature = "nats")]
             Some(SinkChoice::Nats) => {
                 let (servers, stream) = self.nats.as_ref().expect("set with the choice");
                 Some(Destination::Bus(Box::new(BusConfig {

@@ -108,7 +108,9 @@ mod text;
 mod thread;
 pub mod time;
 pub mod tls;
+#[cfg(feature = "nats")]
 pub mod transport;
+#[cfg(feature = "nats")]
 pub mod worker;
 mod writer;
 

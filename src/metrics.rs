@@ -236,6 +236,7 @@ pub(crate) fn publish(stats: &Stats, pipeline: &str) {
 
 /// A sink worker's progress (`crate::worker`), as `ringtrail_sink_*`
 /// series labelled with its shard.
+#[cfg(feature = "nats")]
 pub(crate) fn publish_worker(progress: &crate::worker::Progress) {
     let shard = progress.shard.to_string();
     let counters = [

@@ -24,6 +24,7 @@ pub(crate) enum OwnThread {
     /// `ringtrail-nats`: the NATS client's runtime (its connection's
     /// reader, pings and acknowledgements), under a publisher lane or a
     /// sink worker.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     Nats,
 }
 
@@ -67,6 +68,7 @@ where
 /// Marks the calling thread as ringtrail's: for threads that a library
 /// starts on ringtrail's behalf (a tokio runtime's workers, through
 /// `on_thread_start`), which [`spawn_own`] cannot start itself.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
 pub(crate) fn mark_own() {
     OWN_THREAD.with(|own| own.set(true));
 }

@@ -28,10 +28,12 @@
 //! | `null.rs` | the null sink for benchmarks and dry runs |
 
 mod batch;
+#[cfg(feature = "nats")]
 mod bus;
 mod chained;
 mod config;
 mod cutoff;
+#[cfg(feature = "nats")]
 mod envelope;
 mod fanout;
 pub(crate) mod jsonl;
@@ -39,6 +41,7 @@ mod null;
 mod outcome;
 mod postgres;
 mod retry;
+#[cfg(feature = "nats")]
 mod sharded;
 mod shipper;
 pub(crate) mod spool;
@@ -49,27 +52,34 @@ pub use chained::Checkpoints;
 pub(crate) use config::PostgresConfig;
 pub use config::{Partitions, Spool};
 pub(crate) use cutoff::Cutoff;
+#[cfg(feature = "nats")]
 pub(crate) use envelope::{decode as envelope_decode, Message};
 pub use jsonl::Jsonl;
 pub(crate) use jsonl::JsonlConfig;
 pub(crate) use null::NullSink;
 pub(crate) use outcome::{BatchFailure, Outcome, OutcomeTotals, Wait};
 pub(crate) use postgres::PostgresSink;
+#[cfg(feature = "nats")]
 pub(crate) use shipper::{Shared, Shipper};
 
 use std::sync::Arc;
 
+#[cfg(feature = "nats")]
 use crate::transport::NatsTarget;
 use crate::Row;
+#[cfg(feature = "nats")]
 use bus::BusLane;
 use fanout::Fanout;
 use jsonl::JsonlSink;
+#[cfg(feature = "nats")]
 use postgres::LaneSink;
+#[cfg(feature = "nats")]
 use sharded::Sharded;
 
 /// Scale-out: batches published to a bus, into `shards` shards, with the
 /// PostgreSQL sink's lanes, batch queue, spool and chain (its `url` and
 /// migrations unused: the sink workers load the shards).
+#[cfg(feature = "nats")]
 #[derive(Debug, Clone)]
 pub(crate) struct BusConfig {
     pub(crate) lanes: PostgresConfig,
@@ -77,6 +87,7 @@ pub(crate) struct BusConfig {
     pub(crate) shards: u32,
 }
 
+#[cfg(feature = "nats")]
 impl BusConfig {
     /// Shard `shard`'s lanes: with several shards, each spools into a
     /// directory of its own (`shard-<i>` in the spool's), since a spooled
@@ -112,6 +123,7 @@ impl BusConfig {
 pub(crate) enum Destination {
     Postgres(PostgresConfig),
     /// Scale-out through a bus (NATS JetStream).
+    #[cfg(feature = "nats")]
     Bus(Box<BusConfig>),
     Null,
     /// JSON lines alone: a service with no database.
@@ -138,6 +150,7 @@ impl Destination {
             Destination::Postgres(config) => {
                 Box::new(PostgresSink::connect(config, cutoff.clone())?)
             }
+            #[cfg(feature = "nats")]
             Destination::Bus(config) => config.connect(cutoff)?,
             Destination::Null => Box::<NullSink>::default(),
             Destination::Jsonl(config) => Box::new(jsonl(config)?),

@@ -28,6 +28,7 @@ pub(crate) mod health;
 mod replay;
 mod shared;
 
+#[cfg(feature = "nats")]
 pub(crate) use replay::{remove_oldest, respool_oldest, take_oldest, Oldest};
 pub(crate) use shared::Shared;
 
@@ -47,6 +48,7 @@ enum Origin {
     Live,
     /// Taken from the bus by a sink worker: maybe a redelivery, so the
     /// ledger is asked first.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     Bus,
     Spool {
         inherited: bool,
@@ -275,6 +277,7 @@ impl Shipper {
     }
 }
 
+#[cfg(feature = "nats")]
 impl Shipper {
     /// Stores a checkpoint signed at a producer's shutdown that no batch
     /// carried (a sink worker took it from the bus): `true` once it is in
