@@ -168,6 +168,9 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs(600);
         while shards.iter().map(|u| numbered(u)).sum::<i64>() < events as i64 {
             assert!(Instant::now() < deadline, "the workers never caught up");
+            for w in &mut workers {
+                assert!(w.try_wait().unwrap().is_none(), "a worker exited");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         e2e_rates.push(events as f64 / start.elapsed().as_secs_f64());

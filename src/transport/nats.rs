@@ -39,6 +39,10 @@ pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Replicas of the stream on a cluster of at least that many servers.
 const REPLICAS: usize = 3;
 
+/// How long a worker waits at start for a cluster that answers but cannot
+/// place the stream yet (still forming).
+const CLUSTER_FORMING: Duration = Duration::from_secs(60);
+
 /// Where batches go for scale-out: NATS servers and a JetStream stream,
 /// as [`Builder::nats`](crate::Builder::nats), `ringtrail sink` and
 /// `ringtrail serve --nats` take them.
@@ -361,13 +365,38 @@ impl NatsSubscriber {
             max_deliver: -1,
             ..Default::default()
         };
-        let consumer = session.runtime.block_on(async {
-            let stream = session.stream().await?;
-            tokio::time::timeout(stall * 4, stream.get_or_create_consumer(&name, config))
+        let bind = || {
+            session.runtime.block_on(async {
+                let stream = session.stream().await?;
+                tokio::time::timeout(
+                    stall * 4,
+                    stream.get_or_create_consumer(&name, config.clone()),
+                )
                 .await
                 .map_err(|_| timed_out("creating the consumer"))?
                 .map_err(boxed("creating the consumer"))
-        })?;
+            })
+        };
+        // The servers answer, but a cluster that is still forming (its
+        // peers not all known yet) cannot place a replicated stream:
+        // wait for it, for a while.
+        let started = Instant::now();
+        let mut told = false;
+        let consumer = loop {
+            match bind() {
+                Ok(consumer) => break consumer,
+                Err(e) if started.elapsed() < CLUSTER_FORMING => {
+                    if !std::mem::replace(&mut told, true) {
+                        eprintln!(
+                            "ringtrail: NATS JetStream not ready ({}); waiting for it",
+                            e.chain()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(NatsSubscriber {
             session,
             consumer,

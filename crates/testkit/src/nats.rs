@@ -157,14 +157,23 @@ impl NatsCluster {
         let runtime = runtime();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // Ready when a stream with a replica on every server can be
+            // placed: every peer has joined.
+            let replicas = self.nodes.len();
             let ready = runtime.block_on(async {
                 let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
                     .await
                     .ok()?;
-                async_nats::jetstream::new(client)
-                    .query_account()
-                    .await
-                    .ok()
+                let js = async_nats::jetstream::new(client);
+                js.query_account().await.ok()?;
+                let probe = async_nats::jetstream::stream::Config {
+                    name: "RINGTRAIL_TESTKIT_READY".to_owned(),
+                    subjects: vec!["ringtrail.testkit.ready".to_owned()],
+                    num_replicas: replicas,
+                    ..Default::default()
+                };
+                js.get_or_create_stream(probe).await.ok()?;
+                js.delete_stream("RINGTRAIL_TESTKIT_READY").await.ok()
             });
             if ready.is_some() {
                 return;
