@@ -79,24 +79,36 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn worker(urls: &str, shard: u32, database: &str) -> Child {
-    cli::command(&[
-        "sink",
-        "--nats",
-        urls,
-        "--stream",
-        STREAM,
-        "--shard",
-        &shard.to_string(),
-        "--database-url",
-        database,
-        "--progress-every",
-        "60s",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("ringtrail sink starts")
+/// A `ringtrail sink` process, killed when dropped (a panic included).
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn worker(urls: &str, shard: u32, database: &str) -> Worker {
+    Worker(
+        cli::command(&[
+            "sink",
+            "--nats",
+            urls,
+            "--stream",
+            STREAM,
+            "--shard",
+            &shard.to_string(),
+            "--database-url",
+            database,
+            "--progress-every",
+            "60s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ringtrail sink starts"),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -122,7 +134,7 @@ fn main() {
     };
     let shards = [shard("rt_scale_shard0"), shard("rt_scale_shard1")];
     db::apply_schema(&direct, None);
-    let mut workers: Vec<Child> = (0..2)
+    let mut workers: Vec<Worker> = (0..2)
         .map(|i| worker(&urls, i as u32, &shards[i]))
         .collect();
 
@@ -155,7 +167,7 @@ fn main() {
                 truncate(url);
             }
         }
-        let cpu_before: f64 = workers.iter().map(|w| cpu_seconds(w.id())).sum();
+        let cpu_before: f64 = workers.iter().map(|w| cpu_seconds(w.0.id())).sum();
         let (dispatch, guard) = db::start(
             Builder::new()
                 .nats(urls.clone(), STREAM)
@@ -169,12 +181,12 @@ fn main() {
         while shards.iter().map(|u| numbered(u)).sum::<i64>() < events as i64 {
             assert!(Instant::now() < deadline, "the workers never caught up");
             for w in &mut workers {
-                assert!(w.try_wait().unwrap().is_none(), "a worker exited");
+                assert!(w.0.try_wait().unwrap().is_none(), "a worker exited");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         e2e_rates.push(events as f64 / start.elapsed().as_secs_f64());
-        let cpu: f64 = workers.iter().map(|w| cpu_seconds(w.id())).sum::<f64>() - cpu_before;
+        let cpu: f64 = workers.iter().map(|w| cpu_seconds(w.0.id())).sum::<f64>() - cpu_before;
         cpu_per_row.push(cpu / events as f64 * 1e6);
         drop(guard);
     }
@@ -214,10 +226,7 @@ fn main() {
         out
     });
     latencies.sort_unstable();
-    for mut w in workers.drain(..) {
-        let _ = w.kill();
-        let _ = w.wait();
-    }
+    drop(workers);
     let (direct_rate, e2e_rate) = (median(direct_rates), median(e2e_rates));
     if !full {
         assert!(direct_rate > 0.0 && e2e_rate > 0.0);
