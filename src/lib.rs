@@ -53,7 +53,7 @@
 //! | writer: drains, batches, ids, context ids, audit kind, flush triggers, drop reports | `writer` | `ringtrail-writer` |
 //! | redact: secrets out of every row before any sink | [`redact`] | `ringtrail-writer` |
 //! | encode: rows → binary COPY / JSON bytes | [`encode`] | `ringtrail-writer` |
-//! | sink: seals batches and ships each in one transaction, exactly once, with retries, dead letters and a disk spool | `sink` | `ringtrail-writer`, `ringtrail-shipper` |
+//! | sink: seals batches and ships each in one transaction, exactly once, with retries, dead letters and a disk spool | `sink` | `ringtrail-writer`, `ringtrail-shipper`, `ringtrail-disk` |
 //! | or beside it (or alone): every row as an ECS, OCSF, OTLP or native JSON line, to a rotated file or stdout ([`Builder::jsonl`]) | `sink` | `ringtrail-writer`, `ringtrail-jsonl` |
 //!
 //! No database at all:

@@ -21,6 +21,9 @@ pub(crate) enum OwnThread {
     Shipper,
     /// `ringtrail-jsonl`: writes the JSON-lines sink's batches.
     Jsonl,
+    /// `ringtrail-disk`: the PostgreSQL sink's disk lane (overload spills,
+    /// the checkpoint file), so the writer never waits on the disk.
+    Disk,
     /// `ringtrail-nats`: the NATS client's runtime (its connection's
     /// reader, pings and acknowledgements), under a publisher lane or a
     /// sink worker.
@@ -35,6 +38,7 @@ impl OwnThread {
             OwnThread::Writer => "ringtrail-writer",
             OwnThread::Shipper => "ringtrail-shipper",
             OwnThread::Jsonl => "ringtrail-jsonl",
+            OwnThread::Disk => "ringtrail-disk",
             OwnThread::Nats => "ringtrail-nats",
         }
     }

@@ -9,8 +9,9 @@
 //! chain of their own. Every [`Checkpoints::every`] batches or interval,
 //! and at shutdown, the head is signed: the note
 //! travels with its batch into `ringtrail.checkpoints`, is appended (and
-//! fsynced) to the checkpoint file when there is one, and is handed to the
-//! JSON-lines sink when that one is on.
+//! fsynced) to the checkpoint file when there is one, by the disk lane
+//! (`disk.rs`) rather than the writer, and is handed to the JSON-lines
+//! sink when that one is on.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{ChainEntry, CheckpointRow, HeadCheckpoint};
+use super::Outcome;
 use crate::chain::canonical::stored_micros;
 use crate::chain::checkpoint::Checkpoint;
 use crate::chain::digest::BatchDigest;
@@ -169,8 +171,10 @@ pub(crate) struct Chainer {
     file: Option<PathBuf>,
     every_batches: u64,
     every: Duration,
-    /// Checkpoints that could not be appended to `file`, not yet counted.
-    file_errors: u64,
+    /// Notes signed for `file` and not yet taken for the disk lane
+    /// (`sink/disk.rs`), which appends them: the writer never waits on
+    /// the disk.
+    file_notes: Vec<String>,
     /// Batches linked since the last checkpoint, and when it was.
     since: u64,
     signed_at: Instant,
@@ -241,7 +245,7 @@ impl Chainer {
             public_key: key.verifier().to_string(),
             key,
             file: checkpoints.file.clone(),
-            file_errors: 0,
+            file_notes: Vec::new(),
             every_batches: checkpoints.every_batches.max(1),
             every: checkpoints.every,
             since: 0,
@@ -296,8 +300,9 @@ impl Chainer {
         (entry, due.then(|| Arc::new(self.checkpoint())))
     }
 
-    /// Signs the head now: appended to the checkpoint file, kept for the
-    /// JSON-lines sink, returned for the table.
+    /// Signs the head now: kept for the checkpoint file (see
+    /// [`take_file_notes`](Self::take_file_notes)) and the JSON-lines
+    /// sink, returned for the table.
     fn checkpoint(&mut self) -> CheckpointRow {
         let now = unix_nanos_now();
         let note = Checkpoint {
@@ -307,17 +312,8 @@ impl Chainer {
             time_micros: now.div_euclid(1_000),
         }
         .sign(&self.key);
-        if let Some(path) = &self.file {
-            if let Err(e) = append_synced(path, &note) {
-                // Counted (`Stats::checkpoint_file_errors`, and its
-                // metric): the copy outside the database must not stop
-                // unnoticed.
-                self.file_errors += 1;
-                eprintln!(
-                    "ringtrail: cannot write checkpoint to {}: {e}",
-                    path.display()
-                );
-            }
+        if self.file.is_some() {
+            self.file_notes.push(note.clone());
         }
         self.notes.push(note.clone());
         self.since = 0;
@@ -350,10 +346,19 @@ impl Chainer {
         std::mem::take(&mut self.notes)
     }
 
-    /// Checkpoints that could not be appended to the file since the last
-    /// call.
-    pub(crate) fn take_file_errors(&mut self) -> u64 {
-        std::mem::take(&mut self.file_errors)
+    /// The checkpoint file and the notes signed for it since the last
+    /// call, when there are any: for the disk lane to append.
+    pub(crate) fn take_file_notes(&mut self) -> Option<(PathBuf, Vec<String>)> {
+        let path = self.file.as_ref()?;
+        if self.file_notes.is_empty() {
+            return None;
+        }
+        Some((path.clone(), std::mem::take(&mut self.file_notes)))
+    }
+
+    /// Whether checkpoints also go to a checkpoint file.
+    pub(crate) fn has_file(&self) -> bool {
+        self.file.is_some()
     }
 
     /// The public key checkpoints are signed with.
@@ -396,6 +401,22 @@ fn same_directory(a: &Path, b: &Path) -> bool {
             .unwrap_or_else(|_| parent.to_owned())
     };
     dir(a) == dir(b)
+}
+
+/// Appends `notes` to the checkpoint file at `path` (on the disk lane),
+/// counting in `out` those that could not be: the copy outside the
+/// database must not stop unnoticed (`Stats::checkpoint_file_errors`, and
+/// its metric).
+pub(crate) fn append_to_file(path: &Path, notes: &[String], out: &mut Outcome) {
+    for note in notes {
+        if let Err(e) = append_synced(path, note) {
+            out.checkpoint_file_errors += 1;
+            eprintln!(
+                "ringtrail: cannot write checkpoint to {}: {e}",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Appends `note` and a blank line to `path`, and fsyncs: the point of a

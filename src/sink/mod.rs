@@ -17,6 +17,7 @@
 //! | `config.rs` | [`PostgresConfig`] and its option values [`Spool`] and [`Partitions`]: what the builder fills in |
 //! | `postgres.rs` | the writer side: double-buffered encoders, hand-over to the lanes (`Courier`: a shipper, or a bus publisher) |
 //! | `shipper/` | the `ringtrail-shipper` thread: connection, health, delivery rules |
+//! | `disk.rs` | the `ringtrail-disk` thread: overload spills and the checkpoint file, off the writer |
 //! | `batch.rs` | [`SealedBatch`](batch::SealedBatch): a finished COPY stream and its ledger identity |
 //! | `retry.rs` | which failures are retried, and the backoff |
 //! | `spool/` | the disk spool (`mod.rs`) and its segment format (`segment.rs`) |
@@ -33,6 +34,7 @@ mod bus;
 mod chained;
 mod config;
 mod cutoff;
+mod disk;
 #[cfg(feature = "nats")]
 mod envelope;
 mod fanout;

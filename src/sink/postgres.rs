@@ -13,11 +13,17 @@
 //! batches (`batch_queue_bytes`, 64 MiB by default): a commit that takes a
 //! while, or a server that stalls until a lane notices and spools, does not
 //! stop the writer from draining the ring. When the queue is full, the
-//! writer spills the batch to the spool if there is one (the server is
+//! writer spills the batch to the spool (through the disk lane) if there is one (the server is
 //! slower than the inflow; the first lane replays it, exactly once, when it
 //! catches up), and otherwise waits, so that the ring fills and the
 //! overflow policy applies. Two encoders alternate, so while the queue is
 //! short the buffer of a batch is reused once its lane lets go of it.
+//!
+//! **The writer never waits on the disk.** Spills, and the checkpoint
+//! file's notes, go to the disk lane (`disk.rs`, its own thread), with a
+//! byte bound of their own (`batch_queue_bytes` again): the writer hands
+//! them over and goes back to the ring. Only when the lanes and the disk
+//! lane are both full does it wait.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -26,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{HeadCheckpoint, SealedBatch};
 use super::chained::Chainer;
+use super::disk::{self, DiskJob};
 use super::shipper::{Shared, Shipper};
 use super::{BatchFailure, Cutoff, Outcome, Partitions, PostgresConfig, Sink, Wait};
 use crate::encode::CopyEncoder;
@@ -44,6 +51,8 @@ enum Done {
     },
     /// Background work (spool replay) that changed something.
     Maintenance(Outcome),
+    /// A job of the disk lane done: its bytes and outcome.
+    Disk { bytes: usize, outcome: Outcome },
 }
 
 /// How long `close` waits for the lanes past the cutoff: they only have
@@ -54,10 +63,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// writer spilled.
 const SPOOL_CHECK: Duration = Duration::from_millis(250);
 
-/// One shipper thread and what the writer has handed it.
-struct Lane {
+/// One shipper thread (or the disk lane, with `J` = [`DiskJob`]) and what
+/// the writer has handed it.
+struct Lane<J = Job> {
     /// `None` once closed.
-    queue: Option<Sender<Job>>,
+    queue: Option<Sender<J>>,
     in_flight: usize,
     in_flight_bytes: usize,
     thread: Option<JoinHandle<()>>,
@@ -122,6 +132,8 @@ pub(crate) struct LaneSink {
     reports: u32,
     ids: Uuid7,
     lanes: Vec<Lane>,
+    /// The disk lane, when there is a spool or a checkpoint file.
+    disk: Option<Lane<DiskJob>>,
     done: Receiver<Done>,
     queue_bytes: usize,
     /// Outcomes received while waiting for room in the queue, of spilled
@@ -240,6 +252,25 @@ impl LaneSink {
                 thread: Some(thread),
             });
         }
+        let disk = if shared.has_spool() || chainer.as_ref().is_some_and(Chainer::has_file) {
+            let (queue, jobs) = mpsc::channel::<DiskJob>();
+            let (done, writer, shared) = (done_tx.clone(), writer.clone(), shared.clone());
+            let thread = spawn_own(OwnThread::Disk, move || {
+                disk::run(shared, jobs, |bytes, outcome| {
+                    let sent = done.send(Done::Disk { bytes, outcome }).is_ok();
+                    writer.unpark();
+                    sent
+                })
+            })?;
+            Some(Lane {
+                queue: Some(queue),
+                in_flight: 0,
+                in_flight_bytes: 0,
+                thread: Some(thread),
+            })
+        } else {
+            None
+        };
         let mut encoders = [CopyEncoder::new(), CopyEncoder::new()];
         for encoder in &mut encoders {
             // With the chain, `fields` go out in JCS member order, so most
@@ -255,6 +286,7 @@ impl LaneSink {
             // Batch ids are the ledger's key: unpredictable (see Uuid7).
             ids: Uuid7::unpredictable(),
             lanes,
+            disk,
             done,
             queue_bytes: config.batch_queue_bytes,
             received: Outcome::default(),
@@ -268,12 +300,26 @@ impl LaneSink {
         &self.encoders[self.current]
     }
 
+    /// Jobs handed over and not yet reported, the disk lane's included.
     fn in_flight(&self) -> usize {
+        self.shipping() + self.disk.as_ref().map_or(0, |d| d.in_flight)
+    }
+
+    /// Batches handed to the shipping lanes and not yet reported.
+    fn shipping(&self) -> usize {
         self.lanes.iter().map(|l| l.in_flight).sum()
     }
 
-    fn in_flight_bytes(&self) -> usize {
+    /// Bytes of batches handed to the shipping lanes and not yet reported.
+    fn shipping_bytes(&self) -> usize {
         self.lanes.iter().map(|l| l.in_flight_bytes).sum()
+    }
+
+    /// Whether the disk lane takes a batch of `bytes` now.
+    fn disk_has_room(&self, bytes: usize) -> bool {
+        self.disk
+            .as_ref()
+            .is_some_and(|d| d.in_flight == 0 || d.in_flight_bytes + bytes <= self.queue_bytes)
     }
 
     fn receive(&mut self, done: Done, out: &mut Outcome) {
@@ -289,6 +335,13 @@ impl LaneSink {
                 out.add(outcome);
             }
             Done::Maintenance(o) => out.add(o),
+            Done::Disk { bytes, outcome } => {
+                if let Some(disk) = &mut self.disk {
+                    disk.in_flight -= 1;
+                    disk.in_flight_bytes -= bytes;
+                }
+                out.add(outcome);
+            }
         }
     }
 
@@ -303,14 +356,39 @@ impl LaneSink {
         }
     }
 
-    /// The queue is full and there is a spool: the batch goes there, to be
-    /// replayed when the server catches up.
+    /// The queue is full and there is a spool: the batch goes there,
+    /// through the disk lane, to be replayed when the server catches up.
     fn spill(&mut self, batch: SealedBatch) {
-        let mut out = Outcome::default();
-        let fate = self.shared.spill(&batch, &mut out);
-        let queued = self.in_flight_bytes();
-        out.failure = Some(BatchFailure::new(fate, Error::Backlog { queued }));
-        self.received.add(out);
+        let queued = self.shipping_bytes();
+        self.to_disk(DiskJob::Spill { batch, queued });
+    }
+
+    /// The checkpoint notes signed for the checkpoint file since the last
+    /// call go to the disk lane.
+    fn file_notes_to_disk(&mut self) {
+        if let Some((path, notes)) = self.chainer.as_mut().and_then(Chainer::take_file_notes) {
+            self.to_disk(DiskJob::Checkpoints { path, notes });
+        }
+    }
+
+    /// Hands `job` to the disk lane (its room was checked, for a spill);
+    /// counts it lost if the lane is gone.
+    fn to_disk(&mut self, job: DiskJob) {
+        let bytes = job.bytes();
+        let Some(disk) = &mut self.disk else {
+            return job.lost(&mut self.received);
+        };
+        let sent = match &disk.queue {
+            Some(queue) => queue.send(job).map_err(|e| e.0),
+            None => Err(job),
+        };
+        match sent {
+            Ok(()) => {
+                disk.in_flight += 1;
+                disk.in_flight_bytes += bytes;
+            }
+            Err(job) => job.lost(&mut self.received),
+        }
     }
 
     /// Hands `batch` to the lane with the fewest bytes in flight.
@@ -450,7 +528,6 @@ impl Sink for LaneSink {
                 // commits: those carry a checkpoint into the table.
                 let closing = self.shared.cutoff.get().is_some();
                 let (entry, checkpoint) = chainer.seal(id, rows as u32, first_ts, last_ts, closing);
-                self.received.checkpoint_file_errors += chainer.take_file_errors();
                 (Some(entry), checkpoint)
             }
             None => (None, None),
@@ -466,12 +543,14 @@ impl Sink for LaneSink {
             checkpoint,
         };
         self.current ^= 1;
-        // A full queue: spill (with a spool) or wait for room (it always
-        // takes one batch, however large).
+        self.file_notes_to_disk();
+        // A full queue: spill (with a spool, when the disk lane has room)
+        // or wait for room (an empty queue always takes one batch, however
+        // large).
         let mut out = Outcome::default();
-        while self.in_flight() > 0 && self.in_flight_bytes() + batch.bytes.len() > self.queue_bytes
-        {
-            if self.shared.has_spool() {
+        let bytes = batch.bytes.len();
+        while self.shipping() > 0 && self.shipping_bytes() + bytes > self.queue_bytes {
+            if self.shared.has_spool() && self.disk_has_room(bytes) {
                 self.received.add(out);
                 return self.spill(batch);
             }
@@ -503,9 +582,7 @@ impl Sink for LaneSink {
 
     fn close(&mut self) -> Outcome {
         let head = self.chainer.as_mut().and_then(Chainer::finish);
-        if let Some(chainer) = &mut self.chainer {
-            self.received.checkpoint_file_errors += chainer.take_file_errors();
-        }
+        self.file_notes_to_disk();
         if let (Some(head), Some(lane)) = (head, self.last_lane) {
             // After the head's batch, on its lane: it has committed by then.
             if let Some(queue) = &self.lanes[lane].queue {
@@ -517,6 +594,9 @@ impl Sink for LaneSink {
         // spools, so this ends shortly after the cutoff at the latest.
         for lane in &mut self.lanes {
             drop(lane.queue.take());
+        }
+        if let Some(disk) = &mut self.disk {
+            drop(disk.queue.take());
         }
         let until = self.shared.cutoff.get().map(|at| at + CLOSE_GRACE);
         loop {
@@ -531,8 +611,9 @@ impl Sink for LaneSink {
                 Err(RecvTimeoutError::Disconnected) => {
                     // Every lane has returned (or is returning): join them,
                     // so no thread of this pipeline outlives the shutdown.
-                    for lane in &mut self.lanes {
-                        if let Some(thread) = lane.thread.take() {
+                    let disk = self.disk.iter_mut().map(|d| &mut d.thread);
+                    for thread in self.lanes.iter_mut().map(|l| &mut l.thread).chain(disk) {
+                        if let Some(thread) = thread.take() {
                             let _ = thread.join();
                         }
                     }

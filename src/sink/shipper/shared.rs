@@ -96,8 +96,9 @@ impl Shared {
         self.spool_with(batches, inherited, Durability::Now, out)
     }
 
-    /// An overload spill of `batch` from the writer: written without
-    /// waiting for the disk ([`Durability::Deferred`]).
+    /// An overload spill of `batch`, on the disk lane (`sink/disk.rs`):
+    /// written without an fsync ([`Durability::Deferred`]), which the disk
+    /// lane does once per burst ([`sync_spilled`](Self::sync_spilled)).
     pub(crate) fn spill(&self, batch: &SealedBatch, out: &mut Outcome) -> Fate {
         self.spool_with(
             std::slice::from_ref(batch),

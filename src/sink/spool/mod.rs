@@ -392,7 +392,7 @@ impl Spool {
         // Not fsynced: a segment that comes back after a crash is replayed
         // through the ledger, which finds its batch committed. An fsync
         // here would hold the spool's lock for as long as a busy disk
-        // takes, and an overload spill waits on that lock.
+        // takes, and an overload spill (the disk lane) waits on that lock.
         self.unsynced.retain(|p| p != &segment.path);
         fs::remove_file(&segment.path)
     }
