@@ -39,5 +39,6 @@ run ingest-lanes2 env RINGTRAIL_LANES=2 RINGTRAIL_ROUNDS=25 \
 run ingest-lanes4 env RINGTRAIL_LANES=4 \
   cargo bench --bench ingest -- "${quick[@]}" '^ingest/(ringtrail|raw_copy)$'
 run sustained cargo bench --bench sustained
+run scaling cargo bench --bench scaling
 run audit_gaps cargo bench --bench audit_gaps
 echo "== done: $out/$day-*.txt"
