@@ -190,7 +190,7 @@ fn round(
 fn raw_copy(admin: &mut Client, url: &str, connections: usize) -> f64 {
     let mut out = Vec::new();
     admin
-        .copy_out("COPY ringtrail.logs TO STDOUT (FORMAT binary)")
+        .copy_out("COPY (SELECT * FROM ringtrail.logs) TO STDOUT (FORMAT binary)")
         .expect("copy out")
         .read_to_end(&mut out)
         .expect("read the copy");

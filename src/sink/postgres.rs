@@ -360,20 +360,20 @@ impl LaneSink {
     /// through the disk lane, to be replayed when the server catches up.
     fn spill(&mut self, batch: SealedBatch) {
         let queued = self.shipping_bytes();
-        self.to_disk(DiskJob::Spill { batch, queued });
+        self.hand_to_disk(DiskJob::Spill { batch, queued });
     }
 
     /// The checkpoint notes signed for the checkpoint file since the last
     /// call go to the disk lane.
     fn file_notes_to_disk(&mut self) {
         if let Some((path, notes)) = self.chainer.as_mut().and_then(Chainer::take_file_notes) {
-            self.to_disk(DiskJob::Checkpoints { path, notes });
+            self.hand_to_disk(DiskJob::Checkpoints { path, notes });
         }
     }
 
     /// Hands `job` to the disk lane (its room was checked, for a spill);
     /// counts it lost if the lane is gone.
-    fn to_disk(&mut self, job: DiskJob) {
+    fn hand_to_disk(&mut self, job: DiskJob) {
         let bytes = job.bytes();
         let Some(disk) = &mut self.disk else {
             return job.lost(&mut self.received);
