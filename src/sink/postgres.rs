@@ -635,6 +635,83 @@ mod tests {
     use super::PartitionFence;
     use std::time::Duration;
 
+    /// The writer never waits on the disk: with the lanes' queue full (the
+    /// database holds every COPY) and the spool's lock held, as a lane
+    /// holds it while it fsyncs a segment, `commit` still returns at once;
+    /// the spill lands once the lock is let go. (Before the disk lane the
+    /// writer wrote the spill itself, and waited here.)
+    #[test]
+    fn a_spill_never_waits_on_the_disk() {
+        use super::*;
+        use crate::sink::Spool;
+
+        let url = ringtrail_cluster::fresh_database().unwrap();
+        let spool = std::env::temp_dir().join(format!(
+            "ringtrail-disk-lane-{}-{}",
+            std::process::id(),
+            unix_nanos_now()
+        ));
+        let config = PostgresConfig {
+            url: url.clone(),
+            lanes: 1,
+            // One batch in flight fills the queue.
+            batch_queue_bytes: 1,
+            // The held COPY is not a hung server, for as long as this runs.
+            stall_timeout: Duration::from_secs(120),
+            commit_timeout: Duration::from_secs(120),
+            spool: Some(Spool::dir(&spool)),
+            ..PostgresConfig::default()
+        };
+        let mut sink = LaneSink::connect(&config, Arc::new(Cutoff::default())).unwrap();
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "CREATE FUNCTION public.held_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN PERFORM pg_advisory_lock_shared(7272); PERFORM pg_advisory_unlock_shared(7272);
+                       RETURN NULL; END $$;
+                 CREATE TRIGGER held_copy AFTER INSERT ON ringtrail.logs
+                   FOR EACH STATEMENT EXECUTE FUNCTION public.held_copy();
+                 SELECT pg_advisory_lock(7272);",
+            )
+            .unwrap();
+        let append = |sink: &mut LaneSink, n: usize| {
+            for _ in 0..n {
+                sink.append(&Row {
+                    message: "held",
+                    ts_unix_nanos: unix_nanos_now(),
+                    ..Row::default()
+                });
+            }
+            sink.commit();
+        };
+        // The first batch goes to the lane, whose COPY the database holds.
+        append(&mut sink, 10);
+        let shared = sink.shared.clone();
+        let disk_busy = shared.spool().unwrap();
+        let (back, returned) = mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            // The queue is full: this batch spills.
+            append(&mut sink, 20);
+            let _ = back.send(sink);
+        });
+        let returned = returned.recv_timeout(Duration::from_secs(30));
+        drop(disk_busy);
+        let mut sink = returned.expect("commit waited on the disk (the spool's lock)");
+        writer.join().unwrap();
+        admin
+            .batch_execute("SELECT pg_advisory_unlock(7272)")
+            .unwrap();
+        let out = sink.outcomes(Wait::All);
+        assert_eq!((out.written, out.spooled, out.lost), (10, 20, 0), "{out:?}");
+        let failure = out.failure.expect("the spill reports its backlog");
+        assert!(
+            matches!(&*failure.cause, Error::Backlog { .. }),
+            "{failure:?}"
+        );
+        sink.close();
+        let _ = std::fs::remove_dir_all(&spool);
+    }
+
     #[test]
     fn a_batch_never_crosses_a_partition_bound() {
         let hour = 3_600_000_000_000i64;
