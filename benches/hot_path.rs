@@ -48,6 +48,26 @@
 //! from matters here: on two cores, two producers plus a consumer thread
 //! oversubscribe the CPU.
 //!
+//! # Group `hot_path_parts`
+//!
+//! What the parts of ringtrail's hot path cost alone, in the same run as
+//! `hot_path/visit_layer`, so that each reads as a share of the floor:
+//!
+//! * `clock_raw`: one raw clock reading (`quanta::Clock::raw`: the TSC
+//!   here), what every event stores as its time.
+//! * `fence_seqcst`: the `SeqCst` fence before the doorbell's check (see
+//!   `src/ring/doorbell.rs`).
+//! * `slot_handoff`: the ring's two queues alone: pop a slot index from a
+//!   `free` `ArrayQueue<u32>`, push it on a `ready` one, while a consumer
+//!   thread does what the writer does with indices (pop `ready`, push
+//!   `free`). No record bytes.
+//! * `slot_handoff_128B`: the same, and the producer writes 128 bytes into
+//!   the slot (16,384 slots of 512 bytes, as the default ring), which the
+//!   consumer reads: the cache lines a record moves between the cores.
+//!
+//! The two hand-offs are timed in bursts of 2,048 with the consumer
+//! running; between bursts the harness waits, untimed, for it to catch up.
+//!
 //! # Group `record_copy`
 //!
 //! Backs the claim in `src/ring/mod.rs` that moving a 4-byte slot index
@@ -135,6 +155,98 @@ fn hot_path(c: &mut Criterion) {
     bench_pipeline(&mut group, "noop_layer_2_threads", &Floor::noop_layer(), 2);
     bench_pipeline(&mut group, "visit_layer", &Floor::visit_layer(), 1);
     bench_pipeline(&mut group, "no_subscriber", &Floor::no_subscriber(), 1);
+    group.finish();
+}
+
+/// Slots of the `slot_handoff_128B` pool: 512 bytes as 64 words, so that
+/// both threads may touch them safely (relaxed atomics compile to plain
+/// moves on x86-64).
+struct Words([std::sync::atomic::AtomicU64; 64]);
+
+/// The consumer of `slot_handoff*`: pops `ready`, reads `read_words` words
+/// of the slot, pushes the index back on `free`, until stopped.
+fn handoff_consumer(
+    free: Arc<ArrayQueue<u32>>,
+    ready: Arc<ArrayQueue<u32>>,
+    slots: Arc<Vec<Words>>,
+    read_words: usize,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut sum = 0u64;
+        loop {
+            match ready.pop() {
+                Some(index) => {
+                    let slot = &slots[index as usize].0;
+                    for word in &slot[..read_words] {
+                        sum = sum.wrapping_add(word.load(Ordering::Relaxed));
+                    }
+                    let _ = free.push(index);
+                }
+                None if stop.load(Ordering::Relaxed) => return sum,
+                None => std::hint::spin_loop(),
+            }
+        }
+    })
+}
+
+fn hot_path_parts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hot_path_parts");
+    group.throughput(Throughput::Elements(1));
+    let clock = quanta::Clock::new();
+    group.bench_function("clock_raw", |b| b.iter(|| black_box(clock.raw())));
+    group.bench_function("fence_seqcst", |b| {
+        b.iter(|| std::sync::atomic::fence(Ordering::SeqCst))
+    });
+    for (name, words) in [("slot_handoff", 0), ("slot_handoff_128B", 16)] {
+        let free = Arc::new(ArrayQueue::<u32>::new(POOL_SLOTS));
+        for i in 0..POOL_SLOTS as u32 {
+            let _ = free.push(i);
+        }
+        let ready = Arc::new(ArrayQueue::<u32>::new(POOL_SLOTS));
+        let slots: Arc<Vec<Words>> = Arc::new(
+            (0..POOL_SLOTS)
+                .map(|_| Words(std::array::from_fn(|_| Default::default())))
+                .collect(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let consumer = handoff_consumer(
+            free.clone(),
+            ready.clone(),
+            slots.clone(),
+            words,
+            stop.clone(),
+        );
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let n = (iters - done).min(2_048);
+                    let start = Instant::now();
+                    for i in done..done + n {
+                        let index = loop {
+                            match free.pop() {
+                                Some(index) => break index,
+                                None => std::hint::spin_loop(),
+                            }
+                        };
+                        let slot = &slots[index as usize].0;
+                        for word in &slot[..words] {
+                            word.store(i, Ordering::Relaxed);
+                        }
+                        push_spin(&ready, index);
+                    }
+                    total += start.elapsed();
+                    support::wait_until("the slot_handoff consumer", || ready.is_empty());
+                    done += n;
+                }
+                total
+            })
+        });
+        stop.store(true, Ordering::Relaxed);
+        black_box(consumer.join().expect("the consumer"));
+    }
     group.finish();
 }
 
@@ -374,6 +486,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = hot_path, record_copy, context_capture, overflow
+    targets = hot_path, hot_path_parts, record_copy, context_capture, overflow
 }
 criterion_main!(benches);
