@@ -286,7 +286,7 @@ fn print_table(rounds: &[Round], hot_events: u64, ingest_events: u64) {
 /// Two line charts side by side, one line per lane count: hot path
 /// events/s against threads, and ingest ÷ raw COPY against threads.
 fn svg(rounds: &[Round]) -> String {
-    let (w, h) = (920.0, 380.0);
+    let (w, h) = (920.0, 400.0);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -332,7 +332,7 @@ fn dedup(values: impl Iterator<Item = usize>) -> Vec<usize> {
 
 const COLOURS: [&str; 4] = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49"];
 
-/// One chart at `origin` (460 × 380): x is threads on a log₂ scale, y from
+/// One chart at `origin` (460 × 400): x is threads on a log₂ scale, y from
 /// zero to the largest value.
 fn chart(s: &mut String, origin: (f64, f64), title: &str, series: &[(String, Vec<(usize, f64)>)]) {
     let (ox, oy) = origin;
@@ -401,13 +401,13 @@ fn chart(s: &mut String, origin: (f64, f64), title: &str, series: &[(String, Vec
                 y_of(v)
             );
         }
-        let ly = top + 12.0 + 16.0 * i as f64;
+        // The legend: one row under the axis.
+        let (lx, ly) = (left + 90.0 * i as f64, top + height + 62.0);
         let _ = write!(
             s,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}">{name}</text>"#,
-            left + width - 80.0,
-            left + width - 62.0,
-            left + width - 56.0,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}">{name}</text>"#,
+            lx + 18.0,
+            lx + 24.0,
             ly + 4.0
         );
     }
