@@ -404,9 +404,11 @@ impl Builder {
     /// is full (the database is slower than the inflow for longer than the
     /// queue absorbs), a batch goes to the spool if one is configured, and
     /// is replayed, exactly once, when the database catches up: the disk
-    /// buffer takes the overload instead of the ring dropping events.
-    /// Without a spool, the writer waits, and the ring's overflow policy
-    /// applies.
+    /// buffer takes the overload instead of the ring dropping events. The
+    /// spill is written by the disk lane (`ringtrail-disk`), which holds at
+    /// most as many bytes again, so the writer never waits on the disk.
+    /// Without a spool (or with both queues full), the writer waits, and
+    /// the ring's overflow policy applies.
     pub fn batch_queue_bytes(mut self, bytes: usize) -> Builder {
         self.postgres.batch_queue_bytes = bytes;
         self
