@@ -185,8 +185,11 @@ fn raw_copy(admin: &mut Client, url: &str, connections: usize) -> f64 {
         .expect("copy out")
         .read_to_end(&mut out)
         .expect("read the copy");
-    let chunks = Arc::new(split_copy(&out, BATCH_ROWS));
-    let rows: usize = chunks.iter().map(|c| c.1).sum();
+    let rows: i64 = admin
+        .query_one("SELECT count(*) FROM ringtrail.logs", &[])
+        .expect("count the rows")
+        .get(0);
+    let chunks = Arc::new(support::split_copy(&out, BATCH_ROWS));
     let mut rates: Vec<f64> = (0..RAW_ROUNDS)
         .map(|_| {
             empty(admin);
@@ -197,7 +200,7 @@ fn raw_copy(admin: &mut Client, url: &str, connections: usize) -> f64 {
                     std::thread::spawn(move || {
                         let mut client = Client::connect(&url, NoTls).expect("connect");
                         start.wait();
-                        for (bytes, _) in chunks.iter().skip(c).step_by(connections) {
+                        for bytes in chunks.iter().skip(c).step_by(connections) {
                             let mut tx = client.transaction().expect("begin");
                             let mut copy = tx
                                 .copy_in("COPY ringtrail.logs FROM STDIN (FORMAT binary)")
@@ -219,46 +222,6 @@ fn raw_copy(admin: &mut Client, url: &str, connections: usize) -> f64 {
         .collect();
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
-}
-
-/// Binary COPY header: signature, flags, header extension length.
-const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-
-/// Cuts a binary COPY stream into streams of at most `rows` tuples each
-/// (header, tuples, trailer), with their row counts.
-fn split_copy(copy: &[u8], rows: usize) -> Vec<(Vec<u8>, usize)> {
-    assert!(copy.starts_with(COPY_HEADER), "a binary COPY stream");
-    let mut at = COPY_HEADER.len();
-    let mut chunks = Vec::new();
-    let mut chunk = COPY_HEADER.to_vec();
-    let mut in_chunk = 0;
-    let mut flush = |chunk: &mut Vec<u8>, in_chunk: &mut usize| {
-        if *in_chunk > 0 {
-            let mut done = std::mem::replace(chunk, COPY_HEADER.to_vec());
-            done.extend_from_slice(&(-1i16).to_be_bytes());
-            chunks.push((done, *in_chunk));
-            *in_chunk = 0;
-        }
-    };
-    loop {
-        let fields = i16::from_be_bytes([copy[at], copy[at + 1]]);
-        if fields == -1 {
-            break;
-        }
-        let begin = at;
-        at += 2;
-        for _ in 0..fields {
-            let len = i32::from_be_bytes(copy[at..at + 4].try_into().unwrap());
-            at += 4 + len.max(0) as usize;
-        }
-        chunk.extend_from_slice(&copy[begin..at]);
-        in_chunk += 1;
-        if in_chunk == rows {
-            flush(&mut chunk, &mut in_chunk);
-        }
-    }
-    flush(&mut chunk, &mut in_chunk);
-    chunks
 }
 
 fn print_table(rounds: &[Round], hot_events: u64, ingest_events: u64) {

@@ -60,6 +60,8 @@
 //! server at `DATABASE_URL`. Server-side `COPY` to and from a file needs a
 //! superuser (or `pg_read_server_files` and `pg_write_server_files`).
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -445,42 +447,6 @@ fn calibrate(db: &mut Db, rows: u64) -> Vec<u8> {
     bytes
 }
 
-/// Splits a binary COPY stream into streams of at most `per` tuples each,
-/// every one with the stream's header and a trailer.
-fn split_copy(stream: &[u8], per: usize) -> Vec<Vec<u8>> {
-    // Header: 11-byte signature, 4-byte flags, 4-byte extension length.
-    let ext = u32::from_be_bytes(stream[15..19].try_into().unwrap()) as usize;
-    let header = &stream[..19 + ext];
-    let mut at = header.len();
-    let mut out = Vec::new();
-    let mut batch = header.to_vec();
-    let mut in_batch = 0;
-    loop {
-        let fields = i16::from_be_bytes(stream[at..at + 2].try_into().unwrap());
-        if fields == -1 {
-            break;
-        }
-        let start = at;
-        at += 2;
-        for _ in 0..fields {
-            let len = i32::from_be_bytes(stream[at..at + 4].try_into().unwrap());
-            at += 4 + len.max(0) as usize;
-        }
-        batch.extend_from_slice(&stream[start..at]);
-        in_batch += 1;
-        if in_batch == per {
-            batch.extend_from_slice(&(-1i16).to_be_bytes());
-            out.push(std::mem::replace(&mut batch, header.to_vec()));
-            in_batch = 0;
-        }
-    }
-    if in_batch > 0 {
-        batch.extend_from_slice(&(-1i16).to_be_bytes());
-        out.push(batch);
-    }
-    out
-}
-
 /// Raw server-side COPY of the calibration file into the empty table:
 /// rows/s, the median of three.
 fn raw_server_copy(db: &mut Db, rows: u64) -> f64 {
@@ -775,7 +741,7 @@ fn main() {
     let mut db = Db::start();
 
     let file = calibrate(&mut db, setup.calibration_rows);
-    let batches = split_copy(&file, BATCH_ROWS);
+    let batches = support::split_copy(&file, BATCH_ROWS);
     let server = raw_server_copy(&mut db, setup.calibration_rows);
     let client = raw_client_copy(&mut db, &batches, setup.calibration_rows);
     if print {

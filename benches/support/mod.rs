@@ -1,4 +1,4 @@
-//! Shared harness for `benches/hot_path.rs` and `benches/latency.rs`.
+//! Shared harness for the benches: `hot_path`, `latency`, `scaling` and `sustained`.
 //!
 //! * [`emit`] and [`request_span`]: the one event and the one span every
 //!   variant measures, so all variants do exactly the same work at the call
@@ -10,7 +10,10 @@
 //! * [`Crew`]: extra producer threads for the contended variants.
 //! * [`timed_bursts`]: the criterion measurement loop.
 //!
-//! Both bench targets include this module; each uses a subset of it.
+//! * [`split_copy`]: a binary COPY stream cut into streams of so many
+//!   rows, for the raw COPY baselines of `sustained` and `scaling`.
+//!
+//! The bench targets include this module; each uses a subset of it.
 #![allow(dead_code)]
 
 pub mod replica;
@@ -554,4 +557,40 @@ pub fn timed_bursts<P: Pipeline>(pipeline: &P, threads: usize, events: u64) -> D
         }
         total
     })
+}
+
+/// Splits a binary COPY stream into streams of at most `per` tuples each,
+/// every one with the stream's header and a trailer.
+pub fn split_copy(stream: &[u8], per: usize) -> Vec<Vec<u8>> {
+    // Header: 11-byte signature, 4-byte flags, 4-byte extension length.
+    let ext = u32::from_be_bytes(stream[15..19].try_into().unwrap()) as usize;
+    let header = &stream[..19 + ext];
+    let mut at = header.len();
+    let mut out = Vec::new();
+    let mut batch = header.to_vec();
+    let mut in_batch = 0;
+    loop {
+        let fields = i16::from_be_bytes(stream[at..at + 2].try_into().unwrap());
+        if fields == -1 {
+            break;
+        }
+        let start = at;
+        at += 2;
+        for _ in 0..fields {
+            let len = i32::from_be_bytes(stream[at..at + 4].try_into().unwrap());
+            at += 4 + len.max(0) as usize;
+        }
+        batch.extend_from_slice(&stream[start..at]);
+        in_batch += 1;
+        if in_batch == per {
+            batch.extend_from_slice(&(-1i16).to_be_bytes());
+            out.push(std::mem::replace(&mut batch, header.to_vec()));
+            in_batch = 0;
+        }
+    }
+    if in_batch > 0 {
+        batch.extend_from_slice(&(-1i16).to_be_bytes());
+        out.push(batch);
+    }
+    out
 }
