@@ -2,7 +2,8 @@
 # The scaling sweep (and the latency bench) on a bigger machine that has
 # neither Rust nor PostgreSQL nor a network: one prepared run.
 #
-#   bash benches/many_core.sh pack       # here: build, bundle, self-check
+#   bash benches/many_core.sh pack       # here, as root: build, bundle, self-check
+#   bash benches/many_core.sh check      # unpack the bundle here, self-check only
 #   bash benches/many_core.sh run [DIR]  # there, as root: run, write to DIR
 #
 # `pack` builds the `scaling` and `latency` benches, and puts them with
@@ -53,7 +54,7 @@ pack() {
 
   echo "== building the benches"
   local bins
-  bins=$(cargo bench --bench scaling --bench latency --no-run --message-format=json 2>/dev/null |
+  bins=$(cargo bench --bench scaling --bench latency --no-run --message-format=json |
     python3 -c '
 import json, sys
 for line in sys.stdin:
